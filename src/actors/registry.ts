@@ -1,0 +1,56 @@
+import type { AnyStateMachine } from 'xstate';
+
+/**
+ * One kind of actor (`booking`, `hold`, `vipBundle`) and its machine versions. New actors start on
+ * `machine`; actors persisted by an older version keep running on it until they finish, so an old
+ * definition stays listed in `previous` until no stored snapshot needs it.
+ */
+export interface ActorKind {
+  kind: string;
+  machine: AnyStateMachine;
+  previous?: AnyStateMachine[];
+}
+
+/** Looks up machines by actor kind and by versioned machine id (`booking-v1`). */
+export class MachineRegistry {
+  private readonly byKind = new Map<string, ActorKind>();
+  private readonly byId = new Map<string, AnyStateMachine>();
+
+  constructor(kinds: ActorKind[]) {
+    for (const kind of kinds) {
+      if (this.byKind.has(kind.kind)) throw new Error(`actor kind ${kind.kind} registered twice`);
+      this.byKind.set(kind.kind, kind);
+      for (const machine of [kind.machine, ...(kind.previous ?? [])]) {
+        if (!/-v\d+$/.test(machine.id)) throw new Error(`machine id ${machine.id} must end with -v<N>`);
+        if (this.byId.has(machine.id)) throw new Error(`machine ${machine.id} registered twice`);
+        this.byId.set(machine.id, machine);
+      }
+    }
+  }
+
+  kind(kind: string): ActorKind | undefined {
+    return this.byKind.get(kind);
+  }
+
+  machine(machineId: string): AnyStateMachine | undefined {
+    return this.byId.get(machineId);
+  }
+
+  kinds(): ActorKind[] {
+    return [...this.byKind.values()];
+  }
+
+  /** Every registered machine, all versions. */
+  machines(): AnyStateMachine[] {
+    return [...this.byId.values()];
+  }
+}
+
+/** `<kind>/<id>` — the one address format of the runtime. */
+export function parseAddress(address: string): { kind: string; id: string } {
+  const slash = address.indexOf('/');
+  if (slash <= 0 || slash === address.length - 1) throw new Error(`bad actor address "${address}"`);
+  return { kind: address.slice(0, slash), id: address.slice(slash + 1) };
+}
+
+export const addressOf = (kind: string, id: string): string => `${kind}/${id}`;

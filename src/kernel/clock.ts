@@ -1,0 +1,26 @@
+/** The source of "now". Injected everywhere so that machines, projections and tests are deterministic. */
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/** A clock that only moves when told to; used by tests to pass deadlines without sleeping. */
+export class ManualClock implements Clock {
+  private current: number;
+  constructor(start: Date | string = '2030-01-01T00:00:00.000Z') {
+    this.current = new Date(start).getTime();
+  }
+  now(): Date {
+    return new Date(this.current);
+  }
+  advance(ms: number): void {
+    this.current += ms;
+  }
+  set(to: Date | string): void {
+    this.current = new Date(to).getTime();
+  }
+}
+
+/** RFC 3339 UTC with milliseconds and `Z`: the one time format stored and sent. */
+export const isoNow = (clock: Clock): string => clock.now().toISOString();

@@ -1,0 +1,66 @@
+/** Field-level validation messages, keyed by a dotted field path (`tickets.0.ticket_id`). */
+export type FieldErrors = Record<string, string[]>;
+
+export interface AppErrorInit {
+  code: string;
+  status: number;
+  title?: string;
+  detail: string;
+  errors?: FieldErrors;
+  retryable?: boolean;
+  headers?: Record<string, string>;
+}
+
+/**
+ * An expected failure with a stable `code` and HTTP `status`. The single error mapper in src/http turns
+ * it into problem+json; anything that is not an AppError is an internal error (500, no internals).
+ */
+export class AppError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly title: string;
+  readonly detail: string;
+  readonly errors: FieldErrors | undefined;
+  readonly retryable: boolean;
+  readonly headers: Record<string, string>;
+
+  constructor(init: AppErrorInit) {
+    super(init.detail);
+    this.name = 'AppError';
+    this.code = init.code;
+    this.status = init.status;
+    this.title = init.title ?? defaultTitle(init.status);
+    this.detail = init.detail;
+    this.errors = init.errors;
+    this.retryable = init.retryable ?? false;
+    this.headers = init.headers ?? {};
+  }
+}
+
+function defaultTitle(status: number): string {
+  const titles: Record<number, string> = {
+    400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required', 403: 'Forbidden', 404: 'Not Found',
+    409: 'Conflict', 415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests',
+    500: 'Internal Server Error', 503: 'Service Unavailable',
+  };
+  return titles[status] ?? 'Error';
+}
+
+export const validationFailed = (errors: FieldErrors, detail = 'The request is not valid') =>
+  new AppError({ code: 'VALIDATION_FAILED', status: 400, detail, errors });
+
+export const notFound = (what: string, code = 'NOT_FOUND') =>
+  new AppError({ code, status: 404, detail: `${what} not found` });
+
+export const conflict = (code: string, detail: string) => new AppError({ code, status: 409, detail });
+
+/** The command is not accepted by the actor in its current state. */
+export const notAllowedInState = (address: string, state: string, event: string) =>
+  new AppError({
+    code: 'NOT_ALLOWED_IN_STATE',
+    status: 409,
+    detail: `${event} is not allowed for ${address} in state ${state}`,
+  });
+
+export const internalError = () =>
+  new AppError({ code: 'INTERNAL', status: 500, title: 'Internal Server Error', detail: 'Internal server error' });

@@ -1,0 +1,29 @@
+/** Money on the wire: a decimal string with exactly two places and an ISO 4217 code. */
+export interface Money {
+  amount: string;
+  currency: string;
+}
+
+export const MONEY_AMOUNT_PATTERN = /^\d{1,12}\.\d{2}$/;
+export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
+
+/** Amounts are handled as integer minor units so that sums never drift. */
+export const toMinor = (m: Money): number => {
+  const [whole, frac] = m.amount.split('.') as [string, string];
+  return Number(whole) * 100 + Number(frac);
+};
+
+export const fromMinor = (minor: number, currency: string): Money => ({
+  amount: `${Math.floor(minor / 100)}.${String(minor % 100).padStart(2, '0')}`,
+  currency,
+});
+
+/** Sums amounts of one currency; mixing currencies is a programming error. */
+export function sumMoney(items: Money[], currency: string): Money {
+  let total = 0;
+  for (const item of items) {
+    if (item.currency !== currency) throw new Error(`cannot add ${item.currency} to ${currency}`);
+    total += toMinor(item);
+  }
+  return fromMinor(total, currency);
+}

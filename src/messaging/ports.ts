@@ -1,0 +1,51 @@
+/**
+ * The bus port: durable streams with consumer groups. Two implementations (Redis Streams for
+ * distributed mode, SQLite for embedded mode) are held to one contract suite (test/int/bus.contract.ts).
+ *
+ * Semantics (both implementations):
+ * - `publish` appends in the given order; a stream keeps its order for every group.
+ * - A group reads each entry once (`readNew`) until it is acked; an unacked entry stays pending and can
+ *   be taken over by another consumer with `claimIdle` once it has been idle long enough; every read or
+ *   claim increments its delivery count.
+ * - A group created after entries were published still sees all of them (groups start at the beginning).
+ * - Re-publishing a message with the same `id` is harmless for consumers, which deduplicate by id.
+ */
+
+/** One message as it travels on the bus: the log's message plus its wire form. */
+export interface BusMessage {
+  /** The message id (event id): the deduplication key of every consumer. */
+  id: string;
+  name: string;
+  kind: 'event' | 'command';
+  actor: string;
+  actorSeq: number;
+  /** Global position in the event log. */
+  position: number;
+  /** The JSON body as consumers see it: `{ header: { id, published_at, idempotency_key }, ...fields }`. */
+  payload: Record<string, unknown>;
+  metadata: { name: string; correlation_id: string; traceparent?: string };
+}
+
+export interface BusEntry {
+  /** The stream entry id (Redis `1700000000000-0` form or its SQLite equivalent). */
+  entryId: string;
+  stream: string;
+  message: BusMessage;
+  /** How many times this entry has been delivered to the group, this delivery included. */
+  deliveries: number;
+}
+
+export interface Bus {
+  publish(stream: string, messages: BusMessage[]): Promise<void>;
+  /** Creates the group if missing (reading from the start of the stream). Idempotent. */
+  ensureGroup(stream: string, group: string): Promise<void>;
+  /** Entries never delivered to the group, oldest first; waits up to `blockMs` when there are none. */
+  readNew(stream: string, group: string, consumer: string, count: number, blockMs: number): Promise<BusEntry[]>;
+  /** Takes over pending entries idle for at least `minIdleMs` (a dead consumer's), oldest first. */
+  claimIdle(stream: string, group: string, consumer: string, minIdleMs: number, count: number): Promise<BusEntry[]>;
+  ack(stream: string, group: string, entryIds: string[]): Promise<void>;
+  /** Entries not yet delivered to the group plus entries delivered but not acked. */
+  lag(stream: string, group: string): Promise<{ undelivered: number; pending: number }>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

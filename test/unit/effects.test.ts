@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'bun:test';
+import { emit, raise, setup, transition, initialTransition } from 'xstate';
+import { collectEffects, stateName } from '../../src/actors/effects';
+
+describe('collectEffects', () => {
+  it('sorts emitted events into facts, commands and timer instructions', () => {
+    const effects = collectEffects([
+      { type: 'xstate.emit', params: { event: { type: 'BookingMade_v1', booking_id: 'b1' } } },
+      { type: 'xstate.emit', params: { event: { type: 'BookShowTickets', booking_id: 'b1' } } },
+      { type: 'xstate.emit', params: { event: { type: 'timer.set', name: 't', dueAt: '2030-01-01T00:00:00.000Z', event: { type: 'x.expire' } } } },
+      { type: 'xstate.emit', params: { event: { type: 'timer.cancel', name: 'u' } } },
+    ]);
+    expect(effects.messages).toEqual([
+      { name: 'BookingMade_v1', kind: 'event', data: { booking_id: 'b1' } },
+      { name: 'BookShowTickets', kind: 'command', data: { booking_id: 'b1' } },
+    ]);
+    expect(effects.timers).toEqual({ set: [{ name: 't', dueAt: '2030-01-01T00:00:00.000Z', event: { type: 'x.expire' } }], cancel: ['u'] });
+  });
+
+  it('refuses a custom side-effect action', () => {
+    expect(() => collectEffects([{ type: 'sendEmail' }])).toThrow(/may only assign and emit/);
+  });
+
+  it('refuses a delayed raise, which XState would not persist', () => {
+    const machine = setup({}).createMachine({ id: 'delay-v1', initial: 'a', states: { a: { on: { go: { actions: raise({ type: 'later' }, { delay: 1000 }) } } } } });
+    const [s0] = initialTransition(machine);
+    const [, actions] = transition(machine, s0, { type: 'go' });
+    expect(() => collectEffects(actions)).toThrow(/durable timer/);
+  });
+
+  it('passes over built-in actions that have no effect outside the snapshot', () => {
+    const machine = setup({}).createMachine({ id: 'emit-v1', initial: 'a', states: { a: { on: { go: { actions: [raise({ type: 'now' }), emit({ type: 'Went_v1' })] } } } } });
+    const [s0] = initialTransition(machine);
+    const [, actions] = transition(machine, s0, { type: 'go' });
+    expect(collectEffects(actions).messages.map((m) => m.name)).toEqual(['Went_v1']);
+  });
+});
+
+describe('stateName', () => {
+  it('writes nested and parallel state values as dotted strings', () => {
+    expect(stateName('held')).toBe('held');
+    expect(stateName({ payment: 'awaiting' })).toBe('payment.awaiting');
+    expect(stateName({ a: 'x', b: { c: 'y' } })).toBe('a.x,b.c.y');
+  });
+});
