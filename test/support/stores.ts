@@ -1,0 +1,52 @@
+import { join } from 'node:path';
+import type { Store } from '../../src/actors/ports';
+import { openPostgresStore } from '../../src/store/postgres';
+import { openSqliteStore } from '../../src/store/sqlite';
+import { createTestDatabase } from './postgres';
+import { makeTempDir } from './tempDir';
+
+/** A migrated store for one test, a way to really close and reopen it, and its cleanup. */
+export interface StoreHarness {
+  store: Store;
+  /** Closes the current store and opens a new one on the same data (a restart). */
+  reopen(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+/** The one way tests get a store: each harness owns its own SQLite file or Postgres database. */
+export const storeHarnesses: ReadonlyArray<{ name: 'sqlite' | 'postgres'; make(): Promise<StoreHarness> }> = [
+  {
+    name: 'sqlite',
+    async make() {
+      const dir = makeTempDir('tickets-store-');
+      const path = join(dir.path, 'tickets.db');
+      return track(() => openSqliteStore({ path }), async () => dir.cleanup());
+    },
+  },
+  {
+    name: 'postgres',
+    async make() {
+      const db = await createTestDatabase();
+      return track(() => openPostgresStore({ url: db.url, poolSize: 4 }), () => db.drop());
+    },
+  },
+];
+
+async function track(open: () => Promise<Store>, dispose: () => Promise<void>): Promise<StoreHarness> {
+  let current = await open();
+  await current.migrate();
+  const harness: StoreHarness = {
+    store: current,
+    async reopen() {
+      await current.close();
+      current = await open();
+      harness.store = current;
+      return current;
+    },
+    async cleanup() {
+      await current.close();
+      await dispose();
+    },
+  };
+  return harness;
+}
