@@ -1,0 +1,292 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { assertCount, closedBusError, decodeMessage, encodeMessage, unknownGroupError } from './bus';
+import type { Bus, BusEntry, BusMessage } from './ports';
+
+export interface RedisBusOptions {
+  /** `redis://host:port` (any URL ioredis accepts, `rediss://` and credentials included) or `host:port`. */
+  url: string;
+  /** Prepended to every stream name to make its key, e.g. `test:<random>:` to isolate a test run. */
+  keyPrefix?: string;
+}
+
+/**
+ * The bus on Redis Streams (Redis 7+): one entry per message with the JSON message in the field
+ * `message`, one consumer group per handler. See ports.ts for the semantics.
+ *
+ * Connections: non-blocking commands share one connection; every consumer name that makes blocking
+ * reads gets its own (a blocked XREADGROUP holds its connection), created on its first read and closed
+ * by `close()`. Connections open on first use and never queue commands while disconnected: during an
+ * outage every call rejects at once (or within CONNECT_TIMEOUT_MS / COMMAND_TIMEOUT_MS when the server
+ * hangs) instead of waiting, because the caller (the outbox publisher, a consumer loop) keeps its own
+ * buffer and retries. ioredis reconnects in the background, at most RECONNECT_DELAY_MAX_MS apart, and
+ * calls succeed again once it has.
+ */
+export function createRedisBus(opts: RedisBusOptions): Bus {
+  return new RedisBus(toRedisUrl(opts.url), opts.keyPrefix ?? '');
+}
+
+const CONNECT_TIMEOUT_MS = 2_000;
+const COMMAND_TIMEOUT_MS = 2_000;
+const RECONNECT_DELAY_MAX_MS = 1_000;
+/**
+ * How long after its BLOCK time a blocking read is given up client-side (it then returns no entries).
+ * Generous, because an entry the server delivers after that stays pending until `claimIdle`.
+ */
+const BLOCKING_GRACE_MS = 2_000;
+const MESSAGE_FIELD = 'message';
+const LAG_COUNT_PAGE = 1_000;
+
+/**
+ * XAUTOCLAIM, then XPENDING for each claimed entry, in one script so that the delivery counts are
+ * exactly those of this claim. XAUTOCLAIM scans a bounded part of the pending list per call, so it
+ * loops until `count` entries are claimed or the whole list is scanned.
+ * KEYS[1] stream key; ARGV group, consumer, min idle ms, count. Returns [id, fields, deliveries][].
+ */
+const CLAIM_IDLE_SCRIPT = `
+local wanted = tonumber(ARGV[4])
+local claimed = {}
+local cursor = '0-0'
+repeat
+  local reply = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], cursor, 'COUNT', wanted - #claimed)
+  cursor = reply[1]
+  for _, entry in ipairs(reply[2]) do
+    local pending = redis.call('XPENDING', KEYS[1], ARGV[1], entry[1], entry[1], 1)
+    claimed[#claimed + 1] = { entry[1], entry[2], pending[1][4] }
+  end
+until cursor == '0-0' or #claimed >= wanted
+return claimed
+`;
+
+function toRedisUrl(url: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `redis://${url}`;
+}
+
+function connectionOptions(extra: RedisOptions): RedisOptions {
+  return {
+    // The reply parsers below read the documented RESP2 shapes.
+    protocol: 2,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    // 0: commands in flight when the connection drops are rejected at once, not resent after reconnecting.
+    maxRetriesPerRequest: 0,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    retryStrategy: (attempt: number) => Math.min(attempt * 100, RECONNECT_DELAY_MAX_MS),
+    ...extra,
+  };
+}
+
+/** One ioredis connection that connects on its first command. */
+class Connection {
+  readonly redis: Redis;
+  private connecting: Promise<void> | undefined;
+
+  constructor(url: string, options: RedisOptions) {
+    this.redis = new Redis(url, options);
+    // Failures reach callers as rejected commands; without a listener ioredis would also print each one.
+    this.redis.on('error', () => {});
+  }
+
+  /**
+   * The connection, once connected. Only the first connection needs waiting for: with the offline
+   * queue off, a command sent before it is ready would fail. Later reconnections happen in the
+   * background, and commands fail fast until they succeed.
+   */
+  async ready(): Promise<Redis> {
+    if (this.redis.status === 'wait') {
+      this.connecting = this.redis.connect().finally(() => {
+        this.connecting = undefined;
+      });
+    }
+    if (this.connecting) {
+      await this.connecting.catch((error: unknown) => {
+        throw new Error(`cannot connect to Redis: ${errorMessage(error)}`, { cause: error });
+      });
+    }
+    return this.redis;
+  }
+
+  /** Quits gracefully when connected (replies in flight still arrive), else drops the connection. */
+  async close(): Promise<void> {
+    if (this.redis.status === 'ready') {
+      await this.redis.quit().catch(() => this.redis.disconnect());
+      return;
+    }
+    this.redis.disconnect();
+  }
+}
+
+class RedisBus implements Bus {
+  private readonly url: string;
+  private readonly keyPrefix: string;
+  private readonly shared: Connection;
+  /** Blocking-read connections by consumer name. */
+  private readonly readers = new Map<string, Connection>();
+  private closed = false;
+
+  constructor(url: string, keyPrefix: string) {
+    this.url = url;
+    this.keyPrefix = keyPrefix;
+    this.shared = new Connection(url, connectionOptions({ commandTimeout: COMMAND_TIMEOUT_MS }));
+  }
+
+  async publish(stream: string, messages: BusMessage[]): Promise<void> {
+    const redis = await this.connection();
+    if (messages.length === 0) return;
+    const key = this.key(stream);
+    const transaction = redis.multi();
+    for (const message of messages) transaction.xadd(key, '*', MESSAGE_FIELD, encodeMessage(message));
+    const results = await transaction.exec();
+    if (!results) throw new Error(`publishing to ${stream}: the transaction was aborted`);
+    for (const [error] of results) if (error) throw error;
+  }
+
+  async ensureGroup(stream: string, group: string): Promise<void> {
+    const redis = await this.connection();
+    try {
+      await redis.xgroup('CREATE', this.key(stream), group, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!errorMessage(error).startsWith('BUSYGROUP')) throw error;
+    }
+  }
+
+  async readNew(stream: string, group: string, consumer: string, count: number, blockMs: number): Promise<BusEntry[]> {
+    assertCount(count);
+    const key = this.key(stream);
+    // BLOCK 0 would mean "forever": a read that must not wait is sent without BLOCK, on the shared connection.
+    if (blockMs <= 0) {
+      const redis = await this.connection();
+      return this.toReadEntries(stream, await redis.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', key, '>'));
+    }
+    const reader = this.reader(consumer);
+    try {
+      const redis = await reader.ready();
+      const reply = await redis.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', Math.ceil(blockMs), 'STREAMS', key, '>');
+      return this.toReadEntries(stream, reply);
+    } catch (error) {
+      // close() drops blocking connections; a read it interrupted simply found nothing.
+      if (this.closed) return [];
+      throw error;
+    }
+  }
+
+  async claimIdle(stream: string, group: string, consumer: string, minIdleMs: number, count: number): Promise<BusEntry[]> {
+    assertCount(count);
+    const redis = await this.connection();
+    const idle = Math.max(0, Math.floor(minIdleMs));
+    const reply = await redis.eval(CLAIM_IDLE_SCRIPT, 1, this.key(stream), group, consumer, idle, count);
+    return asArray(reply, 'claimIdle').map((claimed) => {
+      const [id, fields, deliveries] = asArray(claimed, 'claimIdle');
+      return this.toEntry(stream, id, fields, Number(deliveries));
+    });
+  }
+
+  async ack(stream: string, group: string, entryIds: string[]): Promise<void> {
+    const redis = await this.connection();
+    if (entryIds.length === 0) return;
+    await redis.xack(this.key(stream), group, ...entryIds);
+  }
+
+  async lag(stream: string, group: string): Promise<{ undelivered: number; pending: number }> {
+    const redis = await this.connection();
+    const key = this.key(stream);
+    const groups = await redis.xinfo('GROUPS', key).catch((error: unknown) => {
+      throw errorMessage(error).includes('no such key') ? unknownGroupError(stream, group) : error;
+    });
+    const info = asArray(groups, 'XINFO GROUPS')
+      .map((fields) => pairs(fields, 'XINFO GROUPS'))
+      .find((fields) => fields.get('name') === group);
+    if (!info) throw unknownGroupError(stream, group);
+    const pending = Number(info.get('pending'));
+    const lag = info.get('lag');
+    // Redis reports no lag when entries were deleted past the group's position; count them then.
+    if (lag === null || lag === undefined) {
+      return { undelivered: await this.countAfter(redis, key, String(info.get('last-delivered-id'))), pending };
+    }
+    return { undelivered: Number(lag), pending };
+  }
+
+  async ping(): Promise<void> {
+    const redis = await this.connection();
+    await redis.ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Not QUIT: the server would answer it only after the blocked read it queues behind.
+    for (const reader of this.readers.values()) reader.redis.disconnect();
+    this.readers.clear();
+    await this.shared.close();
+  }
+
+  private key(stream: string): string {
+    return `${this.keyPrefix}${stream}`;
+  }
+
+  private connection(): Promise<Redis> {
+    if (this.closed) return Promise.reject(closedBusError());
+    return this.shared.ready();
+  }
+
+  private reader(consumer: string): Connection {
+    if (this.closed) throw closedBusError();
+    let reader = this.readers.get(consumer);
+    if (!reader) {
+      reader = new Connection(this.url, connectionOptions({ blockingTimeout: COMMAND_TIMEOUT_MS, blockingTimeoutGrace: BLOCKING_GRACE_MS }));
+      this.readers.set(consumer, reader);
+    }
+    return reader;
+  }
+
+  private async countAfter(redis: Redis, key: string, lastDeliveredId: string): Promise<number> {
+    let count = 0;
+    let start = `(${lastDeliveredId}`;
+    for (;;) {
+      const page = asArray(await redis.xrange(key, start, '+', 'COUNT', LAG_COUNT_PAGE), 'XRANGE');
+      count += page.length;
+      const last = page.at(-1);
+      if (page.length < LAG_COUNT_PAGE || last === undefined) return count;
+      start = `(${asString(asArray(last, 'XRANGE')[0], 'XRANGE')}`;
+    }
+  }
+
+  /** XREADGROUP on one stream: null (nothing new) or `[[key, [[id, fields], …]]]`. Entries read with `>` are first deliveries. */
+  private toReadEntries(stream: string, reply: unknown): BusEntry[] {
+    if (reply === null) return [];
+    const [streamReply] = asArray(reply, 'XREADGROUP');
+    const entries = asArray(asArray(streamReply, 'XREADGROUP')[1], 'XREADGROUP');
+    return entries.map((entry) => {
+      const [id, fields] = asArray(entry, 'XREADGROUP');
+      return this.toEntry(stream, id, fields, 1);
+    });
+  }
+
+  private toEntry(stream: string, id: unknown, fields: unknown, deliveries: number): BusEntry {
+    const entryId = asString(id, 'entry id');
+    const raw = pairs(fields, 'entry fields').get(MESSAGE_FIELD);
+    if (typeof raw !== 'string') throw new Error(`bus entry ${entryId} of stream ${stream} has no ${MESSAGE_FIELD} field`);
+    return { entryId, stream, message: decodeMessage(raw, stream, entryId), deliveries };
+  }
+}
+
+function asArray(value: unknown, what: string): unknown[] {
+  if (!Array.isArray(value)) throw new Error(`unexpected Redis reply to ${what}`);
+  return value;
+}
+
+function asString(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw new Error(`unexpected Redis reply to ${what}`);
+  return value;
+}
+
+/** A flat `[name, value, name, value, …]` reply as a map. */
+function pairs(value: unknown, what: string): Map<string, unknown> {
+  const flat = asArray(value, what);
+  const map = new Map<string, unknown>();
+  for (let i = 0; i + 1 < flat.length; i += 2) map.set(asString(flat[i], what), flat[i + 1]);
+  return map;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

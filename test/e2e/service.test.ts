@@ -1,0 +1,71 @@
+import { afterEach, beforeEach, describe, expect, it } from 'bun:test';
+import { join } from 'node:path';
+import { openSqliteStore } from '../../src/store/sqlite';
+import { runCli, startServiceProcess } from '../support/serviceProcess';
+import { makeTempDir } from '../support/tempDir';
+
+describe('the service process', () => {
+  let dir: { path: string; cleanup(): void | Promise<void> };
+
+  beforeEach(() => {
+    dir = makeTempDir('tickets-service-');
+  });
+
+  afterEach(async () => {
+    await dir.cleanup();
+  });
+
+  describe('when started with no configuration but a data directory', () => {
+    it('serves health and readiness, then stops cleanly on SIGTERM', async () => {
+      const service = await startServiceProcess({ DATA_DIR: dir.path });
+      expect(await (await fetch(`${service.url}/health`)).text()).toBe('ok');
+      const ready = await fetch(`${service.url}/ready`);
+      expect(ready.status).toBe(200);
+      expect(await service.stop('SIGTERM')).toBe(0);
+      expect(service.output()).toContain('"msg":"service stopped"');
+    });
+
+    it('stops cleanly on SIGINT too', async () => {
+      const service = await startServiceProcess({ DATA_DIR: dir.path });
+      expect(await service.stop('SIGINT')).toBe(0);
+    });
+  });
+
+  describe('when the configuration is bad', () => {
+    it('refuses to start and names the variable', async () => {
+      const { code, output } = await runCli(['serve'], { DATA_DIR: dir.path, PORT: 'eighty' });
+      expect(code).toBe(2);
+      expect(output).toContain('PORT');
+    });
+  });
+
+  describe('when the store holds actors of an unregistered machine version', () => {
+    it('refuses to start and names the version', async () => {
+      const store = await openSqliteStore({ path: join(dir.path, 'tickets.db') });
+      await store.migrate();
+      await store.commit({
+        address: 'ghost/1', kind: 'ghost', machineId: 'ghost-v9', expectedVersion: 0, state: 'haunting', status: 'active',
+        snapshot: { value: 'haunting', context: {} }, messages: [], timers: { set: [], cancel: [], cancelAll: false },
+        journal: { event: { type: 'ghost.appear' }, fromState: 'new', toState: 'haunting', messageIds: [], at: '2030-01-01T00:00:00.000Z' },
+        at: '2030-01-01T00:00:00.000Z',
+      });
+      await store.close();
+      const { code, output } = await runCli(['serve'], { DATA_DIR: dir.path, PORT: '0' });
+      expect(code).toBe(1);
+      expect(output).toContain('ghost-v9');
+    });
+  });
+
+  describe('when asked for help, the version, or migrations only', () => {
+    it('prints usage, the version, and migrates without serving', async () => {
+      expect((await runCli(['--help'])).output).toContain('Usage: tickets');
+      expect((await runCli(['--version'])).output.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+      const migrate = await runCli(['migrate'], { DATA_DIR: dir.path });
+      expect(migrate.code).toBe(0);
+      const store = await openSqliteStore({ path: join(dir.path, 'tickets.db') });
+      expect(await store.pendingMigrations()).toEqual([]);
+      await store.close();
+      expect((await runCli(['fly'])).code).toBe(2);
+    });
+  });
+});

@@ -1,0 +1,164 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'bun:test';
+import { Redis } from 'ioredis';
+import type { Bus } from '../../src/messaging/ports';
+import { createRedisBus } from '../../src/messaging/redisBus';
+import { deleteKeys, requireRedis, startRedisServer, testRedisUrl, uniquePrefix, type RedisServer } from '../support/redis';
+import { busContract } from './bus.contract';
+
+beforeAll(async () => {
+  await requireRedis();
+});
+
+busContract('redis', async () => {
+  const url = testRedisUrl();
+  const keyPrefix = uniquePrefix();
+  let current: Bus = createRedisBus({ url, keyPrefix });
+  const harness = {
+    bus: current,
+    async reopen() {
+      await current.close();
+      current = createRedisBus({ url, keyPrefix });
+      harness.bus = current;
+      return current;
+    },
+    async cleanup() {
+      await current.close();
+      await deleteKeys(keyPrefix, url);
+    },
+  };
+  return harness;
+});
+
+const message = (id: string) => ({
+  id,
+  name: 'BookingMade_v1',
+  kind: 'event' as const,
+  actor: 'booking/b1',
+  actorSeq: 1,
+  position: 1,
+  payload: { header: { id, published_at: '2030-01-01T00:00:00.000Z', idempotency_key: null } },
+  metadata: { name: 'BookingMade_v1', correlation_id: 'corr-1' },
+});
+
+/** Retries `attempt` every 100 ms until it resolves, for at most `timeoutMs`. */
+async function retrying<T>(attempt: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await Bun.sleep(100);
+    }
+  }
+}
+
+/** Runs `work`, which must reject, and returns how long the rejection took. */
+async function msToReject(work: () => Promise<unknown>, message = ''): Promise<number> {
+  const started = Date.now();
+  const error = await work().then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(Error);
+  expect((error as Error).message).toContain(message);
+  return Date.now() - started;
+}
+
+describe('redis bus', () => {
+  describe("when entries were deleted past a group's position", () => {
+    const keyPrefix = uniquePrefix();
+    let bus: Bus;
+
+    afterEach(async () => {
+      await bus.close();
+      await deleteKeys(keyPrefix);
+    });
+
+    it('counts the undelivered entries left, which Redis no longer reports as lag', async () => {
+      bus = createRedisBus({ url: testRedisUrl(), keyPrefix });
+      await bus.ensureGroup('s', 'g');
+      await bus.publish('s', [message('m1'), message('m2'), message('m3')]);
+      const raw = new Redis(testRedisUrl());
+      try {
+        const [, second] = await raw.xrange(`${keyPrefix}s`, '-', '+');
+        await raw.xdel(`${keyPrefix}s`, second![0]);
+      } finally {
+        raw.disconnect();
+      }
+
+      expect(await bus.lag('s', 'g')).toEqual({ undelivered: 2, pending: 0 });
+    });
+  });
+
+  describe('when Redis goes down', () => {
+    let server: RedisServer;
+    let bus: Bus;
+
+    beforeAll(async () => {
+      server = await startRedisServer();
+    });
+
+    afterEach(async () => {
+      await bus.close();
+      await server.restart();
+    });
+
+    afterAll(async () => {
+      await server.stop();
+    });
+
+    it('rejects publish and reads within a bounded time instead of hanging', async () => {
+      bus = createRedisBus({ url: `127.0.0.1:${server.port}` });
+      await bus.ensureGroup('s', 'g');
+      await bus.readNew('s', 'g', 'c1', 10, 10);
+      await bus.publish('s', [message('m1')]);
+
+      await server.stop();
+
+      expect(await msToReject(() => bus.publish('s', [message('m2')]))).toBeLessThan(3_000);
+      expect(await msToReject(() => bus.readNew('s', 'g', 'c1', 10, 1_000))).toBeLessThan(3_000);
+      expect(await msToReject(() => bus.lag('s', 'g'))).toBeLessThan(3_000);
+    });
+
+    it('fails a blocking read in progress instead of hanging', async () => {
+      bus = createRedisBus({ url: server.url });
+      await bus.ensureGroup('s', 'g');
+      const started = Date.now();
+      const reading = bus.readNew('s', 'g', 'c1', 10, 10_000);
+      await Bun.sleep(100);
+
+      await server.stop();
+
+      await expect(reading).rejects.toThrow();
+      expect(Date.now() - started).toBeLessThan(3_000);
+    });
+
+    it('publishes and reads again once Redis is back', async () => {
+      bus = createRedisBus({ url: server.url });
+      await bus.publish('s', [message('m1')]);
+      await server.stop();
+      await expect(bus.publish('s', [message('m2')])).rejects.toThrow();
+
+      await server.restart();
+
+      await retrying(() => bus.publish('s', [message('m3')]));
+      await bus.ensureGroup('s', 'g');
+      expect((await bus.readNew('s', 'g', 'c1', 10, 1_000)).map((entry) => entry.message.id)).toEqual(['m3']);
+    });
+
+    it('rejects at once when the bus was created while Redis was down, then works once Redis is up', async () => {
+      await server.stop();
+      bus = createRedisBus({ url: server.url });
+
+      expect(await msToReject(() => bus.publish('s', [message('m1')]), 'cannot connect')).toBeLessThan(3_000);
+      expect(await msToReject(() => bus.ping())).toBeLessThan(3_000);
+
+      await server.restart();
+
+      await retrying(() => bus.publish('s', [message('m2')]));
+      await bus.ensureGroup('s', 'g');
+      expect(await bus.lag('s', 'g')).toEqual({ undelivered: 1, pending: 0 });
+    });
+  });
+});
