@@ -40,6 +40,23 @@ export interface Message {
 
 export type NewMessage = Omit<Message, 'position'>;
 
+/**
+ * A point in the event log's commit order. Positions alone are not commit order in Postgres (two
+ * overlapping transactions may commit out of position order), so readers order by the writing
+ * transaction's id first; in SQLite, whose single writer commits in position order, `tx` is always 0.
+ */
+export interface LogCursor {
+  tx: number;
+  position: number;
+}
+
+export const LOG_START: LogCursor = Object.freeze({ tx: 0, position: 0 });
+
+/** A message read from the log, with the cursor just past it (what a reader checkpoints). */
+export interface LoggedMessage extends Message {
+  cursor: LogCursor;
+}
+
 /** A persisted actor: its machine, its optimistic-concurrency version and its persisted snapshot. */
 export interface StoredActor {
   address: string;
@@ -190,10 +207,11 @@ export interface Store extends SqlExecutor {
   /** All messages of one actor, in actorSeq order. */
   readActorMessages(address: string): Promise<Message[]>;
   /**
-   * Messages with position > `after`, in commit order, at most `limit`. Never returns a position while
-   * an earlier-committing transaction could still add a smaller one (Postgres: xmin horizon).
+   * Messages after `after`, in commit order, at most `limit`. Never returns a message while a transaction
+   * that could still commit before it is open (Postgres: only transactions below the xmin horizon), so a
+   * reader that checkpoints the last cursor it saw never skips one.
    */
-  readMessages(after: number, limit: number): Promise<Message[]>;
+  readMessages(after: LogCursor, limit: number): Promise<LoggedMessage[]>;
   readJournal(address: string): Promise<JournalEntry[]>;
   /** Records a rejected command in the journal (outside any transaction). */
   recordRejection(entry: Omit<JournalEntry, 'rejected' | 'snapshot' | 'messageIds' | 'toState'>): Promise<void>;

@@ -1,0 +1,34 @@
+import sqliteCore from '../../migrations/sqlite/0001_core.sql' with { type: 'text' };
+import postgresCore from '../../migrations/postgres/0001_core.sql' with { type: 'text' };
+import sqliteDelivery from '../../migrations/sqlite/0002_delivery.sql' with { type: 'text' };
+import postgresDelivery from '../../migrations/postgres/0002_delivery.sql' with { type: 'text' };
+
+/** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
+export interface Migration {
+  name: string;
+  sql: string;
+}
+
+/** SQLite migrations in the order they apply. A feature table is one more entry at the end. */
+export const sqliteMigrations: readonly Migration[] = [
+  { name: '0001_core', sql: sqliteCore },
+  { name: '0002_delivery', sql: sqliteDelivery },
+];
+
+/** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
+export const postgresMigrations: readonly Migration[] = [
+  { name: '0001_core', sql: postgresCore },
+  { name: '0002_delivery', sql: postgresDelivery },
+];
+
+/** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */
+export const SELECT_APPLIED_MIGRATIONS = 'SELECT name FROM schema_migrations';
+
+/** Records one applied migration; run in the same transaction as its SQL. */
+export const RECORD_MIGRATION = 'INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)';
+
+/** The migrations of `all` whose names are not in `applied`, in order. */
+export function pendingOf(all: readonly Migration[], applied: Iterable<string>): Migration[] {
+  const done = new Set(applied);
+  return all.filter((migration) => !done.has(migration.name));
+}

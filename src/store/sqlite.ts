@@ -1,0 +1,248 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Database, type SQLQueryBindings } from 'bun:sqlite';
+import type {
+  ActorCommit,
+  ClaimOutcome,
+  DueTimer,
+  IdempotencyClaim,
+  InTransaction,
+  JournalEntry,
+  LogCursor,
+  LoggedMessage,
+  Message,
+  SqlExecutor,
+  Store,
+  StoredActor,
+  StoredResponse,
+  TimerSet,
+  Tx,
+} from '../actors/ports';
+import { RECORD_MIGRATION, SELECT_APPLIED_MIGRATIONS, pendingOf, sqliteMigrations } from './migrations';
+import * as shared from './shared';
+
+export interface SqliteStoreOptions {
+  /** A file path, or `':memory:'` for a private in-memory database. */
+  path: string;
+}
+
+/**
+ * Opens the embedded store. For a file: one write connection (WAL, `synchronous=FULL`) whose
+ * transactions are serialised by an in-process lock, and a read-only connection for reads outside
+ * transactions, so that a read never sees another caller's uncommitted writes. `':memory:'` has a
+ * single connection, so reads take the lock too. Call `migrate()` before use.
+ */
+export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteStore> {
+  return SqliteStore.open(opts.path);
+}
+
+/** Serialises async work: each `run` starts after every earlier one has settled. */
+class AsyncLock {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(work);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** `$1` → `?1`: the ports' placeholders in SQLite's numbered form. */
+function toSqliteSql(sql: string): string {
+  return sql.replace(/\$(\d+)/g, '?$1');
+}
+
+function toBindings(params: unknown[]): SQLQueryBindings[] {
+  return params.map((param) => {
+    const value = shared.normalizeParam(param);
+    if (typeof value === 'boolean') return value ? 1 : 0;
+    return value as SQLQueryBindings;
+  });
+}
+
+/** Raw SQL straight on one connection; the caller decides which connection and holds the lock if needed. */
+function connectionExecutor(db: Database): SqlExecutor {
+  return {
+    dialect: 'sqlite',
+    async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+      return db.query(toSqliteSql(sql)).all(...toBindings(params)) as T[];
+    },
+    async execute(sql: string, params: unknown[] = []): Promise<number> {
+      return db.query(toSqliteSql(sql)).run(...toBindings(params)).changes;
+    },
+  };
+}
+
+/** The Store port on bun:sqlite; see openSqliteStore. */
+export class SqliteStore implements Store {
+  readonly dialect = 'sqlite' as const;
+  private readonly lock = new AsyncLock();
+  /** Set while a transaction callback runs, to refuse store calls that would wait for their own lock. */
+  private readonly inTransaction = new AsyncLocalStorage<true>();
+  private readonly writeConnection: SqlExecutor;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly writer: Database,
+    /** Null for ':memory:', where the write connection is the only one. */
+    private readonly reader: Database | null,
+  ) {
+    this.writeConnection = connectionExecutor(writer);
+  }
+
+  /** Opens (and creates) the database at `path`; see openSqliteStore. */
+  static open(path: string): SqliteStore {
+    const writer = new Database(path, { create: true, readwrite: true });
+    writer.run('PRAGMA busy_timeout = 5000');
+    writer.run('PRAGMA foreign_keys = ON');
+    if (path === ':memory:') return new SqliteStore(writer, null);
+    writer.run('PRAGMA journal_mode = WAL');
+    writer.run('PRAGMA synchronous = FULL');
+    const reader = new Database(path, { readonly: true });
+    reader.run('PRAGMA busy_timeout = 5000');
+    return new SqliteStore(writer, reader);
+  }
+
+  async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const statement = this.reader?.query(toSqliteSql(sql));
+    if (statement?.readonly) return statement.all(...toBindings(params)) as T[];
+    return this.write(() => this.writeConnection.query<T>(sql, params));
+  }
+
+  async execute(sql: string, params: unknown[] = []): Promise<number> {
+    return this.write(() => this.writeConnection.execute(sql, params));
+  }
+
+  async migrate(): Promise<void> {
+    await this.write(async () => {
+      for (const migration of sqliteMigrations) {
+        await this.inWriteTransaction(async () => {
+          // Re-read inside the write transaction: another process may have applied it meanwhile.
+          if (pendingOf([migration], this.appliedMigrations(this.writer)).length === 0) return;
+          this.writer.run(migration.sql);
+          await this.writeConnection.execute(RECORD_MIGRATION, [migration.name, new Date().toISOString()]);
+        });
+      }
+    });
+  }
+
+  async pendingMigrations(): Promise<string[]> {
+    const applied = this.reader ? this.appliedMigrations(this.reader) : await this.write(async () => this.appliedMigrations(this.writer));
+    return pendingOf(sqliteMigrations, applied).map((migration) => migration.name);
+  }
+
+  async ping(): Promise<void> {
+    await this.query('SELECT 1');
+  }
+
+  async loadActor(address: string): Promise<StoredActor | null> {
+    return shared.loadActor(this, address);
+  }
+
+  async commit(commit: ActorCommit, inTx?: InTransaction): Promise<Message[]> {
+    return this.transaction(async (tx) => {
+      const messages = await shared.writeCommit(tx, commit);
+      if (inTx) await inTx(tx, messages);
+      return messages;
+    });
+  }
+
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const tx: Tx = {
+      ...this.writeConnection,
+      completeIdempotency: (scope, key, response) => shared.completeIdempotency(tx, scope, key, response),
+    };
+    return this.write(() => this.inWriteTransaction(() => this.inTransaction.run(true, () => fn(tx))));
+  }
+
+  async readActorMessages(address: string): Promise<Message[]> {
+    const rows = await this.query<shared.MessageRow>(shared.SELECT_ACTOR_MESSAGES, [address]);
+    return rows.map(shared.toMessage);
+  }
+
+  /** One writer at a time commits, so positions are already in commit order. */
+  async readMessages(after: LogCursor, limit: number): Promise<LoggedMessage[]> {
+    const rows = await this.query<shared.MessageRow>(
+      `SELECT ${shared.MESSAGE_COLUMNS} FROM messages WHERE position > $1 ORDER BY position LIMIT $2`,
+      [after.position, limit],
+    );
+    return rows.map((row) => ({ ...shared.toMessage(row), cursor: { tx: 0, position: row.position } }));
+  }
+
+  async readJournal(address: string): Promise<JournalEntry[]> {
+    return shared.readJournal(this, address);
+  }
+
+  async recordRejection(entry: Omit<JournalEntry, 'rejected' | 'snapshot' | 'messageIds' | 'toState'>): Promise<void> {
+    await this.write(() => shared.insertJournal(this.writeConnection, shared.rejectionEntry(entry)));
+  }
+
+  async claimDueTimers(now: string, limit: number, owner: string, leaseMs: number): Promise<DueTimer[]> {
+    // One statement under the write lock: nobody else can claim between the choice and the update.
+    const rows = await this.write(() => this.writeConnection.query<shared.DueTimerRow>(
+      `UPDATE timers SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
+        WHERE (address, name) IN (
+          SELECT address, name FROM timers
+           WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)
+           ORDER BY due_at LIMIT $4)
+       RETURNING address, name, due_at, event, attempts, traceparent, correlation_id`,
+      [owner, shared.leaseUntil(now, leaseMs), now, limit],
+    ));
+    return shared.toDueTimers(rows);
+  }
+
+  async deleteTimer(address: string, name: string, dueAt: string): Promise<void> {
+    await this.execute(shared.DELETE_TIMER_AT, [address, name, dueAt]);
+  }
+
+  async listTimers(address: string): Promise<TimerSet[]> {
+    return shared.listTimers(this, address);
+  }
+
+  async claimIdempotency(claim: IdempotencyClaim): Promise<ClaimOutcome> {
+    return shared.claimIdempotency(this, claim);
+  }
+
+  async completeIdempotency(scope: string, key: string, response: StoredResponse): Promise<void> {
+    await shared.completeIdempotency(this, scope, key, response);
+  }
+
+  async releaseIdempotency(scope: string, key: string): Promise<void> {
+    await shared.releaseIdempotency(this, scope, key);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.lock.run(async () => {
+      this.reader?.close();
+      this.writer.close();
+    });
+    return this.closing;
+  }
+
+  /** Runs `work` holding the write lock; refuses to be called from inside a transaction callback. */
+  private write<T>(work: () => Promise<T>): Promise<T> {
+    if (this.inTransaction.getStore()) {
+      return Promise.reject(new Error('store method called inside a transaction callback: use the tx it was given'));
+    }
+    return this.lock.run(work);
+  }
+
+  /** BEGIN IMMEDIATE … COMMIT around async work; the caller holds the write lock. */
+  private async inWriteTransaction<T>(work: () => Promise<T>): Promise<T> {
+    this.writer.run('BEGIN IMMEDIATE');
+    try {
+      const result = await work();
+      this.writer.run('COMMIT');
+      return result;
+    } catch (error) {
+      // Some errors (e.g. SQLITE_FULL) have already rolled the transaction back.
+      if (this.writer.inTransaction) this.writer.run('ROLLBACK');
+      throw error;
+    }
+  }
+
+  private appliedMigrations(db: Database): string[] {
+    const table = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+    if (!table) return [];
+    return db.query<{ name: string }, []>(SELECT_APPLIED_MIGRATIONS).all().map((row) => row.name);
+  }
+}

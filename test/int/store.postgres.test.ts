@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import pg from 'pg';
+import { openPostgresStore, type PostgresStore } from '../../src/store/postgres';
+import { LOG_START } from '../../src/actors/ports';
+import { postgresMigrations } from '../../src/store/migrations';
+import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { storeContract } from './store.contract';
+
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await database.drop();
+});
+
+/** The test database holds the schema for the whole file; every test starts from empty tables. */
+storeContract('postgres', async () => {
+  let store = await openPostgresStore({ url: database.url, poolSize: 4 });
+  await store.migrate();
+  await store.execute('TRUNCATE actors, messages, journal, timers, idempotency_keys RESTART IDENTITY');
+  return {
+    store,
+    async reopen() {
+      await store.close();
+      store = await openPostgresStore({ url: database.url, poolSize: 4 });
+      return store;
+    },
+    async cleanup() {
+      await store.close();
+    },
+  };
+});
+
+describe('PostgresStore', () => {
+  describe('when two pools migrate a new database at once', () => {
+    it('both succeed and every migration is applied once', async () => {
+      const fresh = await createTestDatabase();
+      const stores = await Promise.all([openPostgresStore({ url: fresh.url }), openPostgresStore({ url: fresh.url })]);
+      try {
+        expect(await stores[0].pendingMigrations()).toEqual(postgresMigrations.map((m) => m.name));
+        await Promise.all(stores.map((store) => store.migrate()));
+        expect(await stores[0].pendingMigrations()).toEqual([]);
+        expect(await stores[1].pendingMigrations()).toEqual([]);
+        expect(await stores[0].query('SELECT name FROM schema_migrations ORDER BY name')).toEqual(postgresMigrations.map((m) => ({ name: m.name })));
+      } finally {
+        await Promise.all(stores.map((store) => store.close()));
+        await fresh.drop();
+      }
+    });
+  });
+
+  describe('when a transaction that wrote a message is still open', () => {
+    let store: PostgresStore;
+    let client: pg.Client;
+
+    beforeAll(async () => {
+      store = await openPostgresStore({ url: database.url, poolSize: 4 });
+      await store.migrate();
+      client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+    });
+
+    afterAll(async () => {
+      await client.end();
+      await store.close();
+    });
+
+    it('never skips a message whose transaction took its id first but its position last', async () => {
+      await store.execute('TRUNCATE actors, messages, journal, timers, idempotency_keys RESTART IDENTITY');
+      await client.query('BEGIN');
+      await client.query('SELECT pg_current_xact_id()');
+      const fastMessage = { id: 'second-1', name: 'Fast_v1', kind: 'event' as const, actor: 'thing/b', actorSeq: 1, data: {}, metadata: { correlation_id: 'c' }, occurredAt: '2030-01-01T00:00:00.000Z' };
+      await store.commit({
+        address: 'thing/b', kind: 'thing', machineId: 'thing-v1', expectedVersion: 0, state: 'done', status: 'done', snapshot: {},
+        messages: [fastMessage], timers: { set: [], cancel: [], cancelAll: false },
+        journal: { event: { type: 'thing.go' }, fromState: 'idle', toState: 'done', messageIds: ['second-1'], at: '2030-01-01T00:00:00.000Z' },
+        at: '2030-01-01T00:00:00.000Z',
+      });
+      await client.query(
+        `INSERT INTO messages (id, name, kind, actor, actor_seq, data, metadata, occurred_at)
+         VALUES ('first-1', 'Slow_v1', 'event', 'thing/a', 1, '{}', '{"correlation_id":"c"}', '2030-01-01T00:00:00.000Z')`,
+      );
+      await client.query('COMMIT');
+      // A reader that checkpoints what it read and reads again must end with both messages.
+      let cursor = LOG_START;
+      const seen: string[] = [];
+      for (let attempt = 0; attempt < 250 && seen.length < 2; attempt++) {
+        for (const message of await store.readMessages(cursor, 1)) {
+          seen.push(message.id);
+          cursor = message.cursor;
+        }
+        if (seen.length < 2) await Bun.sleep(20);
+      }
+      expect(seen).toEqual(['first-1', 'second-1']);
+    });
+
+    it('reads nothing at or past it until it commits, then both in position order', async () => {
+      await store.execute('TRUNCATE actors, messages, journal, timers, idempotency_keys RESTART IDENTITY');
+      await client.query('BEGIN');
+      const [open] = (
+        await client.query<{ position: string }>(
+          `INSERT INTO messages (id, name, kind, actor, actor_seq, data, metadata, occurred_at)
+           VALUES ('open-1', 'Slow_v1', 'event', 'thing/slow', 1, '{}', '{"correlation_id":"c"}', '2030-01-01T00:00:00.000Z')
+           RETURNING position`,
+        )
+      ).rows;
+
+      const committed = await store.commit({
+        address: 'thing/fast',
+        kind: 'thing',
+        machineId: 'thing-v1',
+        expectedVersion: 0,
+        state: 'done',
+        status: 'done',
+        snapshot: {},
+        messages: [
+          {
+            id: 'fast-1',
+            name: 'Fast_v1',
+            kind: 'event',
+            actor: 'thing/fast',
+            actorSeq: 1,
+            data: {},
+            metadata: { correlation_id: 'c' },
+            occurredAt: '2030-01-01T00:00:00.000Z',
+          },
+        ],
+        timers: { set: [], cancel: [], cancelAll: false },
+        journal: { event: { type: 'thing.go' }, fromState: 'idle', toState: 'done', messageIds: ['fast-1'], at: '2030-01-01T00:00:00.000Z' },
+        at: '2030-01-01T00:00:00.000Z',
+      });
+      expect(committed[0]!.position).toBeGreaterThan(Number(open!.position));
+      expect(await store.readActorMessages('thing/fast')).toEqual(committed);
+      expect(await store.readMessages(LOG_START, 100)).toEqual([]);
+
+      await client.query('COMMIT');
+      // Other sessions on the server hold the horizon back too, so wait for it to pass.
+      for (let attempt = 0; attempt < 250 && (await store.readMessages(LOG_START, 100)).length < 2; attempt++) await Bun.sleep(20);
+      expect((await store.readMessages(LOG_START, 100)).map((m) => [m.id, m.position])).toEqual([
+        ['open-1', Number(open!.position)],
+        ['fast-1', committed[0]!.position],
+      ]);
+    });
+  });
+});

@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'bun:test';
+import { join } from 'node:path';
+import { sqliteMigrations } from '../../src/store/migrations';
+import { openSqliteStore } from '../../src/store/sqlite';
+import { makeTempDir } from '../support/tempDir';
+import { storeContract } from './store.contract';
+
+storeContract('sqlite', async () => {
+  const dir = makeTempDir('tickets-store-sqlite-');
+  const path = join(dir.path, 'tickets.db');
+  let store = await openSqliteStore({ path });
+  await store.migrate();
+  return {
+    store,
+    async reopen() {
+      await store.close();
+      store = await openSqliteStore({ path });
+      return store;
+    },
+    async cleanup() {
+      await store.close();
+      await dir.cleanup();
+    },
+  };
+});
+
+describe('SqliteStore', () => {
+  describe('when the database is new', () => {
+    it('lists every migration as pending until migrate runs', async () => {
+      const dir = makeTempDir('tickets-store-sqlite-');
+      const store = await openSqliteStore({ path: join(dir.path, 'tickets.db') });
+      try {
+        expect(await store.pendingMigrations()).toEqual(sqliteMigrations.map((m) => m.name));
+        await store.migrate();
+        expect(await store.pendingMigrations()).toEqual([]);
+      } finally {
+        await store.close();
+        await dir.cleanup();
+      }
+    });
+  });
+
+  describe('when opened on a file', () => {
+    it('uses WAL with synchronous=FULL, a busy timeout and foreign keys', async () => {
+      const dir = makeTempDir('tickets-store-sqlite-');
+      const store = await openSqliteStore({ path: join(dir.path, 'tickets.db') });
+      try {
+        await store.migrate();
+        const pragmas = await store.transaction(async (tx) => ({
+          journal: await tx.query('PRAGMA journal_mode'),
+          synchronous: await tx.query('PRAGMA synchronous'),
+          busy: await tx.query('PRAGMA busy_timeout'),
+          foreignKeys: await tx.query('PRAGMA foreign_keys'),
+        }));
+        expect(pragmas).toEqual({
+          journal: [{ journal_mode: 'wal' }],
+          synchronous: [{ synchronous: 2 }],
+          busy: [{ timeout: 5000 }],
+          foreignKeys: [{ foreign_keys: 1 }],
+        });
+      } finally {
+        await store.close();
+        await dir.cleanup();
+      }
+    });
+  });
+
+  describe('when opened in memory', () => {
+    it('runs commits, reads and transactions on its single connection', async () => {
+      const store = await openSqliteStore({ path: ':memory:' });
+      try {
+        await store.migrate();
+        await store.execute('CREATE TABLE notes (id TEXT PRIMARY KEY)');
+        await Promise.all([
+          store.transaction((tx) => tx.execute('INSERT INTO notes (id) VALUES ($1)', ['a'])),
+          store.execute('INSERT INTO notes (id) VALUES ($1)', ['b']),
+        ]);
+        expect(await store.query('SELECT id FROM notes ORDER BY id')).toEqual([{ id: 'a' }, { id: 'b' }]);
+        expect(await store.pendingMigrations()).toEqual([]);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  describe('when a transaction callback calls a store method that writes', () => {
+    it('rejects that call instead of waiting for its own lock', async () => {
+      const store = await openSqliteStore({ path: ':memory:' });
+      try {
+        await store.migrate();
+        const error = await store
+          .transaction(() => store.execute('DELETE FROM timers'))
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+        expect(String(error)).toContain('use the tx it was given');
+      } finally {
+        await store.close();
+      }
+    });
+  });
+});
