@@ -1,0 +1,101 @@
+import { openapi } from '@elysiajs/openapi';
+import { trace } from '@opentelemetry/api';
+import { Elysia, type AnyElysia } from 'elysia';
+import type { Store } from '../actors/ports';
+import type { IdSource } from '../kernel/ids';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import { recordError, type Tracing } from '../observability/tracing';
+import { healthRoutes, type ReadinessCheck } from './health';
+import { PROBLEM_CONTENT_TYPE, problemResponse, toProblem } from './problem';
+import { createRequestContext, requestContextOf } from './requestContext';
+
+export interface AppDeps {
+  store: Store;
+  metrics: Metrics;
+  tracing: Tracing;
+  logger: Logger;
+  ids: IdSource;
+  /** Feature plugins (one per resource), mounted after the infrastructure routes. */
+  plugins: AnyElysia[];
+  /** Readiness conditions besides the store and its migrations (bus, outbox, …). */
+  readinessChecks?: ReadinessCheck[];
+  /** Version shown in the OpenAPI document. */
+  version?: string;
+}
+
+/**
+ * Builds the HTTP application (not listening): request context and tracing, the one error mapper,
+ * HTTP metrics and access log, `/health`, `/ready`, `/metrics`, the OpenAPI document at `/openapi`
+ * (JSON at `/openapi/json`) and the feature plugins.
+ */
+export function createApp(deps: AppDeps) {
+  const { store, metrics, tracing, logger, ids } = deps;
+  const app = new Elysia()
+    .use(createRequestContext({
+      tracing,
+      ids,
+      onFinish: (r) => {
+        metrics.observeHttpRequest(r);
+        logger.info('request', {
+          method: r.method,
+          route: r.route,
+          status: r.status,
+          duration_ms: Math.round(r.durationSeconds * 1000),
+          correlation_id: r.correlationId,
+          trace_id: r.traceId,
+        });
+      },
+    }))
+    // The one place where errors become responses; registered before any route so that it covers all.
+    .onError({ as: 'global' }, ({ error, request }) => {
+      const p = toProblem(error);
+      if (p.status >= 500) {
+        const span = trace.getActiveSpan();
+        if (span !== undefined) recordError(span, error);
+        logger.error('request failed', {
+          err: error,
+          method: request.method,
+          url: new URL(request.url).pathname,
+          correlation_id: requestContextOf(request)?.correlationId,
+        });
+      }
+      return problemResponse(p);
+    })
+    .use(openapi({
+      path: '/openapi',
+      documentation: {
+        info: { title: 'Tickets API', version: deps.version ?? '0.0.0' },
+        // The error body, for feature routes to reference as `#/components/schemas/Problem`.
+        components: {
+          schemas: {
+            Problem: {
+              type: 'object',
+              description: `RFC 9457 problem details, sent as ${PROBLEM_CONTENT_TYPE}`,
+              required: ['type', 'title', 'status', 'code', 'detail', 'error', 'errors', 'retryable'],
+              properties: {
+                type: { type: 'string', format: 'uri' },
+                title: { type: 'string' },
+                status: { type: 'integer' },
+                code: { type: 'string', description: 'Stable upper-snake error code, e.g. SOLD_OUT' },
+                detail: { type: 'string' },
+                error: { type: 'string', description: 'Same as detail (clients of the old system read it)' },
+                errors: {
+                  type: 'object',
+                  description: 'Field-level messages keyed by dotted field path; {} when none',
+                  additionalProperties: { type: 'array', items: { type: 'string' } },
+                },
+                retryable: { type: 'boolean' },
+              },
+            },
+          },
+        },
+      },
+    }))
+    .use(healthRoutes({ store, checks: deps.readinessChecks ?? [], logger }))
+    .get('/metrics', async () => new Response(await metrics.exposition(), { headers: { 'content-type': metrics.contentType } }), {
+      detail: { summary: 'Prometheus exposition', tags: ['operations'] },
+    });
+  for (const plugin of deps.plugins) app.use(plugin);
+  return app;
+}

@@ -1,0 +1,86 @@
+import { Elysia } from 'elysia';
+import type { Store } from '../actors/ports';
+import type { Logger } from '../observability/logger';
+import { problem } from './problem';
+
+/** A named readiness condition; it passes when `check` resolves. */
+export interface ReadinessCheck {
+  name: string;
+  check: () => Promise<void>;
+}
+
+export interface HealthOptions {
+  store: Pick<Store, 'ping' | 'pendingMigrations'>;
+  /** More conditions (bus, outbox, …) besides the store and its migrations. */
+  checks?: ReadinessCheck[];
+  logger: Logger;
+  /** A check that has not answered after this long fails. */
+  timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 2_000;
+
+/**
+ * `GET /health`: 200 `ok` while the process is up. `GET /ready`: 200 `{"status":"ready","checks":{…}}`
+ * when the store answers, its migrations are applied and every extra check passes; otherwise 503
+ * NOT_READY naming the failed checks in `errors` (the underlying errors are logged, not returned).
+ */
+export function healthRoutes(options: HealthOptions) {
+  const { store, logger } = options;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const checks: ReadinessCheck[] = [
+    { name: 'store', check: () => store.ping() },
+    {
+      name: 'migrations',
+      check: async () => {
+        const pending = await store.pendingMigrations();
+        if (pending.length > 0) throw new NotReady(`pending migrations: ${pending.join(', ')}`);
+      },
+    },
+    ...(options.checks ?? []),
+  ];
+
+  return new Elysia({ name: 'health' })
+    .get('/health', () => new Response('ok', { headers: { 'content-type': 'text/plain;charset=utf-8' } }), {
+      detail: { summary: 'Liveness', tags: ['operations'] },
+    })
+    .get('/ready', async () => {
+      const results = await Promise.all(checks.map((c) => run(c, timeoutMs)));
+      const failed: Record<string, string[]> = {};
+      const summary: Record<string, 'ok' | 'failed'> = {};
+      results.forEach((result, i) => {
+        const name = checks[i]!.name;
+        summary[name] = result === undefined ? 'ok' : 'failed';
+        if (result !== undefined) {
+          failed[name] = [result.reason];
+          logger.warn('readiness check failed', { check: name, err: result.error });
+        }
+      });
+      if (Object.keys(failed).length > 0) {
+        return problem(503, 'NOT_READY', `Not ready: ${Object.keys(failed).join(', ')}`, { errors: failed, retryable: true });
+      }
+      return { status: 'ready', checks: summary };
+    }, {
+      detail: { summary: 'Readiness: store, migrations and every registered check', tags: ['operations'] },
+    });
+}
+
+/** A readiness failure whose message is safe to show (no internals). */
+export class NotReady extends Error {
+  override name = 'NotReady';
+}
+
+async function run(c: ReadinessCheck, timeoutMs: number): Promise<{ reason: string; error: unknown } | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new NotReady(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([c.check(), timeout]);
+    return undefined;
+  } catch (error) {
+    return { reason: error instanceof NotReady ? error.message : 'unavailable', error };
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,202 @@
+import { Elysia, ElysiaCustomStatusResponse, StatusMap } from 'elysia';
+import type { Store, StoredResponse, Tx } from '../actors/ports';
+import type { Clock } from '../kernel/clock';
+import { problem } from './problem';
+import { CORRELATION_ID_HEADER, rawBodyOf, REQUEST_ID_HEADER, TRACE_ID_HEADER } from './requestContext';
+
+/** Who is calling, for the key's scope: two callers never share a key. */
+export type CallerOf = (request: Request) => string | Promise<string>;
+
+export interface IdempotencyOptions {
+  store: Store;
+  clock: Clock;
+  /** Caller identity; 'anonymous' until auth provides one. */
+  callerOf?: CallerOf;
+  /** How long a claim blocks a concurrent duplicate before a crashed claimer's key frees up. */
+  lockMs?: number;
+  /** How long a completed key is kept (API.md: at least 24 h). */
+  ttlMs?: number;
+}
+
+/**
+ * Given to handlers of `idempotent` routes. `complete` writes the response record inside the handler's
+ * own transaction ("the record is written in the same transaction as the change it guards") and returns
+ * the Response to send, built from exactly what was stored. Without a key it only builds the Response.
+ */
+export interface IdempotencyHandle {
+  /** The request's key, undefined when the client sent none. */
+  readonly key: string | undefined;
+  complete(tx: Tx, status: number, body?: unknown, headers?: Record<string, string>): Promise<Response>;
+}
+
+/** `idempotent: true` accepts a key; `'required'` refuses requests without one (400). */
+export type IdempotencyMode = boolean | 'required';
+
+export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
+export const LEGACY_IDEMPOTENCY_KEY_HEADER = 'X-Idempotency-Key';
+export const REPLAYED_HEADER = 'Idempotent-Replayed';
+const MAX_KEY_LENGTH = 255;
+const DEFAULT_LOCK_MS = 60_000;
+const DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** Headers that belong to one request, never to a stored response. */
+const PER_REQUEST_HEADERS = new Set(
+  [CORRELATION_ID_HEADER, REQUEST_ID_HEADER, TRACE_ID_HEADER, 'content-length', 'date', 'set-cookie'].map((h) => h.toLowerCase()),
+);
+
+interface Claim {
+  scope: string;
+  key: string;
+  /** The handler completed the record in its transaction. */
+  completedInTx: boolean;
+  /** The claim was completed or released after the response; later hooks leave it alone. */
+  settled: boolean;
+}
+
+/**
+ * The idempotency-key mechanism of API.md as a named route option (STYLE.md §5):
+ *
+ * ```ts
+ * .post('/bookings', handler, { body: BookingBody, idempotent: true })
+ * ```
+ *
+ * Before the handler the key (`Idempotency-Key`, or `X-Idempotency-Key`) is claimed for the scope
+ * caller + method + route template, with a fingerprint of method, path and raw body. A completed key
+ * replays the stored status, body and headers with `Idempotent-Replayed: true`; the same key with
+ * another body is 422 IDEMPOTENCY_KEY_REUSED; a duplicate while the first still runs is 409
+ * REQUEST_IN_PROGRESS with `Retry-After`. After the handler, a record it did not complete in its
+ * transaction is completed with the response (2xx, 3xx, 4xx); a 5xx releases the claim so a retry runs.
+ * Requests without a key just run (unless the mode is `'required'`).
+ */
+export function createIdempotency(options: IdempotencyOptions) {
+  const { store, clock } = options;
+  const callerOf = options.callerOf ?? (() => 'anonymous');
+  const lockMs = options.lockMs ?? DEFAULT_LOCK_MS;
+  const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+  const claims = new WeakMap<Request, Claim>();
+
+  const handleFor = (request: Request): IdempotencyHandle => ({
+    key: keyOf(request) ?? undefined,
+    async complete(tx, status, body, headers = {}) {
+      const stored = storedFrom(status, body, headers);
+      const claim = claims.get(request);
+      if (claim !== undefined) {
+        await tx.completeIdempotency(claim.scope, claim.key, stored);
+        claim.completedInTx = true;
+      }
+      return toResponse(stored);
+    },
+  });
+
+  return new Elysia({ name: 'idempotency' }).macro({
+    idempotent(mode: IdempotencyMode) {
+      // Always the same hooks (a conditional return would lose the `idempotency` type in handlers);
+      // with `false` they do nothing because no claim is ever made.
+      return {
+        async beforeHandle({ request, route }) {
+          if (mode === false) return;
+          const key = keyOf(request);
+          if (key === null) {
+            if (mode !== 'required') return;
+            return problem(400, 'IDEMPOTENCY_KEY_REQUIRED', `This route requires an ${IDEMPOTENCY_KEY_HEADER} header`);
+          }
+          if (key.length > MAX_KEY_LENGTH) {
+            return problem(400, 'VALIDATION_FAILED', 'The request is not valid', {
+              errors: { [IDEMPOTENCY_KEY_HEADER]: [`must be at most ${MAX_KEY_LENGTH} characters`] },
+            });
+          }
+          const scope = `${await callerOf(request)} ${request.method} ${route}`;
+          const url = new URL(request.url);
+          const fingerprint = await sha256(`${request.method}\n${url.pathname}${url.search}\n${await rawBodyOf(request)}`);
+          const now = clock.now().getTime();
+          const outcome = await store.claimIdempotency({
+            scope,
+            key,
+            fingerprint,
+            now: new Date(now).toISOString(),
+            lockedUntil: new Date(now + lockMs).toISOString(),
+            expiresAt: new Date(now + ttlMs).toISOString(),
+          });
+          switch (outcome.outcome) {
+            case 'claimed':
+              claims.set(request, { scope, key, completedInTx: false, settled: false });
+              return;
+            case 'replay':
+              return toResponse(outcome.response, { [REPLAYED_HEADER]: 'true' });
+            case 'mismatch':
+              return problem(422, 'IDEMPOTENCY_KEY_REUSED', `This ${IDEMPOTENCY_KEY_HEADER} was used with a different request`);
+            case 'in_progress':
+              return problem(409, 'REQUEST_IN_PROGRESS', `A request with this ${IDEMPOTENCY_KEY_HEADER} is still being processed`, {
+                retryable: true,
+                headers: { 'retry-after': '1' },
+              });
+          }
+        },
+        resolve: ({ request }) => ({ idempotency: handleFor(request) }),
+        // mapResponse runs before the response is sent, for handler results and mapped errors alike,
+        // so a retry arriving right after the response already finds the key completed.
+        async mapResponse({ request, responseValue, set }) {
+          const claim = claims.get(request);
+          if (claim === undefined || claim.settled) return;
+          claim.settled = true;
+          const stored = await storedFromResult(responseValue, set);
+          if (stored.status >= 500) {
+            // Only an in-progress claim is dropped: a record the handler completed in a committed
+            // transaction survives, and a rolled-back one frees the key for the retry.
+            await store.releaseIdempotency(claim.scope, claim.key);
+            return;
+          }
+          if (!claim.completedInTx) await store.completeIdempotency(claim.scope, claim.key, stored);
+          if (!(responseValue instanceof Response)) return toResponse(stored);
+        },
+      };
+    },
+  });
+}
+
+function keyOf(request: Request): string | null {
+  const key = request.headers.get(IDEMPOTENCY_KEY_HEADER) ?? request.headers.get(LEGACY_IDEMPOTENCY_KEY_HEADER);
+  return key === null || key.trim() === '' ? null : key;
+}
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function storedFrom(status: number, body: unknown, headers: Record<string, string>): StoredResponse {
+  if (body === undefined || body === null) return { status, body: '', headers: { ...headers } };
+  if (typeof body === 'string') return { status, body, headers: { 'content-type': 'text/plain;charset=utf-8', ...headers } };
+  return { status, body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } };
+}
+
+interface ResponseSet {
+  status?: number | keyof typeof StatusMap;
+  headers: Record<string, string | number>;
+}
+
+/** What Elysia will send for a handler result, as a record to store. */
+async function storedFromResult(value: unknown, set: ResponseSet): Promise<StoredResponse> {
+  const setHeaders = Object.fromEntries(Object.entries(set.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+  if (value instanceof Response) {
+    const headers: Record<string, string> = { ...setHeaders };
+    value.headers.forEach((v, k) => {
+      headers[k] = v;
+    });
+    return { status: value.status, body: await value.clone().text(), headers: storable(headers) };
+  }
+  if (value instanceof ElysiaCustomStatusResponse) {
+    return storedFrom(Number(value.code), value.response, storable(setHeaders));
+  }
+  const status = typeof set.status === 'number' ? set.status : StatusMap[set.status ?? 'OK'];
+  return storedFrom(status, value, storable(setHeaders));
+}
+
+function storable(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([k]) => !PER_REQUEST_HEADERS.has(k.toLowerCase())));
+}
+
+function toResponse(stored: StoredResponse, extra: Record<string, string> = {}): Response {
+  const empty = stored.body === '' || stored.status === 204 || stored.status === 304;
+  return new Response(empty ? null : stored.body, { status: stored.status, headers: { ...stored.headers, ...extra } });
+}

@@ -1,0 +1,202 @@
+import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { Elysia } from 'elysia';
+import type { IdSource } from '../kernel/ids';
+import { UNMATCHED_ROUTE } from '../observability/metrics';
+import type { Tracing } from '../observability/tracing';
+import { problemResponse, toProblem, unsupportedMediaType } from './problem';
+
+/** What every handler knows about the request it serves (derived into the Elysia context). */
+export type RequestContext = {
+  /** `Correlation-ID` of the request, generated when absent; carried into every event, log line and call. */
+  correlationId: string;
+  /** `X-Request-Id` as sent (echoed in the response), undefined when absent. */
+  requestId: string | undefined;
+  /** `traceparent` of the request's server span: put it into messages and outgoing calls. */
+  traceparent: string;
+  /** Trace id of the request's server span (the `X-Trace-ID` response header). */
+  traceId: string;
+};
+
+/** A request that got its response; given to `onFinish` listeners (metrics, access log). */
+export interface FinishedRequest {
+  method: string;
+  /** Route template (`/api/shows/:id`), `unmatched` when no route matched. */
+  route: string;
+  status: number;
+  durationSeconds: number;
+  correlationId: string;
+  traceId: string;
+}
+
+export interface RequestContextOptions {
+  tracing: Tracing;
+  ids: IdSource;
+  /** Called once per request when its response is ready. Must not throw. */
+  onFinish?: (request: FinishedRequest) => void;
+}
+
+type RequestState = RequestContext & {
+  span: Span;
+  spanContext: Context;
+  route: string;
+  /** An unread copy of a JSON body, read on demand (reading it eagerly fails when nobody reads the body). */
+  bodyCopy: { text(): Promise<string> } | undefined;
+  rawBody: Promise<string> | undefined;
+  startedAt: number;
+};
+
+export const CORRELATION_ID_HEADER = 'Correlation-ID';
+export const REQUEST_ID_HEADER = 'X-Request-Id';
+export const TRACE_ID_HEADER = 'X-Trace-ID';
+
+/** Client-supplied ids are echoed into headers and logs, so only short visible-ASCII ones are kept. */
+const SAFE_ID = /^[\x21-\x7e]{1,128}$/;
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+const states = new WeakMap<Request, RequestState>();
+
+/** The context of a request being served, for hooks outside handlers (error logging); undefined for unknown requests. */
+export function requestContextOf(request: Request): RequestContext | undefined {
+  const state = states.get(request);
+  if (state === undefined) return undefined;
+  return { correlationId: state.correlationId, requestId: state.requestId, traceparent: state.traceparent, traceId: state.traceId };
+}
+
+/**
+ * The raw text of a JSON request body as received ('' for other requests), for fingerprints and
+ * signatures that must see the exact bytes.
+ */
+export async function rawBodyOf(request: Request): Promise<string> {
+  const state = states.get(request);
+  if (state?.bodyCopy === undefined) return '';
+  state.rawBody ??= state.bodyCopy.text();
+  return state.rawBody;
+}
+
+/**
+ * Request context plugin: for every request (matched or not, successful or failed) it
+ * - starts the server span, continuing an incoming W3C `traceparent` or starting a new trace, and makes
+ *   it the active context for everything the request does;
+ * - takes `Correlation-ID` (or generates one) and `X-Request-Id`, and puts them with `X-Trace-ID` on the
+ *   response, error responses included;
+ * - accepts request bodies in JSON only (another media type is 415) and keeps the raw text of JSON
+ *   bodies available through `rawBodyOf`;
+ * - records the route template of the request for the span name and the metrics;
+ * - derives `{ correlationId, requestId, traceparent, traceId }` into handlers.
+ *
+ * Features may `.use()` their own instance for the types; Elysia deduplicates it by name.
+ */
+export function createRequestContext(options: RequestContextOptions) {
+  const { tracing, ids, onFinish } = options;
+
+  const begin = (request: Request): RequestState => {
+    const parent = tracing.extract(request.headers);
+    const method = request.method;
+    const span = tracing.tracer.startSpan(method, {
+      kind: SpanKind.SERVER,
+      attributes: { 'http.request.method': method, 'url.path': new URL(request.url).pathname },
+    }, parent);
+    const incomingCorrelation = request.headers.get(CORRELATION_ID_HEADER);
+    const incomingRequestId = request.headers.get(REQUEST_ID_HEADER);
+    const correlationId = incomingCorrelation !== null && SAFE_ID.test(incomingCorrelation) ? incomingCorrelation : ids.uuid();
+    span.setAttribute('correlation_id', correlationId);
+    const state: RequestState = {
+      correlationId,
+      requestId: incomingRequestId !== null && SAFE_ID.test(incomingRequestId) ? incomingRequestId : undefined,
+      traceparent: tracing.traceparentOf(span.spanContext()),
+      traceId: span.spanContext().traceId,
+      span,
+      spanContext: trace.setSpan(parent, span),
+      route: UNMATCHED_ROUTE,
+      // Elysia consumes the body when it parses it; fingerprints and signatures need the exact bytes.
+      bodyCopy: BODY_METHODS.has(method) && mediaType(request) === 'application/json' ? request.clone() : undefined,
+      rawBody: undefined,
+      startedAt: performance.now(),
+    };
+    states.set(request, state);
+    return state;
+  };
+
+  const finish = (request: Request, state: RequestState, response: Response): Response => {
+    const withHeaders = withContextHeaders(response, state);
+    const status = withHeaders.status;
+    state.span.updateName(`${request.method} ${state.route}`);
+    state.span.setAttribute('http.route', state.route);
+    state.span.setAttribute('http.response.status_code', status);
+    if (status >= 500) state.span.setStatus({ code: SpanStatusCode.ERROR });
+    state.span.end();
+    onFinish?.({
+      method: request.method,
+      route: state.route,
+      status,
+      durationSeconds: (performance.now() - state.startedAt) / 1000,
+      correlationId: state.correlationId,
+      traceId: state.traceId,
+    });
+    return withHeaders;
+  };
+
+  return new Elysia({ name: 'request-context' })
+    // `wrap` is the only hook around the whole request (routing, 404, error mapping): the span must
+    // be the active context for all of it, as in @elysiajs/opentelemetry.
+    .wrap((fn, request) => {
+      const handle = fn as unknown as (...args: unknown[]) => Response | Promise<Response>;
+      return (...args: unknown[]) => {
+        const state = begin(request);
+        return context.with(state.spanContext, async () => {
+          let response: Response;
+          try {
+            response = await handle(...args);
+          } catch (error) {
+            // Elysia maps errors itself; this only catches a failure of that mapping.
+            response = problemResponse(toProblem(error));
+          }
+          return finish(request, state, response);
+        });
+      };
+    })
+    // Elysia parses JSON bodies itself (its parse errors map to MALFORMED_JSON); a parse hook of ours
+    // would hide the request body types from the OpenAPI document, so the media type is checked here,
+    // after parsing and before validation.
+    .onTransform({ as: 'global' }, ({ request }) => {
+      if (!BODY_METHODS.has(request.method) || !hasBody(request)) return;
+      const type = mediaType(request);
+      if (type !== 'application/json') throw unsupportedMediaType(type);
+    })
+    // Runs on every matched route, for results and mapped errors alike: the one place the template is known.
+    .mapResponse({ as: 'global' }, ({ request, route }) => {
+      const state = states.get(request);
+      if (state !== undefined) state.route = route;
+    })
+    .derive({ as: 'global' }, ({ request }): RequestContext => {
+      const rc = requestContextOf(request);
+      if (rc === undefined) throw new Error('request context missing: the request-context wrap did not run');
+      return rc;
+    });
+}
+
+function withContextHeaders(response: Response, state: RequestState): Response {
+  const set = (headers: Headers) => {
+    headers.set(CORRELATION_ID_HEADER, state.correlationId);
+    headers.set(TRACE_ID_HEADER, state.traceId);
+    if (state.requestId !== undefined) headers.set(REQUEST_ID_HEADER, state.requestId);
+  };
+  try {
+    set(response.headers);
+    return response;
+  } catch {
+    // Responses passed through from fetch() have immutable headers.
+    const copy = new Response(response.body, response);
+    set(copy.headers);
+    return copy;
+  }
+}
+
+function mediaType(request: Request): string {
+  return (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+function hasBody(request: Request): boolean {
+  const length = request.headers.get('content-length');
+  return (length !== null && length !== '0') || request.headers.has('transfer-encoding');
+}

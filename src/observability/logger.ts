@@ -1,0 +1,66 @@
+import { trace } from '@opentelemetry/api';
+import { systemClock, type Clock } from '../kernel/clock';
+
+/** Severity of a log line; `silent` writes nothing. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+/** Extra fields of a log line. Well-known ones: `correlation_id`, `trace_id`, `actor`, `err`. */
+export type LogFields = Record<string, unknown>;
+
+/** A structured logger: one JSON object per line, `{time, level, msg, ...fields}`. */
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  /** A logger that adds `fields` to every line (later fields win over earlier ones). */
+  child(fields: LogFields): Logger;
+}
+
+export interface LoggerOptions {
+  level: LogLevel;
+  /** Where each line goes (without the trailing newline); stdout by default. */
+  write?: (line: string) => void;
+  clock?: Clock;
+  /** Fields on every line, e.g. `{ service: 'tickets' }`. */
+  fields?: LogFields;
+}
+
+const severity: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
+
+/**
+ * Creates the structured JSON logger. The active span's trace id is added as `trace_id` when the caller
+ * did not give one, so that lines written while handling a request can be found from its trace.
+ */
+export function createLogger(options: LoggerOptions): Logger {
+  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const clock = options.clock ?? systemClock;
+  const threshold = severity[options.level];
+
+  const make = (base: LogFields): Logger => {
+    const log = (level: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields) => {
+      if (severity[level] < threshold) return;
+      const line: LogFields = { time: clock.now().toISOString(), level, msg };
+      const traceId = trace.getActiveSpan()?.spanContext().traceId;
+      if (traceId !== undefined) line.trace_id = traceId;
+      Object.assign(line, base, fields);
+      write(JSON.stringify(line, replaceErrors));
+    };
+    return {
+      debug: (msg, fields) => log('debug', msg, fields),
+      info: (msg, fields) => log('info', msg, fields),
+      warn: (msg, fields) => log('warn', msg, fields),
+      error: (msg, fields) => log('error', msg, fields),
+      child: (fields) => make({ ...base, ...fields }),
+    };
+  };
+  return make(options.fields ?? {});
+}
+
+function replaceErrors(_key: string, value: unknown): unknown {
+  if (value instanceof Error) {
+    return { name: value.name, message: value.message, stack: value.stack };
+  }
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
