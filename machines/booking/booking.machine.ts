@@ -1,0 +1,89 @@
+import { assertEvent, assign, emit, setup } from 'xstate';
+
+/**
+ * A booking of general-admission seats on a show (`booking/<booking_id>`). Seats are taken by the
+ * database in the transaction that commits BookingMade_v1 (or the command is refused as SOLD_OUT),
+ * the booking is then placed with Dead Nation, and it gives its seats back if that fails or it is
+ * cancelled (VIP compensation).
+ */
+export type BookingEvent =
+  | {
+      type: 'booking.make';
+      now: string;
+      booking_id: string;
+      show_id: string;
+      dead_nation_event_id: string;
+      number_of_tickets: number;
+      customer_email: string;
+      vip_bundle_id?: string;
+    }
+  | { type: 'deadNation.booked'; now: string }
+  | { type: 'deadNation.failed'; now: string; reason: string }
+  | { type: 'booking.cancel'; now: string; reason: string };
+
+export interface BookingContext {
+  bookingId: string;
+  showId: string;
+  deadNationEventId: string;
+  numberOfTickets: number;
+  customerEmail: string;
+  vipBundleId: string | null;
+  bookedAt: string;
+}
+
+export const bookingMachine = setup({
+  types: { context: {} as BookingContext, events: {} as BookingEvent },
+  actions: {
+    assignBooking: assign(({ event }) => {
+      assertEvent(event, 'booking.make');
+      return {
+        bookingId: event.booking_id,
+        showId: event.show_id,
+        deadNationEventId: event.dead_nation_event_id,
+        numberOfTickets: event.number_of_tickets,
+        customerEmail: event.customer_email,
+        vipBundleId: event.vip_bundle_id ?? null,
+        bookedAt: event.now,
+      };
+    }),
+    tellMade: emit(({ context }) => ({
+      type: 'BookingMade_v1',
+      booking_id: context.bookingId,
+      show_id: context.showId,
+      dead_nation_event_id: context.deadNationEventId,
+      number_of_tickets: context.numberOfTickets,
+      customer_email: context.customerEmail,
+      vip_bundle_id: context.vipBundleId,
+      booked_at: context.bookedAt,
+    })),
+    tellPlaced: emit(({ context, event }) => {
+      assertEvent(event, 'deadNation.booked');
+      return { type: 'BookingPlaced_v1', booking_id: context.bookingId, placed_at: event.now };
+    }),
+    tellFailed: emit(({ context, event }) => {
+      assertEvent(event, 'deadNation.failed');
+      return { type: 'BookingFailed_v1', booking_id: context.bookingId, show_id: context.showId, reason: event.reason, failed_at: event.now };
+    }),
+    tellCanceled: emit(({ context, event }) => {
+      assertEvent(event, 'booking.cancel');
+      return { type: 'BookingCanceled_v1', booking_id: context.bookingId, show_id: context.showId, reason: event.reason, canceled_at: event.now };
+    }),
+  },
+}).createMachine({
+  id: 'booking-v1',
+  initial: 'new',
+  context: { bookingId: '', showId: '', deadNationEventId: '', numberOfTickets: 0, customerEmail: '', vipBundleId: null, bookedAt: '' },
+  states: {
+    new: { on: { 'booking.make': { target: 'placing', actions: ['assignBooking', 'tellMade'] } } },
+    placing: {
+      on: {
+        'deadNation.booked': { target: 'placed', actions: 'tellPlaced' },
+        'deadNation.failed': { target: 'failed', actions: 'tellFailed' },
+        'booking.cancel': { target: 'canceled', actions: 'tellCanceled' },
+      },
+    },
+    placed: { on: { 'booking.cancel': { target: 'canceled', actions: 'tellCanceled' } } },
+    failed: { type: 'final' },
+    canceled: { type: 'final' },
+  },
+});

@@ -1,0 +1,123 @@
+import { assertEvent, assign, emit, setup } from 'xstate';
+import type { Price } from '../shared/money';
+
+/**
+ * One ticket (`ticket/<ticket_id>`), confirmed or cancelled by the ticket provider's webhook or issued
+ * by a confirmed hold. While active it collects its receipt and its printed file (in either order);
+ * a refund moves it to `refunding` until the refund actor reports the money returned.
+ */
+export type TicketEvent =
+  | { type: 'ticket.confirm'; now: string; ticket_id: string; booking_id: string; customer_email: string; price: Price; payment_reference: string }
+  | { type: 'ticket.cancel'; now: string; ticket_id: string; booking_id: string; customer_email: string; price: Price }
+  | { type: 'receipts.issued'; now: string; receipt_number: string; issued_at: string }
+  | { type: 'files.printed'; now: string; file_name: string }
+  | { type: 'ticket.refund'; now: string }
+  | { type: 'refunds.completed'; now: string };
+
+export interface TicketContext {
+  ticketId: string;
+  bookingId: string;
+  customerEmail: string;
+  price: Price;
+  /** What the payments service refunds: the ticket id for webhook tickets, the charge id for held seats. */
+  paymentReference: string;
+  confirmedAt: string | null;
+  receiptNumber: string | null;
+  receiptIssuedAt: string | null;
+  printedFileName: string | null;
+}
+
+const ticketFacts = (context: TicketContext) => ({
+  ticket_id: context.ticketId,
+  booking_id: context.bookingId,
+  customer_email: context.customerEmail,
+  price: context.price,
+});
+
+export const ticketMachine = setup({
+  types: { context: {} as TicketContext, events: {} as TicketEvent },
+  guards: {
+    awaitsReceipt: ({ context }) => context.confirmedAt !== null && context.receiptNumber === null,
+    awaitsPrint: ({ context }) => context.confirmedAt !== null && context.printedFileName === null,
+  },
+  actions: {
+    assignTicket: assign(({ event }) => {
+      assertEvent(event, ['ticket.confirm', 'ticket.cancel']);
+      return {
+        ticketId: event.ticket_id,
+        bookingId: event.booking_id,
+        customerEmail: event.customer_email,
+        price: event.price,
+        paymentReference: event.type === 'ticket.confirm' ? event.payment_reference : event.ticket_id,
+        confirmedAt: event.type === 'ticket.confirm' ? event.now : null,
+      };
+    }),
+    assignReceipt: assign(({ event }) => {
+      assertEvent(event, 'receipts.issued');
+      return { receiptNumber: event.receipt_number, receiptIssuedAt: event.issued_at };
+    }),
+    assignPrinted: assign(({ event }) => {
+      assertEvent(event, 'files.printed');
+      return { printedFileName: event.file_name };
+    }),
+    tellConfirmed: emit(({ context }) => ({ type: 'TicketBookingConfirmed_v1', ...ticketFacts(context), confirmed_at: context.confirmedAt })),
+    tellCanceled: emit(({ context, event }) => ({ type: 'TicketBookingCanceled_v1', ...ticketFacts(context), canceled_at: event.now })),
+    tellReceiptIssued: emit(({ context }) => ({
+      type: 'TicketReceiptIssued_v1',
+      ticket_id: context.ticketId,
+      booking_id: context.bookingId,
+      receipt_number: context.receiptNumber,
+      issued_at: context.receiptIssuedAt,
+    })),
+    tellPrinted: emit(({ context, event }) => ({
+      type: 'TicketPrinted_v1',
+      ticket_id: context.ticketId,
+      booking_id: context.bookingId,
+      file_name: context.printedFileName,
+      printed_at: event.now,
+    })),
+    askRefund: emit(({ context }) => ({
+      type: 'RefundTicket',
+      ticket_id: context.ticketId,
+      booking_id: context.bookingId,
+      payment_reference: context.paymentReference,
+    })),
+    tellRefunded: emit(({ context, event }) => ({ type: 'TicketRefunded_v1', ...ticketFacts(context), refunded_at: event.now })),
+  },
+}).createMachine({
+  id: 'ticket-v1',
+  initial: 'new',
+  context: {
+    ticketId: '',
+    bookingId: '',
+    customerEmail: '',
+    price: { amount: '0.00', currency: 'XXX' },
+    paymentReference: '',
+    confirmedAt: null,
+    receiptNumber: null,
+    receiptIssuedAt: null,
+    printedFileName: null,
+  },
+  on: {
+    // Replies of the receipt and print handlers may arrive after a cancellation or a refund began.
+    'receipts.issued': { guard: 'awaitsReceipt', actions: ['assignReceipt', 'tellReceiptIssued'] },
+    'files.printed': { guard: 'awaitsPrint', actions: ['assignPrinted', 'tellPrinted'] },
+  },
+  states: {
+    new: {
+      on: {
+        'ticket.confirm': { target: 'active', actions: ['assignTicket', 'tellConfirmed'] },
+        'ticket.cancel': { target: 'canceled', actions: ['assignTicket', 'tellCanceled'] },
+      },
+    },
+    active: {
+      on: {
+        'ticket.cancel': { target: 'canceled', actions: 'tellCanceled' },
+        'ticket.refund': { target: 'refunding', actions: 'askRefund' },
+      },
+    },
+    refunding: { on: { 'refunds.completed': { target: 'refunded', actions: 'tellRefunded' } } },
+    canceled: {},
+    refunded: {},
+  },
+});

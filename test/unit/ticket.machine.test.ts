@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'bun:test';
+import { ticketMachine } from '../../machines/ticket/ticket.machine';
+import { given } from '../support/machineHarness';
+
+const NOW = '2030-01-01T10:00:00.000Z';
+const price = { amount: '50.30', currency: 'GBP' };
+const confirmed = { type: 'ticket.confirm', now: NOW, ticket_id: 't1', booking_id: 'b1', customer_email: 'ann@example.com', price, payment_reference: 't1' } as const;
+const canceled = { type: 'ticket.cancel', now: NOW, ticket_id: 't1', booking_id: 'b1', customer_email: 'ann@example.com', price } as const;
+const receipt = { type: 'receipts.issued', now: NOW, receipt_number: 'R-1', issued_at: NOW } as const;
+const printed = { type: 'files.printed', now: NOW, file_name: 't1-ticket.html' } as const;
+const ticketFields = { ticket_id: 't1', booking_id: 'b1', customer_email: 'ann@example.com', price };
+
+describe('ticket machine', () => {
+  describe('when new', () => {
+    it('tells TicketBookingConfirmed_v1 on ticket.confirm', () => {
+      const out = given(ticketMachine).when(confirmed);
+      expect(out.state).toBe('active');
+      expect(out.facts).toEqual([{ type: 'TicketBookingConfirmed_v1', ...ticketFields, confirmed_at: NOW }]);
+    });
+
+    it('tells TicketBookingCanceled_v1 on ticket.cancel, even never confirmed', () => {
+      const out = given(ticketMachine).when(canceled);
+      expect(out.state).toBe('canceled');
+      expect(out.facts).toEqual([{ type: 'TicketBookingCanceled_v1', ...ticketFields, canceled_at: NOW }]);
+    });
+
+    it('rejects receipts.issued before any confirmation', () => {
+      expect(given(ticketMachine).when(receipt).rejected).toBe(true);
+    });
+  });
+
+  describe('when active', () => {
+    it('records its receipt once on receipts.issued', () => {
+      const out = given(ticketMachine, confirmed).when(receipt);
+      expect(out.facts).toEqual([{ type: 'TicketReceiptIssued_v1', ticket_id: 't1', booking_id: 'b1', receipt_number: 'R-1', issued_at: NOW }]);
+      expect(given(ticketMachine, confirmed, receipt).when(receipt).rejected).toBe(true);
+    });
+
+    it('records its printed file once on files.printed, in either order with the receipt', () => {
+      const out = given(ticketMachine, confirmed, receipt).when(printed);
+      expect(out.facts).toEqual([{ type: 'TicketPrinted_v1', ticket_id: 't1', booking_id: 'b1', file_name: 't1-ticket.html', printed_at: NOW }]);
+      expect(given(ticketMachine, confirmed, printed).when(receipt).rejected).toBe(false);
+      expect(given(ticketMachine, confirmed, printed).when(printed).rejected).toBe(true);
+    });
+
+    it('rejects a second ticket.confirm', () => {
+      expect(given(ticketMachine, confirmed).when(confirmed).rejected).toBe(true);
+    });
+
+    it('asks for a refund with its payment reference on ticket.refund', () => {
+      const out = given(ticketMachine, { ...confirmed, payment_reference: 'pay-9' }).when({ type: 'ticket.refund', now: NOW });
+      expect(out.state).toBe('refunding');
+      expect(out.commands).toEqual([{ type: 'RefundTicket', ticket_id: 't1', booking_id: 'b1', payment_reference: 'pay-9' }]);
+    });
+
+    it('is cancelled on ticket.cancel', () => {
+      expect(given(ticketMachine, confirmed).when(canceled).state).toBe('canceled');
+    });
+  });
+
+  describe('when refunding', () => {
+    it('rejects a second ticket.refund, so a repeat never refunds twice', () => {
+      expect(given(ticketMachine, confirmed, { type: 'ticket.refund', now: NOW }).when({ type: 'ticket.refund', now: NOW }).rejected).toBe(true);
+    });
+
+    it('still takes a late receipt on receipts.issued', () => {
+      expect(given(ticketMachine, confirmed, { type: 'ticket.refund', now: NOW }).when(receipt).rejected).toBe(false);
+    });
+
+    it('tells TicketRefunded_v1 on refunds.completed', () => {
+      const out = given(ticketMachine, confirmed, { type: 'ticket.refund', now: NOW }).when({ type: 'refunds.completed', now: NOW });
+      expect(out.state).toBe('refunded');
+      expect(out.facts).toEqual([{ type: 'TicketRefunded_v1', ...ticketFields, refunded_at: NOW }]);
+    });
+  });
+
+  describe('when cancelled', () => {
+    it('rejects ticket.refund', () => {
+      expect(given(ticketMachine, canceled).when({ type: 'ticket.refund', now: NOW }).rejected).toBe(true);
+    });
+  });
+});
