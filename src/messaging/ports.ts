@@ -8,7 +8,10 @@
  *   be taken over by another consumer with `claimIdle` once it has been idle long enough; every read or
  *   claim increments its delivery count.
  * - A group created after entries were published still sees all of them (groups start at the beginning).
- * - Re-publishing a message with the same `id` is harmless for consumers, which deduplicate by id.
+ * - Publishing is keyed by message `id` per stream: a message whose id was already published to that
+ *   stream is skipped (the others of the batch are appended, in order), so re-sends by the outbox and
+ *   its reconciler are harmless. Redis remembers published ids for 7 days, SQLite for good. Consumers
+ *   still deduplicate by id: delivery to a group is at least once.
  */
 
 /** One message as it travels on the bus: the log's message plus its wire form. */

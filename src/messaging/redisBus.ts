@@ -11,7 +11,9 @@ export interface RedisBusOptions {
 
 /**
  * The bus on Redis Streams (Redis 7+): one entry per message with the JSON message in the field
- * `message`, one consumer group per handler. See ports.ts for the semantics.
+ * `message`, one consumer group per handler. See ports.ts for the semantics. Publishing is keyed by
+ * message id: a marker key `<keyPrefix>published:<stream>:<id>` (kept PUBLISHED_TTL_SECONDS) is set with
+ * the entry in one script, and a message whose marker exists is skipped.
  *
  * Connections: non-blocking commands share one connection; every consumer name that makes blocking
  * reads gets its own (a blocked XREADGROUP holds its connection), created on its first read and closed
@@ -35,6 +37,25 @@ const RECONNECT_DELAY_MAX_MS = 1_000;
 const BLOCKING_GRACE_MS = 2_000;
 const MESSAGE_FIELD = 'message';
 const LAG_COUNT_PAGE = 1_000;
+/** How long a published id is remembered: far longer than any outbox or reconciler can lag behind. */
+const PUBLISHED_TTL_SECONDS = 7 * 24 * 60 * 60;
+
+/**
+ * Appends each message whose id was not yet published to the stream, in order, in one atomic step: the
+ * `published:<stream>:<id>` marker is set only if absent, and the entry is added only when it was.
+ * KEYS[1] stream key, KEYS[2..] marker keys; ARGV ttl seconds, field name, then the encoded messages
+ * in the order of their markers. Returns how many entries were appended.
+ */
+const PUBLISH_SCRIPT = `
+local appended = 0
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], '*', ARGV[2], ARGV[i + 1])
+    appended = appended + 1
+  end
+end
+return appended
+`;
 
 /**
  * XAUTOCLAIM, then XPENDING for each claimed entry, in one script so that the delivery counts are
@@ -132,12 +153,8 @@ class RedisBus implements Bus {
   async publish(stream: string, messages: BusMessage[]): Promise<void> {
     const redis = await this.connection();
     if (messages.length === 0) return;
-    const key = this.key(stream);
-    const transaction = redis.multi();
-    for (const message of messages) transaction.xadd(key, '*', MESSAGE_FIELD, encodeMessage(message));
-    const results = await transaction.exec();
-    if (!results) throw new Error(`publishing to ${stream}: the transaction was aborted`);
-    for (const [error] of results) if (error) throw error;
+    const keys = [this.key(stream), ...messages.map((message) => this.key(`published:${stream}:${message.id}`))];
+    await redis.eval(PUBLISH_SCRIPT, keys.length, ...keys, PUBLISHED_TTL_SECONDS, MESSAGE_FIELD, ...messages.map(encodeMessage));
   }
 
   async ensureGroup(stream: string, group: string): Promise<void> {

@@ -13,6 +13,7 @@ export interface SqliteBusOptions {
  * tables; the bus only touches `bus_*` tables, which it creates if missing.
  *
  * Entry ids are the global sequence number zero-padded to 16 digits, so they sort as strings.
+ * Publishing is keyed by message id: UNIQUE (stream, message_id) skips an id the stream already holds.
  * A blocking `readNew` wakes at once on a publish through this instance and polls every
  * POLL_INTERVAL_MS for publishes through other connections to the same file.
  */
@@ -27,8 +28,10 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS bus_entries (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   stream TEXT NOT NULL,
+  message_id TEXT NOT NULL,
   message TEXT NOT NULL,
-  published_at TEXT NOT NULL
+  published_at TEXT NOT NULL,
+  UNIQUE (stream, message_id)
 );
 CREATE INDEX IF NOT EXISTS bus_entries_by_stream ON bus_entries (stream, seq);
 CREATE TABLE IF NOT EXISTS bus_groups (
@@ -144,9 +147,12 @@ class SqliteBus implements Bus {
   }
 
   private append(stream: string, messages: BusMessage[], publishedAt: string): void {
-    const insert = this.db.query('INSERT INTO bus_entries (stream, message, published_at) VALUES (?, ?, ?)');
+    const insert = this.db.query(
+      `INSERT INTO bus_entries (stream, message_id, message, published_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (stream, message_id) DO NOTHING`,
+    );
     this.immediate(() => {
-      for (const message of messages) insert.run(stream, encodeMessage(message), publishedAt);
+      for (const message of messages) insert.run(stream, message.id, encodeMessage(message), publishedAt);
     });
   }
 

@@ -99,6 +99,59 @@ export function busContract(name: string, make: () => Promise<BusHarness>) {
       });
     });
 
+    describe('when messages are published again', () => {
+      it('appends only the ids the stream does not hold yet, in the order given', async () => {
+        await bus.ensureGroup(STREAM, GROUP);
+        await bus.publish(STREAM, messages(1, 2, 3));
+
+        await bus.publish(STREAM, messages(2, 4, 3, 5, 1, 6));
+
+        const entries = await bus.readNew(STREAM, GROUP, 'c1', 10, 0);
+        expect(ids(entries)).toEqual(idsOf(1, 2, 3, 4, 5, 6));
+        expect(entries.map((entry) => entry.message)).toEqual(messages(1, 2, 3, 4, 5, 6));
+      });
+
+      it('appends an id repeated within one batch once', async () => {
+        await bus.ensureGroup(STREAM, GROUP);
+
+        await bus.publish(STREAM, messages(1, 2, 1, 2, 3));
+
+        expect(ids(await bus.readNew(STREAM, GROUP, 'c1', 10, 0))).toEqual(idsOf(1, 2, 3));
+      });
+
+      it('skips an id already read and acked by every group', async () => {
+        await bus.ensureGroup(STREAM, GROUP);
+        await bus.publish(STREAM, messages(1));
+        const [entry] = await bus.readNew(STREAM, GROUP, 'c1', 10, 0);
+        await bus.ack(STREAM, GROUP, [entry!.entryId]);
+
+        await bus.publish(STREAM, messages(1));
+
+        expect(await bus.lag(STREAM, GROUP)).toEqual({ undelivered: 0, pending: 0 });
+      });
+
+      it('keys ids per stream: the same id goes onto another stream', async () => {
+        await bus.ensureGroup(STREAM, GROUP);
+        await bus.ensureGroup('tickets.other', GROUP);
+        await bus.publish(STREAM, messages(1));
+
+        await bus.publish('tickets.other', messages(1));
+
+        expect(ids(await bus.readNew('tickets.other', GROUP, 'c1', 10, 0))).toEqual(idsOf(1));
+        expect(ids(await bus.readNew(STREAM, GROUP, 'c1', 10, 0))).toEqual(idsOf(1));
+      });
+
+      it('remembers the published ids across a restart of the bus', async () => {
+        await bus.ensureGroup(STREAM, GROUP);
+        await bus.publish(STREAM, messages(1, 2));
+
+        bus = await harness.reopen();
+        await bus.publish(STREAM, messages(1, 2, 3));
+
+        expect(ids(await bus.readNew(STREAM, GROUP, 'c1', 10, 0))).toEqual(idsOf(1, 2, 3));
+      });
+    });
+
     describe('when two groups read one stream', () => {
       it('gives every entry to each group', async () => {
         await bus.ensureGroup(STREAM, 'tickets.a');

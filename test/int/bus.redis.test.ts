@@ -91,6 +91,29 @@ describe('redis bus', () => {
     });
   });
 
+  describe('when a message is published', () => {
+    const keyPrefix = uniquePrefix();
+    let bus: Bus;
+
+    afterEach(async () => {
+      await bus.close();
+      await deleteKeys(keyPrefix);
+    });
+
+    it('remembers its id per stream for 7 days', async () => {
+      bus = createRedisBus({ url: testRedisUrl(), keyPrefix });
+      await bus.publish('s', [message('m1')]);
+      const raw = new Redis(testRedisUrl());
+      try {
+        const ttl = await raw.ttl(`${keyPrefix}published:s:m1`);
+        expect(ttl).toBeGreaterThan(7 * 24 * 3600 - 60);
+        expect(ttl).toBeLessThanOrEqual(7 * 24 * 3600);
+      } finally {
+        raw.disconnect();
+      }
+    });
+  });
+
   describe('when Redis goes down', () => {
     let server: RedisServer;
     let bus: Bus;

@@ -1,0 +1,521 @@
+import { Database } from 'bun:sqlite';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { LogCursor, LoggedMessage, Message, Store } from '../actors/ports';
+import { isoNow, type Clock } from '../kernel/clock';
+import type { Logger } from '../observability/logger';
+import { advanceCheckpoint, readCheckpoint } from './checkpoints';
+import type { Bus, BusMessage } from './ports';
+import { streamOf, toBusMessage } from './wire';
+
+/** How much the outbox still has to publish. */
+export interface OutboxStats {
+  /** Messages committed but not yet published. */
+  depth: number;
+  /** Seconds since the oldest of them occurred (0 when there are none). */
+  oldestAgeSeconds: number;
+}
+
+/**
+ * Delivers committed messages to the bus (DESIGN.md "Delivery"): every committed message is published
+ * to its stream (`streamOf`) at least once, each stream in commit order, and the bus's idempotent
+ * publish makes a re-send harmless.
+ */
+export interface Outbox {
+  /** Hand over committed messages (called synchronously from the runtime's afterCommit). Never throws. */
+  enqueue(messages: Message[]): void;
+  /** Starts publishing in the background. */
+  start(): void;
+  /** Stops publishing; finishes the batch in flight. The outbox cannot be started again. */
+  stop(): Promise<void>;
+  /** Publishes everything currently pending once (tests and shutdown use it). Rejects when publishing fails. */
+  flush(): Promise<void>;
+  stats(): Promise<OutboxStats>;
+}
+
+export interface LogRelayOptions {
+  store: Store;
+  bus: Bus;
+  clock: Clock;
+  logger?: Logger;
+  /** Where the outbox metrics are registered; none when absent. */
+  registry?: Registry;
+  /** Messages read and published per step (default 500). */
+  batchSize?: number;
+  /** How long an idle loop waits before it looks again when nothing woke it (default 200 ms). */
+  pollMs?: number;
+  /** Longest wait before a retry after failures (default 5 000 ms). */
+  maxBackoffMs?: number;
+}
+
+export interface BufferedRelayOptions extends LogRelayOptions {
+  /** The local SQLite buffer file of this instance (created if missing). */
+  bufferPath: string;
+  /** How old a logged message must be before the reconciler publishes it (default 5 000 ms). */
+  graceMs?: number;
+  /** How long the idle reconciler waits before it reads the log again (default 1 000 ms). */
+  reconcileMs?: number;
+}
+
+/** Checkpoint of the embedded relay in the `checkpoints` table. */
+export const RELAY_CHECKPOINT = 'relay';
+/** Checkpoint of the distributed mode's reconciler in the `checkpoints` table. */
+export const RECONCILER_CHECKPOINT = 'reconciler';
+
+const DEFAULT_BATCH_SIZE = 500;
+const DEFAULT_POLL_MS = 200;
+const DEFAULT_MAX_BACKOFF_MS = 5_000;
+const DEFAULT_GRACE_MS = 5_000;
+const DEFAULT_RECONCILE_MS = 1_000;
+const FIRST_BACKOFF_MS = 100;
+
+/**
+ * EMBEDDED mode: the store's `messages` table, written in the commit transaction, is the outbox. The
+ * relay tails it with `readMessages` from the `relay` checkpoint in commit order, publishes each batch
+ * and then advances the checkpoint with compare-and-set (when another relay moved it first, it re-reads
+ * the checkpoint and goes on from there). `enqueue` only wakes the relay, so a commit is published
+ * without waiting for the next poll. A crash between publishing and advancing re-publishes a batch,
+ * which the bus skips.
+ */
+export function createLogRelay(opts: LogRelayOptions): Outbox {
+  return new LogRelay(opts);
+}
+
+/**
+ * DISTRIBUTED mode: `enqueue` appends the committed messages to this instance's SQLite buffer (WAL,
+ * `synchronous=FULL`) in one synchronous transaction and wakes the publisher, which drains the buffer
+ * in insertion order to the bus and deletes what it published. While the bus is down the rows stay,
+ * `enqueue` keeps accepting and the publisher retries with capped exponential backoff and jitter.
+ *
+ * The Postgres log is the record: a reconciler tails it from the `reconciler` checkpoint in commit
+ * order and publishes every message older than `graceMs` (by then the buffer has normally published
+ * it; the bus skips the duplicate), so messages a crash kept out of the buffer, or a lost buffer file,
+ * are still delivered. It stops at the first message younger than the grace period.
+ *
+ * Each instance's buffer is published in its own commit order. Messages of one stream committed by two
+ * instances at nearly the same time may reach the stream in either order; consumers that need one
+ * actor's order across instances check `actorSeq`.
+ */
+export function createBufferedRelay(opts: BufferedRelayOptions): Outbox {
+  return new BufferedRelay(opts);
+}
+
+/**
+ * The readiness check `bus`: passes while the bus answers (the shape of src/http/health.ts's
+ * ReadinessCheck). It fails during a bus outage, although the buffered outbox keeps accepting commits.
+ */
+export function busReadiness(bus: Pick<Bus, 'ping'>): { name: string; check: () => Promise<void> } {
+  return { name: 'bus', check: () => bus.ping() };
+}
+
+class LogRelay implements Outbox {
+  private readonly store: Store;
+  private readonly bus: Bus;
+  private readonly clock: Clock;
+  private readonly batchSize: number;
+  private readonly metrics: OutboxMetrics;
+  private readonly loop: Loop;
+  /** The checkpoint as last read or written; re-read after a failure. */
+  private cursor: LogCursor | undefined;
+
+  constructor(opts: LogRelayOptions) {
+    this.store = opts.store;
+    this.bus = opts.bus;
+    this.clock = opts.clock;
+    this.batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+    const logger = opts.logger ?? silentLogger;
+    this.metrics = outboxMetrics(opts.registry, () => this.stats(), logger);
+    this.loop = new Loop({
+      step: () => this.relayBatch(),
+      idleMs: opts.pollMs ?? DEFAULT_POLL_MS,
+      maxBackoffMs: opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS,
+      onError: (error, failures) => {
+        this.cursor = undefined;
+        this.metrics.failed('relay');
+        logger.warn('outbox relay failed; retrying', { failures, err: error });
+      },
+    });
+  }
+
+  enqueue(_messages: Message[]): void {
+    this.loop.wake();
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  flush(): Promise<void> {
+    return this.loop.exclusive(async () => {
+      while (await this.relayBatch());
+    });
+  }
+
+  async stats(): Promise<OutboxStats> {
+    const checkpoint = await readCheckpoint(this.store, RELAY_CHECKPOINT);
+    const [row] = this.store.dialect === 'sqlite'
+      ? await this.store.query<BacklogRow>(
+          'SELECT COUNT(*) AS depth, MIN(occurred_at) AS oldest FROM messages WHERE position > $1',
+          [checkpoint.position],
+        )
+      : await this.store.query<BacklogRow>(
+          `SELECT COUNT(*) AS depth, MIN(occurred_at) AS oldest FROM messages
+            WHERE tx_id > $1::text::xid8 OR (tx_id = $1::text::xid8 AND position > $2)`,
+          [String(checkpoint.tx), checkpoint.position],
+        );
+    return toStats(row, this.clock);
+  }
+
+  /** Publishes one batch and advances the checkpoint; true when more may be waiting. */
+  private async relayBatch(): Promise<boolean> {
+    const cursor = this.cursor ?? (await readCheckpoint(this.store, RELAY_CHECKPOINT));
+    this.cursor = cursor;
+    const batch = await this.store.readMessages(cursor, this.batchSize);
+    const last = batch.at(-1);
+    if (!last) return false;
+    await publishByStream(this.bus, batch, isoNow(this.clock));
+    this.metrics.published('relay', batch.length);
+    if (await advanceCheckpoint(this.store, RELAY_CHECKPOINT, cursor, last.cursor, isoNow(this.clock))) {
+      this.cursor = last.cursor;
+      return batch.length === this.batchSize;
+    }
+    this.cursor = await readCheckpoint(this.store, RELAY_CHECKPOINT);
+    return true;
+  }
+}
+
+const BUFFER_SCHEMA = `
+CREATE TABLE IF NOT EXISTS outbox_buffer (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message TEXT NOT NULL,
+  occurred_at TEXT NOT NULL
+);
+`;
+
+interface BufferRow {
+  seq: number;
+  message: string;
+}
+
+interface BacklogRow {
+  depth: number;
+  oldest: string | null;
+}
+
+class BufferedRelay implements Outbox {
+  private readonly store: Store;
+  private readonly bus: Bus;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly batchSize: number;
+  private readonly graceMs: number;
+  private readonly metrics: OutboxMetrics;
+  private readonly db: Database;
+  private readonly append: (messages: Message[]) => void;
+  private readonly publisher: Loop;
+  private readonly reconciler: Loop;
+  /** The reconciler's checkpoint as last read or written; re-read after a failure. */
+  private reconciled: LogCursor | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(opts: BufferedRelayOptions) {
+    this.store = opts.store;
+    this.bus = opts.bus;
+    this.clock = opts.clock;
+    this.logger = opts.logger ?? silentLogger;
+    this.batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+    this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
+    this.metrics = outboxMetrics(opts.registry, () => this.stats(), this.logger);
+
+    this.db = new Database(opts.bufferPath, { create: true, readwrite: true, strict: true });
+    this.db.run('PRAGMA busy_timeout = 5000');
+    this.db.run('PRAGMA journal_mode = WAL');
+    this.db.run('PRAGMA synchronous = FULL');
+    this.db.run(BUFFER_SCHEMA);
+    const insert = this.db.query('INSERT INTO outbox_buffer (message, occurred_at) VALUES (?, ?)');
+    // bun:sqlite commits when the function returns, so it stays synchronous.
+    this.append = this.db.transaction((messages: Message[]) => {
+      for (const message of messages) insert.run(JSON.stringify(message), message.occurredAt);
+    });
+
+    const maxBackoffMs = opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+    this.publisher = new Loop({
+      step: () => this.drainBatch(),
+      idleMs: opts.pollMs ?? DEFAULT_POLL_MS,
+      maxBackoffMs,
+      onError: (error, failures) => {
+        this.metrics.failed('buffer');
+        this.logger.warn('outbox publish failed; the buffer keeps the messages and retries', { failures, err: error });
+      },
+    });
+    this.reconciler = new Loop({
+      step: () => this.reconcileBatch(),
+      idleMs: opts.reconcileMs ?? DEFAULT_RECONCILE_MS,
+      maxBackoffMs,
+      onError: (error, failures) => {
+        this.reconciled = undefined;
+        this.metrics.failed('reconciler');
+        this.logger.warn('outbox reconciler failed; retrying', { failures, err: error });
+      },
+    });
+  }
+
+  enqueue(messages: Message[]): void {
+    if (messages.length === 0) return;
+    try {
+      this.append(messages);
+    } catch (error) {
+      // The commit stands: the reconciler publishes these from the log once the grace period is over.
+      this.logger.error('outbox buffer append failed; the reconciler will publish the messages', {
+        message_ids: messages.map((m) => m.id),
+        err: error,
+      });
+      return;
+    }
+    this.publisher.wake();
+  }
+
+  start(): void {
+    this.publisher.start();
+    this.reconciler.start();
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await Promise.all([this.publisher.stop(), this.reconciler.stop()]);
+      this.db.close();
+    })();
+    return this.stopping;
+  }
+
+  async flush(): Promise<void> {
+    await this.publisher.exclusive(async () => {
+      while (await this.drainBatch());
+    });
+    await this.reconciler.exclusive(async () => {
+      while (await this.reconcileBatch());
+    });
+  }
+
+  async stats(): Promise<OutboxStats> {
+    const row = this.db.query<BacklogRow, []>('SELECT COUNT(*) AS depth, MIN(occurred_at) AS oldest FROM outbox_buffer').get();
+    return toStats(row ?? undefined, this.clock);
+  }
+
+  /** Publishes the oldest rows of the buffer and deletes them; true when more may be waiting. */
+  private async drainBatch(): Promise<boolean> {
+    const rows = this.db
+      .query<BufferRow, [number]>('SELECT seq, message FROM outbox_buffer ORDER BY seq LIMIT ?')
+      .all(this.batchSize);
+    const last = rows.at(-1);
+    if (!last) return false;
+    await publishByStream(this.bus, rows.map((row) => JSON.parse(row.message) as Message), isoNow(this.clock));
+    // Rows appended meanwhile have higher seqs (AUTOINCREMENT never reuses one), so they stay.
+    this.db.query('DELETE FROM outbox_buffer WHERE seq <= ?').run(last.seq);
+    this.metrics.published('buffer', rows.length);
+    return rows.length === this.batchSize;
+  }
+
+  /** Publishes the next logged messages older than the grace period; true when more may be waiting. */
+  private async reconcileBatch(): Promise<boolean> {
+    const cursor = this.reconciled ?? (await readCheckpoint(this.store, RECONCILER_CHECKPOINT));
+    this.reconciled = cursor;
+    const batch = await this.store.readMessages(cursor, this.batchSize);
+    const due = olderThan(batch, this.clock.now().getTime() - this.graceMs);
+    const last = due.at(-1);
+    if (!last) return false;
+    await publishByStream(this.bus, due, isoNow(this.clock));
+    this.metrics.published('reconciler', due.length);
+    if (await advanceCheckpoint(this.store, RECONCILER_CHECKPOINT, cursor, last.cursor, isoNow(this.clock))) {
+      this.reconciled = last.cursor;
+      return due.length === this.batchSize;
+    }
+    this.reconciled = await readCheckpoint(this.store, RECONCILER_CHECKPOINT);
+    return true;
+  }
+}
+
+/** The leading messages of `batch` that occurred at or before `horizon` (epoch ms): commit order decides. */
+function olderThan(batch: LoggedMessage[], horizon: number): LoggedMessage[] {
+  const firstYoung = batch.findIndex((message) => Date.parse(message.occurredAt) > horizon);
+  return firstYoung === -1 ? batch : batch.slice(0, firstYoung);
+}
+
+/**
+ * Publishes each message to its stream, every stream's messages in the order given. Streams are
+ * published concurrently; when one fails the whole call fails after the others settle, and the caller
+ * re-sends all of them (the bus skips those it already holds).
+ */
+async function publishByStream(bus: Bus, messages: Message[], publishedAt: string): Promise<void> {
+  const byStream = new Map<string, BusMessage[]>();
+  for (const message of messages) {
+    const stream = streamOf(message);
+    const batch = byStream.get(stream) ?? [];
+    batch.push(toBusMessage(message, publishedAt));
+    byStream.set(stream, batch);
+  }
+  const results = await Promise.allSettled([...byStream].map(([stream, batch]) => bus.publish(stream, batch)));
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+function toStats(row: BacklogRow | undefined, clock: Clock): OutboxStats {
+  if (!row || row.oldest === null) return { depth: Number(row?.depth ?? 0), oldestAgeSeconds: 0 };
+  const ageMs = clock.now().getTime() - Date.parse(row.oldest);
+  return { depth: Number(row.depth), oldestAgeSeconds: Math.max(0, ageMs) / 1_000 };
+}
+
+type Source = 'relay' | 'buffer' | 'reconciler';
+
+interface OutboxMetrics {
+  published(source: Source, count: number): void;
+  failed(source: Source): void;
+}
+
+/**
+ * The outbox metrics on `registry` (none without one): depth and age are sampled from `stats()` when
+ * scraped, one sample shared by both gauges.
+ */
+function outboxMetrics(registry: Registry | undefined, stats: () => Promise<OutboxStats>, logger: Logger): OutboxMetrics {
+  if (!registry) return { published: () => {}, failed: () => {} };
+  let sampling: Promise<OutboxStats | undefined> | undefined;
+  const sample = () =>
+    (sampling ??= stats()
+      .catch((error: unknown) => {
+        logger.warn('outbox stats unavailable', { err: error });
+        return undefined;
+      })
+      .finally(() => {
+        sampling = undefined;
+      }));
+
+  new Gauge({
+    name: 'outbox_depth',
+    help: 'Messages committed but not yet published to the bus',
+    registers: [registry],
+    async collect() {
+      const current = await sample();
+      if (current) this.set(current.depth);
+    },
+  });
+  new Gauge({
+    name: 'outbox_oldest_age_seconds',
+    help: 'Age of the oldest message not yet published to the bus',
+    registers: [registry],
+    async collect() {
+      const current = await sample();
+      if (current) this.set(current.oldestAgeSeconds);
+    },
+  });
+  const published = new Counter({
+    name: 'outbox_published_total',
+    help: 'Messages handed to the bus, by source (relay, buffer, reconciler); the reconciler re-sends messages the buffer already published, which the bus skips',
+    labelNames: ['source'] as const,
+    registers: [registry],
+  });
+  const failures = new Counter({
+    name: 'outbox_publish_failures_total',
+    help: 'Failed outbox steps (each retried after a backoff), by source (relay, buffer, reconciler)',
+    labelNames: ['source'] as const,
+    registers: [registry],
+  });
+  return {
+    published: (source, count) => published.inc({ source }, count),
+    failed: (source) => failures.inc({ source }),
+  };
+}
+
+interface LoopOptions {
+  /** One unit of work; resolves to true when more work is waiting. */
+  step: () => Promise<boolean>;
+  idleMs: number;
+  maxBackoffMs: number;
+  onError: (error: unknown, failures: number) => void;
+}
+
+/**
+ * Runs `step` until stopped: again at once while it reports more work, otherwise after `idleMs` or as
+ * soon as `wake()` is called; after a failure, after a capped exponential backoff with jitter, which a
+ * wake does not cut short (a commit during an outage must not turn into a retry storm). Steps and
+ * `exclusive` work never overlap.
+ */
+class Loop {
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private woken = false;
+  private tail: Promise<unknown> = Promise.resolve();
+  private sleeping: { wake: () => void; wakeable: boolean } | undefined;
+
+  constructor(private readonly opts: LoopOptions) {}
+
+  start(): void {
+    if (this.running || this.stopped) return;
+    this.running = this.run();
+  }
+
+  wake(): void {
+    this.woken = true;
+    if (this.sleeping?.wakeable) this.sleeping.wake();
+  }
+
+  /** Ends the loop after the step in flight and waits for any exclusive work. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.sleeping?.wake();
+    await this.running;
+    await this.tail;
+  }
+
+  /** Runs `work` when no step or other exclusive work is running. */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(work);
+    this.tail = result.catch(() => {});
+    return result;
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      this.woken = false;
+      try {
+        const more = await this.exclusive(this.opts.step);
+        failures = 0;
+        if (!more && !this.woken) await this.sleep(this.opts.idleMs, true);
+      } catch (error) {
+        failures += 1;
+        this.opts.onError(error, failures);
+        await this.sleep(backoffMs(failures, this.opts.maxBackoffMs), false);
+      }
+    }
+  }
+
+  private sleep(ms: number, wakeable: boolean): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.sleeping = undefined;
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleeping = { wake, wakeable };
+    });
+  }
+}
+
+/** Exponential from FIRST_BACKOFF_MS, capped, with jitter: between half and all of the step's delay. */
+function backoffMs(failures: number, maxMs: number): number {
+  const delay = Math.min(maxMs, FIRST_BACKOFF_MS * 2 ** (failures - 1));
+  return delay / 2 + Math.random() * (delay / 2);
+}
+
+const silentLogger: Logger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  child: () => silentLogger,
+};
