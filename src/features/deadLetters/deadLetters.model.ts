@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { cursorParam, limitParam } from '../../http/pagination';
+import type { DeadLetter } from '../../messaging/deadLetters';
+
+/** `dead` until redriven. */
+export const DeadLetterStatus = z.enum(['dead', 'redriven']);
+
+/** `GET /api/ops/dead-letters` query: `limit` 1..100 (default 50), `status`, `cursor`. */
+export const DeadLetterListQuery = z.object({
+  limit: limitParam,
+  status: DeadLetterStatus.optional(),
+  /** The `[failed_at, id]` of the last dead letter of the previous page. */
+  cursor: cursorParam(2).optional(),
+});
+
+/** `:id` of a dead letter: a UUID. */
+export const DeadLetterParams = z.object({ id: z.uuid() });
+
+/** A dead letter in responses. */
+export const DeadLetterBody = z.object({
+  id: z.string(),
+  handler: z.string(),
+  stream: z.string(),
+  message_id: z.string(),
+  message_name: z.string(),
+  error: z.string(),
+  attempts: z.number().int(),
+  status: DeadLetterStatus,
+  failed_at: z.string(),
+  redriven_at: z.string().nullable(),
+});
+export type DeadLetterBody = z.infer<typeof DeadLetterBody>;
+
+/** The answer of `POST /api/ops/dead-letters/retry`. */
+export const RedriveAllBody = z.object({ redriven: z.number().int(), failed: z.number().int() });
+
+/** A dead letter as the API shows it (snake_case, without the message body). */
+export function toDeadLetterBody(letter: DeadLetter): DeadLetterBody {
+  return {
+    id: letter.id,
+    handler: letter.handler,
+    stream: letter.stream,
+    message_id: letter.messageId,
+    message_name: letter.message.name,
+    error: letter.error,
+    attempts: letter.attempts,
+    status: letter.status,
+    failed_at: letter.failedAt,
+    redriven_at: letter.redrivenAt,
+  };
+}

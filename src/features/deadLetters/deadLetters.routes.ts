@@ -1,0 +1,56 @@
+import { Elysia } from 'elysia';
+import { z } from 'zod';
+import { nextLink } from '../../http/pagination';
+import { problem } from '../../http/problem';
+import type { DeadLetters } from '../../messaging/deadLetters';
+import { DeadLetterBody, DeadLetterListQuery, DeadLetterParams, RedriveAllBody, toDeadLetterBody } from './deadLetters.model';
+
+/** What the dead-letter routes need. */
+export interface DeadLettersRoutesDeps {
+  deadLetters: DeadLetters;
+}
+
+const tags = ['operations'];
+
+/**
+ * Ops routes over the dead letters: list them (newest first, `?limit=`, `?status=`, next page in
+ * `Link`), redrive one, redrive all. The ops role check is added with authentication.
+ */
+export function deadLettersRoutes({ deadLetters }: DeadLettersRoutesDeps) {
+  return new Elysia({ name: 'dead-letters', prefix: '/api/ops/dead-letters' })
+    .get(
+      '',
+      async ({ query, request, set }) => {
+        const after = query.cursor === undefined ? undefined : { failedAt: query.cursor[0]!, id: query.cursor[1]! };
+        const page = await deadLetters.list({ limit: query.limit, status: query.status, after });
+        if (page.next !== undefined) set.headers.link = nextLink(request.url, [page.next.failedAt, page.next.id]);
+        return page.items.map(toDeadLetterBody);
+      },
+      {
+        query: DeadLetterListQuery,
+        response: { 200: z.array(DeadLetterBody) },
+        detail: { summary: 'Messages that failed past their retry budget, newest first', tags },
+      },
+    )
+    .post('/retry', () => deadLetters.redriveAll(), {
+      response: { 200: RedriveAllBody },
+      detail: { summary: 'Redrive every dead letter, oldest first', tags },
+    })
+    .post(
+      '/:id/retry',
+      async ({ params }) => {
+        const result = await deadLetters.redrive(params.id);
+        if (result.outcome === 'not_found') return problem(404, 'NOT_FOUND', `dead letter ${params.id} not found`);
+        if (result.outcome === 'not_dead') {
+          return problem(409, 'NOT_ALLOWED_IN_STATE', `dead letter ${params.id} is ${result.deadLetter.status}; only dead ones can be retried`);
+        }
+        // A Response like the problems: Elysia's types refuse a handler returning a body or a Response.
+        return Response.json(toDeadLetterBody(result.deadLetter));
+      },
+      {
+        params: DeadLetterParams,
+        response: { 200: DeadLetterBody },
+        detail: { summary: 'Run the handler of a dead letter again now; it stays dead with the new error if it fails', tags },
+      },
+    );
+}

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+
+/**
+ * Keyset paging for lists: a cursor is the base64url JSON array of the sort key of the last item of
+ * the previous page, and the next page is announced as `Link: <…?cursor=…>; rel="next"` (API.md).
+ */
+export function encodeCursor(key: readonly string[]): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+/** The sort key a cursor holds, or undefined when it is not one this service handed out. */
+export function decodeCursor(cursor: string, length: number): string[] | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === length && value.every((v) => typeof v === 'string')) return value;
+  } catch {
+    // Not JSON: the caller reports it like any other cursor this service did not hand out.
+  }
+  return undefined;
+}
+
+/** A zod field for `?cursor=` that decodes to a sort key of `length` strings (400 when it is not one). */
+export const cursorParam = (length: number) =>
+  z.string().min(1).transform((cursor, ctx) => {
+    const key = decodeCursor(cursor, length);
+    if (!key) {
+      ctx.addIssue({ code: 'custom', message: 'not a cursor of this list' });
+      return z.NEVER;
+    }
+    return key;
+  });
+
+/** `?limit=` of the compatibility lists: 1..100, absent means everything. */
+export const optionalLimitParam = z.coerce.number().int().min(1).max(100).optional();
+
+/** `?limit=` of the other lists: 1..100, default 50. */
+export const limitParam = z.coerce.number().int().min(1).max(100).default(50);
+
+/** The `Link` header value for the page after `lastKey`, on the request's own URL. */
+export function nextLink(requestUrl: string, lastKey: readonly string[]): string {
+  const next = new URL(requestUrl);
+  next.searchParams.set('cursor', encodeCursor(lastKey));
+  return `<${next.pathname}${next.search}>; rel="next"`;
+}

@@ -1,0 +1,428 @@
+import { SpanKind, type Span } from '@opentelemetry/api';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Store } from '../actors/ports';
+import { isoNow, type Clock } from '../kernel/clock';
+import type { IdSource } from '../kernel/ids';
+import type { Logger } from '../observability/logger';
+import { recordError, type Tracing } from '../observability/tracing';
+import { errorText, recordDeadLetter, type Redeliverer } from './deadLetters';
+import { TerminalError, type Handler, type HandlerContext, type MessageHandler } from './handlers';
+import type { Bus, BusEntry, BusMessage } from './ports';
+import { fieldsOf, streamOf, toBusMessage } from './wire';
+
+/** In-process retries of a failing handler: `attempts` in all (earlier deliveries included), exponential backoff with jitter. */
+export interface RetryPolicy {
+  attempts: number;
+  baseMs: number;
+  maxMs: number;
+}
+
+/** Dependencies and tuning of createConsumers; the defaults are those of production. */
+export interface ConsumersOptions {
+  store: Store;
+  bus: Bus;
+  handlers: readonly Handler[];
+  clock: Clock;
+  ids: IdSource;
+  logger: Logger;
+  tracing?: Tracing | undefined;
+  /** Where the consumer metrics are registered (the service's registry); a private one when absent. */
+  registry?: Registry | undefined;
+  /** This instance's name among the consumers of each group, e.g. the instance id. */
+  consumerName: string;
+  retry?: Partial<RetryPolicy> | undefined;
+  /** How long an entry stays pending before another consumer takes it over (its consumer is presumed dead). */
+  claimIdleMs?: number | undefined;
+  /** How long one read waits for new entries; also bounds how long `stop()` waits for an idle loop. */
+  blockMs?: number | undefined;
+  /** Entries taken per read. */
+  batchSize?: number | undefined;
+}
+
+/** The running consumers of one instance. */
+export interface Consumers extends Redeliverer {
+  /** Starts one loop per (handler, stream). Bus failures are retried by the loops, so this never fails. */
+  start(): void;
+  /** Lets every loop finish the entries it holds, then stops them. */
+  stop(): Promise<void>;
+  /**
+   * For tests: resolves once every group has no undelivered and no pending entry (everything was
+   * processed or dead-lettered, and acked); rejects after `timeoutMs`.
+   */
+  drain(timeoutMs?: number): Promise<void>;
+  /**
+   * Runs `handler` on `message` once, now, through the same path as a delivery (earlier messages of
+   * the actor first, inbox, span), without retries or dead-lettering: rejects with the handler's error.
+   */
+  redeliver(handler: string, message: BusMessage): Promise<void>;
+}
+
+const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 100, maxMs: 5_000 };
+const DEFAULT_CLAIM_IDLE_MS = 30_000;
+const DEFAULT_BLOCK_MS = 1_000;
+const DEFAULT_BATCH_SIZE = 10;
+const DRAIN_POLL_MS = 10;
+
+const IN_INBOX = 'SELECT 1 AS found FROM inbox WHERE handler = $1 AND message_id = $2';
+const INSERT_INBOX = 'INSERT INTO inbox (handler, message_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING';
+/** Processed, or given up on: a `dead` message waits for ops to redrive it. */
+const SETTLED = `${IN_INBOX} UNION ALL SELECT 1 FROM dead_letters WHERE handler = $1 AND message_id = $2 AND status = 'dead'`;
+
+/** One consumer loop: a handler's group reading one stream. */
+interface Loop {
+  handler: Handler;
+  stream: string;
+  /**
+   * The consumer name of this loop in its group. One per loop, because the Redis bus gives each
+   * consumer name one connection for its blocking reads, and loops must not queue behind each other.
+   */
+  consumer: string;
+  /** Its group exists (ensureGroup succeeded). */
+  ready: boolean;
+  done: Promise<void> | undefined;
+}
+
+/**
+ * Creates the message consumers of one instance (DESIGN.md "Delivery"): for every handler, the
+ * consumer group `tickets.<name>` on the stream of each message it handles, read by one loop per
+ * stream (`readNew` with a finite block, and `claimIdle` every `claimIdleMs` for the entries of dead
+ * consumers), entries processed one at a time and acked after they are processed or dead-lettered.
+ *
+ * Processing one message for one handler:
+ * 1. already in the handler's inbox (or dead-lettered and not redriven yet): skipped;
+ * 2. earlier messages of the same actor that this handler handles but has not processed yet (they may
+ *    still travel on another stream) are processed first, from the event log, in actor order, so that
+ *    a handler sees the messages of one actor in order; their own later delivery is then a no-op;
+ * 3. the handler runs (`local`: in one transaction with its inbox row; `external`: then its inbox row),
+ *    in a CONSUMER span continuing the message's trace, with a logger carrying its correlation id;
+ * 4. a failure is retried with exponential backoff and jitter until `retry.attempts` attempts, earlier
+ *    deliveries of the entry counted as one attempt each (a crash does not reset the budget); a
+ *    TerminalError is not retried. Then the message is written to `dead_letters` and the group moves on.
+ *
+ * Metrics on `registry`: `handler_duration_seconds{handler}`, `handler_retries_total{handler}`,
+ * `dead_letters_total{handler}` and `consumer_lag{group,stream}` (undelivered + pending entries).
+ */
+export function createConsumers(options: ConsumersOptions): Consumers {
+  const { store, bus, handlers, clock, ids, logger, tracing } = options;
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
+  const claimIdleMs = options.claimIdleMs ?? DEFAULT_CLAIM_IDLE_MS;
+  const blockMs = options.blockMs ?? DEFAULT_BLOCK_MS;
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(retry.attempts) || retry.attempts < 1) {
+    throw new RangeError(`retry.attempts must be a positive integer, got ${retry.attempts}`);
+  }
+
+  const byName = new Map<string, Handler>();
+  for (const handler of handlers) {
+    if (byName.has(handler.name)) throw new Error(`two handlers are named ${handler.name}`);
+    byName.set(handler.name, handler);
+  }
+  const loops: Loop[] = handlers.flatMap((handler) =>
+    handler.streams.map((stream) => ({
+      handler,
+      stream,
+      consumer: `${options.consumerName}:${handler.name}:${stream}`,
+      ready: false,
+      done: undefined,
+    })),
+  );
+  const metrics = createMetrics(options.registry ?? new Registry(), bus, loops);
+
+  let started = false;
+  let stopping: Promise<void> | undefined;
+  /** Wakes the loops' pauses between failed reads when stopping. */
+  const wakers = new Set<() => void>();
+
+  const isSettled = async (handler: Handler, messageId: string) =>
+    (await store.query(SETTLED, [handler.name, messageId])).length > 0;
+
+  /** Runs `work` in a CONSUMER span continuing the message's trace, with a logger for this handling. */
+  const inSpan = <T>(handler: Handler, stream: string, message: BusMessage, work: (log: Logger, span?: Span) => Promise<T>): Promise<T> => {
+    const logFor = (traceId: string | undefined) =>
+      logger.child({
+        handler: handler.name,
+        message_id: message.id,
+        message_name: message.name,
+        actor: message.actor,
+        correlation_id: message.metadata.correlation_id,
+        ...(traceId === undefined ? {} : { trace_id: traceId }),
+      });
+    if (tracing === undefined) return work(logFor(message.metadata.traceparent?.split('-')[1]));
+    const attributes = {
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': stream,
+      'messaging.consumer.group.name': handler.group,
+      'messaging.message.id': message.id,
+      correlation_id: message.metadata.correlation_id,
+      actor: message.actor,
+      'actor.seq': message.actorSeq,
+    };
+    return tracing.withSpan(`${handler.name} ${message.name}`, attributes, (span) => work(logFor(span.spanContext().traceId), span), {
+      kind: SpanKind.CONSUMER,
+      traceparent: message.metadata.traceparent,
+    });
+  };
+
+  const contextOf = (handler: Handler, message: BusMessage, log: Logger): HandlerContext => ({
+    handler: handler.name,
+    messageId: message.id,
+    correlationId: message.metadata.correlation_id,
+    traceparent: tracing?.currentTraceparent() ?? message.metadata.traceparent,
+    fields: fieldsOf(message),
+    logger: log,
+    idempotencyKey: (suffix) => `${handler.name}:${message.id}${suffix === undefined ? '' : `:${suffix}`}`,
+  });
+
+  const timed = async (handler: Handler, run: () => Promise<void> | void) => {
+    const end = metrics.duration.startTimer({ handler: handler.name });
+    try {
+      await run();
+    } finally {
+      end();
+    }
+  };
+
+  /** One attempt; the inbox makes a message this handler already processed a no-op. */
+  const attempt = async (handler: Handler, message: BusMessage, log: Logger): Promise<void> => {
+    const ctx = contextOf(handler, message, log);
+    if (handler.effect === 'local') {
+      const run = functionFor(handler.name, handler.on, message.name);
+      await store.transaction(async (tx) => {
+        // Inserted first: a concurrent duplicate waits on this row and then finds it taken.
+        if ((await tx.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock)])) === 0) return;
+        await timed(handler, () => run(message, { ...ctx, tx }));
+      });
+      return;
+    }
+    const run = functionFor(handler.name, handler.on, message.name);
+    if ((await store.query(IN_INBOX, [handler.name, message.id])).length > 0) return;
+    await timed(handler, () => run(message, ctx));
+    await store.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock)]);
+  };
+
+  /** Attempts until success or the budget is spent (`spent` attempts are already used), then dead-letters. */
+  const processWithRetries = (handler: Handler, stream: string, message: BusMessage, spent: number): Promise<void> =>
+    inSpan(handler, stream, message, async (log, span) => {
+      let attempts = spent;
+      let failure: unknown = new Error(`delivered ${spent} times without completing: the retry budget is spent`);
+      while (attempts < retry.attempts) {
+        attempts += 1;
+        try {
+          await attempt(handler, message, log);
+          return;
+        } catch (error) {
+          failure = error;
+          if (error instanceof TerminalError || attempts >= retry.attempts) break;
+          metrics.retries.inc({ handler: handler.name });
+          span?.addEvent('retry', { attempt: attempts, 'exception.message': errorText(error) });
+          log.warn('handler failed, retrying', { attempt: attempts, err: error });
+          await sleep(backoffMs(attempts, retry));
+        }
+      }
+      await recordDeadLetter(store, {
+        id: ids.uuid(),
+        handler: handler.name,
+        stream,
+        messageId: message.id,
+        message,
+        error: errorText(failure),
+        attempts,
+        failedAt: isoNow(clock),
+      });
+      metrics.deadLetters.inc({ handler: handler.name });
+      if (span !== undefined) recordError(span, failure);
+      log.error('message dead-lettered', { attempts, err: failure });
+    });
+
+  /**
+   * Processes, in actor order, the earlier messages of `message`'s actor that `handler` handles and has
+   * neither processed nor dead-lettered (they may still be on their way through another stream).
+   * Processing a message settles every earlier one first, so when the latest earlier one is settled, all
+   * are: that lookup is the common case, and the long history of a busy actor is not scanned each time.
+   */
+  const catchUp = async (handler: Handler, message: BusMessage): Promise<void> => {
+    const names = handler.messageNames.map((_, i) => `$${i + 3}`).join(', ');
+    const earlier = `SELECT m.id FROM messages m WHERE m.actor = $1 AND m.actor_seq < $2 AND m.name IN (${names})`;
+    const params = [message.actor, message.actorSeq, ...handler.messageNames];
+    const [latest] = await store.query<{ id: string }>(`${earlier} ORDER BY m.actor_seq DESC LIMIT 1`, params);
+    if (latest === undefined || (await isSettled(handler, latest.id))) return;
+    const handlerParam = `$${params.length + 1}`;
+    const missing = await store.query<{ id: string }>(
+      `${earlier}
+         AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.handler = ${handlerParam} AND i.message_id = m.id)
+         AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.handler = ${handlerParam} AND d.message_id = m.id AND d.status = 'dead')`,
+      [...params, handler.name],
+    );
+    const missingIds = new Set(missing.map((row) => row.id));
+    for (const previous of await store.readActorMessages(message.actor)) {
+      if (!missingIds.has(previous.id)) continue;
+      logger.info('processing an earlier message of the actor first', {
+        handler: handler.name,
+        actor: message.actor,
+        message_id: previous.id,
+        before_message_id: message.id,
+        correlation_id: previous.metadata.correlation_id,
+      });
+      await processWithRetries(handler, streamOf(previous), toBusMessage(previous, isoNow(clock)), 0);
+    }
+  };
+
+  /** Processes one entry and acks it. Throws only when the store or the bus fails (the entry stays pending). */
+  const consume = async (loop: Loop, entry: BusEntry): Promise<void> => {
+    const { handler } = loop;
+    if (!(await isSettled(handler, entry.message.id))) {
+      await catchUp(handler, entry.message);
+      await processWithRetries(handler, entry.stream, entry.message, entry.deliveries - 1);
+    }
+    await bus.ack(entry.stream, handler.group, [entry.entryId]);
+  };
+
+  /** A pause between failed rounds that `stop()` cuts short. */
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      wakers.add(wake);
+    });
+
+  const run = async (loop: Loop): Promise<void> => {
+    const { handler, stream, consumer } = loop;
+    let lastClaimAt = -Infinity;
+    let claimedSome = false;
+    let failures = 0;
+    while (stopping === undefined) {
+      try {
+        if (!loop.ready) {
+          await bus.ensureGroup(stream, handler.group);
+          loop.ready = true;
+        }
+        let entries: BusEntry[] = [];
+        // Claimed again at once while there are more: a dead consumer may have left many behind.
+        if (claimedSome || performance.now() - lastClaimAt >= claimIdleMs) {
+          lastClaimAt = performance.now();
+          entries = await bus.claimIdle(stream, handler.group, consumer, claimIdleMs, batchSize);
+          claimedSome = entries.length > 0;
+        }
+        if (entries.length === 0) entries = await bus.readNew(stream, handler.group, consumer, batchSize, blockMs);
+        for (const entry of entries) await consume(loop, entry);
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        // The group may be gone (a Redis that restarted empty): create it again before the next read.
+        loop.ready = false;
+        logger.error('consumer loop failed', { group: handler.group, stream, consumer, failures, err: error });
+        await pause(backoffMs(failures, retry));
+      }
+    }
+  };
+
+  return {
+    start() {
+      if (started) throw new Error('the consumers were started already');
+      started = true;
+      for (const loop of loops) loop.done = run(loop);
+    },
+
+    stop() {
+      stopping ??= (async () => {
+        for (const wake of [...wakers]) wake();
+        await Promise.all(loops.map((loop) => loop.done));
+      })();
+      return stopping;
+    },
+
+    async drain(timeoutMs = 10_000) {
+      if (!started) throw new Error('drain() needs started consumers');
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        const left: string[] = [];
+        for (const loop of loops) {
+          if (!loop.ready) {
+            left.push(`${loop.handler.group} on ${loop.stream}: no group yet`);
+            continue;
+          }
+          const lag = await bus.lag(loop.stream, loop.handler.group);
+          if (lag.undelivered + lag.pending > 0) {
+            left.push(`${loop.handler.group} on ${loop.stream}: ${lag.undelivered} undelivered, ${lag.pending} pending`);
+          }
+        }
+        if (left.length === 0) return;
+        if (performance.now() > deadline) throw new Error(`the consumers did not drain within ${timeoutMs} ms: ${left.join('; ')}`);
+        await sleep(DRAIN_POLL_MS);
+      }
+    },
+
+    async redeliver(handlerName, message) {
+      const handler = byName.get(handlerName);
+      if (handler === undefined) throw new Error(`no handler named ${handlerName} is registered`);
+      await catchUp(handler, message);
+      await inSpan(handler, streamOf(message), message, async (log) => {
+        try {
+          await attempt(handler, message, log);
+        } catch (error) {
+          log.warn('redrive failed', { err: error });
+          throw error;
+        }
+      });
+    },
+  };
+}
+
+/** The function of `handler` for `messageName`; a message it does not handle can never succeed. */
+function functionFor<C extends HandlerContext>(handler: string, on: Record<string, MessageHandler<C>>, messageName: string): MessageHandler<C> {
+  const run = on[messageName];
+  if (run === undefined) throw new TerminalError(`handler ${handler} does not handle ${messageName}`);
+  return run;
+}
+
+/** Exponential backoff with equal jitter: between half and all of min(maxMs, baseMs · 2^(n−1)) after the nth failure. */
+function backoffMs(failures: number, { baseMs, maxMs }: RetryPolicy): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** (failures - 1));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function createMetrics(registry: Registry, bus: Bus, loops: readonly Loop[]) {
+  new Gauge({
+    name: 'consumer_lag',
+    help: 'Entries of a stream not yet processed by a consumer group: undelivered plus delivered but not acked',
+    labelNames: ['group', 'stream'] as const,
+    registers: [registry],
+    async collect() {
+      // Reset so that a group whose lag cannot be read right now (bus down) shows no stale value.
+      this.reset();
+      await Promise.all(
+        loops.map(async ({ handler, stream }) => {
+          const lag = await bus.lag(stream, handler.group).catch(() => undefined);
+          if (lag !== undefined) this.set({ group: handler.group, stream }, lag.undelivered + lag.pending);
+        }),
+      );
+    },
+  });
+  return {
+    duration: new Histogram({
+      name: 'handler_duration_seconds',
+      help: 'Time a message handler took per attempt',
+      labelNames: ['handler'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'handler_retries_total',
+      help: 'Failed handler attempts that were retried',
+      labelNames: ['handler'] as const,
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: 'dead_letters_total',
+      help: 'Messages moved to the dead letters after their retry budget or a terminal error',
+      labelNames: ['handler'] as const,
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,203 @@
+import type { SqlExecutor, Store } from '../actors/ports';
+import { isoNow, type Clock } from '../kernel/clock';
+import type { BusMessage } from './ports';
+
+/** `dead` until a redrive succeeds, then `redriven`. */
+export type DeadLetterStatus = 'dead' | 'redriven';
+
+/** A message one handler failed to process within its retry budget (table `dead_letters`). */
+export interface DeadLetter {
+  id: string;
+  handler: string;
+  /** The stream the message was consumed from. */
+  stream: string;
+  messageId: string;
+  message: BusMessage;
+  /** The message of the last error. */
+  error: string;
+  /** Attempts made, including the failed redrives. */
+  attempts: number;
+  status: DeadLetterStatus;
+  failedAt: string;
+  redrivenAt: string | null;
+}
+
+/** A dead letter as the consumers write it. */
+export type NewDeadLetter = Omit<DeadLetter, 'status' | 'redrivenAt'>;
+
+/** Where a page of the newest-first list ends: the next page starts after it. */
+export interface DeadLetterKey {
+  failedAt: string;
+  id: string;
+}
+
+/** A page of the list: at most `limit`, after `after`, optionally in one status. */
+export interface DeadLetterQuery {
+  status?: DeadLetterStatus | undefined;
+  limit: number;
+  after?: DeadLetterKey | undefined;
+}
+
+/** One page of the list. */
+export interface DeadLetterPage {
+  items: DeadLetter[];
+  /** Set when there are more: pass it as `after` for the next page. */
+  next: DeadLetterKey | undefined;
+}
+
+/**
+ * What a redrive did: `not_dead` when it was redriven already (nothing ran); `failed` when the handler
+ * failed again (still `dead`, with the new error). `deadLetter` is the row after the redrive.
+ */
+export type RedriveResult =
+  | { outcome: 'not_found' }
+  | { outcome: 'not_dead'; deadLetter: DeadLetter }
+  | { outcome: 'redriven'; deadLetter: DeadLetter }
+  | { outcome: 'failed'; deadLetter: DeadLetter };
+
+/** Runs one handler on one message through the consumers' processing path (see createConsumers). */
+export interface Redeliverer {
+  redeliver(handler: string, message: BusMessage): Promise<void>;
+}
+
+/** Ops access to the dead letters: list them and redrive them. */
+export interface DeadLetters {
+  /** Newest first (by `failedAt`, then id), optionally only those in one status. */
+  list(query: DeadLetterQuery): Promise<DeadLetterPage>;
+  get(id: string): Promise<DeadLetter | null>;
+  /**
+   * Runs the dead letter's handler on its message again, now, through the consumers' processing path
+   * (the inbox still applies, so a message processed meanwhile is not processed twice). Success marks
+   * it `redriven`; failure keeps it `dead` with the new error and one more attempt.
+   */
+  redrive(id: string): Promise<RedriveResult>;
+  /** Redrives every `dead` letter, oldest first, so that the messages of one actor keep their order. */
+  redriveAll(): Promise<{ redriven: number; failed: number }>;
+}
+
+/** What the dead-letter service needs: the store, the clock, and the consumers that redrive. */
+export interface DeadLettersOptions {
+  store: Store;
+  clock: Clock;
+  consumers: Redeliverer;
+}
+
+const COLUMNS = 'id, handler, stream, message_id, message, error, attempts, status, failed_at, redriven_at';
+
+interface DeadLetterRow {
+  id: string;
+  handler: string;
+  stream: string;
+  message_id: string;
+  message: string;
+  error: string;
+  attempts: number;
+  status: DeadLetterStatus;
+  failed_at: string;
+  redriven_at: string | null;
+}
+
+function toDeadLetter(row: DeadLetterRow): DeadLetter {
+  return {
+    id: row.id,
+    handler: row.handler,
+    stream: row.stream,
+    messageId: row.message_id,
+    message: JSON.parse(row.message) as BusMessage,
+    error: row.error,
+    attempts: row.attempts,
+    status: row.status,
+    failedAt: row.failed_at,
+    redrivenAt: row.redriven_at,
+  };
+}
+
+/**
+ * Writes a dead letter. When this handler dead-lettered this message before (it was published again),
+ * the row is replaced by the new failure and keeps its id.
+ */
+export async function recordDeadLetter(db: SqlExecutor, letter: NewDeadLetter): Promise<void> {
+  await db.execute(
+    `INSERT INTO dead_letters (id, handler, stream, message_id, message, error, attempts, status, failed_at, redriven_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'dead', $8, NULL)
+     ON CONFLICT (handler, message_id) DO UPDATE
+        SET stream = excluded.stream, message = excluded.message, error = excluded.error, attempts = excluded.attempts,
+            status = 'dead', failed_at = excluded.failed_at, redriven_at = NULL`,
+    [letter.id, letter.handler, letter.stream, letter.messageId, JSON.stringify(letter.message), letter.error, letter.attempts, letter.failedAt],
+  );
+}
+
+/** Creates the ops service over the `dead_letters` table. */
+export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
+  const { store, clock, consumers } = options;
+
+  const get = async (id: string): Promise<DeadLetter | null> => {
+    const [row] = await store.query<DeadLetterRow>(`SELECT ${COLUMNS} FROM dead_letters WHERE id = $1`, [id]);
+    return row ? toDeadLetter(row) : null;
+  };
+
+  /** The row as it is now; it exists, because dead letters are never deleted. */
+  const reload = async (id: string): Promise<DeadLetter> => {
+    const letter = await get(id);
+    if (!letter) throw new Error(`dead letter ${id} disappeared`);
+    return letter;
+  };
+
+  const redrive = async (id: string): Promise<RedriveResult> => {
+    const letter = await get(id);
+    if (!letter) return { outcome: 'not_found' };
+    if (letter.status !== 'dead') return { outcome: 'not_dead', deadLetter: letter };
+    try {
+      await consumers.redeliver(letter.handler, letter.message);
+    } catch (error) {
+      await store.execute('UPDATE dead_letters SET error = $2, attempts = attempts + 1 WHERE id = $1', [id, errorText(error)]);
+      return { outcome: 'failed', deadLetter: await reload(id) };
+    }
+    await store.execute("UPDATE dead_letters SET status = 'redriven', redriven_at = $2 WHERE id = $1 AND status = 'dead'", [id, isoNow(clock)]);
+    return { outcome: 'redriven', deadLetter: await reload(id) };
+  };
+
+  return {
+    get,
+    redrive,
+
+    async list({ status, limit, after }) {
+      const conditions: string[] = [];
+      const params: unknown[] = [];
+      if (status !== undefined) {
+        params.push(status);
+        conditions.push(`status = $${params.length}`);
+      }
+      if (after !== undefined) {
+        params.push(after.failedAt, after.id);
+        const [failedAt, id] = [`$${params.length - 1}`, `$${params.length}`];
+        conditions.push(`(failed_at < ${failedAt} OR (failed_at = ${failedAt} AND id < ${id}))`);
+      }
+      params.push(limit + 1);
+      const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+      const rows = await store.query<DeadLetterRow>(
+        `SELECT ${COLUMNS} FROM dead_letters ${where} ORDER BY failed_at DESC, id DESC LIMIT $${params.length}`,
+        params,
+      );
+      const items = rows.slice(0, limit).map(toDeadLetter);
+      const last = items.at(-1);
+      return { items, next: rows.length > limit && last ? { failedAt: last.failedAt, id: last.id } : undefined };
+    },
+
+    async redriveAll() {
+      const rows = await store.query<{ id: string }>("SELECT id FROM dead_letters WHERE status = 'dead' ORDER BY failed_at, id");
+      const counts = { redriven: 0, failed: 0 };
+      for (const { id } of rows) {
+        const result = await redrive(id);
+        if (result.outcome === 'redriven') counts.redriven += 1;
+        if (result.outcome === 'failed') counts.failed += 1;
+      }
+      return counts;
+    },
+  };
+}
+
+/** The text stored for an error: its message. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

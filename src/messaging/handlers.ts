@@ -1,0 +1,110 @@
+import type { Tx } from '../actors/ports';
+import type { Logger } from '../observability/logger';
+import type { BusMessage } from './ports';
+import { streamOfName } from './wire';
+
+/**
+ * Where a handler's effects land, which decides how it is made idempotent:
+ * - `local`: the handler writes only to the store, through `ctx.tx`, in the same transaction as its
+ *   inbox row, so its effects happen exactly once;
+ * - `external`: the handler calls other systems; it runs outside any transaction, its inbox row is
+ *   written after it succeeds, and it must pass `ctx.idempotencyKey()` to every call, because a crash
+ *   between the call and the inbox row makes it run again.
+ */
+export type HandlerEffect = 'local' | 'external';
+
+/** What a handler knows about the message it handles besides the message itself. */
+export interface HandlerContext {
+  /** The handler's name. */
+  readonly handler: string;
+  readonly messageId: string;
+  readonly correlationId: string;
+  /** The `traceparent` of the handling span: put it on outgoing calls and on messages this handling causes. */
+  readonly traceparent: string | undefined;
+  /** The message's fields without its header (`fieldsOf`). */
+  readonly fields: Record<string, unknown>;
+  /** Logs with `correlation_id`, `trace_id`, `actor`, `handler` and `message_id`. */
+  readonly logger: Logger;
+  /**
+   * A key for an external call, the same on every delivery and retry of this message to this handler:
+   * `<handler>:<message id>`, then `:<suffix>` for handlers that make more than one call.
+   */
+  idempotencyKey(suffix?: string): string;
+}
+
+/** The context of a `local` handler: its writes go through `tx`, the transaction of its inbox row. */
+export interface LocalHandlerContext extends HandlerContext {
+  readonly tx: Tx;
+}
+
+/** Handles one message; throwing fails the attempt. */
+export type MessageHandler<C extends HandlerContext> = (message: BusMessage, ctx: C) => Promise<void> | void;
+
+/** A handler whose effects are writes to the store (see HandlerEffect). */
+export interface LocalHandlerDefinition {
+  /** Names the consumer group `tickets.<name>` and the inbox rows; never rename a deployed handler. */
+  name: string;
+  effect: 'local';
+  /** One function per message name it handles (`TicketBookingConfirmed_v1`, `BookFlight`). */
+  on: Record<string, MessageHandler<LocalHandlerContext>>;
+}
+
+/** A handler whose effects are calls to other systems (see HandlerEffect). */
+export interface ExternalHandlerDefinition {
+  /** Names the consumer group `tickets.<name>` and the inbox rows; never rename a deployed handler. */
+  name: string;
+  effect: 'external';
+  /** One function per message name it handles (`TicketBookingConfirmed_v1`, `BookFlight`). */
+  on: Record<string, MessageHandler<HandlerContext>>;
+}
+
+/** What `defineHandler` takes. */
+export type HandlerDefinition = LocalHandlerDefinition | ExternalHandlerDefinition;
+
+/** A declared handler, as the consumers run it. */
+export type Handler = Readonly<HandlerDefinition> & {
+  /** The consumer group: `tickets.<name>`. */
+  readonly group: string;
+  readonly messageNames: readonly string[];
+  /** The streams of the handled messages (`streamOfName`), one consumer loop each. */
+  readonly streams: readonly string[];
+};
+
+const HANDLER_NAME = /^[a-z][A-Za-z0-9]*$/;
+
+/**
+ * Declares a message handler. A thrown error is retried with backoff up to the retry budget, then the
+ * message is dead-lettered; throw a TerminalError to dead-letter it at once.
+ *
+ * @example
+ * export const printTickets = defineHandler({
+ *   name: 'printTickets',
+ *   effect: 'external',
+ *   on: {
+ *     TicketBookingConfirmed_v1: async (_message, ctx) => {
+ *       await files.put(`${ctx.fields.ticket_id}-ticket.html`, html, { idempotencyKey: ctx.idempotencyKey() });
+ *     },
+ *   },
+ * });
+ */
+export function defineHandler(definition: HandlerDefinition): Handler {
+  if (!HANDLER_NAME.test(definition.name)) {
+    throw new Error(`handler name "${definition.name}" must be camelCase letters and digits, e.g. printTickets`);
+  }
+  const messageNames = Object.keys(definition.on);
+  if (messageNames.length === 0) throw new Error(`handler ${definition.name} handles no message`);
+  return {
+    ...definition,
+    group: `tickets.${definition.name}`,
+    messageNames,
+    streams: messageNames.map(streamOfName),
+  };
+}
+
+/**
+ * A failure that retrying cannot fix (a declined payment, a message that can never be valid): the
+ * message goes to the dead letters on its first failure.
+ */
+export class TerminalError extends Error {
+  override name = 'TerminalError';
+}

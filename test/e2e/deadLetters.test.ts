@@ -1,0 +1,224 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import { join } from 'node:path';
+import type { Message, NewMessage, Store } from '../../src/actors/ports';
+import { deadLettersRoutes } from '../../src/features/deadLetters/deadLetters.routes';
+import { createApp } from '../../src/http/app';
+import { startServer, type RunningServer } from '../../src/http/server';
+import { ManualClock } from '../../src/kernel/clock';
+import { randomIds } from '../../src/kernel/ids';
+import { createConsumers, type Consumers } from '../../src/messaging/consumers';
+import { createDeadLetters } from '../../src/messaging/deadLetters';
+import { defineHandler, TerminalError } from '../../src/messaging/handlers';
+import type { Bus } from '../../src/messaging/ports';
+import { openSqliteBus } from '../../src/messaging/sqliteBus';
+import { streamOf, toBusMessage } from '../../src/messaging/wire';
+import { createLogger } from '../../src/observability/logger';
+import { createMetrics } from '../../src/observability/metrics';
+import { createTracing, type Tracing } from '../../src/observability/tracing';
+import { openSqliteStore } from '../../src/store/sqlite';
+import { makeTempDir } from '../support/tempDir';
+
+const T0 = '2030-01-01T00:00:00.000Z';
+const UNKNOWN_ID = '0b9a8c4e-1d2f-4a3b-8c5d-6e7f8a9b0c1d';
+
+const dir = makeTempDir('tickets-dead-letters-');
+const clock = new ManualClock(T0);
+/** Ids of the messages the `print` handler still fails on. */
+const broken = new Set<string>();
+const printed: string[] = [];
+let store: Store;
+let bus: Bus;
+let consumers: Consumers;
+let tracing: Tracing;
+let server: RunningServer;
+let seq = 0;
+
+const url = (path: string) => `http://localhost:${server.port}${path}`;
+const post = (path: string) => fetch(url(path), { method: 'POST' });
+
+/**
+ * Commits one TicketPrinted_v1 of a new ticket to the log, one second after the previous one, publishes
+ * it and waits until the `print` handler has processed it (or dead-lettered it when `fails`).
+ */
+async function publishTicket(fails: boolean): Promise<Message> {
+  clock.advance(1_000);
+  seq += 1;
+  const message: NewMessage = {
+    id: randomIds.uuid(),
+    name: 'TicketPrinted_v1',
+    kind: 'event',
+    actor: `ticket/t${seq}`,
+    actorSeq: 1,
+    data: { ticket_id: `t${seq}` },
+    metadata: { correlation_id: `corr-${seq}` },
+    occurredAt: clock.now().toISOString(),
+  };
+  if (fails) broken.add(message.id);
+  const [committed] = await store.commit({
+    address: message.actor,
+    kind: 'ticket',
+    machineId: 'ticket-v1',
+    expectedVersion: 0,
+    state: 'printed',
+    status: 'active',
+    snapshot: {},
+    messages: [message],
+    timers: { set: [], cancel: [], cancelAll: false },
+    journal: { event: { type: 'ticket.print' }, fromState: 'new', toState: 'printed', messageIds: [message.id], at: message.occurredAt },
+    at: message.occurredAt,
+  });
+  await bus.publish(streamOf(committed!), [toBusMessage(committed!, message.occurredAt)]);
+  await consumers.drain();
+  return committed!;
+}
+
+async function expectProblem(response: Response, status: number, code: string): Promise<Record<string, unknown>> {
+  expect(response.status).toBe(status);
+  expect(response.headers.get('content-type')).toBe('application/problem+json');
+  const body = (await response.json()) as Record<string, unknown>;
+  expect(body).toMatchObject({ status, code });
+  expect(body.error).toBe(body.detail as string);
+  return body;
+}
+
+type DeadLetterJson = Record<string, unknown> & { id: string; message_id: string; status: string };
+
+async function list(query = ''): Promise<{ response: Response; body: DeadLetterJson[] }> {
+  const response = await fetch(url(`/api/ops/dead-letters${query}`));
+  return { response, body: (await response.json()) as DeadLetterJson[] };
+}
+
+beforeAll(async () => {
+  tracing = createTracing({ serviceName: 'dead-letters-test' });
+  store = await openSqliteStore({ path: join(dir.path, 'tickets.db') });
+  await store.migrate();
+  bus = openSqliteBus({ path: join(dir.path, 'bus.db') });
+  const logger = createLogger({ level: 'silent' });
+  const print = defineHandler({
+    name: 'print',
+    effect: 'external',
+    on: {
+      TicketPrinted_v1: (message) => {
+        if (broken.has(message.id)) throw new TerminalError(`no paper for ${message.id}`);
+        printed.push(message.id);
+      },
+    },
+  });
+  consumers = createConsumers({ store, bus, handlers: [print], clock, ids: randomIds, logger, consumerName: 'e2e', blockMs: 50 });
+  consumers.start();
+  const deadLetters = createDeadLetters({ store, clock, consumers });
+  const app = createApp({ store, metrics: createMetrics(), tracing, logger, ids: randomIds, plugins: [deadLettersRoutes({ deadLetters })] });
+  server = startServer(app, 0);
+});
+
+afterAll(async () => {
+  await server?.stop(false);
+  await consumers?.stop();
+  await bus?.close();
+  await store?.close();
+  await tracing?.shutdown();
+  await dir.cleanup();
+});
+
+describe('dead letters over HTTP', () => {
+  describe('when there are none', () => {
+    it('lists an empty array without a Link header', async () => {
+      const { response, body } = await list();
+
+      expect(response.status).toBe(200);
+      expect(body).toEqual([]);
+      expect(response.headers.get('link')).toBeNull();
+    });
+  });
+
+  describe('when messages failed', () => {
+    let first: Message;
+    let second: Message;
+    let third: Message;
+
+    beforeAll(async () => {
+      first = await publishTicket(true);
+      second = await publishTicket(true);
+      third = await publishTicket(true);
+      await publishTicket(false);
+    });
+
+    it('lists them newest first with their error, in snake_case', async () => {
+      const { response, body } = await list();
+
+      expect(response.status).toBe(200);
+      expect(body.map((d) => d.message_id)).toEqual([third.id, second.id, first.id]);
+      expect(body[0]).toEqual({
+        id: expect.any(String),
+        handler: 'print',
+        stream: 'events.TicketPrinted_v1',
+        message_id: third.id,
+        message_name: 'TicketPrinted_v1',
+        error: `no paper for ${third.id}`,
+        attempts: 1,
+        status: 'dead',
+        failed_at: '2030-01-01T00:00:03.000Z',
+        redriven_at: null,
+      });
+    });
+
+    it('pages with ?limit= and announces the next page in a Link header', async () => {
+      const page1 = await list('?limit=2');
+      const link = page1.response.headers.get('link');
+      expect(page1.body.map((d) => d.message_id)).toEqual([third.id, second.id]);
+      expect(link).toMatch(/^<\/api\/ops\/dead-letters\?limit=2&cursor=[A-Za-z0-9_-]+>; rel="next"$/);
+
+      const page2 = await list(link!.slice(link!.indexOf('?'), link!.indexOf('>')));
+
+      expect(page2.body.map((d) => d.message_id)).toEqual([first.id]);
+      expect(page2.response.headers.get('link')).toBeNull();
+    });
+
+    it('refuses a limit out of 1..100 and a cursor it did not hand out with 400', async () => {
+      await expectProblem(await fetch(url('/api/ops/dead-letters?limit=0')), 400, 'VALIDATION_FAILED');
+      await expectProblem(await fetch(url('/api/ops/dead-letters?limit=101')), 400, 'VALIDATION_FAILED');
+      const body = await expectProblem(await fetch(url('/api/ops/dead-letters?cursor=nonsense')), 400, 'VALIDATION_FAILED');
+      expect(Object.keys(body.errors as object)).toEqual(['cursor']);
+    });
+
+    it('answers 404 for an unknown id and 400 for one that is not a UUID', async () => {
+      await expectProblem(await post(`/api/ops/dead-letters/${UNKNOWN_ID}/retry`), 404, 'NOT_FOUND');
+      await expectProblem(await post('/api/ops/dead-letters/nope/retry'), 400, 'VALIDATION_FAILED');
+    });
+
+    it('redrives one that is fixed, then answers 409 for it', async () => {
+      const { body } = await list();
+      const dead = body.find((d) => d.message_id === first.id)!;
+      broken.delete(first.id);
+
+      const response = await post(`/api/ops/dead-letters/${dead.id}/retry`);
+
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ id: dead.id, message_id: first.id, status: 'redriven', redriven_at: clock.now().toISOString() });
+      expect(printed.filter((id) => id === first.id)).toHaveLength(1);
+      await expectProblem(await post(`/api/ops/dead-letters/${dead.id}/retry`), 409, 'NOT_ALLOWED_IN_STATE');
+      expect((await list('?status=redriven')).body.map((d) => d.message_id)).toEqual([first.id]);
+    });
+
+    it('keeps one that still fails dead, with the new error and one more attempt', async () => {
+      const { body } = await list('?status=dead');
+      const dead = body.find((d) => d.message_id === second.id)!;
+
+      const response = await post(`/api/ops/dead-letters/${dead.id}/retry`);
+
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ id: dead.id, status: 'dead', attempts: 2, redriven_at: null });
+    });
+
+    it('redrives all dead ones and counts what was redriven and what failed', async () => {
+      broken.delete(third.id);
+
+      const response = await post('/api/ops/dead-letters/retry');
+
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ redriven: 1, failed: 1 });
+      expect((await list('?status=dead')).body.map((d) => d.message_id)).toEqual([second.id]);
+      expect(printed.filter((id) => id === third.id)).toHaveLength(1);
+    });
+  });
+});

@@ -1,0 +1,613 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'bun:test';
+import { join } from 'node:path';
+import { SpanKind } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
+import { Registry } from 'prom-client';
+import type { Message, NewMessage, Store } from '../../src/actors/ports';
+import { ManualClock } from '../../src/kernel/clock';
+import { randomIds } from '../../src/kernel/ids';
+import { createConsumers, type Consumers, type ConsumersOptions } from '../../src/messaging/consumers';
+import { createDeadLetters } from '../../src/messaging/deadLetters';
+import { defineHandler, TerminalError, type Handler, type LocalHandlerContext } from '../../src/messaging/handlers';
+import type { Bus, BusMessage } from '../../src/messaging/ports';
+import { createRedisBus } from '../../src/messaging/redisBus';
+import { openSqliteBus } from '../../src/messaging/sqliteBus';
+import { streamOf, toBusMessage } from '../../src/messaging/wire';
+import { createLogger, type Logger } from '../../src/observability/logger';
+import { createTracing, type Tracing } from '../../src/observability/tracing';
+import { deleteKeys, requireRedis, testRedisUrl, uniquePrefix } from '../support/redis';
+import { storeHarnesses, type StoreHarness } from '../support/stores';
+import { makeTempDir } from '../support/tempDir';
+
+const NOW = '2030-01-01T00:00:00.000Z';
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT_SPAN_ID = '00f067aa0ba902b7';
+const TRACEPARENT = `00-${TRACE_ID}-${PARENT_SPAN_ID}-01`;
+/** Fast retries, a short block so that stop() is quick; crash tests shorten claimIdleMs themselves. */
+const FAST = { retry: { attempts: 3, baseMs: 1, maxMs: 5 }, blockMs: 50 } satisfies Partial<ConsumersOptions>;
+
+/** A store and a bus of one mode; `openBus` opens another connection to the same bus (another instance). */
+interface Mode {
+  store: Store;
+  bus: Bus;
+  openBus(): Bus;
+  cleanup(): Promise<void>;
+}
+
+const sqliteStore = storeHarnesses.find((h) => h.name === 'sqlite')!;
+const postgresStore = storeHarnesses.find((h) => h.name === 'postgres')!;
+
+const modes: ReadonlyArray<{ name: string; make(): Promise<Mode> }> = [
+  {
+    name: 'embedded: SQLite store, SQLite bus',
+    async make() {
+      const dir = makeTempDir('tickets-consumers-');
+      const path = join(dir.path, 'bus.db');
+      return withBuses(await sqliteStore.make(), () => openSqliteBus({ path }), () => dir.cleanup());
+    },
+  },
+  {
+    name: 'distributed: Postgres store, Redis bus',
+    async make() {
+      await requireRedis();
+      const keyPrefix = uniquePrefix();
+      return withBuses(await postgresStore.make(), () => createRedisBus({ url: testRedisUrl(), keyPrefix }), () => deleteKeys(keyPrefix));
+    },
+  },
+];
+
+function withBuses(harness: StoreHarness, open: () => Bus, dispose: () => Promise<void>): Mode {
+  const buses: Bus[] = [];
+  const openBus = () => {
+    const bus = open();
+    buses.push(bus);
+    return bus;
+  };
+  return {
+    store: harness.store,
+    bus: openBus(),
+    openBus,
+    async cleanup() {
+      for (const bus of buses) await bus.close();
+      await harness.cleanup();
+      await dispose();
+    },
+  };
+}
+
+/** Appends messages to an actor's log as one committed transition, as the runtime would. */
+async function commit(store: Store, actor: string, ...names: string[]): Promise<Message[]> {
+  const current = await store.loadActor(actor);
+  const lastSeq = current?.lastSeq ?? 0;
+  const messages: NewMessage[] = names.map((name, i) => ({
+    id: randomIds.uuid(),
+    name,
+    kind: /_v\d+$/.test(name) ? 'event' : 'command',
+    actor,
+    actorSeq: lastSeq + i + 1,
+    data: { actor_id: actor, seq: lastSeq + i + 1 },
+    metadata: { correlation_id: `corr-${actor}-${lastSeq + i + 1}`, traceparent: TRACEPARENT },
+    occurredAt: NOW,
+  }));
+  return store.commit({
+    address: actor,
+    kind: actor.split('/')[0]!,
+    machineId: 'thing-v1',
+    expectedVersion: current?.version ?? 0,
+    state: 'open',
+    status: 'active',
+    snapshot: {},
+    messages,
+    timers: { set: [], cancel: [], cancelAll: false },
+    journal: { event: { type: 'thing.step' }, fromState: 'open', toState: 'open', messageIds: messages.map((m) => m.id), at: NOW },
+    at: NOW,
+  });
+}
+
+async function publish(bus: Bus, ...messages: Message[]): Promise<void> {
+  for (const message of messages) await bus.publish(streamOf(message), [toBusMessage(message, NOW)]);
+}
+
+/** A table for the local effects of test handlers. */
+async function createEffectsTable(store: Store): Promise<void> {
+  await store.execute('CREATE TABLE test_effects (handler TEXT NOT NULL, message_id TEXT NOT NULL, actor_seq INTEGER NOT NULL)');
+}
+
+async function effects(store: Store, handler: string): Promise<string[]> {
+  const rows = await store.query<{ message_id: string }>('SELECT message_id FROM test_effects WHERE handler = $1 ORDER BY message_id', [handler]);
+  return rows.map((row) => row.message_id);
+}
+
+/** What a recording handler saw, in order. */
+interface Seen {
+  id: string;
+  name: string;
+  seq: number;
+}
+
+/** A local handler that records every call and writes one effect row per message in its transaction. */
+function recorder(name: string, messageNames: string[], seen: Seen[], before?: (message: BusMessage) => Promise<void> | void): Handler {
+  const handle = async (message: BusMessage, ctx: LocalHandlerContext) => {
+    seen.push({ id: message.id, name: message.name, seq: message.actorSeq });
+    await before?.(message);
+    await ctx.tx.execute('INSERT INTO test_effects (handler, message_id, actor_seq) VALUES ($1, $2, $3)', [name, message.id, message.actorSeq]);
+  };
+  return defineHandler({ name, effect: 'local', on: Object.fromEntries(messageNames.map((n) => [n, handle])) });
+}
+
+/** Polls `condition` every 5 ms; fails after `timeoutMs`. */
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await Bun.sleep(5);
+  }
+}
+
+const idsOf = (messages: Array<{ id: string }>) => messages.map((m) => m.id).sort();
+
+/** A bus whose every read hands each new entry out twice, as a duplicate delivery would. */
+function duplicating(bus: Bus): Bus {
+  return Object.assign(Object.create(bus) as Bus, {
+    readNew: async (...args: Parameters<Bus['readNew']>) => (await bus.readNew(...args)).flatMap((entry) => [entry, entry]),
+  });
+}
+
+/** A bus whose first `ack` fails, as if the consumer crashed after processing and before acking. */
+function failingFirstAck(bus: Bus): Bus {
+  let failed = false;
+  return Object.assign(Object.create(bus) as Bus, {
+    ack: async (...args: Parameters<Bus['ack']>) => {
+      if (!failed) {
+        failed = true;
+        throw new Error('connection lost before XACK');
+      }
+      return bus.ack(...args);
+    },
+  });
+}
+
+const silent = createLogger({ level: 'silent' });
+let tracing: Tracing;
+const spans = new InMemorySpanExporter();
+
+beforeAll(() => {
+  tracing = createTracing({ serviceName: 'consumers-test', spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] });
+});
+
+afterAll(async () => {
+  await tracing.shutdown();
+});
+
+for (const { name, make } of modes) {
+  describe(`consumers (${name})`, () => {
+    let mode: Mode;
+    let store: Store;
+    let running: Consumers[];
+    const clock = new ManualClock(NOW);
+
+    beforeEach(async () => {
+      mode = await make();
+      store = mode.store;
+      running = [];
+      await createEffectsTable(store);
+    });
+
+    afterEach(async () => {
+      for (const consumers of running) await consumers.stop();
+      await mode.cleanup();
+    });
+
+    /** Creates and starts consumers; they are stopped after the test. */
+    function start(handlers: Handler[], options: Partial<ConsumersOptions> = {}): Consumers {
+      const consumers = createConsumers({
+        store,
+        bus: mode.bus,
+        handlers,
+        clock,
+        ids: randomIds,
+        logger: silent,
+        consumerName: 'c1',
+        ...FAST,
+        ...options,
+      });
+      consumers.start();
+      running.push(consumers);
+      return consumers;
+    }
+
+    async function deadLetterRows(): Promise<Array<Record<string, unknown>>> {
+      return store.query('SELECT handler, stream, message_id, error, attempts, status, redriven_at FROM dead_letters ORDER BY failed_at, id');
+    }
+
+    describe('when messages are published', () => {
+      it('delivers every message to every handler that handles it, once', async () => {
+        const audit: Seen[] = [];
+        const notified: Array<{ id: string; key: string; correlationId: string; fields: Record<string, unknown> }> = [];
+        const notify = defineHandler({
+          name: 'notify',
+          effect: 'external',
+          on: {
+            TicketBookingConfirmed_v1: (message, ctx) => {
+              notified.push({ id: message.id, key: ctx.idempotencyKey('mail'), correlationId: ctx.correlationId, fields: ctx.fields });
+            },
+          },
+        });
+        const made = [...(await commit(store, 'booking/a', 'BookingMade_v1')), ...(await commit(store, 'booking/b', 'BookingMade_v1'))];
+        const confirmed = [
+          ...(await commit(store, 'booking/a', 'TicketBookingConfirmed_v1')),
+          ...(await commit(store, 'booking/b', 'TicketBookingConfirmed_v1', 'TicketBookingConfirmed_v1')),
+        ];
+        const consumers = start([recorder('audit', ['BookingMade_v1', 'TicketBookingConfirmed_v1'], audit), notify]);
+
+        await publish(mode.bus, ...made, ...confirmed);
+        await consumers.drain();
+
+        expect(audit).toHaveLength(5);
+        expect(await effects(store, 'audit')).toEqual(idsOf([...made, ...confirmed]));
+        expect(idsOf(notified)).toEqual(idsOf(confirmed));
+        const first = notified.find((n) => n.id === confirmed[0]!.id)!;
+        expect(first).toEqual({
+          id: confirmed[0]!.id,
+          key: `notify:${confirmed[0]!.id}:mail`,
+          correlationId: 'corr-booking/a-2',
+          fields: { actor_id: 'booking/a', seq: 2 },
+        });
+      });
+    });
+
+    describe('when the same message is delivered twice', () => {
+      it('applies a local effect once when the message is published again', async () => {
+        const seen: Seen[] = [];
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([recorder('audit', ['BookingMade_v1'], seen)]);
+
+        await publish(mode.bus, message!);
+        await consumers.drain();
+        await publish(mode.bus, message!);
+        await consumers.drain();
+
+        expect(seen).toHaveLength(1);
+        expect(await effects(store, 'audit')).toEqual([message!.id]);
+      });
+
+      it('applies a local effect once when the bus hands the entry out twice', async () => {
+        const seen: Seen[] = [];
+        const messages = await commit(store, 'booking/a', 'BookingMade_v1', 'BookingMade_v1');
+        const consumers = start([recorder('audit', ['BookingMade_v1'], seen)], { bus: duplicating(mode.bus) });
+
+        await publish(mode.bus, ...messages);
+        await consumers.drain();
+
+        expect(seen.map((s) => s.seq)).toEqual([1, 2]);
+        expect(await effects(store, 'audit')).toEqual(idsOf(messages));
+      });
+
+      it('calls an external handler once when the bus hands the entry out twice', async () => {
+        const calls: string[] = [];
+        const notify = defineHandler({
+          name: 'notify',
+          effect: 'external',
+          on: { BookingMade_v1: (_message, ctx) => void calls.push(ctx.idempotencyKey()) },
+        });
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([notify], { bus: duplicating(mode.bus) });
+
+        await publish(mode.bus, message!);
+        await consumers.drain();
+
+        expect(calls).toEqual([`notify:${message!.id}`]);
+      });
+
+      it('applies a local effect once when a consumer processed it but failed to ack, and it is claimed again', async () => {
+        const seen: Seen[] = [];
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([recorder('audit', ['BookingMade_v1'], seen)], { bus: failingFirstAck(mode.bus), claimIdleMs: 100 });
+
+        await publish(mode.bus, message!);
+        await consumers.drain();
+
+        expect(seen).toHaveLength(1);
+        expect(await effects(store, 'audit')).toEqual([message!.id]);
+        expect(await mode.bus.lag('events.BookingMade_v1', 'tickets.audit')).toEqual({ undelivered: 0, pending: 0 });
+      });
+
+      it('processes an entry that a dead consumer took and never acked', async () => {
+        const seen: Seen[] = [];
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        await mode.bus.ensureGroup('events.BookingMade_v1', 'tickets.audit');
+        await publish(mode.bus, message!);
+        expect(await mode.bus.readNew('events.BookingMade_v1', 'tickets.audit', 'dead', 10, 0)).toHaveLength(1);
+
+        const consumers = start([recorder('audit', ['BookingMade_v1'], seen)], { claimIdleMs: 100 });
+        await consumers.drain();
+
+        expect(seen).toHaveLength(1);
+        expect(await effects(store, 'audit')).toEqual([message!.id]);
+      });
+    });
+
+    describe('when two consumers share a group', () => {
+      it('splits the messages between them with no double effect', async () => {
+        const first: Seen[] = [];
+        const second: Seen[] = [];
+        const slowly = () => Bun.sleep(5);
+        const messages: Message[] = [];
+        for (let i = 0; i < 20; i++) messages.push(...(await commit(store, `booking/${i}`, 'BookingMade_v1')));
+        const one = start([recorder('audit', ['BookingMade_v1'], first, slowly)], { consumerName: 'c1', batchSize: 1 });
+        const two = start([recorder('audit', ['BookingMade_v1'], second, slowly)], { consumerName: 'c2', batchSize: 1, bus: mode.openBus() });
+
+        await mode.bus.publish('events.BookingMade_v1', messages.map((m) => toBusMessage(m, NOW)));
+        await one.drain();
+        await two.drain();
+
+        expect(first.length + second.length).toBe(20);
+        expect(first.length).toBeGreaterThan(0);
+        expect(second.length).toBeGreaterThan(0);
+        expect(await effects(store, 'audit')).toEqual(idsOf(messages));
+      });
+    });
+
+    describe('when a handler keeps failing', () => {
+      it('dead-letters the message after exactly `attempts` attempts and processes the later ones', async () => {
+        const registry = new Registry();
+        const seen: Seen[] = [];
+        const messages = [
+          ...(await commit(store, 'booking/poison', 'BookingMade_v1')),
+          ...(await commit(store, 'booking/b', 'BookingMade_v1')),
+          ...(await commit(store, 'booking/c', 'BookingMade_v1')),
+        ];
+        const poison = messages[0]!;
+        const fail = (message: BusMessage) => {
+          if (message.id === poison.id) throw new Error('printer on fire');
+        };
+        const consumers = start([recorder('print', ['BookingMade_v1'], seen, fail)], { registry });
+
+        await publish(mode.bus, ...messages);
+        await consumers.drain();
+
+        expect(seen.filter((s) => s.id === poison.id)).toHaveLength(3);
+        expect(await effects(store, 'print')).toEqual(idsOf(messages.slice(1)));
+        expect(await deadLetterRows()).toEqual([
+          {
+            handler: 'print',
+            stream: 'events.BookingMade_v1',
+            message_id: poison.id,
+            error: 'printer on fire',
+            attempts: 3,
+            status: 'dead',
+            redriven_at: null,
+          },
+        ]);
+        const metrics = await registry.metrics();
+        expect(metrics).toContain('handler_retries_total{handler="print"} 2');
+        expect(metrics).toContain('dead_letters_total{handler="print"} 1');
+        expect(metrics).toContain('handler_duration_seconds_count{handler="print"} 5');
+        expect(metrics).toContain('consumer_lag{group="tickets.print",stream="events.BookingMade_v1"} 0');
+      });
+
+      it('counts an earlier delivery against the budget, so a crash does not reset it', async () => {
+        const seen: Seen[] = [];
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        await mode.bus.ensureGroup('events.BookingMade_v1', 'tickets.print');
+        await publish(mode.bus, message!);
+        await mode.bus.readNew('events.BookingMade_v1', 'tickets.print', 'crashed', 10, 0);
+
+        const consumers = start([recorder('print', ['BookingMade_v1'], seen, () => Promise.reject(new Error('still on fire')))], { claimIdleMs: 100 });
+        await consumers.drain();
+
+        expect(seen).toHaveLength(2);
+        expect(await deadLetterRows()).toMatchObject([{ message_id: message!.id, attempts: 3, error: 'still on fire' }]);
+      });
+
+      it('dead-letters a TerminalError on the first attempt', async () => {
+        const seen: Seen[] = [];
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([recorder('print', ['BookingMade_v1'], seen, () => Promise.reject(new TerminalError('card declined')))]);
+
+        await publish(mode.bus, message!);
+        await consumers.drain();
+
+        expect(seen).toHaveLength(1);
+        expect(await deadLetterRows()).toMatchObject([{ message_id: message!.id, attempts: 1, error: 'card declined', status: 'dead' }]);
+      });
+
+      it('redrives the message once after the handler is fixed, and only once', async () => {
+        let broken = true;
+        const seen: Seen[] = [];
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([recorder('print', ['BookingMade_v1'], seen, () => {
+          if (broken) throw new Error('printer on fire');
+        })]);
+        const deadLetters = createDeadLetters({ store, clock, consumers });
+        await publish(mode.bus, message!);
+        await consumers.drain();
+        const [dead] = (await deadLetters.list({ limit: 10 })).items;
+
+        broken = false;
+        const result = await deadLetters.redrive(dead!.id);
+
+        expect(result.outcome).toBe('redriven');
+        expect(result).toMatchObject({ deadLetter: { id: dead!.id, status: 'redriven', redrivenAt: NOW, attempts: 3 } });
+        expect(seen).toHaveLength(4);
+        expect(await effects(store, 'print')).toEqual([message!.id]);
+        expect((await deadLetters.redrive(dead!.id)).outcome).toBe('not_dead');
+        await publish(mode.bus, message!);
+        await consumers.drain();
+        expect(seen).toHaveLength(4);
+      });
+
+      it('keeps a message dead with the new error when its redrive fails', async () => {
+        let error = 'printer on fire';
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([recorder('print', ['BookingMade_v1'], [], () => Promise.reject(new Error(error)))]);
+        const deadLetters = createDeadLetters({ store, clock, consumers });
+        await publish(mode.bus, message!);
+        await consumers.drain();
+        const [dead] = (await deadLetters.list({ limit: 10 })).items;
+
+        error = 'out of paper';
+        const result = await deadLetters.redrive(dead!.id);
+
+        expect(result).toMatchObject({ outcome: 'failed', deadLetter: { status: 'dead', error: 'out of paper', attempts: 4, redrivenAt: null } });
+        expect(await effects(store, 'print')).toEqual([]);
+      });
+
+      it('does not hold back the later messages of the same actor', async () => {
+        const seen: Seen[] = [];
+        const messages = await commit(store, 'booking/a', 'BookingMade_v1', 'BookingMade_v1');
+        const consumers = start([recorder('print', ['BookingMade_v1'], seen, (message) => {
+          if (message.actorSeq === 1) throw new TerminalError('unreadable');
+        })]);
+
+        await publish(mode.bus, ...messages);
+        await consumers.drain();
+
+        expect(seen.map((s) => s.seq)).toEqual([1, 2]);
+        expect(await effects(store, 'print')).toEqual([messages[1]!.id]);
+      });
+    });
+
+    describe('when the messages of one actor arrive out of order', () => {
+      it('handles seq 1 before seq 2 when seq 2 arrives first on another stream', async () => {
+        const seen: Seen[] = [];
+        const [placed, confirmed] = await commit(store, 'booking/a', 'HoldPlaced_v1', 'TicketsSold_v1');
+        const consumers = start([recorder('sales', ['HoldPlaced_v1', 'TicketsSold_v1'], seen)]);
+
+        await publish(mode.bus, confirmed!);
+        await consumers.drain();
+        await publish(mode.bus, placed!);
+        await consumers.drain();
+
+        expect(seen.map((s) => [s.seq, s.name])).toEqual([
+          [1, 'HoldPlaced_v1'],
+          [2, 'TicketsSold_v1'],
+        ]);
+        expect(await effects(store, 'sales')).toEqual(idsOf([placed!, confirmed!]));
+      });
+
+      it('catches up only the earlier messages still missing', async () => {
+        const seen: Seen[] = [];
+        const [placed, sold, replaced] = await commit(store, 'booking/a', 'HoldPlaced_v1', 'TicketsSold_v1', 'HoldPlaced_v1');
+        const consumers = start([recorder('sales', ['HoldPlaced_v1', 'TicketsSold_v1'], seen)]);
+        await publish(mode.bus, placed!);
+        await consumers.drain();
+
+        await publish(mode.bus, replaced!);
+        await consumers.drain();
+        await publish(mode.bus, sold!);
+        await consumers.drain();
+
+        expect(seen.map((s) => s.seq)).toEqual([1, 2, 3]);
+        expect(await effects(store, 'sales')).toEqual(idsOf([placed!, sold!, replaced!]));
+      });
+
+      it('ignores earlier messages of the actor that the handler does not handle', async () => {
+        const seen: Seen[] = [];
+        const [, sold] = await commit(store, 'booking/a', 'HoldPlaced_v1', 'TicketsSold_v1');
+        const consumers = start([recorder('sales', ['TicketsSold_v1'], seen)]);
+
+        await publish(mode.bus, sold!);
+        await consumers.drain();
+
+        expect(seen.map((s) => s.seq)).toEqual([2]);
+      });
+    });
+
+    describe('when handling a message', () => {
+      it('runs in a CONSUMER span continuing its traceparent and logs with its correlation id', async () => {
+        spans.reset();
+        const lines: Array<Record<string, unknown>> = [];
+        const logger: Logger = createLogger({ level: 'info', write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+        const handler = defineHandler({
+          name: 'greet',
+          effect: 'external',
+          on: { BookingMade_v1: (_message, ctx) => ctx.logger.info('greeting', { traceparent: ctx.traceparent }) },
+        });
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([handler], { tracing, logger });
+
+        await publish(mode.bus, message!);
+        await consumers.drain();
+
+        const span = spans.getFinishedSpans().find((s) => s.name === 'greet BookingMade_v1');
+        expect(span?.kind).toBe(SpanKind.CONSUMER);
+        expect(span?.spanContext().traceId).toBe(TRACE_ID);
+        expect(span?.parentSpanContext?.spanId).toBe(PARENT_SPAN_ID);
+        expect(span?.attributes).toMatchObject({ 'messaging.consumer.group.name': 'tickets.greet', 'messaging.message.id': message!.id });
+        const line = lines.find((l) => l.msg === 'greeting');
+        expect(line).toMatchObject({
+          correlation_id: 'corr-booking/a-1',
+          trace_id: TRACE_ID,
+          actor: 'booking/a',
+          handler: 'greet',
+          message_id: message!.id,
+          traceparent: `00-${TRACE_ID}-${span?.spanContext().spanId}-01`,
+        });
+      });
+    });
+
+    describe('when the bus fails', () => {
+      it('keeps consuming once it answers again', async () => {
+        const seen: Seen[] = [];
+        let failures = 0;
+        const flaky = Object.assign(Object.create(mode.bus) as Bus, {
+          readNew: async (...args: Parameters<Bus['readNew']>) => {
+            if (failures < 2) {
+              failures += 1;
+              throw new Error('connection refused');
+            }
+            return mode.bus.readNew(...args);
+          },
+        });
+        const messages = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([recorder('audit', ['BookingMade_v1'], seen)], { bus: flaky });
+
+        await publish(mode.bus, ...messages);
+        await consumers.drain();
+
+        expect(failures).toBe(2);
+        expect(await effects(store, 'audit')).toEqual(idsOf(messages));
+      });
+    });
+
+    describe('when stopped', () => {
+      it('finishes the message in hand and then stops reading', async () => {
+        const seen: Seen[] = [];
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        const messages = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([recorder('audit', ['BookingMade_v1'], seen, () => gate)]);
+        await publish(mode.bus, ...messages);
+        await until(() => seen.length > 0);
+
+        const stopped = consumers.stop();
+        release();
+        await stopped;
+
+        expect(await effects(store, 'audit')).toEqual(idsOf(messages));
+        expect(await mode.bus.lag('events.BookingMade_v1', 'tickets.audit')).toEqual({ undelivered: 0, pending: 0 });
+        const [later] = await commit(store, 'booking/b', 'BookingMade_v1');
+        await publish(mode.bus, later!);
+        await Bun.sleep(100);
+        expect(seen).toHaveLength(1);
+      });
+    });
+  });
+}
+
+describe('defineHandler', () => {
+  it('names the group after the handler and reads the stream of each message it handles', () => {
+    const handler = defineHandler({ name: 'bookFlights', effect: 'external', on: { VipBundleInitialized_v1: () => {}, BookFlight: () => {} } });
+
+    expect(handler.group).toBe('tickets.bookFlights');
+    expect(handler.streams).toEqual(['events.VipBundleInitialized_v1', 'commands.BookFlight']);
+  });
+
+  it('refuses a handler without messages or with a name that is not camelCase', () => {
+    expect(() => defineHandler({ name: 'empty', effect: 'local', on: {} })).toThrow('handles no message');
+    expect(() => defineHandler({ name: 'print tickets', effect: 'local', on: { A_v1: () => {} } })).toThrow('camelCase');
+  });
+});
