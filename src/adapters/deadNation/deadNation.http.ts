@@ -1,0 +1,11 @@
+import type { HttpClient } from '../httpClient';
+import type { DeadNationPort } from './deadNation.port';
+
+/** Dead Nation over HTTP (`client` built for the service `deadNation`). */
+export function createDeadNationHttp(client: HttpClient): DeadNationPort {
+  return {
+    async bookTickets(request, context) {
+      await client.request({ operation: 'bookTickets', method: 'POST', path: '/dead-nation-api/ticket/booking', body: request, context });
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/** Why a retryable call failed: no connection, no answer in time, an answer we must not trust, or an HTTP status. */
+export type RetryReason = 'network' | 'timeout' | 'bad_response' | 'status';
+
+/** What a failed external call is known by. */
+export interface ExternalCallErrorInit {
+  service: string;
+  operation: string;
+  /** HTTP status of the answer (or the status a simulator stands in for); undefined when there was none. */
+  status?: number | undefined;
+  /** Stable upper-snake code the caller can recognise, e.g. `PAYMENT_DECLINED`. */
+  code?: string | undefined;
+  /** Body of the error answer as received (parsed JSON or text). */
+  body?: unknown;
+  cause?: unknown;
+  message?: string;
+}
+
+abstract class ExternalCallError extends Error {
+  readonly service: string;
+  readonly operation: string;
+  readonly status: number | undefined;
+  readonly code: string;
+  readonly body: unknown;
+  abstract readonly retryable: boolean;
+
+  constructor(init: ExternalCallErrorInit, defaultCode: string) {
+    super(init.message ?? describe(init), init.cause === undefined ? undefined : { cause: init.cause });
+    this.service = init.service;
+    this.operation = init.operation;
+    this.status = init.status;
+    this.code = init.code ?? defaultCode;
+    this.body = init.body;
+  }
+}
+
+/**
+ * An external call that may succeed if tried again (network error, timeout, 5xx, 408, 429). Whether it
+ * had an effect is unknown, so a retry must carry the same idempotency key.
+ */
+export class RetryableError extends ExternalCallError {
+  override name = 'RetryableError';
+  readonly retryable = true;
+  readonly reason: RetryReason;
+  /** From the `Retry-After` header of a 429/503, when the service sent one. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(init: ExternalCallErrorInit & { reason: RetryReason; retryAfterSeconds?: number | undefined }) {
+    super(init, 'EXTERNAL_CALL_FAILED');
+    this.reason = init.reason;
+    this.retryAfterSeconds = init.retryAfterSeconds;
+  }
+}
+
+/**
+ * An external call the service refused for good (4xx other than 408 and 429): retrying cannot help, the
+ * caller turns it into a reply event (and compensation where there is one).
+ */
+export class TerminalError extends ExternalCallError {
+  override name = 'TerminalError';
+  readonly retryable = false;
+
+  constructor(init: ExternalCallErrorInit) {
+    super(init, 'EXTERNAL_CALL_REJECTED');
+  }
+}
+
+/** `code` of the TerminalError for a declined charge (HTTP 402 from the payments service). */
+export const PAYMENT_DECLINED = 'PAYMENT_DECLINED';
+
+/** Statuses that a retry can fix although they are 4xx. */
+const RETRYABLE_4XX = new Set([408, 429]);
+
+/** Whether an HTTP error status is worth retrying: 5xx, 408 and 429. */
+export const isRetryableStatus = (status: number): boolean => status >= 500 || RETRYABLE_4XX.has(status);
+
+/**
+ * The error for a failed answer with `status`: RetryableError for 5xx/408/429, TerminalError otherwise.
+ * `codes` names statuses with a meaning for this operation (payments: 402 → PAYMENT_DECLINED).
+ */
+export function errorForStatus(init: {
+  service: string;
+  operation: string;
+  status: number;
+  body?: unknown;
+  codes?: Readonly<Record<number, string>> | undefined;
+  retryAfterSeconds?: number | undefined;
+}): RetryableError | TerminalError {
+  const { codes, retryAfterSeconds, ...rest } = init;
+  const base = { ...rest, code: codes?.[init.status] };
+  return isRetryableStatus(init.status)
+    ? new RetryableError({ ...base, reason: 'status', retryAfterSeconds })
+    : new TerminalError(base);
+}
+
+/**
+ * Whether a failed external call may be retried. Following Restate, only a TerminalError is final:
+ * anything unexpected is retried too, and the retry budget (dead letters) bounds it.
+ */
+export const isRetryable = (error: unknown): boolean => !(error instanceof TerminalError);
+
+function describe(init: ExternalCallErrorInit): string {
+  const what = `${init.service}.${init.operation}`;
+  if (init.status !== undefined) return `${what} failed with HTTP ${init.status}`;
+  if (init.cause instanceof Error) return `${what} failed: ${init.cause.message}`;
+  return `${what} failed`;
+}

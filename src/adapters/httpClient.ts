@@ -1,0 +1,170 @@
+import type { z } from 'zod';
+import type { CallContext, CallOutcome, OnCall } from './call';
+import { errorForStatus, RetryableError, TerminalError } from './errors';
+
+/** The part of `fetch` the client uses; tests pass their own. */
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+
+/** One client per external service. */
+export interface HttpClientOptions {
+  /** Name of the external service, for errors and observations (`receipts`). */
+  service: string;
+  /** Base URL the paths are appended to (`GATEWAY_ADDR`), with or without a trailing slash. */
+  baseUrl: string;
+  /** Upper bound of one call, answer body included. */
+  timeoutMs?: number;
+  fetch?: FetchLike;
+  onCall?: OnCall;
+}
+
+/** One call: what to send, and what this operation makes of some statuses. */
+export interface HttpRequest {
+  /** Port operation this call implements (`issueReceipt`), for errors and observations. */
+  operation: string;
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path below the base URL, parameters already encoded (see `pathSegment`). */
+  path: string;
+  /** A string is sent as is, anything else as JSON. */
+  body?: unknown;
+  /** Defaults to `text/plain; charset=utf-8` for a string body and `application/json` otherwise. */
+  contentType?: string;
+  headers?: Record<string, string>;
+  context: CallContext;
+  /** Non-2xx statuses that mean success for this operation (files: 409 = the file already exists). */
+  successStatuses?: readonly number[];
+  /** Codes for error statuses with a meaning for this operation (payments: 402 → PAYMENT_DECLINED). */
+  errorCodes?: Readonly<Record<number, string>>;
+}
+
+/** A successful answer: its status and its body (parsed JSON, text, or null when empty). */
+export interface HttpResponse<T = unknown> {
+  status: number;
+  body: T;
+}
+
+/** Sends requests to one external service and sorts every failure into RetryableError or TerminalError. */
+export interface HttpClient {
+  request(request: HttpRequest): Promise<HttpResponse>;
+  /** Same, and the body must match `schema` (else RetryableError `bad_response`: the effect may have happened). */
+  request<T>(request: HttpRequest, schema: z.ZodType<T>): Promise<HttpResponse<T>>;
+}
+
+/** Upper bound of a call when none is configured. */
+export const DEFAULT_TIMEOUT_MS = 5_000;
+/** Header names of the call context on the wire (API.md, last paragraph of "External services"). */
+export const CORRELATION_ID_HEADER = 'Correlation-ID';
+/** W3C trace context header. */
+export const TRACEPARENT_HEADER = 'traceparent';
+
+/** Error bodies are kept for diagnosis, not as an archive. */
+const MAX_ERROR_TEXT = 2_000;
+
+/** Encodes one path parameter. */
+export const pathSegment = (value: string): string => encodeURIComponent(value);
+
+/**
+ * THE HTTP client of every adapter: JSON (or text) bodies, `Correlation-ID` and `traceparent` headers,
+ * a timeout covering the whole exchange, and the failure classification of API.md: network error,
+ * timeout, 5xx, 408, 429 → RetryableError; other 4xx → TerminalError (status and body kept).
+ */
+export function createHttpClient(options: HttpClientOptions): HttpClient {
+  const { service, onCall } = options;
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const doFetch: FetchLike = options.fetch ?? ((input, init) => fetch(input, init));
+
+  async function exchange(request: HttpRequest, schema?: z.ZodType): Promise<HttpResponse> {
+    const { operation } = request;
+    const headers: Record<string, string> = { accept: 'application/json', ...request.headers };
+    headers[CORRELATION_ID_HEADER] = request.context.correlationId;
+    if (request.context.traceparent !== undefined) headers[TRACEPARENT_HEADER] = request.context.traceparent;
+    let payload: string | undefined;
+    if (request.body !== undefined) {
+      const text = typeof request.body === 'string';
+      payload = text ? (request.body as string) : JSON.stringify(request.body);
+      headers['content-type'] = request.contentType ?? (text ? 'text/plain; charset=utf-8' : 'application/json');
+    }
+
+    const signal = AbortSignal.timeout(timeoutMs);
+    let response: Response;
+    let body: unknown;
+    try {
+      response = await doFetch(`${baseUrl}${request.path}`, { method: request.method, headers, body: payload, signal });
+      body = await readBody(response);
+    } catch (error) {
+      const timedOut = signal.aborted || (error instanceof DOMException && error.name === 'TimeoutError');
+      throw new RetryableError({
+        service,
+        operation,
+        reason: timedOut ? 'timeout' : 'network',
+        cause: error,
+        message: timedOut
+          ? `${service}.${operation} got no answer within ${timeoutMs} ms`
+          : `${service}.${operation} could not reach ${baseUrl}: ${error instanceof Error ? error.message : String(error)}`,
+      });
+    }
+
+    const status = response.status;
+    const ok = (status >= 200 && status < 300) || (request.successStatuses?.includes(status) ?? false);
+    if (!ok) {
+      throw errorForStatus({
+        service,
+        operation,
+        status,
+        body: typeof body === 'string' ? body.slice(0, MAX_ERROR_TEXT) : body,
+        codes: request.errorCodes,
+        retryAfterSeconds: retryAfter(response.headers.get('retry-after')),
+      });
+    }
+    if (schema === undefined) return { status, body };
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) {
+      throw new RetryableError({
+        service,
+        operation,
+        status,
+        body,
+        reason: 'bad_response',
+        cause: parsed.error,
+        message: `${service}.${operation} answered ${status} with an unexpected body`,
+      });
+    }
+    return { status, body: parsed.data };
+  }
+
+  return {
+    async request(request: HttpRequest, schema?: z.ZodType): Promise<HttpResponse<never>> {
+      const startedAt = performance.now();
+      let outcome: CallOutcome = 'success';
+      try {
+        return (await exchange(request, schema)) as HttpResponse<never>;
+      } catch (error) {
+        outcome = error instanceof TerminalError ? 'terminal' : 'retryable';
+        throw error;
+      } finally {
+        onCall?.({ service, operation: request.operation, outcome, durationSeconds: (performance.now() - startedAt) / 1000 });
+      }
+    },
+  };
+}
+
+/** Parsed JSON for a JSON media type (`+json` included), else the text; null when empty. */
+async function readBody(response: Response): Promise<unknown> {
+  const text = await response.text();
+  if (text === '') return null;
+  const type = response.headers.get('content-type') ?? '';
+  if (/[/+]json\b/i.test(type)) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+  return text;
+}
+
+function retryAfter(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const seconds = Number(value);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
+}

@@ -1,0 +1,260 @@
+import { afterEach, beforeEach, describe, expect, it } from 'bun:test';
+import type { CallObservation } from '../../src/adapters/call';
+import { isRetryable, RetryableError, TerminalError } from '../../src/adapters/errors';
+import { startGateway, type RunningGateway } from '../../src/adapters/gateway';
+import { createHttpClient, type FetchLike } from '../../src/adapters/httpClient';
+import { createAdapters } from '../../src/adapters/index';
+import { ManualClock } from '../../src/kernel/clock';
+import { sequentialIds } from '../../src/kernel/ids';
+import { adaptersContract, T0 } from './adapters.contract';
+
+const ctx = { correlationId: 'corr-1', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' };
+
+adaptersContract('in-process simulators', async ({ timeoutMs }) => {
+  const clock = new ManualClock(T0);
+  const adapters = createAdapters({ clock, ids: sequentialIds(), timeoutMs });
+  if (adapters.simulators === undefined) throw new Error('expected the in-process simulators');
+  return { ports: adapters, simulators: adapters.simulators, clock, cleanup: async () => undefined };
+});
+
+adaptersContract('HTTP clients against the gateway', async ({ timeoutMs }) => {
+  const clock = new ManualClock(T0);
+  const gateway = startGateway({ port: 0, clock, ids: sequentialIds() });
+  const adapters = createAdapters({ gatewayAddr: gateway.url, clock, ids: sequentialIds(), timeoutMs });
+  return { ports: adapters, simulators: gateway.simulators, clock, cleanup: () => gateway.stop(false) };
+});
+
+/** The error `promise` rejects with; fails the test when it resolves. */
+async function failureOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to fail, it succeeded');
+}
+
+/** A fetch that answers `response` and remembers what it was asked. */
+function fakeFetch(response: () => Response) {
+  const requests: Array<{ url: string; init: RequestInit }> = [];
+  const fetch: FetchLike = async (url, init) => {
+    requests.push({ url, init });
+    return response();
+  };
+  return { fetch, requests };
+}
+
+describe('createHttpClient', () => {
+  describe('when sending', () => {
+    it('sends JSON with Correlation-ID and traceparent below the base URL', async () => {
+      const fake = fakeFetch(() => Response.json({ ok: true }));
+      const client = createHttpClient({ service: 'demo', baseUrl: 'http://gateway.test/base/', fetch: fake.fetch });
+      const response = await client.request({ operation: 'send', method: 'PUT', path: '/things', body: { a: 1 }, context: ctx });
+
+      expect(response).toEqual({ status: 200, body: { ok: true } });
+      const sent = fake.requests[0]!;
+      expect(sent.url).toBe('http://gateway.test/base/things');
+      expect(sent.init.method).toBe('PUT');
+      expect(sent.init.body).toBe('{"a":1}');
+      expect(sent.init.headers).toMatchObject({
+        'Correlation-ID': 'corr-1',
+        traceparent: ctx.traceparent,
+        'content-type': 'application/json',
+      });
+    });
+
+    it('sends a string body as text and no traceparent when there is none', async () => {
+      const fake = fakeFetch(() => new Response(null, { status: 204 }));
+      const client = createHttpClient({ service: 'demo', baseUrl: 'http://gateway.test', fetch: fake.fetch });
+      const response = await client.request({ operation: 'send', method: 'PUT', path: '/f', body: '<p>x</p>', context: { correlationId: 'c' } });
+
+      expect(response).toEqual({ status: 204, body: null });
+      expect(fake.requests[0]!.init.body).toBe('<p>x</p>');
+      expect(fake.requests[0]!.init.headers).toEqual({
+        accept: 'application/json',
+        'Correlation-ID': 'c',
+        'content-type': 'text/plain; charset=utf-8',
+      });
+    });
+  });
+
+  describe('when the answer is a success', () => {
+    it('treats a listed non-2xx status as success', async () => {
+      const fake = fakeFetch(() => Response.json({ error: 'exists' }, { status: 409 }));
+      const client = createHttpClient({ service: 'demo', baseUrl: 'http://gateway.test', fetch: fake.fetch });
+
+      expect(await client.request({ operation: 'put', method: 'PUT', path: '/f', context: ctx, successStatuses: [409] }))
+        .toEqual({ status: 409, body: { error: 'exists' } });
+      expect(await failureOf(client.request({ operation: 'put', method: 'PUT', path: '/f', context: ctx }))).toBeInstanceOf(TerminalError);
+    });
+
+    it('rejects a body that does not match the schema as a retryable bad_response', async () => {
+      const { IssuedReceipt } = await import('../../src/adapters/receipts/receipts.port');
+      const fake = fakeFetch(() => new Response('<html>proxy page</html>', { status: 200, headers: { 'content-type': 'text/html' } }));
+      const client = createHttpClient({ service: 'receipts', baseUrl: 'http://gateway.test', fetch: fake.fetch });
+      const error = await failureOf(client.request({ operation: 'issueReceipt', method: 'PUT', path: '/r', context: ctx }, IssuedReceipt));
+
+      expect(error).toBeInstanceOf(RetryableError);
+      expect(error).toMatchObject({ reason: 'bad_response', status: 200, body: '<html>proxy page</html>' });
+    });
+  });
+
+  describe('when the call fails', () => {
+    it('names the code of a status the operation gives a meaning to', async () => {
+      const fake = fakeFetch(() => Response.json({ error: 'declined' }, { status: 402 }));
+      const client = createHttpClient({ service: 'payments', baseUrl: 'http://gateway.test', fetch: fake.fetch });
+      const error = await failureOf(client.request({ operation: 'charge', method: 'PUT', path: '/p', context: ctx, errorCodes: { 402: 'PAYMENT_DECLINED' } }));
+
+      expect(error).toBeInstanceOf(TerminalError);
+      expect(error).toMatchObject({ status: 402, code: 'PAYMENT_DECLINED', body: { error: 'declined' } });
+    });
+
+    it('rejects with a retryable network error when nothing listens', async () => {
+      const gateway = startGateway({ port: 0 });
+      const url = gateway.url;
+      await gateway.stop(false);
+      const client = createHttpClient({ service: 'receipts', baseUrl: url, timeoutMs: 2_000 });
+      const error = await failureOf(client.request({ operation: 'issueReceipt', method: 'PUT', path: '/receipts-api/receipts', body: {}, context: ctx }));
+
+      expect(error).toBeInstanceOf(RetryableError);
+      expect(error).toMatchObject({ service: 'receipts', operation: 'issueReceipt', reason: 'network', status: undefined });
+      expect(isRetryable(error)).toBe(true);
+    });
+
+    it('times out a fetch that never answers', async () => {
+      const hanging: FetchLike = (_url, init) => new Promise((_, reject) => {
+        init.signal?.addEventListener('abort', () => reject(init.signal?.reason));
+      });
+      const client = createHttpClient({ service: 'demo', baseUrl: 'http://gateway.test', timeoutMs: 50, fetch: hanging });
+      const startedAt = performance.now();
+      const error = await failureOf(client.request({ operation: 'wait', method: 'GET', path: '/', context: ctx }));
+
+      expect(error).toMatchObject({ reason: 'timeout', retryable: true });
+      expect(performance.now() - startedAt).toBeLessThan(1_000);
+    });
+
+    it('keeps a non-JSON error body as text', async () => {
+      const fake = fakeFetch(() => new Response('upstream exploded', { status: 502 }));
+      const client = createHttpClient({ service: 'demo', baseUrl: 'http://gateway.test', fetch: fake.fetch });
+
+      expect(await failureOf(client.request({ operation: 'x', method: 'GET', path: '/', context: ctx })))
+        .toMatchObject({ status: 502, reason: 'status', body: 'upstream exploded' });
+    });
+  });
+
+  describe('when observed', () => {
+    it('reports each call with its outcome and duration', async () => {
+      const statuses = [200, 503, 404];
+      const observations: CallObservation[] = [];
+      const fake = fakeFetch(() => Response.json({}, { status: statuses.shift() }));
+      const client = createHttpClient({ service: 'demo', baseUrl: 'http://gateway.test', fetch: fake.fetch, onCall: (o) => observations.push(o) });
+      for (let i = 0; i < 3; i++) await client.request({ operation: 'op', method: 'GET', path: '/', context: ctx }).catch(() => undefined);
+
+      expect(observations.map((o) => o.outcome)).toEqual(['success', 'retryable', 'terminal']);
+      expect(observations.every((o) => o.service === 'demo' && o.operation === 'op' && o.durationSeconds >= 0)).toBe(true);
+    });
+  });
+});
+
+describe('createAdapters', () => {
+  it('uses the in-process simulators without a gateway and reports their calls', async () => {
+    const observations: CallObservation[] = [];
+    const adapters = createAdapters({ clock: new ManualClock(T0), ids: sequentialIds(), onCall: (o) => observations.push(o) });
+    adapters.simulators?.receipts.failNext('voidReceipt', 1, 'terminal');
+    await adapters.receipts.issueReceipt({ ticket_id: 't', price: { money_amount: '1.00', money_currency: 'GBP' }, idempotency_key: 'k' }, ctx);
+    await adapters.receipts.voidReceipt({ ticket_id: 't', reason: 'r', idempotent_id: 'v' }, ctx).catch(() => undefined);
+
+    expect(adapters.receipts).toBe(adapters.simulators!.receipts);
+    expect(observations.map((o) => [o.service, o.operation, o.outcome])).toEqual([
+      ['receipts', 'issueReceipt', 'success'],
+      ['receipts', 'voidReceipt', 'terminal'],
+    ]);
+  });
+
+  it('uses HTTP clients and no simulators with a gateway address', () => {
+    const adapters = createAdapters({ gatewayAddr: 'http://gateway.test', clock: new ManualClock(T0), ids: sequentialIds() });
+
+    expect(adapters.simulators).toBeUndefined();
+  });
+});
+
+describe('gateway', () => {
+  let gateway: RunningGateway;
+
+  beforeEach(() => {
+    gateway = startGateway({ port: 0, clock: new ManualClock(T0), ids: sequentialIds() });
+  });
+
+  afterEach(async () => {
+    await gateway.stop(false);
+  });
+
+  const send = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${gateway.url}${path}`, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+
+  describe('when a request does not match the API', () => {
+    it('refuses a malformed body with 400, a terminal error for the client', async () => {
+      const adapters = createAdapters({ gatewayAddr: gateway.url, clock: new ManualClock(T0), ids: sequentialIds() });
+      const error = await failureOf(adapters.receipts.issueReceipt({ ticket_id: 't', price: { money_amount: '1.5', money_currency: 'GBP' }, idempotency_key: 'k' }, ctx));
+
+      expect(error).toBeInstanceOf(TerminalError);
+      expect(error).toMatchObject({ status: 400, body: { error: 'invalid request' } });
+      expect(gateway.simulators.calls()).toEqual([]);
+    });
+
+    it('answers 404 to unknown paths and file names that are not ticket files', async () => {
+      expect((await send('GET', '/nowhere')).status).toBe(404);
+      const file = await fetch(`${gateway.url}/files-api/files/notes.txt/content`, { method: 'PUT', body: 'x', headers: { 'content-type': 'text/plain' } });
+      expect(file.status).toBe(400);
+    });
+
+    it('refuses a body that is not JSON with 400', async () => {
+      const response = await fetch(`${gateway.url}/dead-nation-api/ticket/booking`, { method: 'POST', body: '{', headers: { 'content-type': 'application/json' } });
+
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({ error: 'malformed JSON' });
+    });
+  });
+
+  describe('when driven through /_sim', () => {
+    it('injects faults, lists calls and resets', async () => {
+      expect((await send('POST', '/_sim/faults', { service: 'deadNation', operation: 'bookTickets', fail_next: { count: 1, fault: { status: 429 } } })).status).toBe(204);
+      const booking = { booking_id: 'b', event_id: 'e', number_of_tickets: 1, customer_address: 'a@example.com' };
+      const failed = await send('POST', '/dead-nation-api/ticket/booking', booking, { 'Correlation-ID': 'corr-9' });
+      const ok = await send('POST', '/dead-nation-api/ticket/booking', booking);
+
+      expect([failed.status, failed.headers.get('retry-after'), ok.status]).toEqual([429, '1', 204]);
+      const calls = await (await send('GET', '/_sim/calls?service=deadNation')).json();
+      expect(calls).toMatchObject([
+        { seq: 1, service: 'deadNation', operation: 'bookTickets', correlation_id: 'corr-9', outcome: 'retryable', status: 429, request: booking },
+        { seq: 2, correlation_id: '', traceparent: null, outcome: 'success', status: null },
+      ]);
+      expect(await (await send('GET', '/_sim/calls?service=receipts')).json()).toEqual([]);
+
+      expect((await send('POST', '/_sim/reset')).status).toBe(204);
+      expect(await (await send('GET', '/_sim/calls')).json()).toEqual([]);
+    });
+
+    it('sets an error rate and a latency for every service when none is named', async () => {
+      expect((await send('POST', '/_sim/faults', { error_rate: { rate: 1, fault: 'terminal' }, latency_ms: 20 })).status).toBe(204);
+      const startedAt = performance.now();
+      const response = await send('PUT', '/payments-api/refunds', { payment_reference: 'p', reason: 'r', deduplication_id: 'd' });
+
+      expect(response.status).toBe(400);
+      expect(performance.now() - startedAt).toBeGreaterThanOrEqual(15);
+      expect(gateway.simulators.calls().map((c) => c.outcome)).toEqual(['terminal']);
+    });
+
+    it('refuses fault settings it cannot apply with 400', async () => {
+      const unknownOperation = await send('POST', '/_sim/faults', { service: 'receipts', operation: 'charge', fail_next: { count: 1, fault: 'retryable' } });
+      const noOperation = await send('POST', '/_sim/faults', { service: 'receipts', fail_next: { count: 1, fault: 'retryable' } });
+      const badStatus = await send('POST', '/_sim/faults', { service: 'receipts', operation: 'issueReceipt', fail_next: { count: 1, fault: { status: 302 } } });
+
+      expect([unknownOperation.status, noOperation.status, badStatus.status]).toEqual([400, 400, 400]);
+    });
+  });
+});
