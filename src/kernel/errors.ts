@@ -64,3 +64,12 @@ export const notAllowedInState = (address: string, state: string, event: string)
 
 export const internalError = () =>
   new AppError({ code: 'INTERNAL', status: 500, title: 'Internal Server Error', detail: 'Internal server error' });
+
+/**
+ * Whether retrying what threw `error` cannot help. One rule for every layer: an error that carries
+ * `retryable: false` is terminal (an AppError refusal, an external service's 4xx, a handler's
+ * TerminalError); anything else (a crash, a timeout, a lost connection) may pass on a retry.
+ */
+export function isTerminalFailure(error: unknown): boolean {
+  return error instanceof Error && (error as { retryable?: unknown }).retryable === false;
+}

@@ -2,6 +2,7 @@ import { SpanKind, type Span } from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../actors/ports';
 import { isoNow, type Clock } from '../kernel/clock';
+import { isTerminalFailure } from '../kernel/errors';
 import type { IdSource } from '../kernel/ids';
 import type { Logger } from '../observability/logger';
 import { recordError, type Tracing } from '../observability/tracing';
@@ -97,7 +98,7 @@ interface Loop {
  *    in a CONSUMER span continuing the message's trace, with a logger carrying its correlation id;
  * 4. a failure is retried with exponential backoff and jitter until `retry.attempts` attempts, earlier
  *    deliveries of the entry counted as one attempt each (a crash does not reset the budget); a
- *    TerminalError is not retried. Then the message is written to `dead_letters` and the group moves on.
+ *    terminal failure (`isTerminalFailure`: a TerminalError, an external 4xx, an AppError refusal) is not retried. Then the message is written to `dead_letters` and the group moves on.
  *
  * Metrics on `registry`: `handler_duration_seconds{handler}`, `handler_retries_total{handler}`,
  * `dead_letters_total{handler}` and `consumer_lag{group,stream}` (undelivered + pending entries).
@@ -212,7 +213,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
           return;
         } catch (error) {
           failure = error;
-          if (error instanceof TerminalError || attempts >= retry.attempts) break;
+          if (isTerminalFailure(error) || attempts >= retry.attempts) break;
           metrics.retries.inc({ handler: handler.name });
           span?.addEvent('retry', { attempt: attempts, 'exception.message': errorText(error) });
           log.warn('handler failed, retrying', { attempt: attempts, err: error });

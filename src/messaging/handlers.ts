@@ -107,4 +107,5 @@ export function defineHandler(definition: HandlerDefinition): Handler {
  */
 export class TerminalError extends Error {
   override name = 'TerminalError';
+  readonly retryable = false;
 }
