@@ -9,6 +9,7 @@ const schema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   POSTGRES_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   REDIS_ADDR: z.string().regex(/^(redis:\/\/.+|[^\s:]+:\d+)$/, 'host:port or redis:// URL').optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[\w.:-]*$/, 'letters, digits and . : _ - only').default(''),
   GATEWAY_ADDR: z.url({ protocol: /^https?$/ }).optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
@@ -30,6 +31,7 @@ export interface Config {
   readonly mode: 'embedded' | 'distributed';
   readonly postgresUrl: string | undefined;
   readonly redisAddr: string | undefined;
+  readonly redisKeyPrefix: string;
   readonly gatewayAddr: string | undefined;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   readonly otlpEndpoint: string | undefined;
@@ -68,6 +70,7 @@ export function loadConfig(env: Env = process.env): Config {
     mode: e.POSTGRES_URL ? 'distributed' : 'embedded',
     postgresUrl: e.POSTGRES_URL,
     redisAddr: e.REDIS_ADDR,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     gatewayAddr: e.GATEWAY_ADDR,
     logLevel: e.LOG_LEVEL,
     otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,

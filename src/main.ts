@@ -1,37 +1,68 @@
-import type { ActorKind } from './actors/registry';
+import { join } from 'node:path';
+import type { Store } from './actors/ports';
 import { ActorRuntime } from './actors/runtime';
 import { TimerLoop } from './actors/timers';
-import type { Store } from './actors/ports';
-import { USAGE, parseArgs } from './cli/args';
+import { createAdapters, type ExternalServices } from './adapters';
+import { startGateway } from './adapters/gateway';
+import { USAGE, parseArgs, type Command } from './cli/args';
+import { rebuildProjection } from './cli/projections';
 import { ConfigError, loadConfig, type Config } from './config';
+import { bookingsFeature } from './features/bookings';
+import { dataLakeFeature } from './features/dataLake';
+import { deadLettersRoutes } from './features/deadLetters/deadLetters.routes';
+import type { Feature, FeatureDeps } from './features/feature';
+import { showsFeature } from './features/shows';
+import { ticketsFeature } from './features/tickets';
 import { createApp } from './http/app';
+import { createIdempotency } from './http/idempotency';
 import { startServer } from './http/server';
 import { systemClock, type Clock } from './kernel/clock';
 import { randomIds, type IdSource } from './kernel/ids';
+import { createConsumers, type Consumers } from './messaging/consumers';
+import { createDeadLetters } from './messaging/deadLetters';
+import { busReadiness, createBufferedRelay, createLogRelay } from './messaging/outbox';
+import type { Bus } from './messaging/ports';
+import { createProjectionRunner, type ProjectionRunner } from './messaging/projections';
+import { createRedisBus } from './messaging/redisBus';
+import { openSqliteBus } from './messaging/sqliteBus';
 import { createLogger, type Logger } from './observability/logger';
 import { createMetrics } from './observability/metrics';
 import { createTracing } from './observability/tracing';
 import { openStore } from './store';
 import packageJson from '../package.json' with { type: 'json' };
 
-/** Things tests replace: time, ids and the logger. Everything else comes from the configuration. */
+/** The features this build serves, in the order their routes are mounted. */
+const FEATURES: readonly Feature[] = [showsFeature, bookingsFeature, ticketsFeature, dataLakeFeature];
+
+/** Things tests replace or add: time, ids, the logger, the external services, extra features. */
 export interface ServiceOverrides {
   clock?: Clock;
   ids?: IdSource;
   logger?: Logger;
+  services?: ExternalServices;
+  features?: Feature[];
 }
 
 export interface RunningService {
   readonly port: number;
   readonly store: Store;
+  readonly bus: Bus;
   readonly runtime: ActorRuntime;
   readonly timers: TimerLoop;
-  /** Graceful stop: stop accepting requests, finish in-flight commands, close the store. */
+  readonly consumers: Consumers;
+  readonly projections: ProjectionRunner;
+  readonly services: ExternalServices;
+  /** Graceful stop: stop accepting requests, finish in-flight commands and deliveries, close everything. */
   stop(): Promise<void>;
 }
 
-/** Actor kinds served by this build; features register theirs here. */
-const actorKinds: ActorKind[] = [];
+function openBus(config: Config): Bus {
+  return config.redisAddr ? createRedisBus({ url: config.redisAddr, keyPrefix: config.redisKeyPrefix }) : openSqliteBus({ path: join(config.dataDir, 'bus.db') });
+}
+
+function projectionsOf(features: readonly Feature[]) {
+  return features.flatMap((f) => f.projections ?? []);
+}
 
 /** The composition root: the only place that builds concrete things and wires them together. */
 export async function startService(config: Config, overrides: ServiceOverrides = {}): Promise<RunningService> {
@@ -40,11 +71,30 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const logger = overrides.logger ?? createLogger({ level: config.logLevel, fields: { service: config.serviceName, instance: config.instanceId } });
   const tracing = createTracing({ serviceName: config.serviceName, otlpEndpoint: config.otlpEndpoint });
   const metrics = createMetrics();
+  const registry = metrics.registry;
+  const features = [...FEATURES, ...(overrides.features ?? [])];
 
   const store = await openStore({ postgresUrl: config.postgresUrl, dataDir: config.dataDir });
   await store.migrate();
+  const bus = openBus(config);
 
-  const runtime = new ActorRuntime({ store, clock, ids, kinds: actorKinds });
+  const projections = createProjectionRunner({ store, projections: projectionsOf(features), clock, logger, registry });
+  await projections.ensureTables();
+  const outbox = config.mode === 'embedded'
+    ? createLogRelay({ store, bus, clock, logger, registry })
+    : createBufferedRelay({ store, bus, clock, logger, registry, bufferPath: join(config.dataDir, 'outbox.db') });
+
+  const runtime = new ActorRuntime({
+    store,
+    clock,
+    ids,
+    kinds: features.flatMap((f) => f.kinds ?? []),
+    inline: features.flatMap((f) => f.inline ?? []),
+    afterCommit: (messages) => {
+      outbox.enqueue(messages);
+      projections.notify();
+    },
+  });
   await runtime.verifyStoredMachines();
   const timers = new TimerLoop({
     store,
@@ -55,9 +105,38 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     pollMs: config.timerPollMs,
     onError: (timer, error) => logger.error('timer delivery failed', { actor: timer.address, timer: timer.name, err: error }),
   });
-  timers.start();
 
-  const app = createApp({ store, metrics, tracing, logger, ids, plugins: [], version: packageJson.version });
+  const services = overrides.services ?? createAdapters({ gatewayAddr: config.gatewayAddr, clock, ids });
+  const idempotency = createIdempotency({ store, clock });
+  const deps: FeatureDeps = { runtime, store, clock, ids, tracing, logger, idempotency, services };
+  const consumers = createConsumers({
+    store,
+    bus,
+    handlers: features.flatMap((f) => f.handlers?.(deps) ?? []),
+    clock,
+    ids,
+    logger,
+    tracing,
+    registry,
+    consumerName: config.instanceId,
+  });
+  const deadLetters = createDeadLetters({ store, clock, consumers });
+
+  const app = createApp({
+    store,
+    metrics,
+    tracing,
+    logger,
+    ids,
+    plugins: [...features.flatMap((f) => (f.routes ? [f.routes(deps)] : [])), deadLettersRoutes({ deadLetters })],
+    readinessChecks: [busReadiness(bus)],
+    version: packageJson.version,
+  });
+
+  outbox.start();
+  projections.start();
+  consumers.start();
+  timers.start();
   const server = startServer(app, config.port, { shutdownTimeoutMs: config.shutdownTimeoutMs });
   logger.info('service started', { port: server.port, mode: config.mode });
 
@@ -65,13 +144,21 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   return {
     port: server.port,
     store,
+    bus,
     runtime,
     timers,
+    consumers,
+    projections,
+    services,
     stop() {
       stopping ??= (async () => {
         await server.stop(true);
         await timers.stop();
         await runtime.close();
+        await consumers.stop();
+        await outbox.stop();
+        await projections.stop();
+        await bus.close();
         await store.close();
         await tracing.shutdown();
         logger.info('service stopped');
@@ -79,6 +166,17 @@ export async function startService(config: Config, overrides: ServiceOverrides =
       return stopping;
     },
   };
+}
+
+async function rebuild(config: Config, name: string): Promise<void> {
+  const store = await openStore({ postgresUrl: config.postgresUrl, dataDir: config.dataDir });
+  try {
+    await store.migrate();
+    const runner = createProjectionRunner({ store, projections: projectionsOf(FEATURES), clock: systemClock });
+    await rebuildProjection({ runner, name, write: (line) => console.log(line) });
+  } finally {
+    await store.close();
+  }
 }
 
 async function migrateOnly(config: Config): Promise<void> {
@@ -90,29 +188,52 @@ async function migrateOnly(config: Config): Promise<void> {
   }
 }
 
+/** Resolves on the first SIGTERM or SIGINT. Installed before start-up, so an early signal still stops cleanly. */
+function shutdownSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+}
+
+async function run(command: Exclude<Command, { name: 'help' | 'version' | 'unknown' }>, config: Config): Promise<number> {
+  switch (command.name) {
+    case 'migrate':
+      await migrateOnly(config);
+      return 0;
+    case 'rebuild':
+      await rebuild(config, command.projection);
+      return 0;
+    case 'gateway': {
+      const signalled = shutdownSignal();
+      const gateway = startGateway({ port: config.port });
+      console.log(JSON.stringify({ msg: 'gateway started', port: gateway.port }));
+      await signalled;
+      await gateway.stop();
+      return 0;
+    }
+    case 'serve': {
+      const signalled = shutdownSignal();
+      const service = await startService(config);
+      await signalled;
+      await service.stop();
+      return 0;
+    }
+  }
+}
+
 /** The binary's entry: parses the subcommand, reads the configuration once, runs. */
 async function main(args: readonly string[]): Promise<number> {
   const command = parseArgs(args);
   if (command.name === 'help') return (console.log(USAGE), 0);
   if (command.name === 'version') return (console.log(packageJson.version), 0);
-  if (command.name === 'unknown') return (console.error(`Unknown command "${command.given}".\n\n${USAGE}`), 2);
-
-  let config: Config;
+  if (command.name === 'unknown') return (console.error(`${command.problem}\n\n${USAGE}`), 2);
   try {
-    config = loadConfig();
+    return await run(command, loadConfig());
   } catch (error) {
     if (error instanceof ConfigError) return (console.error(error.message), 2);
     throw error;
   }
-  if (command.name === 'migrate') return (await migrateOnly(config), 0);
-
-  const service = await startService(config);
-  await new Promise<void>((resolve) => {
-    const shutdown = () => void service.stop().then(resolve);
-    process.once('SIGTERM', shutdown);
-    process.once('SIGINT', shutdown);
-  });
-  return 0;
 }
 
 if (import.meta.main) {

@@ -12,7 +12,6 @@ export type BookingEvent =
       now: string;
       booking_id: string;
       show_id: string;
-      dead_nation_event_id: string;
       number_of_tickets: number;
       customer_email: string;
       vip_bundle_id?: string;
@@ -24,7 +23,6 @@ export type BookingEvent =
 export interface BookingContext {
   bookingId: string;
   showId: string;
-  deadNationEventId: string;
   numberOfTickets: number;
   customerEmail: string;
   vipBundleId: string | null;
@@ -39,7 +37,6 @@ export const bookingMachine = setup({
       return {
         bookingId: event.booking_id,
         showId: event.show_id,
-        deadNationEventId: event.dead_nation_event_id,
         numberOfTickets: event.number_of_tickets,
         customerEmail: event.customer_email,
         vipBundleId: event.vip_bundle_id ?? null,
@@ -50,7 +47,6 @@ export const bookingMachine = setup({
       type: 'BookingMade_v1',
       booking_id: context.bookingId,
       show_id: context.showId,
-      dead_nation_event_id: context.deadNationEventId,
       number_of_tickets: context.numberOfTickets,
       customer_email: context.customerEmail,
       vip_bundle_id: context.vipBundleId,
@@ -72,7 +68,7 @@ export const bookingMachine = setup({
 }).createMachine({
   id: 'booking-v1',
   initial: 'new',
-  context: { bookingId: '', showId: '', deadNationEventId: '', numberOfTickets: 0, customerEmail: '', vipBundleId: null, bookedAt: '' },
+  context: { bookingId: '', showId: '', numberOfTickets: 0, customerEmail: '', vipBundleId: null, bookedAt: '' },
   states: {
     new: { on: { 'booking.make': { target: 'placing', actions: ['assignBooking', 'tellMade'] } } },
     placing: {

@@ -2,6 +2,8 @@ import sqliteCore from '../../migrations/sqlite/0001_core.sql' with { type: 'tex
 import postgresCore from '../../migrations/postgres/0001_core.sql' with { type: 'text' };
 import sqliteDelivery from '../../migrations/sqlite/0002_delivery.sql' with { type: 'text' };
 import postgresDelivery from '../../migrations/postgres/0002_delivery.sql' with { type: 'text' };
+import sqliteTickets from '../../migrations/sqlite/0003_tickets.sql' with { type: 'text' };
+import postgresTickets from '../../migrations/postgres/0003_tickets.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -13,12 +15,14 @@ export interface Migration {
 export const sqliteMigrations: readonly Migration[] = [
   { name: '0001_core', sql: sqliteCore },
   { name: '0002_delivery', sql: sqliteDelivery },
+  { name: '0003_tickets', sql: sqliteTickets },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
 export const postgresMigrations: readonly Migration[] = [
   { name: '0001_core', sql: postgresCore },
   { name: '0002_delivery', sql: postgresDelivery },
+  { name: '0003_tickets', sql: postgresTickets },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

@@ -80,6 +80,10 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port, empty, and waits until it answers. */
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): unreachable, as in a network outage, but its data is kept. */
+  pause(): void;
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void;
 }
 
 const START_TIMEOUT_MS = 5_000;
@@ -128,6 +132,12 @@ export async function startRedisServer(port?: number): Promise<RedisServer> {
     async restart() {
       await stop();
       await start();
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
   };
 }

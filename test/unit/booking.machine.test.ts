@@ -4,7 +4,7 @@ import { given } from '../support/machineHarness';
 
 const NOW = '2030-01-01T10:00:00.000Z';
 const made = {
-  type: 'booking.make', now: NOW, booking_id: 'b1', show_id: 's1', dead_nation_event_id: 'dn1', number_of_tickets: 2, customer_email: 'ann@example.com',
+  type: 'booking.make', now: NOW, booking_id: 'b1', show_id: 's1', number_of_tickets: 2, customer_email: 'ann@example.com',
 } as const;
 
 describe('booking machine', () => {
@@ -13,7 +13,7 @@ describe('booking machine', () => {
       const out = given(bookingMachine).when(made);
       expect(out.state).toBe('placing');
       expect(out.facts).toEqual([{
-        type: 'BookingMade_v1', booking_id: 'b1', show_id: 's1', dead_nation_event_id: 'dn1', number_of_tickets: 2,
+        type: 'BookingMade_v1', booking_id: 'b1', show_id: 's1', number_of_tickets: 2,
         customer_email: 'ann@example.com', vip_bundle_id: null, booked_at: NOW,
       }]);
       expect(out.commands).toEqual([]);

@@ -1,0 +1,9 @@
+import { z } from 'zod';
+
+export const BookTicketsBody = z.object({
+  show_id: z.uuid(),
+  number_of_tickets: z.number().int().min(1).max(10_000),
+  customer_email: z.email().max(320),
+});
+
+export const BookedTickets = z.object({ booking_id: z.uuid() });

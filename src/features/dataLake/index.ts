@@ -1,0 +1,31 @@
+import { defineHandler, type MessageHandler, type LocalHandlerContext } from '../../messaging/handlers';
+import type { Feature } from '../feature';
+
+/** Every fact the service emits. A new fact is added here so that the data lake receives it. */
+export const ALL_FACTS = [
+  'ShowCreated_v1',
+  'BookingMade_v1',
+  'BookingPlaced_v1',
+  'BookingFailed_v1',
+  'BookingCanceled_v1',
+  'TicketBookingConfirmed_v1',
+  'TicketBookingCanceled_v1',
+  'TicketReceiptIssued_v1',
+  'TicketPrinted_v1',
+  'TicketRefundCompleted_v1',
+  'TicketRefunded_v1',
+] as const;
+
+/** The data lake: every fact stored as delivered, for analytics; its inbox row shares its transaction. */
+export const dataLakeFeature: Feature = {
+  name: 'dataLake',
+  handlers: ({ clock }) => {
+    const store: MessageHandler<LocalHandlerContext> = async (message, ctx) => {
+      await ctx.tx.execute(
+        'INSERT INTO data_lake (message_id, name, actor, payload, published_at, stored_at) VALUES ($1, $2, $3, $4, $5, $6)',
+        [message.id, message.name, message.actor, JSON.stringify(message.payload), String((message.payload.header as { published_at: string }).published_at), clock.now().toISOString()],
+      );
+    };
+    return [defineHandler({ name: 'dataLake', effect: 'local', on: Object.fromEntries(ALL_FACTS.map((name) => [name, store])) })];
+  },
+};

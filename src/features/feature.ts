@@ -1,0 +1,39 @@
+import type { AnyElysia } from 'elysia';
+import type { Store } from '../actors/ports';
+import type { ActorKind } from '../actors/registry';
+import type { ActorRuntime, InlineHandler } from '../actors/runtime';
+import type { ExternalServices } from '../adapters';
+import type { createIdempotency } from '../http/idempotency';
+import type { Clock } from '../kernel/clock';
+import type { IdSource } from '../kernel/ids';
+import type { Handler } from '../messaging/handlers';
+import type { AnyProjection } from '../messaging/projections';
+import type { Logger } from '../observability/logger';
+import type { Tracing } from '../observability/tracing';
+
+/** What main.ts hands every feature's factories once the runtime exists. */
+export interface FeatureDeps {
+  runtime: ActorRuntime;
+  store: Store;
+  clock: Clock;
+  ids: IdSource;
+  tracing: Tracing;
+  logger: Logger;
+  idempotency: ReturnType<typeof createIdempotency>;
+  services: ExternalServices;
+}
+
+/**
+ * What one feature brings to the service. The static parts (actor kinds, work inside commit
+ * transactions, read models) are needed to build the runtime; routes and handlers are built from the
+ * runtime afterwards. main.ts composes features; a feature never imports another one — features react
+ * to each other through events and address each other's actors by address.
+ */
+export interface Feature {
+  name: string;
+  kinds?: ActorKind[];
+  inline?: InlineHandler[];
+  projections?: AnyProjection[];
+  routes?(deps: FeatureDeps): AnyElysia;
+  handlers?(deps: FeatureDeps): Handler[];
+}

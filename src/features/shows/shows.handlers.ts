@@ -1,0 +1,37 @@
+import { TerminalError as ExternalTerminalError } from '../../adapters/errors';
+import { defineHandler, TerminalError, type Handler } from '../../messaging/handlers';
+import type { FeatureDeps } from '../feature';
+import { callContextOf, reply } from '../reply';
+import { findShow } from './shows.queries';
+
+/**
+ * Places each booking with Dead Nation, once (its inbox), with the show's `dead_nation_id` as
+ * `event_id`. A refusal is final: the booking is told it failed, which gives its seats back.
+ */
+export function showHandlers({ runtime, services, store, clock }: FeatureDeps): Handler[] {
+  return [
+    defineHandler({
+      name: 'bookAtDeadNation',
+      effect: 'external',
+      on: {
+        BookingMade_v1: async (_message, ctx) => {
+          const booking = ctx.fields as { booking_id: string; show_id: string; number_of_tickets: number; customer_email: string };
+          const show = await findShow(store, booking.show_id);
+          if (!show) throw new TerminalError(`show ${booking.show_id} of booking ${booking.booking_id} does not exist`);
+          const address = `booking/${booking.booking_id}`;
+          try {
+            await services.deadNation.bookTickets(
+              { booking_id: booking.booking_id, event_id: show.dead_nation_id, number_of_tickets: booking.number_of_tickets, customer_address: booking.customer_email },
+              callContextOf(ctx),
+            );
+          } catch (error) {
+            if (!(error instanceof ExternalTerminalError)) throw error;
+            await reply(runtime, address, { type: 'deadNation.failed', now: clock.now().toISOString(), reason: error.message }, ctx);
+            return;
+          }
+          await reply(runtime, address, { type: 'deadNation.booked', now: clock.now().toISOString() }, ctx);
+        },
+      },
+    }),
+  ];
+}

@@ -1,0 +1,72 @@
+import type { Message, Tx } from '../../actors/ports';
+import type { InlineHandler } from '../../actors/runtime';
+import { AppError, conflict, notFound } from '../../kernel/errors';
+
+/**
+ * The seat inventory of shows, kept inside the transaction that commits each fact, so capacity is
+ * enforced by the database and never by a read-then-write: a booking takes its seats with one
+ * conditional UPDATE or the whole command is refused (SOLD_OUT). Seats come back when a booking fails
+ * or is cancelled, and one at a time when one of its tickets is cancelled or refunded; `booking_seats`
+ * counts what each booking still holds so that no seat is given back twice.
+ */
+export const showInventory: InlineHandler = {
+  name: 'showInventory',
+  handles: ['ShowCreated_v1', 'BookingMade_v1', 'BookingFailed_v1', 'BookingCanceled_v1', 'TicketBookingCanceled_v1', 'TicketRefunded_v1'],
+  async apply(tx, message) {
+    switch (message.name) {
+      case 'ShowCreated_v1':
+        return addShow(tx, message);
+      case 'BookingMade_v1':
+        return takeSeats(tx, message);
+      case 'BookingFailed_v1':
+      case 'BookingCanceled_v1':
+        return releaseBooking(tx, String(message.data.booking_id));
+      default:
+        return releaseOneSeat(tx, String(message.data.booking_id));
+    }
+  },
+};
+
+async function addShow(tx: Tx, message: Message): Promise<void> {
+  const d = message.data;
+  const added = await tx.execute(
+    `INSERT INTO shows (show_id, dead_nation_id, number_of_tickets, start_time, title, venue, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dead_nation_id) DO NOTHING`,
+    [d.show_id, d.dead_nation_id, d.number_of_tickets, d.start_time, d.title, d.venue, d.created_at],
+  );
+  if (added === 0) throw conflict('SHOW_ALREADY_EXISTS', `a show with dead_nation_id ${String(d.dead_nation_id)} already exists`);
+}
+
+async function takeSeats(tx: Tx, message: Message): Promise<void> {
+  const { booking_id: bookingId, show_id: showId, number_of_tickets: seats } = message.data;
+  const taken = await tx.execute(
+    'UPDATE shows SET seats_taken = seats_taken + $1 WHERE show_id = $2 AND seats_taken + $1 <= number_of_tickets',
+    [seats, showId],
+  );
+  if (taken === 0) {
+    const [show] = await tx.query('SELECT 1 AS found FROM shows WHERE show_id = $1', [showId]);
+    if (!show) throw notFound(`show ${String(showId)}`, 'SHOW_NOT_FOUND');
+    throw new AppError({ code: 'SOLD_OUT', status: 400, detail: 'not enough seats available' });
+  }
+  await tx.execute('INSERT INTO booking_seats (booking_id, show_id, seats) VALUES ($1, $2, $3)', [bookingId, showId, seats]);
+}
+
+async function releaseBooking(tx: Tx, bookingId: string): Promise<void> {
+  // Compare-and-set on the count read, so a ticket released concurrently is never given back twice.
+  for (;;) {
+    const [held] = await tx.query<{ show_id: string; seats: number }>('SELECT show_id, seats FROM booking_seats WHERE booking_id = $1', [bookingId]);
+    if (!held || Number(held.seats) === 0) return;
+    const seats = Number(held.seats);
+    if ((await tx.execute('UPDATE booking_seats SET seats = 0 WHERE booking_id = $1 AND seats = $2', [bookingId, seats])) === 1) {
+      await tx.execute('UPDATE shows SET seats_taken = seats_taken - $1 WHERE show_id = $2', [seats, held.show_id]);
+      return;
+    }
+  }
+}
+
+async function releaseOneSeat(tx: Tx, bookingId: string): Promise<void> {
+  if (bookingId === '') return;
+  const released = await tx.execute('UPDATE booking_seats SET seats = seats - 1 WHERE booking_id = $1 AND seats >= 1', [bookingId]);
+  if (released === 0) return;
+  await tx.execute('UPDATE shows SET seats_taken = seats_taken - 1 WHERE show_id = (SELECT show_id FROM booking_seats WHERE booking_id = $1)', [bookingId]);
+}

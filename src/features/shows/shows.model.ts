@@ -1,0 +1,27 @@
+import { z } from 'zod';
+
+/** RFC 3339 with an offset; stored and returned in UTC with `Z`. */
+const StartTime = z.iso.datetime({ offset: true }).transform((value) => new Date(value).toISOString());
+
+export const CreateShowBody = z.object({
+  dead_nation_id: z.string().trim().min(1).max(200),
+  number_of_tickets: z.number().int().min(1).max(1_000_000),
+  start_time: StartTime,
+  title: z.string().trim().min(1).max(300),
+  venue: z.string().trim().min(1).max(300),
+});
+export type CreateShowBody = z.infer<typeof CreateShowBody>;
+
+export const CreatedShow = z.object({ show_id: z.uuid() });
+
+export const Show = z.object({
+  show_id: z.uuid(),
+  dead_nation_id: z.string(),
+  number_of_tickets: z.number().int(),
+  available_tickets: z.number().int(),
+  start_time: z.string(),
+  title: z.string(),
+  venue: z.string(),
+});
+export type Show = z.infer<typeof Show>;
+

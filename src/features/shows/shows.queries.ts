@@ -1,0 +1,43 @@
+import type { SqlExecutor } from '../../actors/ports';
+import type { Show } from './shows.model';
+
+interface ShowRow {
+  show_id: string;
+  dead_nation_id: string;
+  number_of_tickets: number;
+  seats_taken: number;
+  start_time: string;
+  title: string;
+  venue: string;
+}
+
+const COLUMNS = 'show_id, dead_nation_id, number_of_tickets, seats_taken, start_time, title, venue';
+
+const toShow = (row: ShowRow): Show => ({
+  show_id: row.show_id,
+  dead_nation_id: row.dead_nation_id,
+  number_of_tickets: Number(row.number_of_tickets),
+  available_tickets: Number(row.number_of_tickets) - Number(row.seats_taken),
+  start_time: row.start_time,
+  title: row.title,
+  venue: row.venue,
+});
+
+/** One show, or null. */
+export async function findShow(db: SqlExecutor, showId: string): Promise<Show | null> {
+  const [row] = await db.query<ShowRow>(`SELECT ${COLUMNS} FROM shows WHERE show_id = $1`, [showId]);
+  return row ? toShow(row) : null;
+}
+
+/** Shows ordered by start time (then id), after the key `[start_time, show_id]` when given. */
+export async function listShows(db: SqlExecutor, page: { limit?: number; after?: readonly string[] }): Promise<Show[]> {
+  const params: unknown[] = [];
+  let where = '';
+  if (page.after) {
+    params.push(page.after[0], page.after[1]);
+    where = 'WHERE start_time > $1 OR (start_time = $1 AND show_id > $2)';
+  }
+  const limit = page.limit === undefined ? '' : `LIMIT ${page.limit + 1}`;
+  const rows = await db.query<ShowRow>(`SELECT ${COLUMNS} FROM shows ${where} ORDER BY start_time, show_id ${limit}`, params);
+  return rows.map(toShow);
+}

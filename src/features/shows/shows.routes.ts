@@ -1,0 +1,69 @@
+import { Elysia } from 'elysia';
+import { z } from 'zod';
+import type { Store } from '../../actors/ports';
+import type { ActorRuntime } from '../../actors/runtime';
+import type { Clock } from '../../kernel/clock';
+import type { IdSource } from '../../kernel/ids';
+import { sendCommand } from '../../http/commands';
+import type { createIdempotency } from '../../http/idempotency';
+import { cursorParam, nextLink, optionalLimitParam } from '../../http/pagination';
+import { problem } from '../../http/problem';
+import { createRequestContext } from '../../http/requestContext';
+import type { Tracing } from '../../observability/tracing';
+import { CreateShowBody, CreatedShow, Show } from './shows.model';
+import { listShows } from './shows.queries';
+
+export interface ShowsRoutesDeps {
+  runtime: ActorRuntime;
+  store: Store;
+  clock: Clock;
+  ids: IdSource;
+  tracing: Tracing;
+  idempotency: ReturnType<typeof createIdempotency>;
+}
+
+/** `POST /api/shows` and `GET /api/shows` of the compatibility surface. */
+export function showsRoutes({ runtime, store, clock, ids, tracing, idempotency }: ShowsRoutesDeps) {
+  return new Elysia({ name: 'shows', prefix: '/api/shows' })
+    .use(createRequestContext({ tracing, ids }))
+    .use(idempotency)
+    .post(
+      '/',
+      async ({ body, idempotency, correlationId, requestId, traceparent, traceId }) => {
+        const now = clock.now().toISOString();
+        if (body.start_time <= now) return problem(422, 'START_TIME_IN_PAST', 'start_time must be in the future', { errors: { start_time: ['must be in the future'] } });
+        const showId = ids.uuid();
+        return sendCommand(runtime, {
+          address: `show/${showId}`,
+          event: { type: 'show.create', now, show_id: showId, ...body },
+          create: true,
+          request: { correlationId, requestId, traceparent, traceId },
+          idempotency,
+          respond: () => ({ status: 201, body: { show_id: showId } }),
+        });
+      },
+      {
+        body: CreateShowBody,
+        idempotent: true,
+        detail: { summary: 'Create a show (a general-admission event)', description: 'Errors: 400 VALIDATION_FAILED, 409 SHOW_ALREADY_EXISTS (dead_nation_id), 422 START_TIME_IN_PAST.' },
+        response: { 201: CreatedShow },
+      },
+    )
+    .get(
+      '/',
+      async ({ query, request, set }) => {
+        const shows = await listShows(store, { limit: query.limit, after: query.cursor });
+        if (query.limit !== undefined && shows.length > query.limit) {
+          shows.length = query.limit;
+          const last = shows[shows.length - 1]!;
+          set.headers.link = nextLink(request.url, [last.start_time, last.show_id]);
+        }
+        return shows;
+      },
+      {
+        query: z.object({ limit: optionalLimitParam, cursor: cursorParam(2).optional() }),
+        detail: { summary: 'Shows ordered by start_time; everything unless ?limit= (1..100), next page in Link' },
+        response: { 200: z.array(Show) },
+      },
+    );
+}

@@ -1,0 +1,127 @@
+import { TICKETS_TO_PRINT, TICKETS_TO_REFUND } from '../../adapters/spreadsheets/spreadsheets.port';
+import type { Money } from '../../kernel/money';
+import { defineHandler, type Handler, type HandlerContext } from '../../messaging/handlers';
+import type { BusMessage } from '../../messaging/ports';
+import type { FeatureDeps } from '../feature';
+import { callContextOf, reply } from '../reply';
+
+interface TicketFields {
+  ticket_id: string;
+  booking_id: string;
+  customer_email: string;
+  price: Money;
+}
+
+const ticketOf = (ctx: HandlerContext) => ctx.fields as unknown as TicketFields;
+
+/** The key the fact was committed under (the webhook's key), or the fact's own id. */
+const headerKeyOf = (message: BusMessage) => String((message.payload.header as { idempotency_key: string }).idempotency_key);
+
+/** The printed ticket: a small HTML page naming the ticket and its price. */
+export function ticketHtml(ticket: TicketFields): string {
+  const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return `<!doctype html><html><head><meta charset="utf-8"><title>Ticket ${escape(ticket.ticket_id)}</title></head>` +
+    `<body><h1>Ticket ${escape(ticket.ticket_id)}</h1><p>Price: ${escape(ticket.price.amount)} ${escape(ticket.price.currency)}</p></body></html>`;
+}
+
+/**
+ * The reactions to tickets: receipt, printed file and sheet rows for confirmed tickets, the refund sheet
+ * for cancelled ones, and the refund chain (void the receipt, then refund the payment). External calls
+ * carry keys derived from the message, and each reply goes back into the actor that asked.
+ */
+export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handler[] {
+  const now = () => clock.now().toISOString();
+  return [
+    defineHandler({
+      name: 'issueReceipt',
+      effect: 'external',
+      on: {
+        TicketBookingConfirmed_v1: async (message, ctx) => {
+          const ticket = ticketOf(ctx);
+          const receipt = await services.receipts.issueReceipt(
+            {
+              ticket_id: ticket.ticket_id,
+              price: { money_amount: ticket.price.amount, money_currency: ticket.price.currency },
+              idempotency_key: `${headerKeyOf(message)}-${ticket.ticket_id}`,
+            },
+            callContextOf(ctx),
+          );
+          await reply(runtime, `ticket/${ticket.ticket_id}`, { type: 'receipts.issued', now: now(), receipt_number: receipt.number, issued_at: receipt.issued_at }, ctx);
+        },
+      },
+    }),
+    defineHandler({
+      name: 'printTicket',
+      effect: 'external',
+      on: {
+        TicketBookingConfirmed_v1: async (_message, ctx) => {
+          const ticket = ticketOf(ctx);
+          const file = await services.files.putTicketFile({ ticket_id: ticket.ticket_id, content: ticketHtml(ticket) }, callContextOf(ctx));
+          await reply(runtime, `ticket/${ticket.ticket_id}`, { type: 'files.printed', now: now(), file_name: file.file_name }, ctx);
+        },
+      },
+    }),
+    defineHandler({
+      name: 'appendToPrintSheet',
+      effect: 'external',
+      on: {
+        TicketBookingConfirmed_v1: async (_message, ctx) => {
+          const t = ticketOf(ctx);
+          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_PRINT, columns: [t.ticket_id, t.customer_email, t.price.amount, t.price.currency] }, callContextOf(ctx));
+        },
+      },
+    }),
+    defineHandler({
+      name: 'appendToRefundSheet',
+      effect: 'external',
+      on: {
+        TicketBookingCanceled_v1: async (_message, ctx) => {
+          const t = ticketOf(ctx);
+          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_REFUND, columns: [t.ticket_id, t.customer_email, t.price.amount, t.price.currency] }, callContextOf(ctx));
+        },
+      },
+    }),
+    defineHandler({
+      name: 'startRefund',
+      effect: 'external',
+      on: {
+        RefundTicket: async (_message, ctx) => {
+          const { ticket_id: ticketId, payment_reference: paymentReference } = ctx.fields as { ticket_id: string; payment_reference: string };
+          await reply(runtime, `refund/${ticketId}`, { type: 'refund.request', now: now(), ticket_id: ticketId, payment_reference: paymentReference, reason: 'ticket refunded' }, ctx, true);
+        },
+      },
+    }),
+    defineHandler({
+      name: 'voidReceipt',
+      effect: 'external',
+      on: {
+        VoidReceipt: async (_message, ctx) => {
+          const f = ctx.fields as { ticket_id: string; reason: string; idempotent_id: string };
+          await services.receipts.voidReceipt({ ticket_id: f.ticket_id, reason: f.reason, idempotent_id: f.idempotent_id }, callContextOf(ctx));
+          await reply(runtime, `refund/${f.ticket_id}`, { type: 'receipts.voided', now: now() }, ctx);
+        },
+      },
+    }),
+    defineHandler({
+      name: 'refundPayment',
+      effect: 'external',
+      on: {
+        RefundPayment: async (_message, ctx) => {
+          const f = ctx.fields as { ticket_id: string; payment_reference: string; reason: string; deduplication_id: string };
+          await services.payments.refund({ payment_reference: f.payment_reference, reason: f.reason, deduplication_id: f.deduplication_id }, callContextOf(ctx));
+          await reply(runtime, `refund/${f.ticket_id}`, { type: 'payments.refunded', now: now() }, ctx);
+        },
+      },
+    }),
+    defineHandler({
+      name: 'completeRefund',
+      effect: 'external',
+      on: {
+        TicketRefundCompleted_v1: async (_message, ctx) => {
+          const { ticket_id: ticketId } = ctx.fields as { ticket_id: string };
+          await reply(runtime, `ticket/${ticketId}`, { type: 'refunds.completed', now: now() }, ctx);
+        },
+      },
+    }),
+  ];
+}

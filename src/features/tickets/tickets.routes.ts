@@ -1,0 +1,88 @@
+import { Elysia } from 'elysia';
+import { z } from 'zod';
+import { AppError } from '../../kernel/errors';
+import { sendCommand } from '../../http/commands';
+import { cursorParam, nextLink, optionalLimitParam } from '../../http/pagination';
+import { createRequestContext } from '../../http/requestContext';
+import type { FeatureDeps } from '../feature';
+import { ListedTicket, TicketIdParams, TicketsStatusBody } from './tickets.model';
+import { listTickets } from './ticketsList.projection';
+
+/** States in which a refund request joins the refund already under way. */
+const REFUND_UNDER_WAY = new Set(['refunding', 'refunded']);
+
+/** The ticket-status webhook, the list of tickets, and refunds (compatibility surface). */
+export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency }: FeatureDeps) {
+  return new Elysia({ name: 'tickets', prefix: '/api' })
+    .use(createRequestContext({ tracing, ids }))
+    .use(idempotency)
+    .post(
+      '/tickets-status',
+      async ({ body, idempotency, correlationId, traceparent, traceId }) => {
+        // One actor per ticket: a ticket the provider reports again (under another key) is already in
+        // that state, which counts as done, so the webhook converges after a partial failure.
+        for (const ticket of body.tickets) {
+          const now = clock.now().toISOString();
+          const event = ticket.status === 'confirmed'
+            ? { type: 'ticket.confirm', now, ticket_id: ticket.ticket_id, booking_id: ticket.booking_id, customer_email: ticket.customer_email, price: ticket.price, payment_reference: ticket.ticket_id }
+            : { type: 'ticket.cancel', now, ticket_id: ticket.ticket_id, booking_id: ticket.booking_id, customer_email: ticket.customer_email, price: ticket.price };
+          try {
+            await runtime.send(`ticket/${ticket.ticket_id}`, event, {
+              create: true,
+              metadata: { correlation_id: correlationId, traceparent, ...(idempotency.key ? { idempotency_key: idempotency.key } : {}) },
+              traceId,
+            });
+          } catch (error) {
+            if (!(error instanceof AppError && error.code === 'NOT_ALLOWED_IN_STATE')) throw error;
+          }
+        }
+        return new Response(null, { status: 200 });
+      },
+      {
+        body: TicketsStatusBody,
+        idempotent: 'required',
+        detail: { summary: 'Webhook of the ticket provider', description: 'Idempotency-Key required (400 IDEMPOTENCY_KEY_REQUIRED). The whole body is validated before anything is recorded.' },
+      },
+    )
+    .get(
+      '/tickets',
+      async ({ query, request, set }) => {
+        const rows = await listTickets(store, { limit: query.limit, after: query.cursor });
+        if (query.limit !== undefined && rows.length > query.limit) {
+          rows.length = query.limit;
+          const last = rows[rows.length - 1]!;
+          set.headers.link = nextLink(request.url, [last.confirmed_at, last.ticket_id]);
+        }
+        return rows.map((r) => ({ ticket_id: r.ticket_id, price: r.price, customer_email: r.customer_email }));
+      },
+      {
+        query: z.object({ limit: optionalLimitParam, cursor: cursorParam(2).optional() }),
+        detail: { summary: 'Tickets that are confirmed and neither cancelled nor refunded, in confirmation order' },
+        response: { 200: z.array(ListedTicket) },
+      },
+    )
+    .put(
+      '/ticket-refund/:ticket_id',
+      async ({ params, idempotency, correlationId, requestId, traceparent, traceId }) => {
+        const address = `ticket/${params.ticket_id}`;
+        try {
+          return await sendCommand(runtime, {
+            address,
+            event: { type: 'ticket.refund', now: clock.now().toISOString() },
+            request: { correlationId, requestId, traceparent, traceId },
+            idempotency,
+            respond: () => ({ status: 202 }),
+          });
+        } catch (error) {
+          const joined = error instanceof AppError && error.code === 'NOT_ALLOWED_IN_STATE' && REFUND_UNDER_WAY.has((await runtime.get(address))?.state ?? '');
+          if (!joined) throw error;
+          return new Response(null, { status: 202 });
+        }
+      },
+      {
+        params: TicketIdParams,
+        idempotent: true,
+        detail: { summary: 'Refund a ticket (202; a repeat joins the refund under way)', description: 'Errors: 400 bad id, 404 unknown ticket, 409 NOT_ALLOWED_IN_STATE (a cancelled ticket).' },
+      },
+    );
+}

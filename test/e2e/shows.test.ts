@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import { MODES, call, startTestService, type TestService } from '../support/service';
+
+const NOW = '2030-01-01T00:00:00.000Z';
+const show = (overrides: Record<string, unknown> = {}) => ({
+  dead_nation_id: crypto.randomUUID(), number_of_tickets: 10, start_time: '2030-06-01T20:00:00+02:00', title: 'Night', venue: 'Hall', ...overrides,
+});
+
+for (const mode of MODES) {
+  describe(`shows and book-tickets (${mode})`, () => {
+    let t: TestService;
+    beforeAll(async () => {
+      t = await startTestService(mode, { clockAt: NOW });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    describe('when a show is created', () => {
+      it('answers 201 with its id and lists it with its start time in UTC', async () => {
+        const created = await call(t.url, 'POST', '/api/shows', show({ dead_nation_id: 'dn-listed', title: 'Listed' }));
+        expect(created.status).toBe(201);
+        expect(created.json.show_id).toMatch(/^[0-9a-f-]{36}$/);
+        const list = await call(t.url, 'GET', '/api/shows');
+        expect(list.json).toContainEqual({
+          show_id: created.json.show_id, dead_nation_id: 'dn-listed', number_of_tickets: 10, available_tickets: 10,
+          start_time: '2030-06-01T18:00:00.000Z', title: 'Listed', venue: 'Hall',
+        });
+      });
+
+      it('refuses a duplicate dead_nation_id with 409 and writes nothing', async () => {
+        expect((await call(t.url, 'POST', '/api/shows', show({ dead_nation_id: 'dn-dup' }))).status).toBe(201);
+        const before = (await call(t.url, 'GET', '/api/shows')).json.length;
+        const again = await call(t.url, 'POST', '/api/shows', show({ dead_nation_id: 'dn-dup' }));
+        expect(again.status).toBe(409);
+        expect(again.json.code).toBe('SHOW_ALREADY_EXISTS');
+        expect((await call(t.url, 'GET', '/api/shows')).json.length).toBe(before);
+      });
+
+      it('refuses bad input with field errors and a past start with 422', async () => {
+        const bad = await call(t.url, 'POST', '/api/shows', show({ number_of_tickets: 0, title: '' }));
+        expect(bad.status).toBe(400);
+        expect(Object.keys(bad.json.errors).sort()).toEqual(['number_of_tickets', 'title']);
+        const past = await call(t.url, 'POST', '/api/shows', show({ start_time: '2029-12-31T23:00:00Z' }));
+        expect(past.status).toBe(422);
+        expect(past.json.code).toBe('START_TIME_IN_PAST');
+      });
+    });
+
+    describe('when shows are listed with a limit', () => {
+      it('orders by start_time and pages through Link', async () => {
+        for (const day of ['03', '01', '02']) {
+          await call(t.url, 'POST', '/api/shows', show({ start_time: `2031-01-${day}T10:00:00Z`, title: `Day ${day}` }));
+        }
+        const all = (await call(t.url, 'GET', '/api/shows')).json as Array<{ start_time: string }>;
+        expect(all.map((s) => s.start_time)).toEqual([...all.map((s) => s.start_time)].sort());
+        const first = await call(t.url, 'GET', '/api/shows?limit=2');
+        expect(first.json.length).toBe(2);
+        const seen = [...first.json];
+        let link = first.headers.get('link');
+        while (link) {
+          const next = await call(t.url, 'GET', /<([^>]+)>/.exec(link)![1]!);
+          seen.push(...next.json);
+          link = next.headers.get('link');
+        }
+        expect(seen).toEqual(all);
+        expect((await call(t.url, 'GET', '/api/shows?limit=0')).status).toBe(400);
+      });
+    });
+
+    describe('when tickets are booked', () => {
+      it('answers 201 with a booking id and takes the seats', async () => {
+        const { json } = await call(t.url, 'POST', '/api/shows', show({ number_of_tickets: 5 }));
+        const booked = await call(t.url, 'POST', '/api/book-tickets', { show_id: json.show_id, number_of_tickets: 3, customer_email: 'ann@example.com' });
+        expect(booked.status).toBe(201);
+        expect(booked.json.booking_id).toMatch(/^[0-9a-f-]{36}$/);
+        const listed = (await call(t.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === json.show_id);
+        expect(listed.available_tickets).toBe(2);
+      });
+
+      it('answers 400 SOLD_OUT with the old error text when seats are short', async () => {
+        const { json } = await call(t.url, 'POST', '/api/shows', show({ number_of_tickets: 1 }));
+        const refused = await call(t.url, 'POST', '/api/book-tickets', { show_id: json.show_id, number_of_tickets: 2, customer_email: 'ann@example.com' });
+        expect(refused.status).toBe(400);
+        expect(refused.json).toMatchObject({ code: 'SOLD_OUT', error: 'not enough seats available' });
+      });
+
+      it('answers 404 for an unknown show and 400 for bad input', async () => {
+        const unknown = await call(t.url, 'POST', '/api/book-tickets', { show_id: crypto.randomUUID(), number_of_tickets: 1, customer_email: 'ann@example.com' });
+        expect(unknown.status).toBe(404);
+        expect(unknown.json.code).toBe('SHOW_NOT_FOUND');
+        const bad = await call(t.url, 'POST', '/api/book-tickets', { show_id: 'nope', number_of_tickets: 0, customer_email: 'not-an-email' });
+        expect(bad.status).toBe(400);
+        expect(Object.keys(bad.json.errors).sort()).toEqual(['customer_email', 'number_of_tickets', 'show_id']);
+      });
+
+      it('never oversells: 50 concurrent 2-seat bookings on a 2-seat show give exactly one 201', async () => {
+        const { json } = await call(t.url, 'POST', '/api/shows', show({ number_of_tickets: 2 }));
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => call(t.url, 'POST', '/api/book-tickets', { show_id: json.show_id, number_of_tickets: 2, customer_email: `c${i}@example.com` })),
+        );
+        const statuses = results.map((r) => r.status);
+        expect(statuses.filter((s) => s === 201).length).toBe(1);
+        expect(statuses.filter((s) => s === 400).length).toBe(49);
+        expect(results.filter((r) => r.status === 400).every((r) => r.json.code === 'SOLD_OUT')).toBe(true);
+      });
+
+      it('replays a booking with the same Idempotency-Key instead of booking twice', async () => {
+        const { json } = await call(t.url, 'POST', '/api/shows', show({ number_of_tickets: 4 }));
+        const body = { show_id: json.show_id, number_of_tickets: 2, customer_email: 'ann@example.com' };
+        const first = await call(t.url, 'POST', '/api/book-tickets', body, { 'Idempotency-Key': 'book-1' });
+        const again = await call(t.url, 'POST', '/api/book-tickets', body, { 'Idempotency-Key': 'book-1' });
+        expect(again.status).toBe(201);
+        expect(again.json).toEqual(first.json);
+        expect(again.headers.get('idempotent-replayed')).toBe('true');
+        const listed = (await call(t.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === json.show_id);
+        expect(listed.available_tickets).toBe(2);
+      });
+    });
+  });
+}

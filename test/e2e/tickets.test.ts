@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'bun:test';
+import { MODES, call, eventually, startTestService, type TestService } from '../support/service';
+
+const NOW = '2030-01-01T00:00:00.000Z';
+const price = { amount: '50.30', currency: 'GBP' };
+
+const ticket = (overrides: Record<string, unknown> = {}) => ({
+  ticket_id: crypto.randomUUID(), booking_id: '', status: 'confirmed', price, customer_email: 'ann@example.com', ...overrides,
+});
+
+for (const mode of MODES) {
+  describe(`tickets (${mode})`, () => {
+    let t: TestService;
+    const webhook = (tickets: unknown[], key: string | null = crypto.randomUUID()) =>
+      call(t.url, 'POST', '/api/tickets-status', { tickets }, key ? { 'Idempotency-Key': key } : {});
+    const calls = (service: string, operation?: string) => t.simulators.calls({ service, operation });
+    const sheetRows = (sheet: string) => calls('spreadsheets').filter((c) => (c.request as { sheet: string }).sheet === sheet).map((c) => (c.request as { columns: string[] }).columns);
+
+    beforeAll(async () => {
+      t = await startTestService(mode, { clockAt: NOW });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+    beforeEach(() => {
+      t.simulators.reset();
+    });
+
+    describe('when the provider confirms a ticket', () => {
+      it('lists it, issues one receipt, prints its file and adds the print-sheet row', async () => {
+        const confirmed = ticket();
+        expect((await webhook([confirmed])).status).toBe(200);
+        await eventually(async () => {
+          const listed = (await call(t.url, 'GET', '/api/tickets')).json;
+          expect(listed).toContainEqual({ ticket_id: confirmed.ticket_id, price, customer_email: 'ann@example.com' });
+          expect(calls('receipts', 'issueReceipt').length).toBe(1);
+          expect(sheetRows('tickets-to-print')).toEqual([[confirmed.ticket_id, 'ann@example.com', '50.30', 'GBP']]);
+          const html = t.simulators.files.content(`${confirmed.ticket_id}-ticket.html`);
+          expect(html).toContain(confirmed.ticket_id);
+          expect(html).toContain('50.30');
+        });
+        const receipt = calls('receipts', 'issueReceipt')[0]!.request as { ticket_id: string; price: unknown; idempotency_key: string };
+        expect(receipt.ticket_id).toBe(confirmed.ticket_id);
+        expect(receipt.price).toEqual({ money_amount: '50.30', money_currency: 'GBP' });
+        expect(receipt.idempotency_key).toEndWith(`-${confirmed.ticket_id}`);
+      });
+
+      it('has no second effect when the same webhook comes three times with one key', async () => {
+        const confirmed = ticket();
+        const key = crypto.randomUUID();
+        for (let i = 0; i < 3; i++) expect((await webhook([confirmed], key)).status).toBe(200);
+        await eventually(() => {
+          expect(calls('receipts', 'issueReceipt').length).toBe(1);
+          expect(calls('files', 'putTicketFile').length).toBe(1);
+          expect(sheetRows('tickets-to-print').length).toBe(1);
+        });
+        await Bun.sleep(300);
+        expect(calls('receipts', 'issueReceipt').length).toBe(1);
+        expect(sheetRows('tickets-to-print').length).toBe(1);
+      });
+    });
+
+    describe('when the provider cancels a ticket', () => {
+      it('adds the refund-sheet row and drops it from the list', async () => {
+        const confirmed = ticket();
+        await webhook([confirmed]);
+        await eventually(async () => expect((await call(t.url, 'GET', '/api/tickets')).json.map((x: { ticket_id: string }) => x.ticket_id)).toContain(confirmed.ticket_id));
+        expect((await webhook([{ ...confirmed, status: 'canceled' }])).status).toBe(200);
+        await eventually(async () => {
+          expect(sheetRows('tickets-to-refund')).toEqual([[confirmed.ticket_id, 'ann@example.com', '50.30', 'GBP']]);
+          expect((await call(t.url, 'GET', '/api/tickets')).json.map((x: { ticket_id: string }) => x.ticket_id)).not.toContain(confirmed.ticket_id);
+        });
+      });
+    });
+
+    describe('when the webhook is malformed', () => {
+      it('refuses a request without Idempotency-Key with 400', async () => {
+        const refused = await webhook([ticket()], null);
+        expect(refused.status).toBe(400);
+        expect(refused.json.code).toBe('IDEMPOTENCY_KEY_REQUIRED');
+      });
+
+      it('refuses the whole body when one ticket is bad, recording nothing', async () => {
+        const good = ticket();
+        const refused = await webhook([good, ticket({ ticket_id: 'not-a-uuid', status: 'lost', price: { amount: '5', currency: 'gbp' } })]);
+        expect(refused.status).toBe(400);
+        expect(Object.keys(refused.json.errors).sort()).toEqual(['tickets.1.price.amount', 'tickets.1.price.currency', 'tickets.1.status', 'tickets.1.ticket_id']);
+        await Bun.sleep(200);
+        expect((await call(t.url, 'GET', '/api/tickets')).json.map((x: { ticket_id: string }) => x.ticket_id)).not.toContain(good.ticket_id);
+        expect(await t.service.runtime.get(`ticket/${good.ticket_id}`)).toBeNull();
+      });
+    });
+
+    describe('when a ticket is refunded', () => {
+      it('voids the receipt once, refunds the payment once with refund-<ticket_id>, even when asked twice', async () => {
+        const confirmed = ticket();
+        await webhook([confirmed]);
+        await eventually(() => expect(calls('receipts', 'issueReceipt').length).toBe(1));
+        const first = await call(t.url, 'PUT', `/api/ticket-refund/${confirmed.ticket_id}`);
+        const second = await call(t.url, 'PUT', `/api/ticket-refund/${confirmed.ticket_id}`);
+        expect([first.status, second.status]).toEqual([202, 202]);
+        expect(first.text).toBe('');
+        await eventually(async () => {
+          expect(calls('receipts', 'voidReceipt').length).toBe(1);
+          expect(calls('payments', 'refund').map((c) => c.request)).toEqual([
+            { payment_reference: confirmed.ticket_id, reason: 'ticket refunded', deduplication_id: `refund-${confirmed.ticket_id}` },
+          ]);
+          expect((await t.service.runtime.get(`ticket/${confirmed.ticket_id}`))?.state).toBe('refunded');
+          expect((await call(t.url, 'GET', '/api/tickets')).json.map((x: { ticket_id: string }) => x.ticket_id)).not.toContain(confirmed.ticket_id);
+        });
+        expect((await call(t.url, 'PUT', `/api/ticket-refund/${confirmed.ticket_id}`)).status).toBe(202);
+        await Bun.sleep(200);
+        expect(calls('payments', 'refund').length).toBe(1);
+      });
+
+      it('answers 404 for an unknown ticket and 400 for a non-UUID id', async () => {
+        expect((await call(t.url, 'PUT', `/api/ticket-refund/${crypto.randomUUID()}`)).status).toBe(404);
+        expect((await call(t.url, 'PUT', '/api/ticket-refund/abc')).status).toBe(400);
+      });
+
+      it('refuses to refund a cancelled ticket with 409', async () => {
+        const canceled = ticket({ status: 'canceled' });
+        await webhook([canceled]);
+        const refused = await call(t.url, 'PUT', `/api/ticket-refund/${canceled.ticket_id}`);
+        expect(refused.status).toBe(409);
+        expect(refused.json.code).toBe('NOT_ALLOWED_IN_STATE');
+      });
+    });
+
+    describe('when a booking is made', () => {
+      it('calls Dead Nation exactly once with the show\'s dead_nation_id and places the booking', async () => {
+        const show = await call(t.url, 'POST', '/api/shows', { dead_nation_id: `dn-${crypto.randomUUID()}`, number_of_tickets: 5, start_time: '2030-06-01T20:00:00Z', title: 'T', venue: 'V' });
+        const dn = (await call(t.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === show.json.show_id).dead_nation_id;
+        const booking = await call(t.url, 'POST', '/api/book-tickets', { show_id: show.json.show_id, number_of_tickets: 2, customer_email: 'bob@example.com' });
+        await eventually(async () => expect((await t.service.runtime.get(`booking/${booking.json.booking_id}`))?.state).toBe('placed'));
+        expect(calls('deadNation').map((c) => c.request)).toEqual([
+          { booking_id: booking.json.booking_id, event_id: dn, number_of_tickets: 2, customer_address: 'bob@example.com' },
+        ]);
+      });
+
+      it('gives the seats back when Dead Nation refuses the booking', async () => {
+        const show = await call(t.url, 'POST', '/api/shows', { dead_nation_id: `dn-${crypto.randomUUID()}`, number_of_tickets: 2, start_time: '2030-06-01T20:00:00Z', title: 'T', venue: 'V' });
+        t.simulators.controls('deadNation').failNext('bookTickets', 1, 'terminal');
+        const booking = await call(t.url, 'POST', '/api/book-tickets', { show_id: show.json.show_id, number_of_tickets: 2, customer_email: 'bob@example.com' });
+        await eventually(async () => expect((await t.service.runtime.get(`booking/${booking.json.booking_id}`))?.state).toBe('failed'));
+        const listed = (await call(t.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === show.json.show_id);
+        expect(listed.available_tickets).toBe(2);
+      });
+    });
+  });
+}
