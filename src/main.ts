@@ -22,7 +22,7 @@ import { createConsumers, type Consumers } from './messaging/consumers';
 import { createDeadLetters } from './messaging/deadLetters';
 import { busReadiness, createBufferedRelay, createLogRelay } from './messaging/outbox';
 import type { Bus } from './messaging/ports';
-import { createProjectionRunner, type ProjectionRunner } from './messaging/projections';
+import { createProjectionRunner, UnknownProjectionError, type ProjectionRunner } from './messaging/projections';
 import { createRedisBus } from './messaging/redisBus';
 import { openSqliteBus } from './messaging/sqliteBus';
 import { createLogger, type Logger } from './observability/logger';
@@ -231,7 +231,7 @@ async function main(args: readonly string[]): Promise<number> {
   try {
     return await run(command, loadConfig());
   } catch (error) {
-    if (error instanceof ConfigError) return (console.error(error.message), 2);
+    if (error instanceof ConfigError || error instanceof UnknownProjectionError) return (console.error(error.message), 2);
     throw error;
   }
 }

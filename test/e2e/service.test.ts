@@ -56,6 +56,23 @@ describe('the service process', () => {
     });
   });
 
+  describe('when asked to rebuild a read model', () => {
+    it('replays the log into it with progress and a summary, and names the known ones for an unknown name', async () => {
+      const service = await startServiceProcess({ DATA_DIR: dir.path });
+      const ticket = { ticket_id: crypto.randomUUID(), booking_id: '', status: 'confirmed', price: { amount: '1.00', currency: 'EUR' }, customer_email: 'a@example.com' };
+      const sent = await fetch(`${service.url}/api/tickets-status`, { method: 'POST', headers: { 'content-type': 'application/json', 'Idempotency-Key': 'k1' }, body: JSON.stringify({ tickets: [ticket] }) });
+      expect(sent.status).toBe(200);
+      expect(await service.stop('SIGTERM')).toBe(0);
+      const rebuilt = await runCli(['projections', 'rebuild', 'ticketsList'], { DATA_DIR: dir.path });
+      expect(rebuilt.code).toBe(0);
+      expect(rebuilt.output).toContain('tickets_list__rebuild');
+      expect(rebuilt.output).toMatch(/1 row/);
+      const unknown = await runCli(['projections', 'rebuild', 'nope'], { DATA_DIR: dir.path });
+      expect(unknown.code).toBe(2);
+      expect(unknown.output).toContain('ticketsList');
+    });
+  });
+
   describe('when asked for help, the version, or migrations only', () => {
     it('prints usage, the version, and migrates without serving', async () => {
       expect((await runCli(['--help'])).output).toContain('Usage: tickets');

@@ -119,3 +119,30 @@ for (const mode of MODES) {
     });
   });
 }
+
+describe('book-tickets over two instances (distributed)', () => {
+  let first: TestService;
+  let second: TestService;
+  beforeAll(async () => {
+    first = await startTestService('distributed', { clockAt: NOW });
+    second = await startTestService('distributed', { clockAt: NOW, joining: first });
+  });
+  // Graceful stops let both instances' handlers finish the burst's deliveries first.
+  afterAll(async () => {
+    await second.close();
+    await first.close();
+  }, 30_000);
+
+  it('sells exactly 100 seats to 200 concurrent 1-seat buyers of a 100-seat show, never a 5xx', async () => {
+    const { json } = await call(first.url, 'POST', '/api/shows', show({ number_of_tickets: 100 }));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        call(i % 2 === 0 ? first.url : second.url, 'POST', '/api/book-tickets', { show_id: json.show_id, number_of_tickets: 1, customer_email: `c${i}@example.com` })),
+    );
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 201).length).toBe(100);
+    expect(statuses.filter((s) => s === 400).length).toBe(100);
+    const listed = (await call(second.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === json.show_id);
+    expect(listed.available_tickets).toBe(0);
+  });
+});

@@ -18,6 +18,8 @@ export interface TestService {
   readonly clock: ManualClock | undefined;
   /** The in-process external services, to inspect calls and inject faults. */
   readonly simulators: Simulators;
+  /** Postgres URL and Redis prefix of a distributed service, so another instance can join it. */
+  readonly shared: { postgresUrl: string; redisPrefix: string } | undefined;
   /** Stops the service and removes its database, data directory and Redis keys. */
   close(): Promise<void>;
 }
@@ -25,6 +27,8 @@ export interface TestService {
 export interface TestServiceOptions extends Omit<ServiceOverrides, 'clock'> {
   /** Use a manual clock starting at this time (tests move it to pass deadlines). */
   clockAt?: string;
+  /** Run as a second instance of this (distributed) service: same database and Redis prefix. */
+  joining?: TestService;
   env?: Record<string, string>;
 }
 
@@ -34,22 +38,25 @@ export interface TestServiceOptions extends Omit<ServiceOverrides, 'clock'> {
  */
 export async function startTestService(mode: Mode, options: TestServiceOptions = {}): Promise<TestService> {
   const dir = makeTempDir('tickets-e2e-');
-  const database = mode === 'distributed' ? await createTestDatabase() : undefined;
-  const prefix = mode === 'distributed' ? uniquePrefix() : undefined;
+  const owned = mode === 'distributed' && !options.joining;
+  const database = owned ? await createTestDatabase() : undefined;
+  const prefix = owned ? uniquePrefix() : undefined;
+  const shared = options.joining?.shared ?? (database && prefix ? { postgresUrl: database.url, redisPrefix: prefix } : undefined);
   const config = loadConfig({
     PORT: '0',
     DATA_DIR: dir.path,
     LOG_LEVEL: 'silent',
     TIMER_POLL_MS: '20',
-    ...(database && prefix ? { POSTGRES_URL: database.url, REDIS_ADDR: testRedisUrl(), REDIS_KEY_PREFIX: prefix } : {}),
+    ...(shared ? { POSTGRES_URL: shared.postgresUrl, REDIS_ADDR: testRedisUrl(), REDIS_KEY_PREFIX: shared.redisPrefix } : {}),
     ...options.env,
   });
   const clock = options.clockAt ? new ManualClock(options.clockAt) : undefined;
   const simulators = createSimulators({ clock: clock ?? systemClock, ids: randomIds });
+  const { clockAt: _clockAt, joining: _joining, env: _env, ...overrides } = options;
   const service = await startService(config, {
     logger: createLogger({ level: 'silent' }),
     services: simulators,
-    ...options,
+    ...overrides,
     ...(clock ? { clock } : {}),
   });
   return {
@@ -57,6 +64,7 @@ export async function startTestService(mode: Mode, options: TestServiceOptions =
     url: `http://localhost:${service.port}`,
     clock,
     simulators,
+    shared,
     async close() {
       await service.stop();
       if (database) await database.drop();
