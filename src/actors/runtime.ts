@@ -2,6 +2,7 @@ import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMa
 import { AppError, notAllowedInState, notFound } from '../kernel/errors';
 import type { Clock } from '../kernel/clock';
 import type { IdSource } from '../kernel/ids';
+import { activeTraceparent, inSpan } from '../kernel/tracing';
 import { collectEffects, stateOf } from './effects';
 import { Mailboxes } from './mailbox';
 import { MachineRegistry, parseAddress, type ActorKind } from './registry';
@@ -136,7 +137,23 @@ export class ActorRuntime {
     await this.mailboxes.drain();
   }
 
-  private async sendWithRetries(address: string, event: ActorEvent, options: SendOptions): Promise<SendResult> {
+  private sendWithRetries(address: string, event: ActorEvent, options: SendOptions): Promise<SendResult> {
+    // A child of the active span (the request, the handler), else of the message or timer that caused it.
+    const parent = activeTraceparent() ? undefined : options.metadata.traceparent;
+    return inSpan(`actor ${parseAddress(address).kind} ${event.type}`, { 'actor.address': address, 'actor.event': event.type }, async (span) => {
+      const traceparent = activeTraceparent();
+      const traced: SendOptions = {
+        ...options,
+        metadata: { ...options.metadata, ...(traceparent ? { traceparent } : {}) },
+        traceId: options.traceId ?? span.spanContext().traceId,
+      };
+      const result = await this.retryConflicts(address, event, traced);
+      span.setAttributes({ 'actor.state': result.state, 'actor.version': result.version, 'actor.messages': result.messages.length });
+      return result;
+    }, parent ? { traceparent: parent } : {});
+  }
+
+  private async retryConflicts(address: string, event: ActorEvent, options: SendOptions): Promise<SendResult> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.attempt(address, event, options);
@@ -234,13 +251,15 @@ export class ActorRuntime {
       messages: [],
     };
 
-    const committed = await this.deps.store.commit(commit, async (tx, written) => {
-      result.messages = written;
-      for (const message of written) {
-        for (const handler of this.inlineByName.get(message.name) ?? []) await handler.apply(tx, message);
-      }
-      if (options.inTx) await options.inTx(tx, result);
-    });
+    const committed = await inSpan('store commit', { 'actor.address': address, 'actor.from': fromState, 'actor.to': state, 'actor.machine': commit.machineId }, () =>
+      this.deps.store.commit(commit, async (tx, written) => {
+        result.messages = written;
+        for (const message of written) {
+          for (const handler of this.inlineByName.get(message.name) ?? []) await handler.apply(tx, message);
+        }
+        if (options.inTx) await options.inTx(tx, result);
+      }),
+    );
     result.messages = committed;
 
     this.remember({

@@ -1,6 +1,7 @@
 import { AppError } from '../kernel/errors';
 import type { Clock } from '../kernel/clock';
 import type { IdSource } from '../kernel/ids';
+import { inSpan } from '../kernel/tracing';
 import type { DueTimer, Store } from './ports';
 import type { ActorRuntime } from './runtime';
 
@@ -60,8 +61,16 @@ export class TimerLoop {
   }
 
   private async fire(timer: DueTimer): Promise<void> {
-    const { runtime, store, clock, ids } = this.deps;
+    const { clock } = this.deps;
     const event = { ...timer.event, now: clock.now().toISOString(), due_at: timer.dueAt };
+    await inSpan(`timer ${timer.name}`, { 'actor.address': timer.address, 'timer.name': timer.name, 'timer.due_at': timer.dueAt, 'timer.attempts': timer.attempts }, () => this.deliver(timer, event), {
+      traceparent: timer.traceparent,
+      links: [timer.traceparent],
+    });
+  }
+
+  private async deliver(timer: DueTimer, event: { type: string } & Record<string, unknown>): Promise<void> {
+    const { runtime, store, ids } = this.deps;
     try {
       await runtime.send(timer.address, event, {
         metadata: {

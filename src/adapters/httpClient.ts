@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { CallContext, CallOutcome, OnCall } from './call';
 import { errorForStatus, RetryableError, TerminalError } from './errors';
+import { activeTraceparent, inSpan, SpanKind } from '../kernel/tracing';
 
 /** The part of `fetch` the client uses; tests pass their own. */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
@@ -133,17 +134,24 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   }
 
   return {
-    async request(request: HttpRequest, schema?: z.ZodType): Promise<HttpResponse<never>> {
-      const startedAt = performance.now();
-      let outcome: CallOutcome = 'success';
-      try {
-        return (await exchange(request, schema)) as HttpResponse<never>;
-      } catch (error) {
-        outcome = error instanceof TerminalError ? 'terminal' : 'retryable';
-        throw error;
-      } finally {
-        onCall?.({ service, operation: request.operation, outcome, durationSeconds: (performance.now() - startedAt) / 1000 });
-      }
+    request(request: HttpRequest, schema?: z.ZodType): Promise<HttpResponse<never>> {
+      const attributes = { 'http.request.method': request.method, 'peer.service': service, 'tickets.operation': request.operation };
+      // A CLIENT span per call; the traceparent sent is the span's own, so the service's spans nest under it.
+      return inSpan(`${service} ${request.operation}`, attributes, async (span) => {
+        const startedAt = performance.now();
+        let outcome: CallOutcome = 'success';
+        try {
+          const traced = { ...request, context: { ...request.context, traceparent: activeTraceparent() ?? request.context.traceparent } };
+          const response = (await exchange(traced, schema)) as HttpResponse<never>;
+          span.setAttribute('http.response.status_code', response.status);
+          return response;
+        } catch (error) {
+          outcome = error instanceof TerminalError ? 'terminal' : 'retryable';
+          throw error;
+        } finally {
+          onCall?.({ service, operation: request.operation, outcome, durationSeconds: (performance.now() - startedAt) / 1000 });
+        }
+      }, { kind: SpanKind.CLIENT, traceparent: request.context.traceparent });
     },
   };
 }

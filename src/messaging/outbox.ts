@@ -2,6 +2,7 @@ import { Database } from 'bun:sqlite';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { LogCursor, LoggedMessage, Message, Store } from '../actors/ports';
 import { isoNow, type Clock } from '../kernel/clock';
+import { inSpan, SpanKind } from '../kernel/tracing';
 import type { Logger } from '../observability/logger';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
 import type { Bus, BusMessage } from './ports';
@@ -349,7 +350,13 @@ function olderThan(batch: LoggedMessage[], horizon: number): LoggedMessage[] {
  * published concurrently; when one fails the whole call fails after the others settle, and the caller
  * re-sends all of them (the bus skips those it already holds).
  */
-async function publishByStream(bus: Bus, messages: Message[], publishedAt: string): Promise<void> {
+function publishByStream(bus: Bus, messages: Message[], publishedAt: string): Promise<void> {
+  // One PRODUCER span per batch, linked to the traces of (up to 32 of) the messages it carries.
+  const links = [...new Set(messages.map((m) => m.metadata.traceparent))].slice(0, 32);
+  return inSpan('outbox publish', { 'messaging.batch.message_count': messages.length }, () => publishStreams(bus, messages, publishedAt), { kind: SpanKind.PRODUCER, links });
+}
+
+async function publishStreams(bus: Bus, messages: Message[], publishedAt: string): Promise<void> {
   const byStream = new Map<string, BusMessage[]>();
   for (const message of messages) {
     const stream = streamOf(message);

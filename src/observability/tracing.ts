@@ -3,8 +3,6 @@ import {
   propagation,
   ProxyTracerProvider,
   ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
   trace,
   type Attributes,
   type Context,
@@ -17,6 +15,9 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { activeTraceparent, inSpan, traceparentOf, type SpanOptions } from '../kernel/tracing';
+
+export { recordError } from '../kernel/tracing';
 
 export interface TracingOptions {
   serviceName: string;
@@ -24,12 +25,6 @@ export interface TracingOptions {
   otlpEndpoint?: string | undefined;
   /** Extra processors, e.g. a SimpleSpanProcessor over an InMemorySpanExporter in tests. */
   spanProcessors?: SpanProcessor[];
-}
-
-export interface SpanOptions {
-  kind?: SpanKind;
-  /** Continue this W3C `traceparent` (e.g. from a message's metadata) instead of the active context. */
-  traceparent?: string | undefined;
 }
 
 /** Hand-written tracing: auto-instrumentation does not work on Bun, so spans are started explicitly. */
@@ -74,25 +69,8 @@ export function createTracing(options: TracingOptions): Tracing {
 
   return {
     tracer,
-    withSpan(name, attributes, fn, spanOptions = {}) {
-      const parent = spanOptions.traceparent === undefined
-        ? context.active()
-        : propagator.extract(ROOT_CONTEXT, { traceparent: spanOptions.traceparent }, recordGetter);
-      return tracer.startActiveSpan(name, { attributes, kind: spanOptions.kind ?? SpanKind.INTERNAL }, parent, async (span) => {
-        try {
-          return await fn(span);
-        } catch (error) {
-          recordError(span, error);
-          throw error;
-        } finally {
-          span.end();
-        }
-      });
-    },
-    currentTraceparent() {
-      const span = trace.getActiveSpan();
-      return span === undefined ? undefined : traceparentOf(span.spanContext());
-    },
+    withSpan: (name, attributes, fn, spanOptions = {}) => inSpan(name, attributes, fn, spanOptions),
+    currentTraceparent: activeTraceparent,
     extract(headers) {
       const value = headers instanceof Headers ? headers.get('traceparent') : headers.traceparent;
       if (value === null || value === undefined) return ROOT_CONTEXT;
@@ -107,16 +85,7 @@ export function createTracing(options: TracingOptions): Tracing {
   };
 }
 
-/** Marks a span failed with the error that ended it. */
-export function recordError(span: Span, error: unknown): void {
-  span.recordException(error instanceof Error ? error : String(error));
-  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-}
 
-function traceparentOf(spanContext: SpanContext): string {
-  const flags = (spanContext.traceFlags & 0xff).toString(16).padStart(2, '0');
-  return `00-${spanContext.traceId}-${spanContext.spanId}-${flags}`;
-}
 
 function tracesUrl(endpoint: string): string {
   const base = endpoint.replace(/\/+$/, '');
