@@ -1,4 +1,32 @@
 import { z } from 'zod';
+import { OPS_PASSWORD_MIN_LENGTH, passwordProblems } from './kernel/passwords';
+
+/** How long a VIP bundle may take before it compensates, unless `VIP_BUNDLE_DEADLINE_SECONDS` says otherwise. */
+export const DEFAULT_VIP_BUNDLE_DEADLINE_SECONDS = 900;
+
+/** How many requests one client may make to one route class per window. */
+export interface RateLimitRule {
+  readonly limit: number;
+  readonly windowMs: number;
+}
+
+const WINDOW_UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** `<requests>/<window>`, the window in whole seconds, minutes or hours: `200/1s`, `10/1m`. */
+const rateLimitRule = z
+  .string()
+  .regex(/^[1-9]\d{0,8}\/[1-9]\d{0,5}[smh]$/, 'requests/window, e.g. 200/1s, 10/1m or 1000/1h')
+  .transform((value): RateLimitRule => {
+    const [limit, window] = value.split('/') as [string, string];
+    const unit = window.slice(-1) as keyof typeof WINDOW_UNIT_MS;
+    return { limit: Number(limit), windowMs: Number(window.slice(0, -1)) * WINDOW_UNIT_MS[unit] };
+  });
+
+/**
+ * Twice the rate API.md promises every client (100 requests/s to any route), so that a client keeping
+ * to it is never limited even when two of its bursts land in one window.
+ */
+const DEFAULT_RATE_LIMIT = '200/1s';
 
 /**
  * The only reader of the environment. Every variable, its default for embedded mode and its meaning is
@@ -19,8 +47,18 @@ const schema = z.object({
   TIMER_POLL_MS: z.coerce.number().int().min(10).default(250),
   WEBHOOK_SECRET: z.string().min(1).optional(),
   JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
   OPS_EMAIL: z.email().optional(),
-  OPS_PASSWORD: z.string().min(12, 'at least 12 characters').optional(),
+  OPS_PASSWORD: z
+    .string()
+    .superRefine((password, ctx) => {
+      for (const message of passwordProblems(password, OPS_PASSWORD_MIN_LENGTH)) ctx.addIssue({ code: 'custom', message });
+    })
+    .optional(),
+  RATE_LIMIT_AUTH: rateLimitRule.prefault(DEFAULT_RATE_LIMIT),
+  RATE_LIMIT_HOLDS: rateLimitRule.prefault(DEFAULT_RATE_LIMIT),
+  TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  VIP_BUNDLE_DEADLINE_SECONDS: z.coerce.number().int().min(1).default(DEFAULT_VIP_BUNDLE_DEADLINE_SECONDS),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -40,9 +78,18 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly timerPollMs: number;
   readonly webhookSecret: string | undefined;
+  /** Signs access tokens; required in distributed mode. Embedded mode without it keeps a generated one in `dataDir`. */
   readonly jwtSecret: string | undefined;
+  readonly jwtTtlSeconds: number;
   readonly opsEmail: string | undefined;
+  /** The ops account's password: with `opsEmail` at start-up, or for `tickets accounts create-ops`. */
   readonly opsPassword: string | undefined;
+  /** Per client, per route class (`rateLimit: 'auth'` on a route). */
+  readonly rateLimits: Readonly<{ auth: RateLimitRule; holds: RateLimitRule }>;
+  /** Reverse proxies in front of the service whose `X-Forwarded-For` entries are trusted; 0: the peer address is the client. */
+  readonly trustedProxyHops: number;
+  /** How long a VIP bundle may take before it compensates. */
+  readonly vipBundleDeadlineSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -61,8 +108,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (Boolean(e.POSTGRES_URL) !== Boolean(e.REDIS_ADDR)) {
     throw new ConfigError('Invalid configuration:\n  POSTGRES_URL and REDIS_ADDR: set both for distributed mode, or neither for embedded mode');
   }
-  if ((e.OPS_EMAIL === undefined) !== (e.OPS_PASSWORD === undefined)) {
-    throw new ConfigError('Invalid configuration:\n  OPS_EMAIL and OPS_PASSWORD: set both, or neither');
+  if (e.POSTGRES_URL && e.JWT_SECRET === undefined) {
+    throw new ConfigError('Invalid configuration:\n  JWT_SECRET: required in distributed mode (every instance must verify the tokens of the others)');
+  }
+  // OPS_PASSWORD alone is allowed: it is where `tickets accounts create-ops <email>` reads the password.
+  if (e.OPS_EMAIL !== undefined && e.OPS_PASSWORD === undefined) {
+    throw new ConfigError('Invalid configuration:\n  OPS_PASSWORD: required with OPS_EMAIL');
   }
   return Object.freeze({
     port: e.PORT,
@@ -80,7 +131,11 @@ export function loadConfig(env: Env = process.env): Config {
     timerPollMs: e.TIMER_POLL_MS,
     webhookSecret: e.WEBHOOK_SECRET,
     jwtSecret: e.JWT_SECRET,
+    jwtTtlSeconds: e.JWT_TTL_SECONDS,
     opsEmail: e.OPS_EMAIL,
     opsPassword: e.OPS_PASSWORD,
+    rateLimits: Object.freeze({ auth: e.RATE_LIMIT_AUTH, holds: e.RATE_LIMIT_HOLDS }),
+    trustedProxyHops: e.TRUSTED_PROXY_HOPS,
+    vipBundleDeadlineSeconds: e.VIP_BUNDLE_DEADLINE_SECONDS,
   } satisfies Config);
 }

@@ -4,17 +4,24 @@ import { ActorRuntime } from './actors/runtime';
 import { TimerLoop } from './actors/timers';
 import { createAdapters, type ExternalServices } from './adapters';
 import { startGateway } from './adapters/gateway';
+import { createOpsAccount } from './cli/accounts';
+import { showActor, StoreNotMigratedError, UnknownActorError } from './cli/actors';
 import { USAGE, parseArgs, type Command } from './cli/args';
+import { healthcheck } from './cli/healthcheck';
 import { rebuildProjection } from './cli/projections';
 import { ConfigError, loadConfig, type Config } from './config';
+import { accountsFeature, ensureOpsAccount, OpsAccountError } from './features/accounts';
 import { bookingsFeature } from './features/bookings';
 import { dataLakeFeature } from './features/dataLake';
 import { deadLettersRoutes } from './features/deadLetters/deadLetters.routes';
 import type { Feature, FeatureDeps } from './features/feature';
 import { showsFeature } from './features/shows';
 import { ticketsFeature } from './features/tickets';
+import { createVipBundlesFeature } from './features/vipBundles';
 import { createApp } from './http/app';
+import { createAuth, createTokens, resolveJwtSecret } from './http/auth';
 import { createIdempotency } from './http/idempotency';
+import { createMemoryCounter, createRateLimit, createRedisCounter } from './http/rateLimit';
 import { startServer } from './http/server';
 import { systemClock, type Clock } from './kernel/clock';
 import { randomIds, type IdSource } from './kernel/ids';
@@ -26,13 +33,23 @@ import { createProjectionRunner, UnknownProjectionError, type ProjectionRunner }
 import { createRedisBus } from './messaging/redisBus';
 import { openSqliteBus } from './messaging/sqliteBus';
 import { createLogger, type Logger } from './observability/logger';
+import { createDomainMetrics } from './observability/domainMetrics';
 import { createMetrics } from './observability/metrics';
 import { createTracing } from './observability/tracing';
 import { openStore } from './store';
 import packageJson from '../package.json' with { type: 'json' };
 
 /** The features this build serves, in the order their routes are mounted. */
-const FEATURES: readonly Feature[] = [showsFeature, bookingsFeature, ticketsFeature, dataLakeFeature];
+function featuresOf(config: Config): Feature[] {
+  return [
+    showsFeature,
+    bookingsFeature,
+    ticketsFeature,
+    createVipBundlesFeature({ deadlineSeconds: config.vipBundleDeadlineSeconds }),
+    accountsFeature,
+    dataLakeFeature,
+  ];
+}
 
 /** Things tests replace or add: time, ids, the logger, the external services, extra features. */
 export interface ServiceOverrides {
@@ -72,10 +89,14 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const tracing = createTracing({ serviceName: config.serviceName, otlpEndpoint: config.otlpEndpoint });
   const metrics = createMetrics();
   const registry = metrics.registry;
-  const features = [...FEATURES, ...(overrides.features ?? [])];
+  const features = [...featuresOf(config), ...(overrides.features ?? [])];
 
   const store = await openStore({ postgresUrl: config.postgresUrl, dataDir: config.dataDir });
   await store.migrate();
+  if (config.opsEmail !== undefined && config.opsPassword !== undefined) {
+    const ops = await ensureOpsAccount({ db: store, clock, ids, email: config.opsEmail, password: config.opsPassword });
+    logger.info('ops account ready', { email: ops.email, outcome: ops.outcome });
+  }
   const bus = openBus(config);
 
   const projections = createProjectionRunner({ store, projections: projectionsOf(features), clock, logger, registry });
@@ -84,15 +105,21 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     ? createLogRelay({ store, bus, clock, logger, registry })
     : createBufferedRelay({ store, bus, clock, logger, registry, bufferPath: join(config.dataDir, 'outbox.db') });
 
+  const domainMetrics = createDomainMetrics(registry, async () => {
+    const [row] = await store.query<{ n: number }>('SELECT COUNT(*) AS n FROM timers WHERE due_at < $1', [new Date(clock.now().getTime() - 1000).toISOString()]);
+    return Number(row?.n ?? 0);
+  });
   const runtime = new ActorRuntime({
     store,
     clock,
     ids,
     kinds: features.flatMap((f) => f.kinds ?? []),
     inline: features.flatMap((f) => f.inline ?? []),
+    observer: domainMetrics.runtime,
     afterCommit: (messages) => {
       outbox.enqueue(messages);
       projections.notify();
+      domainMetrics.observeCommitted(messages);
     },
   });
   await runtime.verifyStoredMachines();
@@ -106,9 +133,12 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     onError: (timer, error) => logger.error('timer delivery failed', { actor: timer.address, timer: timer.name, err: error }),
   });
 
-  const services = overrides.services ?? createAdapters({ gatewayAddr: config.gatewayAddr, clock, ids });
-  const idempotency = createIdempotency({ store, clock });
-  const deps: FeatureDeps = { runtime, store, clock, ids, tracing, logger, idempotency, services };
+  const services = overrides.services ?? createAdapters({ gatewayAddr: config.gatewayAddr, clock, ids, onCall: domainMetrics.observeCall });
+  const tokens = createTokens({ secret: await resolveJwtSecret(config), clock, ttlSeconds: config.jwtTtlSeconds });
+  const rateLimitCounter = config.redisAddr ? createRedisCounter({ url: config.redisAddr, keyPrefix: config.redisKeyPrefix }) : createMemoryCounter();
+  const rateLimit = createRateLimit({ rules: config.rateLimits, counter: rateLimitCounter, clock, userOf: tokens.userOf, trustedProxyHops: config.trustedProxyHops, logger });
+  const idempotency = createIdempotency({ store, clock, callerOf: tokens.callerOf });
+  const deps: FeatureDeps = { runtime, store, clock, ids, tracing, logger, idempotency, services, tokens, auth: createAuth(tokens), rateLimit };
   const consumers = createConsumers({
     store,
     bus,
@@ -128,7 +158,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     tracing,
     logger,
     ids,
-    plugins: [...features.flatMap((f) => (f.routes ? [f.routes(deps)] : [])), deadLettersRoutes({ deadLetters })],
+    plugins: [...features.flatMap((f) => (f.routes ? [f.routes(deps)] : [])), deadLettersRoutes({ deadLetters, auth: deps.auth })],
     readinessChecks: [busReadiness(bus)],
     version: packageJson.version,
   });
@@ -159,6 +189,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         await outbox.stop();
         await projections.stop();
         await bus.close();
+        await rateLimitCounter.close();
         await store.close();
         await tracing.shutdown();
         logger.info('service stopped');
@@ -172,8 +203,27 @@ async function rebuild(config: Config, name: string): Promise<void> {
   const store = await openStore({ postgresUrl: config.postgresUrl, dataDir: config.dataDir });
   try {
     await store.migrate();
-    const runner = createProjectionRunner({ store, projections: projectionsOf(FEATURES), clock: systemClock });
+    const runner = createProjectionRunner({ store, projections: projectionsOf(featuresOf(config)), clock: systemClock });
     await rebuildProjection({ runner, name, write: (line) => console.log(line) });
+  } finally {
+    await store.close();
+  }
+}
+
+async function actorTimeline(config: Config, address: string): Promise<void> {
+  const store = await openStore({ postgresUrl: config.postgresUrl, dataDir: config.dataDir });
+  try {
+    await showActor({ store, address, write: (line) => console.log(line) });
+  } finally {
+    await store.close();
+  }
+}
+
+async function createOps(config: Config, email: string): Promise<void> {
+  const store = await openStore({ postgresUrl: config.postgresUrl, dataDir: config.dataDir });
+  try {
+    await store.migrate();
+    await createOpsAccount({ store, clock: systemClock, ids: randomIds, email, password: config.opsPassword, readPassword: () => Bun.stdin.text(), write: (line) => console.log(line) });
   } finally {
     await store.close();
   }
@@ -204,6 +254,14 @@ async function run(command: Exclude<Command, { name: 'help' | 'version' | 'unkno
     case 'rebuild':
       await rebuild(config, command.projection);
       return 0;
+    case 'create-ops':
+      await createOps(config, command.email);
+      return 0;
+    case 'actor':
+      await actorTimeline(config, command.address);
+      return 0;
+    case 'healthcheck':
+      return healthcheck({ port: config.port, path: command.path, write: (line) => console.log(line) });
     case 'gateway': {
       const signalled = shutdownSignal();
       const gateway = startGateway({ port: config.port });
@@ -231,7 +289,8 @@ async function main(args: readonly string[]): Promise<number> {
   try {
     return await run(command, loadConfig());
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof UnknownProjectionError) return (console.error(error.message), 2);
+    if (error instanceof ConfigError || error instanceof UnknownProjectionError || error instanceof OpsAccountError) return (console.error(error.message), 2);
+    if (error instanceof UnknownActorError || error instanceof StoreNotMigratedError) return (console.error(error.message), 1);
     throw error;
   }
 }

@@ -51,6 +51,15 @@ export interface SendOptions {
   traceId?: string;
 }
 
+/** How a command ended: committed, refused (404, 409, an inline rule), or failed unexpectedly. */
+export type CommandOutcome = 'accepted' | 'rejected' | 'failed';
+
+/** What the runtime reports about its work (metrics hook in here; the runtime knows no metrics library). */
+export interface RuntimeObserver {
+  command(kind: string, outcome: CommandOutcome, durationSeconds: number): void;
+  conflict(kind: string): void;
+}
+
 export interface RuntimeDeps {
   store: Store;
   clock: Clock;
@@ -63,6 +72,7 @@ export interface RuntimeDeps {
   maxAttempts?: number;
   /** Snapshots kept in memory. */
   cacheSize?: number;
+  observer?: RuntimeObserver;
 }
 
 interface Loaded {
@@ -140,6 +150,9 @@ export class ActorRuntime {
   private sendWithRetries(address: string, event: ActorEvent, options: SendOptions): Promise<SendResult> {
     // A child of the active span (the request, the handler), else of the message or timer that caused it.
     const parent = activeTraceparent() ? undefined : options.metadata.traceparent;
+    const kind = parseAddress(address).kind;
+    const startedAt = performance.now();
+    const observe = (outcome: CommandOutcome) => this.deps.observer?.command(kind, outcome, (performance.now() - startedAt) / 1000);
     return inSpan(`actor ${parseAddress(address).kind} ${event.type}`, { 'actor.address': address, 'actor.event': event.type }, async (span) => {
       const traceparent = activeTraceparent();
       const traced: SendOptions = {
@@ -147,9 +160,15 @@ export class ActorRuntime {
         metadata: { ...options.metadata, ...(traceparent ? { traceparent } : {}) },
         traceId: options.traceId ?? span.spanContext().traceId,
       };
-      const result = await this.retryConflicts(address, event, traced);
-      span.setAttributes({ 'actor.state': result.state, 'actor.version': result.version, 'actor.messages': result.messages.length });
-      return result;
+      try {
+        const result = await this.retryConflicts(address, event, traced);
+        span.setAttributes({ 'actor.state': result.state, 'actor.version': result.version, 'actor.messages': result.messages.length });
+        observe('accepted');
+        return result;
+      } catch (error) {
+        observe(error instanceof AppError ? 'rejected' : 'failed');
+        throw error;
+      }
     }, parent ? { traceparent: parent } : {});
   }
 
@@ -159,6 +178,7 @@ export class ActorRuntime {
         return await this.attempt(address, event, options);
       } catch (error) {
         if (!(error instanceof VersionConflictError)) throw error;
+        this.deps.observer?.conflict(parseAddress(address).kind);
         this.cache.delete(address);
         if (attempt >= this.maxAttempts) {
           throw new AppError({

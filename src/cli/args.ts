@@ -4,6 +4,9 @@ export type Command =
   | { name: 'migrate' }
   | { name: 'gateway' }
   | { name: 'rebuild'; projection: string }
+  | { name: 'create-ops'; email: string }
+  | { name: 'actor'; address: string }
+  | { name: 'healthcheck'; path: string }
   | { name: 'help' }
   | { name: 'version' }
   | { name: 'unknown'; problem: string };
@@ -15,6 +18,9 @@ Commands:
   migrate                        Apply pending database migrations and exit
   gateway                        Serve the external-services simulator over HTTP on PORT
   projections rebuild <name>     Rebuild a read model from the event log while the service keeps serving
+  accounts create-ops <email>    Create or update the ops account (password: OPS_PASSWORD or stdin)
+  actors show <address>          Print an actor's timeline (steps, transitions, emitted messages), e.g. booking/<id>
+  healthcheck [path]             Exit 0 when the server on PORT answers 200 on path (default /health)
   --help                         Show this help
   --version                      Print the version
 
@@ -35,6 +41,15 @@ export function parseArgs(args: readonly string[]): Command {
     case 'projections':
       if (second === 'rebuild' && third && rest.length === 0) return { name: 'rebuild', projection: third };
       return { name: 'unknown', problem: 'Usage: tickets projections rebuild <name>' };
+    case 'actors':
+      if (second === 'show' && third && rest.length === 0) return { name: 'actor', address: third };
+      return { name: 'unknown', problem: 'Usage: tickets actors show <address>' };
+    case 'healthcheck':
+      if (third === undefined && (second === undefined || second.startsWith('/'))) return { name: 'healthcheck', path: second ?? '/health' };
+      return { name: 'unknown', problem: 'Usage: tickets healthcheck [/path]' };
+    case 'accounts':
+      if (second === 'create-ops' && third && rest.length === 0) return { name: 'create-ops', email: third };
+      return { name: 'unknown', problem: 'Usage: tickets accounts create-ops <email>' };
     case '--help':
     case '-h':
     case 'help':

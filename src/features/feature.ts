@@ -3,7 +3,9 @@ import type { Store } from '../actors/ports';
 import type { ActorKind } from '../actors/registry';
 import type { ActorRuntime, InlineHandler } from '../actors/runtime';
 import type { ExternalServices } from '../adapters';
+import type { AuthPlugin, Tokens } from '../http/auth';
 import type { createIdempotency } from '../http/idempotency';
+import type { RateLimitPlugin } from '../http/rateLimit';
 import type { Clock } from '../kernel/clock';
 import type { IdSource } from '../kernel/ids';
 import type { Handler } from '../messaging/handlers';
@@ -21,6 +23,12 @@ export interface FeatureDeps {
   logger: Logger;
   idempotency: ReturnType<typeof createIdempotency>;
   services: ExternalServices;
+  /** Issues and verifies access tokens. */
+  tokens: Tokens;
+  /** The `auth: true | 'ops'` route option. */
+  auth: AuthPlugin;
+  /** The `rateLimit: '<class>'` route option. */
+  rateLimit: RateLimitPlugin;
 }
 
 /**

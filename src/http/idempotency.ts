@@ -41,7 +41,7 @@ const DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
 
 /** Headers that belong to one request, never to a stored response. */
 const PER_REQUEST_HEADERS = new Set(
-  [CORRELATION_ID_HEADER, REQUEST_ID_HEADER, TRACE_ID_HEADER, 'content-length', 'date', 'set-cookie'].map((h) => h.toLowerCase()),
+  [CORRELATION_ID_HEADER, REQUEST_ID_HEADER, TRACE_ID_HEADER, 'content-length', 'date', 'set-cookie', 'ratelimit', 'ratelimit-policy', 'retry-after'].map((h) => h.toLowerCase()),
 );
 
 interface Claim {

@@ -4,6 +4,10 @@ import sqliteDelivery from '../../migrations/sqlite/0002_delivery.sql' with { ty
 import postgresDelivery from '../../migrations/postgres/0002_delivery.sql' with { type: 'text' };
 import sqliteTickets from '../../migrations/sqlite/0003_tickets.sql' with { type: 'text' };
 import postgresTickets from '../../migrations/postgres/0003_tickets.sql' with { type: 'text' };
+import sqliteVipBundles from '../../migrations/sqlite/0004_vip_bundles.sql' with { type: 'text' };
+import postgresVipBundles from '../../migrations/postgres/0004_vip_bundles.sql' with { type: 'text' };
+import sqliteAccounts from '../../migrations/sqlite/0005_accounts.sql' with { type: 'text' };
+import postgresAccounts from '../../migrations/postgres/0005_accounts.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -16,6 +20,8 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0001_core', sql: sqliteCore },
   { name: '0002_delivery', sql: sqliteDelivery },
   { name: '0003_tickets', sql: sqliteTickets },
+  { name: '0004_vip_bundles', sql: sqliteVipBundles },
+  { name: '0005_accounts', sql: sqliteAccounts },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -23,6 +29,8 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0001_core', sql: postgresCore },
   { name: '0002_delivery', sql: postgresDelivery },
   { name: '0003_tickets', sql: postgresTickets },
+  { name: '0004_vip_bundles', sql: postgresVipBundles },
+  { name: '0005_accounts', sql: postgresAccounts },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

@@ -6,7 +6,7 @@ import { openPostgresStore } from '../../src/store/postgres';
 import { openSqliteStore } from '../../src/store/sqlite';
 import { createTestDatabase } from '../support/postgres';
 import { deleteKeys, startRedisServer, testRedisUrl, uniquePrefix, type RedisServer } from '../support/redis';
-import { eventually, type Mode } from '../support/service';
+import { TEST_JWT_SECRET, eventually, type Mode } from '../support/service';
 import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { makeTempDir } from '../support/tempDir';
 
@@ -33,7 +33,7 @@ async function deploy(mode: Mode, gateway: RunningGateway, redisUrl = testRedisU
   const db = await createTestDatabase();
   const prefix = uniquePrefix();
   return {
-    env: { ...base, POSTGRES_URL: db.url, REDIS_ADDR: redisUrl, REDIS_KEY_PREFIX: prefix },
+    env: { ...base, POSTGRES_URL: db.url, REDIS_ADDR: redisUrl, REDIS_KEY_PREFIX: prefix, JWT_SECRET: TEST_JWT_SECRET },
     openStore: () => openPostgresStore({ url: db.url, poolSize: 2 }),
     async cleanup() {
       await db.drop();

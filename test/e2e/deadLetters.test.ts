@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Message, NewMessage, Store } from '../../src/actors/ports';
 import { deadLettersRoutes } from '../../src/features/deadLetters/deadLetters.routes';
 import { createApp } from '../../src/http/app';
+import { createAuth, createTokens } from '../../src/http/auth';
 import { startServer, type RunningServer } from '../../src/http/server';
 import { ManualClock } from '../../src/kernel/clock';
 import { randomIds } from '../../src/kernel/ids';
@@ -16,6 +17,8 @@ import { createLogger } from '../../src/observability/logger';
 import { createMetrics } from '../../src/observability/metrics';
 import { createTracing, type Tracing } from '../../src/observability/tracing';
 import { openSqliteStore } from '../../src/store/sqlite';
+import { bearer, mintToken } from '../support/auth';
+import { TEST_JWT_SECRET } from '../support/service';
 import { makeTempDir } from '../support/tempDir';
 
 const T0 = '2030-01-01T00:00:00.000Z';
@@ -34,7 +37,9 @@ let server: RunningServer;
 let seq = 0;
 
 const url = (path: string) => `http://localhost:${server.port}${path}`;
-const post = (path: string) => fetch(url(path), { method: 'POST' });
+const asOps = () => bearer(mintToken({ role: 'ops' }, { clock }));
+const get = (path: string, headers = asOps()) => fetch(url(path), { headers });
+const post = (path: string, headers = asOps()) => fetch(url(path), { method: 'POST', headers });
 
 /**
  * Commits one TicketPrinted_v1 of a new ticket to the log, one second after the previous one, publishes
@@ -84,7 +89,7 @@ async function expectProblem(response: Response, status: number, code: string): 
 type DeadLetterJson = Record<string, unknown> & { id: string; message_id: string; status: string };
 
 async function list(query = ''): Promise<{ response: Response; body: DeadLetterJson[] }> {
-  const response = await fetch(url(`/api/ops/dead-letters${query}`));
+  const response = await get(`/api/ops/dead-letters${query}`);
   return { response, body: (await response.json()) as DeadLetterJson[] };
 }
 
@@ -107,7 +112,8 @@ beforeAll(async () => {
   consumers = createConsumers({ store, bus, handlers: [print], clock, ids: randomIds, logger, consumerName: 'e2e', blockMs: 50 });
   consumers.start();
   const deadLetters = createDeadLetters({ store, clock, consumers });
-  const app = createApp({ store, metrics: createMetrics(), tracing, logger, ids: randomIds, plugins: [deadLettersRoutes({ deadLetters })] });
+  const auth = createAuth(createTokens({ secret: TEST_JWT_SECRET, clock, ttlSeconds: 3600 }));
+  const app = createApp({ store, metrics: createMetrics(), tracing, logger, ids: randomIds, plugins: [deadLettersRoutes({ deadLetters, auth })] });
   server = startServer(app, 0);
 });
 
@@ -121,6 +127,23 @@ afterAll(async () => {
 });
 
 describe('dead letters over HTTP', () => {
+  describe('when the caller is not ops', () => {
+    it('answers 401 without a token (before validating the request) and 403 to a customer, on every route', async () => {
+      const customer = bearer(mintToken({ role: 'customer' }, { clock }));
+      const routes = [
+        () => get('/api/ops/dead-letters', {}),
+        () => get('/api/ops/dead-letters?limit=0', {}),
+        () => post('/api/ops/dead-letters/retry', {}),
+        () => post(`/api/ops/dead-letters/${UNKNOWN_ID}/retry`, {}),
+        () => post('/api/ops/dead-letters/nope/retry', {}),
+      ];
+      for (const route of routes) await expectProblem(await route(), 401, 'UNAUTHORIZED');
+      await expectProblem(await get('/api/ops/dead-letters', customer), 403, 'FORBIDDEN');
+      await expectProblem(await post('/api/ops/dead-letters/retry', customer), 403, 'FORBIDDEN');
+      await expectProblem(await post(`/api/ops/dead-letters/${UNKNOWN_ID}/retry`, customer), 403, 'FORBIDDEN');
+    });
+  });
+
   describe('when there are none', () => {
     it('lists an empty array without a Link header', async () => {
       const { response, body } = await list();
@@ -175,9 +198,9 @@ describe('dead letters over HTTP', () => {
     });
 
     it('refuses a limit out of 1..100 and a cursor it did not hand out with 400', async () => {
-      await expectProblem(await fetch(url('/api/ops/dead-letters?limit=0')), 400, 'VALIDATION_FAILED');
-      await expectProblem(await fetch(url('/api/ops/dead-letters?limit=101')), 400, 'VALIDATION_FAILED');
-      const body = await expectProblem(await fetch(url('/api/ops/dead-letters?cursor=nonsense')), 400, 'VALIDATION_FAILED');
+      await expectProblem(await get('/api/ops/dead-letters?limit=0'), 400, 'VALIDATION_FAILED');
+      await expectProblem(await get('/api/ops/dead-letters?limit=101'), 400, 'VALIDATION_FAILED');
+      const body = await expectProblem(await get('/api/ops/dead-letters?cursor=nonsense'), 400, 'VALIDATION_FAILED');
       expect(Object.keys(body.errors as object)).toEqual(['cursor']);
     });
 

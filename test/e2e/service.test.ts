@@ -86,3 +86,19 @@ describe('the service process', () => {
     });
   });
 });
+
+describe('the accounts create-ops command', () => {
+  it('creates the ops account from OPS_PASSWORD, who can then log in', async () => {
+    const dir = makeTempDir('tickets-ops-');
+    try {
+      const created = await runCli(['accounts', 'create-ops', 'Ops@Example.com'], { DATA_DIR: dir.path, OPS_PASSWORD: 'a-Long-ops-passw0rd' });
+      expect(created.code).toBe(0);
+      const service = await startServiceProcess({ DATA_DIR: dir.path });
+      const login = await fetch(`${service.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'ops@example.com', password: 'a-Long-ops-passw0rd' }) });
+      expect(login.status).toBe(200);
+      expect(await service.stop()).toBe(0);
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});

@@ -9,6 +9,12 @@ import { deleteKeys, testRedisUrl, uniquePrefix } from './redis';
 import { makeTempDir } from './tempDir';
 
 export type Mode = 'embedded' | 'distributed';
+
+/**
+ * The signing key of every test instance (set `JWT_SECRET: ''` in `env` for embedded mode's generated
+ * one): tests mint tokens with it (test/support/auth.ts), and distributed instances verify each other's.
+ */
+export const TEST_JWT_SECRET = 'test-only-jwt-secret-0123456789abcdef';
 export const MODES: readonly Mode[] = ['embedded', 'distributed'];
 
 /** A whole service started in-process on a free port, with its own data, and its cleanup. */
@@ -47,6 +53,7 @@ export async function startTestService(mode: Mode, options: TestServiceOptions =
     DATA_DIR: dir.path,
     LOG_LEVEL: 'silent',
     TIMER_POLL_MS: '20',
+    JWT_SECRET: TEST_JWT_SECRET,
     ...(shared ? { POSTGRES_URL: shared.postgresUrl, REDIS_ADDR: testRedisUrl(), REDIS_KEY_PREFIX: shared.redisPrefix } : {}),
     ...options.env,
   });
@@ -95,6 +102,7 @@ export async function call(url: string, method: string, path: string, body?: unk
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.text();
-  return { status: response.status, headers: response.headers, text, json: text ? (JSON.parse(text) as any) : undefined };
+  const isJson = /[/+]json\b/.test(response.headers.get('content-type') ?? '');
+  return { status: response.status, headers: response.headers, text, json: text && isJson ? (JSON.parse(text) as any) : undefined };
 }
 

@@ -20,6 +20,25 @@ describe('parseArgs', () => {
     expect(parseArgs(['projections', 'drop', 'x']).name).toBe('unknown');
   });
 
+  it('reads the actor whose timeline to show', () => {
+    expect(parseArgs(['actors', 'show', 'booking/0199'])).toEqual({ name: 'actor', address: 'booking/0199' });
+    expect(parseArgs(['actors', 'show'])).toEqual({ name: 'unknown', problem: 'Usage: tickets actors show <address>' });
+    expect(parseArgs(['actors', 'list']).name).toBe('unknown');
+    expect(parseArgs(['actors', 'show', 'a/1', 'b/2']).name).toBe('unknown');
+  });
+
+  it('checks /health by default, or the path given', () => {
+    expect(parseArgs(['healthcheck'])).toEqual({ name: 'healthcheck', path: '/health' });
+    expect(parseArgs(['healthcheck', '/ready'])).toEqual({ name: 'healthcheck', path: '/ready' });
+    expect(parseArgs(['healthcheck', 'ready']).name).toBe('unknown');
+    expect(parseArgs(['healthcheck', '/ready', '/health']).name).toBe('unknown');
+  });
+
+  it('reads the ops account to create', () => {
+    expect(parseArgs(['accounts', 'create-ops', 'ops@example.com'])).toEqual({ name: 'create-ops', email: 'ops@example.com' });
+    expect(parseArgs(['accounts', 'create-ops']).name).toBe('unknown');
+  });
+
   it('reports an unknown command', () => {
     expect(parseArgs(['fly'])).toEqual({ name: 'unknown', problem: 'Unknown command "fly".' });
   });

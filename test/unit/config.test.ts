@@ -15,9 +15,24 @@ describe('loadConfig', () => {
 
   describe('when Postgres and Redis are set', () => {
     it('runs distributed', () => {
-      const config = loadConfig({ POSTGRES_URL: 'postgres://u@h:5432/db', REDIS_ADDR: '127.0.0.1:6379' });
+      const config = loadConfig({ POSTGRES_URL: 'postgres://u@h:5432/db', REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'x'.repeat(32) });
       expect(config.mode).toBe('distributed');
       expect(config.redisAddr).toBe('127.0.0.1:6379');
+    });
+  });
+
+  describe('when accounts and rate limits are not configured', () => {
+    it('issues tokens for an hour and lets every client make 200 requests per second per route class', () => {
+      const config = loadConfig({});
+      expect(config.jwtSecret).toBeUndefined();
+      expect(config.jwtTtlSeconds).toBe(3600);
+      expect(config.rateLimits).toEqual({ auth: { limit: 200, windowMs: 1000 }, holds: { limit: 200, windowMs: 1000 } });
+      expect(config.trustedProxyHops).toBe(0);
+    });
+
+    it('reads rate limits as requests per window in seconds, minutes or hours', () => {
+      const config = loadConfig({ RATE_LIMIT_AUTH: '10/1m', RATE_LIMIT_HOLDS: '1000/2h' });
+      expect(config.rateLimits).toEqual({ auth: { limit: 10, windowMs: 60_000 }, holds: { limit: 1000, windowMs: 7_200_000 } });
     });
   });
 
@@ -31,6 +46,25 @@ describe('loadConfig', () => {
 
     it('refuses half a distributed configuration', () => {
       expect(() => loadConfig({ POSTGRES_URL: 'postgres://u@h:5432/db' })).toThrow(ConfigError);
+    });
+
+    it('requires JWT_SECRET in distributed mode, and at least 32 characters of it', () => {
+      expect(() => loadConfig({ POSTGRES_URL: 'postgres://u@h:5432/db', REDIS_ADDR: '127.0.0.1:6379' })).toThrow(/JWT_SECRET: required in distributed mode/);
+      expect(() => loadConfig({ JWT_SECRET: 'too short' })).toThrow(/JWT_SECRET/);
+    });
+
+    it('requires OPS_PASSWORD with OPS_EMAIL, but takes OPS_PASSWORD alone (for accounts create-ops)', () => {
+      expect(() => loadConfig({ OPS_EMAIL: 'ops@example.com' })).toThrow(/OPS_PASSWORD: required with OPS_EMAIL/);
+      expect(loadConfig({ OPS_PASSWORD: 'Ops-password-2030' }).opsPassword).toBe('Ops-password-2030');
+    });
+
+    it('holds OPS_PASSWORD to the password policy: 12 characters from two character classes', () => {
+      expect(() => loadConfig({ OPS_PASSWORD: 'onlylowercaseletters' })).toThrow(/OPS_PASSWORD: must mix at least two of/);
+      expect(() => loadConfig({ OPS_PASSWORD: 'Short-2030' })).toThrow(/OPS_PASSWORD: must be at least 12 characters/);
+    });
+
+    it('refuses a rate limit that is not requests/window', () => {
+      for (const bad of ['200', '200/s', '0/1s', '200/1d', '200/0s', 'lots']) expect(() => loadConfig({ RATE_LIMIT_AUTH: bad })).toThrow(/RATE_LIMIT_AUTH/);
     });
 
     it('treats an empty variable as unset', () => {

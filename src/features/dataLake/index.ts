@@ -14,6 +14,17 @@ export const ALL_FACTS = [
   'TicketPrinted_v1',
   'TicketRefundCompleted_v1',
   'TicketRefunded_v1',
+  'VipBundleInitialized_v1',
+  'VipBundleTicketsBooked_v1',
+  'VipBundleTicketsFailed_v1',
+  'VipBundleTicketsCancelled_v1',
+  'VipBundleFlightBooked_v1',
+  'VipBundleFlightFailed_v1',
+  'VipBundleFlightCancelled_v1',
+  'VipBundleTaxiBooked_v1',
+  'VipBundleTaxiFailed_v1',
+  'VipBundleFinalized_v1',
+  'VipBundleFailed_v1',
 ] as const;
 
 /** The data lake: every fact stored as delivered, for analytics; its inbox row shares its transaction. */

@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia';
 import { z } from 'zod';
+import type { AuthPlugin } from '../../http/auth';
 import { nextLink } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import type { DeadLetters } from '../../messaging/deadLetters';
@@ -8,16 +9,18 @@ import { DeadLetterBody, DeadLetterListQuery, DeadLetterParams, RedriveAllBody, 
 /** What the dead-letter routes need. */
 export interface DeadLettersRoutesDeps {
   deadLetters: DeadLetters;
+  auth: AuthPlugin;
 }
 
 const tags = ['operations'];
 
 /**
  * Ops routes over the dead letters: list them (newest first, `?limit=`, `?status=`, next page in
- * `Link`), redrive one, redrive all. The ops role check is added with authentication.
+ * `Link`), redrive one, redrive all. Every route needs the ops role.
  */
-export function deadLettersRoutes({ deadLetters }: DeadLettersRoutesDeps) {
+export function deadLettersRoutes({ deadLetters, auth }: DeadLettersRoutesDeps) {
   return new Elysia({ name: 'dead-letters', prefix: '/api/ops/dead-letters' })
+    .use(auth)
     .get(
       '',
       async ({ query, request, set }) => {
@@ -28,11 +31,13 @@ export function deadLettersRoutes({ deadLetters }: DeadLettersRoutesDeps) {
       },
       {
         query: DeadLetterListQuery,
+        auth: 'ops',
         response: { 200: z.array(DeadLetterBody) },
         detail: { summary: 'Messages that failed past their retry budget, newest first', tags },
       },
     )
     .post('/retry', () => deadLetters.redriveAll(), {
+      auth: 'ops',
       response: { 200: RedriveAllBody },
       detail: { summary: 'Redrive every dead letter, oldest first', tags },
     })
@@ -49,6 +54,7 @@ export function deadLettersRoutes({ deadLetters }: DeadLettersRoutesDeps) {
       },
       {
         params: DeadLetterParams,
+        auth: 'ops',
         response: { 200: DeadLetterBody },
         detail: { summary: 'Run the handler of a dead letter again now; it stays dead with the new error if it fails', tags },
       },

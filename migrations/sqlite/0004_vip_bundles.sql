@@ -1,0 +1,9 @@
+-- Tickets the provider confirmed for the booking of a VIP bundle, so that compensating the bundle refunds
+-- every one of them; a ticket confirmed after compensation began is refunded by the handler that records it.
+CREATE TABLE vip_bundle_tickets (
+  ticket_id TEXT PRIMARY KEY,
+  vip_bundle_id TEXT NOT NULL,
+  booking_id TEXT NOT NULL,
+  confirmed_at TEXT NOT NULL
+);
+CREATE INDEX vip_bundle_tickets_bundle ON vip_bundle_tickets (vip_bundle_id, ticket_id);

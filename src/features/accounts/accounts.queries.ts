@@ -1,0 +1,31 @@
+import type { SqlExecutor } from '../../actors/ports';
+import type { Role } from '../../http/auth';
+
+/** A row of `users`. */
+export interface UserRow {
+  user_id: string;
+  email: string;
+  password_hash: string;
+  role: Role;
+}
+
+/** The user with this (normalised) e-mail, or null. */
+export async function findUserByEmail(db: SqlExecutor, email: string): Promise<UserRow | null> {
+  const [row] = await db.query<UserRow>('SELECT user_id, email, password_hash, role FROM users WHERE email = $1', [email]);
+  return row ?? null;
+}
+
+/** Inserts a user; false when the e-mail is taken (the unique constraint decides, not a prior read). */
+export async function insertUser(db: SqlExecutor, user: UserRow, now: string): Promise<boolean> {
+  const inserted = await db.execute(
+    `INSERT INTO users (user_id, email, password_hash, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+     ON CONFLICT (email) DO NOTHING`,
+    [user.user_id, user.email, user.password_hash, user.role, now],
+  );
+  return inserted === 1;
+}
+
+/** Gives the user with this e-mail a new password hash and role. */
+export async function updateUser(db: SqlExecutor, email: string, change: { password_hash: string; role: Role }, now: string): Promise<void> {
+  await db.execute('UPDATE users SET password_hash = $1, role = $2, updated_at = $3 WHERE email = $4', [change.password_hash, change.role, now, email]);
+}

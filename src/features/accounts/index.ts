@@ -1,0 +1,10 @@
+import type { Feature } from '../feature';
+import { accountsRoutes } from './accounts.routes';
+
+export { ensureOpsAccount, OpsAccountError, type OpsAccount } from './accounts.ops';
+
+/** Accounts: registration and login (access tokens); the ops account is ensured by `ensureOpsAccount`. */
+export const accountsFeature: Feature = {
+  name: 'accounts',
+  routes: (deps) => accountsRoutes(deps),
+};

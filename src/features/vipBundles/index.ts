@@ -1,0 +1,20 @@
+import { vipBundleMachine } from '../../../machines/vipBundle/vipBundle.machine';
+import type { Feature } from '../feature';
+import { vipBundleHandlers } from './vipBundles.handlers';
+import { vipBundlesRoutes, type VipBundlesRoutesOptions } from './vipBundles.routes';
+
+/**
+ * VIP bundles: a saga actor per bundle that books show tickets (through the booking actor), two flights
+ * and a taxi, and compensates in reverse order when a step fails for good or its deadline passes.
+ * Built with the configured deadline (`createVipBundlesFeature({ deadlineSeconds: config.vipBundleDeadlineSeconds })`).
+ */
+export function createVipBundlesFeature(options: VipBundlesRoutesOptions): Feature {
+  return {
+    name: 'vipBundles',
+    kinds: [{ kind: 'vipBundle', machine: vipBundleMachine }],
+    routes: (deps) => vipBundlesRoutes(deps, options),
+    handlers: (deps) => vipBundleHandlers(deps),
+  };
+}
+
+/** VIP bundles with the default deadline. */

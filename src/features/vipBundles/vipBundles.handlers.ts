@@ -1,0 +1,152 @@
+import type { FlightLeg, VipBundleContext } from '../../../machines/vipBundle/vipBundle.machine';
+import type { ActorEvent } from '../../actors/runtime';
+import { TerminalError as ExternalTerminalError } from '../../adapters/errors';
+import type { BookFlightRequest, BookTaxiRequest } from '../../adapters/transportation/transportation.port';
+import { isTerminalFailure } from '../../kernel/errors';
+import { defineHandler, type Handler, type HandlerContext } from '../../messaging/handlers';
+import type { FeatureDeps } from '../feature';
+import { callContextOf, reply } from '../reply';
+import { recordBundleTicket, REFUND_LATE_TICKETS_HANDLER, ticketsOfBundle } from './vipBundles.queries';
+
+type BookShowTickets = { vip_bundle_id: string; booking_id: string; show_id: string; number_of_tickets: number; customer_email: string };
+type BookFlight = BookFlightRequest & { vip_bundle_id: string; leg: FlightLeg };
+type BookTaxi = BookTaxiRequest & { vip_bundle_id: string };
+type CancelFlightTickets = { vip_bundle_id: string; leg: FlightLeg; ticket_ids: string[] };
+type CancelShowTickets = { vip_bundle_id: string; booking_id: string };
+type ConfirmedTicket = { ticket_id: string; booking_id: string; confirmed_at: string };
+
+const fields = <T>(ctx: HandlerContext) => ctx.fields as unknown as T;
+
+/**
+ * The steps of the VIP bundle saga. Each handler does one step and replies with its outcome into the
+ * bundle: a refusal (an AppError of the booking, a 4xx of the transportation service) is a `….failed`
+ * reply; anything else is thrown, so the consumer retries it with backoff and, past the retry budget,
+ * dead-letters it (which the bundle's status shows as `compensation_stuck` while it compensates).
+ * External calls carry the command's key (`<bundle id>-<leg>`), the same on every retry.
+ */
+export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDeps): Handler[] {
+  const now = () => clock.now().toISOString();
+  const tell = (vipBundleId: string, event: ActorEvent, ctx: HandlerContext) => reply(runtime, `vipBundle/${vipBundleId}`, event, ctx);
+
+  /** Asks the ticket actor for a refund; a ticket already refunding, refunded or cancelled counts as done. */
+  const refundTicket = (ticketId: string, ctx: HandlerContext) => reply(runtime, `ticket/${ticketId}`, { type: 'ticket.refund', now: now() }, ctx);
+
+  return [
+    defineHandler({
+      name: 'bookVipBundleTickets',
+      effect: 'external',
+      on: {
+        BookShowTickets: async (_message, ctx) => {
+          const c = fields<BookShowTickets>(ctx);
+          try {
+            // The booking path of book-tickets: its machine, and its capacity rule in the commit. A booking
+            // that exists already was made by an earlier delivery of this command.
+            await reply(runtime, `booking/${c.booking_id}`, {
+              type: 'booking.make',
+              now: now(),
+              booking_id: c.booking_id,
+              show_id: c.show_id,
+              number_of_tickets: c.number_of_tickets,
+              customer_email: c.customer_email,
+              vip_bundle_id: c.vip_bundle_id,
+            }, ctx, true);
+          } catch (error) {
+            if (!isTerminalFailure(error)) throw error;
+            await tell(c.vip_bundle_id, { type: 'tickets.failed', now: now(), reason: (error as Error).message }, ctx);
+            return;
+          }
+          await tell(c.vip_bundle_id, { type: 'tickets.booked', now: now() }, ctx);
+        },
+      },
+    }),
+    defineHandler({
+      name: 'bookVipBundleFlight',
+      effect: 'external',
+      on: {
+        BookFlight: async (_message, ctx) => {
+          const { vip_bundle_id: vipBundleId, leg, ...request } = fields<BookFlight>(ctx);
+          let ticketIds: string[];
+          try {
+            ticketIds = (await services.transportation.bookFlight(request, callContextOf(ctx))).ticket_ids;
+          } catch (error) {
+            if (!(error instanceof ExternalTerminalError)) throw error;
+            await tell(vipBundleId, { type: 'flights.failed', now: now(), leg, reason: error.message }, ctx);
+            return;
+          }
+          await tell(vipBundleId, { type: 'flights.booked', now: now(), leg, ticket_ids: ticketIds }, ctx);
+        },
+      },
+    }),
+    defineHandler({
+      name: 'bookVipBundleTaxi',
+      effect: 'external',
+      on: {
+        BookTaxi: async (_message, ctx) => {
+          const { vip_bundle_id: vipBundleId, ...request } = fields<BookTaxi>(ctx);
+          let taxiBookingId: string;
+          try {
+            taxiBookingId = (await services.transportation.bookTaxi(request, callContextOf(ctx))).booking_id;
+          } catch (error) {
+            if (!(error instanceof ExternalTerminalError)) throw error;
+            await tell(vipBundleId, { type: 'taxi.failed', now: now(), reason: error.message }, ctx);
+            return;
+          }
+          await tell(vipBundleId, { type: 'taxi.booked', now: now(), booking_id: taxiBookingId }, ctx);
+        },
+      },
+    }),
+    defineHandler({
+      name: 'cancelVipBundleFlight',
+      effect: 'external',
+      on: {
+        CancelFlightTickets: async (_message, ctx) => {
+          const c = fields<CancelFlightTickets>(ctx);
+          for (const ticketId of c.ticket_ids) {
+            try {
+              await services.transportation.cancelFlightTicket({ ticket_id: ticketId }, callContextOf(ctx));
+            } catch (error) {
+              // Cancelling twice succeeds upstream; a 404 is a ticket already gone, which is what we want.
+              if (!(error instanceof ExternalTerminalError && error.status === 404)) throw error;
+            }
+          }
+          await tell(c.vip_bundle_id, { type: 'flights.cancelled', now: now(), leg: c.leg }, ctx);
+        },
+      },
+    }),
+    defineHandler({
+      name: 'cancelVipBundleTickets',
+      effect: 'external',
+      on: {
+        CancelShowTickets: async (_message, ctx) => {
+          const c = fields<CancelShowTickets>(ctx);
+          // Frees the seats; a booking Dead Nation refused has freed them already (and refuses the cancel).
+          await reply(runtime, `booking/${c.booking_id}`, { type: 'booking.cancel', now: now(), reason: `VIP bundle ${c.vip_bundle_id} failed` }, ctx);
+          for (const ticketId of await ticketsOfBundle(store, c.vip_bundle_id)) await refundTicket(ticketId, ctx);
+          await tell(c.vip_bundle_id, { type: 'tickets.cancelled', now: now() }, ctx);
+        },
+      },
+    }),
+    defineHandler({
+      name: REFUND_LATE_TICKETS_HANDLER,
+      effect: 'external',
+      on: {
+        TicketBookingConfirmed_v1: async (_message, ctx) => {
+          const ticket = fields<ConfirmedTicket>(ctx);
+          if (ticket.booking_id === '') return;
+          const booking = await runtime.get(`booking/${ticket.booking_id}`);
+          const vipBundleId = (booking?.context as { vipBundleId?: string | null } | undefined)?.vipBundleId;
+          if (!vipBundleId) return;
+          // Recorded before the bundle is read: either the compensation lists this ticket (it started
+          // after the record), or this reads a bundle already compensating its tickets and refunds it here.
+          await recordBundleTicket(store, { ticket_id: ticket.ticket_id, vip_bundle_id: vipBundleId, booking_id: ticket.booking_id, confirmed_at: ticket.confirmed_at });
+          const bundle = await runtime.get(`vipBundle/${vipBundleId}`);
+          if (bundle && refundsTickets(bundle.state, bundle.context as unknown as VipBundleContext)) await refundTicket(ticket.ticket_id, ctx);
+        },
+      },
+    }),
+  ];
+}
+
+/** Whether the bundle is cancelling its booking or has cancelled it: then every ticket confirmed for it is refunded. */
+const refundsTickets = (state: string, context: VipBundleContext): boolean =>
+  state === 'cancellingTickets' || context.legs.tickets.status === 'compensated';

@@ -1,0 +1,41 @@
+import type { SqlExecutor } from '../../actors/ports';
+
+/** The handler that records the tickets of VIP bookings and refunds those confirmed during or after compensation. */
+export const REFUND_LATE_TICKETS_HANDLER = 'refundVipBundleTickets';
+
+/** Records a ticket confirmed for a bundle's booking; a repeat is a no-op. */
+export async function recordBundleTicket(
+  db: SqlExecutor,
+  ticket: { ticket_id: string; vip_bundle_id: string; booking_id: string; confirmed_at: string },
+): Promise<void> {
+  await db.execute(
+    'INSERT INTO vip_bundle_tickets (ticket_id, vip_bundle_id, booking_id, confirmed_at) VALUES ($1, $2, $3, $4) ON CONFLICT (ticket_id) DO NOTHING',
+    [ticket.ticket_id, ticket.vip_bundle_id, ticket.booking_id, ticket.confirmed_at],
+  );
+}
+
+/** The tickets confirmed so far for a bundle's booking, in id order. */
+export async function ticketsOfBundle(db: SqlExecutor, vipBundleId: string): Promise<string[]> {
+  const rows = await db.query<{ ticket_id: string }>('SELECT ticket_id FROM vip_bundle_tickets WHERE vip_bundle_id = $1 ORDER BY ticket_id', [vipBundleId]);
+  return rows.map((row) => row.ticket_id);
+}
+
+/**
+ * Whether a step of the bundle's compensation sits in the dead letters: a command of the bundle itself
+ * (a cancellation, or the booking step whose outcome the compensation waits for), or a step of the
+ * refund of one of its tickets (the ticket's `RefundTicket`, anything of its refund actor, or the
+ * handler that refunds tickets confirmed late). A redriven letter no longer counts.
+ */
+export async function hasStuckCompensation(db: SqlExecutor, vipBundleId: string): Promise<boolean> {
+  const rows = await db.query(
+    `SELECT 1 AS found FROM dead_letters d JOIN messages m ON m.id = d.message_id
+      WHERE d.status = 'dead' AND (
+        (m.actor = $1 AND m.kind = 'command')
+        OR m.actor IN (SELECT 'refund/' || ticket_id FROM vip_bundle_tickets WHERE vip_bundle_id = $2)
+        OR ((m.name = 'RefundTicket' OR d.handler = $3) AND m.actor IN (SELECT 'ticket/' || ticket_id FROM vip_bundle_tickets WHERE vip_bundle_id = $2))
+      )
+      LIMIT 1`,
+    [`vipBundle/${vipBundleId}`, vipBundleId, REFUND_LATE_TICKETS_HANDLER],
+  );
+  return rows.length > 0;
+}

@@ -1,0 +1,221 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Elysia } from 'elysia';
+import type { Clock } from '../kernel/clock';
+import { AppError } from '../kernel/errors';
+import type { CallerOf } from './idempotency';
+
+/** The roles a token can carry: every registered user is a `customer`; `ops` comes from configuration. */
+export const ROLES = ['customer', 'ops'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who is calling, as the verified access token says. */
+export interface AuthUser {
+  id: string;
+  email: string;
+  role: Role;
+}
+
+/** An access token as the login route returns it. */
+export interface IssuedToken {
+  token: string;
+  /** Lifetime in seconds. */
+  expiresIn: number;
+}
+
+/** Why a token was refused; the client is only ever told 401. */
+export type TokenProblem = 'malformed' | 'algorithm' | 'signature' | 'expired' | 'not_yet_valid' | 'claims';
+
+export type VerifyResult = { ok: true; user: AuthUser } | { ok: false; problem: TokenProblem };
+
+export interface TokenOptions {
+  /** The HMAC key (`JWT_SECRET`, or the generated one of embedded mode). */
+  secret: string;
+  clock: Clock;
+  /** Lifetime of issued tokens (`JWT_TTL_SECONDS`). */
+  ttlSeconds: number;
+  /** Clock difference tolerated between instances for `exp`, `nbf` and `iat` (default 30 s). */
+  leewaySeconds?: number;
+}
+
+/** Issues and verifies the service's access tokens. */
+export interface Tokens {
+  issue(user: AuthUser): IssuedToken;
+  verify(token: string): VerifyResult;
+  /** The user of the request's bearer token when it verifies, else undefined (verified once per request). */
+  userOf(request: Request): AuthUser | undefined;
+  /** For idempotency scopes: `user:<id>` for a verified caller, `anonymous` otherwise. */
+  callerOf: CallerOf;
+}
+
+/** `iss` of every token: a token of another service sharing the secret is still refused. */
+export const TOKEN_ISSUER = 'tickets';
+const HEADER = { alg: 'HS256', typ: 'JWT' } as const;
+const ENCODED_HEADER = base64url(JSON.stringify(HEADER));
+const DEFAULT_LEEWAY_SECONDS = 30;
+const MAX_TOKEN_LENGTH = 4096;
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * JWT access tokens, HS256 only (RFC 7519 + RFC 7515). Verification is strict and in this order: three
+ * base64url segments; a header whose `alg` is exactly `HS256` (so `none` and every other algorithm are
+ * refused before anything else is looked at), `typ` `JWT` and no `crit`; the signature, compared in
+ * constant time with the canonical encoding of the expected one; then the claims: `iss` is ours, `sub`
+ * and `email` are strings, `role` is a known role, `exp` and `iat` are numbers, `exp` is not past,
+ * neither `iat` nor `nbf` is in the future (each with the leeway).
+ */
+export function createTokens(options: TokenOptions): Tokens {
+  const { clock, ttlSeconds } = options;
+  const key = Buffer.from(options.secret, 'utf8');
+  const leeway = options.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS;
+  const verified = new WeakMap<Request, AuthUser | null>();
+  const sign = (signingInput: string) => createHmac('sha256', key).update(signingInput).digest('base64url');
+
+  const verify = (token: string): VerifyResult => {
+    if (token.length > MAX_TOKEN_LENGTH) return { ok: false, problem: 'malformed' };
+    const segments = token.split('.');
+    if (segments.length !== 3 || !segments.every((s) => SEGMENT.test(s))) return { ok: false, problem: 'malformed' };
+    const [encodedHeader, encodedPayload, signature] = segments as [string, string, string];
+    const header = decodeJson(encodedHeader);
+    if (header === undefined) return { ok: false, problem: 'malformed' };
+    if (header.alg !== HEADER.alg || header.typ !== HEADER.typ || 'crit' in header) return { ok: false, problem: 'algorithm' };
+    const expected = Buffer.from(sign(`${encodedHeader}.${encodedPayload}`));
+    const actual = Buffer.from(signature);
+    if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return { ok: false, problem: 'signature' };
+    const claims = decodeJson(encodedPayload);
+    if (claims === undefined) return { ok: false, problem: 'malformed' };
+    const { iss, sub, email, role, exp, iat, nbf } = claims;
+    if (
+      iss !== TOKEN_ISSUER || typeof sub !== 'string' || sub === '' || typeof email !== 'string' ||
+      !ROLES.includes(role as Role) || !isTime(exp) || !isTime(iat) || (nbf !== undefined && !isTime(nbf))
+    ) {
+      return { ok: false, problem: 'claims' };
+    }
+    const now = clock.now().getTime() / 1000;
+    if (now >= exp + leeway) return { ok: false, problem: 'expired' };
+    if (iat > now + leeway || (nbf !== undefined && nbf > now + leeway)) return { ok: false, problem: 'not_yet_valid' };
+    return { ok: true, user: { id: sub, email, role: role as Role } };
+  };
+
+  const userOf = (request: Request): AuthUser | undefined => {
+    let user = verified.get(request);
+    if (user === undefined) {
+      const token = bearerToken(request);
+      const result = token === undefined ? undefined : verify(token);
+      user = result?.ok ? result.user : null;
+      verified.set(request, user);
+    }
+    return user ?? undefined;
+  };
+
+  return {
+    issue(user) {
+      const iat = Math.floor(clock.now().getTime() / 1000);
+      const payload = base64url(JSON.stringify({ iss: TOKEN_ISSUER, sub: user.id, email: user.email, role: user.role, iat, exp: iat + ttlSeconds }));
+      return { token: `${ENCODED_HEADER}.${payload}.${sign(`${ENCODED_HEADER}.${payload}`)}`, expiresIn: ttlSeconds };
+    },
+    verify,
+    userOf,
+    callerOf: (request) => {
+      const user = userOf(request);
+      return user === undefined ? 'anonymous' : `user:${user.id}`;
+    },
+  };
+}
+
+/** `true`: any valid token; a role: a valid token with that role. */
+export type AuthRequirement = true | Role;
+
+const REALM = 'Bearer realm="tickets"';
+
+/**
+ * The `auth` route option (STYLE.md §5), on top of `tokens`:
+ *
+ * ```ts
+ * .get('/me/bookings', ({ user }) => listBookings(user.id), { auth: true })
+ * .post('/events', ({ user, body }) => …, { auth: 'ops' })
+ * ```
+ *
+ * No `Authorization: Bearer` token, or one that does not verify (malformed, tampered, `alg: none`,
+ * expired, …): 401 `UNAUTHORIZED` with `WWW-Authenticate`, the same body whatever the reason. A valid
+ * token without the required role: 403 `FORBIDDEN`. Both are decided before the request is validated.
+ * Otherwise the handler gets `user: { id, email, role }`, taken from the verified token only. On a
+ * route with both options, list `rateLimit` first so that rejected tokens count against the limit.
+ */
+export function createAuth(tokens: Tokens) {
+  return new Elysia({ name: 'auth' }).macro({
+    auth(requirement: AuthRequirement) {
+      return {
+        // The transform phase runs before validation: a caller without a valid token learns nothing
+        // about the body, and gets 401 whatever it sent. A transform hook cannot answer with a
+        // Response of its own, hence the throw (mapped by the one error mapper like any AppError).
+        transform({ request }) {
+          const user = tokens.userOf(request);
+          if (user === undefined) {
+            const sent = bearerToken(request) !== undefined;
+            throw new AppError({
+              status: 401,
+              code: 'UNAUTHORIZED',
+              detail: sent ? 'The bearer token is invalid or expired' : 'This route needs an Authorization: Bearer token',
+              headers: { 'www-authenticate': sent ? `${REALM}, error="invalid_token"` : REALM },
+            });
+          }
+          if (requirement !== true && user.role !== requirement) {
+            throw new AppError({ status: 403, code: 'FORBIDDEN', detail: `This route needs the ${requirement} role` });
+          }
+        },
+        resolve: ({ request }) => ({ user: tokens.userOf(request) as AuthUser }),
+      };
+    },
+  });
+}
+
+/** The `auth` macro, as features receive it. */
+export type AuthPlugin = ReturnType<typeof createAuth>;
+
+/**
+ * The HMAC key: `JWT_SECRET` when configured; otherwise (embedded mode only, config.ts requires it in
+ * distributed mode) a random 256-bit key generated once into `<dataDir>/jwt-secret` (mode 0600), so
+ * tokens survive restarts and no instance ever runs with a guessable key.
+ */
+export async function resolveJwtSecret(options: { jwtSecret: string | undefined; dataDir: string }): Promise<string> {
+  if (options.jwtSecret !== undefined) return options.jwtSecret;
+  await mkdir(options.dataDir, { recursive: true });
+  const path = join(options.dataDir, 'jwt-secret');
+  // Written aside and linked into place: a concurrent or interrupted start never sees a partial key.
+  const draft = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(draft, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
+  try {
+    await link(draft, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    await unlink(draft);
+  }
+  const stored = (await readFile(path, 'utf8')).trim();
+  if (stored.length < 32) throw new Error(`${path} holds less than 32 characters; delete it to generate a new key (tokens issued so far become invalid)`);
+  return stored;
+}
+
+function bearerToken(request: Request): string | undefined {
+  const match = /^Bearer +(\S+) *$/i.exec(request.headers.get('authorization') ?? '');
+  return match?.[1];
+}
+
+function base64url(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64url');
+}
+
+function decodeJson(segment: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isTime(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}

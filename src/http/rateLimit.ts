@@ -1,0 +1,178 @@
+import { Elysia } from 'elysia';
+import { Redis } from 'ioredis';
+import type { Config } from '../config';
+import type { Clock } from '../kernel/clock';
+import { AppError } from '../kernel/errors';
+import type { Logger } from '../observability/logger';
+import type { AuthUser } from './auth';
+
+/** Where the counts live: Redis in distributed mode (shared by the instances), memory in embedded mode. */
+export interface RateLimitCounter {
+  /** Adds one to `key` and returns its count; a new key lives `ttlMs`. */
+  increment(key: string, ttlMs: number, nowMs: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The route classes, one rule each in `config.rateLimits`. */
+export type RateLimitClass = keyof Config['rateLimits'];
+
+export interface RateLimitOptions {
+  rules: Config['rateLimits'];
+  counter: RateLimitCounter;
+  clock: Clock;
+  /** The verified caller of a request, if any: an authenticated client is counted by its user id. */
+  userOf: (request: Request) => AuthUser | undefined;
+  /** `TRUSTED_PROXY_HOPS`: how many `X-Forwarded-For` entries, from the right, proxies we trust wrote. */
+  trustedProxyHops: number;
+  logger: Logger;
+}
+
+const STORE_DOWN_LOG_EVERY_MS = 60_000;
+
+interface SocketAddress {
+  requestIP(request: Request): { address: string } | null;
+}
+
+/**
+ * The `rateLimit` route option (STYLE.md §5): a fixed-window counter per (client, route class).
+ *
+ * ```ts
+ * .post('/login', handler, { body: Credentials, rateLimit: 'auth' })
+ * ```
+ *
+ * The client is the verified token's user when the request carries one, else its IP address (the peer
+ * address, or the `X-Forwarded-For` entry written by the outermost trusted proxy). It runs in the
+ * transform phase, before validation and idempotency (and before `auth` when listed before it), so
+ * invalid requests count too. Limited routes answer with `RateLimit-Policy: "<class>";q=<limit>;w=<window s>`
+ * and `RateLimit: "<class>";r=<remaining>;t=<seconds to reset>` (draft-ietf-httpapi-ratelimit-headers);
+ * past the limit: 429 `RATE_LIMITED` with `Retry-After`. When the counter store fails (Redis down) the
+ * request is let through: an outage of Redis must not take the API down with it.
+ */
+export function createRateLimit(options: RateLimitOptions) {
+  const { rules, counter, clock, userOf, trustedProxyHops, logger } = options;
+  let storeDownLoggedAt = Number.NEGATIVE_INFINITY;
+
+  const clientOf = (request: Request, server: SocketAddress | null): string => {
+    const user = userOf(request);
+    if (user !== undefined) return `user:${user.id}`;
+    if (trustedProxyHops > 0) {
+      const forwarded = (request.headers.get('x-forwarded-for') ?? '').split(',').map((a) => a.trim()).filter((a) => a !== '');
+      const client = forwarded[Math.max(0, forwarded.length - trustedProxyHops)];
+      if (client !== undefined) return `ip:${client}`;
+    }
+    return `ip:${server?.requestIP(request)?.address ?? 'unknown'}`;
+  };
+
+  return new Elysia({ name: 'rate-limit' }).macro({
+    rateLimit(routeClass: RateLimitClass) {
+      const rule = rules[routeClass];
+      const windowSeconds = Math.ceil(rule.windowMs / 1000);
+      return {
+        async transform({ request, server, set }) {
+          const now = clock.now().getTime();
+          const window = Math.floor(now / rule.windowMs);
+          const msLeft = (window + 1) * rule.windowMs - now;
+          const resetSeconds = Math.max(1, Math.ceil(msLeft / 1000));
+          let count: number;
+          try {
+            count = await counter.increment(`${routeClass}:${window}:${clientOf(request, server)}`, msLeft, now);
+          } catch (error) {
+            if (now - storeDownLoggedAt >= STORE_DOWN_LOG_EVERY_MS) {
+              storeDownLoggedAt = now;
+              logger.warn('rate limit store unavailable; requests are not limited', { err: error });
+            }
+            return;
+          }
+          const headers = {
+            'ratelimit-policy': `"${routeClass}";q=${rule.limit};w=${windowSeconds}`,
+            ratelimit: `"${routeClass}";r=${Math.max(0, rule.limit - count)};t=${resetSeconds}`,
+          };
+          Object.assign(set.headers, headers);
+          if (count > rule.limit) {
+            // Thrown, not returned: a transform hook cannot answer with a Response of its own.
+            throw new AppError({
+              status: 429,
+              code: 'RATE_LIMITED',
+              detail: `Too many requests: at most ${rule.limit} per ${windowSeconds} s to this kind of route; retry in ${resetSeconds} s`,
+              retryable: true,
+              headers: { ...headers, 'retry-after': String(resetSeconds) },
+            });
+          }
+        },
+      };
+    },
+  });
+}
+
+/** The `rateLimit` macro, as features receive it. */
+export type RateLimitPlugin = ReturnType<typeof createRateLimit>;
+
+/** Counts in this process (embedded mode: one instance). Expired keys are swept once per `sweepEveryMs`. */
+export function createMemoryCounter(sweepEveryMs = 60_000): RateLimitCounter {
+  const counts = new Map<string, { count: number; expiresAt: number }>();
+  let sweptAt = 0;
+  return {
+    async increment(key, ttlMs, nowMs) {
+      if (nowMs - sweptAt >= sweepEveryMs) {
+        sweptAt = nowMs;
+        for (const [k, entry] of counts) if (entry.expiresAt <= nowMs) counts.delete(k);
+      }
+      const entry = counts.get(key);
+      if (entry === undefined || entry.expiresAt <= nowMs) {
+        counts.set(key, { count: 1, expiresAt: nowMs + ttlMs });
+        return 1;
+      }
+      entry.count += 1;
+      return entry.count;
+    },
+    async close() {
+      counts.clear();
+    },
+  };
+}
+
+/** INCR, and PEXPIRE on the first hit, in one step: a crash in between never leaves a key that lives forever. */
+const INCREMENT_SCRIPT = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return count
+`;
+
+const REDIS_TIMEOUT_MS = 500;
+
+/**
+ * Counts in Redis, shared by every instance, under `<keyPrefix>ratelimit:<class>:<window>:<client>`.
+ * Its own connection, which never queues commands while disconnected and gives up after
+ * REDIS_TIMEOUT_MS, so that an outage costs a request at most that long (then it is let through).
+ */
+export function createRedisCounter(options: { url: string; keyPrefix: string }): RateLimitCounter {
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(options.url) ? options.url : `redis://${options.url}`;
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: REDIS_TIMEOUT_MS,
+    commandTimeout: REDIS_TIMEOUT_MS,
+    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1_000),
+  });
+  // Failures reach the caller as rejected commands; without a listener ioredis would also print each one.
+  redis.on('error', () => {});
+  let connecting: Promise<void> | undefined;
+  return {
+    async increment(key, ttlMs) {
+      // Only the first connection is waited for; later reconnections happen in the background, and
+      // commands fail fast (the request is let through) until they succeed.
+      if (redis.status === 'wait') {
+        connecting = redis.connect().catch(() => {}).finally(() => {
+          connecting = undefined;
+        });
+      }
+      await connecting;
+      return Number(await redis.eval(INCREMENT_SCRIPT, 1, `${options.keyPrefix}ratelimit:${key}`, Math.max(1, Math.ceil(ttlMs))));
+    },
+    async close() {
+      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,319 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import { createHmac } from 'node:crypto';
+import { Elysia } from 'elysia';
+import { createOpsAccount } from '../../src/cli/accounts';
+import { OpsAccountError } from '../../src/features/accounts';
+import type { Feature } from '../../src/features/feature';
+import { ManualClock, systemClock } from '../../src/kernel/clock';
+import { randomIds } from '../../src/kernel/ids';
+import { bearer, GOOD_PASSWORD, login, mintToken, OPS_ACCOUNT, registerCustomer } from '../support/auth';
+import { MODES, TEST_JWT_SECRET, call, startTestService, type TestService } from '../support/service';
+
+const OPS_ROUTE = '/api/ops/dead-letters';
+
+/**
+ * A feature of the test only: `auth: true` and `rateLimit: 'holds'` routes, as a holds feature would
+ * declare them, answering with the user the route sees.
+ */
+const probeFeature: Feature = {
+  name: 'authProbe',
+  routes: ({ auth, rateLimit }) =>
+    new Elysia({ name: 'auth-probe', prefix: '/test' })
+      .use(rateLimit)
+      .use(auth)
+      .post('/whoami', ({ user }) => Response.json(user), { auth: true })
+      .post('/hold', ({ user }) => Response.json(user), { rateLimit: 'holds', auth: true }),
+};
+
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+const loginAttempt = (url: string, email: string, password: string, headers: Record<string, string> = {}) =>
+  call(url, 'POST', '/api/auth/login', { email, password }, headers);
+
+async function expectProblem(response: Awaited<ReturnType<typeof call>>, status: number, code: string) {
+  expect({ status: response.status, code: response.json?.code }).toEqual({ status, code });
+  expect(response.headers.get('content-type')).toBe('application/problem+json');
+}
+
+for (const mode of MODES) {
+  describe(`accounts and auth (${mode})`, () => {
+    let t: TestService;
+    beforeAll(async () => {
+      t = await startTestService(mode, { env: OPS_ACCOUNT, features: [probeFeature] });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    describe('when a customer registers', () => {
+      it('answers 201 with a user id, stores the e-mail trimmed and lower-cased, and logs in with it', async () => {
+        const registered = await call(t.url, 'POST', '/api/auth/register', { email: '  Ann.Lee@Example.COM ', password: GOOD_PASSWORD });
+        expect(registered.status).toBe(201);
+        expect(registered.json).toEqual({ user_id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+
+        const loggedIn = await loginAttempt(t.url, 'ANN.LEE@example.com', GOOD_PASSWORD);
+        expect(loggedIn.status).toBe(200);
+        expect(loggedIn.json).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600 });
+        expect(loggedIn.headers.get('cache-control')).toBe('no-store');
+        expect(claimsOf(loggedIn.json.access_token)).toMatchObject({ sub: registered.json.user_id, email: 'ann.lee@example.com', role: 'customer' });
+      });
+
+      it('refuses the same e-mail in another case with 409', async () => {
+        await registerCustomer(t.url, 'dup@example.com');
+        const again = await call(t.url, 'POST', '/api/auth/register', { email: 'DUP@example.com ', password: 'Another-pass-2' });
+        await expectProblem(again, 409, 'EMAIL_ALREADY_REGISTERED');
+        expect(await loginAttempt(t.url, 'dup@example.com', 'Another-pass-2').then((r) => r.status)).toBe(401);
+      });
+
+      it('refuses an empty or weak password and a bad e-mail with 400 and field errors', async () => {
+        for (const password of ['', 'Sh0rt!', 'onlylowercaseletters', '12345678901234', '          ']) {
+          const refused = await call(t.url, 'POST', '/api/auth/register', { email: `${crypto.randomUUID()}@example.com`, password });
+          await expectProblem(refused, 400, 'VALIDATION_FAILED');
+          expect(Object.keys(refused.json.errors)).toEqual(['password']);
+        }
+        const badEmail = await call(t.url, 'POST', '/api/auth/register', { email: 'not-an-email', password: GOOD_PASSWORD });
+        expect(Object.keys(badEmail.json.errors)).toEqual(['email']);
+        expect((await call(t.url, 'POST', '/api/auth/register', {})).status).toBe(400);
+      });
+
+      it('makes every new account a customer, whatever the body says', async () => {
+        const email = `${crypto.randomUUID()}@example.com`;
+        const registered = await call(t.url, 'POST', '/api/auth/register', { email, password: GOOD_PASSWORD, role: 'ops', user_id: 'chosen' });
+        expect(registered.json.user_id).not.toBe('chosen');
+        const token = await login(t.url, email, GOOD_PASSWORD);
+        expect(claimsOf(token).role).toBe('customer');
+        await expectProblem(await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(token)), 403, 'FORBIDDEN');
+      });
+    });
+
+    describe('when a login fails', () => {
+      it('answers the same 401 for an unknown e-mail and a wrong password', async () => {
+        const { email } = await registerCustomer(t.url);
+        const unknown = await loginAttempt(t.url, `nobody-${email}`, GOOD_PASSWORD);
+        const wrong = await loginAttempt(t.url, email, `${GOOD_PASSWORD}x`);
+
+        await expectProblem(unknown, 401, 'INVALID_CREDENTIALS');
+        expect(wrong.status).toBe(unknown.status);
+        expect(wrong.json).toEqual(unknown.json);
+      });
+
+      it('answers 400 to a body without e-mail or password', async () => {
+        await expectProblem(await call(t.url, 'POST', '/api/auth/login', { email: 'a@example.com' }), 400, 'VALIDATION_FAILED');
+        await expectProblem(await call(t.url, 'POST', '/api/auth/login', { email: 'a@example.com', password: '' }), 400, 'VALIDATION_FAILED');
+      });
+    });
+
+    describe('when a route needs a token', () => {
+      it('answers 401 with WWW-Authenticate when there is none', async () => {
+        const missing = await call(t.url, 'GET', OPS_ROUTE);
+        await expectProblem(missing, 401, 'UNAUTHORIZED');
+        expect(missing.headers.get('www-authenticate')).toBe('Bearer realm="tickets"');
+        await expectProblem(await call(t.url, 'POST', '/test/whoami', { not: 'validated' }), 401, 'UNAUTHORIZED');
+      });
+
+      it('answers 401 to an expired token', async () => {
+        const twoHoursAgo = new ManualClock(new Date(Date.now() - 2 * 3600_000));
+        const expired = await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(mintToken({ role: 'ops' }, { clock: twoHoursAgo })));
+        await expectProblem(expired, 401, 'UNAUTHORIZED');
+        expect(expired.headers.get('www-authenticate')).toBe('Bearer realm="tickets", error="invalid_token"');
+      });
+
+      it('answers 401 to a tampered token (customer made ops) and to one signed with another key', async () => {
+        const { token } = await registerCustomer(t.url);
+        const [header, , signature] = token.split('.');
+        const promoted = `${header}.${b64({ ...claimsOf(token), role: 'ops' })}.${signature}`;
+        await expectProblem(await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(promoted)), 401, 'UNAUTHORIZED');
+        const forged = mintToken({ role: 'ops' }, { secret: 'an-attackers-guess-0123456789abcdef' });
+        await expectProblem(await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(forged)), 401, 'UNAUTHORIZED');
+      });
+
+      it('answers 401 to alg none, unsigned or with a signature, and to another algorithm', async () => {
+        const claims = claimsOf(mintToken({ role: 'ops' }));
+        const none = `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}`;
+        const hs512Input = `${b64({ alg: 'HS512', typ: 'JWT' })}.${b64(claims)}`;
+        const hs512 = `${hs512Input}.${createHmac('sha512', TEST_JWT_SECRET).update(hs512Input).digest('base64url')}`;
+        for (const token of [`${none}.`, `${none}.${createHmac('sha256', TEST_JWT_SECRET).update(none).digest('base64url')}`, hs512, 'not-a-jwt']) {
+          await expectProblem(await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(token)), 401, 'UNAUTHORIZED');
+        }
+      });
+
+      it('takes the identity from the verified token only, never from the body', async () => {
+        const { userId, email, headers } = await registerCustomer(t.url);
+        const seen = await call(t.url, 'POST', '/test/whoami', { id: 'someone-else', role: 'ops' }, headers);
+        expect(seen.json).toEqual({ id: userId, email, role: 'customer' });
+      });
+
+      it('scopes idempotency keys to the verified caller', async () => {
+        const show = { dead_nation_id: crypto.randomUUID(), number_of_tickets: 5, start_time: '2099-01-01T20:00:00Z', title: 'Night', venue: 'Hall' };
+        const create = (headers: Record<string, string>) => call(t.url, 'POST', '/api/shows', show, { 'Idempotency-Key': 'same-key', ...headers });
+        const first = await create(bearer(mintToken()));
+        const other = await create(bearer(mintToken()));
+        expect(first.status).toBe(201);
+        expect(other.headers.get('idempotent-replayed')).toBeNull();
+        await expectProblem(other, 409, 'SHOW_ALREADY_EXISTS');
+      });
+    });
+
+    describe('when the ops account is configured', () => {
+      it('logs in with OPS_EMAIL and OPS_PASSWORD and may use ops routes', async () => {
+        const token = await login(t.url, OPS_ACCOUNT.OPS_EMAIL, OPS_ACCOUNT.OPS_PASSWORD);
+        expect(claimsOf(token).role).toBe('ops');
+        const listed = await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(token));
+        expect(listed.status).toBe(200);
+        expect(listed.json).toEqual([]);
+      });
+    });
+
+    describe('when ops accounts are made with the CLI command', () => {
+      const cli = (email: string, password: string | undefined, stdin = '') => {
+        const lines: string[] = [];
+        const run = createOpsAccount({
+          store: t.service.store, clock: systemClock, ids: randomIds, email, password, readPassword: async () => stdin, write: (line) => lines.push(line),
+        });
+        return { run, lines };
+      };
+
+      it('creates one with the password from stdin, then updates it', async () => {
+        const created = cli(' Boss@Example.com', undefined, 'Boss-password-2030\n');
+        expect(await created.run).toMatchObject({ email: 'boss@example.com', outcome: 'created' });
+        expect(created.lines).toEqual([expect.stringMatching(/^ops account boss@example.com created \(user_id [0-9a-f-]{36}\)$/)]);
+        expect(claimsOf(await login(t.url, 'boss@example.com', 'Boss-password-2030')).role).toBe('ops');
+
+        expect(await cli('boss@example.com', 'Boss-password-2030').run).toMatchObject({ outcome: 'unchanged' });
+        expect(await cli('boss@example.com', 'Boss-password-2031').run).toMatchObject({ outcome: 'updated' });
+        expect((await loginAttempt(t.url, 'boss@example.com', 'Boss-password-2030')).status).toBe(401);
+        expect((await loginAttempt(t.url, 'boss@example.com', 'Boss-password-2031')).status).toBe(200);
+      });
+
+      it('promotes an existing customer, keeping its id', async () => {
+        const customer = await registerCustomer(t.url);
+        expect(await cli(customer.email, 'Promoted-2030!').run).toMatchObject({ userId: customer.userId, outcome: 'updated' });
+        expect(claimsOf(await login(t.url, customer.email, 'Promoted-2030!'))).toMatchObject({ sub: customer.userId, role: 'ops' });
+      });
+
+      it('refuses a weak password and writes nothing', async () => {
+        await expect(cli('weak@example.com', 'aaaaaaaaaaaaaaaa').run).rejects.toThrow(OpsAccountError);
+        await expect(cli('weak@example.com', undefined, 'Short-1\n').run).rejects.toThrow(/at least 12 characters/);
+        expect((await loginAttempt(t.url, 'weak@example.com', 'aaaaaaaaaaaaaaaa')).status).toBe(401);
+      });
+    });
+
+    describe('when a client keeps within the default limits', () => {
+      it('is never limited at 100 requests in a burst, and sees the RateLimit headers', async () => {
+        const burst = await Promise.all(Array.from({ length: 100 }, () => call(t.url, 'POST', '/api/auth/login', {})));
+        expect(burst.map((r) => r.status)).toEqual(Array.from({ length: 100 }, () => 400));
+        expect(burst[0]!.headers.get('ratelimit-policy')).toBe('"auth";q=200;w=1');
+        expect(burst[0]!.headers.get('ratelimit')).toMatch(/^"auth";r=\d+;t=1$/);
+      });
+    });
+  });
+
+  describe(`rate limits (${mode})`, () => {
+    let t: TestService;
+    let other: TestService | undefined;
+    beforeAll(async () => {
+      const env = { RATE_LIMIT_AUTH: '3/1h', RATE_LIMIT_HOLDS: '2/1h', TRUSTED_PROXY_HOPS: '1' };
+      t = await startTestService(mode, { env, features: [probeFeature] });
+      if (mode === 'distributed') other = await startTestService(mode, { env, features: [probeFeature], joining: t });
+    });
+    afterAll(async () => {
+      await other?.close();
+      await t.close();
+    });
+    const from = (ip: string) => ({ 'x-forwarded-for': ip });
+
+    it('answers 429 with Retry-After past the limit of a client, counting failed logins and registrations alike', async () => {
+      const client = from('198.51.100.1');
+      const statuses: number[] = [];
+      const remaining: (string | null)[] = [];
+      for (const attempt of [
+        () => loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, client),
+        () => call(t.url, 'POST', '/api/auth/register', { email: 'x', password: '' }, client),
+        () => loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, client),
+      ]) {
+        const response = await attempt();
+        statuses.push(response.status);
+        remaining.push(response.headers.get('ratelimit'));
+      }
+      expect(statuses).toEqual([401, 400, 401]);
+      expect(remaining.map((h) => /r=(\d+)/.exec(h ?? '')?.[1])).toEqual(['2', '1', '0']);
+
+      const limited = await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, client);
+      await expectProblem(limited, 429, 'RATE_LIMITED');
+      expect(limited.json.retryable).toBe(true);
+      const retryAfter = Number(limited.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThan(0);
+      expect(retryAfter).toBeLessThanOrEqual(3600);
+      expect(limited.headers.get('ratelimit-policy')).toBe('"auth";q=3;w=3600');
+      expect(limited.headers.get('ratelimit')).toBe(`"auth";r=0;t=${retryAfter}`);
+      await expectProblem(await call(t.url, 'POST', '/api/auth/register', { email: 'new@example.com', password: GOOD_PASSWORD }, client), 429, 'RATE_LIMITED');
+    });
+
+    it('counts each client on its own: another address is not limited', async () => {
+      for (let i = 0; i < 3; i += 1) await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('198.51.100.2'));
+      await expectProblem(await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('198.51.100.2')), 429, 'RATE_LIMITED');
+      expect((await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('198.51.100.3'))).status).toBe(401);
+    });
+
+    it('takes the address the trusted proxy wrote, not one the client put before it', async () => {
+      for (let i = 0; i < 3; i += 1) await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('198.51.100.4'));
+      const spoofed = await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('203.0.113.9, 198.51.100.4'));
+      await expectProblem(spoofed, 429, 'RATE_LIMITED');
+    });
+
+    it('counts an authenticated client by its user, per route class', async () => {
+      const ann = bearer(mintToken());
+      const bob = bearer(mintToken());
+      const hold = (headers: Record<string, string>) => call(t.url, 'POST', '/test/hold', {}, { ...from('198.51.100.5'), ...headers });
+      expect([(await hold(ann)).status, (await hold(ann)).status]).toEqual([200, 200]);
+      const limited = await hold(ann);
+      await expectProblem(limited, 429, 'RATE_LIMITED');
+      expect(limited.headers.get('ratelimit-policy')).toBe('"holds";q=2;w=3600');
+      expect((await hold(bob)).status).toBe(200);
+      expect((await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('198.51.100.5'))).status).toBe(401);
+    });
+
+    if (mode === 'distributed') {
+      it('shares the counts between instances through Redis', async () => {
+        const client = from('198.51.100.6');
+        for (const url of [t.url, other!.url, t.url]) expect((await loginAttempt(url, 'nobody@example.com', GOOD_PASSWORD, client)).status).toBe(401);
+        await expectProblem(await loginAttempt(other!.url, 'nobody@example.com', GOOD_PASSWORD, client), 429, 'RATE_LIMITED');
+      });
+    }
+  });
+}
+
+describe('the ops account on a second instance (distributed)', () => {
+  let first: TestService;
+  let second: TestService;
+  beforeAll(async () => {
+    first = await startTestService('distributed', { env: OPS_ACCOUNT });
+    second = await startTestService('distributed', { env: { ...OPS_ACCOUNT, OPS_PASSWORD: 'Rotated-password-2030' }, joining: first });
+  });
+  afterAll(async () => {
+    await second.close();
+    await first.close();
+  });
+
+  it('takes the new OPS_PASSWORD at start-up, and each instance accepts the tokens of the other', async () => {
+    expect((await loginAttempt(first.url, OPS_ACCOUNT.OPS_EMAIL, OPS_ACCOUNT.OPS_PASSWORD)).status).toBe(401);
+    const token = await login(first.url, OPS_ACCOUNT.OPS_EMAIL, 'Rotated-password-2030');
+    expect((await call(second.url, 'GET', OPS_ROUTE, undefined, bearer(token))).status).toBe(200);
+  });
+});
+
+describe('the signing key without JWT_SECRET (embedded)', () => {
+  let t: TestService;
+  beforeAll(async () => {
+    t = await startTestService('embedded', { env: { ...OPS_ACCOUNT, JWT_SECRET: '' } });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('is generated: its own tokens verify, tokens of the test key do not', async () => {
+    const token = await login(t.url, OPS_ACCOUNT.OPS_EMAIL, OPS_ACCOUNT.OPS_PASSWORD);
+    expect((await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(token))).status).toBe(200);
+    await expectProblem(await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(mintToken({ role: 'ops' }))), 401, 'UNAUTHORIZED');
+  });
+});

@@ -1,0 +1,282 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'bun:test';
+import type { ManualClock } from '../../src/kernel/clock';
+import { createDeadLetters } from '../../src/messaging/deadLetters';
+import { MODES, call, eventually, startTestService, type TestService } from '../support/service';
+
+const NOW = '2030-01-01T00:00:00.000Z';
+const DEADLINE_SECONDS = 60;
+const price = { amount: '99.00', currency: 'EUR' };
+
+type Leg = { status: string; ticket_ids: string[] };
+type Bundle = {
+  vip_bundle_id: string;
+  booking_id: string;
+  status: string;
+  state: string;
+  reason: string | null;
+  legs: { tickets: { status: string; reason: string | null }; inbound_flight: Leg; return_flight: Leg; taxi: { status: string; taxi_booking_id: string | null } };
+};
+
+for (const mode of MODES) {
+  describe(`vip bundles (${mode})`, () => {
+    let t: TestService;
+
+    const createShow = async (seats: number): Promise<string> => {
+      const created = await call(t.url, 'POST', '/api/shows', { dead_nation_id: `dn-${crypto.randomUUID()}`, number_of_tickets: seats, start_time: '2030-06-01T20:00:00Z', title: 'VIP night', venue: 'Hall' });
+      expect(created.status).toBe(201);
+      return created.json.show_id as string;
+    };
+    const availableSeats = async (showId: string): Promise<number> =>
+      (await call(t.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === showId).available_tickets;
+    const bookBundle = async (showId: string, overrides: Record<string, unknown> = {}) => {
+      const response = await call(t.url, 'POST', '/api/book-vip-bundle', {
+        customer_email: 'vip@example.com', number_of_tickets: 2, show_id: showId, passengers: ['Ann Lee', 'Bob Ray'], inbound_flight_id: 'FL-IN-1', returned_flight_id: 'FL-RET-1', ...overrides,
+      });
+      expect(response.status).toBe(201);
+      return response.json as { vip_bundle_id: string; booking_id: string };
+    };
+    const bundleOf = async (id: string): Promise<Bundle> => (await call(t.url, 'GET', `/api/vip-bundles/${id}`)).json;
+    const settled = (id: string, status: string) => eventually(async () => {
+      const bundle = await bundleOf(id);
+      expect(bundle.status).toBe(status);
+      return bundle;
+    });
+    const transport = (operation: 'bookFlight' | 'bookTaxi' | 'cancelFlightTicket') => t.simulators.transportation.calls({ operation });
+    /** The bookings this bundle asked for, by the reference id every booking call carries. */
+    const bookingsOf = (id: string, operation: 'bookFlight' | 'bookTaxi') => transport(operation).filter((c) => (c.request as { reference_id: string }).reference_id === id);
+    const cancelledTicketIds = () => transport('cancelFlightTicket').filter((c) => c.outcome === 'success').map((c) => (c.request as { ticket_id: string }).ticket_id);
+    const confirmTicket = async (bookingId: string): Promise<string> => {
+      const ticketId = crypto.randomUUID();
+      const webhook = await call(t.url, 'POST', '/api/tickets-status', { tickets: [{ ticket_id: ticketId, booking_id: bookingId, status: 'confirmed', price, customer_email: 'vip@example.com' }] }, { 'Idempotency-Key': crypto.randomUUID() });
+      expect(webhook.status).toBe(200);
+      return ticketId;
+    };
+    const refundsOf = (ticketId: string) => t.simulators.payments.calls({ operation: 'refund' }).filter((c) => (c.request as { payment_reference: string }).payment_reference === ticketId);
+    const expectRefundedOnce = (ticketId: string) => eventually(async () => {
+      expect((await t.service.runtime.get(`ticket/${ticketId}`))?.state).toBe('refunded');
+      expect(refundsOf(ticketId).length).toBe(1);
+    });
+    const stateOf = async (address: string) => (await t.service.runtime.get(address))?.state;
+    /** Waits until the bundle's first call of `operation` has arrived (and, with latency, is still being answered). */
+    const arrived = (id: string, operation: 'bookFlight' | 'bookTaxi') => eventually(() => expect(bookingsOf(id, operation).length).toBe(1));
+
+    beforeAll(async () => {
+      t = await startTestService(mode, { clockAt: NOW, env: { VIP_BUNDLE_DEADLINE_SECONDS: String(DEADLINE_SECONDS) } });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+    beforeEach(() => {
+      t.simulators.reset();
+    });
+
+    describe('when every step succeeds', () => {
+      it('answers 201 with Location at once and finalizes with one booking per flight leg and one taxi booking', async () => {
+        const showId = await createShow(10);
+        const response = await call(t.url, 'POST', '/api/book-vip-bundle', {
+          customer_email: 'vip@example.com', number_of_tickets: 2, show_id: showId, passengers: ['Ann Lee', 'Bob Ray'], inbound_flight_id: 'FL-IN-1', returned_flight_id: 'FL-RET-1',
+        });
+        expect(response.status).toBe(201);
+        const { vip_bundle_id: id, booking_id: bookingId } = response.json;
+        expect(response.headers.get('location')).toBe(`/api/vip-bundles/${id}`);
+
+        const bundle = await settled(id, 'finalized');
+        expect(bundle.booking_id).toBe(bookingId);
+        expect(bundle.legs.tickets.status).toBe('booked');
+        expect(bundle.legs.inbound_flight.status).toBe('booked');
+        expect(bundle.legs.return_flight.status).toBe('booked');
+        expect(bundle.legs.taxi.status).toBe('booked');
+
+        await Bun.sleep(200);
+        expect(bookingsOf(id, 'bookFlight').map((c) => c.request)).toEqual([
+          { customer_email: 'vip@example.com', flight_id: 'FL-IN-1', passenger_names: ['Ann Lee', 'Bob Ray'], reference_id: id, idempotency_key: `${id}-inbound` },
+          { customer_email: 'vip@example.com', flight_id: 'FL-RET-1', passenger_names: ['Ann Lee', 'Bob Ray'], reference_id: id, idempotency_key: `${id}-return` },
+        ]);
+        expect(bookingsOf(id, 'bookTaxi').map((c) => c.request)).toEqual([
+          { customer_email: 'vip@example.com', number_of_passengers: 2, passenger_name: 'Ann Lee', reference_id: id, idempotency_key: `${id}-taxi` },
+        ]);
+        expect(t.simulators.transportation.taxiBookings().map((b) => b.booking_id)).toEqual([bundle.legs.taxi.taxi_booking_id!]);
+        expect(bundle.legs.inbound_flight.ticket_ids.length).toBe(2);
+        expect(transport('cancelFlightTicket')).toEqual([]);
+        expect(t.simulators.deadNation.bookings().filter((b) => b.booking_id === bookingId).length).toBe(1);
+        expect(await availableSeats(showId)).toBe(8);
+        expect(await stateOf(`booking/${bookingId}`)).toBe('placed');
+      });
+
+      it('returns the first answer to a repeat with the same Idempotency-Key and starts one bundle', async () => {
+        const showId = await createShow(10);
+        const key = crypto.randomUUID();
+        const body = { customer_email: 'vip@example.com', number_of_tickets: 1, show_id: showId, passengers: ['Ann Lee'], inbound_flight_id: 'FL-IN-1', returned_flight_id: 'FL-RET-1' };
+        const first = await call(t.url, 'POST', '/api/book-vip-bundle', body, { 'Idempotency-Key': key });
+        const second = await call(t.url, 'POST', '/api/book-vip-bundle', body, { 'Idempotency-Key': key });
+        expect(second.status).toBe(201);
+        expect(second.json).toEqual(first.json);
+        expect(second.headers.get('location')).toBe(first.headers.get('location'));
+        expect(second.headers.get('idempotent-replayed')).toBe('true');
+        await settled(first.json.vip_bundle_id, 'finalized');
+        expect(await availableSeats(showId)).toBe(9);
+      });
+    });
+
+    describe('when the inbound flight fails', () => {
+      it('fails, cancels the booking, refunds its tickets and never calls the taxi', async () => {
+        const showId = await createShow(10);
+        t.simulators.transportation.setLatency(500, { operation: 'bookFlight' });
+        t.simulators.transportation.failNext('bookFlight', 1, 'terminal');
+        const { vip_bundle_id: id, booking_id: bookingId } = await bookBundle(showId);
+        await arrived(id, 'bookFlight');
+        const ticketId = await confirmTicket(bookingId);
+
+        const bundle = await settled(id, 'failed');
+        expect(bundle.reason).toStartWith('inbound flight:');
+        expect([bundle.legs.tickets.status, bundle.legs.inbound_flight.status, bundle.legs.return_flight.status, bundle.legs.taxi.status]).toEqual(['compensated', 'failed', 'pending', 'pending']);
+        await expectRefundedOnce(ticketId);
+        await Bun.sleep(200);
+        expect(bookingsOf(id, 'bookFlight').length).toBe(1);
+        expect(bookingsOf(id, 'bookTaxi').length).toBe(0);
+        expect(transport('cancelFlightTicket').length).toBe(0);
+        expect(await stateOf(`booking/${bookingId}`)).toBe('canceled');
+        expect(await availableSeats(showId)).toBe(10);
+        expect(refundsOf(ticketId).length).toBe(1);
+      });
+    });
+
+    describe('when the return flight fails', () => {
+      it('cancels the inbound flight, refunds the tickets (also one confirmed after the bundle failed) and never calls the taxi', async () => {
+        const showId = await createShow(10);
+        t.simulators.transportation.setLatency(500, { operation: 'bookFlight' });
+        const { vip_bundle_id: id, booking_id: bookingId } = await bookBundle(showId);
+        await arrived(id, 'bookFlight');
+        // Faults are decided when a call arrives: the inbound call is in, so this one is the return flight's.
+        t.simulators.transportation.failNext('bookFlight', 1, 'terminal');
+        t.simulators.transportation.setLatency(0, { operation: 'bookFlight' });
+
+        const bundle = await settled(id, 'failed');
+        expect([bundle.legs.tickets.status, bundle.legs.inbound_flight.status, bundle.legs.return_flight.status, bundle.legs.taxi.status]).toEqual(['compensated', 'compensated', 'failed', 'pending']);
+        const lateTicketId = await confirmTicket(bookingId);
+        await expectRefundedOnce(lateTicketId);
+        await Bun.sleep(200);
+        expect(bookingsOf(id, 'bookFlight').length).toBe(2);
+        expect(bookingsOf(id, 'bookTaxi').length).toBe(0);
+        expect(cancelledTicketIds().sort()).toEqual([...bundle.legs.inbound_flight.ticket_ids].sort());
+        expect(transport('cancelFlightTicket').length).toBe(2);
+        expect(await availableSeats(showId)).toBe(10);
+        expect(refundsOf(lateTicketId).length).toBe(1);
+      });
+    });
+
+    describe('when the taxi fails', () => {
+      it('cancels both flights and refunds the tickets', async () => {
+        const showId = await createShow(10);
+        t.simulators.transportation.setLatency(500, { operation: 'bookTaxi' });
+        t.simulators.transportation.failNext('bookTaxi', 1, 'terminal');
+        const { vip_bundle_id: id, booking_id: bookingId } = await bookBundle(showId);
+        await arrived(id, 'bookTaxi');
+        const ticketId = await confirmTicket(bookingId);
+
+        const bundle = await settled(id, 'failed');
+        expect(bundle.reason).toStartWith('taxi:');
+        expect([bundle.legs.tickets.status, bundle.legs.inbound_flight.status, bundle.legs.return_flight.status, bundle.legs.taxi.status]).toEqual(['compensated', 'compensated', 'compensated', 'failed']);
+        await expectRefundedOnce(ticketId);
+        await Bun.sleep(200);
+        expect(bookingsOf(id, 'bookFlight').length).toBe(2);
+        expect(bookingsOf(id, 'bookTaxi').length).toBe(1);
+        expect(cancelledTicketIds().sort()).toEqual([...bundle.legs.inbound_flight.ticket_ids, ...bundle.legs.return_flight.ticket_ids].sort());
+        expect(transport('cancelFlightTicket').length).toBe(4);
+        expect(t.simulators.transportation.flightTickets().filter((f) => f.reference_id === id).every((f) => f.cancelled)).toBe(true);
+        expect(t.simulators.transportation.taxiBookings()).toEqual([]);
+        expect(await availableSeats(showId)).toBe(10);
+      });
+    });
+
+    describe('when the taxi service answers 500 three times', () => {
+      it('retries with the same key and finalizes with one taxi booking', async () => {
+        const showId = await createShow(10);
+        t.simulators.transportation.failNext('bookTaxi', 3, { status: 500 });
+        const { vip_bundle_id: id } = await bookBundle(showId);
+
+        await settled(id, 'finalized');
+        await Bun.sleep(200);
+        const taxiCalls = bookingsOf(id, 'bookTaxi');
+        expect(taxiCalls.map((c) => c.outcome)).toEqual(['retryable', 'retryable', 'retryable', 'success']);
+        expect(new Set(taxiCalls.map((c) => (c.request as { idempotency_key: string }).idempotency_key))).toEqual(new Set([`${id}-taxi`]));
+        expect(t.simulators.transportation.taxiBookings().length).toBe(1);
+        expect(bookingsOf(id, 'bookFlight').length).toBe(2);
+        expect(transport('cancelFlightTicket')).toEqual([]);
+      });
+    });
+
+    describe('when there are not enough seats', () => {
+      it('fails with no flight or taxi call and no seat taken', async () => {
+        const showId = await createShow(1);
+        const { vip_bundle_id: id, booking_id: bookingId } = await bookBundle(showId, { number_of_tickets: 2 });
+
+        const bundle = await settled(id, 'failed');
+        expect(bundle.legs.tickets).toMatchObject({ status: 'failed', reason: 'not enough seats available' });
+        expect(bundle.reason).toBe('tickets: not enough seats available');
+        await Bun.sleep(200);
+        expect(t.simulators.transportation.calls()).toEqual([]);
+        expect(t.simulators.deadNation.calls()).toEqual([]);
+        expect(await t.service.runtime.get(`booking/${bookingId}`)).toBeNull();
+        expect(await availableSeats(showId)).toBe(1);
+      });
+    });
+
+    describe('when a compensation step fails past its retry budget', () => {
+      it('shows compensation_stuck, and fails once the dead letter is redriven', async () => {
+        const showId = await createShow(10);
+        t.simulators.transportation.failNext('bookTaxi', 1, 'terminal');
+        t.simulators.transportation.failNext('cancelFlightTicket', 5, 'retryable');
+        const { vip_bundle_id: id } = await bookBundle(showId);
+
+        const stuck = await settled(id, 'compensation_stuck');
+        expect(stuck.state).toBe('cancellingReturnFlight');
+        const [letter] = await t.service.store.query<{ id: string }>(
+          "SELECT d.id FROM dead_letters d JOIN messages m ON m.id = d.message_id WHERE m.actor = $1 AND m.name = 'CancelFlightTickets' AND d.status = 'dead'",
+          [`vipBundle/${id}`],
+        );
+        const redriven = await createDeadLetters({ store: t.service.store, clock: t.clock!, consumers: t.service.consumers }).redrive(letter!.id);
+        expect(redriven.outcome).toBe('redriven');
+
+        const bundle = await settled(id, 'failed');
+        expect([bundle.legs.inbound_flight.status, bundle.legs.return_flight.status]).toEqual(['compensated', 'compensated']);
+        expect(cancelledTicketIds().sort()).toEqual([...bundle.legs.inbound_flight.ticket_ids, ...bundle.legs.return_flight.ticket_ids].sort());
+        expect(await availableSeats(showId)).toBe(10);
+      });
+    });
+
+    describe('when the request is wrong', () => {
+      it('answers 400 with the fields, 404 for an unknown bundle and 400 for a bad id', async () => {
+        const bad = await call(t.url, 'POST', '/api/book-vip-bundle', { customer_email: 'nope', number_of_tickets: 0, show_id: 'x', passengers: [], inbound_flight_id: '', returned_flight_id: 'FL' });
+        expect(bad.status).toBe(400);
+        expect(Object.keys(bad.json.errors).sort()).toEqual(['customer_email', 'inbound_flight_id', 'number_of_tickets', 'passengers', 'show_id']);
+        const unknown = await call(t.url, 'GET', `/api/vip-bundles/${crypto.randomUUID()}`);
+        expect(unknown.status).toBe(404);
+        expect(unknown.json.code).toBe('VIP_BUNDLE_NOT_FOUND');
+        expect((await call(t.url, 'GET', '/api/vip-bundles/abc')).status).toBe(400);
+      });
+    });
+
+    // Last: it moves the service's clock past every deadline.
+    describe('when the deadline passes while the inbound flight is being booked', () => {
+      it('cancels the flight booked late and the booking, books nothing more and fails', async () => {
+        const showId = await createShow(10);
+        t.simulators.transportation.setLatency(1_000, { operation: 'bookFlight' });
+        const { vip_bundle_id: id, booking_id: bookingId } = await bookBundle(showId);
+        await arrived(id, 'bookFlight');
+        (t.clock as ManualClock).advance((DEADLINE_SECONDS + 1) * 1000);
+        await eventually(async () => expect((await bundleOf(id)).state).toBe('abandoningInboundFlight'));
+
+        const bundle = await settled(id, 'failed');
+        expect(bundle.reason).toBe('the deadline passed');
+        expect([bundle.legs.tickets.status, bundle.legs.inbound_flight.status, bundle.legs.return_flight.status, bundle.legs.taxi.status]).toEqual(['compensated', 'compensated', 'pending', 'pending']);
+        await Bun.sleep(200);
+        expect(bookingsOf(id, 'bookFlight').length).toBe(1);
+        expect(bookingsOf(id, 'bookTaxi').length).toBe(0);
+        expect(cancelledTicketIds().sort()).toEqual([...bundle.legs.inbound_flight.ticket_ids].sort());
+        expect(await stateOf(`booking/${bookingId}`)).toBe('canceled');
+        expect(await availableSeats(showId)).toBe(10);
+      });
+    });
+  });
+}
