@@ -42,3 +42,13 @@ export function nextLink(requestUrl: string, lastKey: readonly string[]): string
   next.searchParams.set('cursor', encodeCursor(lastKey));
   return `<${next.pathname}${next.search}>; rel="next"`;
 }
+
+/**
+ * One page of a keyset list. Queries fetch `limit + 1` rows; when the extra row came back it is dropped
+ * and the `Link` header of the next page (after the last kept row's key) is returned with the page.
+ */
+export function pageOf<T>(rows: T[], limit: number | undefined, requestUrl: string, keyOf: (row: T) => readonly string[]): { items: T[]; link?: string } {
+  if (limit === undefined || rows.length <= limit) return { items: rows };
+  const items = rows.slice(0, limit);
+  return { items, link: nextLink(requestUrl, keyOf(items[items.length - 1]!)) };
+}

@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia';
 import { z } from 'zod';
 import type { SqlExecutor } from '../../actors/ports';
-import { nextLink } from '../../http/pagination';
+import { pageOf } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import type { FeatureDeps } from '../feature';
 import { OpsBooking, OpsBookingParams, OpsBookingsQuery, toOpsBooking } from './opsBookings.model';
@@ -27,12 +27,9 @@ export function opsBookingsRoutes({ store }: Pick<FeatureDeps, 'store'>) {
       '',
       async ({ query, request, set }) => {
         const bookings = await listMadeBookings(store, { limit: query.limit, after: query.cursor, receiptIssuedOn: query.receipt_issue_date });
-        if (query.limit !== undefined && bookings.length > query.limit) {
-          bookings.length = query.limit;
-          const last = bookings[bookings.length - 1]!;
-          set.headers.link = nextLink(request.url, [last.booked_at, last.booking_id]);
-        }
-        return withTickets(store, bookings);
+        const page = pageOf(bookings, query.limit, request.url, (row) => [row.booked_at, row.booking_id]);
+        if (page.link) set.headers.link = page.link;
+        return withTickets(store, page.items);
       },
       {
         query: OpsBookingsQuery,

@@ -6,7 +6,7 @@ import type { Clock } from '../../kernel/clock';
 import type { IdSource } from '../../kernel/ids';
 import { sendCommand } from '../../http/commands';
 import type { createIdempotency } from '../../http/idempotency';
-import { cursorParam, nextLink, optionalLimitParam } from '../../http/pagination';
+import { cursorParam, pageOf, optionalLimitParam } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import { createRequestContext } from '../../http/requestContext';
 import type { Tracing } from '../../observability/tracing';
@@ -53,12 +53,9 @@ export function showsRoutes({ runtime, store, clock, ids, tracing, idempotency }
       '/',
       async ({ query, request, set }) => {
         const shows = await listShows(store, { limit: query.limit, after: query.cursor });
-        if (query.limit !== undefined && shows.length > query.limit) {
-          shows.length = query.limit;
-          const last = shows[shows.length - 1]!;
-          set.headers.link = nextLink(request.url, [last.start_time, last.show_id]);
-        }
-        return shows;
+        const page = pageOf(shows, query.limit, request.url, (row) => [row.start_time, row.show_id]);
+        if (page.link) set.headers.link = page.link;
+        return page.items;
       },
       {
         query: z.object({ limit: optionalLimitParam, cursor: cursorParam(2).optional() }),

@@ -2,7 +2,7 @@ import { Elysia } from 'elysia';
 import { z } from 'zod';
 import { AppError } from '../../kernel/errors';
 import { sendCommand } from '../../http/commands';
-import { cursorParam, nextLink, optionalLimitParam } from '../../http/pagination';
+import { cursorParam, pageOf, optionalLimitParam } from '../../http/pagination';
 import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
 import { ListedTicket, TicketIdParams, TicketsStatusBody } from './tickets.model';
@@ -48,12 +48,9 @@ export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency
       '/tickets',
       async ({ query, request, set }) => {
         const rows = await listTickets(store, { limit: query.limit, after: query.cursor });
-        if (query.limit !== undefined && rows.length > query.limit) {
-          rows.length = query.limit;
-          const last = rows[rows.length - 1]!;
-          set.headers.link = nextLink(request.url, [last.confirmed_at, last.ticket_id]);
-        }
-        return rows.map((r) => ({ ticket_id: r.ticket_id, price: r.price, customer_email: r.customer_email }));
+        const page = pageOf(rows, query.limit, request.url, (row) => [row.confirmed_at, row.ticket_id]);
+        if (page.link) set.headers.link = page.link;
+        return page.items.map((r) => ({ ticket_id: r.ticket_id, price: r.price, customer_email: r.customer_email }));
       },
       {
         query: z.object({ limit: optionalLimitParam, cursor: cursorParam(2).optional() }),
