@@ -158,7 +158,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     tracing,
     logger,
     ids,
-    plugins: [...features.flatMap((f) => (f.routes ? [f.routes(deps)] : [])), deadLettersRoutes({ deadLetters, auth: deps.auth })],
+    plugins: [...features.flatMap((f) => (f.routes ? [f.routes(deps)] : [])), deadLettersRoutes({ deadLetters, auth: deps.auth, logger })],
     readinessChecks: [busReadiness(bus)],
     version: packageJson.version,
   });

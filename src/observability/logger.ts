@@ -64,3 +64,12 @@ function replaceErrors(_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();
   return value;
 }
+
+/**
+ * An audit line for a sensitive operation (login, refund, ops action): `{"msg":"audit","audit":true,
+ * "action":…}` plus who and what, so that audit lines can be filtered from the ordinary log.
+ * Never pass secrets (passwords, tokens) in `fields`.
+ */
+export function audit(logger: Logger, action: string, fields: LogFields): void {
+  logger.info('audit', { audit: true, action, ...fields });
+}

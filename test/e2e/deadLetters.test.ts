@@ -113,7 +113,7 @@ beforeAll(async () => {
   consumers.start();
   const deadLetters = createDeadLetters({ store, clock, consumers });
   const auth = createAuth(createTokens({ secret: TEST_JWT_SECRET, clock, ttlSeconds: 3600 }));
-  const app = createApp({ store, metrics: createMetrics(), tracing, logger, ids: randomIds, plugins: [deadLettersRoutes({ deadLetters, auth })] });
+  const app = createApp({ store, metrics: createMetrics(), tracing, logger, ids: randomIds, plugins: [deadLettersRoutes({ deadLetters, auth, logger })] });
   server = startServer(app, 0);
 });
 

@@ -1,3 +1,4 @@
+import { audit, type Logger } from '../../observability/logger';
 import { Elysia } from 'elysia';
 import type { SqlExecutor } from '../../actors/ports';
 import type { Tokens } from '../../http/auth';
@@ -15,6 +16,7 @@ export interface AccountsRoutesDeps {
   ids: IdSource;
   tokens: Tokens;
   rateLimit: RateLimitPlugin;
+  logger: Logger;
 }
 
 const tags = ['accounts'];
@@ -24,7 +26,7 @@ const tags = ['accounts'];
  * takes an Idempotency-Key: its record would keep a fast hash of a body holding the password, and a
  * repeated registration answers 409 anyway.
  */
-export function accountsRoutes({ store, clock, ids, tokens, rateLimit }: AccountsRoutesDeps) {
+export function accountsRoutes({ store, clock, ids, tokens, rateLimit, logger }: AccountsRoutesDeps) {
   return new Elysia({ name: 'accounts', prefix: '/api/auth' })
     .use(rateLimit)
     .post(
@@ -35,6 +37,7 @@ export function accountsRoutes({ store, clock, ids, tokens, rateLimit }: Account
         if (!(await insertUser(store, user, clock.now().toISOString()))) {
           return problem(409, 'EMAIL_ALREADY_REGISTERED', 'An account with this e-mail already exists', { errors: { email: ['is already registered'] } });
         }
+        audit(logger, 'account.registered', { user_id: userId, email: body.email });
         return Response.json({ user_id: userId }, { status: 201 });
       },
       {
@@ -55,8 +58,10 @@ export function accountsRoutes({ store, clock, ids, tokens, rateLimit }: Account
       async ({ body }) => {
         const user = await findUserByEmail(store, body.email);
         if (!(await verifyPassword(body.password, user?.password_hash)) || user === null) {
+          audit(logger, 'login.failed', { email: body.email });
           return problem(401, 'INVALID_CREDENTIALS', 'The e-mail or the password is wrong');
         }
+        audit(logger, 'login.succeeded', { user_id: user.user_id, email: user.email, role: user.role });
         const { token, expiresIn } = tokens.issue({ id: user.user_id, email: user.email, role: user.role });
         // A Response like the problem above: Elysia's types refuse a handler returning a body or a Response.
         return Response.json({ access_token: token, token_type: 'Bearer', expires_in: expiresIn }, { headers: { 'cache-control': 'no-store' } });

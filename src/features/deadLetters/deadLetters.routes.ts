@@ -1,3 +1,4 @@
+import { audit, type Logger } from '../../observability/logger';
 import { Elysia } from 'elysia';
 import { z } from 'zod';
 import type { AuthPlugin } from '../../http/auth';
@@ -10,6 +11,7 @@ import { DeadLetterBody, DeadLetterListQuery, DeadLetterParams, RedriveAllBody, 
 export interface DeadLettersRoutesDeps {
   deadLetters: DeadLetters;
   auth: AuthPlugin;
+  logger: Logger;
 }
 
 const tags = ['operations'];
@@ -18,7 +20,7 @@ const tags = ['operations'];
  * Ops routes over the dead letters: list them (newest first, `?limit=`, `?status=`, next page in
  * `Link`), redrive one, redrive all. Every route needs the ops role.
  */
-export function deadLettersRoutes({ deadLetters, auth }: DeadLettersRoutesDeps) {
+export function deadLettersRoutes({ deadLetters, auth, logger }: DeadLettersRoutesDeps) {
   return new Elysia({ name: 'dead-letters', prefix: '/api/ops/dead-letters' })
     .use(auth)
     .get(
@@ -36,15 +38,20 @@ export function deadLettersRoutes({ deadLetters, auth }: DeadLettersRoutesDeps) 
         detail: { summary: 'Messages that failed past their retry budget, newest first', tags },
       },
     )
-    .post('/retry', () => deadLetters.redriveAll(), {
+    .post('/retry', async ({ user }) => {
+      const result = await deadLetters.redriveAll();
+      audit(logger, 'deadLetters.redriveAll', { user_id: user.id, ...result });
+      return result;
+    }, {
       auth: 'ops',
       response: { 200: RedriveAllBody },
       detail: { summary: 'Redrive every dead letter, oldest first', tags },
     })
     .post(
       '/:id/retry',
-      async ({ params }) => {
+      async ({ params, user }) => {
         const result = await deadLetters.redrive(params.id);
+        audit(logger, 'deadLetters.redrive', { user_id: user.id, dead_letter_id: params.id, outcome: result.outcome });
         if (result.outcome === 'not_found') return problem(404, 'NOT_FOUND', `dead letter ${params.id} not found`);
         if (result.outcome === 'not_dead') {
           return problem(409, 'NOT_ALLOWED_IN_STATE', `dead letter ${params.id} is ${result.deadLetter.status}; only dead ones can be retried`);

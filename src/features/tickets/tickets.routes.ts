@@ -1,3 +1,4 @@
+import { audit } from '../../observability/logger';
 import { Elysia } from 'elysia';
 import { z } from 'zod';
 import { AppError } from '../../kernel/errors';
@@ -12,7 +13,7 @@ import { listTickets } from './ticketsList.projection';
 const REFUND_UNDER_WAY = new Set(['refunding', 'refunded']);
 
 /** The ticket-status webhook, the list of tickets, and refunds (compatibility surface). */
-export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency }: FeatureDeps) {
+export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency, logger }: FeatureDeps) {
   return new Elysia({ name: 'tickets', prefix: '/api' })
     .use(createRequestContext({ tracing, ids }))
     .use(idempotency)
@@ -62,6 +63,7 @@ export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency
       '/ticket-refund/:ticket_id',
       async ({ params, idempotency, correlationId, requestId, traceparent, traceId }) => {
         const address = `ticket/${params.ticket_id}`;
+        audit(logger, 'ticket.refundRequested', { ticket_id: params.ticket_id, correlation_id: correlationId, trace_id: traceId });
         try {
           return await sendCommand(runtime, {
             address,
