@@ -36,11 +36,13 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   DATA_DIR: z.string().min(1).default('./data'),
   POSTGRES_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  POSTGRES_POOL_SIZE: z.coerce.number().int().min(2).max(500).default(20),
   REDIS_ADDR: z.string().regex(/^(redis:\/\/.+|[^\s:]+:\d+)$/, 'host:port or redis:// URL').optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w.:-]*$/, 'letters, digits and . : _ - only').default(''),
   GATEWAY_ADDR: z.url({ protocol: /^https?$/ }).optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  TRACE_UI_URL: z.url().optional(),
   OTEL_SERVICE_NAME: z.string().min(1).default('tickets'),
   INSTANCE_ID: z.string().min(1).optional(),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
@@ -68,11 +70,14 @@ export interface Config {
   readonly dataDir: string;
   readonly mode: 'embedded' | 'distributed';
   readonly postgresUrl: string | undefined;
+  readonly postgresPoolSize: number;
   readonly redisAddr: string | undefined;
   readonly redisKeyPrefix: string;
   readonly gatewayAddr: string | undefined;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   readonly otlpEndpoint: string | undefined;
+  /** Base URL of the trace UI; the debugger links `<TRACE_UI_URL><trace id>`. */
+  readonly traceUiUrl: string | undefined;
   readonly serviceName: string;
   readonly instanceId: string;
   readonly shutdownTimeoutMs: number;
@@ -120,11 +125,13 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: e.DATA_DIR,
     mode: e.POSTGRES_URL ? 'distributed' : 'embedded',
     postgresUrl: e.POSTGRES_URL,
+    postgresPoolSize: e.POSTGRES_POOL_SIZE,
     redisAddr: e.REDIS_ADDR,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     gatewayAddr: e.GATEWAY_ADDR,
     logLevel: e.LOG_LEVEL,
     otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+    traceUiUrl: e.TRACE_UI_URL,
     serviceName: e.OTEL_SERVICE_NAME,
     instanceId: e.INSTANCE_ID ?? `${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

@@ -12,7 +12,11 @@ import { rebuildProjection } from './cli/projections';
 import { ConfigError, loadConfig, type Config } from './config';
 import { accountsFeature, ensureOpsAccount, OpsAccountError } from './features/accounts';
 import { bookingsFeature } from './features/bookings';
+import { catalogueFeature } from './features/catalogue';
+import { holdsFeature } from './features/holds';
 import { dataLakeFeature } from './features/dataLake';
+import { searchFeature } from './features/search';
+import { createDebuggerFeature } from './features/debugger';
 import { deadLettersRoutes } from './features/deadLetters/deadLetters.routes';
 import type { Feature, FeatureDeps } from './features/feature';
 import { showsFeature } from './features/shows';
@@ -48,6 +52,10 @@ function featuresOf(config: Config): Feature[] {
     createVipBundlesFeature({ deadlineSeconds: config.vipBundleDeadlineSeconds }),
     accountsFeature,
     dataLakeFeature,
+    catalogueFeature,
+    holdsFeature,
+    searchFeature,
+    createDebuggerFeature({ traceUiUrl: config.traceUiUrl }),
   ];
 }
 
@@ -91,7 +99,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const registry = metrics.registry;
   const features = [...featuresOf(config), ...(overrides.features ?? [])];
 
-  const store = await openStore({ postgresUrl: config.postgresUrl, dataDir: config.dataDir });
+  const store = await openStore({ postgresUrl: config.postgresUrl, postgresPoolSize: config.postgresPoolSize, dataDir: config.dataDir });
   await store.migrate();
   if (config.opsEmail !== undefined && config.opsPassword !== undefined) {
     const ops = await ensureOpsAccount({ db: store, clock, ids, email: config.opsEmail, password: config.opsPassword });
@@ -182,10 +190,11 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     services,
     stop() {
       stopping ??= (async () => {
+        // Handlers reply into actors, so they stop before the runtime stops taking commands.
         await server.stop(true);
         await timers.stop();
-        await runtime.close();
         await consumers.stop();
+        await runtime.close();
         await outbox.stop();
         await projections.stop();
         await bus.close();

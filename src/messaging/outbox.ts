@@ -1,4 +1,6 @@
 import { Database } from 'bun:sqlite';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { LogCursor, LoggedMessage, Message, Store } from '../actors/ports';
 import { isoNow, type Clock } from '../kernel/clock';
@@ -216,6 +218,8 @@ class BufferedRelay implements Outbox {
   private readonly metrics: OutboxMetrics;
   private readonly db: Database;
   private readonly append: (messages: Message[]) => void;
+  /** Committed messages waiting for the next turn of the event loop to be appended together. */
+  private unbuffered: Message[] = [];
   private readonly publisher: Loop;
   private readonly reconciler: Loop;
   /** The reconciler's checkpoint as last read or written; re-read after a failure. */
@@ -231,6 +235,8 @@ class BufferedRelay implements Outbox {
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
     this.metrics = outboxMetrics(opts.registry, () => this.stats(), this.logger);
 
+    // In distributed mode DATA_DIR holds only this buffer, so nothing else has created it yet.
+    mkdirSync(dirname(opts.bufferPath), { recursive: true });
     this.db = new Database(opts.bufferPath, { create: true, readwrite: true, strict: true });
     this.db.run('PRAGMA busy_timeout = 5000');
     this.db.run('PRAGMA journal_mode = WAL');
@@ -266,10 +272,21 @@ class BufferedRelay implements Outbox {
 
   enqueue(messages: Message[]): void {
     if (messages.length === 0) return;
+    // Commits that finish in the same turn of the event loop share one buffer transaction, so one
+    // fsync (synchronous=FULL) covers many commits instead of one each.
+    this.unbuffered.push(...messages);
+    if (this.unbuffered.length === messages.length) setImmediate(() => this.appendUnbuffered());
+  }
+
+  /** Appends what `enqueue` collected to the buffer; called on the next turn, and before flush and stop. */
+  private appendUnbuffered(): void {
+    const messages = this.unbuffered;
+    if (messages.length === 0) return;
+    this.unbuffered = [];
     try {
       this.append(messages);
     } catch (error) {
-      // The commit stands: the reconciler publishes these from the log once the grace period is over.
+      // The commits stand: the reconciler publishes these from the log once the grace period is over.
       this.logger.error('outbox buffer append failed; the reconciler will publish the messages', {
         message_ids: messages.map((m) => m.id),
         err: error,
@@ -286,6 +303,7 @@ class BufferedRelay implements Outbox {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.appendUnbuffered();
       await Promise.all([this.publisher.stop(), this.reconciler.stop()]);
       this.db.close();
     })();
@@ -293,6 +311,7 @@ class BufferedRelay implements Outbox {
   }
 
   async flush(): Promise<void> {
+    this.appendUnbuffered();
     await this.publisher.exclusive(async () => {
       while (await this.drainBatch());
     });
@@ -302,6 +321,7 @@ class BufferedRelay implements Outbox {
   }
 
   async stats(): Promise<OutboxStats> {
+    this.appendUnbuffered();
     const row = this.db.query<BacklogRow, []>('SELECT COUNT(*) AS depth, MIN(occurred_at) AS oldest FROM outbox_buffer').get();
     return toStats(row ?? undefined, this.clock);
   }
