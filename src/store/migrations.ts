@@ -8,6 +8,10 @@ import sqliteVipBundles from '../../migrations/sqlite/0004_vip_bundles.sql' with
 import postgresVipBundles from '../../migrations/postgres/0004_vip_bundles.sql' with { type: 'text' };
 import sqliteAccounts from '../../migrations/sqlite/0005_accounts.sql' with { type: 'text' };
 import postgresAccounts from '../../migrations/postgres/0005_accounts.sql' with { type: 'text' };
+import sqliteCatalogue from '../../migrations/sqlite/0006_catalogue.sql' with { type: 'text' };
+import postgresCatalogue from '../../migrations/postgres/0006_catalogue.sql' with { type: 'text' };
+import sqliteSearch from '../../migrations/sqlite/0007_search.sql' with { type: 'text' };
+import postgresSearch from '../../migrations/postgres/0007_search.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -22,6 +26,8 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0003_tickets', sql: sqliteTickets },
   { name: '0004_vip_bundles', sql: sqliteVipBundles },
   { name: '0005_accounts', sql: sqliteAccounts },
+  { name: '0006_catalogue', sql: sqliteCatalogue },
+  { name: '0007_search', sql: sqliteSearch },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -31,6 +37,8 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0003_tickets', sql: postgresTickets },
   { name: '0004_vip_bundles', sql: postgresVipBundles },
   { name: '0005_accounts', sql: postgresAccounts },
+  { name: '0006_catalogue', sql: postgresCatalogue },
+  { name: '0007_search', sql: postgresSearch },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

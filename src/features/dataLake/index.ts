@@ -25,6 +25,15 @@ export const ALL_FACTS = [
   'VipBundleTaxiFailed_v1',
   'VipBundleFinalized_v1',
   'VipBundleFailed_v1',
+  'VenueCreated_v1',
+  'PerformerCreated_v1',
+  'EventCreated_v1',
+  'EventSeatsListed_v1',
+  'HoldPlaced_v1',
+  'HoldRenewed_v1',
+  'HoldReleased_v1',
+  'HoldExpired_v1',
+  'TicketsSold_v1',
 ] as const;
 
 /** The data lake: every fact stored as delivered, for analytics; its inbox row shares its transaction. */

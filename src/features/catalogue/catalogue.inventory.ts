@@ -1,0 +1,45 @@
+import type { Message } from '../../actors/ports';
+import type { InlineHandler } from '../../actors/runtime';
+
+type SeatsListed = { event_id: string; seats: Array<{ label: string; price: { amount: string; currency: string } }>; hold_policy: { ttl_seconds: number; max_renewals: number; max_seats_per_user: number } };
+
+/**
+ * The catalogue tables, written in the transaction that commits each catalogue fact, so a GET right
+ * after a 201 sees it (read-your-writes) and the seat rows exist before any hold can reference them.
+ */
+export const catalogueTables: InlineHandler = {
+  name: 'catalogueTables',
+  handles: ['VenueCreated_v1', 'PerformerCreated_v1', 'EventCreated_v1', 'EventSeatsListed_v1'],
+  async apply(tx, message: Message) {
+    const d = message.data as Record<string, any>;
+    switch (message.name) {
+      case 'VenueCreated_v1':
+        await tx.execute('INSERT INTO venues (venue_id, name, location, created_at) VALUES ($1, $2, $3, $4)', [d.venue_id, d.name, d.location, d.created_at]);
+        return;
+      case 'PerformerCreated_v1':
+        await tx.execute('INSERT INTO performers (performer_id, name, description, created_at) VALUES ($1, $2, $3, $4)', [d.performer_id, d.name, d.description, d.created_at]);
+        return;
+      case 'EventCreated_v1':
+        // The hold policy arrives with EventSeatsListed_v1 in the same transaction; defaults until then.
+        await tx.execute(
+          `INSERT INTO catalogue_events (event_id, name, description, start_time, venue, performers, ttl_seconds, max_renewals, max_seats_per_user, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, 900, 2, 10, $7)`,
+          [d.event_id, d.name, d.description, d.start_time, JSON.stringify(d.venue), JSON.stringify(d.performers), d.created_at],
+        );
+        return;
+      default: {
+        const listed = d as SeatsListed;
+        const p = listed.hold_policy;
+        await tx.execute('UPDATE catalogue_events SET ttl_seconds = $1, max_renewals = $2, max_seats_per_user = $3 WHERE event_id = $4', [p.ttl_seconds, p.max_renewals, p.max_seats_per_user, listed.event_id]);
+        for (let i = 0; i < listed.seats.length; i += 200) {
+          const chunk = listed.seats.slice(i, i + 200);
+          const values = chunk.map((_, j) => `($1, $${j * 3 + 2}, $${j * 3 + 3}, $${j * 3 + 4})`).join(', ');
+          await tx.execute(
+            `INSERT INTO event_seats (event_id, label, price_amount, price_currency) VALUES ${values}`,
+            [listed.event_id, ...chunk.flatMap((s) => [s.label, s.price.amount, s.price.currency])],
+          );
+        }
+      }
+    }
+  },
+};

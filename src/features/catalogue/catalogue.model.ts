@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { MoneySchema } from '../../http/schemas';
+
+const StartTime = z.iso.datetime({ offset: true }).transform((value) => new Date(value).toISOString());
+const Name = z.string().trim().min(1).max(300);
+
+export const CreateVenueBody = z.object({ name: Name, location: z.string().trim().min(1).max(300) });
+export const CreatedVenue = z.object({ venue_id: z.uuid() });
+
+export const CreatePerformerBody = z.object({ name: Name, description: z.string().trim().max(5000).default('') });
+export const CreatedPerformer = z.object({ performer_id: z.uuid() });
+
+/** Defaults of API.md: 15 minutes, two renewals, ten seats a user. */
+export const HoldPolicy = z.object({
+  ttl_seconds: z.number().int().min(1).max(86_400).default(900),
+  max_renewals: z.number().int().min(0).max(100).default(2),
+  max_seats_per_user: z.number().int().min(1).max(10_000).default(10),
+});
+
+export const CreateEventBody = z.object({
+  name: Name,
+  description: z.string().trim().max(5000).default(''),
+  venue_id: z.uuid(),
+  performer_ids: z.array(z.uuid()).max(100).default([]),
+  start_time: StartTime,
+  seats: z
+    .array(z.object({ label: z.string().trim().min(1).max(20), price: MoneySchema }))
+    .min(1)
+    .max(20_000)
+    .refine((seats) => new Set(seats.map((s) => s.label)).size === seats.length, 'seat labels must be unique')
+    .refine((seats) => new Set(seats.map((s) => s.price.currency)).size === 1, 'every seat of an event is priced in one currency'),
+  hold_policy: HoldPolicy.default({ ttl_seconds: 900, max_renewals: 2, max_seats_per_user: 10 }),
+});
+export type CreateEventBody = z.infer<typeof CreateEventBody>;
+export const CreatedEvent = z.object({ event_id: z.uuid() });
+
+export const EventParams = z.object({ id: z.uuid() });
+
+export const SeatStatus = z.enum(['available', 'held', 'sold']);
+
+/**
+ * An event with every seat's live status. A general-admission show has no seat labels: `seats` is
+ * empty, `general_admission` is true and `counts` come from its capacity.
+ */
+export const EventDetails = z.object({
+  event_id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  start_time: z.string(),
+  general_admission: z.boolean(),
+  venue: z.object({ venue_id: z.string().nullable(), name: z.string(), location: z.string() }),
+  performers: z.array(z.object({ performer_id: z.string(), name: z.string() })),
+  hold_policy: HoldPolicy.nullable(),
+  seats: z.array(z.object({ label: z.string(), status: SeatStatus, price: MoneySchema })),
+  counts: z.object({ available: z.number().int(), held: z.number().int(), sold: z.number().int() }),
+});
+export type EventDetails = z.infer<typeof EventDetails>;

@@ -1,0 +1,86 @@
+import type { SqlExecutor } from '../../actors/ports';
+import type { DeadLetterRow, Delivery } from './debugger.timeline';
+
+/** A found actor, as the search lists it. */
+export interface ActorSummary {
+  address: string;
+  kind: string;
+  machineId: string;
+  version: number;
+  state: string;
+  status: string;
+  updatedAt: string;
+}
+
+/** What the actor search filters on; every filter is optional. */
+export interface ActorSearch {
+  kind?: string | undefined;
+  /** A state or a parent state (`payment` finds `payment.awaiting`). */
+  state?: string | undefined;
+  /** Part of the address (the id) or of the snapshot (the customer's e-mail), case-insensitive. */
+  q?: string | undefined;
+  limit: number;
+}
+
+interface ActorRow {
+  address: string;
+  kind: string;
+  machine_id: string;
+  version: number | string;
+  state: string;
+  status: string;
+  updated_at: string;
+}
+
+/** Finds actors, most recently changed first. */
+export async function searchActors(db: SqlExecutor, search: ActorSearch): Promise<ActorSummary[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const param = (value: unknown) => (params.push(value), `$${params.length}`);
+  if (search.kind) where.push(`kind = ${param(search.kind)}`);
+  if (search.state) where.push(`(state = ${param(search.state)} OR state LIKE ${param(`${search.state}.%`)})`);
+  if (search.q) {
+    const snapshot = db.dialect === 'postgres' ? 'snapshot::text' : 'snapshot';
+    const like = param(`%${search.q.toLowerCase()}%`);
+    where.push(`(LOWER(address) LIKE ${like} OR LOWER(${snapshot}) LIKE ${like})`);
+  }
+  const rows = await db.query<ActorRow>(
+    `SELECT address, kind, machine_id, version, state, status, updated_at FROM actors
+     ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+     ORDER BY updated_at DESC, address LIMIT ${param(search.limit)}`,
+    params,
+  );
+  return rows.map((r) => ({ address: r.address, kind: r.kind, machineId: r.machine_id, version: Number(r.version), state: r.state, status: r.status, updatedAt: r.updated_at }));
+}
+
+const placeholders = (n: number) => Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ');
+
+/** Which handlers processed these messages, and when. */
+export async function deliveriesOf(db: SqlExecutor, messageIds: readonly string[]): Promise<Delivery[]> {
+  if (messageIds.length === 0) return [];
+  const rows = await db.query<{ handler: string; message_id: string; processed_at: string }>(
+    `SELECT handler, message_id, processed_at FROM inbox WHERE message_id IN (${placeholders(messageIds.length)}) ORDER BY processed_at, handler`,
+    [...messageIds],
+  );
+  return rows.map((r) => ({ handler: r.handler, messageId: r.message_id, processedAt: r.processed_at }));
+}
+
+/** The dead letters of these messages, redriven ones included. */
+export async function deadLettersOf(db: SqlExecutor, messageIds: readonly string[]): Promise<DeadLetterRow[]> {
+  if (messageIds.length === 0) return [];
+  const rows = await db.query<{ id: string; handler: string; message_id: string; error: string; attempts: number | string; status: string; failed_at: string; redriven_at: string | null }>(
+    `SELECT id, handler, message_id, error, attempts, status, failed_at, redriven_at FROM dead_letters
+     WHERE message_id IN (${placeholders(messageIds.length)}) ORDER BY failed_at, handler`,
+    [...messageIds],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    handler: r.handler,
+    messageId: r.message_id,
+    error: r.error,
+    attempts: Number(r.attempts),
+    status: r.status,
+    failedAt: r.failed_at,
+    redrivenAt: r.redriven_at ?? null,
+  }));
+}

@@ -1,0 +1,135 @@
+import { Elysia } from 'elysia';
+import type { Store } from '../../actors/ports';
+import type { MachineRegistry } from '../../actors/registry';
+import type { AuthPlugin, Tokens } from '../../http/auth';
+import { problem } from '../../http/problem';
+import { exportMachine, versionOf, type ExportedMachine } from './debugger.machines';
+import { ActorParams, ActorSearchQuery, IdParams, toActorBody, toStepBody, toTimelineBody } from './debugger.model';
+import { deadLettersOf, deliveriesOf, searchActors } from './debugger.queries';
+import { assembleTimeline, historyOf } from './debugger.timeline';
+import debugPage from './debug.html' with { type: 'text' };
+
+/** What the debugger routes need. */
+export interface DebuggerRoutesDeps {
+  registry: MachineRegistry;
+  store: Store;
+  auth: AuthPlugin;
+  tokens: Tokens;
+  /** How often the live stream looks for changes. */
+  pollMs?: number;
+  /** Base URL of the trace UI; the page links `<base><trace id>`. */
+  traceUiUrl?: string | undefined;
+}
+
+const tags = ['debugger'];
+
+/** Every registered machine, all versions, with its kind and whether new actors start on it. */
+export function exportedMachines(registry: MachineRegistry): ExportedMachine[] {
+  return registry.kinds().flatMap((kind) =>
+    [kind.machine, ...(kind.previous ?? [])].map((machine) => ({
+      id: machine.id,
+      kind: kind.kind,
+      version: versionOf(machine.id),
+      current: machine === kind.machine,
+      definition: exportMachine(machine),
+    })),
+  );
+}
+
+/**
+ * The built-in debugger: machine definitions as XState JSON, an actor search, each actor's timeline and
+ * history (time travel from stored snapshots), and the `/debug` page that draws them. The page itself
+ * holds no data and is public; everything it shows comes from the ops-only JSON routes.
+ */
+export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, pollMs = 500 }: DebuggerRoutesDeps) {
+  const machines = exportedMachines(registry);
+  const html = (debugPage as unknown as string).replace('__TRACE_UI_URL__', JSON.stringify(traceUiUrl ?? '').slice(1, -1));
+
+  const actorReport = async (address: string) => {
+    const [actor, journal, messages, timers] = await Promise.all([store.loadActor(address), store.readJournal(address), store.readActorMessages(address), store.listTimers(address)]);
+    if (actor === null && journal.length === 0 && messages.length === 0) return undefined;
+    const ids = messages.map((m) => m.id);
+    const [deliveries, deadLetters] = await Promise.all([deliveriesOf(store, ids), deadLettersOf(store, ids)]);
+    return {
+      address,
+      kind: actor?.kind ?? address.split('/')[0],
+      machine_id: actor?.machineId ?? null,
+      state: actor?.state ?? null,
+      status: actor?.status ?? null,
+      version: actor?.version ?? 0,
+      context: (actor?.snapshot as { context?: unknown } | undefined)?.context ?? null,
+      updated_at: actor?.updatedAt ?? null,
+      timeline: assembleTimeline({ journal, messages, deliveries, deadLetters, timers }).map(toTimelineBody),
+      steps: historyOf(journal).map(toStepBody),
+    };
+  };
+  const unknownActor = (address: string) => problem(404, 'NOT_FOUND', `unknown actor ${address}: nothing in the store under this address`);
+
+  return new Elysia({ name: 'debugger' })
+    .use(auth)
+    .get('/debug', () => new Response(html, { headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } }), {
+      detail: { tags, summary: 'The debugger page (data comes from the ops routes)' },
+    })
+    .get('/api/machines', () => machines, { auth: 'ops', detail: { tags, summary: 'Every machine, all versions, as XState JSON' } })
+    .get(
+      '/api/machines/:id',
+      ({ params }) => machines.find((m) => m.id === params.id) ?? problem(404, 'NOT_FOUND', `unknown machine ${params.id}`),
+      { params: IdParams, auth: 'ops', detail: { tags, summary: 'One machine version as XState JSON' } },
+    )
+    .get('/api/actors', async ({ query }) => (await searchActors(store, query)).map(toActorBody), {
+      query: ActorSearchQuery,
+      auth: 'ops',
+      detail: { tags, summary: 'Find actors by kind, state, id or customer e-mail' },
+    })
+    .get('/api/actors/:address/timeline', async ({ params }) => (await actorReport(params.address)) ?? unknownActor(params.address), {
+      params: ActorParams,
+      auth: 'ops',
+      detail: { tags, summary: "One actor's timeline and history" },
+    })
+    // EventSource cannot send headers, so this one stream takes the ops token as `?access_token=`.
+    .get('/api/actors/:address/events', ({ params, query, request }) => {
+      const verified = tokens.verify(typeof query.access_token === 'string' ? query.access_token : '');
+      if (!verified.ok) return problem(401, 'UNAUTHORIZED', 'This stream needs a valid ?access_token=');
+      if (verified.user.role !== 'ops') return problem(403, 'FORBIDDEN', 'This route needs the ops role');
+      return liveStream(store, params.address, request.signal, pollMs);
+    }, { params: ActorParams, detail: { tags, summary: 'Server-sent `changed` events when the actor changes' } })
+    .get(
+      '/api/bookings/:id/timeline',
+      async ({ params }) => (await actorReport(`booking/${params.id}`)) ?? unknownActor(`booking/${params.id}`),
+      { params: IdParams, auth: 'ops', detail: { tags, summary: "One booking's timeline and history" } },
+    );
+}
+
+/** An SSE stream that sends `changed` (with the new version) whenever the stored actor's version moves. */
+function liveStream(store: Store, address: string, signal: AbortSignal, pollMs: number): Response {
+  const encoder = new TextEncoder();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      let version = (await store.loadActor(address))?.version ?? 0;
+      controller.enqueue(encoder.encode(`event: ready\ndata: ${JSON.stringify({ version })}\n\n`));
+      timer = setInterval(() => {
+        void store.loadActor(address).then(
+          (actor) => {
+            if ((actor?.version ?? 0) === version) return controller.enqueue(encoder.encode(': keep-alive\n\n'));
+            version = actor?.version ?? 0;
+            controller.enqueue(encoder.encode(`event: changed\ndata: ${JSON.stringify({ version, state: actor?.state ?? null })}\n\n`));
+          },
+          () => undefined,
+        );
+      }, pollMs);
+      signal.addEventListener('abort', () => {
+        clearInterval(timer);
+        try {
+          controller.close();
+        } catch {
+          // already closed by the client going away
+        }
+      });
+    },
+    cancel() {
+      clearInterval(timer);
+    },
+  });
+  return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' } });
+}

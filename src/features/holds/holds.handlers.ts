@@ -1,0 +1,51 @@
+import type { HoldContext, HoldTicket } from '../../../machines/hold/hold.machine';
+import { defineHandler, type Handler, type HandlerContext } from '../../messaging/handlers';
+import type { FeatureDeps } from '../feature';
+import { callContextOf, reply } from '../reply';
+
+type Sold = { hold_id: string; booking_id: string; payment_id: string; tickets: HoldTicket[] };
+type RefundHoldPayment = { hold_id: string; payment_id: string; reason: string };
+
+const fields = <T>(ctx: HandlerContext) => ctx.fields as unknown as T;
+
+/**
+ * Tickets of a sale become ticket actors (`ticket.confirm`, paid by the charge), so receipts, prints,
+ * sheets and refunds treat them like webhook tickets; a payment for a hold that had expired or been
+ * released is refunded (one refund per hold and payment, whatever the retries).
+ */
+export function holdHandlers({ runtime, services, clock }: FeatureDeps): Handler[] {
+  return [
+    defineHandler({
+      name: 'issueHoldTickets',
+      effect: 'external',
+      on: {
+        TicketsSold_v1: async (_message, ctx) => {
+          const sold = fields<Sold>(ctx);
+          const hold = await runtime.get(`hold/${sold.hold_id}`);
+          const customerEmail = (hold?.context as HoldContext | undefined)?.customerEmail ?? '';
+          for (const ticket of sold.tickets) {
+            await reply(runtime, `ticket/${ticket.ticket_id}`, {
+              type: 'ticket.confirm',
+              now: clock.now().toISOString(),
+              ticket_id: ticket.ticket_id,
+              booking_id: sold.booking_id,
+              customer_email: customerEmail,
+              price: ticket.price,
+              payment_reference: sold.payment_id,
+            }, ctx, true);
+          }
+        },
+      },
+    }),
+    defineHandler({
+      name: 'refundLateHoldPayment',
+      effect: 'external',
+      on: {
+        RefundHoldPayment: async (_message, ctx) => {
+          const c = fields<RefundHoldPayment>(ctx);
+          await services.payments.refund({ payment_reference: c.payment_id, reason: c.reason, deduplication_id: `hold-${c.hold_id}-${c.payment_id}` }, callContextOf(ctx));
+        },
+      },
+    }),
+  ];
+}

@@ -1,0 +1,16 @@
+import { z } from 'zod';
+
+export const PlaceHoldBody = z
+  .object({
+    event_id: z.uuid(),
+    seats: z.array(z.string().trim().min(1).max(20)).min(1).max(100).refine((s) => new Set(s).size === s.length, 'seats must be distinct').optional(),
+    quantity: z.number().int().min(1).max(100).optional(),
+  })
+  .refine((b) => (b.seats === undefined) !== (b.quantity === undefined), 'give either seats or quantity');
+export type PlaceHoldBody = z.infer<typeof PlaceHoldBody>;
+
+export const PlacedHold = z.object({ hold_id: z.uuid(), expires_at: z.string(), seconds_left: z.number().int(), seats: z.array(z.string()) });
+export const RenewedHold = z.object({ hold_id: z.uuid(), expires_at: z.string(), seconds_left: z.number().int(), renewals_left: z.number().int() });
+export const HoldParams = z.object({ id: z.uuid() });
+export const ConfirmHoldBody = z.object({ payment_method: z.string().trim().min(1).max(200) });
+export const ConfirmedHold = z.object({ booking_id: z.uuid(), tickets: z.array(z.object({ ticket_id: z.string(), seat: z.string() })) });

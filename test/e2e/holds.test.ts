@@ -1,0 +1,254 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'bun:test';
+import { DECLINED_PAYMENT_METHOD } from '../../src/adapters/payments/payments.sim';
+import { authHeaders, opsHeaders } from '../support/auth';
+import { MODES, call, eventually, startTestService, type TestService } from '../support/service';
+import { makeTempDir } from '../support/tempDir';
+
+const NOW = '2030-01-01T00:00:00.000Z';
+const TTL_SECONDS = 60;
+const eur = (amount: string) => ({ amount, currency: 'EUR' });
+const LABELS = ['A1', 'A2', 'A3', 'B1', 'B2', 'B3'];
+
+for (const mode of MODES) {
+  describe(`holds (${mode})`, () => {
+    let t: TestService;
+    let ann: Record<string, string>;
+    let bob: Record<string, string>;
+
+    beforeAll(async () => {
+      t = await startTestService(mode, { clockAt: NOW });
+      ann = authHeaders(t);
+      bob = authHeaders(t);
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+    beforeEach(() => {
+      t.simulators.reset();
+    });
+
+    const createEvent = async (policy: Record<string, number> = {}) => {
+      const ops = opsHeaders(t);
+      const venue = await call(t.url, 'POST', '/api/venues', { name: 'Olympia', location: 'Dublin' }, ops);
+      const created = await call(t.url, 'POST', '/api/events', {
+        name: 'Night', venue_id: venue.json.venue_id, start_time: '2031-01-01T20:00:00Z',
+        seats: LABELS.map((label) => ({ label, price: eur('25.00') })),
+        hold_policy: { ttl_seconds: TTL_SECONDS, max_renewals: 2, max_seats_per_user: 4, ...policy },
+      }, ops);
+      expect(created.status).toBe(201);
+      return created.json.event_id as string;
+    };
+    const hold = (eventId: string, seats: string[], headers = ann) => call(t.url, 'POST', '/api/holds', { event_id: eventId, seats }, headers);
+    const seatsOf = async (eventId: string) => {
+      const event = (await call(t.url, 'GET', `/api/events/${eventId}`)).json;
+      return { counts: event.counts, status: Object.fromEntries(event.seats.map((s: { label: string; status: string }) => [s.label, s.status])) };
+    };
+    const holdActors = async () => Number((await t.service.store.query<{ n: number }>("SELECT COUNT(*) AS n FROM actors WHERE kind = 'hold'"))[0]!.n);
+
+    describe('when many users race for one seat', () => {
+      it('gives it to exactly one of 50 concurrent holds and leaves no orphan hold', async () => {
+        const eventId = await createEvent();
+        const before = await holdActors();
+        const responses = await Promise.all(Array.from({ length: 50 }, () => hold(eventId, ['A1'], authHeaders(t))));
+        expect(responses.filter((r) => r.status === 201).length).toBe(1);
+        const refused = responses.filter((r) => r.status === 409);
+        expect(refused.length).toBe(49);
+        expect(refused.every((r) => r.json.code === 'SEAT_UNAVAILABLE')).toBe(true);
+        expect(await holdActors()).toBe(before + 1);
+        expect((await seatsOf(eventId)).counts).toEqual({ available: 5, held: 1, sold: 0 });
+      });
+
+      it('never deadlocks nor lets both win when two users cross seat orders', async () => {
+        for (let round = 0; round < 10; round++) {
+          const eventId = await createEvent();
+          const [a, b] = await Promise.all([hold(eventId, ['A1', 'B1'], ann), hold(eventId, ['B1', 'A1'], bob)]);
+          expect([a.status, b.status].sort()).toEqual([201, 409]);
+        }
+      });
+    });
+
+    describe('when a hold is placed', () => {
+      it('answers 201 with its expiry, and the seats read held', async () => {
+        const eventId = await createEvent();
+        const placed = await hold(eventId, ['A2', 'A1']);
+        expect(placed.status).toBe(201);
+        expect(placed.json).toMatchObject({ expires_at: '2030-01-01T00:01:00.000Z', seconds_left: TTL_SECONDS, seats: ['A1', 'A2'] });
+        expect((await seatsOf(eventId)).status).toMatchObject({ A1: 'held', A2: 'held', A3: 'available' });
+      });
+
+      it('holds by quantity', async () => {
+        const eventId = await createEvent();
+        const placed = await call(t.url, 'POST', '/api/holds', { event_id: eventId, quantity: 2 }, ann);
+        expect(placed.status).toBe(201);
+        expect(placed.json.seats).toEqual(['A1', 'A2']);
+      });
+
+      it('hides the hold from anyone else: 404 for their renew, release and confirm', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        expect((await call(t.url, 'POST', `/api/holds/${id}/renew`, undefined, bob)).status).toBe(404);
+        expect((await call(t.url, 'DELETE', `/api/holds/${id}`, undefined, bob)).status).toBe(404);
+        expect((await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, bob)).status).toBe(404);
+        expect((await seatsOf(eventId)).status.A1).toBe('held');
+        expect(t.simulators.payments.charges()).toEqual([]);
+      });
+
+      it('renews at most max_renewals times', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        t.clock!.advance(30_000);
+        const renewed = await call(t.url, 'POST', `/api/holds/${id}/renew`, undefined, ann);
+        expect(renewed.status).toBe(200);
+        expect(renewed.json).toMatchObject({ expires_at: new Date(Date.parse(t.clock!.now().toISOString()) + TTL_SECONDS * 1000).toISOString(), renewals_left: 1 });
+        expect((await call(t.url, 'POST', `/api/holds/${id}/renew`, undefined, ann)).status).toBe(200);
+        const third = await call(t.url, 'POST', `/api/holds/${id}/renew`, undefined, ann);
+        expect(third.status).toBe(409);
+        expect(third.json.code).toBe('RENEWAL_LIMIT_REACHED');
+      });
+
+      it('releases idempotently and frees the seats', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1', 'A2'])).json;
+        expect((await call(t.url, 'DELETE', `/api/holds/${id}`, undefined, ann)).status).toBe(204);
+        expect((await call(t.url, 'DELETE', `/api/holds/${id}`, undefined, ann)).status).toBe(204);
+        expect((await seatsOf(eventId)).counts).toEqual({ available: 6, held: 0, sold: 0 });
+        expect((await hold(eventId, ['A1'], bob)).status).toBe(201);
+      });
+    });
+
+    describe('when the hold policy is exceeded', () => {
+      it('refuses more seats than max_seats_per_user, across holds, with 409 LIMIT_REACHED', async () => {
+        const eventId = await createEvent({ max_seats_per_user: 2 });
+        expect((await hold(eventId, ['A1', 'A2', 'A3'])).json.code).toBe('LIMIT_REACHED');
+        expect((await hold(eventId, ['A1'])).status).toBe(201);
+        const second = await hold(eventId, ['A2', 'A3']);
+        expect(second.status).toBe(409);
+        expect(second.json.code).toBe('LIMIT_REACHED');
+        expect((await seatsOf(eventId)).status).toMatchObject({ A2: 'available', A3: 'available' });
+      });
+    });
+
+    describe('when the hold expires', () => {
+      it('frees the seat at expires_at with no request, expires by its timer, and refuses the confirm with no charge', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        t.clock!.advance(TTL_SECONDS * 1000);
+        expect((await seatsOf(eventId)).status.A1).toBe('available');
+        await eventually(async () => expect((await t.service.runtime.get(`hold/${id}`))?.state).toBe('expired'));
+        const confirm = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
+        expect(confirm.status).toBe(409);
+        expect(confirm.json.code).toBe('HOLD_EXPIRED');
+        expect(t.simulators.payments.charges()).toEqual([]);
+        expect((await call(t.url, 'POST', `/api/holds/${id}/renew`, undefined, ann)).json.code).toBe('HOLD_EXPIRED');
+        expect((await hold(eventId, ['A1'], bob)).status).toBe(201);
+      });
+
+      it('lets another user take a seat whose hold has passed expires_at before the timer fired', async () => {
+        const eventId = await createEvent();
+        await t.service.timers.stop();
+        try {
+          const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+          t.clock!.advance(TTL_SECONDS * 1000);
+          expect((await hold(eventId, ['A1'], bob)).status).toBe(201);
+          expect((await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann)).json.code).toBe('HOLD_EXPIRED');
+          expect(t.simulators.payments.charges()).toEqual([]);
+        } finally {
+          t.service.timers.start();
+        }
+      });
+
+      it('refunds a payment that reaches the hold after it expired', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        t.clock!.advance(TTL_SECONDS * 1000);
+        await eventually(async () => expect((await t.service.runtime.get(`hold/${id}`))?.state).toBe('expired'));
+        // The charge answered after the expiry: the confirm reaches an expired hold.
+        await t.service.runtime.send(`hold/${id}`, { type: 'hold.confirm', now: t.clock!.now().toISOString(), payment_id: 'pay-late', ticket_ids: ['x'] }, { metadata: { correlation_id: 'late' } });
+        await eventually(() => expect(t.simulators.payments.refunds().map((r) => r.payment_reference)).toEqual(['pay-late']));
+      });
+    });
+
+    describe('when the holder confirms', () => {
+      it('charges once, sells the seats and issues tickets; a repeat with another key returns the same result', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1', 'A2'])).json;
+        const first = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, { ...ann, 'Idempotency-Key': crypto.randomUUID() });
+        expect(first.status).toBe(200);
+        expect(first.json.booking_id).toBe(id);
+        expect(first.json.tickets.map((x: { seat: string }) => x.seat)).toEqual(['A1', 'A2']);
+        const again = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, { ...ann, 'Idempotency-Key': crypto.randomUUID() });
+        expect(again.status).toBe(200);
+        expect(again.json).toEqual(first.json);
+        const charges = t.simulators.payments.charges();
+        expect(charges.length).toBe(1);
+        expect(charges[0]).toMatchObject({ payment_reference: id, amount: eur('50.00'), idempotency_key: `hold-${id}` });
+        expect((await seatsOf(eventId)).status).toMatchObject({ A1: 'sold', A2: 'sold' });
+        for (const ticket of first.json.tickets) {
+          await eventually(async () => {
+            const actor = await t.service.runtime.get(`ticket/${ticket.ticket_id}`);
+            expect(actor?.context).toMatchObject({ bookingId: id, paymentReference: charges[0]!.payment_id });
+          });
+        }
+        expect((await call(t.url, 'DELETE', `/api/holds/${id}`, undefined, ann)).status).toBe(409);
+      });
+
+      it('charges once when two confirms race', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        const [a, b] = await Promise.all([
+          call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann),
+          call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann),
+        ]);
+        expect([a.status, b.status]).toEqual([200, 200]);
+        expect(a.json).toEqual(b.json);
+        expect(t.simulators.payments.charges().length).toBe(1);
+      });
+
+      it('answers 402 for a declined payment and keeps the hold, with no sale', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        const declined = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: DECLINED_PAYMENT_METHOD }, ann);
+        expect(declined.status).toBe(402);
+        expect(declined.json.code).toBe('PAYMENT_DECLINED');
+        expect((await seatsOf(eventId)).status.A1).toBe('held');
+        expect((await t.service.runtime.get(`hold/${id}`))?.state).toBe('held');
+      });
+    });
+  });
+}
+
+for (const mode of MODES) {
+  describe(`holds across a restart (${mode})`, () => {
+    it('expires a hold whose deadline passed while the service was down, and refuses its confirm with no charge', async () => {
+      const dir = makeTempDir('tickets-holds-restart-');
+      const env: Record<string, string> = mode === 'embedded' ? { DATA_DIR: dir.path } : {};
+      const first = await startTestService(mode, { clockAt: NOW, env });
+      let second: TestService | undefined;
+      try {
+        const userId = crypto.randomUUID();
+        const ops = opsHeaders(first);
+        const venue = await call(first.url, 'POST', '/api/venues', { name: 'Olympia', location: 'Dublin' }, ops);
+        const created = await call(first.url, 'POST', '/api/events', {
+          name: 'Night', venue_id: venue.json.venue_id, start_time: '2031-01-01T20:00:00Z', seats: [{ label: 'A1', price: eur('25.00') }], hold_policy: { ttl_seconds: TTL_SECONDS },
+        }, ops);
+        const eventId = created.json.event_id as string;
+        const placed = await call(first.url, 'POST', '/api/holds', { event_id: eventId, seats: ['A1'] }, authHeaders(first, { id: userId }));
+        expect(placed.status).toBe(201);
+        await first.service.stop();
+
+        second = await startTestService(mode, { clockAt: '2030-01-01T00:02:00.000Z', env, ...(mode === 'distributed' ? { joining: first } : {}) });
+        const event = (await call(second.url, 'GET', `/api/events/${eventId}`)).json;
+        expect(event.counts).toEqual({ available: 1, held: 0, sold: 0 });
+        await eventually(async () => expect((await second!.service.runtime.get(`hold/${placed.json.hold_id}`))?.state).toBe('expired'));
+        const confirm = await call(second.url, 'POST', `/api/holds/${placed.json.hold_id}/confirm`, { payment_method: 'pm_card_visa' }, authHeaders(second, { id: userId }));
+        expect(confirm.status).toBe(409);
+        expect(confirm.json.code).toBe('HOLD_EXPIRED');
+        expect(second.simulators.payments.charges()).toEqual([]);
+      } finally {
+        await second?.close();
+        await first.close();
+        await dir.cleanup();
+      }
+    });
+  });
+}

@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import type { Feature } from '../../src/features/feature';
+import { eventFixtureMachine, type EventFixtureEvent } from '../support/machines/eventFixture.machine';
+import { MODES, call, eventually, startTestService, type TestService } from '../support/service';
+
+const DAY = 86_400_000;
+/** The service's clock; every fixture date is relative to it. */
+const NOW = new Date(Date.now() - (Date.now() % 1000));
+const days = (n: number) => new Date(NOW.getTime() + n * DAY).toISOString();
+
+const fixtureFeature: Feature = { name: 'searchFixture', kinds: [{ kind: 'searchFixture', machine: eventFixtureMachine }] };
+
+type EventInput = Partial<Omit<EventFixtureEvent, 'type' | 'now' | 'event_id'>> & { name: string; start_time: string };
+
+async function createEvent(t: TestService, input: EventInput): Promise<string> {
+  const eventId = crypto.randomUUID();
+  const event: EventFixtureEvent = {
+    type: 'event.create',
+    now: NOW.toISOString(),
+    event_id: eventId,
+    description: '',
+    venue: { venue_id: crypto.randomUUID(), name: 'Hall', location: 'Nowhere' },
+    performers: [],
+    seat_count: 10,
+    ...input,
+  };
+  await t.service.runtime.send(`searchFixture/${eventId}`, event, { create: true, metadata: { correlation_id: 'search-test' } });
+  return eventId;
+}
+
+/** The table-bound objects a search re-creates after a rebuild: GIN indexes (Postgres), triggers (SQLite). */
+const indexObjects = (t: TestService) =>
+  t.service.store.dialect === 'postgres'
+    ? t.service.store.query("SELECT indexname FROM pg_indexes WHERE tablename = 'search_events' AND indexname IN ('search_events_vector', 'search_events_trigrams')")
+    : t.service.store.query("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'search_events'");
+
+const search = (t: TestService, query: string) => call(t.url, 'GET', `/api/search/events?${query}`);
+const ids = (body: { events: { event_id: string }[] }) => body.events.map((e) => e.event_id);
+
+for (const mode of MODES) {
+  describe(`event search (${mode})`, () => {
+    let t: TestService;
+    const e = {} as Record<'inName' | 'inLocation' | 'inDescription' | 'beyonce' | 'past' | 'soon' | 'show', string>;
+    const paging: string[] = [];
+
+    beforeAll(async () => {
+      t = await startTestService(mode, { clockAt: NOW.toISOString(), features: [fixtureFeature] });
+      // Ranking: "zephyr" in the name, the venue location, the description, a performer.
+      e.inName = await createEvent(t, { name: 'Zephyr Night', start_time: days(30) });
+      e.inLocation = await createEvent(t, { name: 'Open Air', start_time: days(10), venue: { venue_id: crypto.randomUUID(), name: 'Field', location: 'Zephyr Park' } });
+      e.inDescription = await createEvent(t, { name: 'Late Jam', description: 'a zephyr of sound', start_time: days(5) });
+      e.beyonce = await createEvent(t, {
+        name: 'Renaissance Tour',
+        description: 'stadium show',
+        start_time: days(20),
+        venue: { venue_id: crypto.randomUUID(), name: 'Wembley', location: 'London' },
+        performers: [{ performer_id: crypto.randomUUID(), name: 'Beyoncé' }],
+      });
+      e.past = await createEvent(t, { name: 'Zephyr Yesterday', start_time: days(-1) });
+      e.soon = await createEvent(t, { name: 'Quartz Evening', start_time: days(0.5) });
+      // Paging: seven events with equal scores, two of them at the same time (tie by id).
+      for (let i = 0; i < 7; i++) paging[i] = await createEvent(t, { name: 'Paging Fest', start_time: days(i === 6 ? 40 : 40 + i) });
+      const show = await call(t.url, 'POST', '/api/shows', { dead_nation_id: crypto.randomUUID(), number_of_tickets: 10, start_time: days(3), title: 'Motörhead Tribute', venue: 'Club' });
+      expect(show.status).toBe(201);
+      e.show = show.json.show_id;
+    });
+    afterAll(() => t?.close());
+
+    it('ranks a match in the name over the venue location over the description, and leaves past events out', async () => {
+      const found = await eventually(async () => {
+        const r = await search(t, 'q=zephyr');
+        expect(r.status).toBe(200);
+        expect(r.json.total).toBe(3);
+        return r.json;
+      });
+      expect(ids(found)).toEqual([e.inName, e.inLocation, e.inDescription]);
+      const scores = found.events.map((x: { score: number }) => x.score);
+      expect(scores[0]).toBeGreaterThan(scores[1]);
+      expect(scores[1]).toBeGreaterThan(scores[2]);
+      expect(found.events[1].venue).toEqual({ name: 'Field', location: 'Zephyr Park' });
+    });
+
+    it('finds performers without their accent and with a typo', async () => {
+      for (const q of ['beyonce', 'Beyoncé', 'beyonse', 'BEYONCE']) {
+        const r = await eventually(async () => {
+          const r = await search(t, `q=${encodeURIComponent(q)}`);
+          expect(ids(r.json)).toEqual([e.beyonce]);
+          return r.json;
+        });
+        expect(r.events[0].performers[0].name).toBe('Beyoncé');
+        expect(r.total).toBe(1);
+      }
+    });
+
+    it('finds accented names from plain text and typos in names ("motorhed")', async () => {
+      await eventually(async () => expect(ids((await search(t, 'q=motorhead')).json)).toEqual([e.show]));
+      expect(ids((await search(t, 'q=motorhed')).json)).toEqual([e.show]);
+      expect(ids((await search(t, 'q=renaisance')).json)).toEqual([e.beyonce]);
+    });
+
+    it('lists a show as a general-admission event, with its show_id as event_id', async () => {
+      const r = await eventually(async () => {
+        const r = await search(t, 'q=tribute');
+        expect(r.json.total).toBe(1);
+        return r.json;
+      });
+      expect(r.events[0]).toMatchObject({ event_id: e.show, name: 'Motörhead Tribute', description: '', venue: { name: 'Club', location: '' }, performers: [] });
+    });
+
+    it('pages stably with exact totals, ties by start time then id, and an empty page past the end', async () => {
+      const tied = [paging[0]!, paging[6]!].sort();
+      const expected = [...tied, ...paging.slice(1, 6)];
+      const seen: string[] = [];
+      for (let page = 1; page <= 3; page++) {
+        const r = await eventually(async () => {
+          const r = await search(t, `q=paging&size=3&page=${page}`);
+          expect(r.json.total).toBe(7);
+          return r.json;
+        });
+        expect(r.page).toBe(page);
+        expect(r.size).toBe(3);
+        seen.push(...ids(r));
+      }
+      expect(seen).toEqual(expected);
+      const past = await search(t, 'q=paging&size=3&page=4');
+      expect(past.status).toBe(200);
+      expect(past.json).toEqual({ events: [], total: 7, page: 4, size: 3 });
+    });
+
+    it('lists upcoming events by date for an empty q, checked at request time', async () => {
+      const all = await eventually(async () => {
+        const r = await search(t, 'q=&size=100');
+        expect(r.json.total).toBe(13);
+        return r.json;
+      });
+      const times = all.events.map((x: { start_time: string }) => x.start_time);
+      expect(times).toEqual([...times].sort());
+      expect(ids(all)).not.toContain(e.past);
+      expect(ids(all)[0]).toBe(e.soon);
+      t.clock!.set(days(1));
+      try {
+        const later = await search(t, 'size=100');
+        expect(later.json.total).toBe(12);
+        expect(ids(later.json)).not.toContain(e.soon);
+        expect((await search(t, 'q=quartz')).json.total).toBe(0);
+      } finally {
+        t.clock!.set(NOW.toISOString());
+      }
+    });
+
+    it('refuses a size outside 1..100 and a page below 1 with 400', async () => {
+      for (const query of ['size=0', 'size=101', 'size=abc', 'page=0', 'page=-1', 'size=1.5']) {
+        const r = await search(t, query);
+        expect(r.status).toBe(400);
+        expect(r.json.code).toBe('VALIDATION_FAILED');
+      }
+      expect((await search(t, 'size=1')).status).toBe(200);
+      expect((await search(t, 'size=100')).status).toBe(200);
+    });
+
+    it('keeps the index correct through a rebuild of the read model, and fresh within 1 s of a change', async () => {
+      await t.service.projections.rebuild('searchEvents');
+      const r = await search(t, 'q=beyonse');
+      expect(ids(r.json)).toEqual([e.beyonce]);
+      expect(await indexObjects(t)).toHaveLength(mode === 'distributed' ? 2 : 3);
+      const added = await createEvent(t, { name: 'After Rebuild Gala', start_time: days(7) });
+      await eventually(async () => expect(ids((await search(t, 'q=gala')).json)).toEqual([added]), 1000);
+      expect((await search(t, 'q=zephyr')).json.total).toBe(3);
+    });
+  });
+}
