@@ -44,6 +44,12 @@ export interface SendOptions {
   metadata: MessageMetadata;
   /** Create the actor when it does not exist yet (otherwise an unknown address is a 404). */
   create?: boolean;
+  /**
+   * The caller has just minted this actor's id, so the first attempt skips looking for a stored actor
+   * (one round trip less on the hot path of creation); a clash still loses the compare-and-set and is
+   * retried against the store.
+   */
+  minted?: boolean;
   /** Runs inside the commit transaction after the inline handlers (e.g. completing an idempotency key). */
   inTx?: (tx: Tx, result: SendResult) => Promise<void>;
   /** Set by the timer loop: the timer whose firing this is. */
@@ -175,7 +181,7 @@ export class ActorRuntime {
   private async retryConflicts(address: string, event: ActorEvent, options: SendOptions): Promise<SendResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.attempt(address, event, options);
+        return await this.attempt(address, event, options, options.minted === true && attempt === 1);
       } catch (error) {
         if (!(error instanceof VersionConflictError)) throw error;
         this.deps.observer?.conflict(parseAddress(address).kind);
@@ -194,8 +200,8 @@ export class ActorRuntime {
     }
   }
 
-  private async attempt(address: string, event: ActorEvent, options: SendOptions): Promise<SendResult> {
-    const loaded = await this.load(address, options.create === true);
+  private async attempt(address: string, event: ActorEvent, options: SendOptions, assumeNew = false): Promise<SendResult> {
+    const loaded = await this.load(address, options.create === true, assumeNew);
     const fromState = stateOf(loaded.snapshot);
     const at = this.deps.clock.now().toISOString();
 
@@ -298,9 +304,9 @@ export class ActorRuntime {
     return result;
   }
 
-  private async load(address: string, create: boolean): Promise<Loaded> {
-    const cached = this.cache.get(address);
-    const stored = cached ?? (await this.deps.store.loadActor(address));
+  private async load(address: string, create: boolean, assumeNew: boolean): Promise<Loaded> {
+    const cached = assumeNew ? undefined : this.cache.get(address);
+    const stored = assumeNew ? null : (cached ?? (await this.deps.store.loadActor(address)));
     if (stored) {
       const machine = this.registry.machine(stored.machineId);
       if (!machine) throw new Error(`${address} was written by unregistered machine ${stored.machineId}`);

@@ -13,6 +13,8 @@ export interface CommandInput {
   event: ActorEvent;
   /** Create the actor with this event (otherwise an unknown address is 404). */
   create?: boolean;
+  /** The route just minted the actor's id (see SendOptions.minted). */
+  minted?: boolean;
   request: RequestContext;
   idempotency: IdempotencyHandle;
   /** The response for the accepted command; computed before commit so it is stored in the same transaction. */
@@ -28,6 +30,7 @@ export async function sendCommand(runtime: ActorRuntime, input: CommandInput): P
   let response: Response | undefined;
   await runtime.send(input.address, input.event, {
     create: input.create ?? false,
+    minted: input.minted ?? false,
     metadata: {
       correlation_id: input.request.correlationId,
       traceparent: input.request.traceparent,

@@ -88,6 +88,23 @@ export function runtimeContract(name: string, makeHarness: () => Promise<StoreHa
       });
     });
 
+    describe('when the caller minted the id (no lookup first)', () => {
+      it('creates the actor in one attempt', async () => {
+        const runtime = runtimeOn(store);
+        const result = await runtime.send('reservation/m1', open('m1', clock), { metadata: meta, create: true, minted: true });
+        expect(result.version).toBe(1);
+        expect((await store.loadActor('reservation/m1'))?.state).toBe('open');
+      });
+
+      it('still judges a clash against the stored actor', async () => {
+        const runtime = runtimeOn(store);
+        await runtime.send('reservation/m2', open('m2', clock), { metadata: meta, create: true });
+        const error = await rejection(runtime.send('reservation/m2', open('m2', clock), { metadata: meta, create: true, minted: true }));
+        expect(error.code).toBe('NOT_ALLOWED_IN_STATE');
+        expect((await store.loadActor('reservation/m2'))?.version).toBe(1);
+      });
+    });
+
     describe('when the event is not allowed in the current state', () => {
       it('rejects with NOT_ALLOWED_IN_STATE naming the state, writes nothing and journals the rejection', async () => {
         const runtime = runtimeOn(store);

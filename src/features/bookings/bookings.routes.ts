@@ -17,6 +17,7 @@ export function bookingsRoutes({ runtime, clock, ids, tracing, idempotency }: Fe
           address: `booking/${bookingId}`,
           event: { type: 'booking.make', now: clock.now().toISOString(), booking_id: bookingId, ...body },
           create: true,
+          minted: true,
           request: { correlationId, requestId, traceparent, traceId },
           idempotency,
           respond: () => ({ status: 201, body: { booking_id: bookingId } }),

@@ -55,6 +55,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
             ttl_seconds: policy.ttlSeconds, max_renewals: policy.maxRenewals,
           },
           create: true,
+          minted: true,
           request: { correlationId, requestId, traceparent, traceId },
           idempotency,
           respond: (result) => {

@@ -37,6 +37,7 @@ export function showsRoutes({ runtime, store, clock, ids, tracing, idempotency }
           address: `show/${showId}`,
           event: { type: 'show.create', now, show_id: showId, ...body },
           create: true,
+          minted: true,
           request: { correlationId, requestId, traceparent, traceId },
           idempotency,
           respond: () => ({ status: 201, body: { show_id: showId } }),

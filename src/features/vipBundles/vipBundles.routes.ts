@@ -32,6 +32,7 @@ export function vipBundlesRoutes({ runtime, store, clock, ids, tracing, idempote
           address: `vipBundle/${vipBundleId}`,
           event: { type: 'vipBundle.start', now, vip_bundle_id: vipBundleId, booking_id: bookingId, deadline_at: addMs(now, deadlineSeconds * 1000), ...body },
           create: true,
+          minted: true,
           request: { correlationId, requestId, traceparent, traceId },
           idempotency,
           respond: () => ({
