@@ -1,5 +1,5 @@
 import type { Store } from '../../actors/ports';
-import { toHit, wordsOf, WEIGHTS, type SearchRequest, type SearchResult } from './searchEvents.projection';
+import { SEARCH_COLUMNS, toHit, WEIGHTS, type SearchRequest, type SearchResult } from './searchEvents.projection';
 
 /**
  * Postgres search over the searchEvents rows. Migration 0007 adds pg_trgm, unaccent and two IMMUTABLE
@@ -30,19 +30,11 @@ async function ensureIndexes(store: Store): Promise<void> {
   }
 }
 
-const SELECT = 'e.event_id, e.kind, e.name, e.description, e.venue_name, e.venue_location, e.performers, e.performer_names, e.start_time';
 const RANK_WEIGHTS = `'{${[WEIGHTS.description, WEIGHTS.performer_names, WEIGHTS.venue_location, WEIGHTS.name].map((w) => w / 4).join(', ')}}'`;
 
 /** Search in Postgres; see the module comment. */
-export async function searchPostgres(store: Store, { q, now, page, size }: SearchRequest): Promise<SearchResult> {
+export async function searchPostgres(store: Store, words: readonly string[], { now, page, size }: SearchRequest): Promise<SearchResult> {
   const offset = (page - 1) * size;
-  if (q.trim() === '') {
-    const rows = await store.query(`SELECT ${SELECT}, 0 AS score FROM search_events e WHERE e.start_time > $1 ORDER BY e.start_time, e.event_id LIMIT $2 OFFSET $3`, [now, size, offset]);
-    const [count] = await store.query<{ n: number }>('SELECT COUNT(*) AS n FROM search_events WHERE start_time > $1', [now]);
-    return { hits: rows.map(toHit), total: Number(count?.n ?? 0) };
-  }
-  const words = wordsOf(q);
-  if (words.length === 0) return { hits: [], total: 0 };
   await ensureIndexes(store);
   const prefixes = words.map((w) => `${w}:*`).join(' & ');
   const text = words.join(' ');
@@ -55,7 +47,7 @@ export async function searchPostgres(store: Store, { q, now, page, size }: Searc
     similarity('performer_names', WEIGHTS.performer_names),
   ].join(' + ');
   const where = `WHERE e.start_time > $3 AND (${VECTOR} @@ to_tsquery('simple', $1) OR $2 <% ${TEXT})`;
-  const rows = await store.query(`SELECT ${SELECT}, (${score})::float8 AS score FROM search_events e ${where} ORDER BY score DESC, e.start_time, e.event_id LIMIT $4 OFFSET $5`, [prefixes, text, now, size, offset]);
+  const rows = await store.query(`SELECT ${SEARCH_COLUMNS}, (${score})::float8 AS score FROM search_events e ${where} ORDER BY score DESC, e.start_time, e.event_id LIMIT $4 OFFSET $5`, [prefixes, text, now, size, offset]);
   const [count] = await store.query<{ n: number }>(`SELECT COUNT(*) AS n FROM search_events e ${where}`, [prefixes, text, now]);
   return { hits: rows.map(toHit), total: Number(count?.n ?? 0) };
 }

@@ -1,5 +1,5 @@
 import type { Store } from '../../actors/ports';
-import { toHit, wordsOf, WEIGHTS, type SearchRequest, type SearchResult } from './searchEvents.projection';
+import { SEARCH_COLUMNS, toHit, WEIGHTS, type SearchRequest, type SearchResult } from './searchEvents.projection';
 
 /**
  * SQLite search: the FTS5 table `search_events_fts` (migration 0007, `unicode61 remove_diacritics 2`, so
@@ -75,19 +75,11 @@ export function matchExpression(words: readonly string[], terms: readonly string
     .join(' AND ');
 }
 
-const SELECT = 'e.event_id, e.kind, e.name, e.description, e.venue_name, e.venue_location, e.performers, e.performer_names, e.start_time';
 
 /** Search in SQLite; see the module comment. */
-export async function searchSqlite(store: Store, { q, now, page, size }: SearchRequest): Promise<SearchResult> {
+export async function searchSqlite(store: Store, words: readonly string[], { now, page, size }: SearchRequest): Promise<SearchResult> {
   await ensureIndex(store);
   const offset = (page - 1) * size;
-  if (q.trim() === '') {
-    const rows = await store.query(`SELECT ${SELECT}, 0 AS score FROM search_events e WHERE e.start_time > $1 ORDER BY e.start_time, e.event_id LIMIT $2 OFFSET $3`, [now, size, offset]);
-    const [count] = await store.query<{ n: number }>('SELECT COUNT(*) AS n FROM search_events WHERE start_time > $1', [now]);
-    return { hits: rows.map(toHit), total: Number(count?.n ?? 0) };
-  }
-  const words = wordsOf(q);
-  if (words.length === 0) return { hits: [], total: 0 };
   const lengths = words.filter((w) => maxEdits(w) > 0);
   const terms = lengths.length === 0
     ? []
@@ -98,7 +90,7 @@ export async function searchSqlite(store: Store, { q, now, page, size }: SearchR
   const match = matchExpression(words, terms);
   const weights = COLUMNS.map((c) => WEIGHTS[c].toFixed(1)).join(', ');
   const from = `FROM ${FTS} JOIN search_events e ON e.rowid = ${FTS}.rowid WHERE ${FTS} MATCH $1 AND e.start_time > $2`;
-  const rows = await store.query(`SELECT ${SELECT}, -bm25(${FTS}, ${weights}) AS score ${from} ORDER BY score DESC, e.start_time, e.event_id LIMIT $3 OFFSET $4`, [match, now, size, offset]);
+  const rows = await store.query(`SELECT ${SEARCH_COLUMNS}, -bm25(${FTS}, ${weights}) AS score ${from} ORDER BY score DESC, e.start_time, e.event_id LIMIT $3 OFFSET $4`, [match, now, size, offset]);
   const [count] = await store.query<{ n: number }>(`SELECT COUNT(*) AS n ${from}`, [match, now]);
   return { hits: rows.map(toHit), total: Number(count?.n ?? 0) };
 }
