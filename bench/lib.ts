@@ -10,7 +10,8 @@ import { spawn, type Subprocess } from 'bun';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { freePort, testRedisUrl } from '../test/support/redis';
+import { testRedisUrl } from '../test/support/redis';
+import { startServiceProcess } from '../test/support/serviceProcess';
 
 export const ROOT = join(import.meta.dir, '..');
 
@@ -121,55 +122,26 @@ export interface ServiceChildOptions {
 }
 
 /**
- * `bun src/main.ts serve` on a free port with LOG_LEVEL=warn (unless `env` says otherwise), ready when
- * GET /ready answers 200. Only PATH and HOME are inherited, so nothing of the caller's environment
- * configures the service by accident.
+ * `bun src/main.ts serve` through the tests' process harness, with LOG_LEVEL=warn (unless `env` says
+ * otherwise) and an optional CPU profile; stop() sends SIGTERM, then SIGKILL after `graceMs`.
  */
 export async function startServiceChild(options: ServiceChildOptions): Promise<ServiceChild> {
-  const port = await freePort();
   const profile = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-md', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
-  const proc = spawn([process.execPath, ...profile, 'src/main.ts', 'serve'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...options.env, PORT: String(port) },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  });
-  let output = '';
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) output += decoder.decode(chunk);
-  };
-  void collect(proc.stdout);
-  void collect(proc.stderr);
-  const url = `http://127.0.0.1:${port}`;
-  const child: ServiceChild = {
-    url,
+  const service = await startServiceProcess({ LOG_LEVEL: 'warn', ...options.env }, { bunArgs: profile, timeoutMs: options.startTimeoutMs ?? 30_000 });
+  const { proc } = service;
+  return {
+    url: service.url,
     pid: proc.pid,
     proc,
-    output: () => output,
+    output: service.output,
     async stop(graceMs = 15_000) {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode ?? 1;
-      proc.kill('SIGTERM');
       const killer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
-      const code = await proc.exited;
+      const code = await service.stop('SIGTERM');
       clearTimeout(killer);
       return code;
     },
   };
-  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`the service exited with ${proc.exitCode}:\n${output}`);
-    try {
-      const ready = await fetch(`${url}/ready`);
-      await ready.arrayBuffer();
-      if (ready.status === 200) return child;
-    } catch {
-      // not listening yet
-    }
-    await Bun.sleep(50);
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`the service did not become ready within the start timeout:\n${output}`);
 }
 
 /** Signs nothing the benchmarks use; distributed mode requires one (every instance verifies the others' tokens). */
@@ -348,7 +320,6 @@ export function cpuSnapshot(servicePids: readonly number[]): CpuSnapshot {
   return { processes, machine: machineBusySeconds() };
 }
 
-const MACHINE = 'machine';
 
 /** Busy CPU seconds of the whole machine since boot (/proc/stat: everything but idle and iowait). */
 function machineBusySeconds(): number {

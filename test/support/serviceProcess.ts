@@ -1,5 +1,6 @@
 import { spawn, type Subprocess } from 'bun';
 import { join } from 'node:path';
+import { freePort } from './redis';
 
 const ROOT = join(import.meta.dir, '..', '..');
 
@@ -21,14 +22,22 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
   return { code, output: out + err };
 }
 
+export interface StartOptions {
+  timeoutMs?: number;
+  /** Flags for Bun itself, before the script (e.g. `--cpu-prof`). */
+  bunArgs?: string[];
+}
+
 /**
- * Starts the service on a free port and waits (bounded) for its "service started" log line.
- * `env` is the whole configuration: the test's own environment is not passed on.
+ * Starts the service on a free port and waits (bounded) until `GET /ready` answers 200, whatever the
+ * log level. `env` is the whole configuration: the test's own environment is not passed on.
  */
-export async function startServiceProcess(env: Record<string, string>, timeoutMs = 15_000): Promise<ServiceProcess> {
-  const proc = spawn([process.execPath, 'src/main.ts', 'serve'], {
+export async function startServiceProcess(env: Record<string, string>, options: StartOptions = {}): Promise<ServiceProcess> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const port = env.PORT && env.PORT !== '0' ? Number(env.PORT) : await freePort();
+  const proc = spawn([process.execPath, ...(options.bunArgs ?? []), 'src/main.ts', 'serve'], {
     cwd: ROOT,
-    env: { ...cleanEnv(), PORT: '0', ...env },
+    env: { ...cleanEnv(), ...env, PORT: String(port) },
     stdout: 'pipe',
     stderr: 'pipe',
   });
@@ -40,14 +49,15 @@ export async function startServiceProcess(env: Record<string, string>, timeoutMs
   void collect(proc.stdout);
   void collect(proc.stderr);
 
+  const url = `http://localhost:${port}`;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const started = /"msg":"service started".*?"port":(\d+)/.exec(output);
-    if (started) {
-      const port = Number(started[1]);
+    if (proc.exitCode !== null) throw new Error(`the service exited with ${proc.exitCode}:\n${output}`);
+    const ready = await fetch(`${url}/ready`).then((r) => r.status, () => 0);
+    if (ready === 200) {
       return {
         port,
-        url: `http://localhost:${port}`,
+        url,
         proc,
         output: () => output,
         async stop(signal = 'SIGTERM') {
@@ -56,11 +66,10 @@ export async function startServiceProcess(env: Record<string, string>, timeoutMs
         },
       };
     }
-    if (proc.exitCode !== null) throw new Error(`the service exited with ${proc.exitCode}:\n${output}`);
     await Bun.sleep(25);
   }
   proc.kill('SIGKILL');
-  throw new Error(`the service did not start within ${timeoutMs} ms:\n${output}`);
+  throw new Error(`the service was not ready within ${timeoutMs} ms:\n${output}`);
 }
 
 /** PATH and HOME only, so that no variable of the test run configures the child by accident. */
