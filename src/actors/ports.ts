@@ -107,6 +107,19 @@ export interface JournalEntry {
   at: string;
   correlationId?: string;
   traceId?: string;
+  /** The timer instructions of the step (absent for rejections and for steps written before they were recorded). */
+  timers?: JournalTimers;
+}
+
+/** What one journal step did to the actor's timers. */
+export interface JournalTimers {
+  set: { name: string; dueAt: string }[];
+  /** Names of timers cancelled. */
+  cancel: string[];
+  /** Every timer of the actor was cancelled (it reached a final state). */
+  cancelAll: boolean;
+  /** The timer whose firing this step was. */
+  fired?: { name: string; dueAt: string };
 }
 
 /** Everything one accepted command changes, written in one transaction. */

@@ -65,7 +65,9 @@ const DEFAULT_BATCH_SIZE = 10;
 const DRAIN_POLL_MS = 10;
 
 const IN_INBOX = 'SELECT 1 AS found FROM inbox WHERE handler = $1 AND message_id = $2';
-const INSERT_INBOX = 'INSERT INTO inbox (handler, message_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING';
+const INSERT_INBOX = 'INSERT INTO inbox (handler, message_id, processed_at, effect) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
+/** One failed attempt, for the debugger's timeline; successes are not recorded (the inbox says it). */
+const INSERT_ATTEMPT = 'INSERT INTO delivery_attempts (handler, effect, message_id, attempt, error, at) VALUES ($1, $2, $3, $4, $5, $6)';
 /** Processed, or given up on: a `dead` message waits for ops to redrive it. */
 const SETTLED = `${IN_INBOX} UNION ALL SELECT 1 FROM dead_letters WHERE handler = $1 AND message_id = $2 AND status = 'dead'`;
 
@@ -99,6 +101,7 @@ interface Loop {
  * 4. a failure is retried with exponential backoff and jitter until `retry.attempts` attempts, earlier
  *    deliveries of the entry counted as one attempt each (a crash does not reset the budget); a
  *    terminal failure (`isTerminalFailure`: a TerminalError, an external 4xx, an AppError refusal) is not retried. Then the message is written to `dead_letters` and the group moves on.
+ *    Each failed attempt is also written to `delivery_attempts` (one row per failure, best-effort), for the debugger.
  *
  * Metrics on `registry`: `handler_duration_seconds{handler}`, `handler_retries_total{handler}`,
  * `dead_letters_total{handler}` and `consumer_lag{group,stream}` (undelivered + pending entries).
@@ -190,7 +193,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       const run = functionFor(handler.name, handler.on, message.name);
       await store.transaction(async (tx) => {
         // Inserted first: a concurrent duplicate waits on this row and then finds it taken.
-        if ((await tx.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock)])) === 0) return;
+        if ((await tx.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock), handler.effect])) === 0) return;
         await timed(handler, () => run(message, { ...ctx, tx }));
       });
       return;
@@ -198,7 +201,19 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     const run = functionFor(handler.name, handler.on, message.name);
     if ((await store.query(IN_INBOX, [handler.name, message.id])).length > 0) return;
     await timed(handler, () => run(message, ctx));
-    await store.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock)]);
+    await store.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock), handler.effect]);
+  };
+
+  /**
+   * Records a failed attempt outside the handler's (rolled back) transaction. Best-effort: the attempt has
+   * failed already, and a store that cannot take this row must not change what happens to the message.
+   */
+  const recordFailure = async (handler: Handler, message: BusMessage, attemptNo: number, error: unknown, log: Logger): Promise<void> => {
+    try {
+      await store.execute(INSERT_ATTEMPT, [handler.name, handler.effect, message.id, attemptNo, errorText(error), isoNow(clock)]);
+    } catch (unrecorded) {
+      log.warn('could not record the failed attempt', { attempt: attemptNo, err: unrecorded });
+    }
   };
 
   /** Attempts until success or the budget is spent (`spent` attempts are already used), then dead-letters. */
@@ -213,6 +228,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
           return;
         } catch (error) {
           failure = error;
+          await recordFailure(handler, message, attempts, error, log);
           if (isTerminalFailure(error) || attempts >= retry.attempts) break;
           metrics.retries.inc({ handler: handler.name });
           span?.addEvent('retry', { attempt: attempts, 'exception.message': errorText(error) });

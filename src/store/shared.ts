@@ -10,6 +10,7 @@ import {
   type DueTimer,
   type IdempotencyClaim,
   type JournalEntry,
+  type JournalTimers,
   type Message,
   type NewMessage,
   type SqlExecutor,
@@ -145,6 +146,12 @@ export async function writeCommit(tx: SqlExecutor, commit: ActorCommit): Promise
     version: commit.expectedVersion + 1,
     snapshot: commit.snapshot,
     rejected: false,
+    timers: {
+      set: timers.set.map((t) => ({ name: t.name, dueAt: t.dueAt })),
+      cancel: timers.cancel,
+      cancelAll: timers.cancelAll,
+      ...(timers.fired ? { fired: timers.fired } : {}),
+    },
   });
   return messages;
 }
@@ -224,11 +231,13 @@ export function toDueTimers(rows: DueTimerRow[]): DueTimer[] {
     .sort((a, b) => (a.dueAt < b.dueAt ? -1 : a.dueAt > b.dueAt ? 1 : 0));
 }
 
-/** Appends one journal entry. */
+/** Appends one journal entry. Its timer instructions are stored only when the step touched a timer. */
 export async function insertJournal(db: SqlExecutor, entry: JournalEntry): Promise<void> {
+  const { timers } = entry;
+  const touched = timers !== undefined && (timers.set.length > 0 || timers.cancel.length > 0 || timers.cancelAll || timers.fired !== undefined);
   await db.execute(
-    `INSERT INTO journal (address, version, event, from_state, to_state, snapshot, message_ids, rejected, at, correlation_id, trace_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    `INSERT INTO journal (address, version, event, from_state, to_state, snapshot, message_ids, rejected, at, correlation_id, trace_id, timers)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
     [
       entry.address,
       entry.version,
@@ -241,6 +250,7 @@ export async function insertJournal(db: SqlExecutor, entry: JournalEntry): Promi
       entry.at,
       entry.correlationId ?? null,
       entry.traceId ?? null,
+      touched ? JSON.stringify(timers) : null,
     ],
   );
 }
@@ -262,12 +272,13 @@ interface JournalRow {
   at: string;
   correlation_id: string | null;
   trace_id: string | null;
+  timers: string | null;
 }
 
 /** The journal of one actor, oldest first. */
 export async function readJournal(db: SqlExecutor, address: string): Promise<JournalEntry[]> {
   const rows = await db.query<JournalRow>(
-    `SELECT address, version, event, from_state, to_state, snapshot, message_ids, rejected, at, correlation_id, trace_id
+    `SELECT address, version, event, from_state, to_state, snapshot, message_ids, rejected, at, correlation_id, trace_id, timers
        FROM journal WHERE address = $1 ORDER BY id`,
     [address],
   );
@@ -284,6 +295,7 @@ export async function readJournal(db: SqlExecutor, address: string): Promise<Jou
     at: row.at,
     ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),
     ...(row.trace_id !== null ? { traceId: row.trace_id } : {}),
+    ...(row.timers !== null ? { timers: parseJson(row.timers) as JournalTimers } : {}),
   }));
 }
 

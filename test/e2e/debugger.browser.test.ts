@@ -21,12 +21,14 @@ describe('the /debug page', () => {
     const show = await call(t.url, 'POST', '/api/shows', {
       dead_nation_id: crypto.randomUUID(), number_of_tickets: 10, start_time: '2030-06-01T20:00:00Z', title: 'Night', venue: 'Hall',
     });
+    // Dead Nation fails every attempt of the retry budget (5), so the booking waits in `placing` with a dead letter.
+    t.simulators.controls('deadNation').failNext('bookTickets', 5, 'retryable');
     const booked = await call(t.url, 'POST', '/api/book-tickets', { show_id: show.json.show_id, number_of_tickets: 2, customer_email: EMAIL });
     expect(booked.status).toBe(201);
     bookingId = booked.json.booking_id;
     await eventually(async () => {
       const report = await call(t.url, 'GET', `/api/bookings/${bookingId}/timeline`, undefined, opsHeaders(t));
-      expect(report.json.state).toBe('placed');
+      expect(report.json.timeline.filter((e: { kind: string }) => e.kind === 'dead_letter').length).toBe(1);
     });
     // A new empty profile (playwright passes it as --user-data-dir).
     browser = await chromium.launchPersistentContext(profile.path, {
@@ -44,7 +46,10 @@ describe('the /debug page', () => {
     await profile.cleanup();
   });
 
-  it('finds the booking, highlights its state and travels back to an earlier one', async () => {
+  const timelineOf = async () => (await call(t.url, 'GET', `/api/bookings/${bookingId}/timeline`, undefined, opsHeaders(t))).json;
+  const row = (kind: string, handler?: string) => page.locator(`#timeline tr[data-kind="${kind}"]${handler ? `[data-handler="${handler}"]` : ''}`);
+
+  it('finds the booking, highlights its state and shows its failed calls and dead letter', async () => {
     await page.goto(`${t.url}/debug`);
     await page.fill('#login-email', OPS_ACCOUNT.OPS_EMAIL);
     await page.fill('#login-password', OPS_ACCOUNT.OPS_PASSWORD);
@@ -55,18 +60,53 @@ describe('the /debug page', () => {
     await page.click('#search-submit');
     await page.click(`.actor-result[data-address="booking/${bookingId}"]`);
 
-    await page.waitForSelector('svg[data-machine="booking-v1"] g.state.active[data-state="placed"]');
+    await page.waitForSelector('svg[data-machine="booking-v1"] g.state.active[data-state="placing"]');
+    expect(await page.locator('g.state.active').count()).toBe(1);
+    expect(await page.locator('svg[data-machine="booking-v1"] g.state').count()).toBe(5);
+    expect(await page.locator('svg[data-machine="booking-v1"] path.edge').count()).toBe(5);
+    expect(await page.textContent('#step-state')).toBe('placing');
+    expect(await row('delivery.failed', 'bookAtDeadNation').count()).toBe(5);
+    expect(await row('external.call', 'bookAtDeadNation').getAttribute('data-status')).toBe('failed');
+    expect(await row('dead_letter', 'bookAtDeadNation').count()).toBe(1);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'debugger-dead-letter.png'), fullPage: true });
+  }, 60_000);
+
+  it('follows the booking live when ops redrive its dead letter', async () => {
+    const letters = await call(t.url, 'GET', '/api/ops/dead-letters?status=dead', undefined, opsHeaders(t));
+    const letter = letters.json.find((l: { handler: string }) => l.handler === 'bookAtDeadNation');
+    const steps = await page.locator('#slider').getAttribute('max');
+
+    const redriven = await call(t.url, 'POST', `/api/ops/dead-letters/${letter.id}/retry`, undefined, opsHeaders(t));
+    expect(redriven.status).toBe(200);
+
+    // No reload: the server-sent `changed` event makes the page fetch the new report.
+    await page.waitForSelector('g.state.active[data-state="placed"]', { timeout: 10_000 });
     expect(await page.locator('g.state.active').count()).toBe(1);
     expect(await page.textContent('#step-state')).toBe('placed');
-    expect(await page.locator('#timeline tr.fact').count()).toBeGreaterThanOrEqual(2);
-    await mkdir(ARTIFACTS, { recursive: true });
+    expect(Number(await page.locator('#slider').getAttribute('max'))).toBe(Number(steps) + 1);
+    expect(await page.locator('path.edge.taken[data-event="deadNation.booked"]').count()).toBe(1);
+    await page.waitForSelector('#timeline tr[data-kind="external.call"][data-handler="bookAtDeadNation"][data-status="ok"]', { timeout: 10_000 });
+    expect(await row('external.call', 'bookAtDeadNation').count()).toBe(1);
+    expect(await row('dead_letter', 'bookAtDeadNation').getAttribute('data-status')).toBe('redriven');
     await page.screenshot({ path: join(ARTIFACTS, 'debugger-current.png'), fullPage: true });
+  }, 60_000);
+
+  it('travels back to an earlier step and diffs the context of two steps', async () => {
+    // The last step (deadNation.booked) changed no context; the first one filled it in.
+    expect(await page.textContent('#diff')).toContain('no change');
+    await page.selectOption('#diff-base', 'initial');
+    await page.waitForSelector('#diff .diff-add');
+    expect(await page.locator('#diff .diff-add', { hasText: `customerEmail: "${EMAIL}"` }).count()).toBe(1);
+    expect(await page.locator('#diff .diff-del', { hasText: 'customerEmail: ""' }).count()).toBe(1);
+    await page.selectOption('#diff-base', 'previous');
 
     await page.locator('#slider').fill('0');
     await page.waitForSelector('g.state.active[data-state="placing"]');
     expect(await page.locator('g.state.active[data-state="placed"]').count()).toBe(0);
     expect(await page.textContent('#step-from')).toBe('new');
     expect(await page.textContent('#context')).toContain(EMAIL);
+    expect(await page.locator('#diff .diff-add', { hasText: `bookingId: "${bookingId}"` }).count()).toBe(1);
     await page.screenshot({ path: join(ARTIFACTS, 'debugger-step-0.png'), fullPage: true });
   }, 60_000);
 
@@ -76,7 +116,42 @@ describe('the /debug page', () => {
     expect(byAddress.status).toBe(200);
     expect(byAddress.json.timeline).toEqual(byBooking.json.timeline);
     const kinds = new Set(byBooking.json.timeline.map((e: { kind: string }) => e.kind));
-    for (const kind of ['command', 'transition', 'fact', 'delivery']) expect(kinds).toContain(kind);
+    for (const kind of ['command', 'transition', 'fact', 'delivery', 'delivery.failed', 'external.call', 'dead_letter']) expect(kinds).toContain(kind);
+    const calls = (await timelineOf()).timeline.filter((e: { kind: string; handler?: string }) => e.kind === 'external.call' && e.handler === 'bookAtDeadNation');
+    expect(calls).toEqual([expect.objectContaining({ status: 'ok', attempts: 6, correlation_id: expect.any(String), trace_id: expect.any(String) })]);
+    const failures = (await timelineOf()).timeline.filter((e: { kind: string }) => e.kind === 'delivery.failed');
+    expect(failures.map((e: { attempts: number }) => e.attempts)).toEqual([1, 2, 3, 4, 5]);
     expect((await call(t.url, 'GET', `/api/bookings/${bookingId}/timeline`)).status).toBe(401);
+  });
+
+  it('shows when a step scheduled a timer and when a later one cancelled it', async () => {
+    const show = await call(t.url, 'POST', '/api/shows', {
+      dead_nation_id: crypto.randomUUID(), number_of_tickets: 10, start_time: '2030-06-01T20:00:00Z', title: 'VIP night', venue: 'Hall',
+    });
+    const bundle = await call(t.url, 'POST', '/api/book-vip-bundle', {
+      customer_email: EMAIL, number_of_tickets: 2, show_id: show.json.show_id, passengers: ['Ann Lee', 'Bob Ray'], inbound_flight_id: 'FL-IN-1', returned_flight_id: 'FL-RET-1',
+    });
+    expect(bundle.status).toBe(201);
+    const address = encodeURIComponent(`vipBundle/${bundle.json.vip_bundle_id}`);
+    const report = await eventually(async () => {
+      const r = (await call(t.url, 'GET', `/api/actors/${address}/timeline`, undefined, opsHeaders(t))).json;
+      expect(r.state).toBe('finalized');
+      return r;
+    });
+    const timers = report.timeline.filter((e: { kind: string }) => e.kind.startsWith('timer.'));
+    expect(timers.map((e: { kind: string; name: string; status?: string }) => [e.kind, e.name, e.status ?? null])).toEqual([
+      ['timer.scheduled', 'deadline', 'cancelled'],
+      ['timer.cancelled', 'deadline', null],
+    ]);
+    expect(timers[0]).toMatchObject({ step: 0, due_at: report.steps[0].context.deadlineAt, correlation_id: expect.any(String) });
+    expect(timers[1].step).toBe(report.steps.length - 1);
+  });
+
+  it('lays out every machine with dagre for the page', async () => {
+    const layout = await call(t.url, 'GET', '/api/machines/booking-v1/layout', undefined, opsHeaders(t));
+    expect(layout.status).toBe(200);
+    expect(layout.json.nodes.map((n: { path: string }) => n.path)).toEqual(['new', 'placing', 'placed', 'failed', 'canceled']);
+    expect((await call(t.url, 'GET', '/api/machines/nope-v1/layout', undefined, opsHeaders(t))).status).toBe(404);
+    expect((await call(t.url, 'GET', '/api/machines/booking-v1/layout')).status).toBe(401);
   });
 });

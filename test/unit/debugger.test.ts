@@ -7,6 +7,7 @@ import { ticketMachine } from '../../machines/ticket/ticket.machine';
 import { vipBundleMachine } from '../../machines/vipBundle/vipBundle.machine';
 import type { JournalEntry, Message } from '../../src/actors/ports';
 import { MachineRegistry } from '../../src/actors/registry';
+import { layoutMachine } from '../../src/features/debugger/debugger.layout';
 import { exportMachine, nameOf } from '../../src/features/debugger/debugger.machines';
 import { exportedMachines } from '../../src/features/debugger/debugger.routes';
 import { assembleTimeline, diffContext, historyOf } from '../../src/features/debugger/debugger.timeline';
@@ -82,6 +83,67 @@ describe('machine export', () => {
   });
 });
 
+describe('machine layout', () => {
+  type Box = { x: number; y: number; width: number; height: number };
+  const overlap = (a: Box, b: Box) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+  const inside = (inner: Box, outer: Box) => inner.x >= outer.x && inner.y >= outer.y && inner.x + inner.width <= outer.x + outer.width && inner.y + inner.height <= outer.y + outer.height;
+
+  describe('when laying out the booking machine', () => {
+    const layout = layoutMachine(exportMachine(bookingMachine));
+
+    it('places every state once, without overlaps, inside the drawing', () => {
+      expect(layout.nodes.map((n) => n.path)).toEqual(['new', 'placing', 'placed', 'failed', 'canceled']);
+      for (const [i, a] of layout.nodes.entries()) {
+        expect(inside(a, { x: 0, y: 0, width: layout.width, height: layout.height })).toBe(true);
+        for (const b of layout.nodes.slice(i + 1)) expect(overlap(a, b)).toBe(false);
+      }
+      expect(layout.nodes.filter((n) => n.final).map((n) => n.path)).toEqual(['failed', 'canceled']);
+      expect(layout.nodes.find((n) => n.initial)?.path).toBe('new');
+    });
+
+    it('routes every transition as a labelled line from its source to its target, left to right', () => {
+      expect(layout.edges.map((e) => `${e.from} -${e.event}-> ${e.to}`)).toEqual([
+        'new -booking.make-> placing',
+        'placing -deadNation.booked-> placed',
+        'placing -deadNation.failed-> failed',
+        'placing -booking.cancel-> canceled',
+        'placed -booking.cancel-> canceled',
+      ]);
+      const byPath = new Map(layout.nodes.map((n) => [n.path, n]));
+      for (const edge of layout.edges) {
+        expect(edge.points.length).toBeGreaterThanOrEqual(2);
+        expect(byPath.get(edge.from)!.x).toBeLessThan(byPath.get(edge.to)!.x);
+        expect(Number.isFinite(edge.label.x) && Number.isFinite(edge.label.y)).toBe(true);
+      }
+    });
+
+    it('gives the same layout every time', () => {
+      expect(layoutMachine(exportMachine(bookingMachine))).toEqual(layout);
+    });
+  });
+
+  it('draws a compound state as a box around its children, entered at its initial child', () => {
+    const machine = createMachine({
+      id: 'pay-v1',
+      initial: 'idle',
+      states: {
+        idle: { on: { go: 'paying' } },
+        paying: { initial: 'authorising', on: { cancel: 'done' }, states: { authorising: { on: { ok: 'capturing' } }, capturing: { on: { ok: '#pay-v1.done' } } } },
+        done: { type: 'final' },
+      },
+    });
+    const layout = layoutMachine(exportMachine(machine));
+    const node = (path: string) => layout.nodes.find((n) => n.path === path)!;
+    expect(node('paying').compound).toBe(true);
+    expect(inside(node('paying.authorising'), node('paying'))).toBe(true);
+    expect(inside(node('paying.capturing'), node('paying'))).toBe(true);
+    expect(overlap(node('idle'), node('paying'))).toBe(false);
+    const go = layout.edges.find((e) => e.event === 'go')!;
+    expect([go.from, go.to]).toEqual(['idle', 'paying']);
+    expect(go.points.at(-1)!.x).toBeCloseTo(node('paying.authorising').x, 0);
+  });
+});
+
 const T = (s: number) => `2030-01-01T00:00:${String(s).padStart(2, '0')}.000Z`;
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
@@ -94,39 +156,71 @@ function message(id: string, name: string, kind: Message['kind'], seq: number, a
 
 describe('timeline assembly', () => {
   const journal: JournalEntry[] = [
-    step({ event: { type: 'booking.make', now: T(1) }, fromState: '', toState: 'placing', at: T(1), messageIds: ['m1'], snapshot: { value: 'placing', context: { n: 2, email: 'a@x' } } }),
+    step({
+      event: { type: 'booking.make', now: T(1) }, fromState: '', toState: 'placing', at: T(1), messageIds: ['m1'], snapshot: { value: 'placing', context: { n: 2, email: 'a@x' } },
+      timers: { set: [{ name: 'expiry', dueAt: T(9) }, { name: 'reminder', dueAt: T(20) }, { name: 'watch', dueAt: T(50) }], cancel: [], cancelAll: false },
+    }),
     step({ version: 1, event: { type: 'booking.make', now: T(2) }, fromState: 'placing', toState: 'placing', at: T(2), rejected: true }),
-    step({ version: 2, event: { type: 'deadNation.booked', now: T(5) }, fromState: 'placing', toState: 'placed', at: T(5), messageIds: ['m2'], snapshot: { value: 'placed', context: { n: 2, email: 'a@x', placed: true } } }),
-    step({ version: 3, event: { type: 'booking.expire', now: T(9), due_at: T(9) }, fromState: 'placed', toState: 'placed', at: T(9), snapshot: { value: 'placed', context: { n: 2, email: 'a@x', placed: true } } }),
+    step({
+      version: 2, event: { type: 'deadNation.booked', now: T(5) }, fromState: 'placing', toState: 'placed', at: T(5), messageIds: ['m2'], snapshot: { value: 'placed', context: { n: 2, email: 'a@x', placed: true } },
+      timers: { set: [{ name: 'reminder', dueAt: T(30) }], cancel: [], cancelAll: false },
+    }),
+    step({
+      version: 3, event: { type: 'booking.expire', now: T(9), due_at: T(9) }, fromState: 'placed', toState: 'placed', at: T(9), snapshot: { value: 'placed', context: { n: 2, email: 'a@x', placed: true } },
+      timers: { set: [], cancel: ['ghost'], cancelAll: false, fired: { name: 'expiry', dueAt: T(9) } },
+    }),
+    step({
+      version: 4, event: { type: 'booking.remindLess', now: T(10) }, fromState: 'placed', toState: 'placed', at: T(10), snapshot: { value: 'placed', context: { n: 2, email: 'a@x', placed: true } },
+      timers: { set: [], cancel: ['reminder'], cancelAll: false },
+    }),
   ];
   const messages = [message('m1', 'BookingMade_v1', 'event', 1, T(1)), message('m2', 'BookFlight', 'command', 2, T(5))];
   const timeline = assembleTimeline({
     journal,
     messages,
     deliveries: [
-      { handler: 'dataLake', messageId: 'm1', processedAt: T(3) },
-      { handler: 'placeWithDeadNation', messageId: 'm1', processedAt: T(4) },
+      { handler: 'dataLake', messageId: 'm1', processedAt: T(3), effect: 'local' },
+      { handler: 'placeWithDeadNation', messageId: 'm1', processedAt: T(4), effect: 'external' },
     ],
-    deadLetters: [{ id: 'd1', handler: 'flights', messageId: 'm2', error: 'boom', attempts: 5, status: 'dead', failedAt: T(7), redrivenAt: null }],
-    timers: [{ name: 'reminder', dueAt: T(8), event: { type: 'booking.remind' } }],
+    failedAttempts: [
+      { handler: 'placeWithDeadNation', effect: 'external', messageId: 'm1', attempt: 1, error: 'timeout', at: T(3) },
+      { handler: 'flights', effect: 'external', messageId: 'm2', attempt: 1, error: 'bad gateway', at: T(6) },
+      { handler: 'flights', effect: 'external', messageId: 'm2', attempt: 2, error: 'boom', at: T(7) },
+    ],
+    deadLetters: [{ id: 'd1', handler: 'flights', messageId: 'm2', error: 'boom', attempts: 2, status: 'dead', failedAt: T(7), redrivenAt: null }],
+    timers: [
+      { name: 'watch', dueAt: T(50), event: { type: 'booking.watch' } },
+      { name: 'legacy', dueAt: T(40), event: { type: 'booking.remind' } },
+    ],
   });
 
-  it('orders commands, transitions, facts, deliveries, dead letters, then pending timers', () => {
+  it('orders commands, transitions, timers, messages, attempts, calls, dead letters, then unrecorded pending timers', () => {
     expect(timeline.map((e) => `${e.kind} ${e.name}`)).toEqual([
       'command booking.make',
       'transition booking.make',
+      'timer.scheduled expiry',
+      'timer.scheduled reminder',
+      'timer.scheduled watch',
       'fact BookingMade_v1',
       'command booking.make',
       'rejected booking.make',
+      'delivery.failed placeWithDeadNation',
       'delivery dataLake',
-      'delivery placeWithDeadNation',
+      'external.call placeWithDeadNation',
       'command deadNation.booked',
       'transition deadNation.booked',
-      'external.call BookFlight',
+      'timer.scheduled reminder',
+      'outbound BookFlight',
+      'delivery.failed flights',
+      'delivery.failed flights',
+      'external.call flights',
       'dead_letter flights',
       'timer.fired booking.expire',
       'transition booking.expire',
-      'timer.scheduled reminder',
+      'command booking.remindLess',
+      'transition booking.remindLess',
+      'timer.cancelled reminder',
+      'timer.pending legacy',
     ]);
   });
 
@@ -135,14 +229,86 @@ describe('timeline assembly', () => {
     expect(timeline.find((e) => e.kind === 'rejected')).toMatchObject({ from: 'placing', to: 'placing', step: 1 });
   });
 
-  it('carries correlation and trace ids, from the traceparent for messages', () => {
+  it('carries correlation and trace ids, from the traceparent for messages and what handlers did with them', () => {
     expect(timeline[0]).toMatchObject({ correlationId: 'corr-1', traceId: 'trace-1' });
     expect(timeline.find((e) => e.kind === 'fact')).toMatchObject({ traceId: '0af7651916cd43dd8448eb211c80319c', step: 0, messageId: 'm1' });
-    expect(timeline.find((e) => e.kind === 'dead_letter')).toMatchObject({ attempts: 5, error: 'boom', step: 2, handler: 'flights' });
+    expect(timeline.find((e) => e.kind === 'dead_letter')).toMatchObject({ attempts: 2, error: 'boom', step: 2, handler: 'flights', correlationId: 'corr-1', traceId: '0af7651916cd43dd8448eb211c80319c' });
+    expect(timeline.find((e) => e.kind === 'timer.scheduled')).toMatchObject({ step: 0, correlationId: 'corr-1', traceId: 'trace-1' });
+    for (const e of timeline.filter((x) => x.kind !== 'timer.pending')) expect(e.correlationId).toBe('corr-1');
   });
 
   it('keeps command data without its type', () => {
     expect(timeline[0]!.data).toEqual({ now: T(1) });
+  });
+
+  describe('when handlers failed', () => {
+    it('lists every failed attempt with its number and error', () => {
+      expect(timeline.filter((e) => e.kind === 'delivery.failed').map((e) => [e.handler, e.attempts, e.error, e.at])).toEqual([
+        ['placeWithDeadNation', 1, 'timeout', T(3)],
+        ['flights', 1, 'bad gateway', T(6)],
+        ['flights', 2, 'boom', T(7)],
+      ]);
+    });
+
+    it('gives each external handler one call with its outcome and attempts', () => {
+      expect(timeline.filter((e) => e.kind === 'external.call').map((e) => [e.handler, e.status, e.attempts, e.error ?? null, e.step])).toEqual([
+        ['placeWithDeadNation', 'ok', 2, null, 0],
+        ['flights', 'failed', 2, 'boom', 2],
+      ]);
+      expect(timeline.find((e) => e.kind === 'delivery')).toMatchObject({ handler: 'dataLake', status: 'processed', attempts: 1 });
+    });
+
+    it('shows a call still retrying, and an inbox row older than the effect column as a delivery', () => {
+      const only = assembleTimeline({
+        journal: [],
+        messages: [message('m9', 'BookFlight', 'command', 1, T(1))],
+        deliveries: [{ handler: 'dataLake', messageId: 'm9', processedAt: T(2), effect: null }],
+        failedAttempts: [{ handler: 'flights', effect: 'external', messageId: 'm9', attempt: 1, error: 'down', at: T(3) }],
+        deadLetters: [],
+        timers: [],
+      });
+      expect(only.map((e) => [e.kind, e.name, e.status])).toEqual([
+        ['outbound', 'BookFlight', undefined],
+        ['delivery', 'dataLake', 'processed'],
+        ['delivery.failed', 'flights', 'failed'],
+        ['external.call', 'flights', 'retrying'],
+      ]);
+    });
+  });
+
+  describe('when steps set, fire and cancel timers', () => {
+    it('shows each scheduled timer with its due time and what became of it', () => {
+      expect(timeline.filter((e) => e.kind === 'timer.scheduled').map((e) => [e.name, e.dueAt, e.status, e.step])).toEqual([
+        ['expiry', T(9), 'fired', 0],
+        ['reminder', T(20), 'replaced', 0],
+        ['watch', T(50), 'pending', 0],
+        ['reminder', T(30), 'cancelled', 2],
+      ]);
+    });
+
+    it('shows a cancellation only for a timer that was pending', () => {
+      expect(timeline.filter((e) => e.kind === 'timer.cancelled').map((e) => [e.name, e.dueAt, e.step])).toEqual([['reminder', T(30), 4]]);
+    });
+
+    it('cancels every pending timer when the actor finishes', () => {
+      const finished = assembleTimeline({
+        journal: [
+          step({ event: { type: 'a' }, fromState: '', toState: 'x', at: T(1), timers: { set: [{ name: 't1', dueAt: T(5) }, { name: 't2', dueAt: T(6) }], cancel: [], cancelAll: false } }),
+          step({ event: { type: 'b' }, fromState: 'x', toState: 'done', at: T(2), timers: { set: [], cancel: [], cancelAll: true } }),
+        ],
+        messages: [],
+        deliveries: [],
+        failedAttempts: [],
+        deadLetters: [],
+        timers: [],
+      });
+      expect(finished.filter((e) => e.kind.startsWith('timer.')).map((e) => `${e.kind} ${e.name} ${e.status ?? ''}`.trim())).toEqual([
+        'timer.scheduled t1 cancelled',
+        'timer.scheduled t2 cancelled',
+        'timer.cancelled t1',
+        'timer.cancelled t2',
+      ]);
+    });
   });
 
   describe('when travelling through the history', () => {
@@ -152,6 +318,7 @@ describe('timeline assembly', () => {
       expect(history.map((s) => [s.value, s.rejected])).toEqual([
         ['placing', false],
         ['placing', true],
+        ['placed', false],
         ['placed', false],
         ['placed', false],
       ]);

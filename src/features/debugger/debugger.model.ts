@@ -39,6 +39,7 @@ export const toTimelineBody = (e: TimelineEntry) => ({
   ...(e.attempts === undefined ? {} : { attempts: e.attempts }),
   ...(e.error === undefined ? {} : { error: e.error }),
   ...(e.status === undefined ? {} : { status: e.status }),
+  ...(e.dueAt === undefined ? {} : { due_at: e.dueAt }),
   ...(e.data === undefined ? {} : { data: e.data }),
   correlation_id: e.correlationId ?? null,
   trace_id: e.traceId ?? null,

@@ -1,5 +1,5 @@
 import type { SqlExecutor } from '../../actors/ports';
-import type { DeadLetterRow, Delivery } from './debugger.timeline';
+import type { DeadLetterRow, Delivery, FailedAttempt } from './debugger.timeline';
 
 /** A found actor, as the search lists it. */
 export interface ActorSummary {
@@ -55,14 +55,27 @@ export async function searchActors(db: SqlExecutor, search: ActorSearch): Promis
 
 const placeholders = (n: number) => Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ');
 
-/** Which handlers processed these messages, and when. */
+const effectOf = (effect: string | null): Delivery['effect'] => (effect === 'local' || effect === 'external' ? effect : null);
+
+/** Which handlers processed these messages, when, and whether they called another service. */
 export async function deliveriesOf(db: SqlExecutor, messageIds: readonly string[]): Promise<Delivery[]> {
   if (messageIds.length === 0) return [];
-  const rows = await db.query<{ handler: string; message_id: string; processed_at: string }>(
-    `SELECT handler, message_id, processed_at FROM inbox WHERE message_id IN (${placeholders(messageIds.length)}) ORDER BY processed_at, handler`,
+  const rows = await db.query<{ handler: string; message_id: string; processed_at: string; effect: string | null }>(
+    `SELECT handler, message_id, processed_at, effect FROM inbox WHERE message_id IN (${placeholders(messageIds.length)}) ORDER BY processed_at, handler`,
     [...messageIds],
   );
-  return rows.map((r) => ({ handler: r.handler, messageId: r.message_id, processedAt: r.processed_at }));
+  return rows.map((r) => ({ handler: r.handler, messageId: r.message_id, processedAt: r.processed_at, effect: effectOf(r.effect) }));
+}
+
+/** The failed handler attempts on these messages, oldest first. */
+export async function failedAttemptsOf(db: SqlExecutor, messageIds: readonly string[]): Promise<FailedAttempt[]> {
+  if (messageIds.length === 0) return [];
+  const rows = await db.query<{ handler: string; effect: string; message_id: string; attempt: number | string; error: string; at: string }>(
+    `SELECT handler, effect, message_id, attempt, error, at FROM delivery_attempts
+     WHERE message_id IN (${placeholders(messageIds.length)}) ORDER BY id`,
+    [...messageIds],
+  );
+  return rows.map((r) => ({ handler: r.handler, effect: r.effect === 'external' ? 'external' : 'local', messageId: r.message_id, attempt: Number(r.attempt), error: r.error, at: r.at }));
 }
 
 /** The dead letters of these messages, redriven ones included. */

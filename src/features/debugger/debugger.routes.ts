@@ -5,7 +5,8 @@ import type { AuthPlugin, Tokens } from '../../http/auth';
 import { problem } from '../../http/problem';
 import { exportMachine, versionOf, type ExportedMachine } from './debugger.machines';
 import { ActorParams, ActorSearchQuery, IdParams, toActorBody, toStepBody, toTimelineBody } from './debugger.model';
-import { deadLettersOf, deliveriesOf, searchActors } from './debugger.queries';
+import { layoutMachine, type MachineLayout } from './debugger.layout';
+import { deadLettersOf, deliveriesOf, failedAttemptsOf, searchActors } from './debugger.queries';
 import { assembleTimeline, historyOf } from './debugger.timeline';
 import debugPage from './debug.html' with { type: 'text' };
 
@@ -49,7 +50,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
     const [actor, journal, messages, timers] = await Promise.all([store.loadActor(address), store.readJournal(address), store.readActorMessages(address), store.listTimers(address)]);
     if (actor === null && journal.length === 0 && messages.length === 0) return undefined;
     const ids = messages.map((m) => m.id);
-    const [deliveries, deadLetters] = await Promise.all([deliveriesOf(store, ids), deadLettersOf(store, ids)]);
+    const [deliveries, failedAttempts, deadLetters] = await Promise.all([deliveriesOf(store, ids), failedAttemptsOf(store, ids), deadLettersOf(store, ids)]);
     return {
       address,
       kind: actor?.kind ?? address.split('/')[0],
@@ -59,9 +60,18 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
       version: actor?.version ?? 0,
       context: (actor?.snapshot as { context?: unknown } | undefined)?.context ?? null,
       updated_at: actor?.updatedAt ?? null,
-      timeline: assembleTimeline({ journal, messages, deliveries, deadLetters, timers }).map(toTimelineBody),
+      timeline: assembleTimeline({ journal, messages, deliveries, failedAttempts, deadLetters, timers }).map(toTimelineBody),
       steps: historyOf(journal).map(toStepBody),
     };
+  };
+  // Machines do not change while the service runs: each is laid out once, when first asked for.
+  const layouts = new Map<string, MachineLayout>();
+  const layoutOf = (id: string) => {
+    const machine = machines.find((m) => m.id === id);
+    if (machine === undefined) return undefined;
+    let layout = layouts.get(id);
+    if (layout === undefined) layouts.set(id, (layout = layoutMachine(machine.definition)));
+    return layout;
   };
   const unknownActor = (address: string) => problem(404, 'NOT_FOUND', `unknown actor ${address}: nothing in the store under this address`);
 
@@ -75,6 +85,11 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
       '/api/machines/:id',
       ({ params }) => machines.find((m) => m.id === params.id) ?? problem(404, 'NOT_FOUND', `unknown machine ${params.id}`),
       { params: IdParams, auth: 'ops', detail: { tags, summary: 'One machine version as XState JSON' } },
+    )
+    .get(
+      '/api/machines/:id/layout',
+      ({ params }) => layoutOf(params.id) ?? problem(404, 'NOT_FOUND', `unknown machine ${params.id}`),
+      { params: IdParams, auth: 'ops', detail: { tags, summary: 'Where the page draws each state and transition of a machine (dagre layout)' } },
     )
     .get('/api/actors', async ({ query }) => (await searchActors(store, query)).map(toActorBody), {
       query: ActorSearchQuery,

@@ -5,6 +5,19 @@ export interface Delivery {
   handler: string;
   messageId: string;
   processedAt: string;
+  /** `external` when the handler calls another service; null for rows older than the column. */
+  effect: 'local' | 'external' | null;
+}
+
+/** One failed attempt of a handler on a message (a row of `delivery_attempts`). */
+export interface FailedAttempt {
+  handler: string;
+  effect: 'local' | 'external';
+  messageId: string;
+  /** 1-based attempt number within the delivery. */
+  attempt: number;
+  error: string;
+  at: string;
 }
 
 /** A message a handler gave up on (a row of `dead_letters`). */
@@ -24,6 +37,7 @@ export interface TimelineSources {
   journal: JournalEntry[];
   messages: Message[];
   deliveries: Delivery[];
+  failedAttempts: FailedAttempt[];
   deadLetters: DeadLetterRow[];
   /** Timers still pending. */
   timers: TimerSet[];
@@ -34,11 +48,15 @@ export type TimelineKind =
   | 'transition'
   | 'rejected'
   | 'timer.fired'
+  | 'timer.scheduled'
+  | 'timer.cancelled'
   | 'fact'
-  | 'external.call'
+  | 'outbound'
+  | 'delivery.failed'
   | 'delivery'
+  | 'external.call'
   | 'dead_letter'
-  | 'timer.scheduled';
+  | 'timer.pending';
 
 /** One line of an actor's timeline. */
 export interface TimelineEntry {
@@ -46,15 +64,18 @@ export interface TimelineEntry {
   at: string;
   /** Index of the journal step this belongs to (the step that emitted a message, for its deliveries). */
   step?: number;
-  /** Event type (commands, transitions), message name (facts, calls), handler (deliveries), timer name. */
+  /** Event type (commands, transitions), message name (facts, outbound commands), handler (deliveries), timer name. */
   name: string;
   from?: string;
   to?: string;
   messageId?: string;
   handler?: string;
+  /** Attempts made (deliveries, calls, dead letters), or the number of this attempt (`delivery.failed`). */
   attempts?: number;
   error?: string;
   status?: string;
+  /** When a timer is (or was) due. */
+  dueAt?: string;
   data?: unknown;
   correlationId?: string;
   traceId?: string;
@@ -63,36 +84,122 @@ export interface TimelineEntry {
 /** Trace id of a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`). */
 export const traceIdOf = (traceparent: string | undefined): string | undefined => traceparent?.split('-')[1];
 
-// Within one instant, a step's command comes before its transition, which comes before what it emitted
-// and what happened to that; pending timers last.
+// Within one instant, a step's command comes before its transition, which comes before what it did to
+// timers, what it emitted and what happened to that; timers still pending without a recorded step last.
 const ORDER: Record<TimelineKind, number> = {
   command: 0,
   'timer.fired': 0,
   transition: 1,
   rejected: 1,
+  'timer.scheduled': 2,
+  'timer.cancelled': 2,
   fact: 2,
-  'external.call': 2,
+  outbound: 2,
+  'delivery.failed': 3,
   delivery: 3,
+  'external.call': 3,
   dead_letter: 4,
-  'timer.scheduled': 5,
+  'timer.pending': 5,
 };
 
 const isTimerEvent = (event: JournalEntry['event']): boolean => typeof event.due_at === 'string';
 
+type Ids = Pick<TimelineEntry, 'correlationId' | 'traceId'>;
+
+/**
+ * Replays the timer instructions of the journal: a `timer.scheduled` entry per timer a step set (with
+ * its due time, and whether it is still pending, fired, cancelled or replaced by a later one), a
+ * `timer.cancelled` entry per pending timer a step cancelled (by name, or all of them when the actor
+ * finished). Pending timers no recorded step scheduled (journal rows older than the record) come last as
+ * `timer.pending`.
+ */
+function timerEntries(journal: readonly JournalEntry[], pending: readonly TimerSet[], idsOf: (step: JournalEntry) => Ids): TimelineEntry[] {
+  const out: TimelineEntry[] = [];
+  const scheduled = new Map<string, TimelineEntry>();
+  const settle = (name: string, status: string) => {
+    const entry = scheduled.get(name);
+    if (entry === undefined) return false;
+    entry.status = status;
+    scheduled.delete(name);
+    return true;
+  };
+  journal.forEach((step, index) => {
+    const timers = step.timers;
+    if (step.rejected || timers === undefined) return;
+    if (timers.fired) {
+      const entry = scheduled.get(timers.fired.name);
+      if (entry?.dueAt === timers.fired.dueAt) settle(timers.fired.name, 'fired');
+    }
+    const cancelled = timers.cancelAll ? [...scheduled.keys()] : timers.cancel;
+    for (const name of cancelled) {
+      const dueAt = scheduled.get(name)?.dueAt;
+      if (settle(name, 'cancelled')) out.push({ kind: 'timer.cancelled', at: step.at, step: index, name, ...(dueAt ? { dueAt } : {}), ...idsOf(step) });
+    }
+    for (const timer of timers.set) {
+      settle(timer.name, 'replaced');
+      const entry: TimelineEntry = { kind: 'timer.scheduled', at: step.at, step: index, name: timer.name, dueAt: timer.dueAt, status: 'scheduled', ...idsOf(step) };
+      scheduled.set(timer.name, entry);
+      out.push(entry);
+    }
+  });
+  for (const timer of pending) {
+    const entry = scheduled.get(timer.name);
+    if (entry?.dueAt === timer.dueAt) entry.status = 'pending';
+    else out.push({ kind: 'timer.pending', at: timer.dueAt, name: timer.name, dueAt: timer.dueAt, data: timer.event, status: 'pending' });
+  }
+  return out;
+}
+
+/**
+ * What happened to one message at each handler: every failed attempt (`delivery.failed`), then one
+ * outcome per handler — `external.call` for a handler that calls another service (status `ok`, `failed`
+ * when dead-lettered, `retrying` while only failures are known), `delivery` for a local one that
+ * processed it — and its dead letter.
+ */
+function deliveryEntries(message: Message, sources: TimelineSources, base: Pick<TimelineEntry, 'step' | 'messageId'> & Ids): TimelineEntry[] {
+  const out: TimelineEntry[] = [];
+  const failures = sources.failedAttempts.filter((a) => a.messageId === message.id);
+  const deliveries = sources.deliveries.filter((d) => d.messageId === message.id);
+  const letters = sources.deadLetters.filter((d) => d.messageId === message.id);
+  const handlers = [...new Set([...failures.map((f) => f.handler), ...deliveries.map((d) => d.handler), ...letters.map((l) => l.handler)])];
+  for (const handler of handlers) {
+    const failed = failures.filter((f) => f.handler === handler);
+    const delivery = deliveries.find((d) => d.handler === handler);
+    const letter = letters.find((l) => l.handler === handler);
+    const attempts = Math.max(failed.at(-1)?.attempt ?? 0, letter?.attempts ?? 0);
+    const effect = delivery?.effect ?? failed[0]?.effect ?? null;
+    for (const f of failed) out.push({ kind: 'delivery.failed', at: f.at, name: handler, handler, attempts: f.attempt, error: f.error, status: 'failed', ...base });
+    if (delivery !== undefined) {
+      out.push({ kind: effect === 'external' ? 'external.call' : 'delivery', at: delivery.processedAt, name: handler, handler, attempts: attempts + 1, status: effect === 'external' ? 'ok' : 'processed', ...base });
+    } else if (effect === 'external') {
+      const last = failed.at(-1);
+      const at = letter?.failedAt ?? last?.at ?? message.occurredAt;
+      const error = letter?.error ?? last?.error;
+      out.push({ kind: 'external.call', at, name: handler, handler, attempts, ...(error === undefined ? {} : { error }), status: letter ? 'failed' : 'retrying', ...base });
+    }
+    if (letter !== undefined) {
+      out.push({ kind: 'dead_letter', at: letter.failedAt, name: handler, handler, attempts: letter.attempts, error: letter.error, status: letter.status, ...base });
+    }
+  }
+  return out;
+}
+
 /**
  * Puts together one actor's history, oldest first: for every journal step the command (or timer firing)
- * and the transition it made (or its rejection), then each message it emitted — facts, and commands to
- * other services as external calls — each message's deliveries to handlers and dead letters, and finally
- * the timers still pending. Pure: the same stored rows always give the same timeline.
+ * and the transition it made (or its rejection), the timers it scheduled or cancelled, each message it
+ * emitted (facts, and outbound commands: work for the handlers that call other services), and what each
+ * handler did with each message (failed attempts, the delivery or external call, dead letters). Pure:
+ * the same stored rows always give the same timeline.
  */
 export function assembleTimeline(sources: TimelineSources): TimelineEntry[] {
   const entries: { entry: TimelineEntry; seq: number }[] = [];
   let seq = 0;
   const push = (entry: TimelineEntry) => entries.push({ entry, seq: seq++ });
   const stepOf = new Map<string, number>();
+  const idsOf = (step: JournalEntry): Ids => ({ ...(step.correlationId ? { correlationId: step.correlationId } : {}), ...(step.traceId ? { traceId: step.traceId } : {}) });
 
   sources.journal.forEach((step, index) => {
-    const ids = { ...(step.correlationId ? { correlationId: step.correlationId } : {}), ...(step.traceId ? { traceId: step.traceId } : {}) };
+    const ids = idsOf(step);
     const { type, ...data } = step.event;
     push({ kind: isTimerEvent(step.event) ? 'timer.fired' : 'command', at: step.at, step: index, name: type, data, ...ids });
     push({
@@ -106,47 +213,20 @@ export function assembleTimeline(sources: TimelineSources): TimelineEntry[] {
     });
     for (const id of step.messageIds) stepOf.set(id, index);
   });
+  for (const entry of timerEntries(sources.journal, sources.timers, idsOf)) push(entry);
 
   for (const message of sources.messages) {
     const step = stepOf.get(message.id);
     const traceId = traceIdOf(message.metadata.traceparent);
-    const ids = { correlationId: message.metadata.correlation_id, ...(traceId ? { traceId } : {}) };
-    push({
-      kind: message.kind === 'event' ? 'fact' : 'external.call',
-      at: message.occurredAt,
-      ...(step === undefined ? {} : { step }),
-      name: message.name,
-      messageId: message.id,
-      data: message.data,
-      ...ids,
-    });
-    for (const delivery of sources.deliveries.filter((d) => d.messageId === message.id)) {
-      push({ kind: 'delivery', at: delivery.processedAt, ...(step === undefined ? {} : { step }), name: delivery.handler, handler: delivery.handler, messageId: message.id, status: 'processed', ...ids });
-    }
-    for (const letter of sources.deadLetters.filter((d) => d.messageId === message.id)) {
-      push({
-        kind: 'dead_letter',
-        at: letter.failedAt,
-        ...(step === undefined ? {} : { step }),
-        name: letter.handler,
-        handler: letter.handler,
-        messageId: message.id,
-        attempts: letter.attempts,
-        error: letter.error,
-        status: letter.status,
-        ...ids,
-      });
-    }
-  }
-
-  for (const timer of sources.timers) {
-    push({ kind: 'timer.scheduled', at: timer.dueAt, name: timer.name, data: timer.event, status: 'pending' });
+    const base = { ...(step === undefined ? {} : { step }), messageId: message.id, correlationId: message.metadata.correlation_id, ...(traceId ? { traceId } : {}) };
+    push({ kind: message.kind === 'event' ? 'fact' : 'outbound', at: message.occurredAt, name: message.name, data: message.data, ...base });
+    for (const entry of deliveryEntries(message, sources, base)) push(entry);
   }
 
   return entries
     .sort((a, b) => {
-      const pa = a.entry.kind === 'timer.scheduled' ? 1 : 0;
-      const pb = b.entry.kind === 'timer.scheduled' ? 1 : 0;
+      const pa = a.entry.kind === 'timer.pending' ? 1 : 0;
+      const pb = b.entry.kind === 'timer.pending' ? 1 : 0;
       if (pa !== pb) return pa - pb;
       return a.entry.at < b.entry.at ? -1 : a.entry.at > b.entry.at ? 1 : ORDER[a.entry.kind] - ORDER[b.entry.kind] || a.seq - b.seq;
     })
