@@ -4,6 +4,12 @@ import { OPS_PASSWORD_MIN_LENGTH, passwordProblems } from './kernel/passwords';
 /** How long a VIP bundle may take before it compensates, unless `VIP_BUNDLE_DEADLINE_SECONDS` says otherwise. */
 export const DEFAULT_VIP_BUNDLE_DEADLINE_SECONDS = 900;
 
+/**
+ * Live holds one user may have at once over all events, unless `HOLDS_MAX_LIVE_PER_USER` says
+ * otherwise: enough for anyone comparing a few events, too few for one account to block a sale.
+ */
+export const DEFAULT_HOLDS_MAX_LIVE_PER_USER = 10;
+
 /** How many requests one client may make to one route class per window. */
 export interface RateLimitRule {
   readonly limit: number;
@@ -61,6 +67,7 @@ const schema = z.object({
   RATE_LIMIT_HOLDS: rateLimitRule.prefault(DEFAULT_RATE_LIMIT),
   TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   VIP_BUNDLE_DEADLINE_SECONDS: z.coerce.number().int().min(1).default(DEFAULT_VIP_BUNDLE_DEADLINE_SECONDS),
+  HOLDS_MAX_LIVE_PER_USER: z.coerce.number().int().min(1).max(1000).default(DEFAULT_HOLDS_MAX_LIVE_PER_USER),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -95,6 +102,8 @@ export interface Config {
   readonly trustedProxyHops: number;
   /** How long a VIP bundle may take before it compensates. */
   readonly vipBundleDeadlineSeconds: number;
+  /** Live holds one user may have at once, over all events. */
+  readonly holdsMaxLivePerUser: number;
 }
 
 export class ConfigError extends Error {
@@ -144,5 +153,6 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimits: Object.freeze({ auth: e.RATE_LIMIT_AUTH, holds: e.RATE_LIMIT_HOLDS }),
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,
     vipBundleDeadlineSeconds: e.VIP_BUNDLE_DEADLINE_SECONDS,
+    holdsMaxLivePerUser: e.HOLDS_MAX_LIVE_PER_USER,
   } satisfies Config);
 }

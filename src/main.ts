@@ -13,7 +13,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { accountsFeature, ensureOpsAccount, OpsAccountError } from './features/accounts';
 import { bookingsFeature } from './features/bookings';
 import { catalogueFeature } from './features/catalogue';
-import { holdsFeature } from './features/holds';
+import { createHoldsFeature } from './features/holds';
 import { dataLakeFeature } from './features/dataLake';
 import { searchFeature } from './features/search';
 import { createDebuggerFeature } from './features/debugger';
@@ -53,7 +53,7 @@ function featuresOf(config: Config): Feature[] {
     accountsFeature,
     dataLakeFeature,
     catalogueFeature,
-    holdsFeature,
+    createHoldsFeature({ maxLiveHoldsPerUser: config.holdsMaxLivePerUser }),
     searchFeature,
     createDebuggerFeature({ traceUiUrl: config.traceUiUrl }),
   ];

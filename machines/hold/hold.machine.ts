@@ -3,22 +3,41 @@ import type { Price } from '../shared/money';
 import { addMs, cancelTimer, setTimer } from '../shared/timers';
 
 /**
- * A booking of numbered seats (`hold/<hold_id>`; the hold id is the booking id): it starts in `held`
- * (the seats are taken by the database in the transaction that commits HoldPlaced_v1, or the command is
+ * A hold on seats of an event (`hold/<hold_id>`; the hold id is the booking id): it starts in `held`
+ * (the database took the seats in the transaction that commits HoldPlaced_v1, or the command was
  * refused) and ends `sold`, `released` or `expired`. Expiry is a durable timer at `expiresAt`; a
- * confirmation stamped at or after `expiresAt` expires the hold instead, and a payment that arrives
- * for an expired hold is handed back (RefundHoldPayment) — never kept.
+ * confirmation stamped at or after `expiresAt` expires the hold instead, and a payment that arrives for
+ * an expired hold is handed back (RefundHoldPayment) — never kept.
+ *
+ * Paying is durable intent first: `hold.pay` records the charge (method, amount, idempotency key) in
+ * `paying` with a recovery timer before any money moves. The charge's outcome comes back as
+ * `hold.confirm` or `payment.declined`; if neither has come when the timer fires (the process that was
+ * charging died), the hold asks for the charge again (ChargeHoldPayment, same idempotency key, so the
+ * payments service answers with the first charge's outcome) and the answer comes back the same way.
  */
 export interface HoldSeat {
-  label: string;
+  /** null for a general-admission seat (a show): any place, no label. */
+  label: string | null;
   price: Price;
 }
 
 export interface HoldTicket {
   ticket_id: string;
-  seat: string;
+  seat: string | null;
   price: Price;
 }
+
+/** A charge the hold has started and not yet seen the outcome of. */
+export interface PendingPayment {
+  method: string;
+  amount: Price;
+  idempotencyKey: string;
+  /** When the hold charges again itself if no outcome has arrived. */
+  checkAt: string;
+}
+
+/** How long a charge may go without an outcome before the hold charges again (the charger died). */
+export const PAYMENT_CHECK_MS = 30_000;
 
 export type HoldEvent =
   | {
@@ -35,7 +54,11 @@ export type HoldEvent =
   | { type: 'hold.renew'; now: string }
   | { type: 'hold.release'; now: string }
   | { type: 'hold.expire'; now: string; due_at: string }
-  | { type: 'hold.confirm'; now: string; payment_id: string; ticket_ids: string[] };
+  | { type: 'hold.pay'; now: string; payment_method: string; amount: Price }
+  | { type: 'hold.checkPayment'; now: string; due_at: string }
+  | { type: 'payment.declined'; now: string }
+  /** The charge's outcome; `payment_id` null for a hold with nothing to pay. */
+  | { type: 'hold.confirm'; now: string; payment_id: string | null; ticket_ids: string[] };
 
 export interface HoldContext {
   holdId: string;
@@ -47,18 +70,27 @@ export interface HoldContext {
   maxRenewals: number;
   renewals: number;
   expiresAt: string;
+  /** Charges started, declined ones included: each new one after a decline gets its own idempotency key. */
+  paymentAttempts?: number;
+  payment?: PendingPayment | null;
   paymentId: string | null;
   tickets: HoldTicket[];
 }
 
-const labels = (context: HoldContext) => context.seats.map((s) => s.label);
+const labels = (context: HoldContext) => context.seats.flatMap((s) => (s.label === null ? [] : [s.label]));
+const placeFacts = (context: HoldContext) => ({ hold_id: context.holdId, event_id: context.eventId, seats: labels(context), quantity: context.seats.length });
+
+/** `hold-<hold_id>` for the first charge; a charge after a decline (no money moved) is a new one. */
+const idempotencyKeyOf = (holdId: string, attempt: number) => (attempt === 1 ? `hold-${holdId}` : `hold-${holdId}-${attempt}`);
 
 export const holdMachine = setup({
   types: { context: {} as HoldContext, events: {} as HoldEvent },
   guards: {
     canRenew: ({ context, event }) => event.type === 'hold.renew' && context.renewals < context.maxRenewals && event.now < context.expiresAt,
     isCurrentDeadline: ({ context, event }) => event.type === 'hold.expire' && event.due_at === context.expiresAt,
+    isCurrentCheck: ({ context, event }) => event.type === 'hold.checkPayment' && event.due_at === context.payment?.checkAt,
     isLive: ({ context, event }) => event.now < context.expiresAt,
+    isPaid: ({ event }) => event.type === 'hold.confirm' && event.payment_id !== null,
   },
   actions: {
     assignHold: assign(({ event }) => {
@@ -79,42 +111,45 @@ export const holdMachine = setup({
       assertEvent(event, 'hold.renew');
       return { renewals: context.renewals + 1, expiresAt: addMs(event.now, context.ttlSeconds * 1000) };
     }),
+    assignPayment: assign(({ context, event }) => {
+      assertEvent(event, 'hold.pay');
+      const attempt = (context.paymentAttempts ?? 0) + 1;
+      return {
+        paymentAttempts: attempt,
+        payment: { method: event.payment_method, amount: event.amount, idempotencyKey: idempotencyKeyOf(context.holdId, attempt), checkAt: addMs(event.now, PAYMENT_CHECK_MS) },
+      };
+    }),
+    clearPayment: assign({ payment: null }),
     assignSold: assign(({ context, event }) => {
       assertEvent(event, 'hold.confirm');
       return {
+        payment: null,
         paymentId: event.payment_id,
         tickets: context.seats.map((seat, i) => ({ ticket_id: event.ticket_ids[i] ?? '', seat: seat.label, price: seat.price })),
       };
     }),
     scheduleExpiry: emit(({ context }) => setTimer('expiry', context.expiresAt, { type: 'hold.expire' })),
     cancelExpiry: emit(() => cancelTimer('expiry')),
-    tellPlaced: emit(({ context }) => ({
-      type: 'HoldPlaced_v1',
-      hold_id: context.holdId,
-      event_id: context.eventId,
-      user_id: context.userId,
-      seats: labels(context),
-      expires_at: context.expiresAt,
-    })),
-    tellRenewed: emit(({ context }) => ({
-      type: 'HoldRenewed_v1',
-      hold_id: context.holdId,
-      event_id: context.eventId,
-      seats: labels(context),
-      expires_at: context.expiresAt,
-      renewals: context.renewals,
-    })),
-    tellReleased: emit(({ context }) => ({ type: 'HoldReleased_v1', hold_id: context.holdId, event_id: context.eventId, seats: labels(context) })),
-    tellExpired: emit(({ context }) => ({ type: 'HoldExpired_v1', hold_id: context.holdId, event_id: context.eventId, seats: labels(context) })),
+    schedulePaymentCheck: emit(({ context }) => setTimer('paymentCheck', context.payment!.checkAt, { type: 'hold.checkPayment' })),
+    cancelPaymentCheck: emit(() => cancelTimer('paymentCheck')),
+    tellPlaced: emit(({ context }) => ({ type: 'HoldPlaced_v1', ...placeFacts(context), user_id: context.userId, expires_at: context.expiresAt })),
+    tellRenewed: emit(({ context }) => ({ type: 'HoldRenewed_v1', ...placeFacts(context), expires_at: context.expiresAt, renewals: context.renewals })),
+    tellReleased: emit(({ context }) => ({ type: 'HoldReleased_v1', ...placeFacts(context) })),
+    tellExpired: emit(({ context }) => ({ type: 'HoldExpired_v1', ...placeFacts(context) })),
     tellSold: emit(({ context }) => ({
       type: 'TicketsSold_v1',
-      hold_id: context.holdId,
+      ...placeFacts(context),
       booking_id: context.holdId,
-      event_id: context.eventId,
       user_id: context.userId,
       payment_id: context.paymentId,
-      seats: labels(context),
       tickets: context.tickets,
+    })),
+    askCharge: emit(({ context }) => ({
+      type: 'ChargeHoldPayment',
+      hold_id: context.holdId,
+      amount: context.payment!.amount,
+      payment_method: context.payment!.method,
+      idempotency_key: context.payment!.idempotencyKey,
     })),
     askRefundLatePayment: emit(({ context, event }) => {
       assertEvent(event, 'hold.confirm');
@@ -125,7 +160,8 @@ export const holdMachine = setup({
   id: 'hold-v1',
   initial: 'new',
   context: {
-    holdId: '', eventId: '', userId: '', customerEmail: '', seats: [], ttlSeconds: 0, maxRenewals: 0, renewals: 0, expiresAt: '', paymentId: null, tickets: [],
+    holdId: '', eventId: '', userId: '', customerEmail: '', seats: [], ttlSeconds: 0, maxRenewals: 0, renewals: 0, expiresAt: '',
+    paymentAttempts: 0, payment: null, paymentId: null, tickets: [],
   },
   states: {
     new: { on: { 'hold.place': { target: 'held', actions: ['assignHold', 'tellPlaced', 'scheduleExpiry'] } } },
@@ -134,15 +170,38 @@ export const holdMachine = setup({
         'hold.renew': { guard: 'canRenew', target: 'held', actions: ['assignRenewed', 'tellRenewed', 'scheduleExpiry'] },
         'hold.release': { target: 'released', actions: ['tellReleased', 'cancelExpiry'] },
         'hold.expire': { guard: 'isCurrentDeadline', target: 'expired', actions: 'tellExpired' },
+        'hold.pay': { guard: 'isLive', target: 'paying', actions: ['assignPayment', 'schedulePaymentCheck'] },
+        // Directly only for a hold with nothing to pay (payment_id null); a paid one goes through paying.
         'hold.confirm': [
           { guard: 'isLive', target: 'sold', actions: ['assignSold', 'tellSold', 'cancelExpiry'] },
-          { target: 'expired', actions: ['tellExpired', 'askRefundLatePayment', 'cancelExpiry'] },
+          { guard: 'isPaid', target: 'expired', actions: ['tellExpired', 'askRefundLatePayment', 'cancelExpiry'] },
+          { target: 'expired', actions: ['tellExpired', 'cancelExpiry'] },
         ],
       },
     },
-    // Not final: a late payment can still arrive here and must be refunded.
-    expired: { on: { 'hold.confirm': { target: 'expired', actions: 'askRefundLatePayment' } } },
-    released: { on: { 'hold.confirm': { target: 'released', actions: 'askRefundLatePayment' } } },
+    // Renew and release wait for the charge's outcome; the expiry still runs, and a pending charge is
+    // then settled from `expired` (refunded if it went through).
+    paying: {
+      on: {
+        'hold.confirm': [
+          { guard: 'isLive', target: 'sold', actions: ['assignSold', 'tellSold', 'cancelExpiry', 'cancelPaymentCheck'] },
+          { target: 'expired', actions: ['clearPayment', 'tellExpired', 'askRefundLatePayment', 'cancelExpiry', 'cancelPaymentCheck'] },
+        ],
+        'payment.declined': { target: 'held', actions: ['clearPayment', 'cancelPaymentCheck'] },
+        'hold.expire': { guard: 'isCurrentDeadline', target: 'expired', actions: 'tellExpired' },
+        'hold.checkPayment': { guard: 'isCurrentCheck', actions: 'askCharge' },
+      },
+    },
+    // Not final: a late payment can still arrive here and must be refunded; a charge started before the
+    // expiry and never answered is asked for again, so that its money comes back too.
+    expired: {
+      on: {
+        'hold.confirm': { guard: 'isPaid', actions: ['clearPayment', 'askRefundLatePayment', 'cancelPaymentCheck'] },
+        'payment.declined': { actions: ['clearPayment', 'cancelPaymentCheck'] },
+        'hold.checkPayment': { guard: 'isCurrentCheck', actions: 'askCharge' },
+      },
+    },
+    released: { on: { 'hold.confirm': { guard: 'isPaid', actions: 'askRefundLatePayment' } } },
     sold: { type: 'final' },
   },
 });

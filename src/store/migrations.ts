@@ -12,6 +12,10 @@ import sqliteCatalogue from '../../migrations/sqlite/0006_catalogue.sql' with { 
 import postgresCatalogue from '../../migrations/postgres/0006_catalogue.sql' with { type: 'text' };
 import sqliteSearch from '../../migrations/sqlite/0007_search.sql' with { type: 'text' };
 import postgresSearch from '../../migrations/postgres/0007_search.sql' with { type: 'text' };
+import sqliteDebugger from '../../migrations/sqlite/0008_debugger.sql' with { type: 'text' };
+import postgresDebugger from '../../migrations/postgres/0008_debugger.sql' with { type: 'text' };
+import sqliteHolds from '../../migrations/sqlite/0009_holds.sql' with { type: 'text' };
+import postgresHolds from '../../migrations/postgres/0009_holds.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -28,6 +32,8 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0005_accounts', sql: sqliteAccounts },
   { name: '0006_catalogue', sql: sqliteCatalogue },
   { name: '0007_search', sql: sqliteSearch },
+  { name: '0008_debugger', sql: sqliteDebugger },
+  { name: '0009_holds', sql: sqliteHolds },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -39,6 +45,8 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0005_accounts', sql: postgresAccounts },
   { name: '0006_catalogue', sql: postgresCatalogue },
   { name: '0007_search', sql: postgresSearch },
+  { name: '0008_debugger', sql: postgresDebugger },
+  { name: '0009_holds', sql: postgresHolds },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

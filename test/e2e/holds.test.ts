@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'bun:test';
+import { PAYMENT_CHECK_MS, type HoldContext } from '../../machines/hold/hold.machine';
 import { DECLINED_PAYMENT_METHOD } from '../../src/adapters/payments/payments.sim';
 import { authHeaders, opsHeaders } from '../support/auth';
 import { MODES, call, eventually, startTestService, type TestService } from '../support/service';
@@ -8,6 +9,7 @@ const NOW = '2030-01-01T00:00:00.000Z';
 const TTL_SECONDS = 60;
 const eur = (amount: string) => ({ amount, currency: 'EUR' });
 const LABELS = ['A1', 'A2', 'A3', 'B1', 'B2', 'B3'];
+const MAX_LIVE_HOLDS = 8;
 
 for (const mode of MODES) {
   describe(`holds (${mode})`, () => {
@@ -16,7 +18,7 @@ for (const mode of MODES) {
     let bob: Record<string, string>;
 
     beforeAll(async () => {
-      t = await startTestService(mode, { clockAt: NOW });
+      t = await startTestService(mode, { clockAt: NOW, env: { HOLDS_MAX_LIVE_PER_USER: String(MAX_LIVE_HOLDS) } });
       ann = authHeaders(t);
       bob = authHeaders(t);
     });
@@ -27,12 +29,12 @@ for (const mode of MODES) {
       t.simulators.reset();
     });
 
-    const createEvent = async (policy: Record<string, number> = {}) => {
+    const createEvent = async (policy: Record<string, number> = {}, labels = LABELS) => {
       const ops = opsHeaders(t);
       const venue = await call(t.url, 'POST', '/api/venues', { name: 'Olympia', location: 'Dublin' }, ops);
       const created = await call(t.url, 'POST', '/api/events', {
         name: 'Night', venue_id: venue.json.venue_id, start_time: '2031-01-01T20:00:00Z',
-        seats: LABELS.map((label) => ({ label, price: eur('25.00') })),
+        seats: labels.map((label) => ({ label, price: eur('25.00') })),
         hold_policy: { ttl_seconds: TTL_SECONDS, max_renewals: 2, max_seats_per_user: 4, ...policy },
       }, ops);
       expect(created.status).toBe(201);
@@ -61,7 +63,7 @@ for (const mode of MODES) {
       it('never deadlocks nor lets both win when two users cross seat orders', async () => {
         for (let round = 0; round < 10; round++) {
           const eventId = await createEvent();
-          const [a, b] = await Promise.all([hold(eventId, ['A1', 'B1'], ann), hold(eventId, ['B1', 'A1'], bob)]);
+          const [a, b] = await Promise.all([hold(eventId, ['A1', 'B1'], authHeaders(t)), hold(eventId, ['B1', 'A1'], authHeaders(t))]);
           expect([a.status, b.status].sort()).toEqual([201, 409]);
         }
       });
@@ -125,6 +127,34 @@ for (const mode of MODES) {
         expect(second.status).toBe(409);
         expect(second.json.code).toBe('LIMIT_REACHED');
         expect((await seatsOf(eventId)).status).toMatchObject({ A2: 'available', A3: 'available' });
+      });
+    });
+
+    describe('when one user races for many seats', () => {
+      const manyLabels = Array.from({ length: 20 }, (_, i) => `C${String(i).padStart(2, '0')}`);
+
+      it('lets exactly max_seats_per_user of 20 concurrent holds on distinct seats through, the rest 409 LIMIT_REACHED', async () => {
+        const eventId = await createEvent({ max_seats_per_user: 3 }, manyLabels);
+        const carol = authHeaders(t);
+        const responses = await Promise.all(manyLabels.map((label) => hold(eventId, [label], carol)));
+        expect(responses.filter((r) => r.status === 201).length).toBe(3);
+        const refused = responses.filter((r) => r.status === 409);
+        expect(refused.length).toBe(17);
+        expect(refused.every((r) => r.json.code === 'LIMIT_REACHED')).toBe(true);
+        expect((await seatsOf(eventId)).counts).toEqual({ available: 17, held: 3, sold: 0 });
+      });
+
+      it('lets exactly HOLDS_MAX_LIVE_PER_USER of 20 concurrent holds through, and one more once a hold is released', async () => {
+        const eventId = await createEvent({ max_seats_per_user: 20 }, manyLabels);
+        const carol = authHeaders(t);
+        const responses = await Promise.all(manyLabels.map((label) => hold(eventId, [label], carol)));
+        const placed = responses.filter((r) => r.status === 201);
+        expect(placed.length).toBe(MAX_LIVE_HOLDS);
+        expect(responses.filter((r) => r.status === 409 && r.json.code === 'LIMIT_REACHED').length).toBe(20 - MAX_LIVE_HOLDS);
+        const free = manyLabels.filter((label) => !placed.some((r) => r.json.seats[0] === label));
+        expect((await hold(eventId, [free[0]!], carol)).json.code).toBe('LIMIT_REACHED');
+        expect((await call(t.url, 'DELETE', `/api/holds/${placed[0]!.json.hold_id}`, undefined, carol)).status).toBe(204);
+        expect((await hold(eventId, [free[0]!], carol)).status).toBe(201);
       });
     });
 
@@ -212,6 +242,155 @@ for (const mode of MODES) {
         expect(declined.json.code).toBe('PAYMENT_DECLINED');
         expect((await seatsOf(eventId)).status.A1).toBe('held');
         expect((await t.service.runtime.get(`hold/${id}`))?.state).toBe('held');
+      });
+    });
+
+    describe('when the process dies between the charge and the sale', () => {
+      // What the confirm route does before it dies: commit the intent, then (maybe) charge.
+      const startPaying = async (id: string) => {
+        await t.service.runtime.send(`hold/${id}`, { type: 'hold.pay', now: t.clock!.now().toISOString(), payment_method: 'pm_card_visa', amount: eur('25.00') }, { metadata: { correlation_id: 'crash' } });
+        const context = (await t.service.runtime.get(`hold/${id}`))!.context as unknown as HoldContext;
+        expect(context.payment?.idempotencyKey).toBe(`hold-${id}`);
+        return context;
+      };
+      const chargeAsTheRouteDid = (id: string, context: HoldContext) =>
+        t.simulators.payments.charge({ payment_reference: id, amount: context.payment!.amount, payment_method: 'pm_card_visa', idempotency_key: context.payment!.idempotencyKey }, { correlationId: 'crash' });
+      const stateOf = async (id: string) => (await t.service.runtime.get(`hold/${id}`))?.state;
+
+      it('charges again with the same key when the recovery timer fires, gets the first payment and sells', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        const paid = await chargeAsTheRouteDid(id, await startPaying(id));
+        expect(await stateOf(id)).toBe('paying');
+        t.clock!.advance(PAYMENT_CHECK_MS);
+        await eventually(async () => expect(await stateOf(id)).toBe('sold'));
+        const charges = t.simulators.payments.charges();
+        expect(charges.map((c) => c.payment_id)).toEqual([paid.payment_id]);
+        expect((await t.service.runtime.get(`hold/${id}`))!.context).toMatchObject({ paymentId: paid.payment_id, payment: null });
+        expect((await seatsOf(eventId)).status.A1).toBe('sold');
+        expect(t.simulators.payments.refunds()).toEqual([]);
+        const confirm = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
+        expect(confirm.status).toBe(200);
+        expect(t.simulators.payments.charges().length).toBe(1);
+      });
+
+      it('charges when the process died before charging, once', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        await startPaying(id);
+        t.clock!.advance(PAYMENT_CHECK_MS);
+        await eventually(async () => expect(await stateOf(id)).toBe('sold'));
+        expect(t.simulators.payments.charges().length).toBe(1);
+      });
+
+      it('refunds the payment exactly once when the hold expired before the outcome came back', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        const paid = await chargeAsTheRouteDid(id, await startPaying(id));
+        t.clock!.advance(TTL_SECONDS * 1000);
+        await eventually(async () => expect(t.simulators.payments.refunds().map((r) => r.payment_reference)).toEqual([paid.payment_id]));
+        expect(await stateOf(id)).toBe('expired');
+        expect((await t.service.runtime.get(`hold/${id}`))!.context).toMatchObject({ payment: null });
+        t.clock!.advance(PAYMENT_CHECK_MS);
+        await Bun.sleep(200);
+        expect(t.simulators.payments.charges().length).toBe(1);
+        expect(t.simulators.payments.refunds().length).toBe(1);
+        expect((await seatsOf(eventId)).status.A1).toBe('available');
+      });
+
+      it('lets the holder finish the charge with a confirm while paying', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        await startPaying(id);
+        expect((await call(t.url, 'DELETE', `/api/holds/${id}`, undefined, ann)).status).toBe(409);
+        const confirm = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
+        expect(confirm.status).toBe(200);
+        expect(confirm.json.tickets.map((x: { seat: string }) => x.seat)).toEqual(['A1']);
+        expect(t.simulators.payments.charges().length).toBe(1);
+      });
+    });
+
+    describe('when the event is a show (general admission)', () => {
+      const createShow = async (tickets: number) => {
+        const show = await call(t.url, 'POST', '/api/shows', { dead_nation_id: `dn-${crypto.randomUUID()}`, number_of_tickets: tickets, start_time: '2031-06-01T20:00:00Z', title: 'Gig', venue: 'Hall' });
+        expect(show.status).toBe(201);
+        return show.json.show_id as string;
+      };
+      const holdQuantity = (showId: string, quantity: number, headers = ann) => call(t.url, 'POST', '/api/holds', { event_id: showId, quantity }, headers);
+      const book = (showId: string, tickets: number) =>
+        call(t.url, 'POST', '/api/book-tickets', { show_id: showId, number_of_tickets: tickets, customer_email: 'ann@example.com' }, { 'Idempotency-Key': crypto.randomUUID() });
+      const countsOf = async (showId: string) => (await call(t.url, 'GET', `/api/events/${showId}`)).json.counts;
+
+      it('holds a quantity against the capacity, so that book-tickets cannot take the held seats', async () => {
+        const showId = await createShow(5);
+        const placed = await holdQuantity(showId, 3);
+        expect(placed.status).toBe(201);
+        expect(placed.json).toMatchObject({ seats: [], quantity: 3, seconds_left: 900 });
+        expect(await countsOf(showId)).toEqual({ available: 2, held: 3, sold: 0 });
+        const listed = (await call(t.url, 'GET', '/api/shows')).json.find((x: { show_id: string }) => x.show_id === showId);
+        expect(listed.available_tickets).toBe(2);
+        expect((await book(showId, 3)).json.code).toBe('SOLD_OUT');
+        expect((await book(showId, 2)).status).toBe(201);
+        const more = await holdQuantity(showId, 1, bob);
+        expect(more.status).toBe(409);
+        expect(more.json.code).toBe('SEAT_UNAVAILABLE');
+        expect(await countsOf(showId)).toEqual({ available: 0, held: 3, sold: 2 });
+      });
+
+      it('never oversells when holds and bookings race for the last seats', async () => {
+        const showId = await createShow(10);
+        const responses = await Promise.all([
+          ...Array.from({ length: 20 }, () => holdQuantity(showId, 1, authHeaders(t))),
+          ...Array.from({ length: 20 }, () => book(showId, 1)),
+        ]);
+        expect(responses.filter((r) => r.status === 201).length).toBe(10);
+        expect(responses.filter((r) => r.status !== 201).every((r) => r.json.code === 'SEAT_UNAVAILABLE' || r.json.code === 'SOLD_OUT')).toBe(true);
+        const counts = await countsOf(showId);
+        expect(counts.available).toBe(0);
+        expect(counts.held + counts.sold).toBe(10);
+      });
+
+      it('frees the capacity at expires_at before the expiry timer fired, and gives it back once', async () => {
+        const showId = await createShow(4);
+        await t.service.timers.stop();
+        let id: string;
+        try {
+          id = (await holdQuantity(showId, 4)).json.hold_id;
+          expect((await book(showId, 1)).json.code).toBe('SOLD_OUT');
+          t.clock!.advance(900_000);
+          expect(await countsOf(showId)).toEqual({ available: 4, held: 0, sold: 0 });
+          expect((await book(showId, 3)).status).toBe(201);
+        } finally {
+          t.service.timers.start();
+        }
+        await eventually(async () => expect((await t.service.runtime.get(`hold/${id}`))?.state).toBe('expired'));
+        expect(await countsOf(showId)).toEqual({ available: 1, held: 0, sold: 3 });
+        expect((await book(showId, 2)).json.code).toBe('SOLD_OUT');
+        expect((await book(showId, 1)).status).toBe(201);
+      });
+
+      it('sells free tickets with no seat label on confirm, with no charge; release gives the seats back', async () => {
+        const showId = await createShow(5);
+        const { hold_id: id } = (await holdQuantity(showId, 2)).json;
+        const confirm = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
+        expect(confirm.status).toBe(200);
+        expect(confirm.json.tickets.map((x: { seat: string | null }) => x.seat)).toEqual([null, null]);
+        expect(t.simulators.payments.charges()).toEqual([]);
+        expect(await countsOf(showId)).toEqual({ available: 3, held: 0, sold: 2 });
+        for (const ticket of confirm.json.tickets) {
+          await eventually(async () => expect((await t.service.runtime.get(`ticket/${ticket.ticket_id}`))?.context).toMatchObject({ price: { amount: '0.00', currency: 'XXX' } }));
+        }
+        const { hold_id: released } = (await holdQuantity(showId, 3)).json;
+        expect(await countsOf(showId)).toEqual({ available: 0, held: 3, sold: 2 });
+        expect((await call(t.url, 'DELETE', `/api/holds/${released}`, undefined, ann)).status).toBe(204);
+        expect(await countsOf(showId)).toEqual({ available: 3, held: 0, sold: 2 });
+      });
+
+      it('refuses numbered seats on a show with 422 SEATS_NOT_NUMBERED', async () => {
+        const showId = await createShow(5);
+        const refused = await call(t.url, 'POST', '/api/holds', { event_id: showId, seats: ['A1'] }, ann);
+        expect(refused.status).toBe(422);
+        expect(refused.json.code).toBe('SEATS_NOT_NUMBERED');
       });
     });
   });

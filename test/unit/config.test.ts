@@ -36,6 +36,14 @@ describe('loadConfig', () => {
     });
   });
 
+  describe('when hold limits are configured or not', () => {
+    it('lets one user have 10 live holds unless HOLDS_MAX_LIVE_PER_USER says otherwise, from 1 to 1000', () => {
+      expect(loadConfig({}).holdsMaxLivePerUser).toBe(10);
+      expect(loadConfig({ HOLDS_MAX_LIVE_PER_USER: '3' }).holdsMaxLivePerUser).toBe(3);
+      for (const bad of ['0', '1001', '2.5', 'many']) expect(() => loadConfig({ HOLDS_MAX_LIVE_PER_USER: bad })).toThrow(/HOLDS_MAX_LIVE_PER_USER/);
+    });
+  });
+
   describe('when a value is bad', () => {
     it('names the variable in the error', () => {
       expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { holdMachine } from '../../machines/hold/hold.machine';
+import { holdMachine, PAYMENT_CHECK_MS } from '../../machines/hold/hold.machine';
 import { given } from '../support/machineHarness';
 
 const NOW = '2030-01-01T00:00:00.000Z';
@@ -10,13 +10,19 @@ const placed = {
   seats: [{ label: 'A1', price }, { label: 'A2', price }], ttl_seconds: 60, max_renewals: 1,
 } as const;
 const confirm = (now: string) => ({ type: 'hold.confirm', now, payment_id: 'p1', ticket_ids: ['t1', 't2'] }) as const;
+const PAID_AT = '2030-01-01T00:00:10.000Z';
+const CHECK_AT = new Date(Date.parse(PAID_AT) + PAYMENT_CHECK_MS).toISOString();
+const pay = { type: 'hold.pay', now: PAID_AT, payment_method: 'pm_card_visa', amount: { amount: '50.00', currency: 'EUR' } } as const;
+const check = { type: 'hold.checkPayment', now: CHECK_AT, due_at: CHECK_AT } as const;
+const expire = { type: 'hold.expire', now: EXPIRES, due_at: EXPIRES } as const;
+const chargeCommand = { type: 'ChargeHoldPayment', hold_id: 'h1', amount: { amount: '50.00', currency: 'EUR' }, payment_method: 'pm_card_visa', idempotency_key: 'hold-h1' };
 
 describe('hold machine', () => {
   describe('when new', () => {
     it('is held, tells HoldPlaced_v1 and schedules its expiry on hold.place', () => {
       const out = given(holdMachine).when(placed);
       expect(out.state).toBe('held');
-      expect(out.facts).toEqual([{ type: 'HoldPlaced_v1', hold_id: 'h1', event_id: 'e1', user_id: 'u1', seats: ['A1', 'A2'], expires_at: EXPIRES }]);
+      expect(out.facts).toEqual([{ type: 'HoldPlaced_v1', hold_id: 'h1', event_id: 'e1', user_id: 'u1', seats: ['A1', 'A2'], quantity: 2, expires_at: EXPIRES }]);
       expect(out.timers.set).toEqual([{ name: 'expiry', dueAt: EXPIRES, event: { type: 'hold.expire' } }]);
     });
   });
@@ -38,7 +44,7 @@ describe('hold machine', () => {
       expect(given(holdMachine, placed).when({ type: 'hold.expire', now: EXPIRES, due_at: '2030-01-01T00:00:10.000Z' }).rejected).toBe(true);
       const out = given(holdMachine, placed).when({ type: 'hold.expire', now: EXPIRES, due_at: EXPIRES });
       expect(out.state).toBe('expired');
-      expect(out.facts).toEqual([{ type: 'HoldExpired_v1', hold_id: 'h1', event_id: 'e1', seats: ['A1', 'A2'] }]);
+      expect(out.facts).toEqual([{ type: 'HoldExpired_v1', hold_id: 'h1', event_id: 'e1', seats: ['A1', 'A2'], quantity: 2 }]);
     });
 
     it('sells with tickets and cancels the timer on hold.confirm before expires_at', () => {
@@ -46,7 +52,7 @@ describe('hold machine', () => {
       expect(out.state).toBe('sold');
       expect(out.status).toBe('done');
       expect(out.facts).toEqual([{
-        type: 'TicketsSold_v1', hold_id: 'h1', booking_id: 'h1', event_id: 'e1', user_id: 'u1', payment_id: 'p1', seats: ['A1', 'A2'],
+        type: 'TicketsSold_v1', hold_id: 'h1', booking_id: 'h1', event_id: 'e1', user_id: 'u1', payment_id: 'p1', seats: ['A1', 'A2'], quantity: 2,
         tickets: [{ ticket_id: 't1', seat: 'A1', price }, { ticket_id: 't2', seat: 'A2', price }],
       }]);
       expect(out.timers.cancel).toEqual(['expiry']);
@@ -62,7 +68,94 @@ describe('hold machine', () => {
     it('is released on hold.release', () => {
       const out = given(holdMachine, placed).when({ type: 'hold.release', now: NOW });
       expect(out.state).toBe('released');
-      expect(out.facts).toEqual([{ type: 'HoldReleased_v1', hold_id: 'h1', event_id: 'e1', seats: ['A1', 'A2'] }]);
+      expect(out.facts).toEqual([{ type: 'HoldReleased_v1', hold_id: 'h1', event_id: 'e1', seats: ['A1', 'A2'], quantity: 2 }]);
+    });
+  });
+
+  describe('when held, paying', () => {
+    it('records the charge and sets its recovery timer on hold.pay, before any money moves', () => {
+      const out = given(holdMachine, placed).when(pay);
+      expect(out.state).toBe('paying');
+      expect(out.context.payment).toEqual({ method: 'pm_card_visa', amount: { amount: '50.00', currency: 'EUR' }, idempotencyKey: 'hold-h1', checkAt: CHECK_AT });
+      expect(out.timers.set).toEqual([{ name: 'paymentCheck', dueAt: CHECK_AT, event: { type: 'hold.checkPayment' } }]);
+      expect(out.facts).toEqual([]);
+      expect(out.commands).toEqual([]);
+    });
+
+    it('refuses hold.pay at or after expires_at', () => {
+      expect(given(holdMachine, placed).when({ ...pay, now: EXPIRES }).rejected).toBe(true);
+    });
+
+    it('refuses renew, release and a second hold.pay while the charge is out', () => {
+      for (const event of [{ type: 'hold.renew', now: PAID_AT }, { type: 'hold.release', now: PAID_AT }, pay] as const) {
+        expect(given(holdMachine, placed, pay).when(event).rejected).toBe(true);
+      }
+    });
+
+    it('sells and cancels both timers on hold.confirm before expires_at', () => {
+      const out = given(holdMachine, placed, pay).when(confirm('2030-01-01T00:00:11.000Z'));
+      expect(out.state).toBe('sold');
+      expect(out.facts.map((f) => f.type)).toEqual(['TicketsSold_v1']);
+      expect(out.timers.cancel).toEqual(['expiry', 'paymentCheck']);
+      expect(out.context).toMatchObject({ paymentId: 'p1', payment: null });
+    });
+
+    it('expires and refunds on hold.confirm at or after expires_at', () => {
+      const out = given(holdMachine, placed, pay).when(confirm(EXPIRES));
+      expect(out.state).toBe('expired');
+      expect(out.facts.map((f) => f.type)).toEqual(['HoldExpired_v1']);
+      expect(out.commands).toEqual([{ type: 'RefundHoldPayment', hold_id: 'h1', payment_id: 'p1', reason: 'payment arrived after the hold expired' }]);
+      expect(out.timers.cancel).toEqual(['expiry', 'paymentCheck']);
+    });
+
+    it('goes back to held on payment.declined, and the next charge gets a key of its own', () => {
+      const out = given(holdMachine, placed, pay).when({ type: 'payment.declined', now: PAID_AT });
+      expect(out.state).toBe('held');
+      expect(out.context.payment).toBeNull();
+      expect(out.timers.cancel).toEqual(['paymentCheck']);
+      const again = given(holdMachine, placed, pay, { type: 'payment.declined', now: PAID_AT }).when(pay);
+      expect((again.context.payment as { idempotencyKey: string }).idempotencyKey).toBe('hold-h1-2');
+    });
+
+    it('asks for the charge again with the same key when its recovery timer fires with no outcome', () => {
+      const out = given(holdMachine, placed, pay).when(check);
+      expect(out.state).toBe('paying');
+      expect(out.commands).toEqual([chargeCommand]);
+      expect(given(holdMachine, placed, pay).when({ ...check, due_at: PAID_AT }).rejected).toBe(true);
+    });
+
+    it('still expires on its timer, keeping the charge pending', () => {
+      const out = given(holdMachine, placed, pay).when(expire);
+      expect(out.state).toBe('expired');
+      expect(out.facts.map((f) => f.type)).toEqual(['HoldExpired_v1']);
+      expect(out.context.payment).toMatchObject({ idempotencyKey: 'hold-h1' });
+    });
+  });
+
+  describe('when expired while paying', () => {
+    it('asks for the charge again when the recovery timer fires, and refunds what comes back', () => {
+      expect(given(holdMachine, placed, pay, expire).when(check).commands).toEqual([chargeCommand]);
+      const late = given(holdMachine, placed, pay, expire).when(confirm(CHECK_AT));
+      expect(late.state).toBe('expired');
+      expect(late.commands.map((c) => c.type)).toEqual(['RefundHoldPayment']);
+      expect(late.context.payment).toBeNull();
+      expect(late.timers.cancel).toEqual(['paymentCheck']);
+    });
+
+    it('asks for nothing once the outcome has come back', () => {
+      expect(given(holdMachine, placed, pay, expire, confirm(EXPIRES)).when(check).rejected).toBe(true);
+      expect(given(holdMachine, placed, pay, expire, { type: 'payment.declined', now: EXPIRES }).when(check).rejected).toBe(true);
+    });
+  });
+
+  describe('when held with nothing to pay', () => {
+    it('sells on hold.confirm without a payment, and tickets without a label for general admission', () => {
+      const free = { amount: '0.00', currency: 'XXX' };
+      const ga = { ...placed, seats: [{ label: null, price: free }, { label: null, price: free }] };
+      expect(given(holdMachine).when(ga).facts[0]).toMatchObject({ type: 'HoldPlaced_v1', seats: [], quantity: 2 });
+      const out = given(holdMachine, ga).when({ type: 'hold.confirm', now: NOW, payment_id: null, ticket_ids: ['t1', 't2'] });
+      expect(out.state).toBe('sold');
+      expect(out.facts[0]).toMatchObject({ type: 'TicketsSold_v1', payment_id: null, seats: [], quantity: 2, tickets: [{ ticket_id: 't1', seat: null, price: free }, { ticket_id: 't2', seat: null, price: free }] });
     });
   });
 

@@ -1,4 +1,5 @@
 import type { SqlExecutor } from '../../actors/ports';
+import { SHOW_HOLD_POLICY } from '../showCapacity';
 import type { EventDetails } from './catalogue.model';
 
 interface EventRow {
@@ -45,14 +46,14 @@ export async function findPerformers(db: SqlExecutor, ids: readonly string[]) {
 
 /**
  * One event with every seat's live status and the counts, or null. A show of `POST /api/shows` is a
- * general-admission event: it is read from the shows' inventory (its capacity and seats taken).
+ * general-admission event: it is read from the shows' inventory (its capacity, seats sold and live holds).
  */
 export async function findEvent(db: SqlExecutor, eventId: string, now: string): Promise<EventDetails | null> {
   const [row] = await db.query<EventRow>(
     'SELECT event_id, name, description, start_time, venue, performers, ttl_seconds, max_renewals, max_seats_per_user FROM catalogue_events WHERE event_id = $1',
     [eventId],
   );
-  if (!row) return findShowAsEvent(db, eventId);
+  if (!row) return findShowAsEvent(db, eventId, now);
   const seats = await db.query<SeatRow>(
     `SELECT label, ${LIVE_STATUS} AS status, price_amount, price_currency FROM event_seats WHERE event_id = $1 ORDER BY label`,
     [eventId, now],
@@ -73,13 +74,17 @@ export async function findEvent(db: SqlExecutor, eventId: string, now: string): 
   };
 }
 
-async function findShowAsEvent(db: SqlExecutor, showId: string): Promise<EventDetails | null> {
-  const [show] = await db.query<{ show_id: string; title: string; start_time: string; venue: string; number_of_tickets: number; seats_taken: number }>(
-    'SELECT show_id, title, start_time, venue, number_of_tickets, seats_taken FROM shows WHERE show_id = $1',
-    [showId],
+async function findShowAsEvent(db: SqlExecutor, showId: string, now: string): Promise<EventDetails | null> {
+  // Held: the show's general-admission holds still live at `now` (a lapsed one reads free at once).
+  const [show] = await db.query<{ show_id: string; title: string; start_time: string; venue: string; number_of_tickets: number; seats_taken: number; held: number }>(
+    `SELECT show_id, title, start_time, venue, number_of_tickets, seats_taken,
+            (SELECT COALESCE(SUM(quantity), 0) FROM holds WHERE event_id = $1 AND status = 'held' AND held_until > $2) AS held
+     FROM shows WHERE show_id = $1`,
+    [showId, now],
   );
   if (!show) return null;
   const sold = Number(show.seats_taken);
+  const held = Number(show.held);
   return {
     event_id: show.show_id,
     name: show.title,
@@ -88,8 +93,8 @@ async function findShowAsEvent(db: SqlExecutor, showId: string): Promise<EventDe
     general_admission: true,
     venue: { venue_id: null, name: show.venue, location: '' },
     performers: [],
-    hold_policy: null,
+    hold_policy: { ...SHOW_HOLD_POLICY },
     seats: [],
-    counts: { available: Number(show.number_of_tickets) - sold, held: 0, sold },
+    counts: { available: Number(show.number_of_tickets) - sold - held, held, sold },
   };
 }

@@ -1,19 +1,23 @@
-import type { HoldContext, HoldTicket } from '../../../machines/hold/hold.machine';
+import type { HoldContext, HoldEvent, HoldTicket } from '../../../machines/hold/hold.machine';
 import { defineHandler, type Handler, type HandlerContext } from '../../messaging/handlers';
 import type { FeatureDeps } from '../feature';
 import { callContextOf, reply } from '../reply';
+import { chargeHold } from './holds.payment';
 
-type Sold = { hold_id: string; booking_id: string; payment_id: string; tickets: HoldTicket[] };
+type Sold = { hold_id: string; booking_id: string; payment_id: string | null; tickets: HoldTicket[] };
 type RefundHoldPayment = { hold_id: string; payment_id: string; reason: string };
+type ChargeHoldPayment = { hold_id: string };
 
 const fields = <T>(ctx: HandlerContext) => ctx.fields as unknown as T;
 
 /**
  * Tickets of a sale become ticket actors (`ticket.confirm`, paid by the charge), so receipts, prints,
- * sheets and refunds treat them like webhook tickets; a payment for a hold that had expired or been
- * released is refunded (one refund per hold and payment, whatever the retries).
+ * sheets and refunds treat them like webhook tickets; a charge whose outcome never reached its hold
+ * (the process charging died) is made again with the same idempotency key and its outcome fed back;
+ * a payment for a hold that had expired or been released is refunded (one refund per hold and
+ * payment, whatever the retries).
  */
-export function holdHandlers({ runtime, services, clock }: FeatureDeps): Handler[] {
+export function holdHandlers({ runtime, services, clock, ids }: FeatureDeps): Handler[] {
   return [
     defineHandler({
       name: 'issueHoldTickets',
@@ -31,9 +35,26 @@ export function holdHandlers({ runtime, services, clock }: FeatureDeps): Handler
               booking_id: sold.booking_id,
               customer_email: customerEmail,
               price: ticket.price,
-              payment_reference: sold.payment_id,
+              // A free ticket (nothing charged) is referenced by its own id, like a webhook ticket.
+              payment_reference: sold.payment_id ?? ticket.ticket_id,
             }, ctx, true);
           }
+        },
+      },
+    }),
+    defineHandler({
+      name: 'recoverHoldPayment',
+      effect: 'external',
+      on: {
+        ChargeHoldPayment: async (_message, ctx) => {
+          const address = `hold/${fields<ChargeHoldPayment>(ctx).hold_id}`;
+          const context = (await runtime.get(address))?.context as HoldContext | undefined;
+          // The outcome arrived meanwhile (the charge's own route, an earlier delivery): nothing pending.
+          if (!context?.payment) return;
+          await chargeHold(services, context, callContextOf(ctx), (event: HoldEvent) => reply(runtime, address, event, ctx), {
+            now: () => clock.now().toISOString(),
+            ticketIds: () => context.seats.map(() => ids.uuid()),
+          });
         },
       },
     }),

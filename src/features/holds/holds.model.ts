@@ -9,8 +9,10 @@ export const PlaceHoldBody = z
   .refine((b) => (b.seats === undefined) !== (b.quantity === undefined), 'give either seats or quantity');
 export type PlaceHoldBody = z.infer<typeof PlaceHoldBody>;
 
-export const PlacedHold = z.object({ hold_id: z.uuid(), expires_at: z.string(), seconds_left: z.number().int(), seats: z.array(z.string()) });
+/** `seats`: the labels held, `[]` on a general-admission show; `quantity`: how many seats either way. */
+export const PlacedHold = z.object({ hold_id: z.uuid(), expires_at: z.string(), seconds_left: z.number().int(), seats: z.array(z.string()), quantity: z.number().int() });
 export const RenewedHold = z.object({ hold_id: z.uuid(), expires_at: z.string(), seconds_left: z.number().int(), renewals_left: z.number().int() });
 export const HoldParams = z.object({ id: z.uuid() });
 export const ConfirmHoldBody = z.object({ payment_method: z.string().trim().min(1).max(200) });
-export const ConfirmedHold = z.object({ booking_id: z.uuid(), tickets: z.array(z.object({ ticket_id: z.string(), seat: z.string() })) });
+/** `seat` is null for a general-admission ticket (a show): any place, no label. */
+export const ConfirmedHold = z.object({ booking_id: z.uuid(), tickets: z.array(z.object({ ticket_id: z.string(), seat: z.string().nullable() })) });

@@ -1,14 +1,14 @@
 import { Elysia } from 'elysia';
-import type { HoldContext } from '../../../machines/hold/hold.machine';
-import { TerminalError } from '../../adapters/errors';
+import type { HoldContext, HoldEvent, HoldSeat } from '../../../machines/hold/hold.machine';
 import type { AuthUser } from '../../http/auth';
 import { sendCommand } from '../../http/commands';
 import { problem } from '../../http/problem';
 import { createRequestContext, type RequestContext } from '../../http/requestContext';
 import { AppError } from '../../kernel/errors';
-import { sumMoney } from '../../kernel/money';
+import { sumMoney, toMinor } from '../../kernel/money';
 import type { FeatureDeps } from '../feature';
 import { ConfirmedHold, ConfirmHoldBody, HoldParams, PlacedHold, PlaceHoldBody, RenewedHold } from './holds.model';
+import { chargeHold } from './holds.payment';
 import { holdPolicyOf, seatsFor } from './holds.queries';
 
 const tags = ['holds'];
@@ -18,10 +18,23 @@ const expired = (id: string) => problem(409, 'HOLD_EXPIRED', `hold ${id} has exp
 const confirmed = (context: HoldContext) => Response.json({ booking_id: context.holdId, tickets: context.tickets.map((t) => ({ ticket_id: t.ticket_id, seat: t.seat })) });
 
 /**
- * Seat holds: a hold is a `hold` actor in state `held` whose seats the database took when it was
- * placed. Only the owner sees their hold (anyone else gets 404). Confirm charges synchronously (one
- * idempotency key per hold, so repeats and races charge once), then sells; a charge that lands after the
- * hold expired is refunded by the hold's RefundHoldPayment command.
+ * A show sells general admission: its seats have no label and no price here (the ticket provider
+ * prices them), so a ticket sold through a hold on a show is free: 0.00 in ISO 4217 `XXX` ("no
+ * currency"), and its confirm charges nothing.
+ */
+const GENERAL_ADMISSION_SEAT: HoldSeat = { label: null, price: { amount: '0.00', currency: 'XXX' } };
+const totalOf = (context: HoldContext) => {
+  const prices = context.seats.map((s) => s.price);
+  return sumMoney(prices, prices[0]!.currency);
+};
+
+/**
+ * Seat holds: a hold is a `hold` actor in state `held` whose seats (numbered, or a quantity of a show's
+ * general admission) the database took when it was placed. Only the owner sees their hold (anyone else
+ * gets 404). Confirm first commits `hold.pay` (the charge as durable intent, with a recovery timer),
+ * then charges (one idempotency key per hold, so repeats, races and the recovery charge once), then
+ * feeds the outcome to the hold; a charge that lands after the hold expired is refunded by the hold's
+ * RefundHoldPayment command.
  */
 export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, auth, rateLimit, services }: FeatureDeps) {
   const ownHold = async (id: string, user: AuthUser) => {
@@ -41,10 +54,15 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
       async ({ body, user, idempotency, correlationId, requestId, traceparent, traceId }) => {
         const now = clock.now().toISOString();
         const policy = await holdPolicyOf(store, body.event_id);
-        if (!policy) return problem(404, 'EVENT_NOT_FOUND', `event ${body.event_id} has no numbered seats or does not exist`);
+        if (!policy) return problem(404, 'EVENT_NOT_FOUND', `event ${body.event_id} does not exist`);
+        if (policy.generalAdmission && body.seats) {
+          return problem(422, 'SEATS_NOT_NUMBERED', `event ${body.event_id} is general admission: hold a quantity, not seats`, { errors: { seats: ['general admission: give quantity instead'] } });
+        }
         const wanted = body.seats?.length ?? body.quantity ?? 0;
         if (wanted > policy.maxSeatsPerUser) return problem(409, 'LIMIT_REACHED', `at most ${policy.maxSeatsPerUser} seats per user for this event`);
-        const seats = await seatsFor(store, body.event_id, body.seats ? { labels: body.seats } : { quantity: wanted }, now);
+        const seats = policy.generalAdmission
+          ? Array.from({ length: wanted }, () => GENERAL_ADMISSION_SEAT)
+          : await seatsFor(store, body.event_id, body.seats ? { labels: body.seats } : { quantity: wanted }, now);
         if (body.seats && seats.length !== body.seats.length) return problem(422, 'SEAT_NOT_FOUND', 'some seats do not exist', { errors: { seats: ['unknown seat'] } });
         if (seats.length < wanted) return problem(409, 'SEAT_UNAVAILABLE', `fewer than ${wanted} seats are available`);
         const holdId = ids.uuid();
@@ -60,7 +78,8 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
           idempotency,
           respond: (result) => {
             const expiresAt = String(result.context.expiresAt);
-            return { status: 201, body: { hold_id: holdId, expires_at: expiresAt, seconds_left: secondsLeft(expiresAt, now), seats: seats.map((s) => s.label) } };
+            const labels = seats.flatMap((s) => (s.label === null ? [] : [s.label]));
+            return { status: 201, body: { hold_id: holdId, expires_at: expiresAt, seconds_left: secondsLeft(expiresAt, now), seats: labels, quantity: seats.length } };
           },
         });
       },
@@ -70,7 +89,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         rateLimit: 'holds',
         idempotent: true,
         response: { 201: PlacedHold },
-        detail: { summary: 'Hold seats (all or nothing)', description: 'Errors: 404 EVENT_NOT_FOUND, 409 SEAT_UNAVAILABLE, 409 LIMIT_REACHED, 422 SEAT_NOT_FOUND.', tags },
+        detail: { summary: 'Hold seats (all or nothing)', description: 'Errors: 404 EVENT_NOT_FOUND, 409 SEAT_UNAVAILABLE, 409 LIMIT_REACHED, 422 SEAT_NOT_FOUND, 422 SEATS_NOT_NUMBERED (seats on a general-admission show).', tags },
       },
     )
     .post(
@@ -93,7 +112,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
       async ({ params, user, correlationId, requestId, traceparent, traceId }) => {
         const hold = await ownHold(params.id, user);
         if (!hold) return notFound(params.id);
-        if (hold.state === 'sold') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is sold`);
+        if (hold.state === 'sold' || hold.state === 'paying') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is ${hold.state}`);
         if (hold.state === 'held') {
           try {
             await runtime.send(`hold/${params.id}`, { type: 'hold.release', now: clock.now().toISOString() }, { metadata: metadataOf({ correlationId, requestId, traceparent, traceId }), traceId });
@@ -109,45 +128,47 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
     .post(
       '/:id/confirm',
       async ({ params, body, user, correlationId, requestId, traceparent, traceId }) => {
-        const request = { correlationId, requestId, traceparent, traceId };
-        const hold = await ownHold(params.id, user);
+        const address = `hold/${params.id}`;
+        const options = { metadata: metadataOf({ correlationId, requestId, traceparent, traceId }), traceId };
+        const now = () => clock.now().toISOString();
+        // A concurrent confirm, the recovery or the expiry may move the hold first: then the state read
+        // after decides; otherwise the last accepted command's outcome does.
+        let last: { state: string; context: HoldContext } | null = null;
+        const send = async (event: HoldEvent) => {
+          try {
+            const result = await runtime.send(address, event, options);
+            last = { state: result.state, context: result.context as unknown as HoldContext };
+          } catch (error) {
+            if (!(error instanceof AppError && error.code === 'NOT_ALLOWED_IN_STATE')) throw error;
+            last = null;
+          }
+          return last;
+        };
+        const outcome = async () => {
+          const hold = last ?? (await ownHold(params.id, user));
+          return hold?.state === 'sold' ? confirmed(hold.context) : expired(params.id);
+        };
+
+        let hold = await ownHold(params.id, user);
         if (!hold) return notFound(params.id);
         if (hold.state === 'sold') return confirmed(hold.context);
-        if (hold.state !== 'held' || hold.context.expiresAt <= clock.now().toISOString()) return expired(params.id);
+        // No charge starts past expires_at; one already out (paying) is settled by the hold's recovery.
+        if (hold.context.expiresAt <= now()) return expired(params.id);
+        if (hold.state === 'held' && toMinor(totalOf(hold.context)) === 0) {
+          await send({ type: 'hold.confirm', now: now(), payment_id: null, ticket_ids: hold.context.seats.map(() => ids.uuid()) });
+          return outcome();
+        }
+        if (hold.state === 'held') {
+          // The charge becomes durable intent before any money moves: if this process dies from here
+          // on, the hold's recovery timer charges again with the same key and settles the outcome.
+          hold = (await send({ type: 'hold.pay', now: now(), payment_method: body.payment_method, amount: totalOf(hold.context) })) ?? (await ownHold(params.id, user));
+        }
+        if (hold?.state !== 'paying') return outcome();
 
         const { context } = hold;
-        let paymentId: string;
-        try {
-          const prices = context.seats.map((s) => s.price);
-          const charge = await services.payments.charge(
-            { payment_reference: context.holdId, amount: sumMoney(prices, prices[0]!.currency), payment_method: body.payment_method, idempotency_key: `hold-${context.holdId}` },
-            { correlationId, traceparent },
-          );
-          paymentId = charge.payment_id;
-        } catch (error) {
-          if (error instanceof TerminalError && error.code === 'PAYMENT_DECLINED') return problem(402, 'PAYMENT_DECLINED', 'the payment was declined');
-          throw error;
-        }
-
-        try {
-          const result = await runtime.send(
-            `hold/${params.id}`,
-            { type: 'hold.confirm', now: clock.now().toISOString(), payment_id: paymentId, ticket_ids: context.seats.map(() => ids.uuid()) },
-            { metadata: metadataOf(request), traceId },
-          );
-          return result.state === 'sold' ? confirmed(result.context as unknown as HoldContext) : expired(params.id);
-        } catch (error) {
-          if (!(error instanceof AppError)) throw error;
-          if (error.code === 'HOLD_EXPIRED') {
-            // The seats went to someone else between the charge and the sale: nothing recorded the payment, so refund it here.
-            await services.payments.refund({ payment_reference: paymentId, reason: 'payment arrived after the hold expired', deduplication_id: `hold-${context.holdId}-${paymentId}` }, { correlationId, traceparent });
-            return expired(params.id);
-          }
-          if (error.code !== 'NOT_ALLOWED_IN_STATE') throw error;
-          // A concurrent confirm sold it with the same charge (one key per hold).
-          const now = await ownHold(params.id, user);
-          return now?.state === 'sold' ? confirmed(now.context) : expired(params.id);
-        }
+        const charged = await chargeHold(services, context, { correlationId, traceparent }, send, { now, ticketIds: () => context.seats.map(() => ids.uuid()) });
+        if (charged === 'declined') return problem(402, 'PAYMENT_DECLINED', 'the payment was declined');
+        return outcome();
       },
       {
         params: HoldParams,

@@ -16,7 +16,7 @@ export function showHandlers({ runtime, services, store, clock }: FeatureDeps): 
       on: {
         BookingMade_v1: async (_message, ctx) => {
           const booking = ctx.fields as { booking_id: string; show_id: string; number_of_tickets: number; customer_email: string };
-          const show = await findShow(store, booking.show_id);
+          const show = await findShow(store, booking.show_id, clock.now().toISOString());
           if (!show) throw new TerminalError(`show ${booking.show_id} of booking ${booking.booking_id} does not exist`);
           const address = `booking/${booking.booking_id}`;
           try {

@@ -1,11 +1,13 @@
 import type { Message, Tx } from '../../actors/ports';
 import type { InlineHandler } from '../../actors/runtime';
 import { AppError, conflict, notFound } from '../../kernel/errors';
+import { reclaimLapsedHolds } from '../showCapacity';
 
 /**
  * The seat inventory of shows, kept inside the transaction that commits each fact, so capacity is
  * enforced by the database and never by a read-then-write: a booking takes its seats with one
- * conditional UPDATE or the whole command is refused (SOLD_OUT). Seats come back when a booking fails
+ * conditional UPDATE, counting the seats of general-admission holds (../showCapacity.ts), or the whole
+ * command is refused (SOLD_OUT). Seats come back when a booking fails
  * or is cancelled, and one at a time when one of its tickets is cancelled or refunded; `booking_seats`
  * counts what each booking still holds so that no seat is given back twice.
  */
@@ -39,10 +41,14 @@ async function addShow(tx: Tx, message: Message): Promise<void> {
 
 async function takeSeats(tx: Tx, message: Message): Promise<void> {
   const { booking_id: bookingId, show_id: showId, number_of_tickets: seats } = message.data;
-  const taken = await tx.execute(
-    'UPDATE shows SET seats_taken = seats_taken + $1 WHERE show_id = $2 AND seats_taken + $1 <= number_of_tickets',
+  // Seats held by general-admission holds count against the capacity too; lapsed ones are reclaimed
+  // only when they stand in the way, so the hot path stays one conditional UPDATE.
+  const take = () => tx.execute(
+    'UPDATE shows SET seats_taken = seats_taken + $1 WHERE show_id = $2 AND seats_taken + seats_held + $1 <= number_of_tickets',
     [seats, showId],
   );
+  let taken = await take();
+  if (taken === 0 && (await reclaimLapsedHolds(tx, String(showId), message.occurredAt)) > 0) taken = await take();
   if (taken === 0) {
     const [show] = await tx.query('SELECT 1 AS found FROM shows WHERE show_id = $1', [showId]);
     if (!show) throw notFound(`show ${String(showId)}`, 'SHOW_NOT_FOUND');

@@ -6,36 +6,39 @@ interface ShowRow {
   dead_nation_id: string;
   number_of_tickets: number;
   seats_taken: number;
+  held: number;
   start_time: string;
   title: string;
   venue: string;
 }
 
-const COLUMNS = 'show_id, dead_nation_id, number_of_tickets, seats_taken, start_time, title, venue';
+/** `$1` is now: seats of general-admission holds live at that time are not available (lapsed ones are). */
+const COLUMNS = `show_id, dead_nation_id, number_of_tickets, seats_taken, start_time, title, venue,
+  (SELECT COALESCE(SUM(quantity), 0) FROM holds WHERE event_id = shows.show_id AND status = 'held' AND held_until > $1) AS held`;
 
 const toShow = (row: ShowRow): Show => ({
   show_id: row.show_id,
   dead_nation_id: row.dead_nation_id,
   number_of_tickets: Number(row.number_of_tickets),
-  available_tickets: Number(row.number_of_tickets) - Number(row.seats_taken),
+  available_tickets: Number(row.number_of_tickets) - Number(row.seats_taken) - Number(row.held),
   start_time: row.start_time,
   title: row.title,
   venue: row.venue,
 });
 
-/** One show, or null. */
-export async function findShow(db: SqlExecutor, showId: string): Promise<Show | null> {
-  const [row] = await db.query<ShowRow>(`SELECT ${COLUMNS} FROM shows WHERE show_id = $1`, [showId]);
+/** One show as at `now`, or null. */
+export async function findShow(db: SqlExecutor, showId: string, now: string): Promise<Show | null> {
+  const [row] = await db.query<ShowRow>(`SELECT ${COLUMNS} FROM shows WHERE show_id = $2`, [now, showId]);
   return row ? toShow(row) : null;
 }
 
-/** Shows ordered by start time (then id), after the key `[start_time, show_id]` when given. */
-export async function listShows(db: SqlExecutor, page: { limit?: number; after?: readonly string[] }): Promise<Show[]> {
-  const params: unknown[] = [];
+/** Shows as at `now` ordered by start time (then id), after the key `[start_time, show_id]` when given. */
+export async function listShows(db: SqlExecutor, page: { limit?: number; after?: readonly string[] }, now: string): Promise<Show[]> {
+  const params: unknown[] = [now];
   let where = '';
   if (page.after) {
     params.push(page.after[0], page.after[1]);
-    where = 'WHERE start_time > $1 OR (start_time = $1 AND show_id > $2)';
+    where = 'WHERE start_time > $2 OR (start_time = $2 AND show_id > $3)';
   }
   const limit = page.limit === undefined ? '' : `LIMIT ${page.limit + 1}`;
   const rows = await db.query<ShowRow>(`SELECT ${COLUMNS} FROM shows ${where} ORDER BY start_time, show_id ${limit}`, params);

@@ -53,7 +53,7 @@ export function showsRoutes({ runtime, store, clock, ids, tracing, idempotency }
     .get(
       '/',
       async ({ query, request, set }) => {
-        const shows = await listShows(store, { limit: query.limit, after: query.cursor });
+        const shows = await listShows(store, { limit: query.limit, after: query.cursor }, clock.now().toISOString());
         const page = pageOf(shows, query.limit, request.url, (row) => [row.start_time, row.show_id]);
         if (page.link) set.headers.link = page.link;
         return page.items;

@@ -1,0 +1,47 @@
+import type { HoldContext, HoldEvent } from '../../../machines/hold/hold.machine';
+import type { CallContext } from '../../adapters/call';
+import { TerminalError } from '../../adapters/errors';
+import type { ExternalServices } from '../../adapters';
+import { AppError } from '../../kernel/errors';
+
+/** Sends one event into the hold: the route's `runtime.send`, or a handler's `reply`. */
+type SendToHold = (event: HoldEvent) => Promise<unknown>;
+
+/**
+ * Makes the hold's pending charge (`context.payment`, recorded by `hold.pay` before any money moves)
+ * and feeds its outcome back: the route does this right away, the ChargeHoldPayment handler when the
+ * route died on the way. Both use the hold's idempotency key, so however often it runs the payments
+ * service charges once and answers with the same payment. Resolves to the outcome it fed back.
+ */
+export async function chargeHold(
+  services: ExternalServices,
+  context: HoldContext,
+  call: CallContext,
+  send: SendToHold,
+  stamp: { now: () => string; ticketIds: () => string[] },
+): Promise<'confirmed' | 'declined'> {
+  const payment = context.payment!;
+  let paymentId: string;
+  try {
+    const charge = await services.payments.charge(
+      { payment_reference: context.holdId, amount: payment.amount, payment_method: payment.method, idempotency_key: payment.idempotencyKey },
+      call,
+    );
+    paymentId = charge.payment_id;
+  } catch (error) {
+    // A terminal answer (402 declined, another 4xx) moved no money: the hold can be paid again.
+    if (!(error instanceof TerminalError)) throw error;
+    await send({ type: 'payment.declined', now: stamp.now() });
+    return 'declined';
+  }
+  const confirm = (now: string): HoldEvent => ({ type: 'hold.confirm', now, payment_id: paymentId, ticket_ids: stamp.ticketIds() });
+  try {
+    await send(confirm(stamp.now()));
+  } catch (error) {
+    if (!(error instanceof AppError && error.code === 'HOLD_EXPIRED')) throw error;
+    // The database gave the seats to someone else (an instance whose clock saw the hold expire): for
+    // this hold the payment came too late, so it is told so, expires and refunds it.
+    await send(confirm(context.expiresAt));
+  }
+  return 'confirmed';
+}

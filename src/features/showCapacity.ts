@@ -1,0 +1,28 @@
+import type { Tx } from '../actors/ports';
+
+/**
+ * The capacity of a show (a general-admission event), shared by the features that take from it:
+ * `shows.seats_taken` counts seats sold (bookings, holds confirmed) and `shows.seats_held` seats of
+ * general-admission holds, and every taker adds to them with one conditional UPDATE that keeps
+ * `seats_taken + seats_held <= number_of_tickets`. A hold past its `held_until` still counts in
+ * `seats_held` until its expiry timer runs or a taker that finds no room reclaims it
+ * (`reclaimLapsedHolds`), so a lapsed hold never stops a sale.
+ */
+
+/** The hold policy of every show: shows have none of their own (API.md's defaults). */
+export const SHOW_HOLD_POLICY = { ttl_seconds: 900, max_renewals: 2, max_seats_per_user: 10 } as const;
+
+/**
+ * Gives back the seats of the show's holds that have passed `held_until` before their expiry timer ran.
+ * Each hold is given back once, whoever gets there first (this, its timer, another taker): its row
+ * moves `held` → `expired` by compare-and-set. Resolves to the seats given back.
+ */
+export async function reclaimLapsedHolds(tx: Tx, showId: string, now: string): Promise<number> {
+  const lapsed = await tx.query<{ quantity: number }>(
+    "UPDATE holds SET status = 'expired' WHERE event_id = $1 AND status = 'held' AND held_until <= $2 RETURNING quantity",
+    [showId, now],
+  );
+  const seats = lapsed.reduce((sum, row) => sum + Number(row.quantity), 0);
+  if (seats > 0) await tx.execute('UPDATE shows SET seats_held = seats_held - $1 WHERE show_id = $2', [seats, showId]);
+  return seats;
+}
