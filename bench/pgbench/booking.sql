@@ -2,9 +2,9 @@
 -- statement as the service sends them (src/actors/runtime.ts, src/store/shared.ts writeCommit,
 -- src/features/shows/shows.inventory.ts takeSeats), with payloads of the same shape and size.
 -- (No colon appears inside a string literal: pgbench would take it for a variable.)
--- Run with -M extended (node-postgres sends every parameterised query as an unnamed Parse/Bind/Execute)
+-- Run with -M prepared (the service's driver, Bun's built-in client, uses named prepared statements)
 -- and -D shows=<number of shows seeded by shows.sql>:
---   pgbench -n -M extended -D shows=200 -f bench/pgbench/booking.sql -c 32 -j 2 -T 20 <database>
+--   pgbench -n -M prepared -D shows=200 -f bench/pgbench/booking.sql -c 32 -j 2 -T 20 <database>
 --
 -- 1. ActorRuntime.load on a cache miss: SELECT the actor row by address (outside the transaction); it
 --    is not there. The same round trip also mints the ids and the JSON texts that the service builds
@@ -32,8 +32,10 @@ SELECT 'booking/' || b.bid AS addr, b.bid, b.mid, b.sid, b.cid, b.at, md5(b.cid)
                                lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') AS hex) AS c) AS t) AS b
   LEFT JOIN actors a ON a.address = 'booking/' || b.bid
 \gset
--- 2. PostgresStore.commit: one transaction.
+-- 2. PostgresStore.commit: one transaction. writeCommit issues its statements together and the driver
+--    pipelines them (one round trip); so does this script.
 BEGIN;
+\startpipeline
 -- writeCommit: the actor row (expectedVersion 0), with its JSON snapshot.
 INSERT INTO actors (address, kind, machine_id, version, last_seq, state, status, snapshot, created_at, updated_at)
 VALUES (:addr, 'booking', 'booking-v1', 1, 1, 'placing', 'active', :snap, :at, :at)
@@ -45,6 +47,7 @@ RETURNING id, position;
 -- No timers (the booking stays active). insertJournal:
 INSERT INTO journal (address, version, event, from_state, to_state, snapshot, message_ids, rejected, at, correlation_id, trace_id)
 VALUES (:addr, 1, :event, 'new', 'placing', :snap, :mids, false, :at, :cid, :tid);
+\endpipeline
 -- The inline handler showInventory on BookingMade_v1 (takeSeats): capacity enforced by the database.
 UPDATE shows SET seats_taken = seats_taken + 1 WHERE show_id = :sid AND seats_taken + 1 <= number_of_tickets;
 INSERT INTO booking_seats (booking_id, show_id, seats) VALUES (:bid, :sid, 1);

@@ -158,6 +158,17 @@ export class VersionConflictError extends Error {
   }
 }
 
+/**
+ * A parameter bound to a JSON column (jsonb in Postgres, text in SQLite). SQLite stores its text; the
+ * Postgres driver encodes the value itself — given text, it would store a JSON string instead.
+ */
+export class JsonParam {
+  constructor(readonly value: unknown) {}
+}
+
+/** Wraps a value for a JSON column; see JsonParam. */
+export const jsonParam = (value: unknown): JsonParam => new JsonParam(value);
+
 /** Raw SQL access shared by both dialects; see the placeholder and type conventions above. */
 export interface SqlExecutor {
   readonly dialect: 'sqlite' | 'postgres';

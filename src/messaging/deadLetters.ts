@@ -1,4 +1,4 @@
-import type { SqlExecutor, Store } from '../actors/ports';
+import { jsonParam, type SqlExecutor, type Store } from '../actors/ports';
 import { isoNow, type Clock } from '../kernel/clock';
 import type { BusMessage } from './ports';
 
@@ -123,7 +123,7 @@ export async function recordDeadLetter(db: SqlExecutor, letter: NewDeadLetter): 
      ON CONFLICT (handler, message_id) DO UPDATE
         SET stream = excluded.stream, message = excluded.message, error = excluded.error, attempts = excluded.attempts,
             status = 'dead', failed_at = excluded.failed_at, redriven_at = NULL`,
-    [letter.id, letter.handler, letter.stream, letter.messageId, JSON.stringify(letter.message), letter.error, letter.attempts, letter.failedAt],
+    [letter.id, letter.handler, letter.stream, letter.messageId, jsonParam(letter.message), letter.error, letter.attempts, letter.failedAt],
   );
 }
 

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import { SQL } from 'bun';
 import {
   VersionConflictError,
   type ActorCommit,
@@ -27,20 +27,15 @@ export interface PostgresStoreOptions {
 }
 
 /**
- * Opens the distributed store on a pg pool. Transactions are READ COMMITTED: `commit` does an explicit
- * compare-and-set on the actor's version. int8 columns come back as numbers and json/jsonb columns as
- * text (as in SQLite); the typed methods parse them. Call `migrate()` before use.
+ * Opens the distributed store on Bun's built-in PostgreSQL client (a native driver: no per-statement
+ * socket work on the JS thread, and statements issued together on one connection are pipelined —
+ * see shared.writeCommit). Transactions are READ COMMITTED: `commit` does an explicit compare-and-set
+ * on the actor's version. Rows are normalised to what SQLite gives: int8 as numbers, json/jsonb as
+ * text, which the typed methods parse. Call `migrate()` before use.
  */
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
-  const types = new pg.TypeOverrides();
-  types.setTypeParser(pg.types.builtins.INT8, Number);
-  types.setTypeParser(pg.types.builtins.JSON, (text: string) => text);
-  types.setTypeParser(pg.types.builtins.JSONB, (text: string) => text);
-  const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10, types });
-  // An idle client that loses its connection is dropped by the pool; the next query reconnects and
-  // reports any lasting failure. Without a listener the error would crash the process.
-  pool.on('error', () => {});
-  return new PostgresStore(pool);
+  const sql = new SQL({ url: opts.url, max: opts.poolSize ?? 10, bigint: false });
+  return new PostgresStore(sql);
 }
 
 /** Key of the advisory lock held while migrating: any fixed number ("tick" in ASCII). */
@@ -50,26 +45,46 @@ const MIGRATION_LOCK_KEY = 0x7469636b;
 const CONFLICT_CONSTRAINTS = new Set(['actors_pkey', 'messages_actor_seq_key']);
 
 function isVersionConflict(error: unknown): boolean {
-  if (!(error instanceof pg.DatabaseError)) return false;
+  if (!(error instanceof SQL.PostgresError)) return false;
   // 40001 serialization_failure, 40P01 deadlock_detected, 23505 unique_violation.
-  if (error.code === '40001' || error.code === '40P01') return true;
-  return error.code === '23505' && error.constraint !== undefined && CONFLICT_CONSTRAINTS.has(error.constraint);
+  if (error.errno === '40001' || error.errno === '40P01') return true;
+  return error.errno === '23505' && error.constraint !== undefined && CONFLICT_CONSTRAINTS.has(error.constraint);
 }
 
-function toParams(params: unknown[]): unknown[] {
-  return params.map(shared.normalizeParam);
+// Type OIDs whose values Bun returns differently from SQLite: int8 (as text), json and jsonb (parsed).
+const INT8 = 20;
+const JSON_OID = 114;
+const JSONB = 3802;
+
+type Result = Record<string, unknown>[] & { count: number; columns: { name: string; type: number }[] | null };
+
+/** Rows as the shared code reads them in both dialects: a plain array, int8 as numbers, JSON as its text. */
+function normalizeRows<T>(result: Result): T[] {
+  const rows = Array.from(result) as T[];
+  const converted = (result.columns ?? []).filter((c) => c.type === INT8 || c.type === JSON_OID || c.type === JSONB);
+  if (converted.length === 0) return rows;
+  for (const row of result) {
+    for (const { name, type } of converted) {
+      const value = row[name];
+      if (value === null || value === undefined) continue;
+      row[name] = type === INT8 ? Number(value) : JSON.stringify(value);
+    }
+  }
+  return rows;
 }
 
-function executorOn(client: pg.Pool | pg.PoolClient): SqlExecutor {
+/** Anything that runs a statement: the pool, a reserved connection or a transaction. */
+type Runner = Pick<SQL, 'unsafe'>;
+
+function executorOn(runner: Runner): SqlExecutor {
+  const run = (sql: string, params: unknown[]) => runner.unsafe(sql, params.map((param) => shared.normalizeParam(param, true))) as unknown as Promise<Result>;
   return {
     dialect: 'postgres',
     async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-      const result = await client.query(sql, toParams(params));
-      return result.rows as T[];
+      return normalizeRows<T>(await run(sql, params));
     },
     async execute(sql: string, params: unknown[] = []): Promise<number> {
-      const result = await client.query(sql, toParams(params));
-      return result.rowCount ?? 0;
+      return (await run(sql, params)).count;
     },
   };
 }
@@ -80,8 +95,8 @@ export class PostgresStore implements Store {
   private readonly pooled: SqlExecutor;
   private closing: Promise<void> | undefined;
 
-  constructor(private readonly pool: pg.Pool) {
-    this.pooled = executorOn(pool);
+  constructor(private readonly sql: SQL) {
+    this.pooled = executorOn(sql);
   }
 
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]> {
@@ -94,30 +109,28 @@ export class PostgresStore implements Store {
 
   /** Applies pending migrations, each in its own transaction, under a session advisory lock. */
   async migrate(): Promise<void> {
-    const client = await this.pool.connect();
+    const connection = await this.sql.reserve();
     try {
-      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      await connection.unsafe('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
       try {
-        const applied = await appliedMigrations(executorOn(client));
+        const applied = await appliedMigrations(executorOn(connection));
         for (const migration of pendingOf(postgresMigrations, applied)) {
-          await client.query('BEGIN');
+          await connection.unsafe('BEGIN');
           try {
-            await client.query(migration.sql);
-            await client.query(RECORD_MIGRATION, [migration.name, new Date().toISOString()]);
-            await client.query('COMMIT');
+            // Several statements per file: the simple protocol takes them in one go.
+            await connection.unsafe(migration.sql).simple();
+            await connection.unsafe(RECORD_MIGRATION, [migration.name, new Date().toISOString()]);
+            await connection.unsafe('COMMIT');
           } catch (error) {
-            await client.query('ROLLBACK');
+            await connection.unsafe('ROLLBACK');
             throw error;
           }
         }
       } finally {
-        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+        await connection.unsafe('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
       }
-      client.release();
-    } catch (error) {
-      // The connection's state (lock, transaction) is unknown: do not hand it back to the pool.
-      client.release(true);
-      throw error;
+    } finally {
+      connection.release();
     }
   }
 
@@ -127,7 +140,7 @@ export class PostgresStore implements Store {
   }
 
   async ping(): Promise<void> {
-    await this.pool.query('SELECT 1');
+    await this.sql.unsafe('SELECT 1');
   }
 
   loadActor(address: string): Promise<StoredActor | null> {
@@ -148,26 +161,14 @@ export class PostgresStore implements Store {
   }
 
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    const tx: Tx = {
-      ...executorOn(client),
-      completeIdempotency: (scope, key, response) => shared.completeIdempotency(tx, scope, key, response),
-    };
-    try {
-      await client.query('BEGIN');
-      const result = await fn(tx);
-      await client.query('COMMIT');
-      client.release();
-      return result;
-    } catch (error) {
-      try {
-        await client.query('ROLLBACK');
-        client.release();
-      } catch {
-        client.release(true);
-      }
-      throw error;
-    }
+    // begin() commits when fn resolves and rolls back when it throws.
+    return (await this.sql.begin(async (connection) => {
+      const tx: Tx = {
+        ...executorOn(connection),
+        completeIdempotency: (scope, key, response) => shared.completeIdempotency(tx, scope, key, response),
+      };
+      return fn(tx);
+    })) as T;
   }
 
   async readActorMessages(address: string): Promise<Message[]> {
@@ -235,7 +236,7 @@ export class PostgresStore implements Store {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.pool.end();
+    this.closing ??= this.sql.close();
     return this.closing;
   }
 }

@@ -9,6 +9,8 @@ import {
   type ClaimOutcome,
   type DueTimer,
   type IdempotencyClaim,
+  JsonParam,
+  jsonParam,
   type JournalEntry,
   type JournalTimers,
   type Message,
@@ -19,10 +21,14 @@ import {
   type TimerSet,
 } from '../actors/ports';
 
-/** Parameter values both drivers bind the same way: Dates as RFC 3339 text, `undefined` as NULL. */
-export function normalizeParam(value: unknown): unknown {
+/**
+ * Parameter values both drivers bind the same way: Dates as RFC 3339 text, `undefined` as NULL; a
+ * JsonParam as its text unless `jsonAsValue` (the Postgres driver encodes JSON itself).
+ */
+export function normalizeParam(value: unknown, jsonAsValue = false): unknown {
   if (value === undefined) return null;
   if (value instanceof Date) return value.toISOString();
+  if (value instanceof JsonParam) return jsonAsValue ? value.value : JSON.stringify(value.value);
   return value;
 }
 
@@ -108,52 +114,62 @@ const MESSAGE_BATCH = 500;
  * Writes one actor transition inside `tx`: the version compare-and-set, the messages, the timers and
  * the journal entry. Resolves to the messages with their positions; throws VersionConflictError when
  * the stored version is not `commit.expectedVersion`.
+ *
+ * The statements are issued together and awaited together: the Postgres driver pipelines them on the
+ * transaction's connection (one round trip instead of one per statement), SQLite runs them as they are
+ * issued. The server runs them in issue order either way, so the timer deletions still precede the
+ * upserts. A lost compare-and-set is only known at the end; the transaction is then rolled back with
+ * whatever the others wrote.
  */
 export async function writeCommit(tx: SqlExecutor, commit: ActorCommit): Promise<Message[]> {
-  const snapshot = JSON.stringify(commit.snapshot);
+  const snapshot = jsonParam(commit.snapshot);
   const lastMessage = commit.messages.at(-1);
-  const changed =
+  const actorWrite =
     commit.expectedVersion === 0
-      ? await tx.execute(
+      ? tx.execute(
           `INSERT INTO actors (address, kind, machine_id, version, last_seq, state, status, snapshot, created_at, updated_at)
            VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $8)
            ON CONFLICT (address) DO NOTHING`,
           [commit.address, commit.kind, commit.machineId, lastMessage?.actorSeq ?? 0, commit.state, commit.status, snapshot, commit.at],
         )
-      : await tx.execute(
+      : tx.execute(
           `UPDATE actors
               SET machine_id = $3, version = version + 1, last_seq = COALESCE($4, last_seq),
                   state = $5, status = $6, snapshot = $7, updated_at = $8
             WHERE address = $1 AND version = $2`,
           [commit.address, commit.expectedVersion, commit.machineId, lastMessage?.actorSeq ?? null, commit.state, commit.status, snapshot, commit.at],
         );
-  if (changed === 0) throw new VersionConflictError(commit.address);
-
-  const messages = await insertMessages(tx, commit.messages);
+  const messagesWrite = insertMessages(tx, commit.messages);
 
   const { timers } = commit;
-  if (timers.cancelAll) await tx.execute('DELETE FROM timers WHERE address = $1', [commit.address]);
+  const others: Promise<unknown>[] = [];
+  if (timers.cancelAll) others.push(tx.execute('DELETE FROM timers WHERE address = $1', [commit.address]));
   for (const name of timers.cancel) {
-    await tx.execute('DELETE FROM timers WHERE address = $1 AND name = $2', [commit.address, name]);
+    others.push(tx.execute('DELETE FROM timers WHERE address = $1 AND name = $2', [commit.address, name]));
   }
   // Deleted before the upserts, so a fired timer that `set` schedules again survives as the new one.
-  if (timers.fired) await tx.execute(DELETE_TIMER_AT, [commit.address, timers.fired.name, timers.fired.dueAt]);
-  for (const timer of timers.set) await upsertTimer(tx, commit, timer);
+  if (timers.fired) others.push(tx.execute(DELETE_TIMER_AT, [commit.address, timers.fired.name, timers.fired.dueAt]));
+  for (const timer of timers.set) others.push(upsertTimer(tx, commit, timer));
+  others.push(
+    insertJournal(tx, {
+      ...commit.journal,
+      address: commit.address,
+      version: commit.expectedVersion + 1,
+      snapshot: commit.snapshot,
+      rejected: false,
+      timers: {
+        set: timers.set.map((t) => ({ name: t.name, dueAt: t.dueAt })),
+        cancel: timers.cancel,
+        cancelAll: timers.cancelAll,
+        ...(timers.fired ? { fired: timers.fired } : {}),
+      },
+    }),
+  );
 
-  await insertJournal(tx, {
-    ...commit.journal,
-    address: commit.address,
-    version: commit.expectedVersion + 1,
-    snapshot: commit.snapshot,
-    rejected: false,
-    timers: {
-      set: timers.set.map((t) => ({ name: t.name, dueAt: t.dueAt })),
-      cancel: timers.cancel,
-      cancelAll: timers.cancelAll,
-      ...(timers.fired ? { fired: timers.fired } : {}),
-    },
-  });
-  return messages;
+  const [changed, messages, ...rest] = await Promise.allSettled([actorWrite, messagesWrite, ...others]);
+  if (changed.status === 'fulfilled' && changed.value === 0) throw new VersionConflictError(commit.address);
+  for (const outcome of [changed, messages, ...rest]) if (outcome.status === 'rejected') throw outcome.reason;
+  return (messages as PromiseFulfilledResult<Message[]>).value;
 }
 
 async function insertMessages(tx: SqlExecutor, messages: NewMessage[]): Promise<Message[]> {
@@ -163,7 +179,7 @@ async function insertMessages(tx: SqlExecutor, messages: NewMessage[]): Promise<
     const params: unknown[] = [];
     const rows = batch.map((m) => {
       const first = params.length + 1;
-      params.push(m.id, m.name, m.kind, m.actor, m.actorSeq, JSON.stringify(m.data), JSON.stringify(m.metadata), m.occurredAt);
+      params.push(m.id, m.name, m.kind, m.actor, m.actorSeq, jsonParam(m.data), jsonParam(m.metadata), m.occurredAt);
       return `(${Array.from({ length: 8 }, (_, i) => `$${first + i}`).join(', ')})`;
     });
     const returned = await tx.query<{ id: string; position: number }>(
@@ -190,7 +206,7 @@ async function upsertTimer(tx: SqlExecutor, commit: ActorCommit, timer: TimerSet
      ON CONFLICT (address, name) DO UPDATE
         SET due_at = excluded.due_at, event = excluded.event, lease_owner = NULL, lease_until = NULL,
             attempts = 0, traceparent = excluded.traceparent, correlation_id = excluded.correlation_id`,
-    [commit.address, timer.name, timer.dueAt, JSON.stringify(timer.event), commit.traceparent ?? null, commit.correlationId ?? null],
+    [commit.address, timer.name, timer.dueAt, jsonParam(timer.event), commit.traceparent ?? null, commit.correlationId ?? null],
   );
 }
 
@@ -241,16 +257,16 @@ export async function insertJournal(db: SqlExecutor, entry: JournalEntry): Promi
     [
       entry.address,
       entry.version,
-      JSON.stringify(entry.event),
+      jsonParam(entry.event),
       entry.fromState,
       entry.toState,
-      entry.snapshot === null ? null : JSON.stringify(entry.snapshot),
-      JSON.stringify(entry.messageIds),
+      entry.snapshot === null ? null : jsonParam(entry.snapshot),
+      jsonParam(entry.messageIds),
       entry.rejected,
       entry.at,
       entry.correlationId ?? null,
       entry.traceId ?? null,
-      touched ? JSON.stringify(timers) : null,
+      touched ? jsonParam(timers) : null,
     ],
   );
 }
@@ -352,7 +368,7 @@ export async function completeIdempotency(db: SqlExecutor, scope: string, key: s
   await db.execute(
     `UPDATE idempotency_keys SET state = 'completed', status = $3, body = $4, headers = $5
       WHERE scope = $1 AND key = $2 AND state = 'in_progress'`,
-    [scope, key, response.status, response.body, JSON.stringify(response.headers)],
+    [scope, key, response.status, response.body, jsonParam(response.headers)],
   );
 }
 
