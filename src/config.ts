@@ -10,6 +10,13 @@ export const DEFAULT_VIP_BUNDLE_DEADLINE_SECONDS = 900;
  */
 export const DEFAULT_HOLDS_MAX_LIVE_PER_USER = 10;
 
+/**
+ * How long a hold's charge may go without an outcome before the hold charges again itself (the process
+ * charging died), unless `HOLD_PAYMENT_CHECK_SECONDS` says otherwise. Longer than the payments client's
+ * 5 s timeout, so that the recovery does not normally race a charge still out (it would be deduplicated).
+ */
+export const DEFAULT_HOLD_PAYMENT_CHECK_SECONDS = 30;
+
 /** How many requests one client may make to one route class per window. */
 export interface RateLimitRule {
   readonly limit: number;
@@ -68,6 +75,7 @@ const schema = z.object({
   TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   VIP_BUNDLE_DEADLINE_SECONDS: z.coerce.number().int().min(1).default(DEFAULT_VIP_BUNDLE_DEADLINE_SECONDS),
   HOLDS_MAX_LIVE_PER_USER: z.coerce.number().int().min(1).max(1000).default(DEFAULT_HOLDS_MAX_LIVE_PER_USER),
+  HOLD_PAYMENT_CHECK_SECONDS: z.coerce.number().int().min(1).default(DEFAULT_HOLD_PAYMENT_CHECK_SECONDS),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -104,6 +112,8 @@ export interface Config {
   readonly vipBundleDeadlineSeconds: number;
   /** Live holds one user may have at once, over all events. */
   readonly holdsMaxLivePerUser: number;
+  /** Seconds a hold's charge may go without an outcome before the hold charges again (same idempotency key). */
+  readonly holdPaymentCheckSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -154,5 +164,6 @@ export function loadConfig(env: Env = process.env): Config {
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,
     vipBundleDeadlineSeconds: e.VIP_BUNDLE_DEADLINE_SECONDS,
     holdsMaxLivePerUser: e.HOLDS_MAX_LIVE_PER_USER,
+    holdPaymentCheckSeconds: e.HOLD_PAYMENT_CHECK_SECONDS,
   } satisfies Config);
 }

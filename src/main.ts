@@ -53,7 +53,7 @@ function featuresOf(config: Config): Feature[] {
     accountsFeature,
     dataLakeFeature,
     catalogueFeature,
-    createHoldsFeature({ maxLiveHoldsPerUser: config.holdsMaxLivePerUser }),
+    createHoldsFeature({ maxLiveHoldsPerUser: config.holdsMaxLivePerUser, paymentCheckSeconds: config.holdPaymentCheckSeconds }),
     searchFeature,
     createDebuggerFeature({ traceUiUrl: config.traceUiUrl }),
   ];

@@ -36,7 +36,10 @@ export interface PendingPayment {
   checkAt: string;
 }
 
-/** How long a charge may go without an outcome before the hold charges again (the charger died). */
+/**
+ * How long a charge may go without an outcome before the hold charges again (the charger died), when
+ * `hold.pay` does not say (`payment_check_seconds`, from the service's configuration).
+ */
 export const PAYMENT_CHECK_MS = 30_000;
 
 export type HoldEvent =
@@ -54,7 +57,7 @@ export type HoldEvent =
   | { type: 'hold.renew'; now: string }
   | { type: 'hold.release'; now: string }
   | { type: 'hold.expire'; now: string; due_at: string }
-  | { type: 'hold.pay'; now: string; payment_method: string; amount: Price }
+  | { type: 'hold.pay'; now: string; payment_method: string; amount: Price; payment_check_seconds?: number }
   | { type: 'hold.checkPayment'; now: string; due_at: string }
   | { type: 'payment.declined'; now: string }
   /** The charge's outcome; `payment_id` null for a hold with nothing to pay. */
@@ -114,9 +117,10 @@ export const holdMachine = setup({
     assignPayment: assign(({ context, event }) => {
       assertEvent(event, 'hold.pay');
       const attempt = (context.paymentAttempts ?? 0) + 1;
+      const checkAfterMs = event.payment_check_seconds === undefined ? PAYMENT_CHECK_MS : event.payment_check_seconds * 1000;
       return {
         paymentAttempts: attempt,
-        payment: { method: event.payment_method, amount: event.amount, idempotencyKey: idempotencyKeyOf(context.holdId, attempt), checkAt: addMs(event.now, PAYMENT_CHECK_MS) },
+        payment: { method: event.payment_method, amount: event.amount, idempotencyKey: idempotencyKeyOf(context.holdId, attempt), checkAt: addMs(event.now, checkAfterMs) },
       };
     }),
     clearPayment: assign({ payment: null }),

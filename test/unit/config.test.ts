@@ -42,6 +42,12 @@ describe('loadConfig', () => {
       expect(loadConfig({ HOLDS_MAX_LIVE_PER_USER: '3' }).holdsMaxLivePerUser).toBe(3);
       for (const bad of ['0', '1001', '2.5', 'many']) expect(() => loadConfig({ HOLDS_MAX_LIVE_PER_USER: bad })).toThrow(/HOLDS_MAX_LIVE_PER_USER/);
     });
+
+    it('charges again after 30 s without an outcome unless HOLD_PAYMENT_CHECK_SECONDS says otherwise, at least 1', () => {
+      expect(loadConfig({}).holdPaymentCheckSeconds).toBe(30);
+      expect(loadConfig({ HOLD_PAYMENT_CHECK_SECONDS: '2' }).holdPaymentCheckSeconds).toBe(2);
+      for (const bad of ['0', '-1', '1.5', 'soon']) expect(() => loadConfig({ HOLD_PAYMENT_CHECK_SECONDS: bad })).toThrow(/HOLD_PAYMENT_CHECK_SECONDS/);
+    });
   });
 
   describe('when a value is bad', () => {

@@ -82,6 +82,14 @@ describe('hold machine', () => {
       expect(out.commands).toEqual([]);
     });
 
+    it('sets the recovery timer after the payment_check_seconds of hold.pay, when given', () => {
+      const out = given(holdMachine, placed).when({ ...pay, payment_check_seconds: 2 });
+      const checkAt = '2030-01-01T00:00:12.000Z';
+      expect(out.context.payment).toMatchObject({ checkAt });
+      expect(out.timers.set).toEqual([{ name: 'paymentCheck', dueAt: checkAt, event: { type: 'hold.checkPayment' } }]);
+      expect(given(holdMachine, placed, { ...pay, payment_check_seconds: 2 }).when({ ...check, now: checkAt, due_at: checkAt }).commands).toEqual([chargeCommand]);
+    });
+
     it('refuses hold.pay at or after expires_at', () => {
       expect(given(holdMachine, placed).when({ ...pay, now: EXPIRES }).rejected).toBe(true);
     });

@@ -28,6 +28,11 @@ const totalOf = (context: HoldContext) => {
   return sumMoney(prices, prices[0]!.currency);
 };
 
+export interface HoldsRoutesOptions {
+  /** Seconds a charge may go without an outcome before the hold charges again (passed in `hold.pay`). */
+  paymentCheckSeconds: number;
+}
+
 /**
  * Seat holds: a hold is a `hold` actor in state `held` whose seats (numbered, or a quantity of a show's
  * general admission) the database took when it was placed. Only the owner sees their hold (anyone else
@@ -36,7 +41,7 @@ const totalOf = (context: HoldContext) => {
  * feeds the outcome to the hold; a charge that lands after the hold expired is refunded by the hold's
  * RefundHoldPayment command.
  */
-export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, auth, rateLimit, services }: FeatureDeps) {
+export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, auth, rateLimit, services }: FeatureDeps, { paymentCheckSeconds }: HoldsRoutesOptions) {
   const ownHold = async (id: string, user: AuthUser) => {
     const actor = await runtime.get(`hold/${id}`);
     const context = actor?.context as HoldContext | undefined;
@@ -161,7 +166,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         if (hold.state === 'held') {
           // The charge becomes durable intent before any money moves: if this process dies from here
           // on, the hold's recovery timer charges again with the same key and settles the outcome.
-          hold = (await send({ type: 'hold.pay', now: now(), payment_method: body.payment_method, amount: totalOf(hold.context) })) ?? (await ownHold(params.id, user));
+          hold = (await send({ type: 'hold.pay', now: now(), payment_method: body.payment_method, amount: totalOf(hold.context), payment_check_seconds: paymentCheckSeconds })) ?? (await ownHold(params.id, user));
         }
         if (hold?.state !== 'paying') return outcome();
 
