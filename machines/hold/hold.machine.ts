@@ -34,6 +34,8 @@ export interface PendingPayment {
   idempotencyKey: string;
   /** When the hold charges again itself if no outcome has arrived. */
   checkAt: string;
+  /** The wait before `checkAt`; doubled after each check that finds no outcome (up to PAYMENT_CHECK_MAX_MS). */
+  checkAfterMs?: number;
 }
 
 /**
@@ -41,6 +43,8 @@ export interface PendingPayment {
  * `hold.pay` does not say (`payment_check_seconds`, from the service's configuration).
  */
 export const PAYMENT_CHECK_MS = 30_000;
+/** The longest wait between two checks of a charge that still has no outcome. */
+export const PAYMENT_CHECK_MAX_MS = 60 * 60_000;
 
 export type HoldEvent =
   | {
@@ -120,8 +124,22 @@ export const holdMachine = setup({
       const checkAfterMs = event.payment_check_seconds === undefined ? PAYMENT_CHECK_MS : event.payment_check_seconds * 1000;
       return {
         paymentAttempts: attempt,
-        payment: { method: event.payment_method, amount: event.amount, idempotencyKey: idempotencyKeyOf(context.holdId, attempt), checkAt: addMs(event.now, checkAfterMs) },
+        payment: {
+          method: event.payment_method,
+          amount: event.amount,
+          idempotencyKey: idempotencyKeyOf(context.holdId, attempt),
+          checkAt: addMs(event.now, checkAfterMs),
+          checkAfterMs,
+        },
       };
+    }),
+    // A check that found no outcome yet asks again later, so a charge request lost for good (its handler
+    // dead-lettered) is still retried, less and less often.
+    assignNextCheck: assign(({ context, event }) => {
+      assertEvent(event, 'hold.checkPayment');
+      const payment = context.payment!;
+      const checkAfterMs = Math.min((payment.checkAfterMs ?? PAYMENT_CHECK_MS) * 2, PAYMENT_CHECK_MAX_MS);
+      return { payment: { ...payment, checkAt: addMs(event.now, checkAfterMs), checkAfterMs } };
     }),
     clearPayment: assign({ payment: null }),
     assignSold: assign(({ context, event }) => {
@@ -193,7 +211,7 @@ export const holdMachine = setup({
         ],
         'payment.declined': { target: 'held', actions: ['clearPayment', 'cancelPaymentCheck'] },
         'hold.expire': { guard: 'isCurrentDeadline', target: 'expired', actions: 'tellExpired' },
-        'hold.checkPayment': { guard: 'isCurrentCheck', actions: 'askCharge' },
+        'hold.checkPayment': { guard: 'isCurrentCheck', actions: ['askCharge', 'assignNextCheck', 'schedulePaymentCheck'] },
       },
     },
     // Not final: a late payment can still arrive here and must be refunded; a charge started before the
@@ -202,7 +220,7 @@ export const holdMachine = setup({
       on: {
         'hold.confirm': { guard: 'isPaid', actions: ['clearPayment', 'askRefundLatePayment', 'cancelPaymentCheck'] },
         'payment.declined': { actions: ['clearPayment', 'cancelPaymentCheck'] },
-        'hold.checkPayment': { guard: 'isCurrentCheck', actions: 'askCharge' },
+        'hold.checkPayment': { guard: 'isCurrentCheck', actions: ['askCharge', 'assignNextCheck', 'schedulePaymentCheck'] },
       },
     },
     released: { on: { 'hold.confirm': { guard: 'isPaid', actions: 'askRefundLatePayment' } } },

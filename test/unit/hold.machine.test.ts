@@ -76,7 +76,7 @@ describe('hold machine', () => {
     it('records the charge and sets its recovery timer on hold.pay, before any money moves', () => {
       const out = given(holdMachine, placed).when(pay);
       expect(out.state).toBe('paying');
-      expect(out.context.payment).toEqual({ method: 'pm_card_visa', amount: { amount: '50.00', currency: 'EUR' }, idempotencyKey: 'hold-h1', checkAt: CHECK_AT });
+      expect(out.context.payment).toEqual({ method: 'pm_card_visa', amount: { amount: '50.00', currency: 'EUR' }, idempotencyKey: 'hold-h1', checkAt: CHECK_AT, checkAfterMs: PAYMENT_CHECK_MS });
       expect(out.timers.set).toEqual([{ name: 'paymentCheck', dueAt: CHECK_AT, event: { type: 'hold.checkPayment' } }]);
       expect(out.facts).toEqual([]);
       expect(out.commands).toEqual([]);
@@ -130,6 +130,18 @@ describe('hold machine', () => {
       expect(out.state).toBe('paying');
       expect(out.commands).toEqual([chargeCommand]);
       expect(given(holdMachine, placed, pay).when({ ...check, due_at: PAID_AT }).rejected).toBe(true);
+    });
+
+    it('checks again later after each check that finds no outcome, waiting twice as long each time', () => {
+      const at = (ms: number) => new Date(Date.parse(CHECK_AT) + ms).toISOString();
+      const first = given(holdMachine, placed, pay).when(check);
+      expect(first.timers.set).toEqual([{ name: 'paymentCheck', dueAt: at(2 * PAYMENT_CHECK_MS), event: { type: 'hold.checkPayment' } }]);
+      const secondAt = at(2 * PAYMENT_CHECK_MS);
+      const second = given(holdMachine, placed, pay, check).when({ type: 'hold.checkPayment', now: secondAt, due_at: secondAt });
+      expect(second.commands).toEqual([chargeCommand]);
+      expect(second.timers.set).toEqual([
+        { name: 'paymentCheck', dueAt: new Date(Date.parse(secondAt) + 4 * PAYMENT_CHECK_MS).toISOString(), event: { type: 'hold.checkPayment' } },
+      ]);
     });
 
     it('still expires on its timer, keeping the charge pending', () => {
