@@ -27,9 +27,9 @@ export interface PostgresStoreOptions {
 }
 
 /**
- * Opens the distributed store on Bun's built-in PostgreSQL client (a native driver: no per-statement
- * socket work on the JS thread, and statements issued together on one connection are pipelined —
- * see shared.writeCommit). Transactions are READ COMMITTED: `commit` does an explicit compare-and-set
+ * Opens the distributed store on Bun's built-in PostgreSQL client: a native driver that prepares each
+ * statement once per connection and pipelines statements issued together on one connection (see
+ * shared.writeCommit); both measured faster than node-postgres (bench/RESULTS.md). Transactions are READ COMMITTED: `commit` does an explicit compare-and-set
  * on the actor's version. Rows are normalised to what SQLite gives: int8 as numbers, json/jsonb as
  * text, which the typed methods parse. Call `migrate()` before use.
  */
