@@ -13,6 +13,13 @@ import type { Tx } from '../actors/ports';
 export const SHOW_HOLD_POLICY = { ttl_seconds: 900, max_renewals: 2, max_seats_per_user: 10 } as const;
 
 /**
+ * SQL for the seats of a show's general-admission holds still live at `now` (a lapsed one reads free
+ * at once, whatever `seats_held` still counts): `showId` and `now` are SQL expressions, e.g. `$1`.
+ */
+export const liveHeldSeatsSql = (showId: string, now: string): string =>
+  `(SELECT COALESCE(SUM(quantity), 0) FROM holds WHERE event_id = ${showId} AND status = 'held' AND held_until > ${now})`;
+
+/**
  * Gives back the seats of the show's holds that have passed `held_until` before their expiry timer ran.
  * Each hold is given back once, whoever gets there first (this, its timer, another taker): its row
  * moves `held` → `expired` by compare-and-set. Resolves to the seats given back.

@@ -1,5 +1,5 @@
 import type { SqlExecutor } from '../../actors/ports';
-import { SHOW_HOLD_POLICY } from '../showCapacity';
+import { liveHeldSeatsSql, SHOW_HOLD_POLICY } from '../showCapacity';
 import type { EventDetails } from './catalogue.model';
 
 interface EventRow {
@@ -78,7 +78,7 @@ async function findShowAsEvent(db: SqlExecutor, showId: string, now: string): Pr
   // Held: the show's general-admission holds still live at `now` (a lapsed one reads free at once).
   const [show] = await db.query<{ show_id: string; title: string; start_time: string; venue: string; number_of_tickets: number; seats_taken: number; held: number }>(
     `SELECT show_id, title, start_time, venue, number_of_tickets, seats_taken,
-            (SELECT COALESCE(SUM(quantity), 0) FROM holds WHERE event_id = $1 AND status = 'held' AND held_until > $2) AS held
+            ${liveHeldSeatsSql('$1', '$2')} AS held
      FROM shows WHERE show_id = $1`,
     [showId, now],
   );

@@ -1,4 +1,5 @@
 import type { SqlExecutor } from '../../actors/ports';
+import { liveHeldSeatsSql } from '../showCapacity';
 import type { Show } from './shows.model';
 
 interface ShowRow {
@@ -14,7 +15,7 @@ interface ShowRow {
 
 /** `$1` is now: seats of general-admission holds live at that time are not available (lapsed ones are). */
 const COLUMNS = `show_id, dead_nation_id, number_of_tickets, seats_taken, start_time, title, venue,
-  (SELECT COALESCE(SUM(quantity), 0) FROM holds WHERE event_id = shows.show_id AND status = 'held' AND held_until > $1) AS held`;
+  ${liveHeldSeatsSql('shows.show_id', '$1')} AS held`;
 
 const toShow = (row: ShowRow): Show => ({
   show_id: row.show_id,
