@@ -57,6 +57,11 @@ export interface BufferedRelayOptions extends LogRelayOptions {
   graceMs?: number;
   /** How long the idle reconciler waits before it reads the log again (default 1 000 ms). */
   reconcileMs?: number;
+  /**
+   * Commits are appended to the buffer together at most this often (default 10 ms): each append is one
+   * fsync on the event loop, so under load many commits share one.
+   */
+  appendEveryMs?: number;
 }
 
 /** Checkpoint of the embedded relay in the `checkpoints` table. */
@@ -69,6 +74,7 @@ const DEFAULT_POLL_MS = 200;
 const DEFAULT_MAX_BACKOFF_MS = 5_000;
 const DEFAULT_GRACE_MS = 5_000;
 const DEFAULT_RECONCILE_MS = 1_000;
+const DEFAULT_APPEND_EVERY_MS = 10;
 const FIRST_BACKOFF_MS = 100;
 
 /**
@@ -84,10 +90,13 @@ export function createLogRelay(opts: LogRelayOptions): Outbox {
 }
 
 /**
- * DISTRIBUTED mode: `enqueue` appends the committed messages to this instance's SQLite buffer (WAL,
- * `synchronous=FULL`) in one synchronous transaction and wakes the publisher, which drains the buffer
- * in insertion order to the bus and deletes what it published. While the bus is down the rows stay,
- * `enqueue` keeps accepting and the publisher retries with capped exponential backoff and jitter.
+ * DISTRIBUTED mode: `enqueue` collects the committed messages and appends them to this instance's SQLite
+ * buffer (WAL, `synchronous=FULL`) in one synchronous transaction (commits arriving within
+ * `appendEveryMs` share it), then wakes the publisher, which drains the buffer in insertion order to the
+ * bus. Published rows are deleted by the next append's transaction (or once the publisher is idle), so
+ * one fsync covers both; after a crash the rows published but not yet deleted are sent again and the
+ * bus skips them. While the bus is down the rows stay, `enqueue` keeps accepting and the publisher
+ * retries with capped exponential backoff and jitter.
  *
  * The Postgres log is the record: a reconciler tails it from the `reconciler` checkpoint in commit
  * order and publishes every message older than `graceMs` (by then the buffer has normally published
@@ -217,9 +226,18 @@ class BufferedRelay implements Outbox {
   private readonly graceMs: number;
   private readonly metrics: OutboxMetrics;
   private readonly db: Database;
-  private readonly append: (messages: Message[]) => void;
-  /** Committed messages waiting for the next turn of the event loop to be appended together. */
+  private readonly appendEveryMs: number;
+  /** Appends `messages` and deletes the rows up to `published` in one transaction (one fsync). */
+  private readonly append: (messages: Message[], published: number) => void;
+  private readonly forget: (published: number) => void;
+  /** Committed messages waiting to be appended together; see appendEveryMs. */
   private unbuffered: Message[] = [];
+  private appendTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastAppendAt = 0;
+  /** The last row handed to the bus; the publisher reads after it. */
+  private publishedThrough = 0;
+  /** The last row deleted; rows up to publishedThrough are deleted with the next append. */
+  private deletedThrough = 0;
   private readonly publisher: Loop;
   private readonly reconciler: Loop;
   /** The reconciler's checkpoint as last read or written; re-read after a failure. */
@@ -242,11 +260,23 @@ class BufferedRelay implements Outbox {
     this.db.run('PRAGMA journal_mode = WAL');
     this.db.run('PRAGMA synchronous = FULL');
     this.db.run(BUFFER_SCHEMA);
+    this.appendEveryMs = opts.appendEveryMs ?? DEFAULT_APPEND_EVERY_MS;
     const insert = this.db.query('INSERT INTO outbox_buffer (message, occurred_at) VALUES (?, ?)');
+    // Rows appended meanwhile have higher seqs (AUTOINCREMENT never reuses one), so they stay.
+    const remove = this.db.query('DELETE FROM outbox_buffer WHERE seq <= ?');
+    this.forget = (published) => {
+      remove.run(published);
+      this.deletedThrough = published;
+    };
     // bun:sqlite commits when the function returns, so it stays synchronous.
-    this.append = this.db.transaction((messages: Message[]) => {
+    const append = this.db.transaction((messages: Message[], published: number) => {
+      if (published > this.deletedThrough) remove.run(published);
       for (const message of messages) insert.run(JSON.stringify(message), message.occurredAt);
     });
+    this.append = (messages, published) => {
+      append(messages, published);
+      this.deletedThrough = Math.max(this.deletedThrough, published);
+    };
 
     const maxBackoffMs = opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
     this.publisher = new Loop({
@@ -272,19 +302,25 @@ class BufferedRelay implements Outbox {
 
   enqueue(messages: Message[]): void {
     if (messages.length === 0) return;
-    // Commits that finish in the same turn of the event loop share one buffer transaction, so one
-    // fsync (synchronous=FULL) covers many commits instead of one each.
+    // Commits close together share one buffer transaction, so one fsync (synchronous=FULL) covers many
+    // commits instead of one each; the first after a quiet spell is appended on the next turn.
     this.unbuffered.push(...messages);
-    if (this.unbuffered.length === messages.length) setImmediate(() => this.appendUnbuffered());
+    if (this.appendTimer === undefined) {
+      const wait = Math.max(0, this.lastAppendAt + this.appendEveryMs - performance.now());
+      this.appendTimer = setTimeout(() => this.appendUnbuffered(), wait);
+    }
   }
 
-  /** Appends what `enqueue` collected to the buffer; called on the next turn, and before flush and stop. */
+  /** Appends what `enqueue` collected to the buffer; called by the timer, and before flush and stop. */
   private appendUnbuffered(): void {
+    clearTimeout(this.appendTimer);
+    this.appendTimer = undefined;
     const messages = this.unbuffered;
     if (messages.length === 0) return;
     this.unbuffered = [];
+    this.lastAppendAt = performance.now();
     try {
-      this.append(messages);
+      this.append(messages, this.publishedThrough);
     } catch (error) {
       // The commits stand: the reconciler publishes these from the log once the grace period is over.
       this.logger.error('outbox buffer append failed; the reconciler will publish the messages', {
@@ -305,6 +341,7 @@ class BufferedRelay implements Outbox {
     this.stopping ??= (async () => {
       this.appendUnbuffered();
       await Promise.all([this.publisher.stop(), this.reconciler.stop()]);
+      this.forgetPublished();
       this.db.close();
     })();
     return this.stopping;
@@ -314,6 +351,7 @@ class BufferedRelay implements Outbox {
     this.appendUnbuffered();
     await this.publisher.exclusive(async () => {
       while (await this.drainBatch());
+      this.forgetPublished();
     });
     await this.reconciler.exclusive(async () => {
       while (await this.reconcileBatch());
@@ -322,22 +360,32 @@ class BufferedRelay implements Outbox {
 
   async stats(): Promise<OutboxStats> {
     this.appendUnbuffered();
-    const row = this.db.query<BacklogRow, []>('SELECT COUNT(*) AS depth, MIN(occurred_at) AS oldest FROM outbox_buffer').get();
+    const row = this.db
+      .query<BacklogRow, [number]>('SELECT COUNT(*) AS depth, MIN(occurred_at) AS oldest FROM outbox_buffer WHERE seq > ?')
+      .get(this.publishedThrough);
     return toStats(row ?? undefined, this.clock);
   }
 
-  /** Publishes the oldest rows of the buffer and deletes them; true when more may be waiting. */
+  /** Publishes the oldest unpublished rows of the buffer; true when more may be waiting. */
   private async drainBatch(): Promise<boolean> {
     const rows = this.db
-      .query<BufferRow, [number]>('SELECT seq, message FROM outbox_buffer ORDER BY seq LIMIT ?')
-      .all(this.batchSize);
+      .query<BufferRow, [number, number]>('SELECT seq, message FROM outbox_buffer WHERE seq > ? ORDER BY seq LIMIT ?')
+      .all(this.publishedThrough, this.batchSize);
     const last = rows.at(-1);
-    if (!last) return false;
+    if (!last) {
+      // Under load each append deletes the published rows in its own transaction; once quiet, here.
+      this.forgetPublished();
+      return false;
+    }
     await publishByStream(this.bus, rows.map((row) => JSON.parse(row.message) as Message), isoNow(this.clock));
-    // Rows appended meanwhile have higher seqs (AUTOINCREMENT never reuses one), so they stay.
-    this.db.query('DELETE FROM outbox_buffer WHERE seq <= ?').run(last.seq);
+    this.publishedThrough = last.seq;
     this.metrics.published('buffer', rows.length);
     return rows.length === this.batchSize;
+  }
+
+  /** Deletes the published rows that no append has deleted yet. */
+  private forgetPublished(): void {
+    if (this.publishedThrough > this.deletedThrough) this.forget(this.publishedThrough);
   }
 
   /** Publishes the next logged messages older than the grace period; true when more may be waiting. */
