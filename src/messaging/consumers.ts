@@ -61,7 +61,7 @@ export interface Consumers extends Redeliverer {
 const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 100, maxMs: 5_000 };
 const DEFAULT_CLAIM_IDLE_MS = 30_000;
 const DEFAULT_BLOCK_MS = 1_000;
-const DEFAULT_BATCH_SIZE = 10;
+const DEFAULT_BATCH_SIZE = 32;
 const DRAIN_POLL_MS = 10;
 
 const IN_INBOX = 'SELECT 1 AS found FROM inbox WHERE handler = $1 AND message_id = $2';
@@ -89,7 +89,8 @@ interface Loop {
  * Creates the message consumers of one instance (DESIGN.md "Delivery"): for every handler, the
  * consumer group `tickets.<name>` on the stream of each message it handles, read by one loop per
  * stream (`readNew` with a finite block, and `claimIdle` every `claimIdleMs` for the entries of dead
- * consumers), entries processed one at a time and acked after they are processed or dead-lettered.
+ * consumers); the entries of one read are processed one actor at a time in stream order, different
+ * actors concurrently, and each is acked after it is processed or dead-lettered.
  *
  * Processing one message for one handler:
  * 1. already in the handler's inbox (or dead-lettered and not redriven yet): skipped;
@@ -294,6 +295,27 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     await bus.ack(entry.stream, handler.group, [entry.entryId]);
   };
 
+  /**
+   * Processes a batch: the entries of one actor one after another in stream order, different actors
+   * concurrently, so one slow delivery (an external call, a retry's backoff) does not hold up the
+   * others. Rejects after all have settled when any failed (its entry stays pending).
+   */
+  const consumeBatch = async (loop: Loop, entries: BusEntry[]): Promise<void> => {
+    const byActor = new Map<string, BusEntry[]>();
+    for (const entry of entries) {
+      const queue = byActor.get(entry.message.actor);
+      if (queue) queue.push(entry);
+      else byActor.set(entry.message.actor, [entry]);
+    }
+    const results = await Promise.allSettled(
+      [...byActor.values()].map(async (queue) => {
+        for (const entry of queue) await consume(loop, entry);
+      }),
+    );
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+
   /** A pause between failed rounds that `stop()` cuts short. */
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -325,7 +347,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
           claimedSome = entries.length > 0;
         }
         if (entries.length === 0) entries = await bus.readNew(stream, handler.group, consumer, batchSize, blockMs);
-        for (const entry of entries) await consume(loop, entry);
+        await consumeBatch(loop, entries);
         failures = 0;
       } catch (error) {
         failures += 1;

@@ -468,6 +468,35 @@ for (const { name, make } of modes) {
       });
     });
 
+    describe('when one delivery is slow', () => {
+      it('goes on with the other actors meanwhile, and keeps each actor in order', async () => {
+        const done: string[] = [];
+        let otherActorDone: () => void = () => {};
+        const otherActor = new Promise<void>((resolve) => {
+          otherActorDone = resolve;
+        });
+        const notify = defineHandler({
+          name: 'notify',
+          effect: 'external',
+          on: {
+            BookingMade_v1: async (message) => {
+              // One at a time, this would wait out the whole timeout and finish first.
+              if (message.actor === 'booking/a' && message.actorSeq === 1) await Promise.race([otherActor, Bun.sleep(2_000)]);
+              done.push(`${message.actor}#${message.actorSeq}`);
+              if (message.actor === 'booking/b') otherActorDone();
+            },
+          },
+        });
+        const messages = [...(await commit(store, 'booking/a', 'BookingMade_v1', 'BookingMade_v1')), ...(await commit(store, 'booking/b', 'BookingMade_v1'))];
+        await publish(mode.bus, ...messages);
+
+        const consumers = start([notify]);
+        await consumers.drain();
+
+        expect(done).toEqual(['booking/b#1', 'booking/a#1', 'booking/a#2']);
+      });
+    });
+
     describe('when the messages of one actor arrive out of order', () => {
       it('handles seq 1 before seq 2 when seq 2 arrives first on another stream', async () => {
         const seen: Seen[] = [];
