@@ -47,10 +47,12 @@ for (const mode of MODES) {
 
     it('completes or compensates every bundle after SIGKILLs mid-saga, booking nothing twice', async () => {
       const transportation = gateway.simulators.transportation;
-      // Slow calls, so that the kills land while calls are out; the first taxi refused, so that one
-      // bundle compensates; then answers lost after the effect, so that retries meet bookings already made.
+      // Slow calls, so that the kills land while calls are out; the first three taxis refused, so that
+      // bundles compensate (a refusal still in flight at a kill is lost and its retry may be accepted,
+      // and bundles run concurrently, so one refusal may not survive); then answers lost after the
+      // effect, so that retries meet bookings already made.
       transportation.setLatency(250);
-      transportation.failNext('bookTaxi', 1, 'terminal');
+      transportation.failNext('bookTaxi', 3, 'terminal');
       transportation.failNext('bookTaxi', 1, 'retryable', { afterEffect: true });
       transportation.failNext('bookFlight', 2, 'retryable', { afterEffect: true });
 
