@@ -187,8 +187,11 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     }
   };
 
-  /** One attempt; the inbox makes a message this handler already processed a no-op. */
-  const attempt = async (handler: Handler, message: BusMessage, log: Logger): Promise<void> => {
+  /**
+   * One attempt; the inbox makes a message this handler already processed a no-op. `checked`: the
+   * caller has just found the message unprocessed, so an external handler need not look again.
+   */
+  const attempt = async (handler: Handler, message: BusMessage, log: Logger, checked = false): Promise<void> => {
     const ctx = contextOf(handler, message, log);
     if (handler.effect === 'local') {
       const run = functionFor(handler.name, handler.on, message.name);
@@ -200,7 +203,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       return;
     }
     const run = functionFor(handler.name, handler.on, message.name);
-    if ((await store.query(IN_INBOX, [handler.name, message.id])).length > 0) return;
+    if (!checked && (await store.query(IN_INBOX, [handler.name, message.id])).length > 0) return;
     await timed(handler, () => run(message, ctx));
     await store.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock), handler.effect]);
   };
@@ -217,7 +220,10 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     }
   };
 
-  /** Attempts until success or the budget is spent (`spent` attempts are already used), then dead-letters. */
+  /**
+   * Attempts until success or the budget is spent (`spent` attempts are already used), then dead-letters.
+   * Callers have just found the message unprocessed (see `attempt`).
+   */
   const processWithRetries = (handler: Handler, stream: string, message: BusMessage, spent: number): Promise<void> =>
     inSpan(handler, stream, message, async (log, span) => {
       let attempts = spent;
@@ -225,7 +231,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       while (attempts < retry.attempts) {
         attempts += 1;
         try {
-          await attempt(handler, message, log);
+          await attempt(handler, message, log, attempts === spent + 1);
           return;
         } catch (error) {
           failure = error;
@@ -259,6 +265,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
    * are: that lookup is the common case, and the long history of a busy actor is not scanned each time.
    */
   const catchUp = async (handler: Handler, message: BusMessage): Promise<void> => {
+    if (message.actorSeq <= 1) return;
     const names = handler.messageNames.map((_, i) => `$${i + 3}`).join(', ');
     const earlier = `SELECT m.id FROM messages m WHERE m.actor = $1 AND m.actor_seq < $2 AND m.name IN (${names})`;
     const params = [message.actor, message.actorSeq, ...handler.messageNames];
@@ -285,22 +292,22 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     }
   };
 
-  /** Processes one entry and acks it. Throws only when the store or the bus fails (the entry stays pending). */
+  /** Processes one entry (not acked yet). Throws only when the store fails (the entry stays pending). */
   const consume = async (loop: Loop, entry: BusEntry): Promise<void> => {
     const { handler } = loop;
-    if (!(await isSettled(handler, entry.message.id))) {
-      await catchUp(handler, entry.message);
-      await processWithRetries(handler, entry.stream, entry.message, entry.deliveries - 1);
-    }
-    await bus.ack(entry.stream, handler.group, [entry.entryId]);
+    if (await isSettled(handler, entry.message.id)) return;
+    await catchUp(handler, entry.message);
+    await processWithRetries(handler, entry.stream, entry.message, entry.deliveries - 1);
   };
 
   /**
    * Processes a batch: the entries of one actor one after another in stream order, different actors
    * concurrently, so one slow delivery (an external call, a retry's backoff) does not hold up the
-   * others. Rejects after all have settled when any failed (its entry stays pending).
+   * others. The entries processed are acked together; when one failed, its entry stays pending (and the
+   * later ones of its actor) and the batch rejects.
    */
   const consumeBatch = async (loop: Loop, entries: BusEntry[]): Promise<void> => {
+    const processed: string[] = [];
     const byActor = new Map<string, BusEntry[]>();
     for (const entry of entries) {
       const queue = byActor.get(entry.message.actor);
@@ -309,9 +316,13 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     }
     const results = await Promise.allSettled(
       [...byActor.values()].map(async (queue) => {
-        for (const entry of queue) await consume(loop, entry);
+        for (const entry of queue) {
+          await consume(loop, entry);
+          processed.push(entry.entryId);
+        }
       }),
     );
+    if (processed.length > 0) await bus.ack(loop.stream, loop.handler.group, processed);
     const failed = results.find((result) => result.status === 'rejected');
     if (failed) throw failed.reason;
   };
