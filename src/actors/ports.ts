@@ -208,6 +208,17 @@ export interface Tx extends SqlExecutor {
   completeIdempotency(scope: string, key: string, response: StoredResponse): Promise<void>;
 }
 
+/** How a commit may be written. */
+export interface CommitOptions {
+  /**
+   * The commit may share one transaction with other actors' commits (group commit): its `inTx` only
+   * writes rows of its own or changes shared rows with single conditional statements, never reading a
+   * row to decide what to write, so that other commits' statements interleaved with it change nothing.
+   * Each commit still succeeds or fails on its own.
+   */
+  groupable?: boolean;
+}
+
 /** Called inside the commit transaction with the committed messages (positions assigned). Throwing rolls back. */
 export type InTransaction = (tx: Tx, messages: Message[]) => Promise<void>;
 
@@ -224,7 +235,7 @@ export interface Store extends SqlExecutor {
    * Writes one transition atomically: version compare-and-set, messages (global position in commit
    * order), snapshot, timers, journal, then `inTx`. Throws VersionConflictError on a lost race.
    */
-  commit(commit: ActorCommit, inTx?: InTransaction): Promise<Message[]>;
+  commit(commit: ActorCommit, inTx?: InTransaction, options?: CommitOptions): Promise<Message[]>;
   /** Runs `fn` in a write transaction (for changes that do not go through an actor). */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
 

@@ -28,6 +28,12 @@ export interface InlineHandler {
   name: string;
   handles: readonly string[];
   apply(tx: Tx, message: Message): Promise<void>;
+  /**
+   * Its writes may share a transaction with other actors' commits (CommitOptions.groupable): it writes
+   * its own rows, or changes shared rows with single conditional statements. Commits whose messages
+   * meet an inline handler without it are written in a transaction of their own.
+   */
+  groupable?: boolean;
 }
 
 /** The outcome of an accepted command. */
@@ -50,7 +56,10 @@ export interface SendOptions {
    * retried against the store.
    */
   minted?: boolean;
-  /** Runs inside the commit transaction after the inline handlers (e.g. completing an idempotency key). */
+  /**
+   * Runs inside the commit transaction after the inline handlers (e.g. completing an idempotency key).
+   * It may only write rows of its own: the transaction may be shared with other actors' commits.
+   */
   inTx?: (tx: Tx, result: SendResult) => Promise<void>;
   /** Set by the timer loop: the timer whose firing this is. */
   firedTimer?: { name: string; dueAt: string };
@@ -277,14 +286,19 @@ export class ActorRuntime {
       messages: [],
     };
 
+    const groupable = messages.every((m) => (this.inlineByName.get(m.name) ?? []).every((handler) => handler.groupable === true));
     const committed = await inSpan('store commit', { 'actor.address': address, 'actor.from': fromState, 'actor.to': state, 'actor.machine': commit.machineId }, () =>
-      this.deps.store.commit(commit, async (tx, written) => {
-        result.messages = written;
-        for (const message of written) {
-          for (const handler of this.inlineByName.get(message.name) ?? []) await handler.apply(tx, message);
-        }
-        if (options.inTx) await options.inTx(tx, result);
-      }),
+      this.deps.store.commit(
+        commit,
+        async (tx, written) => {
+          result.messages = written;
+          for (const message of written) {
+            for (const handler of this.inlineByName.get(message.name) ?? []) await handler.apply(tx, message);
+          }
+          if (options.inTx) await options.inTx(tx, result);
+        },
+        { groupable },
+      ),
     );
     result.messages = committed;
 

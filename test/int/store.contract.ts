@@ -385,6 +385,39 @@ export function storeContract(name: string, open: () => Promise<ContractStore>) 
           expect(await store.readJournal('thing/1')).toEqual([]);
         });
       });
+      describe('when groupable commits of many actors arrive at once', () => {
+        it('commits each on its own: a lost race and a failing inTx fail alone, the others are written whole', async () => {
+          await store.commit(commitOf('thing/stale', 0));
+          const addresses = Array.from({ length: 12 }, (_, i) => `thing/g${i}`);
+          const outcomes = await Promise.allSettled([
+            ...addresses.map((address) =>
+              store.commit(
+                commitOf(address, 0, { messages: [message(address, 1)] }),
+                async (tx, written) => {
+                  await tx.execute('INSERT INTO contract_notes (id, note) VALUES ($1, $2)', [address, written[0]!.id]);
+                  if (address === 'thing/g5') throw new Boom('inline rule refused');
+                },
+                { groupable: true },
+              ),
+            ),
+            store.commit(commitOf('thing/stale', 0, { messages: [message('thing/stale', 1)] }), undefined, { groupable: true }),
+          ]);
+
+          const failures = outcomes.flatMap((outcome, i) => (outcome.status === 'rejected' ? [[i, outcome.reason] as const] : []));
+          expect(failures.map(([i]) => i)).toEqual([5, 12]);
+          expect(failures[0]![1]).toBeInstanceOf(Boom);
+          expect(failures[1]![1]).toBeInstanceOf(VersionConflictError);
+          const committed = addresses.filter((address) => address !== 'thing/g5');
+          for (const address of committed) {
+            const [written] = (outcomes[addresses.indexOf(address)] as PromiseFulfilledResult<Message[]>).value;
+            expect(await store.readActorMessages(address)).toEqual([written!]);
+            expect((await store.loadActor(address))?.version).toBe(1);
+          }
+          expect(await store.loadActor('thing/g5')).toBeNull();
+          expect((await store.loadActor('thing/stale'))?.version).toBe(1);
+          expect((await notes()).map((note) => note.id)).toEqual([...committed].sort());
+        });
+      });
     });
 
     describe('transaction', () => {

@@ -52,6 +52,42 @@ describe('PostgresStore', () => {
     });
   });
 
+  describe('when groupable commits arrive while one is being written', () => {
+    it('writes them together: one transaction for the first, one for all that waited', async () => {
+      const store = await openPostgresStore({ url: database.url, poolSize: 4 });
+      try {
+        const addresses = Array.from({ length: 10 }, (_, i) => `grouped/${crypto.randomUUID()}-${i}`);
+        await Promise.all(
+          addresses.map((address) =>
+            store.commit(
+              {
+                address,
+                kind: 'grouped',
+                machineId: 'grouped-v1',
+                expectedVersion: 0,
+                state: 'done',
+                status: 'active',
+                snapshot: {},
+                messages: [{ id: crypto.randomUUID(), name: 'Grouped_v1', kind: 'event', actor: address, actorSeq: 1, data: {}, metadata: { correlation_id: 'c' }, occurredAt: '2030-01-01T00:00:00.000Z' }],
+                timers: { set: [], cancel: [], cancelAll: false },
+                journal: { event: { type: 'grouped' }, fromState: 'new', toState: 'done', messageIds: [], at: '2030-01-01T00:00:00.000Z' },
+                at: '2030-01-01T00:00:00.000Z',
+              },
+              undefined,
+              { groupable: true },
+            ),
+          ),
+        );
+        const [row] = await store.query<{ transactions: number; messages: number }>(
+          "SELECT COUNT(DISTINCT tx_id) AS transactions, COUNT(*) AS messages FROM messages WHERE actor LIKE 'grouped/%'",
+        );
+        expect(row).toEqual({ transactions: 2, messages: 10 });
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   describe('when a transaction that wrote a message is still open', () => {
     let store: PostgresStore;
     let client: pg.Client;

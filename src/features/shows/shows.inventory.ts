@@ -14,6 +14,8 @@ import { reclaimLapsedHolds } from '../showCapacity';
 export const showInventory: InlineHandler = {
   name: 'showInventory',
   handles: ['ShowCreated_v1', 'BookingMade_v1', 'BookingFailed_v1', 'BookingCanceled_v1', 'TicketBookingCanceled_v1', 'TicketRefunded_v1'],
+  // Every shared-row change below is one conditional UPDATE (or a compare-and-set on the booking's own row).
+  groupable: true,
   async apply(tx, message) {
     switch (message.name) {
       case 'ShowCreated_v1':
