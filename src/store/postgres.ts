@@ -44,6 +44,8 @@ const MIGRATION_LOCK_KEY = 0x7469636b;
 
 /** The most commits written in one group transaction. */
 const MAX_GROUP = 64;
+/** How long a group transaction waits for a row lock before its commits are written alone instead. */
+const GROUP_LOCK_TIMEOUT_MS = 200;
 
 /** A groupable commit waiting for the group transaction in flight to finish. */
 interface Queued {
@@ -209,6 +211,10 @@ export class PostgresStore implements Store {
     let written: Message[][];
     try {
       written = await this.transaction(async (tx) => {
+        // Groups of two instances can lock two shared rows (two shows) in opposite orders; rather than
+        // wait for the deadlock detector (a second by default), a group gives up on a long lock wait
+        // and its commits go alone.
+        const lockTimeout = tx.execute(`SET LOCAL lock_timeout = '${GROUP_LOCK_TIMEOUT_MS}ms'`);
         // Issued together, so the driver pipelines every commit's statements on the one connection.
         const outcomes = await Promise.allSettled(
           group.map(async ({ commit, inTx }) => {
@@ -217,6 +223,7 @@ export class PostgresStore implements Store {
             return messages;
           }),
         );
+        await lockTimeout;
         const failed = outcomes.find((outcome) => outcome.status === 'rejected');
         if (failed) throw failed.reason;
         return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<Message[]>).value);

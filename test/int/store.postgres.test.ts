@@ -88,6 +88,52 @@ describe('PostgresStore', () => {
     });
   });
 
+  describe('when a group waits long for a row lock', () => {
+    it('gives up the group and writes its commits alone, so a commit that needs no lock does not wait', async () => {
+      const store = await openPostgresStore({ url: database.url, poolSize: 4 });
+      const outside = new pg.Client({ connectionString: database.url });
+      await outside.connect();
+      try {
+        await store.execute('CREATE TABLE IF NOT EXISTS group_locks (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
+        await store.execute('INSERT INTO group_locks (id, n) VALUES (1, 0) ON CONFLICT (id) DO NOTHING');
+        await outside.query('BEGIN');
+        await outside.query('SELECT n FROM group_locks WHERE id = 1 FOR UPDATE');
+        const commitOf = (address: string) => ({
+          address,
+          kind: 'locked',
+          machineId: 'locked-v1',
+          expectedVersion: 0,
+          state: 'done',
+          status: 'active' as const,
+          snapshot: {},
+          messages: [],
+          timers: { set: [], cancel: [], cancelAll: false },
+          journal: { event: { type: 'locked' }, fromState: 'new', toState: 'done', messageIds: [], at: '2030-01-01T00:00:00.000Z' },
+          at: '2030-01-01T00:00:00.000Z',
+        });
+        const id = crypto.randomUUID();
+        const finished: string[] = [];
+        const done = (name: string) => () => void finished.push(name);
+        // The first goes alone at once; the other two wait for it and form one group.
+        const first = store.commit(commitOf(`locked/${id}-1`), undefined, { groupable: true }).then(done('first'));
+        const free = store.commit(commitOf(`locked/${id}-2`), undefined, { groupable: true }).then(done('free'));
+        const blocked = store
+          .commit(commitOf(`locked/${id}-3`), async (tx) => void (await tx.execute('UPDATE group_locks SET n = n + 1 WHERE id = 1')), { groupable: true })
+          .then(done('blocked'));
+        await Promise.all([first, free]);
+        expect(finished).toEqual(['first', 'free']);
+
+        await outside.query('COMMIT');
+        await blocked;
+        expect(finished).toEqual(['first', 'free', 'blocked']);
+        expect(await store.query('SELECT n FROM group_locks WHERE id = 1')).toEqual([{ n: 1 }]);
+      } finally {
+        await outside.end();
+        await store.close();
+      }
+    });
+  });
+
   describe('when a transaction that wrote a message is still open', () => {
     let store: PostgresStore;
     let client: pg.Client;
