@@ -208,13 +208,13 @@ export interface Tx extends SqlExecutor {
   completeIdempotency(scope: string, key: string, response: StoredResponse): Promise<void>;
 }
 
-/** How a commit may be written. */
+/** How a commit (or a transaction) may be written. */
 export interface CommitOptions {
   /**
-   * The commit may share one transaction with other actors' commits (group commit): its `inTx` only
-   * writes rows of its own or changes shared rows with single conditional statements, never reading a
-   * row to decide what to write, so that other commits' statements interleaved with it change nothing.
-   * Each commit still succeeds or fails on its own.
+   * It may share one transaction with other commits and transactions (group commit): its `inTx` (or
+   * the transaction's function) only writes rows of its own or changes shared rows with single
+   * conditional statements, never reading a row to decide what to write, so that others' statements
+   * interleaved with it change nothing. Each still succeeds or fails on its own.
    */
   groupable?: boolean;
 }
@@ -237,7 +237,7 @@ export interface Store extends SqlExecutor {
    */
   commit(commit: ActorCommit, inTx?: InTransaction, options?: CommitOptions): Promise<Message[]>;
   /** Runs `fn` in a write transaction (for changes that do not go through an actor). */
-  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Tx) => Promise<T>, options?: CommitOptions): Promise<T>;
 
   /** All messages of one actor, in actorSeq order. */
   readActorMessages(address: string): Promise<Message[]>;

@@ -195,11 +195,14 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     const ctx = contextOf(handler, message, log);
     if (handler.effect === 'local') {
       const run = functionFor(handler.name, handler.on, message.name);
-      await store.transaction(async (tx) => {
-        // Inserted first: a concurrent duplicate waits on this row and then finds it taken.
-        if ((await tx.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock), handler.effect])) === 0) return;
-        await timed(handler, () => run(message, { ...ctx, tx }));
-      });
+      await store.transaction(
+        async (tx) => {
+          // Inserted first: a concurrent duplicate waits on this row and then finds it taken.
+          if ((await tx.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock), handler.effect])) === 0) return;
+          await timed(handler, () => run(message, { ...ctx, tx }));
+        },
+        { groupable: handler.groupable === true },
+      );
       return;
     }
     const run = functionFor(handler.name, handler.on, message.name);

@@ -47,6 +47,11 @@ export interface LocalHandlerDefinition {
   effect: 'local';
   /** One function per message name it handles (`TicketBookingConfirmed_v1`, `BookFlight`). */
   on: Record<string, MessageHandler<LocalHandlerContext>>;
+  /**
+   * Its transaction may be shared with other deliveries and commits (CommitOptions.groupable): it
+   * writes only rows of its own, or changes shared rows with single conditional statements.
+   */
+  groupable?: boolean;
 }
 
 /** A handler whose effects are calls to other systems (see HandlerEffect). */

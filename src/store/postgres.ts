@@ -42,16 +42,18 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
 /** Key of the advisory lock held while migrating: any fixed number ("tick" in ASCII). */
 const MIGRATION_LOCK_KEY = 0x7469636b;
 
-/** The most commits written in one group transaction. */
+/** The most members written in one group transaction. */
 const MAX_GROUP = 64;
 /** How long a group transaction waits for a row lock before its commits are written alone instead. */
 const GROUP_LOCK_TIMEOUT_MS = 200;
 
-/** A groupable commit waiting for the group transaction in flight to finish. */
+/** Groupable work waiting for the group transaction in flight to finish. */
 interface Queued {
-  commit: ActorCommit;
-  inTx: InTransaction | undefined;
-  resolve(messages: Message[]): void;
+  /** Its statements, run in the group's transaction. */
+  work(tx: Tx): Promise<unknown>;
+  /** The same in a transaction of its own, when the group failed. */
+  alone(): Promise<unknown>;
+  resolve(value: unknown): void;
   reject(error: unknown): void;
 }
 
@@ -166,76 +168,34 @@ export class PostgresStore implements Store {
 
   /**
    * Group commit: groupable commits (CommitOptions) share transactions. One group transaction is in
-   * flight at a time, so groups of one instance never deadlock on each other; the commits that arrive
-   * meanwhile form the next group, so a lone commit waits for nothing and under load one transaction
-   * (one WAL flush, a few round trips) carries many. When any commit of a group fails, the group is
-   * rolled back and each of its commits is written alone, which gives every caller its own outcome.
+   * flight at a time, so groups of one instance never deadlock on each other; the work that arrives
+   * meanwhile forms the next group, so a lone commit waits for nothing and under load one transaction
+   * (one WAL flush, a few round trips) carries many. When any member of a group fails, the group is
+   * rolled back and each member is written alone, which gives every caller its own outcome.
    */
   commit(commit: ActorCommit, inTx?: InTransaction, options: CommitOptions = {}): Promise<Message[]> {
-    if (!options.groupable) return this.commitAlone(commit, inTx);
-    return new Promise((resolve, reject) => {
-      this.queued.push({ commit, inTx, resolve, reject });
-      if (!this.grouping) void this.commitQueued();
-    });
-  }
-
-  private async commitAlone(commit: ActorCommit, inTx?: InTransaction): Promise<Message[]> {
-    try {
-      return await this.transaction(async (tx) => {
-        const messages = await shared.writeCommit(tx, commit);
-        if (inTx) await inTx(tx, messages);
-        return messages;
-      });
-    } catch (error) {
-      if (isVersionConflict(error)) throw new VersionConflictError(commit.address);
-      throw error;
-    }
-  }
-
-  private async commitQueued(): Promise<void> {
-    this.grouping = true;
-    try {
-      while (this.queued.length > 0) {
-        const group = this.queued.splice(0, MAX_GROUP);
-        if (group.length === 1 || !(await this.commitGroup(group))) {
-          await Promise.all(group.map((item) => this.commitAlone(item.commit, item.inTx).then(item.resolve, item.reject)));
-        }
+    const work = async (tx: Tx) => {
+      const messages = await shared.writeCommit(tx, commit);
+      if (inTx) await inTx(tx, messages);
+      return messages;
+    };
+    const alone = async () => {
+      try {
+        return await this.transactionAlone(work);
+      } catch (error) {
+        if (isVersionConflict(error)) throw new VersionConflictError(commit.address);
+        throw error;
       }
-    } finally {
-      this.grouping = false;
-    }
+    };
+    return options.groupable ? this.grouped(work, alone) : alone();
   }
 
-  /** Writes the whole group in one transaction; false (rolled back) when any of its commits failed. */
-  private async commitGroup(group: Queued[]): Promise<boolean> {
-    let written: Message[][];
-    try {
-      written = await this.transaction(async (tx) => {
-        // Groups of two instances can lock two shared rows (two shows) in opposite orders; rather than
-        // wait for the deadlock detector (a second by default), a group gives up on a long lock wait
-        // and its commits go alone.
-        const lockTimeout = tx.execute(`SET LOCAL lock_timeout = '${GROUP_LOCK_TIMEOUT_MS}ms'`);
-        // Issued together, so the driver pipelines every commit's statements on the one connection.
-        const outcomes = await Promise.allSettled(
-          group.map(async ({ commit, inTx }) => {
-            const messages = await shared.writeCommit(tx, commit);
-            if (inTx) await inTx(tx, messages);
-            return messages;
-          }),
-        );
-        await lockTimeout;
-        const failed = outcomes.find((outcome) => outcome.status === 'rejected');
-        if (failed) throw failed.reason;
-        return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<Message[]>).value);
-      });
-    } catch {
-      return false;
-    }
-    group.forEach((item, i) => item.resolve(written[i]!));
-    return true;
+  /** A write transaction; a groupable one (see CommitOptions and `commit`) may share it with others. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>, options: CommitOptions = {}): Promise<T> {
+    return options.groupable ? this.grouped(fn, () => this.transactionAlone(fn)) : this.transactionAlone(fn);
   }
 
-  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  private async transactionAlone<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     // begin() commits when fn resolves and rolls back when it throws.
     return (await this.sql.begin(async (connection) => {
       const tx: Tx = {
@@ -244,6 +204,50 @@ export class PostgresStore implements Store {
       };
       return fn(tx);
     })) as T;
+  }
+
+  private grouped<T>(work: (tx: Tx) => Promise<T>, alone: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queued.push({ work, alone, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.grouping) void this.writeQueued();
+    });
+  }
+
+  private async writeQueued(): Promise<void> {
+    this.grouping = true;
+    try {
+      while (this.queued.length > 0) {
+        const group = this.queued.splice(0, MAX_GROUP);
+        if (group.length === 1 || !(await this.writeGroup(group))) {
+          await Promise.all(group.map((item) => item.alone().then(item.resolve, item.reject)));
+        }
+      }
+    } finally {
+      this.grouping = false;
+    }
+  }
+
+  /** Writes the whole group in one transaction; false (rolled back) when any member failed. */
+  private async writeGroup(group: Queued[]): Promise<boolean> {
+    let results: unknown[];
+    try {
+      results = await this.transactionAlone(async (tx) => {
+        // Groups of two instances can lock two shared rows (two shows) in opposite orders; rather than
+        // wait for the deadlock detector (a second by default), a group gives up on a long lock wait
+        // and its members go alone.
+        const lockTimeout = tx.execute(`SET LOCAL lock_timeout = '${GROUP_LOCK_TIMEOUT_MS}ms'`);
+        // Issued together, so the driver pipelines every member's statements on the one connection.
+        const outcomes = await Promise.allSettled(group.map((item) => item.work(tx)));
+        await lockTimeout;
+        const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+        if (failed) throw failed.reason;
+        return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value);
+      });
+    } catch {
+      return false;
+    }
+    group.forEach((item, i) => item.resolve(results[i]));
+    return true;
   }
 
   async readActorMessages(address: string): Promise<Message[]> {

@@ -468,6 +468,33 @@ for (const { name, make } of modes) {
       });
     });
 
+    describe('when a local handler may share its transactions (groupable)', () => {
+      it('applies every effect once, also when one delivery of a shared transaction fails and is retried', async () => {
+        let failures = 0;
+        const lake = defineHandler({
+          name: 'lake',
+          effect: 'local',
+          groupable: true,
+          on: {
+            BookingMade_v1: async (message, ctx) => {
+              await ctx.tx.execute('INSERT INTO test_effects (handler, message_id, actor_seq) VALUES ($1, $2, $3)', ['lake', message.id, message.actorSeq]);
+              if (message.actor === 'booking/g3' && failures++ === 0) throw new Error('first attempt fails after its write');
+            },
+          },
+        });
+        const messages: Message[] = [];
+        for (let i = 0; i < 8; i++) messages.push(...(await commit(store, `booking/g${i}`, 'BookingMade_v1')));
+        await publish(mode.bus, ...messages);
+
+        const consumers = start([lake]);
+        await consumers.drain();
+
+        expect(failures).toBe(2);
+        expect(await effects(store, 'lake')).toEqual(idsOf(messages));
+        expect(await deadLetterRows()).toEqual([]);
+      });
+    });
+
     describe('when one delivery is slow', () => {
       it('goes on with the other actors meanwhile, and keeps each actor in order', async () => {
         const done: string[] = [];

@@ -46,6 +46,7 @@ export const dataLakeFeature: Feature = {
         [message.id, message.name, message.actor, JSON.stringify(message.payload), String((message.payload.header as { published_at: string }).published_at), clock.now().toISOString()],
       );
     };
-    return [defineHandler({ name: 'dataLake', effect: 'local', on: Object.fromEntries(ALL_FACTS.map((name) => [name, store])) })];
+    // One row of its own per fact: deliveries may share a transaction (group commit).
+    return [defineHandler({ name: 'dataLake', effect: 'local', groupable: true, on: Object.fromEntries(ALL_FACTS.map((name) => [name, store])) })];
   },
 };
