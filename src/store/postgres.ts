@@ -46,6 +46,11 @@ const MIGRATION_LOCK_KEY = 0x7469636b;
 const MAX_GROUP = 64;
 /** How long a group transaction waits for a row lock before its commits are written alone instead. */
 const GROUP_LOCK_TIMEOUT_MS = 200;
+/**
+ * After a group failed, groupable work goes alone for this long: where refusals are common (a show
+ * selling out) a group would mostly fail and be written twice.
+ */
+const GROUP_PAUSE_MS = 250;
 
 /** Groupable work waiting for the group transaction in flight to finish. */
 interface Queued {
@@ -113,6 +118,8 @@ export class PostgresStore implements Store {
   /** Groupable commits that arrived while a group transaction was in flight. */
   private readonly queued: Queued[] = [];
   private grouping = false;
+  /** Until when (performance.now()) groupable work goes alone, after a group failed. */
+  private groupsPausedUntil = 0;
 
   constructor(private readonly sql: SQL) {
     this.pooled = executorOn(sql);
@@ -171,7 +178,8 @@ export class PostgresStore implements Store {
    * flight at a time, so groups of one instance never deadlock on each other; the work that arrives
    * meanwhile forms the next group, so a lone commit waits for nothing and under load one transaction
    * (one WAL flush, a few round trips) carries many. When any member of a group fails, the group is
-   * rolled back and each member is written alone, which gives every caller its own outcome.
+   * rolled back and each member is written alone, which gives every caller its own outcome; for the
+   * next GROUP_PAUSE_MS everything goes alone.
    */
   commit(commit: ActorCommit, inTx?: InTransaction, options: CommitOptions = {}): Promise<Message[]> {
     const work = async (tx: Tx) => {
@@ -207,6 +215,7 @@ export class PostgresStore implements Store {
   }
 
   private grouped<T>(work: (tx: Tx) => Promise<T>, alone: () => Promise<T>): Promise<T> {
+    if (performance.now() < this.groupsPausedUntil) return alone();
     return new Promise<T>((resolve, reject) => {
       this.queued.push({ work, alone, resolve: resolve as (value: unknown) => void, reject });
       if (!this.grouping) void this.writeQueued();
@@ -219,6 +228,7 @@ export class PostgresStore implements Store {
       while (this.queued.length > 0) {
         const group = this.queued.splice(0, MAX_GROUP);
         if (group.length === 1 || !(await this.writeGroup(group))) {
+          if (group.length > 1) this.groupsPausedUntil = performance.now() + GROUP_PAUSE_MS;
           await Promise.all(group.map((item) => item.alone().then(item.resolve, item.reject)));
         }
       }

@@ -88,6 +88,47 @@ describe('PostgresStore', () => {
     });
   });
 
+  describe('when a group has just failed', () => {
+    it('writes the next groupable commits alone for a moment, then groups again', async () => {
+      const store = await openPostgresStore({ url: database.url, poolSize: 4 });
+      const commitOf = (address: string) => ({
+        address,
+        kind: 'paused',
+        machineId: 'paused-v1',
+        expectedVersion: 0,
+        state: 'done',
+        status: 'active' as const,
+        snapshot: {},
+        messages: [{ id: crypto.randomUUID(), name: 'Paused_v1', kind: 'event' as const, actor: address, actorSeq: 1, data: {}, metadata: { correlation_id: 'c' }, occurredAt: '2030-01-01T00:00:00.000Z' }],
+        timers: { set: [], cancel: [], cancelAll: false },
+        journal: { event: { type: 'paused' }, fromState: 'new', toState: 'done', messageIds: [], at: '2030-01-01T00:00:00.000Z' },
+        at: '2030-01-01T00:00:00.000Z',
+      });
+      const burst = async (prefix: string, failing?: string) => {
+        const addresses = Array.from({ length: 6 }, (_, i) => `paused/${prefix}-${i}`);
+        await Promise.allSettled(
+          addresses.map((address) =>
+            store.commit(commitOf(address), async () => {
+              if (address === failing) throw new Error('refused');
+            }, { groupable: true }),
+          ),
+        );
+        const [row] = await store.query<{ transactions: number }>('SELECT COUNT(DISTINCT tx_id) AS transactions FROM messages WHERE actor LIKE $1', [`paused/${prefix}-%`]);
+        return row?.transactions;
+      };
+      try {
+        const id = crypto.randomUUID();
+        // The first goes alone, the other five form a group that fails and are written alone.
+        expect(await burst(`${id}-a`, `paused/${id}-a-3`)).toBe(5);
+        expect(await burst(`${id}-b`)).toBe(6);
+        await Bun.sleep(300);
+        expect(await burst(`${id}-c`)).toBe(2);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   describe('when a group waits long for a row lock', () => {
     it('gives up the group and writes its commits alone, so a commit that needs no lock does not wait', async () => {
       const store = await openPostgresStore({ url: database.url, poolSize: 4 });
