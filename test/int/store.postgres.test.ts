@@ -5,6 +5,26 @@ import { LOG_START } from '../../src/actors/ports';
 import { postgresMigrations } from '../../src/store/migrations';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { storeContract } from './store.contract';
+import type { ActorCommit } from '../../src/actors/ports';
+
+/** A commit creating `address` with one message (none when `withMessage` is false). */
+function creation(address: string, withMessage = true): ActorCommit {
+  const kind = address.split('/')[0]!;
+  const at = '2030-01-01T00:00:00.000Z';
+  return {
+    address,
+    kind,
+    machineId: `${kind}-v1`,
+    expectedVersion: 0,
+    state: 'done',
+    status: 'active',
+    snapshot: {},
+    messages: withMessage ? [{ id: crypto.randomUUID(), name: 'Created_v1', kind: 'event', actor: address, actorSeq: 1, data: {}, metadata: { correlation_id: 'c' }, occurredAt: at }] : [],
+    timers: { set: [], cancel: [], cancelAll: false },
+    journal: { event: { type: `${kind}.create` }, fromState: 'new', toState: 'done', messageIds: [], at },
+    at,
+  };
+}
 
 let database: TestDatabase;
 
@@ -60,19 +80,7 @@ describe('PostgresStore', () => {
         await Promise.all(
           addresses.map((address) =>
             store.commit(
-              {
-                address,
-                kind: 'grouped',
-                machineId: 'grouped-v1',
-                expectedVersion: 0,
-                state: 'done',
-                status: 'active',
-                snapshot: {},
-                messages: [{ id: crypto.randomUUID(), name: 'Grouped_v1', kind: 'event', actor: address, actorSeq: 1, data: {}, metadata: { correlation_id: 'c' }, occurredAt: '2030-01-01T00:00:00.000Z' }],
-                timers: { set: [], cancel: [], cancelAll: false },
-                journal: { event: { type: 'grouped' }, fromState: 'new', toState: 'done', messageIds: [], at: '2030-01-01T00:00:00.000Z' },
-                at: '2030-01-01T00:00:00.000Z',
-              },
+              creation(address),
               undefined,
               { groupable: true },
             ),
@@ -91,24 +99,11 @@ describe('PostgresStore', () => {
   describe('when a group has just failed', () => {
     it('writes the next groupable commits alone for a moment, then groups again', async () => {
       const store = await openPostgresStore({ url: database.url, poolSize: 4 });
-      const commitOf = (address: string) => ({
-        address,
-        kind: 'paused',
-        machineId: 'paused-v1',
-        expectedVersion: 0,
-        state: 'done',
-        status: 'active' as const,
-        snapshot: {},
-        messages: [{ id: crypto.randomUUID(), name: 'Paused_v1', kind: 'event' as const, actor: address, actorSeq: 1, data: {}, metadata: { correlation_id: 'c' }, occurredAt: '2030-01-01T00:00:00.000Z' }],
-        timers: { set: [], cancel: [], cancelAll: false },
-        journal: { event: { type: 'paused' }, fromState: 'new', toState: 'done', messageIds: [], at: '2030-01-01T00:00:00.000Z' },
-        at: '2030-01-01T00:00:00.000Z',
-      });
       const burst = async (prefix: string, failing?: string) => {
         const addresses = Array.from({ length: 6 }, (_, i) => `paused/${prefix}-${i}`);
         await Promise.allSettled(
           addresses.map((address) =>
-            store.commit(commitOf(address), async () => {
+            store.commit(creation(address), async () => {
               if (address === failing) throw new Error('refused');
             }, { groupable: true }),
           ),
@@ -139,27 +134,14 @@ describe('PostgresStore', () => {
         await store.execute('INSERT INTO group_locks (id, n) VALUES (1, 0) ON CONFLICT (id) DO NOTHING');
         await outside.query('BEGIN');
         await outside.query('SELECT n FROM group_locks WHERE id = 1 FOR UPDATE');
-        const commitOf = (address: string) => ({
-          address,
-          kind: 'locked',
-          machineId: 'locked-v1',
-          expectedVersion: 0,
-          state: 'done',
-          status: 'active' as const,
-          snapshot: {},
-          messages: [],
-          timers: { set: [], cancel: [], cancelAll: false },
-          journal: { event: { type: 'locked' }, fromState: 'new', toState: 'done', messageIds: [], at: '2030-01-01T00:00:00.000Z' },
-          at: '2030-01-01T00:00:00.000Z',
-        });
         const id = crypto.randomUUID();
         const finished: string[] = [];
         const done = (name: string) => () => void finished.push(name);
         // The first goes alone at once; the other two wait for it and form one group.
-        const first = store.commit(commitOf(`locked/${id}-1`), undefined, { groupable: true }).then(done('first'));
-        const free = store.commit(commitOf(`locked/${id}-2`), undefined, { groupable: true }).then(done('free'));
+        const first = store.commit(creation(`locked/${id}-1`, false), undefined, { groupable: true }).then(done('first'));
+        const free = store.commit(creation(`locked/${id}-2`, false), undefined, { groupable: true }).then(done('free'));
         const blocked = store
-          .commit(commitOf(`locked/${id}-3`), async (tx) => void (await tx.execute('UPDATE group_locks SET n = n + 1 WHERE id = 1')), { groupable: true })
+          .commit(creation(`locked/${id}-3`, false), async (tx) => void (await tx.execute('UPDATE group_locks SET n = n + 1 WHERE id = 1')), { groupable: true })
           .then(done('blocked'));
         await Promise.all([first, free]);
         expect(finished).toEqual(['first', 'free']);
