@@ -106,6 +106,8 @@ export class ActorRuntime {
   private readonly mailboxes = new Mailboxes();
   private readonly cache = new Map<string, StoredActor>();
   private readonly inlineByName = new Map<string, InlineHandler[]>();
+  /** Messages met by an inline handler that is not groupable: their commits get a transaction of their own. */
+  private readonly ownTransaction = new Set<string>();
   private readonly maxAttempts: number;
   private readonly cacheSize: number;
   private closed = false;
@@ -117,6 +119,7 @@ export class ActorRuntime {
     for (const handler of deps.inline ?? []) {
       for (const name of handler.handles) {
         this.inlineByName.set(name, [...(this.inlineByName.get(name) ?? []), handler]);
+        if (handler.groupable !== true) this.ownTransaction.add(name);
       }
     }
   }
@@ -286,7 +289,7 @@ export class ActorRuntime {
       messages: [],
     };
 
-    const groupable = messages.every((m) => (this.inlineByName.get(m.name) ?? []).every((handler) => handler.groupable === true));
+    const groupable = !messages.some((m) => this.ownTransaction.has(m.name));
     const committed = await inSpan('store commit', { 'actor.address': address, 'actor.from': fromState, 'actor.to': state, 'actor.machine': commit.machineId }, () =>
       this.deps.store.commit(
         commit,
