@@ -70,6 +70,14 @@ const INSERT_INBOX = 'INSERT INTO inbox (handler, message_id, processed_at, effe
 const INSERT_ATTEMPT = 'INSERT INTO delivery_attempts (handler, effect, message_id, attempt, error, at) VALUES ($1, $2, $3, $4, $5, $6)';
 /** Processed, or given up on: a `dead` message waits for ops to redrive it. */
 const SETTLED = `${IN_INBOX} UNION ALL SELECT 1 FROM dead_letters WHERE handler = $1 AND message_id = $2 AND status = 'dead'`;
+/** SETTLED for many messages at once: `$1` the handler, then the message ids. */
+const settledAmongSql = (count: number): string => {
+  const ids = Array.from({ length: count }, (_, i) => `$${i + 2}`).join(', ');
+  return `SELECT message_id FROM inbox WHERE handler = $1 AND message_id IN (${ids})
+          UNION ALL SELECT message_id FROM dead_letters WHERE handler = $1 AND message_id IN (${ids}) AND status = 'dead'`;
+};
+/** How many (handler, actor) pairs `settledThrough` remembers; the oldest are forgotten first. */
+const SETTLED_MEMORY = 100_000;
 
 /** One consumer loop: a handler's group reading one stream. */
 interface Loop {
@@ -141,6 +149,29 @@ export function createConsumers(options: ConsumersOptions): Consumers {
   const isSettled = async (handler: Handler, messageId: string) =>
     (await store.query(SETTLED, [handler.name, messageId])).length > 0;
 
+  /** The messages among `messageIds` that `handler` has settled: one query for a whole read. */
+  const settledAmong = async (handler: Handler, messageIds: string[]): Promise<Set<string>> => {
+    const rows = await store.query<{ message_id: string }>(settledAmongSql(messageIds.length), [handler.name, ...messageIds]);
+    return new Set(rows.map((row) => row.message_id));
+  };
+
+  /**
+   * Per handler and actor, the highest actor_seq this instance has processed. Processing a message
+   * settles the handler's earlier messages of that actor first, so everything up to it is settled and
+   * catchUp need not ask the store. Only a successful processing is remembered (an inbox row is
+   * permanent; a dead letter is not, ops may redrive it).
+   */
+  const settledThrough = new Map<string, number>();
+  const memoryKey = (handler: Handler, actor: string) => `${handler.name} ${actor}`;
+  const rememberProcessed = (handler: Handler, message: BusMessage) => {
+    const key = memoryKey(handler, message.actor);
+    if ((settledThrough.get(key) ?? 0) >= message.actorSeq) return;
+    // Re-inserted, so the Map's insertion order is the order of use and the first key the stalest.
+    settledThrough.delete(key);
+    settledThrough.set(key, message.actorSeq);
+    if (settledThrough.size > SETTLED_MEMORY) settledThrough.delete(settledThrough.keys().next().value as string);
+  };
+
   /** Runs `work` in a CONSUMER span continuing the message's trace, with a logger for this handling. */
   const inSpan = <T>(handler: Handler, stream: string, message: BusMessage, work: (log: Logger, span?: Span) => Promise<T>): Promise<T> => {
     const logFor = (traceId: string | undefined) =>
@@ -203,12 +234,15 @@ export function createConsumers(options: ConsumersOptions): Consumers {
         },
         { groupable: handler.groupable === true },
       );
+      rememberProcessed(handler, message);
       return;
     }
     const run = functionFor(handler.name, handler.on, message.name);
     if (!checked && (await store.query(IN_INBOX, [handler.name, message.id])).length > 0) return;
     await timed(handler, () => run(message, ctx));
-    await store.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock), handler.effect]);
+    // One row of its own, conflict ignored: it may share a transaction with other commits (CommitOptions).
+    await store.transaction((tx) => tx.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock), handler.effect]), { groupable: true });
+    rememberProcessed(handler, message);
   };
 
   /**
@@ -268,7 +302,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
    * are: that lookup is the common case, and the long history of a busy actor is not scanned each time.
    */
   const catchUp = async (handler: Handler, message: BusMessage): Promise<void> => {
-    if (message.actorSeq <= 1) return;
+    if (message.actorSeq <= 1 || (settledThrough.get(memoryKey(handler, message.actor)) ?? 0) >= message.actorSeq - 1) return;
     const names = handler.messageNames.map((_, i) => `$${i + 3}`).join(', ');
     const earlier = `SELECT m.id FROM messages m WHERE m.actor = $1 AND m.actor_seq < $2 AND m.name IN (${names})`;
     const params = [message.actor, message.actorSeq, ...handler.messageNames];
@@ -295,10 +329,13 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     }
   };
 
-  /** Processes one entry (not acked yet). Throws only when the store fails (the entry stays pending). */
-  const consume = async (loop: Loop, entry: BusEntry): Promise<void> => {
+  /**
+   * Processes one entry (not acked yet). Throws only when the store fails (the entry stays pending).
+   * `settled`: whether the entry was found settled when its read was checked as a whole; absent, it is looked up now.
+   */
+  const consume = async (loop: Loop, entry: BusEntry, settled?: boolean): Promise<void> => {
     const { handler } = loop;
-    if (await isSettled(handler, entry.message.id)) return;
+    if (settled ?? (await isSettled(handler, entry.message.id))) return;
     await catchUp(handler, entry.message);
     await processWithRetries(handler, entry.stream, entry.message, entry.deliveries - 1);
   };
@@ -310,6 +347,11 @@ export function createConsumers(options: ConsumersOptions): Consumers {
    * later ones of its actor) and the batch rejects.
    */
   const consumeBatch = async (loop: Loop, entries: BusEntry[]): Promise<void> => {
+    if (entries.length === 0) return;
+    // A local handler's transaction inserts its inbox row first, so an entry settled meanwhile is still
+    // a no-op and the whole read can be checked at once. An external handler's call has no such guard:
+    // each entry is checked right before its turn.
+    const settled = loop.handler.effect === 'local' ? await settledAmong(loop.handler, entries.map((entry) => entry.message.id)) : undefined;
     const processed: string[] = [];
     const byActor = new Map<string, BusEntry[]>();
     for (const entry of entries) {
@@ -320,7 +362,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     const results = await Promise.allSettled(
       [...byActor.values()].map(async (queue) => {
         for (const entry of queue) {
-          await consume(loop, entry);
+          await consume(loop, entry, settled?.has(entry.message.id));
           processed.push(entry.entryId);
         }
       }),

@@ -2,7 +2,7 @@ import { TerminalError as ExternalTerminalError } from '../../adapters/errors';
 import { defineHandler, TerminalError, type Handler } from '../../messaging/handlers';
 import type { FeatureDeps } from '../feature';
 import { callContextOf, reply } from '../reply';
-import { findShow } from './shows.queries';
+import { deadNationIdOf } from './shows.queries';
 
 /**
  * Places each booking with Dead Nation, once (its inbox), with the show's `dead_nation_id` as
@@ -16,12 +16,12 @@ export function showHandlers({ runtime, services, store, clock }: FeatureDeps): 
       on: {
         BookingMade_v1: async (_message, ctx) => {
           const booking = ctx.fields as { booking_id: string; show_id: string; number_of_tickets: number; customer_email: string };
-          const show = await findShow(store, booking.show_id, clock.now().toISOString());
-          if (!show) throw new TerminalError(`show ${booking.show_id} of booking ${booking.booking_id} does not exist`);
+          const eventId = await deadNationIdOf(store, booking.show_id);
+          if (eventId === null) throw new TerminalError(`show ${booking.show_id} of booking ${booking.booking_id} does not exist`);
           const address = `booking/${booking.booking_id}`;
           try {
             await services.deadNation.bookTickets(
-              { booking_id: booking.booking_id, event_id: show.dead_nation_id, number_of_tickets: booking.number_of_tickets, customer_address: booking.customer_email },
+              { booking_id: booking.booking_id, event_id: eventId, number_of_tickets: booking.number_of_tickets, customer_address: booking.customer_email },
               callContextOf(ctx),
             );
           } catch (error) {

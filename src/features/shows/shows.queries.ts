@@ -27,10 +27,10 @@ const toShow = (row: ShowRow): Show => ({
   venue: row.venue,
 });
 
-/** One show as at `now`, or null. */
-export async function findShow(db: SqlExecutor, showId: string, now: string): Promise<Show | null> {
-  const [row] = await db.query<ShowRow>(`SELECT ${COLUMNS} FROM shows WHERE show_id = $2`, [now, showId]);
-  return row ? toShow(row) : null;
+/** The Dead Nation event id of a show, or null when there is no such show. */
+export async function deadNationIdOf(db: SqlExecutor, showId: string): Promise<string | null> {
+  const [row] = await db.query<{ dead_nation_id: string }>('SELECT dead_nation_id FROM shows WHERE show_id = $1', [showId]);
+  return row?.dead_nation_id ?? null;
 }
 
 /** Shows as at `now` ordered by start time (then id), after the key `[start_time, show_id]` when given. */
