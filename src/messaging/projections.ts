@@ -242,22 +242,28 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
     return projection;
   };
 
-  /** Reads one batch after the checkpoint and applies it; resolves to the number of messages read (0 at the head). */
-  const step = async (projection: AnyProjection): Promise<number> => {
-    const checkpoint = checkpointOf(projection);
-    const from = await readCheckpoint(store, checkpoint);
-    const batch = await store.readMessages(from, batchSize);
+  /**
+   * Applies `batch`, read after `from`, to `projection` inside `tx`: the number of facts applied, or null
+   * when another runner moved the checkpoint first (then nothing is written).
+   */
+  const applyBatch = async (tx: SqlExecutor, projection: AnyProjection, from: LogCursor, batch: LoggedMessage[]): Promise<number | null> => {
     const last = batch.at(-1);
     if (!last) return 0;
+    // The checkpoint first: a second runner blocks here (Postgres) and finds it moved, before touching a row.
+    if (!(await advanceCheckpoint(tx, checkpointOf(projection), from, last.cursor, isoNow(clock)))) return null;
     const facts = factsOf(projection, batch);
-    const advanced = await store.transaction(async (tx) => {
-      // The checkpoint first: a second runner blocks here (Postgres) and finds it moved, before touching a row.
-      if (!(await advanceCheckpoint(tx, checkpoint, from, last.cursor, isoNow(clock)))) return false;
-      await applyFacts(tx, projection, projection.table, facts);
-      return true;
-    });
+    await applyFacts(tx, projection, projection.table, facts);
+    return facts.length;
+  };
+
+  /** Reads one batch after the checkpoint and applies it; resolves to the number of messages read (0 at the head). */
+  const step = async (projection: AnyProjection): Promise<number> => {
+    const from = await readCheckpoint(store, checkpointOf(projection));
+    const batch = await store.readMessages(from, batchSize);
+    if (batch.length === 0) return 0;
+    const applied = await store.transaction((tx) => applyBatch(tx, projection, from, batch));
     // A lost compare-and-set wrote nothing: another runner applied this batch, so re-read from its checkpoint.
-    if (advanced) appliedTotal?.inc({ projection: projection.name }, facts.length);
+    if (applied !== null) appliedTotal?.inc({ projection: projection.name }, applied);
     return batch.length;
   };
 
@@ -270,19 +276,63 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
   };
 
   const backoff = new Map<string, { failures: number; retryRound: number }>();
-  /** One pass over all projections; resolves to true when any of them read something (more may follow). */
+  const failed = (projection: AnyProjection, error: unknown, round: number) => {
+    const failures = (backoff.get(projection.name)?.failures ?? 0) + 1;
+    backoff.set(projection.name, { failures, retryRound: round + Math.min(2 ** failures, MAX_BACKOFF_ROUNDS) });
+    logger?.error('projection failed; it will be retried', { projection: projection.name, failures, err: error });
+  };
+
+  /**
+   * One pass over all projections; resolves to true when any of them read something (more may follow).
+   * Projections at the same checkpoint (the steady state) share one read of the log and one transaction;
+   * when that transaction fails, each goes alone, so one failing projection does not hold up the others.
+   */
   const poll = async (round: number): Promise<boolean> => {
-    let busy = false;
+    const atCursor = new Map<string, { from: LogCursor; members: AnyProjection[] }>();
     for (const projection of projections) {
       const failing = backoff.get(projection.name);
       if (failing && round < failing.retryRound) continue;
       try {
-        if ((await step(projection)) > 0) busy = true;
-        backoff.delete(projection.name);
+        const from = await readCheckpoint(store, checkpointOf(projection));
+        const key = `${from.tx}:${from.position}`;
+        const group = atCursor.get(key);
+        if (group) group.members.push(projection);
+        else atCursor.set(key, { from, members: [projection] });
       } catch (error) {
-        const failures = (failing?.failures ?? 0) + 1;
-        backoff.set(projection.name, { failures, retryRound: round + Math.min(2 ** failures, MAX_BACKOFF_ROUNDS) });
-        logger?.error('projection failed; it will be retried', { projection: projection.name, failures, err: error });
+        failed(projection, error, round);
+      }
+    }
+    let busy = false;
+    for (const { from, members } of atCursor.values()) {
+      try {
+        const batch = await store.readMessages(from, batchSize);
+        if (batch.length > 0) {
+          busy = true;
+          // In the projections' order on every runner, so two runners lock the checkpoints in the same order.
+          const applied = await store.transaction(async (tx) => {
+            const counts: (number | null)[] = [];
+            for (const projection of members) counts.push(await applyBatch(tx, projection, from, batch));
+            return counts;
+          });
+          members.forEach((projection, i) => {
+            const count = applied[i];
+            if (count !== null && count !== undefined) appliedTotal?.inc({ projection: projection.name }, count);
+          });
+        }
+        for (const projection of members) backoff.delete(projection.name);
+      } catch (error) {
+        if (members.length === 1) {
+          failed(members[0]!, error, round);
+          continue;
+        }
+        for (const projection of members) {
+          try {
+            if ((await step(projection)) > 0) busy = true;
+            backoff.delete(projection.name);
+          } catch (alone) {
+            failed(projection, alone, round);
+          }
+        }
       }
     }
     return busy;

@@ -240,6 +240,39 @@ for (const { name, make } of storeHarnesses) {
         });
       });
 
+      describe('when the projections are at one checkpoint', () => {
+        it('reads the log once for all of them and writes them in one transaction', async () => {
+          const { store } = harness;
+          const calls = { readMessages: 0, transaction: 0 };
+          const counted = new Proxy(store, {
+            get(target, property) {
+              const value = Reflect.get(target, property);
+              if (typeof value !== 'function') return value;
+              if (property === 'readMessages' || property === 'transaction') {
+                return (...args: unknown[]) => {
+                  calls[property] += 1;
+                  return (value as (...a: unknown[]) => unknown).apply(target, args);
+                };
+              }
+              return value.bind(target);
+            },
+          });
+          // Only the first round (and the empty read after it) runs: nobody notifies and the poll is long.
+          const runner = runnerOn(counted, { pollMs: 60_000 });
+          await runner.ensureTables();
+          await bookings(runtimeOn(store), 0, 6);
+          await wholeLog(store);
+          calls.readMessages = 0;
+          calls.transaction = 0;
+
+          runner.start();
+          await waitFor(async () => (await allReservations(store)).length === 6 && (await rowsOf(countsProjection, store)).length > 0);
+          await waitFor(async () => calls.readMessages === 2);
+          expect(calls.transaction).toBe(1);
+          expect(await tables(store)).toEqual(await replayed(store));
+        });
+      });
+
       describe('when the service restarts', () => {
         it('resumes from its checkpoint and applies only what it had not', async () => {
           const first = runnerOn(harness.store);
