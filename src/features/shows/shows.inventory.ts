@@ -49,14 +49,20 @@ async function takeSeats(tx: Tx, message: Message): Promise<void> {
     'UPDATE shows SET seats_taken = seats_taken + $1 WHERE show_id = $2 AND seats_taken + seats_held + $1 <= number_of_tickets',
     [seats, showId],
   );
-  let taken = await take();
+  // The row of the booking is written together with the UPDATE (one round trip): when no seats are
+  // taken the command fails and the transaction, row included, is rolled back. Selected from the show,
+  // so that an unknown show inserts nothing instead of breaking the transaction.
+  const [first] = await Promise.all([
+    take(),
+    tx.execute('INSERT INTO booking_seats (booking_id, show_id, seats) SELECT $1, show_id, $3 FROM shows WHERE show_id = $2', [bookingId, showId, seats]),
+  ]);
+  let taken = first;
   if (taken === 0 && (await reclaimLapsedHolds(tx, String(showId), message.occurredAt)) > 0) taken = await take();
   if (taken === 0) {
     const [show] = await tx.query('SELECT 1 AS found FROM shows WHERE show_id = $1', [showId]);
     if (!show) throw notFound(`show ${String(showId)}`, 'SHOW_NOT_FOUND');
     throw new AppError({ code: 'SOLD_OUT', status: 400, detail: 'not enough seats available' });
   }
-  await tx.execute('INSERT INTO booking_seats (booking_id, show_id, seats) VALUES ($1, $2, $3)', [bookingId, showId, seats]);
 }
 
 async function releaseBooking(tx: Tx, bookingId: string): Promise<void> {
