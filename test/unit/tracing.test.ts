@@ -1,0 +1,39 @@
+import { afterEach, describe, expect, it } from 'bun:test';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
+import { createTracing, type Tracing } from '../../src/observability/tracing';
+
+const CALLER = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`;
+
+describe('tracing', () => {
+  let tracing: Tracing | undefined;
+  afterEach(async () => {
+    await tracing?.shutdown();
+    tracing = undefined;
+  });
+
+  describe('when spans go nowhere (no exporter, no processor)', () => {
+    it('records none of the traces it starts, yet gives their spans ids and an unsampled traceparent', async () => {
+      tracing = createTracing({ serviceName: 'test' });
+      const seen = await tracing.withSpan('root', {}, (span) => ({ recording: span.isRecording(), traceparent: tracing?.currentTraceparent() }));
+      expect(seen.recording).toBe(false);
+      expect(seen.traceparent).toMatch(/^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-00$/);
+    });
+
+    it('records and continues a trace its caller sampled', async () => {
+      tracing = createTracing({ serviceName: 'test' });
+      const seen = await tracing.withSpan('child', {}, (span) => ({ recording: span.isRecording(), traceparent: tracing?.currentTraceparent() }), { traceparent: CALLER });
+      expect(seen.recording).toBe(true);
+      expect(seen.traceparent).toMatch(new RegExp(`^00-${'ab'.repeat(16)}-[0-9a-f]{16}-01$`));
+    });
+  });
+
+  describe('when spans are exported', () => {
+    it('records the traces it starts', async () => {
+      const exporter = new InMemorySpanExporter();
+      tracing = createTracing({ serviceName: 'test', spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+      const traceparent = await tracing.withSpan('root', {}, () => tracing?.currentTraceparent());
+      expect(traceparent).toMatch(/-01$/);
+      expect(exporter.getFinishedSpans().map((span) => span.name)).toEqual(['root']);
+    });
+  });
+});
