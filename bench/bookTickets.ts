@@ -50,6 +50,7 @@ import {
   startServiceChild,
   waitForQuietMachine,
   type Cleanup,
+  type ServiceChild,
 } from './lib';
 
 const flags = parseFlags({
@@ -60,6 +61,8 @@ const flags = parseFlags({
   seats: 10_000,
   pgbench: true,
   direct: false,
+  /** Service processes on the one database and Redis prefix; clients spread over them. */
+  instances: 1,
   profile: '',
   /** Longest wait for the background work after the load, in seconds. */
   drain: 120,
@@ -158,32 +161,41 @@ async function serviceOverHttp(cleanup: Cleanup): Promise<number> {
   cleanup.add('drop the service database', () => db.drop());
   const prefix = uniquePrefix();
   cleanup.add('delete the Redis keys', () => deleteKeys(prefix));
-  const dir = makeTempDir('tickets-bench-book-');
-  cleanup.add('remove the data dir', () => dir.cleanup());
   if (flags.profile) mkdirSync(flags.profile, { recursive: true });
-  const child = await startServiceChild({ env: distributedEnv(db.url, prefix, dir.path), ...(flags.profile ? { cpuProfDir: flags.profile } : {}) });
-  cleanup.add('stop the service', () => child.stop());
+  const children: ServiceChild[] = [];
+  for (let i = 0; i < flags.instances; i++) {
+    const dir = makeTempDir(`tickets-bench-book-${i}-`);
+    cleanup.add(`remove the data dir of instance ${i}`, () => dir.cleanup());
+    // One at a time: start-up migrates under a lock anyway, and the next finds the schema ready.
+    const env = distributedEnv(db.url, prefix, dir.path, { INSTANCE_ID: `book-${i}` });
+    const child = await startServiceChild({ env, ...(flags.profile ? { cpuProfDir: flags.profile } : {}) });
+    cleanup.add(`stop instance ${i}`, () => child.stop());
+    children.push(child);
+  }
+  const pids = () => children.map((child) => child.pid);
   const stats = new pg.Client({ connectionString: db.url });
   await stats.connect();
   cleanup.add('close the stats connection', () => stats.end());
 
   const setupStarted = performance.now();
-  const shows = await createShows([child.url], flags.shows, flags.seats);
-  report(`1. service (child process, distributed mode): ${flags.shows} shows × ${flags.seats} seats created in ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`);
+  const shows = await createShows([children[0]!.url], flags.shows, flags.seats);
+  report(`1. service (${flags.instances === 1 ? 'child process' : `${flags.instances} child processes`}, distributed mode): ${flags.shows} shows × ${flags.seats} seats created in ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`);
 
   report(`   ${await waitForQuietMachine()}`);
   const before = await counters(stats);
   const bookingsBefore = (await backlog(stats)).made;
-  let cpuBefore = cpuSnapshot([child.pid]);
+  let cpuBefore = cpuSnapshot(pids());
+  let sent = 0;
   const loadStartedAt = performance.now();
   const run = await closedLoop({
     concurrency: flags.concurrency,
     warmupMs: flags.warmup * 1_000,
     durationMs: flags.duration * 1_000,
     onMeasureStart: () => {
-      cpuBefore = cpuSnapshot([child.pid]);
+      cpuBefore = cpuSnapshot(pids());
     },
     request: async () => {
+      const child = children[sent++ % children.length]!;
       const response = await fetch(`${child.url}/api/book-tickets`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -193,7 +205,7 @@ async function serviceOverHttp(cleanup: Cleanup): Promise<number> {
       return response.status;
     },
   });
-  const cpu = cpuShares(cpuBefore, cpuSnapshot([child.pid]), run.elapsedMs);
+  const cpu = cpuShares(cpuBefore, cpuSnapshot(pids()), run.elapsedMs);
   const rps = rate(run.recorder.count, run.elapsedMs);
   const p = run.recorder.percentiles();
   report(
@@ -213,8 +225,10 @@ async function serviceOverHttp(cleanup: Cleanup): Promise<number> {
   );
   report(`   end to end (every booking taken, placed at Dead Nation and in the data lake): ${drain.made - bookingsBefore} bookings in ${((loadEndedAt - loadStartedAt + drain.ms) / 1000).toFixed(1)} s: ${sustained} bookings/s sustained`);
 
-  const exit = await child.stop();
-  if (exit !== 0) report(`   the service exited with ${exit}:\n${child.output().slice(-2_000)}`);
+  for (const child of children) {
+    const exit = await child.stop();
+    if (exit !== 0) report(`   the service exited with ${exit}:\n${child.output().slice(-2_000)}`);
+  }
   // Backends flush their statistics when they exit: read them once the service is gone.
   await Bun.sleep(500);
   const after = await counters(stats);
@@ -222,7 +236,9 @@ async function serviceOverHttp(cleanup: Cleanup): Promise<number> {
   for (const line of perBooking(before, after, bookings)) report(line);
   const serverErrors = [...run.recorder.statuses.entries()].filter(([s]) => s === 'error' || Number(s) >= 500);
   if (serverErrors.length > 0) report(`   UNEXPECTED: ${serverErrors.map(([s, n]) => `${n} × ${s}`).join(', ')}`);
-  if (child.output().trim()) report(`   service output (warn and above), last lines:\n${child.output().trim().split('\n').slice(-5).join('\n')}`);
+  for (const child of children) {
+    if (child.output().trim()) report(`   service output (warn and above), last lines:\n${child.output().trim().split('\n').slice(-5).join('\n')}`);
+  }
   return rps;
 }
 
