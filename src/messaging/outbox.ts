@@ -76,6 +76,8 @@ const DEFAULT_GRACE_MS = 5_000;
 const DEFAULT_RECONCILE_MS = 1_000;
 const DEFAULT_APPEND_EVERY_MS = 10;
 const FIRST_BACKOFF_MS = 100;
+/** How many ids of messages its buffer published a buffered relay remembers for its reconciler. */
+const PUBLISHED_MEMORY = 100_000;
 
 /**
  * EMBEDDED mode: the store's `messages` table, written in the commit transaction, is the outbox. The
@@ -99,9 +101,10 @@ export function createLogRelay(opts: LogRelayOptions): Outbox {
  * retries with capped exponential backoff and jitter.
  *
  * The Postgres log is the record: a reconciler tails it from the `reconciler` checkpoint in commit
- * order and publishes every message older than `graceMs` (by then the buffer has normally published
- * it; the bus skips the duplicate), so messages a crash kept out of the buffer, or a lost buffer file,
- * are still delivered. It stops at the first message younger than the grace period.
+ * order and publishes every message older than `graceMs` that this instance's buffer has not published
+ * (another instance's messages it re-sends, and the bus skips the duplicates), so messages a crash kept
+ * out of the buffer, or a lost buffer file, are still delivered. It stops at the first message younger
+ * than the grace period.
  *
  * Each instance's buffer is published in its own commit order. Messages of one stream committed by two
  * instances at nearly the same time may reach the stream in either order; consumers that need one
@@ -240,6 +243,12 @@ class BufferedRelay implements Outbox {
   private deletedThrough = 0;
   private readonly publisher: Loop;
   private readonly reconciler: Loop;
+  /**
+   * Ids of messages the buffer has published and the reconciler has not passed yet: it skips them
+   * instead of sending each message a second time. Oldest first; only a bounded number is kept, and a
+   * forgotten one is merely re-sent (the bus ignores it).
+   */
+  private readonly publishedIds = new Set<string>();
   /** The reconciler's checkpoint as last read or written; re-read after a failure. */
   private reconciled: LogCursor | undefined;
   private stopping: Promise<void> | undefined;
@@ -377,7 +386,13 @@ class BufferedRelay implements Outbox {
       this.forgetPublished();
       return false;
     }
-    await publishByStream(this.bus, rows.map((row) => JSON.parse(row.message) as Message), isoNow(this.clock));
+    const messages = rows.map((row) => JSON.parse(row.message) as Message);
+    await publishByStream(this.bus, messages, isoNow(this.clock));
+    for (const message of messages) this.publishedIds.add(message.id);
+    for (const id of this.publishedIds) {
+      if (this.publishedIds.size <= PUBLISHED_MEMORY) break;
+      this.publishedIds.delete(id);
+    }
     this.publishedThrough = last.seq;
     this.metrics.published('buffer', rows.length);
     return rows.length === this.batchSize;
@@ -396,8 +411,10 @@ class BufferedRelay implements Outbox {
     const due = olderThan(batch, this.clock.now().getTime() - this.graceMs);
     const last = due.at(-1);
     if (!last) return false;
-    await publishByStream(this.bus, due, isoNow(this.clock));
-    this.metrics.published('reconciler', due.length);
+    const unpublished = due.filter((message) => !this.publishedIds.has(message.id));
+    if (unpublished.length > 0) await publishByStream(this.bus, unpublished, isoNow(this.clock));
+    for (const message of due) this.publishedIds.delete(message.id);
+    this.metrics.published('reconciler', unpublished.length);
     if (await advanceCheckpoint(this.store, RECONCILER_CHECKPOINT, cursor, last.cursor, isoNow(this.clock))) {
       this.reconciled = last.cursor;
       return due.length === this.batchSize;

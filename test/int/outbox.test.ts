@@ -400,7 +400,7 @@ describe('outbox', () => {
         expect(Date.now() - started).toBeLessThan(2_000);
       });
 
-      it('lets the reconciler re-send what the buffer published without duplicating it', async () => {
+      it('lets the reconciler pass over what the buffer published, sending nothing twice', async () => {
         const recorded = recordingBus(bus);
         const relay = relayOn({ bus: recorded.bus });
         await interleaved(runtimeOn(store, clock, relay), clock, names('r', 3));
@@ -410,7 +410,7 @@ describe('outbox', () => {
         clock.advance(1_000);
         await relay.flush();
 
-        expect(sorted(recorded.handed)).toEqual(idsOf([...log, ...log]));
+        expect(sorted(recorded.handed)).toEqual(idsOf(log));
         await expectOnBus(bus, log);
         expect(await readCheckpoint(store, RECONCILER_CHECKPOINT)).toEqual(log.at(-1)!.cursor);
       });
@@ -448,7 +448,7 @@ describe('outbox', () => {
         await third.flush();
 
         const latest = all.slice(log.length);
-        expect(sorted(recorded.handed)).toEqual(idsOf([...latest, ...latest]));
+        expect(sorted(recorded.handed)).toEqual(idsOf(latest));
         await expectOnBus(bus, all);
       });
     });
