@@ -36,7 +36,10 @@ export interface ConsumersOptions {
   claimIdleMs?: number | undefined;
   /** How long one read waits for new entries; also bounds how long `stop()` waits for an idle loop. */
   blockMs?: number | undefined;
-  /** Entries taken per read. */
+  /**
+   * Entries taken per read (default 128). A loop reads again once the whole read is processed, and each
+   * entry waits on round trips and a shared commit, so the read size bounds a handler's rate.
+   */
   batchSize?: number | undefined;
 }
 
@@ -61,7 +64,7 @@ export interface Consumers extends Redeliverer {
 const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 100, maxMs: 5_000 };
 const DEFAULT_CLAIM_IDLE_MS = 30_000;
 const DEFAULT_BLOCK_MS = 1_000;
-const DEFAULT_BATCH_SIZE = 32;
+const DEFAULT_BATCH_SIZE = 128;
 const DRAIN_POLL_MS = 10;
 
 const IN_INBOX = 'SELECT 1 AS found FROM inbox WHERE handler = $1 AND message_id = $2';
