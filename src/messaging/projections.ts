@@ -256,16 +256,29 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
     return facts.length;
   };
 
-  /** Reads one batch after the checkpoint and applies it; resolves to the number of messages read (0 at the head). */
-  const step = async (projection: AnyProjection): Promise<number> => {
-    const from = await readCheckpoint(store, checkpointOf(projection));
+  /**
+   * Reads one batch after `from` and applies it, in one transaction, to `members` (projections whose
+   * checkpoint is `from`); resolves to the number of messages read (0 at the head).
+   */
+  const stepFrom = async (from: LogCursor, members: AnyProjection[]): Promise<number> => {
     const batch = await store.readMessages(from, batchSize);
     if (batch.length === 0) return 0;
-    const applied = await store.transaction((tx) => applyBatch(tx, projection, from, batch));
+    // In the projections' order on every runner, so two runners lock the checkpoints in the same order.
+    const applied = await store.transaction(async (tx) => {
+      const counts: (number | null)[] = [];
+      for (const projection of members) counts.push(await applyBatch(tx, projection, from, batch));
+      return counts;
+    });
     // A lost compare-and-set wrote nothing: another runner applied this batch, so re-read from its checkpoint.
-    if (applied !== null) appliedTotal?.inc({ projection: projection.name }, applied);
+    members.forEach((projection, i) => {
+      const count = applied[i];
+      if (count !== null && count !== undefined) appliedTotal?.inc({ projection: projection.name }, count);
+    });
     return batch.length;
   };
+
+  /** One projection's step: its next batch after its checkpoint. */
+  const step = async (projection: AnyProjection): Promise<number> => stepFrom(await readCheckpoint(store, checkpointOf(projection)), [projection]);
 
   let turn: Promise<unknown> = Promise.resolve();
   /** The loop and catchUp() of one runner take turns; across runners the checkpoint CAS decides. */
@@ -305,20 +318,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
     let busy = false;
     for (const { from, members } of atCursor.values()) {
       try {
-        const batch = await store.readMessages(from, batchSize);
-        if (batch.length > 0) {
-          busy = true;
-          // In the projections' order on every runner, so two runners lock the checkpoints in the same order.
-          const applied = await store.transaction(async (tx) => {
-            const counts: (number | null)[] = [];
-            for (const projection of members) counts.push(await applyBatch(tx, projection, from, batch));
-            return counts;
-          });
-          members.forEach((projection, i) => {
-            const count = applied[i];
-            if (count !== null && count !== undefined) appliedTotal?.inc({ projection: projection.name }, count);
-          });
-        }
+        if ((await stepFrom(from, members)) > 0) busy = true;
         for (const projection of members) backoff.delete(projection.name);
       } catch (error) {
         if (members.length === 1) {
