@@ -71,9 +71,10 @@ const IN_INBOX = 'SELECT 1 AS found FROM inbox WHERE handler = $1 AND message_id
 const INSERT_INBOX = 'INSERT INTO inbox (handler, message_id, processed_at, effect) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
 /** One failed attempt, for the debugger's timeline; successes are not recorded (the inbox says it). */
 const INSERT_ATTEMPT = 'INSERT INTO delivery_attempts (handler, effect, message_id, attempt, error, at) VALUES ($1, $2, $3, $4, $5, $6)';
-/** Processed, or given up on: a `dead` message waits for ops to redrive it. */
-const SETTLED = `${IN_INBOX} UNION ALL SELECT 1 FROM dead_letters WHERE handler = $1 AND message_id = $2 AND status = 'dead'`;
-/** SETTLED for many messages at once: `$1` the handler, then the message ids. */
+/**
+ * Which of some messages a handler has settled: processed, or given up on (a `dead` message waits for
+ * ops to redrive it). `$1` the handler, then the message ids.
+ */
 const settledAmongSql = (count: number): string => {
   const ids = Array.from({ length: count }, (_, i) => `$${i + 2}`).join(', ');
   return `SELECT message_id FROM inbox WHERE handler = $1 AND message_id IN (${ids})
@@ -149,14 +150,12 @@ export function createConsumers(options: ConsumersOptions): Consumers {
   /** Wakes the loops' pauses between failed reads when stopping. */
   const wakers = new Set<() => void>();
 
-  const isSettled = async (handler: Handler, messageId: string) =>
-    (await store.query(SETTLED, [handler.name, messageId])).length > 0;
-
   /** The messages among `messageIds` that `handler` has settled: one query for a whole read. */
   const settledAmong = async (handler: Handler, messageIds: string[]): Promise<Set<string>> => {
     const rows = await store.query<{ message_id: string }>(settledAmongSql(messageIds.length), [handler.name, ...messageIds]);
     return new Set(rows.map((row) => row.message_id));
   };
+  const isSettled = async (handler: Handler, messageId: string) => (await settledAmong(handler, [messageId])).has(messageId);
 
   /**
    * Per handler and actor, the highest actor_seq this instance has processed. Processing a message

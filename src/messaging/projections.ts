@@ -243,14 +243,12 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
   };
 
   /**
-   * Applies `batch`, read after `from`, to `projection` inside `tx`: the number of facts applied, or null
-   * when another runner moved the checkpoint first (then nothing is written).
+   * Applies `batch`, read from `from` up to `to`, to `projection` inside `tx`: the number of facts
+   * applied, or null when another runner moved the checkpoint first (then nothing is written).
    */
-  const applyBatch = async (tx: SqlExecutor, projection: AnyProjection, from: LogCursor, batch: LoggedMessage[]): Promise<number | null> => {
-    const last = batch.at(-1);
-    if (!last) return 0;
+  const applyBatch = async (tx: SqlExecutor, projection: AnyProjection, from: LogCursor, to: LogCursor, batch: LoggedMessage[]): Promise<number | null> => {
     // The checkpoint first: a second runner blocks here (Postgres) and finds it moved, before touching a row.
-    if (!(await advanceCheckpoint(tx, checkpointOf(projection), from, last.cursor, isoNow(clock)))) return null;
+    if (!(await advanceCheckpoint(tx, checkpointOf(projection), from, to, isoNow(clock)))) return null;
     const facts = factsOf(projection, batch);
     await applyFacts(tx, projection, projection.table, facts);
     return facts.length;
@@ -262,11 +260,12 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
    */
   const stepFrom = async (from: LogCursor, members: AnyProjection[]): Promise<number> => {
     const batch = await store.readMessages(from, batchSize);
-    if (batch.length === 0) return 0;
+    const last = batch.at(-1);
+    if (!last) return 0;
     // In the projections' order on every runner, so two runners lock the checkpoints in the same order.
     const applied = await store.transaction(async (tx) => {
       const counts: (number | null)[] = [];
-      for (const projection of members) counts.push(await applyBatch(tx, projection, from, batch));
+      for (const projection of members) counts.push(await applyBatch(tx, projection, from, last.cursor, batch));
       return counts;
     });
     // A lost compare-and-set wrote nothing: another runner applied this batch, so re-read from its checkpoint.
