@@ -7,12 +7,19 @@
  * - A group reads each entry once (`readNew`) until it is acked; an unacked entry stays pending and can
  *   be taken over by another consumer with `claimIdle` once it has been idle long enough; every read or
  *   claim increments its delivery count.
- * - A group created after entries were published still sees all of them (groups start at the beginning).
+ * - A group created after entries were published still sees all of them (groups start at the beginning),
+ *   except those `trim` removed.
  * - Publishing is keyed by message `id` per stream: a message whose id was already published to that
  *   stream is skipped (the others of the batch are appended, in order), so re-sends by the outbox and
- *   its reconciler are harmless. Redis remembers published ids for 7 days, SQLite for good. Consumers
- *   still deduplicate by id: delivery to a group is at least once.
+ *   its reconciler are harmless. Both remember published ids for PUBLISHED_MEMORY_MS (7 days): Redis
+ *   in marker keys that expire, SQLite in the entries themselves, which `trim` keeps that long.
+ *   Consumers still deduplicate by id: delivery to a group is at least once.
+ * - `trim` removes the entries that every group of the stream has acknowledged (none pending, none
+ *   undelivered), so a stream does not grow for ever; a stream with no group is left alone.
  */
+
+/** How long a bus remembers the ids it published, to skip re-sends: far longer than any outbox or reconciler lags. */
+export const PUBLISHED_MEMORY_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** One message as it travels on the bus: the log's message plus its wire form. */
 export interface BusMessage {
@@ -49,6 +56,8 @@ export interface Bus {
   ack(stream: string, group: string, entryIds: string[]): Promise<void>;
   /** Entries not yet delivered to the group plus entries delivered but not acked. */
   lag(stream: string, group: string): Promise<{ undelivered: number; pending: number }>;
+  /** Removes the entries every group of the stream has acknowledged (see above); resolves to how many. */
+  trim(stream: string): Promise<number>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

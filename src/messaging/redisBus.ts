@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { assertCount, closedBusError, decodeMessage, encodeMessage, unknownGroupError } from './bus';
-import type { Bus, BusEntry, BusMessage } from './ports';
+import { PUBLISHED_MEMORY_MS, type Bus, type BusEntry, type BusMessage } from './ports';
 
 export interface RedisBusOptions {
   /** `redis://host:port` (any URL ioredis accepts, `rediss://` and credentials included) or `host:port`. */
@@ -37,8 +37,7 @@ const RECONNECT_DELAY_MAX_MS = 1_000;
 const BLOCKING_GRACE_MS = 2_000;
 const MESSAGE_FIELD = 'message';
 const LAG_COUNT_PAGE = 1_000;
-/** How long a published id is remembered: far longer than any outbox or reconciler can lag behind. */
-const PUBLISHED_TTL_SECONDS = 7 * 24 * 60 * 60;
+const PUBLISHED_TTL_SECONDS = PUBLISHED_MEMORY_MS / 1000;
 
 /**
  * Appends each message whose id was not yet published to the stream, in order, in one atomic step: the
@@ -76,6 +75,40 @@ repeat
   end
 until cursor == '0-0' or #claimed >= wanted
 return claimed
+`;
+
+/**
+ * Trims a stream to what some group still needs, in one atomic step: for each group the oldest pending
+ * entry, or when none is pending the entry after its last delivered one; XTRIM MINID removes every
+ * entry below the lowest of these. A stream without groups is left alone.
+ * KEYS[1] stream key. Returns how many entries were removed.
+ */
+const TRIM_SCRIPT = `
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function before(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local floor = nil
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  local keep
+  if tonumber(info['pending']) > 0 then
+    keep = redis.call('XPENDING', KEYS[1], info['name'], '-', '+', 1)[1][1]
+  else
+    local ms, seq = parse(info['last-delivered-id'])
+    keep = string.format('%d-%d', ms, seq + 1)
+  end
+  if floor == nil or before(keep, floor) then floor = keep end
+end
+if floor == nil then return 0 end
+return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 `;
 
 function toRedisUrl(url: string): string {
@@ -220,6 +253,11 @@ class RedisBus implements Bus {
       return { undelivered: await this.countAfter(redis, key, String(info.get('last-delivered-id'))), pending };
     }
     return { undelivered: Number(lag), pending };
+  }
+
+  async trim(stream: string): Promise<number> {
+    const redis = await this.connection();
+    return Number(await redis.eval(TRIM_SCRIPT, 1, this.key(stream)));
   }
 
   async ping(): Promise<void> {

@@ -1,10 +1,12 @@
 import { Database } from 'bun:sqlite';
 import { assertCount, closedBusError, decodeMessage, encodeMessage, unknownGroupError } from './bus';
-import type { Bus, BusEntry, BusMessage } from './ports';
+import { PUBLISHED_MEMORY_MS, type Bus, type BusEntry, type BusMessage } from './ports';
 
 export interface SqliteBusOptions {
   /** A file path, or `':memory:'` for a private in-memory bus. */
   path: string;
+  /** How long `trim` keeps acknowledged entries, whose ids skip re-sends (default PUBLISHED_MEMORY_MS; tests use 0). */
+  publishedMemoryMs?: number;
 }
 
 /**
@@ -13,12 +15,13 @@ export interface SqliteBusOptions {
  * tables; the bus only touches `bus_*` tables, which it creates if missing.
  *
  * Entry ids are the global sequence number zero-padded to 16 digits, so they sort as strings.
- * Publishing is keyed by message id: UNIQUE (stream, message_id) skips an id the stream already holds.
+ * Publishing is keyed by message id: UNIQUE (stream, message_id) skips an id the stream already holds,
+ * so `trim` removes an acknowledged entry only once it was published `publishedMemoryMs` ago.
  * A blocking `readNew` wakes at once on a publish through this instance and polls every
  * POLL_INTERVAL_MS for publishes through other connections to the same file.
  */
 export function openSqliteBus(opts: SqliteBusOptions): Bus {
-  return new SqliteBus(opts.path);
+  return new SqliteBus(opts.path, opts.publishedMemoryMs ?? PUBLISHED_MEMORY_MS);
 }
 
 const POLL_INTERVAL_MS = 10;
@@ -72,7 +75,10 @@ class SqliteBus implements Bus {
   /** Resolvers of waiting reads, called on every publish through this instance and on close. */
   private readonly wakers = new Set<() => void>();
 
-  constructor(path: string) {
+  constructor(
+    path: string,
+    private readonly publishedMemoryMs: number,
+  ) {
     this.db = new Database(path, { create: true, readwrite: true, strict: true });
     this.db.run('PRAGMA busy_timeout = 5000');
     if (path !== ':memory:') this.db.run('PRAGMA journal_mode = WAL');
@@ -132,6 +138,24 @@ class SqliteBus implements Bus {
       .get(stream, group);
     if (!lag) throw unknownGroupError(stream, group);
     return { undelivered: lag.undelivered, pending: lag.pending };
+  }
+
+  async trim(stream: string): Promise<number> {
+    this.assertOpen();
+    const publishedBefore = new Date(Date.now() - this.publishedMemoryMs).toISOString();
+    return this.immediate(() => {
+      // Per group: its oldest pending entry, or when none is pending the one after its last delivered.
+      const floor = this.db
+        .query<{ floor: number | null }, [string]>(
+          `SELECT MIN(COALESCE(
+             (SELECT MIN(p.seq) FROM bus_pending p WHERE p.stream = g.stream AND p.group_name = g.group_name),
+             g.last_delivered_seq + 1)) AS floor
+           FROM bus_groups g WHERE g.stream = ?`,
+        )
+        .get(stream)?.floor;
+      if (floor === null || floor === undefined) return 0;
+      return this.db.query('DELETE FROM bus_entries WHERE stream = ? AND seq < ? AND published_at <= ?').run(stream, floor, publishedBefore).changes;
+    });
   }
 
   async ping(): Promise<void> {

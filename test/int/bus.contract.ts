@@ -301,6 +301,44 @@ export function busContract(name: string, make: () => Promise<BusHarness>) {
       });
     });
 
+    describe('when a stream is trimmed', () => {
+      it('removes what every group acknowledged and keeps what a group has pending or not yet read', async () => {
+        await bus.ensureGroup(STREAM, 'tickets.a');
+        await bus.ensureGroup(STREAM, 'tickets.b');
+        await bus.publish(STREAM, messages(1, 2, 3, 4, 5, 6));
+        const readByA = await bus.readNew(STREAM, 'tickets.a', 'c1', 10, 0);
+        await bus.ack(STREAM, 'tickets.a', [0, 1, 2, 4].map((i) => readByA[i]!.entryId));
+        const readByB = await bus.readNew(STREAM, 'tickets.b', 'c1', 5, 0);
+        await bus.ack(STREAM, 'tickets.b', readByB.map((entry) => entry.entryId));
+
+        // a still holds 4 and 6, b has not read 6: only 1, 2 and 3 are done with.
+        expect(await bus.trim(STREAM)).toBe(3);
+        expect(await bus.trim(STREAM)).toBe(0);
+
+        expect(ids(await bus.claimIdle(STREAM, 'tickets.a', 'c2', 0, 10))).toEqual(idsOf(4, 6));
+        expect(ids(await bus.readNew(STREAM, 'tickets.b', 'c1', 10, 0))).toEqual(idsOf(6));
+        expect(await bus.lag(STREAM, 'tickets.a')).toEqual({ undelivered: 0, pending: 2 });
+        expect(await bus.lag(STREAM, 'tickets.b')).toEqual({ undelivered: 0, pending: 1 });
+      });
+
+      it('leaves a stream without groups, or with a group that read nothing, alone; a later group starts after what was trimmed', async () => {
+        await bus.publish(STREAM, messages(1, 2, 3));
+        expect(await bus.trim(STREAM)).toBe(0);
+        expect(await bus.trim('tickets.never-published')).toBe(0);
+        await bus.ensureGroup(STREAM, 'tickets.a');
+        expect(await bus.trim(STREAM)).toBe(0);
+
+        const read = await bus.readNew(STREAM, 'tickets.a', 'c1', 10, 0);
+        await bus.ack(STREAM, 'tickets.a', read.map((entry) => entry.entryId));
+        expect(await bus.trim(STREAM)).toBe(3);
+
+        await bus.ensureGroup(STREAM, 'tickets.late');
+        await bus.publish(STREAM, messages(4));
+        expect(ids(await bus.readNew(STREAM, 'tickets.late', 'c1', 10, 0))).toEqual(idsOf(4));
+        expect(await bus.lag(STREAM, 'tickets.a')).toEqual({ undelivered: 1, pending: 0 });
+      });
+    });
+
     describe('when measuring lag', () => {
       it('counts entries not yet delivered and entries delivered but not acked', async () => {
         await bus.ensureGroup(STREAM, GROUP);

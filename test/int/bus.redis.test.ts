@@ -114,6 +114,29 @@ describe('redis bus', () => {
     });
   });
 
+  describe('when a trimmed message is published again', () => {
+    const keyPrefix = uniquePrefix();
+    let bus: Bus;
+
+    afterEach(async () => {
+      await bus.close();
+      await deleteKeys(keyPrefix);
+    });
+
+    it('skips it: its id outlives the entry, in its marker key', async () => {
+      bus = createRedisBus({ url: testRedisUrl(), keyPrefix });
+      await bus.ensureGroup('s', 'g');
+      await bus.publish('s', [message('m1'), message('m2')]);
+      const read = await bus.readNew('s', 'g', 'c1', 10, 0);
+      await bus.ack('s', 'g', read.map((entry) => entry.entryId));
+      expect(await bus.trim('s')).toBe(2);
+
+      await bus.publish('s', [message('m1'), message('m3')]);
+
+      expect((await bus.readNew('s', 'g', 'c1', 10, 0)).map((entry) => entry.message.id)).toEqual(['m3']);
+    });
+  });
+
   describe('when Redis goes down', () => {
     let server: RedisServer;
     let bus: Bus;

@@ -8,12 +8,13 @@ import { busContract } from './bus.contract';
 busContract('sqlite', async () => {
   const dir = makeTempDir('tickets-bus-');
   const path = join(dir.path, 'bus.db');
-  let current: Bus = openSqliteBus({ path });
+  // Acknowledged entries trimmed at once, as Redis trims them (its published ids live in marker keys).
+  let current: Bus = openSqliteBus({ path, publishedMemoryMs: 0 });
   const harness = {
     bus: current,
     async reopen() {
       await current.close();
-      current = openSqliteBus({ path });
+      current = openSqliteBus({ path, publishedMemoryMs: 0 });
       harness.bus = current;
       return current;
     },
@@ -59,6 +60,25 @@ describe('sqlite bus', () => {
 
       expect((await reading).map((entry) => entry.message.id)).toEqual(['m1']);
       expect(Date.now() - started).toBeLessThan(1_000);
+    });
+  });
+
+  describe('when a stream is trimmed', () => {
+    it('keeps acknowledged entries for publishedMemoryMs, so that a re-send of their id is still skipped', async () => {
+      const bus = openSqliteBus({ path: ':memory:', publishedMemoryMs: 60_000 });
+      try {
+        await bus.ensureGroup('s', 'g');
+        await bus.publish('s', [message('m1')]);
+        const read = await bus.readNew('s', 'g', 'c1', 10, 0);
+        await bus.ack('s', 'g', read.map((entry) => entry.entryId));
+        expect(await bus.trim('s')).toBe(0);
+
+        await bus.publish('s', [message('m1'), message('m2')]);
+
+        expect((await bus.readNew('s', 'g', 'c1', 10, 0)).map((entry) => entry.message.id)).toEqual(['m2']);
+      } finally {
+        await bus.close();
+      }
     });
   });
 
