@@ -24,7 +24,11 @@ export function openSqliteBus(opts: SqliteBusOptions): Bus {
   return new SqliteBus(opts.path, opts.publishedMemoryMs ?? PUBLISHED_MEMORY_MS);
 }
 
-const POLL_INTERVAL_MS = 10;
+/**
+ * Only publishes through another connection (another process on the file) need the poll; every waiting
+ * read polls, so a short interval made an idle embedded service spend a tenth of a core (measured).
+ */
+const POLL_INTERVAL_MS = 100;
 const ENTRY_ID_DIGITS = 16;
 
 const SCHEMA = `
