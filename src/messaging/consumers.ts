@@ -58,9 +58,10 @@ export interface Consumers extends Redeliverer {
   drain(timeoutMs?: number): Promise<void>;
   /**
    * Runs `handler` on `message` once, now, through the same path as a delivery (earlier messages of
-   * the actor first, inbox, span), without retries or dead-lettering: rejects with the handler's error.
+   * the actor first, inbox, span), without retries or dead-lettering: rejects with the handler's error,
+   * after recording it as attempt number `attempt` in `delivery_attempts`.
    */
-  redeliver(handler: string, message: BusMessage): Promise<void>;
+  redeliver(handler: string, message: BusMessage, attempt: number): Promise<void>;
 }
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 100, maxMs: 5_000 };
@@ -475,7 +476,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       }
     },
 
-    async redeliver(handlerName, message) {
+    async redeliver(handlerName, message, attemptNo) {
       const handler = byName.get(handlerName);
       if (handler === undefined) throw new Error(`no handler named ${handlerName} is registered`);
       await catchUp(handler, message);
@@ -483,6 +484,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
         try {
           await attempt(handler, message, log);
         } catch (error) {
+          await recordFailure(handler, message, attemptNo, error, log);
           log.warn('redrive failed', { err: error });
           throw error;
         }

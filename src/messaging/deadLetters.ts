@@ -57,7 +57,8 @@ export type RedriveResult =
 
 /** Runs one handler on one message through the consumers' processing path (see createConsumers). */
 export interface Redeliverer {
-  redeliver(handler: string, message: BusMessage): Promise<void>;
+  /** `attempt` numbers this run among the message's attempts, for its row in `delivery_attempts` when it fails. */
+  redeliver(handler: string, message: BusMessage, attempt: number): Promise<void>;
 }
 
 /** Ops access to the dead letters: list them and redrive them. */
@@ -148,7 +149,7 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
     if (!letter) return { outcome: 'not_found' };
     if (letter.status !== 'dead') return { outcome: 'not_dead', deadLetter: letter };
     try {
-      await consumers.redeliver(letter.handler, letter.message);
+      await consumers.redeliver(letter.handler, letter.message, letter.attempts + 1);
     } catch (error) {
       await store.execute('UPDATE dead_letters SET error = $2, attempts = attempts + 1 WHERE id = $1', [id, errorText(error)]);
       return { outcome: 'failed', deadLetter: await reload(id) };

@@ -491,6 +491,13 @@ for (const { name, make } of modes) {
 
         expect(result).toMatchObject({ outcome: 'failed', deadLetter: { status: 'dead', error: 'out of paper', attempts: 4, redrivenAt: null } });
         expect(await effects(store, 'print')).toEqual([]);
+        // The debugger's timeline shows the failed redrive as the fourth attempt.
+        expect(await store.query('SELECT attempt, error FROM delivery_attempts WHERE handler = $1 ORDER BY attempt', ['print'])).toEqual([
+          { attempt: 1, error: 'printer on fire' },
+          { attempt: 2, error: 'printer on fire' },
+          { attempt: 3, error: 'printer on fire' },
+          { attempt: 4, error: 'out of paper' },
+        ]);
       });
 
       it('does not hold back the later messages of the same actor', async () => {
