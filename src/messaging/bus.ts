@@ -40,3 +40,16 @@ export function closedBusError(): Error {
 export function assertCount(count: number): void {
   if (!Number.isInteger(count) || count < 1) throw new RangeError(`count must be a positive integer, got ${count}`);
 }
+
+/**
+ * Whether `publish` should trim `stream` now, recording the time when it should: `everyMs` after the
+ * last trim, and never on a stream's first publish by this bus (a service starting up publishes
+ * before its consumers have created their groups).
+ */
+export function trimDue(trimmedAt: Map<string, number>, stream: string, everyMs: number): boolean {
+  const now = performance.now();
+  const last = trimmedAt.get(stream);
+  if (last !== undefined && now - last < everyMs) return false;
+  trimmedAt.set(stream, now);
+  return last !== undefined;
+}

@@ -41,8 +41,6 @@ export interface ConsumersOptions {
    * entry waits on round trips and a shared commit, so the read size bounds a handler's rate.
    */
   batchSize?: number | undefined;
-  /** How often each stream is trimmed of the entries every group has acknowledged (Bus.trim); default a minute. */
-  trimEveryMs?: number | undefined;
 }
 
 /** The running consumers of one instance. */
@@ -68,7 +66,6 @@ const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 100, maxMs: 5_000 };
 const DEFAULT_CLAIM_IDLE_MS = 30_000;
 const DEFAULT_BLOCK_MS = 1_000;
 const DEFAULT_BATCH_SIZE = 128;
-const DEFAULT_TRIM_EVERY_MS = 60_000;
 const DRAIN_POLL_MS = 10;
 
 const IN_INBOX = 'SELECT 1 AS found FROM inbox WHERE handler = $1 AND message_id = $2';
@@ -120,9 +117,6 @@ interface Loop {
  *    terminal failure (`isTerminalFailure`: a TerminalError, an external 4xx, an AppError refusal) is not retried. Then the message is written to `dead_letters` and the group moves on.
  *    Each failed attempt is also written to `delivery_attempts` (one row per failure, best-effort), for the debugger.
  *
- * Every `trimEveryMs` a stream's first loop to get there trims it (Bus.trim): what every group has
- * acknowledged leaves the bus, so streams stay as long as the slowest group's backlog.
- *
  * Metrics on `registry`: `handler_duration_seconds{handler}`, `handler_retries_total{handler}`,
  * `dead_letters_total{handler}` and `consumer_lag{group,stream}` (undelivered + pending entries).
  */
@@ -132,7 +126,6 @@ export function createConsumers(options: ConsumersOptions): Consumers {
   const claimIdleMs = options.claimIdleMs ?? DEFAULT_CLAIM_IDLE_MS;
   const blockMs = options.blockMs ?? DEFAULT_BLOCK_MS;
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-  const trimEveryMs = options.trimEveryMs ?? DEFAULT_TRIM_EVERY_MS;
   if (!Number.isInteger(retry.attempts) || retry.attempts < 1) {
     throw new RangeError(`retry.attempts must be a positive integer, got ${retry.attempts}`);
   }
@@ -394,20 +387,6 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       wakers.add(wake);
     });
 
-  /** When each stream was last trimmed (performance.now()); the loops of one stream share it. */
-  const trimmedAt = new Map<string, number>();
-  const trimWhenDue = async (stream: string): Promise<void> => {
-    if (performance.now() - (trimmedAt.get(stream) ?? -Infinity) < trimEveryMs) return;
-    trimmedAt.set(stream, performance.now());
-    try {
-      const removed = await bus.trim(stream);
-      if (removed > 0) logger.debug('stream trimmed', { stream, removed });
-    } catch (error) {
-      // Nothing is lost: the entries stay until the next trim.
-      logger.warn('stream trim failed', { stream, err: error });
-    }
-  };
-
   const run = async (loop: Loop): Promise<void> => {
     const { handler, stream, consumer } = loop;
     let lastClaimAt = -Infinity;
@@ -429,7 +408,6 @@ export function createConsumers(options: ConsumersOptions): Consumers {
         if (entries.length === 0) entries = await bus.readNew(stream, handler.group, consumer, batchSize, blockMs);
         await consumeBatch(loop, entries);
         failures = 0;
-        await trimWhenDue(stream);
       } catch (error) {
         failures += 1;
         // The group may be gone (a Redis that restarted empty): create it again before the next read.

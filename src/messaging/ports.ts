@@ -15,11 +15,16 @@
  *   in marker keys that expire, SQLite in the entries themselves, which `trim` keeps that long.
  *   Consumers still deduplicate by id: delivery to a group is at least once.
  * - `trim` removes the entries that every group of the stream has acknowledged (none pending, none
- *   undelivered), so a stream does not grow for ever; a stream with no group is left alone.
+ *   undelivered); a stream that no group reads keeps its entries for a retention time (Redis: an hour,
+ *   long enough for a rolling upgrade to create the group of a new handler; SQLite: as long as it
+ *   remembers published ids). `publish` trims the stream it appends to, at most once per
+ *   `trimEveryMs` (default TRIM_EVERY_MS), so no stream grows for ever.
  */
 
 /** How long a bus remembers the ids it published, to skip re-sends: far longer than any outbox or reconciler lags. */
 export const PUBLISHED_MEMORY_MS = 7 * 24 * 60 * 60 * 1000;
+/** How often `publish` trims the stream it appends to. */
+export const TRIM_EVERY_MS = 60_000;
 
 /** One message as it travels on the bus: the log's message plus its wire form. */
 export interface BusMessage {
@@ -56,7 +61,7 @@ export interface Bus {
   ack(stream: string, group: string, entryIds: string[]): Promise<void>;
   /** Entries not yet delivered to the group plus entries delivered but not acked. */
   lag(stream: string, group: string): Promise<{ undelivered: number; pending: number }>;
-  /** Removes the entries every group of the stream has acknowledged (see above); resolves to how many. */
+  /** Removes the entries every group of the stream has acknowledged, or that no group reads (see above); resolves to how many. */
   trim(stream: string): Promise<number>;
   ping(): Promise<void>;
   close(): Promise<void>;

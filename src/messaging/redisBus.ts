@@ -1,12 +1,16 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { assertCount, closedBusError, decodeMessage, encodeMessage, unknownGroupError } from './bus';
-import { PUBLISHED_MEMORY_MS, type Bus, type BusEntry, type BusMessage } from './ports';
+import { assertCount, closedBusError, decodeMessage, encodeMessage, trimDue, unknownGroupError } from './bus';
+import { PUBLISHED_MEMORY_MS, TRIM_EVERY_MS, type Bus, type BusEntry, type BusMessage } from './ports';
 
 export interface RedisBusOptions {
   /** `redis://host:port` (any URL ioredis accepts, `rediss://` and credentials included) or `host:port`. */
   url: string;
   /** Prepended to every stream name to make its key, e.g. `test:<random>:` to isolate a test run. */
   keyPrefix?: string;
+  /** How often `publish` trims a stream (default TRIM_EVERY_MS; tests use 0: on every publish). */
+  trimEveryMs?: number;
+  /** How long a stream that no group reads keeps its entries (default an hour; tests use 0). */
+  unreadRetentionMs?: number;
 }
 
 /**
@@ -24,7 +28,7 @@ export interface RedisBusOptions {
  * calls succeed again once it has.
  */
 export function createRedisBus(opts: RedisBusOptions): Bus {
-  return new RedisBus(toRedisUrl(opts.url), opts.keyPrefix ?? '');
+  return new RedisBus(toRedisUrl(opts.url), opts.keyPrefix ?? '', opts.trimEveryMs ?? TRIM_EVERY_MS, opts.unreadRetentionMs ?? UNREAD_RETENTION_MS);
 }
 
 const CONNECT_TIMEOUT_MS = 2_000;
@@ -38,6 +42,7 @@ const BLOCKING_GRACE_MS = 2_000;
 const MESSAGE_FIELD = 'message';
 const LAG_COUNT_PAGE = 1_000;
 const PUBLISHED_TTL_SECONDS = PUBLISHED_MEMORY_MS / 1000;
+const UNREAD_RETENTION_MS = 60 * 60 * 1000;
 
 /**
  * Appends each message whose id was not yet published to the stream, in order, in one atomic step: the
@@ -80,7 +85,8 @@ return claimed
 /**
  * Trims a stream to what some group still needs, in one atomic step: for each group the oldest pending
  * entry, or when none is pending the entry after its last delivered one; XTRIM MINID removes every
- * entry below the lowest of these. A stream without groups is left alone.
+ * entry below the lowest of these. A stream without groups is trimmed below ARGV[1] (an entry id:
+ * the end of its retention time).
  * KEYS[1] stream key. Returns how many entries were removed.
  */
 const TRIM_SCRIPT = `
@@ -107,7 +113,7 @@ for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   end
   if floor == nil or before(keep, floor) then floor = keep end
 end
-if floor == nil then return 0 end
+if floor == nil then floor = ARGV[1] end
 return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 `;
 
@@ -176,8 +182,15 @@ class RedisBus implements Bus {
   /** Blocking-read connections by consumer name. */
   private readonly readers = new Map<string, Connection>();
   private closed = false;
+  /** When `publish` last trimmed each stream (performance.now()). */
+  private readonly trimmedAt = new Map<string, number>();
 
-  constructor(url: string, keyPrefix: string) {
+  constructor(
+    url: string,
+    keyPrefix: string,
+    private readonly trimEveryMs: number,
+    private readonly unreadRetentionMs: number,
+  ) {
     this.url = url;
     this.keyPrefix = keyPrefix;
     this.shared = new Connection(url, connectionOptions({ commandTimeout: COMMAND_TIMEOUT_MS }));
@@ -188,6 +201,8 @@ class RedisBus implements Bus {
     if (messages.length === 0) return;
     const keys = [this.key(stream), ...messages.map((message) => this.key(`published:${stream}:${message.id}`))];
     await redis.eval(PUBLISH_SCRIPT, keys.length, ...keys, PUBLISHED_TTL_SECONDS, MESSAGE_FIELD, ...messages.map(encodeMessage));
+    // The messages are on the stream: a failed trim only leaves entries for the next one.
+    if (trimDue(this.trimmedAt, stream, this.trimEveryMs)) await this.trim(stream).catch(() => undefined);
   }
 
   async ensureGroup(stream: string, group: string): Promise<void> {
@@ -257,7 +272,10 @@ class RedisBus implements Bus {
 
   async trim(stream: string): Promise<number> {
     const redis = await this.connection();
-    return Number(await redis.eval(TRIM_SCRIPT, 1, this.key(stream)));
+    // Entry ids start with the millisecond of the append: below this id is everything appended
+    // unreadRetentionMs ago or earlier.
+    const retainedFrom = `${Math.max(0, Date.now() - this.unreadRetentionMs + 1)}-0`;
+    return Number(await redis.eval(TRIM_SCRIPT, 1, this.key(stream), retainedFrom));
   }
 
   async ping(): Promise<void> {

@@ -1,12 +1,17 @@
 import { Database } from 'bun:sqlite';
-import { assertCount, closedBusError, decodeMessage, encodeMessage, unknownGroupError } from './bus';
-import { PUBLISHED_MEMORY_MS, type Bus, type BusEntry, type BusMessage } from './ports';
+import { assertCount, closedBusError, decodeMessage, encodeMessage, trimDue, unknownGroupError } from './bus';
+import { PUBLISHED_MEMORY_MS, TRIM_EVERY_MS, type Bus, type BusEntry, type BusMessage } from './ports';
 
 export interface SqliteBusOptions {
   /** A file path, or `':memory:'` for a private in-memory bus. */
   path: string;
-  /** How long `trim` keeps acknowledged entries, whose ids skip re-sends (default PUBLISHED_MEMORY_MS; tests use 0). */
+  /**
+   * How long `trim` keeps acknowledged entries, whose ids skip re-sends, and the entries of a stream no
+   * group reads (default PUBLISHED_MEMORY_MS; tests use 0).
+   */
   publishedMemoryMs?: number;
+  /** How often `publish` trims a stream (default TRIM_EVERY_MS; tests use 0: on every publish). */
+  trimEveryMs?: number;
 }
 
 /**
@@ -21,7 +26,7 @@ export interface SqliteBusOptions {
  * POLL_INTERVAL_MS for publishes through other connections to the same file.
  */
 export function openSqliteBus(opts: SqliteBusOptions): Bus {
-  return new SqliteBus(opts.path, opts.publishedMemoryMs ?? PUBLISHED_MEMORY_MS);
+  return new SqliteBus(opts.path, opts.publishedMemoryMs ?? PUBLISHED_MEMORY_MS, opts.trimEveryMs ?? TRIM_EVERY_MS);
 }
 
 /**
@@ -79,9 +84,13 @@ class SqliteBus implements Bus {
   /** Resolvers of waiting reads, called on every publish through this instance and on close. */
   private readonly wakers = new Set<() => void>();
 
+  /** When `publish` last trimmed each stream (performance.now()). */
+  private readonly trimmedAt = new Map<string, number>();
+
   constructor(
     path: string,
     private readonly publishedMemoryMs: number,
+    private readonly trimEveryMs: number,
   ) {
     this.db = new Database(path, { create: true, readwrite: true, strict: true });
     this.db.run('PRAGMA busy_timeout = 5000');
@@ -95,6 +104,7 @@ class SqliteBus implements Bus {
     if (messages.length === 0) return;
     this.append(stream, messages, new Date().toISOString());
     this.wakeReaders();
+    if (trimDue(this.trimmedAt, stream, this.trimEveryMs)) await this.trim(stream);
   }
 
   async ensureGroup(stream: string, group: string): Promise<void> {
@@ -149,6 +159,7 @@ class SqliteBus implements Bus {
     const publishedBefore = new Date(Date.now() - this.publishedMemoryMs).toISOString();
     return this.immediate(() => {
       // Per group: its oldest pending entry, or when none is pending the one after its last delivered.
+      // No group: no floor, only the age.
       const floor = this.db
         .query<{ floor: number | null }, [string]>(
           `SELECT MIN(COALESCE(
@@ -157,8 +168,9 @@ class SqliteBus implements Bus {
            FROM bus_groups g WHERE g.stream = ?`,
         )
         .get(stream)?.floor;
-      if (floor === null || floor === undefined) return 0;
-      return this.db.query('DELETE FROM bus_entries WHERE stream = ? AND seq < ? AND published_at <= ?').run(stream, floor, publishedBefore).changes;
+      return this.db
+        .query('DELETE FROM bus_entries WHERE stream = ? AND seq < ? AND published_at <= ?')
+        .run(stream, floor ?? Number.MAX_SAFE_INTEGER, publishedBefore).changes;
     });
   }
 

@@ -12,12 +12,13 @@ beforeAll(async () => {
 busContract('redis', async () => {
   const url = testRedisUrl();
   const keyPrefix = uniquePrefix();
-  let current: Bus = createRedisBus({ url, keyPrefix });
+  // Streams no group reads are trimmed at once, as the SQLite harness does (publishedMemoryMs 0).
+  let current: Bus = createRedisBus({ url, keyPrefix, unreadRetentionMs: 0 });
   const harness = {
     bus: current,
     async reopen() {
       await current.close();
-      current = createRedisBus({ url, keyPrefix });
+      current = createRedisBus({ url, keyPrefix, unreadRetentionMs: 0 });
       harness.bus = current;
       return current;
     },
@@ -134,6 +135,42 @@ describe('redis bus', () => {
       await bus.publish('s', [message('m1'), message('m3')]);
 
       expect((await bus.readNew('s', 'g', 'c1', 10, 0)).map((entry) => entry.message.id)).toEqual(['m3']);
+    });
+  });
+
+  describe('when publishing', () => {
+    const keyPrefix = uniquePrefix();
+    let bus: Bus;
+
+    afterEach(async () => {
+      await bus.close();
+      await deleteKeys(keyPrefix);
+    });
+
+    it('trims the stream once trimEveryMs has passed, never on its first publish', async () => {
+      bus = createRedisBus({ url: testRedisUrl(), keyPrefix, trimEveryMs: 0 });
+      await bus.ensureGroup('s', 'g');
+      await bus.publish('s', [message('m1')]);
+      const read = await bus.readNew('s', 'g', 'c1', 10, 0);
+      await bus.ack('s', 'g', read.map((entry) => entry.entryId));
+
+      await bus.publish('s', [message('m2')]);
+
+      await bus.ensureGroup('s', 'late');
+      expect((await bus.readNew('s', 'late', 'c1', 10, 0)).map((entry) => entry.message.id)).toEqual(['m2']);
+    });
+
+    it('leaves the stream alone until trimEveryMs has passed', async () => {
+      bus = createRedisBus({ url: testRedisUrl(), keyPrefix });
+      await bus.ensureGroup('s', 'g');
+      await bus.publish('s', [message('m1')]);
+      const read = await bus.readNew('s', 'g', 'c1', 10, 0);
+      await bus.ack('s', 'g', read.map((entry) => entry.entryId));
+
+      await bus.publish('s', [message('m2')]);
+
+      await bus.ensureGroup('s', 'late');
+      expect((await bus.readNew('s', 'late', 'c1', 10, 0)).map((entry) => entry.message.id)).toEqual(['m1', 'm2']);
     });
   });
 

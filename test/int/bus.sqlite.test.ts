@@ -8,7 +8,7 @@ import { busContract } from './bus.contract';
 busContract('sqlite', async () => {
   const dir = makeTempDir('tickets-bus-');
   const path = join(dir.path, 'bus.db');
-  // Acknowledged entries trimmed at once, as Redis trims them (its published ids live in marker keys).
+  // Acknowledged and unread entries trimmed at once, as the Redis harness does (its published ids live in marker keys).
   let current: Bus = openSqliteBus({ path, publishedMemoryMs: 0 });
   const harness = {
     bus: current,
@@ -79,6 +79,30 @@ describe('sqlite bus', () => {
       } finally {
         await bus.close();
       }
+    });
+  });
+
+  describe('when publishing', () => {
+    const acknowledgedThenPublished = async (bus: Bus) => {
+      try {
+        await bus.ensureGroup('s', 'g');
+        await bus.publish('s', [message('m1')]);
+        const read = await bus.readNew('s', 'g', 'c1', 10, 0);
+        await bus.ack('s', 'g', read.map((entry) => entry.entryId));
+        await bus.publish('s', [message('m2')]);
+        await bus.ensureGroup('s', 'late');
+        return (await bus.readNew('s', 'late', 'c1', 10, 0)).map((entry) => entry.message.id);
+      } finally {
+        await bus.close();
+      }
+    };
+
+    it('trims the stream once trimEveryMs has passed, never on its first publish', async () => {
+      expect(await acknowledgedThenPublished(openSqliteBus({ path: ':memory:', publishedMemoryMs: 0, trimEveryMs: 0 }))).toEqual(['m2']);
+    });
+
+    it('leaves the stream alone until trimEveryMs has passed', async () => {
+      expect(await acknowledgedThenPublished(openSqliteBus({ path: ':memory:', publishedMemoryMs: 0 }))).toEqual(['m1', 'm2']);
     });
   });
 

@@ -43,8 +43,7 @@ const modes: ReadonlyArray<{ name: string; make(): Promise<Mode> }> = [
     async make() {
       const dir = makeTempDir('tickets-consumers-');
       const path = join(dir.path, 'bus.db');
-      // publishedMemoryMs 0: acknowledged entries are trimmed at once, as on Redis (its published ids live in marker keys).
-      return withBuses(await sqliteStore.make(), () => openSqliteBus({ path, publishedMemoryMs: 0 }), () => dir.cleanup());
+      return withBuses(await sqliteStore.make(), () => openSqliteBus({ path }), () => dir.cleanup());
     },
   },
   {
@@ -325,45 +324,6 @@ for (const { name, make } of modes) {
 
         expect(seen).toHaveLength(1);
         expect(await effects(store, 'audit')).toEqual([message!.id]);
-      });
-    });
-
-    describe('when every group has processed the entries of a stream', () => {
-      it('trims them from the bus, once the slowest group is done', async () => {
-        const stream = 'events.BookingMade_v1';
-        const fast: Seen[] = [];
-        const slow: Seen[] = [];
-        let release!: () => void;
-        const gate = new Promise<void>((resolve) => (release = resolve));
-        // External, so that its wait holds no transaction (SQLite has one writer).
-        const print = defineHandler({
-          name: 'print',
-          effect: 'external',
-          on: {
-            BookingMade_v1: async (message) => {
-              slow.push({ id: message.id, name: message.name, seq: message.actorSeq });
-              await gate;
-            },
-          },
-        });
-        start([recorder('audit', ['BookingMade_v1'], fast), print], { trimEveryMs: 0 });
-        const made = [...(await commit(store, 'booking/a', 'BookingMade_v1')), ...(await commit(store, 'booking/b', 'BookingMade_v1'))];
-
-        await publish(mode.bus, ...made);
-        await until(() => fast.length === 2 && slow.length > 0);
-        await Bun.sleep(200);
-        // audit's loop trims after every read meanwhile, but print has not acknowledged the entries.
-        const held = await mode.bus.lag(stream, 'tickets.print');
-        expect(held.undelivered + held.pending).toBe(2);
-        release();
-        const consumers = running[0]!;
-        await consumers.drain();
-        await Bun.sleep(300);
-
-        // A group created now would start at the beginning of the stream: nothing is left there.
-        await mode.bus.ensureGroup(stream, 'tickets.probe');
-        expect(await mode.bus.lag(stream, 'tickets.probe')).toEqual({ undelivered: 0, pending: 0 });
-        expect(idsOf(slow)).toEqual(idsOf(made));
       });
     });
 
