@@ -133,7 +133,7 @@ async function backlog(db: pg.Client): Promise<Backlog> {
       `SELECT (SELECT count(*) FROM messages WHERE name = 'BookingMade_v1') AS made,
               (SELECT count(*) FROM inbox WHERE handler = 'bookAtDeadNation') AS placed,
               (SELECT count(*) FROM messages WHERE kind = 'event') AS facts,
-              (SELECT count(*) FROM inbox WHERE handler = 'dataLake') AS lake`,
+              (SELECT count(*) FROM data_lake) AS lake`,
     )
   ).rows;
   return { made: Number(row?.made), placed: Number(row?.placed), facts: Number(row?.facts), lake: Number(row?.lake) };

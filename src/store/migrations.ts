@@ -16,6 +16,8 @@ import sqliteDebugger from '../../migrations/sqlite/0008_debugger.sql' with { ty
 import postgresDebugger from '../../migrations/postgres/0008_debugger.sql' with { type: 'text' };
 import sqliteHolds from '../../migrations/sqlite/0009_holds.sql' with { type: 'text' };
 import postgresHolds from '../../migrations/postgres/0009_holds.sql' with { type: 'text' };
+import sqliteDataLakeProjection from '../../migrations/sqlite/0010_data_lake_projection.sql' with { type: 'text' };
+import postgresDataLakeProjection from '../../migrations/postgres/0010_data_lake_projection.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -34,6 +36,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0007_search', sql: sqliteSearch },
   { name: '0008_debugger', sql: sqliteDebugger },
   { name: '0009_holds', sql: sqliteHolds },
+  { name: '0010_data_lake_projection', sql: sqliteDataLakeProjection },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -47,6 +50,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0007_search', sql: postgresSearch },
   { name: '0008_debugger', sql: postgresDebugger },
   { name: '0009_holds', sql: postgresHolds },
+  { name: '0010_data_lake_projection', sql: postgresDataLakeProjection },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

@@ -179,7 +179,7 @@ describe('timeline assembly', () => {
     journal,
     messages,
     deliveries: [
-      { handler: 'dataLake', messageId: 'm1', processedAt: T(3), effect: 'local' },
+      { handler: 'audit', messageId: 'm1', processedAt: T(3), effect: 'local' },
       { handler: 'placeWithDeadNation', messageId: 'm1', processedAt: T(4), effect: 'external' },
     ],
     failedAttempts: [
@@ -205,7 +205,7 @@ describe('timeline assembly', () => {
       'command booking.make',
       'rejected booking.make',
       'delivery.failed placeWithDeadNation',
-      'delivery dataLake',
+      'delivery audit',
       'external.call placeWithDeadNation',
       'command deadNation.booked',
       'transition deadNation.booked',
@@ -255,21 +255,21 @@ describe('timeline assembly', () => {
         ['placeWithDeadNation', 'ok', 2, null, 0],
         ['flights', 'failed', 2, 'boom', 2],
       ]);
-      expect(timeline.find((e) => e.kind === 'delivery')).toMatchObject({ handler: 'dataLake', status: 'processed', attempts: 1 });
+      expect(timeline.find((e) => e.kind === 'delivery')).toMatchObject({ handler: 'audit', status: 'processed', attempts: 1 });
     });
 
     it('shows a call still retrying, and an inbox row older than the effect column as a delivery', () => {
       const only = assembleTimeline({
         journal: [],
         messages: [message('m9', 'BookFlight', 'command', 1, T(1))],
-        deliveries: [{ handler: 'dataLake', messageId: 'm9', processedAt: T(2), effect: null }],
+        deliveries: [{ handler: 'audit', messageId: 'm9', processedAt: T(2), effect: null }],
         failedAttempts: [{ handler: 'flights', effect: 'external', messageId: 'm9', attempt: 1, error: 'down', at: T(3) }],
         deadLetters: [],
         timers: [],
       });
       expect(only.map((e) => [e.kind, e.name, e.status])).toEqual([
         ['outbound', 'BookFlight', undefined],
-        ['delivery', 'dataLake', 'processed'],
+        ['delivery', 'audit', 'processed'],
         ['delivery.failed', 'flights', 'failed'],
         ['external.call', 'flights', 'retrying'],
       ]);

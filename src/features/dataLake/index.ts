@@ -1,4 +1,5 @@
-import { defineHandler, type MessageHandler, type LocalHandlerContext } from '../../messaging/handlers';
+import { defineProjection } from '../../messaging/projections';
+import { toBusMessage } from '../../messaging/wire';
 import type { Feature } from '../feature';
 
 /** Every fact the service emits. A new fact is added here so that the data lake receives it. */
@@ -36,17 +37,43 @@ export const ALL_FACTS = [
   'TicketsSold_v1',
 ] as const;
 
-/** The data lake: every fact stored as delivered, for analytics; its inbox row shares its transaction. */
+/** One fact in the data lake: its wire body (`{ header, ...fields }`, as consumers of the bus read it). */
+export type DataLakeRow = {
+  message_id: string;
+  name: string;
+  actor: string;
+  /** Commit order in the event log. */
+  position: number;
+  payload: Record<string, unknown>;
+  occurred_at: string;
+};
+
+/**
+ * The data lake, for analytics: every fact, once. A projection of the event log, not a consumer of
+ * the bus: it takes the facts in commit order from its checkpoint, a batch per statement, and can be
+ * rebuilt from the log. The header's `published_at` is the fact's commit time, so that a rebuild
+ * writes the same rows.
+ */
+export const dataLakeProjection = defineProjection<DataLakeRow>({
+  name: 'dataLake',
+  table: 'data_lake',
+  key: 'message_id',
+  columns: { message_id: 'text', name: 'text', actor: 'text', position: 'integer', payload: 'json', occurred_at: 'text' },
+  indexes: { by_name: ['name', 'position'] },
+  handles: ALL_FACTS,
+  keyOf: (fact) => fact.id,
+  evolve: (row, fact) =>
+    row ?? {
+      message_id: fact.id,
+      name: fact.name,
+      actor: fact.actor,
+      position: fact.position,
+      payload: toBusMessage(fact, fact.occurredAt).payload,
+      occurred_at: fact.occurredAt,
+    },
+});
+
 export const dataLakeFeature: Feature = {
   name: 'dataLake',
-  handlers: ({ clock }) => {
-    const store: MessageHandler<LocalHandlerContext> = async (message, ctx) => {
-      await ctx.tx.execute(
-        'INSERT INTO data_lake (message_id, name, actor, payload, published_at, stored_at) VALUES ($1, $2, $3, $4, $5, $6)',
-        [message.id, message.name, message.actor, JSON.stringify(message.payload), String((message.payload.header as { published_at: string }).published_at), clock.now().toISOString()],
-      );
-    };
-    // One row of its own per fact: deliveries may share a transaction (group commit).
-    return [defineHandler({ name: 'dataLake', effect: 'local', groupable: true, on: Object.fromEntries(ALL_FACTS.map((name) => [name, store])) })];
-  },
+  projections: [dataLakeProjection],
 };
