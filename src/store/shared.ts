@@ -52,8 +52,11 @@ export interface MessageRow {
   occurred_at: string;
 }
 
-/** Columns selected for a MessageRow. */
-export const MESSAGE_COLUMNS = 'position, id, name, kind, actor, actor_seq, data, metadata, occurred_at';
+/**
+ * Columns selected for a MessageRow. The JSON columns are cast to text in SQL: the Postgres driver
+ * would otherwise parse them, only for the row mapping to turn them back into text and parse them again.
+ */
+export const MESSAGE_COLUMNS = 'position, id, name, kind, actor, actor_seq, CAST(data AS text) AS data, CAST(metadata AS text) AS metadata, occurred_at';
 
 /** Maps a row selected with MESSAGE_COLUMNS to a Message. */
 export function toMessage(row: MessageRow): Message {
@@ -88,7 +91,7 @@ interface ActorRow {
 /** Loads one actor; null when it was never committed. */
 export async function loadActor(db: SqlExecutor, address: string): Promise<StoredActor | null> {
   const [row] = await db.query<ActorRow>(
-    `SELECT address, kind, machine_id, version, last_seq, state, status, snapshot, created_at, updated_at
+    `SELECT address, kind, machine_id, version, last_seq, state, status, CAST(snapshot AS text) AS snapshot, created_at, updated_at
        FROM actors WHERE address = $1`,
     [address],
   );
