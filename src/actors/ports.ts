@@ -217,6 +217,13 @@ export interface CommitOptions {
    * interleaved with it change nothing. Each still succeeds or fails on its own.
    */
   groupable?: boolean;
+  /**
+   * With `groupable`: it writes only rows that no other actor's commit writes (its actor row, its
+   * messages and journal entries, an inbox row of its own), so it can never wait on a lock that a
+   * commit changing shared rows (a show's seat count) holds. Such work is grouped apart from the rest,
+   * and the two kinds of group are written side by side.
+   */
+  ownRowsOnly?: boolean;
 }
 
 /** Called inside the commit transaction with the committed messages (positions assigned). Throwing rolls back. */

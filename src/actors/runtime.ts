@@ -290,6 +290,8 @@ export class ActorRuntime {
     };
 
     const groupable = !messages.some((m) => this.ownTransaction.has(m.name));
+    // With no inline handler and no inTx the commit writes only the actor's own rows.
+    const ownRowsOnly = options.inTx === undefined && !messages.some((m) => this.inlineByName.has(m.name));
     const committed = await inSpan('store commit', { 'actor.address': address, 'actor.from': fromState, 'actor.to': state, 'actor.machine': commit.machineId }, () =>
       this.deps.store.commit(
         commit,
@@ -300,7 +302,7 @@ export class ActorRuntime {
           }
           if (options.inTx) await options.inTx(tx, result);
         },
-        { groupable },
+        { groupable, ownRowsOnly },
       ),
     );
     result.messages = committed;

@@ -244,7 +244,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     if (!checked && (await store.query(IN_INBOX, [handler.name, message.id])).length > 0) return;
     await timed(handler, () => run(message, ctx));
     // One row of its own, conflict ignored: it may share a transaction with other commits (CommitOptions).
-    await store.transaction((tx) => tx.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock), handler.effect]), { groupable: true });
+    await store.transaction((tx) => tx.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock), handler.effect]), { groupable: true, ownRowsOnly: true });
     rememberProcessed(handler, message);
   };
 

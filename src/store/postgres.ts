@@ -62,6 +62,17 @@ interface Queued {
   reject(error: unknown): void;
 }
 
+/** Groupable work of one kind waiting for the lane's group transaction in flight to finish. */
+interface Lane {
+  queued: Queued[];
+  /** A group of this lane is being written. */
+  writing: boolean;
+}
+
+function newLane(): Lane {
+  return { queued: [], writing: false };
+}
+
 /** Unique constraints that a lost race on one actor trips: it is a version conflict, not a bug. */
 const CONFLICT_CONSTRAINTS = new Set(['actors_pkey', 'messages_actor_seq_key']);
 
@@ -115,9 +126,8 @@ export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   private readonly pooled: SqlExecutor;
   private closing: Promise<void> | undefined;
-  /** Groupable commits that arrived while a group transaction was in flight. */
-  private readonly queued: Queued[] = [];
-  private grouping = false;
+  /** Groupable work that may change shared rows, and groupable work that writes only its own rows. */
+  private readonly lanes: Record<'shared' | 'ownRows', Lane> = { shared: newLane(), ownRows: newLane() };
   /** Until when (performance.now()) groupable work goes alone, after a group failed. */
   private groupsPausedUntil = 0;
 
@@ -174,9 +184,12 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Group commit: groupable commits (CommitOptions) share transactions. One group transaction is in
-   * flight at a time, so groups of one instance never deadlock on each other; the work that arrives
-   * meanwhile forms the next group, so a lone commit waits for nothing and under load one transaction
+   * Group commit: groupable commits (CommitOptions) share transactions. Groupable work goes to one of
+   * two lanes, each with one group transaction in flight at a time: work that may change shared rows
+   * (a show's seat count), and work that writes only its own rows (CommitOptions.ownRowsOnly). Groups
+   * of one lane never deadlock on each other, and a group of own rows never waits on a lock of the
+   * other lane, so the two lanes write side by side. The work that arrives while a lane's group is in
+   * flight forms its next group, so a lone commit waits for nothing and under load one transaction
    * (one WAL flush, a few round trips) carries many. When any member of a group fails, the group is
    * rolled back and each member is written alone, which gives every caller its own outcome; for the
    * next GROUP_PAUSE_MS everything goes alone.
@@ -195,12 +208,12 @@ export class PostgresStore implements Store {
         throw error;
       }
     };
-    return options.groupable ? this.grouped(work, alone) : alone();
+    return options.groupable ? this.grouped(work, alone, options) : alone();
   }
 
   /** A write transaction; a groupable one (see CommitOptions and `commit`) may share it with others. */
   transaction<T>(fn: (tx: Tx) => Promise<T>, options: CommitOptions = {}): Promise<T> {
-    return options.groupable ? this.grouped(fn, () => this.transactionAlone(fn)) : this.transactionAlone(fn);
+    return options.groupable ? this.grouped(fn, () => this.transactionAlone(fn), options) : this.transactionAlone(fn);
   }
 
   private async transactionAlone<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -227,26 +240,27 @@ export class PostgresStore implements Store {
     }
   }
 
-  private grouped<T>(work: (tx: Tx) => Promise<T>, alone: () => Promise<T>): Promise<T> {
+  private grouped<T>(work: (tx: Tx) => Promise<T>, alone: () => Promise<T>, options: CommitOptions): Promise<T> {
     if (performance.now() < this.groupsPausedUntil) return alone();
+    const lane = options.ownRowsOnly ? this.lanes.ownRows : this.lanes.shared;
     return new Promise<T>((resolve, reject) => {
-      this.queued.push({ work, alone, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.grouping) void this.writeQueued();
+      lane.queued.push({ work, alone, resolve: resolve as (value: unknown) => void, reject });
+      if (!lane.writing) void this.writeQueued(lane);
     });
   }
 
-  private async writeQueued(): Promise<void> {
-    this.grouping = true;
+  private async writeQueued(lane: Lane): Promise<void> {
+    lane.writing = true;
     try {
-      while (this.queued.length > 0) {
-        const group = this.queued.splice(0, MAX_GROUP);
+      while (lane.queued.length > 0) {
+        const group = lane.queued.splice(0, MAX_GROUP);
         if (group.length === 1 || !(await this.writeGroup(group))) {
           if (group.length > 1) this.groupsPausedUntil = performance.now() + GROUP_PAUSE_MS;
           await Promise.all(group.map((item) => item.alone().then(item.resolve, item.reject)));
         }
       }
     } finally {
-      this.grouping = false;
+      lane.writing = false;
     }
   }
 

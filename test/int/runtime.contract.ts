@@ -5,7 +5,7 @@ import { AppError } from '../../src/kernel/errors';
 import { sequentialIds, type IdSource } from '../../src/kernel/ids';
 import { ActorRuntime, type InlineHandler } from '../../src/actors/runtime';
 import { TimerLoop } from '../../src/actors/timers';
-import type { Message, Store } from '../../src/actors/ports';
+import type { ActorCommit, CommitOptions, InTransaction, Message, Store } from '../../src/actors/ports';
 import { reservationMachine } from '../support/machines/reservation.machine';
 import type { StoreHarness } from '../support/stores';
 
@@ -181,6 +181,26 @@ export function runtimeContract(name: string, makeHarness: () => Promise<StoreHa
         });
         expect(seenVersion).toBe(1);
         expect(await store.query('SELECT reservation_id, seats FROM test_seats')).toEqual([{ reservation_id: 'r1', seats: 2 }]);
+      });
+
+      it('marks a commit as writing only its own rows unless an inline handler or a transaction hook runs in it', async () => {
+        const seen: (CommitOptions | undefined)[] = [];
+        const watched: Store = Object.assign(Object.create(store) as Store, {
+          commit: (commit: ActorCommit, inTx?: InTransaction, options?: CommitOptions) => {
+            seen.push(options);
+            return store.commit(commit, inTx, options);
+          },
+        });
+        const counter: InlineHandler = { name: 'counter', handles: ['ReservationConfirmed_v1'], groupable: true, apply: async () => {} };
+        const runtime = runtimeOn(watched, { inline: [counter] });
+        await runtime.send('reservation/r1', open('r1', clock), { metadata: meta, create: true });
+        await runtime.send('reservation/r2', open('r2', clock), { metadata: meta, create: true, inTx: async () => {} });
+        await runtime.send('reservation/r1', { type: 'reservation.confirm', now: START }, { metadata: meta });
+        expect(seen).toEqual([
+          { groupable: true, ownRowsOnly: true },
+          { groupable: true, ownRowsOnly: false },
+          { groupable: true, ownRowsOnly: false },
+        ]);
       });
 
       it('rolls everything back when an inline handler refuses', async () => {

@@ -157,6 +157,40 @@ describe('PostgresStore', () => {
     });
   });
 
+  describe('when groupable work that writes only its own rows arrives while a commit waits for a lock', () => {
+    it('writes it at once in its own lane instead of queueing it behind the blocked commit', async () => {
+      const store = await openPostgresStore({ url: database.url, poolSize: 4 });
+      const outside = new pg.Client({ connectionString: database.url });
+      await outside.connect();
+      try {
+        await store.migrate();
+        await store.execute('CREATE TABLE IF NOT EXISTS lane_locks (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
+        await store.execute('INSERT INTO lane_locks (id, n) VALUES (1, 0) ON CONFLICT (id) DO NOTHING');
+        await outside.query('BEGIN');
+        await outside.query('SELECT n FROM lane_locks WHERE id = 1 FOR UPDATE');
+        const id = crypto.randomUUID();
+        const finished: string[] = [];
+        const done = (name: string) => () => void finished.push(name);
+        const blocked = store
+          .commit(creation(`lanes/${id}-shared`), async (tx) => void (await tx.execute('UPDATE lane_locks SET n = n + 1 WHERE id = 1')), { groupable: true })
+          .then(done('shared'));
+        await Bun.sleep(50);
+        const own = [1, 2, 3].map((i) => store.commit(creation(`lanes/${id}-own-${i}`), undefined, { groupable: true, ownRowsOnly: true }).then(done(`own-${i}`)));
+        await Promise.all(own);
+        expect(finished).toEqual(['own-1', 'own-2', 'own-3']);
+
+        await outside.query('COMMIT');
+        await blocked;
+        expect(finished.at(-1)).toBe('shared');
+        const [row] = await store.query<{ messages: number }>('SELECT COUNT(*) AS messages FROM messages WHERE actor LIKE $1', [`lanes/${id}-%`]);
+        expect(row).toEqual({ messages: 4 });
+      } finally {
+        await outside.end();
+        await store.close();
+      }
+    });
+  });
+
   describe('when a transaction that wrote a message is still open', () => {
     let store: PostgresStore;
     let client: pg.Client;
