@@ -223,17 +223,19 @@ export class PostgresStore implements Store {
         ...executorOn(connection),
         completeIdempotency: (scope, key, response) => shared.completeIdempotency(tx, scope, key, response),
       };
-      // BEGIN is not awaited alone: the driver pipelines it with fn's first statements, which saves a
-      // round trip per transaction (sql.begin() waits for it).
-      const begun = connection.unsafe('BEGIN').execute();
+      // BEGIN is not awaited alone: the driver sends it in one write with fn's first statements, which
+      // saves a round trip per transaction (sql.begin() waits for it). It must be a tagged query: the
+      // driver prepares those and pipelines them, whereas `unsafe` without values is sent on the simple
+      // protocol, and nothing queued behind a simple query goes out before its answer is back.
+      const begun = connection`BEGIN`.execute();
       let result: T;
       try {
         [, result] = await Promise.all([begun, fn(tx)]);
       } catch (error) {
-        await connection.unsafe('ROLLBACK').catch(() => undefined);
+        await connection`ROLLBACK`.catch(() => undefined);
         throw error;
       }
-      await connection.unsafe('COMMIT');
+      await connection`COMMIT`;
       return result;
     } finally {
       connection.release();
