@@ -274,7 +274,9 @@ export class PostgresStore implements Store {
         // Groups of two instances can lock two shared rows (two shows) in opposite orders; rather than
         // wait for the deadlock detector (a second by default), a group gives up on a long lock wait
         // and its members go alone.
-        const lockTimeout = tx.execute(`SET LOCAL lock_timeout = '${GROUP_LOCK_TIMEOUT_MS}ms'`);
+        // set_config(…, true) is SET LOCAL; with a bound value it is pipelined with the members'
+        // statements (a statement without values goes on the simple protocol, which stops the pipeline).
+        const lockTimeout = tx.query('SELECT set_config($1, $2, true)', ['lock_timeout', `${GROUP_LOCK_TIMEOUT_MS}ms`]);
         // Issued together, so the driver pipelines every member's statements on the one connection.
         const outcomes = await Promise.allSettled(group.map((item) => item.work(tx)));
         await lockTimeout;
