@@ -9,6 +9,7 @@ import { recordError, type Tracing } from '../observability/tracing';
 import { errorText, recordDeadLetter, type Redeliverer } from './deadLetters';
 import { TerminalError, type Handler, type HandlerContext, type MessageHandler } from './handlers';
 import type { Bus, BusEntry, BusMessage } from './ports';
+import { paddedToPowerOfTwo } from './statementShapes';
 import { fieldsOf, streamOf, toBusMessage } from './wire';
 
 /** In-process retries of a failing handler: `attempts` in all (earlier deliveries included), exponential backoff with jitter. */
@@ -74,7 +75,7 @@ const INSERT_INBOX = 'INSERT INTO inbox (handler, message_id, processed_at, effe
 const INSERT_ATTEMPT = 'INSERT INTO delivery_attempts (handler, effect, message_id, attempt, error, at) VALUES ($1, $2, $3, $4, $5, $6)';
 /**
  * Which of some messages a handler has settled: processed, or given up on (a `dead` message waits for
- * ops to redrive it). `$1` the handler, then the message ids.
+ * ops to redrive it). `$1` the handler, then the message ids (a power of two of them, see statementShapes).
  */
 const settledAmongSql = (count: number): string => {
   const ids = Array.from({ length: count }, (_, i) => `$${i + 2}`).join(', ');
@@ -153,7 +154,9 @@ export function createConsumers(options: ConsumersOptions): Consumers {
 
   /** The messages among `messageIds` that `handler` has settled: one query for a whole read. */
   const settledAmong = async (handler: Handler, messageIds: string[]): Promise<Set<string>> => {
-    const rows = await store.query<{ message_id: string }>(settledAmongSql(messageIds.length), [handler.name, ...messageIds]);
+    if (messageIds.length === 0) return new Set();
+    const ids = paddedToPowerOfTwo(messageIds);
+    const rows = await store.query<{ message_id: string }>(settledAmongSql(ids.length), [handler.name, ...ids]);
     return new Set(rows.map((row) => row.message_id));
   };
   const isSettled = async (handler: Handler, messageId: string) => (await settledAmong(handler, [messageId])).has(messageId);

@@ -3,6 +3,7 @@ import { LOG_START, type LogCursor, type LoggedMessage, type Message, type SqlEx
 import { isoNow, type Clock } from '../kernel/clock';
 import type { Logger } from '../observability/logger';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
+import { paddedToPowerOfTwo, powerOfTwoAtMost, powerOfTwoChunks } from './statementShapes';
 
 /**
  * Read models (projections). A projection tails the store's event log in commit order from its own
@@ -186,6 +187,8 @@ export interface ProjectionRunner {
 
 /** Rows written per statement are capped so that bound parameters stay well below both databases' limits. */
 const MAX_PARAMS = 10_000;
+/** Keys per `IN (…)` list: a power of two within MAX_PARAMS (lists are padded to powers of two, see statementShapes). */
+const MAX_IN_LIST = powerOfTwoAtMost(MAX_PARAMS);
 /** A projection that keeps failing is retried after at most this many loop rounds. */
 const MAX_BACKOFF_ROUNDS = 64;
 /** How often a rebuild's swap may find the live checkpoint moved between reading and claiming it. */
@@ -531,9 +534,9 @@ async function applyFacts(tx: SqlExecutor, projection: AnyProjection, table: str
   if (facts.length === 0) return;
   const keys = [...new Set(facts.flatMap((fact) => keysOf(projection, fact)))];
   const state = new Map<string, ProjectionRow | null>();
-  for (const chunk of chunksOf(keys, MAX_PARAMS)) {
-    const placeholders = chunk.map((_, i) => `$${i + 1}`).join(', ');
-    const rows = await selectRows(projection, table, tx, `WHERE ${quote(projection.key)} IN (${placeholders})`, chunk);
+  for (const chunk of chunksOf(keys, MAX_IN_LIST)) {
+    const padded = paddedToPowerOfTwo(chunk);
+    const rows = await selectRows(projection, table, tx, `WHERE ${quote(projection.key)} IN (${placeholders(padded.length)})`, padded);
     for (const row of rows) state.set(String(row[projection.key]), row);
   }
   const changed = evolveAll(projection, state, facts);
@@ -548,19 +551,27 @@ async function applyFacts(tx: SqlExecutor, projection: AnyProjection, table: str
   const columns = Object.keys(projection.columns);
   const updates = columns.filter((column) => column !== projection.key).map((column) => `${quote(column)} = excluded.${quote(column)}`);
   const onConflict = `ON CONFLICT (${quote(projection.key)}) ${updates.length > 0 ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`;
-  for (const chunk of chunksOf(upserts, Math.floor(MAX_PARAMS / columns.length))) {
-    const params: unknown[] = [];
-    const values = chunk.map((row) => {
-      const first = params.length;
-      params.push(...columns.map((column) => toSqlValue(projection.columns[column], row[column])));
-      return `(${columns.map((_, i) => `$${first + i + 1}`).join(', ')})`;
-    });
-    await tx.execute(`INSERT INTO ${quote(table)} (${columns.map(quote).join(', ')}) VALUES ${values.join(', ')} ${onConflict}`, params);
+  // The chunks hold different keys, so they are sent together (one round trip on Postgres).
+  await Promise.all(
+    powerOfTwoChunks(upserts, Math.floor(MAX_PARAMS / columns.length)).map((chunk) => {
+      const params: unknown[] = [];
+      const values = chunk.map((row) => {
+        const first = params.length;
+        params.push(...columns.map((column) => toSqlValue(projection.columns[column], row[column])));
+        return `(${columns.map((_, i) => `$${first + i + 1}`).join(', ')})`;
+      });
+      return tx.execute(`INSERT INTO ${quote(table)} (${columns.map(quote).join(', ')}) VALUES ${values.join(', ')} ${onConflict}`, params);
+    }),
+  );
+  for (const chunk of chunksOf(deletes, MAX_IN_LIST)) {
+    const padded = paddedToPowerOfTwo(chunk);
+    await tx.execute(`DELETE FROM ${quote(table)} WHERE ${quote(projection.key)} IN (${placeholders(padded.length)})`, padded);
   }
-  for (const chunk of chunksOf(deletes, MAX_PARAMS)) {
-    const placeholders = chunk.map((_, i) => `$${i + 1}`).join(', ');
-    await tx.execute(`DELETE FROM ${quote(table)} WHERE ${quote(projection.key)} IN (${placeholders})`, chunk);
-  }
+}
+
+/** `$1, $2, …, $count`. */
+function placeholders(count: number): string {
+  return Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
 }
 
 async function selectRows<Row extends object>(projection: Projection<Row>, table: string, db: SqlExecutor, clause: string, params: unknown[]): Promise<Row[]> {

@@ -1,0 +1,39 @@
+/**
+ * Keeps the number of distinct statement texts small where a text depends on how many values a list
+ * holds. The Postgres driver prepares every distinct text once per connection and the server keeps it
+ * for the connection's life: a text per list length would cost a prepare round trip for each new
+ * length and leave one prepared statement per length on every connection. Lengths are therefore
+ * powers of two (1, 2, 4, …): at most a dozen texts per statement.
+ */
+
+/** `values` (at least one) lengthened to a power of two by repeating the last one: for `IN (…)` lists, where a repeat changes nothing. */
+export function paddedToPowerOfTwo<T>(values: readonly T[]): T[] {
+  const last = values.at(-1);
+  if (last === undefined) throw new Error('an IN list needs at least one value');
+  const padded = [...values];
+  while ((padded.length & (padded.length - 1)) !== 0) padded.push(last);
+  return padded;
+}
+
+/** The largest power of two not above `n` (n ≥ 1). */
+export function powerOfTwoAtMost(n: number): number {
+  if (n < 1) throw new Error(`no power of two is at most ${n}`);
+  return 2 ** Math.floor(Math.log2(n));
+}
+
+/**
+ * `items` cut into consecutive chunks whose sizes are powers of two, none longer than `max`: the
+ * largest that fits first (37 items, max 16: 16, 16, 4, 1). For statements where a repeated value
+ * would matter (the rows of an upsert).
+ */
+export function powerOfTwoChunks<T>(items: readonly T[], max: number): T[][] {
+  const limit = powerOfTwoAtMost(max);
+  const chunks: T[][] = [];
+  let start = 0;
+  while (start < items.length) {
+    const size = Math.min(limit, powerOfTwoAtMost(items.length - start));
+    chunks.push(items.slice(start, start + size));
+    start += size;
+  }
+  return chunks;
+}
