@@ -26,6 +26,27 @@ function creation(address: string, withMessage = true): ActorCommit {
   };
 }
 
+/**
+ * A store of 4 connections, a one-row table `table`, and an outside session that holds that row's
+ * lock until `release()` (or the end of `run`). Returns what `run` returns; closes everything.
+ */
+async function withLockedRow<T>(table: string, run: (store: PostgresStore, release: () => Promise<void>) => Promise<T>): Promise<T> {
+  const store = await openPostgresStore({ url: database.url, poolSize: 4 });
+  const outside = new pg.Client({ connectionString: database.url });
+  await outside.connect();
+  try {
+    await store.migrate();
+    await store.execute(`CREATE TABLE IF NOT EXISTS ${table} (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)`);
+    await store.execute(`INSERT INTO ${table} (id, n) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`);
+    await outside.query('BEGIN');
+    await outside.query(`SELECT n FROM ${table} WHERE id = 1 FOR UPDATE`);
+    return await run(store, async () => void (await outside.query('COMMIT')));
+  } finally {
+    await outside.end();
+    await store.close();
+  }
+}
+
 let database: TestDatabase;
 
 beforeAll(async () => {
@@ -126,14 +147,7 @@ describe('PostgresStore', () => {
 
   describe('when a group waits long for a row lock', () => {
     it('gives up the group and writes its commits alone, so a commit that needs no lock does not wait', async () => {
-      const store = await openPostgresStore({ url: database.url, poolSize: 4 });
-      const outside = new pg.Client({ connectionString: database.url });
-      await outside.connect();
-      try {
-        await store.execute('CREATE TABLE IF NOT EXISTS group_locks (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
-        await store.execute('INSERT INTO group_locks (id, n) VALUES (1, 0) ON CONFLICT (id) DO NOTHING');
-        await outside.query('BEGIN');
-        await outside.query('SELECT n FROM group_locks WHERE id = 1 FOR UPDATE');
+      await withLockedRow('group_locks', async (store, release) => {
         const id = crypto.randomUUID();
         const finished: string[] = [];
         const done = (name: string) => () => void finished.push(name);
@@ -146,28 +160,17 @@ describe('PostgresStore', () => {
         await Promise.all([first, free]);
         expect(finished).toEqual(['first', 'free']);
 
-        await outside.query('COMMIT');
+        await release();
         await blocked;
         expect(finished).toEqual(['first', 'free', 'blocked']);
         expect(await store.query('SELECT n FROM group_locks WHERE id = 1')).toEqual([{ n: 1 }]);
-      } finally {
-        await outside.end();
-        await store.close();
-      }
+      });
     });
   });
 
   describe('when groupable work that writes only its own rows arrives while a commit waits for a lock', () => {
     it('writes it at once in its own lane instead of queueing it behind the blocked commit', async () => {
-      const store = await openPostgresStore({ url: database.url, poolSize: 4 });
-      const outside = new pg.Client({ connectionString: database.url });
-      await outside.connect();
-      try {
-        await store.migrate();
-        await store.execute('CREATE TABLE IF NOT EXISTS lane_locks (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
-        await store.execute('INSERT INTO lane_locks (id, n) VALUES (1, 0) ON CONFLICT (id) DO NOTHING');
-        await outside.query('BEGIN');
-        await outside.query('SELECT n FROM lane_locks WHERE id = 1 FOR UPDATE');
+      await withLockedRow('lane_locks', async (store, release) => {
         const id = crypto.randomUUID();
         const finished: string[] = [];
         const done = (name: string) => () => void finished.push(name);
@@ -179,15 +182,12 @@ describe('PostgresStore', () => {
         await Promise.all(own);
         expect(finished).toEqual(['own-1', 'own-2', 'own-3']);
 
-        await outside.query('COMMIT');
+        await release();
         await blocked;
         expect(finished.at(-1)).toBe('shared');
         const [row] = await store.query<{ messages: number }>('SELECT COUNT(*) AS messages FROM messages WHERE actor LIKE $1', [`lanes/${id}-%`]);
         expect(row).toEqual({ messages: 4 });
-      } finally {
-        await outside.end();
-        await store.close();
-      }
+      });
     });
   });
 
