@@ -9,7 +9,7 @@ import { recordError, type Tracing } from '../observability/tracing';
 import { errorText, recordDeadLetter, type Redeliverer } from './deadLetters';
 import { TerminalError, type Handler, type HandlerContext, type MessageHandler } from './handlers';
 import type { Bus, BusEntry, BusMessage } from './ports';
-import { paddedToPowerOfTwo } from './statementShapes';
+import { paddedToPowerOfTwo, placeholders } from './statementShapes';
 import { fieldsOf, streamOf, toBusMessage } from './wire';
 
 /** In-process retries of a failing handler: `attempts` in all (earlier deliveries included), exponential backoff with jitter. */
@@ -78,7 +78,7 @@ const INSERT_ATTEMPT = 'INSERT INTO delivery_attempts (handler, effect, message_
  * ops to redrive it). `$1` the handler, then the message ids (a power of two of them, see statementShapes).
  */
 const settledAmongSql = (count: number): string => {
-  const ids = Array.from({ length: count }, (_, i) => `$${i + 2}`).join(', ');
+  const ids = placeholders(count, 2);
   return `SELECT message_id FROM inbox WHERE handler = $1 AND message_id IN (${ids})
           UNION ALL SELECT message_id FROM dead_letters WHERE handler = $1 AND message_id IN (${ids}) AND status = 'dead'`;
 };

@@ -3,7 +3,7 @@ import { LOG_START, type LogCursor, type LoggedMessage, type Message, type SqlEx
 import { isoNow, type Clock } from '../kernel/clock';
 import type { Logger } from '../observability/logger';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
-import { paddedToPowerOfTwo, powerOfTwoAtMost, powerOfTwoChunks } from './statementShapes';
+import { paddedToPowerOfTwo, placeholders, powerOfTwoAtMost, powerOfTwoChunks } from './statementShapes';
 
 /**
  * Read models (projections). A projection tails the store's event log in commit order from its own
@@ -558,7 +558,7 @@ async function applyFacts(tx: SqlExecutor, projection: AnyProjection, table: str
       const values = chunk.map((row) => {
         const first = params.length;
         params.push(...columns.map((column) => toSqlValue(projection.columns[column], row[column])));
-        return `(${columns.map((_, i) => `$${first + i + 1}`).join(', ')})`;
+        return `(${placeholders(columns.length, first + 1)})`;
       });
       return tx.execute(`INSERT INTO ${quote(table)} (${columns.map(quote).join(', ')}) VALUES ${values.join(', ')} ${onConflict}`, params);
     }),
@@ -567,11 +567,6 @@ async function applyFacts(tx: SqlExecutor, projection: AnyProjection, table: str
     const padded = paddedToPowerOfTwo(chunk);
     await tx.execute(`DELETE FROM ${quote(table)} WHERE ${quote(projection.key)} IN (${placeholders(padded.length)})`, padded);
   }
-}
-
-/** `$1, $2, …, $count`. */
-function placeholders(count: number): string {
-  return Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
 }
 
 async function selectRows<Row extends object>(projection: Projection<Row>, table: string, db: SqlExecutor, clause: string, params: unknown[]): Promise<Row[]> {

@@ -6,6 +6,11 @@
  * powers of two (1, 2, 4, …): at most a dozen texts per statement.
  */
 
+/** `$first, $first+1, …`: `count` placeholders for a list of bound values. */
+export function placeholders(count: number, first = 1): string {
+  return Array.from({ length: count }, (_, i) => `$${first + i}`).join(', ');
+}
+
 /** `values` (at least one) lengthened to a power of two by repeating the last one: for `IN (…)` lists, where a repeat changes nothing. */
 export function paddedToPowerOfTwo<T>(values: readonly T[]): T[] {
   const last = values.at(-1);

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'bun:test';
-import { paddedToPowerOfTwo, powerOfTwoAtMost, powerOfTwoChunks } from '../../src/messaging/statementShapes';
+import { paddedToPowerOfTwo, placeholders, powerOfTwoAtMost, powerOfTwoChunks } from '../../src/messaging/statementShapes';
 
 describe('statement shapes', () => {
+  describe('placeholders', () => {
+    it('number the bound values from $1, or from where the statement needs them', () => {
+      expect(placeholders(3)).toBe('$1, $2, $3');
+      expect(placeholders(2, 2)).toBe('$2, $3');
+      expect(placeholders(1, 9)).toBe('$9');
+    });
+  });
+
   describe('an IN list', () => {
     it('is lengthened to a power of two by repeating its last value', () => {
       expect(paddedToPowerOfTwo(['a'])).toEqual(['a']);

@@ -1,4 +1,5 @@
 import type { SqlExecutor } from '../../actors/ports';
+import { placeholders } from '../../messaging/statementShapes';
 import type { DeadLetterRow, Delivery, FailedAttempt } from './debugger.timeline';
 
 /** A found actor, as the search lists it. */
@@ -52,8 +53,6 @@ export async function searchActors(db: SqlExecutor, search: ActorSearch): Promis
   );
   return rows.map((r) => ({ address: r.address, kind: r.kind, machineId: r.machine_id, version: Number(r.version), state: r.state, status: r.status, updatedAt: r.updated_at }));
 }
-
-const placeholders = (n: number) => Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ');
 
 const effectOf = (effect: string | null): Delivery['effect'] => (effect === 'local' || effect === 'external' ? effect : null);
 
