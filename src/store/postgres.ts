@@ -47,7 +47,7 @@ const MAX_GROUP = 64;
 /** How long a group transaction waits for a row lock before its commits are written alone instead. */
 const GROUP_LOCK_TIMEOUT_MS = 200;
 /**
- * After a group failed, groupable work goes alone for this long: where refusals are common (a show
+ * After a group failed, its lane's work goes alone for this long: where refusals are common (a show
  * selling out) a group would mostly fail and be written twice.
  */
 const GROUP_PAUSE_MS = 250;
@@ -67,10 +67,12 @@ interface Lane {
   queued: Queued[];
   /** A group of this lane is being written. */
   writing: boolean;
+  /** Until when (performance.now()) this lane's work goes alone, after one of its groups failed. */
+  pausedUntil: number;
 }
 
 function newLane(): Lane {
-  return { queued: [], writing: false };
+  return { queued: [], writing: false, pausedUntil: 0 };
 }
 
 /** Unique constraints that a lost race on one actor trips: it is a version conflict, not a bug. */
@@ -128,8 +130,6 @@ export class PostgresStore implements Store {
   private closing: Promise<void> | undefined;
   /** Groupable work that may change shared rows, and groupable work that writes only its own rows. */
   private readonly lanes: Record<'shared' | 'ownRows', Lane> = { shared: newLane(), ownRows: newLane() };
-  /** Until when (performance.now()) groupable work goes alone, after a group failed. */
-  private groupsPausedUntil = 0;
 
   constructor(private readonly sql: SQL) {
     this.pooled = executorOn(sql);
@@ -192,7 +192,8 @@ export class PostgresStore implements Store {
    * flight forms its next group, so a lone commit waits for nothing and under load one transaction
    * (one WAL flush, a few round trips) carries many. When any member of a group fails, the group is
    * rolled back and each member is written alone, which gives every caller its own outcome; for the
-   * next GROUP_PAUSE_MS everything goes alone.
+   * next GROUP_PAUSE_MS the work of that lane goes alone (a seat refusal does not stop the grouping of
+   * inbox rows).
    */
   commit(commit: ActorCommit, inTx?: InTransaction, options: CommitOptions = {}): Promise<Message[]> {
     const work = async (tx: Tx) => {
@@ -243,8 +244,8 @@ export class PostgresStore implements Store {
   }
 
   private grouped<T>(work: (tx: Tx) => Promise<T>, alone: () => Promise<T>, options: CommitOptions): Promise<T> {
-    if (performance.now() < this.groupsPausedUntil) return alone();
     const lane = options.ownRowsOnly ? this.lanes.ownRows : this.lanes.shared;
+    if (performance.now() < lane.pausedUntil) return alone();
     return new Promise<T>((resolve, reject) => {
       lane.queued.push({ work, alone, resolve: resolve as (value: unknown) => void, reject });
       if (!lane.writing) void this.writeQueued(lane);
@@ -257,7 +258,7 @@ export class PostgresStore implements Store {
       while (lane.queued.length > 0) {
         const group = lane.queued.splice(0, MAX_GROUP);
         if (group.length === 1 || !(await this.writeGroup(group))) {
-          if (group.length > 1) this.groupsPausedUntil = performance.now() + GROUP_PAUSE_MS;
+          if (group.length > 1) lane.pausedUntil = performance.now() + GROUP_PAUSE_MS;
           await Promise.all(group.map((item) => item.alone().then(item.resolve, item.reject)));
         }
       }

@@ -118,27 +118,47 @@ describe('PostgresStore', () => {
   });
 
   describe('when a group has just failed', () => {
+    /** Six groupable commits at once, `failing` refused by its inline work; resolves to the transactions that committed them. */
+    const burst = async (store: PostgresStore, prefix: string, options: { failing?: string; ownRowsOnly?: boolean } = {}) => {
+      const addresses = Array.from({ length: 6 }, (_, i) => `paused/${prefix}-${i}`);
+      await Promise.allSettled(
+        addresses.map((address) =>
+          store.commit(
+            creation(address),
+            options.ownRowsOnly
+              ? undefined
+              : async () => {
+                  if (address === options.failing) throw new Error('refused');
+                },
+            { groupable: true, ownRowsOnly: options.ownRowsOnly === true },
+          ),
+        ),
+      );
+      const [row] = await store.query<{ transactions: number }>('SELECT COUNT(DISTINCT tx_id) AS transactions FROM messages WHERE actor LIKE $1', [`paused/${prefix}-%`]);
+      return row?.transactions;
+    };
+
     it('writes the next groupable commits alone for a moment, then groups again', async () => {
       const store = await openPostgresStore({ url: database.url, poolSize: 4 });
-      const burst = async (prefix: string, failing?: string) => {
-        const addresses = Array.from({ length: 6 }, (_, i) => `paused/${prefix}-${i}`);
-        await Promise.allSettled(
-          addresses.map((address) =>
-            store.commit(creation(address), async () => {
-              if (address === failing) throw new Error('refused');
-            }, { groupable: true }),
-          ),
-        );
-        const [row] = await store.query<{ transactions: number }>('SELECT COUNT(DISTINCT tx_id) AS transactions FROM messages WHERE actor LIKE $1', [`paused/${prefix}-%`]);
-        return row?.transactions;
-      };
       try {
         const id = crypto.randomUUID();
         // The first goes alone, the other five form a group that fails and are written alone.
-        expect(await burst(`${id}-a`, `paused/${id}-a-3`)).toBe(5);
-        expect(await burst(`${id}-b`)).toBe(6);
+        expect(await burst(store, `${id}-a`, { failing: `paused/${id}-a-3` })).toBe(5);
+        expect(await burst(store, `${id}-b`)).toBe(6);
         await Bun.sleep(300);
-        expect(await burst(`${id}-c`)).toBe(2);
+        expect(await burst(store, `${id}-c`)).toBe(2);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('pauses only its own lane: work that writes only its own rows goes on grouping', async () => {
+      const store = await openPostgresStore({ url: database.url, poolSize: 4 });
+      try {
+        const id = crypto.randomUUID();
+        expect(await burst(store, `${id}-a`, { failing: `paused/${id}-a-3` })).toBe(5);
+        expect(await burst(store, `${id}-own`, { ownRowsOnly: true })).toBe(2);
+        expect(await burst(store, `${id}-b`)).toBe(6);
       } finally {
         await store.close();
       }
