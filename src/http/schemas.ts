@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UUID_PATTERN } from '../kernel/ids';
 import { CURRENCY_PATTERN, MONEY_AMOUNT_PATTERN } from '../kernel/money';
 
 /** Money on the wire (API.md): `{"amount": "50.30", "currency": "GBP"}`. */
@@ -6,3 +7,16 @@ export const MoneySchema = z.object({
   amount: z.string().regex(MONEY_AMOUNT_PATTERN, 'a decimal string with exactly 2 places, e.g. "50.30"'),
   currency: z.string().regex(CURRENCY_PATTERN, 'an ISO 4217 code of 3 upper-case letters, e.g. "GBP"'),
 });
+
+/**
+ * A UUID as text: 8-4-4-4-12 hex digits of any version and variant, as PostgreSQL and the system we
+ * replace accept them (zod's `z.uuid()` refuses, say, `12345678-1234-1234-1234-123456789012`, an id a
+ * ticket provider may well send). For ids in responses that a client may have chosen.
+ */
+export const Uuid = z.string().regex(UUID_PATTERN, 'Invalid UUID');
+
+/**
+ * A UUID received in a path or body, read in lower case (UUIDs are case-insensitive on input, RFC
+ * 9562), so that one id names one actor whatever case the client writes it in.
+ */
+export const UuidInput = Uuid.transform((id) => id.toLowerCase());

@@ -85,10 +85,21 @@ for (const mode of MODES) {
         expect(refused.json).toMatchObject({ code: 'SOLD_OUT', error: 'not enough seats available' });
       });
 
+      it('books a show named by its id in upper case', async () => {
+        const { json } = await call(t.url, 'POST', '/api/shows', show());
+        const booked = await call(t.url, 'POST', '/api/book-tickets', { show_id: json.show_id.toUpperCase(), number_of_tickets: 1, customer_email: 'ann@example.com' });
+        expect(booked.status).toBe(201);
+        const listed = (await call(t.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === json.show_id);
+        expect(listed.available_tickets).toBe(listed.number_of_tickets - 1);
+      });
+
       it('answers 404 for an unknown show and 400 for bad input', async () => {
         const unknown = await call(t.url, 'POST', '/api/book-tickets', { show_id: crypto.randomUUID(), number_of_tickets: 1, customer_email: 'ann@example.com' });
         expect(unknown.status).toBe(404);
         expect(unknown.json.code).toBe('SHOW_NOT_FOUND');
+        // Any 8-4-4-4-12 hex id is a UUID (here the NCS variant): unknown, not malformed.
+        const ncs = await call(t.url, 'POST', '/api/book-tickets', { show_id: '12345678-1234-1234-1234-123456789012', number_of_tickets: 1, customer_email: 'ann@example.com' });
+        expect(ncs.status).toBe(404);
         const bad = await call(t.url, 'POST', '/api/book-tickets', { show_id: 'nope', number_of_tickets: 0, customer_email: 'not-an-email' });
         expect(bad.status).toBe(400);
         expect(Object.keys(bad.json.errors).sort()).toEqual(['customer_email', 'number_of_tickets', 'show_id']);

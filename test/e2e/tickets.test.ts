@@ -73,6 +73,41 @@ for (const mode of MODES) {
       });
     });
 
+    describe('when the provider writes a ticket id as another form of UUID', () => {
+      it('accepts any version and variant in any case, and knows the ticket by its lower-case id', async () => {
+        // Version 1 and variant digit 1 (the NCS variant): a UUID by its format, refused by zod's z.uuid().
+        const lower = `12345678-1234-1234-1234-${crypto.randomUUID().slice(24)}`;
+        const confirmed = ticket({ ticket_id: lower.toUpperCase() });
+        expect((await webhook([confirmed])).status).toBe(200);
+        await eventually(async () => {
+          expect((await call(t.url, 'GET', '/api/tickets')).json).toContainEqual({ ticket_id: lower, price, customer_email: 'ann@example.com' });
+          expect(sheetRows('tickets-to-print')).toEqual([[lower, 'ann@example.com', '50.30', 'GBP']]);
+        });
+        expect((await call(t.url, 'PUT', `/api/ticket-refund/${lower.toUpperCase()}`)).status).toBe(202);
+        await eventually(async () => expect((await t.service.runtime.get(`ticket/${lower}`))?.state).toBe('refunded'));
+      });
+    });
+
+    describe('when the tickets are listed a page at a time', () => {
+      it('gives `limit` tickets, announces the next page in Link, and refuses a limit outside 1..100', async () => {
+        const key = crypto.randomUUID();
+        expect((await webhook([ticket(), ticket(), ticket()], key)).status).toBe(200);
+        await eventually(async () => expect((await call(t.url, 'GET', '/api/tickets')).json.length).toBeGreaterThanOrEqual(3));
+        const all = (await call(t.url, 'GET', '/api/tickets')).json.map((x: { ticket_id: string }) => x.ticket_id);
+        const first = await call(t.url, 'GET', '/api/tickets?limit=2');
+        expect(first.json.map((x: { ticket_id: string }) => x.ticket_id)).toEqual(all.slice(0, 2));
+        const next = /<([^>]+)>; rel="next"/.exec(first.headers.get('link') ?? '')?.[1];
+        expect(next).toBeDefined();
+        const second = await call(t.url, 'GET', new URL(next!, t.url).pathname + new URL(next!, t.url).search);
+        expect(second.json.map((x: { ticket_id: string }) => x.ticket_id)).toEqual(all.slice(2, 4));
+        for (const limit of ['0', '101', 'x']) {
+          const refused = await call(t.url, 'GET', `/api/tickets?limit=${limit}`);
+          expect(refused.status).toBe(400);
+          expect(refused.json.code).toBe('VALIDATION_FAILED');
+        }
+      });
+    });
+
     describe('when the webhook is malformed', () => {
       it('refuses a request without Idempotency-Key with 400', async () => {
         const refused = await webhook([ticket()], null);
@@ -114,6 +149,7 @@ for (const mode of MODES) {
       });
 
       it('answers 404 for an unknown ticket and 400 for a non-UUID id', async () => {
+        expect((await call(t.url, 'PUT', '/api/ticket-refund/00000000-0000-0000-0000-000000000001')).status).toBe(404);
         expect((await call(t.url, 'PUT', `/api/ticket-refund/${crypto.randomUUID()}`)).status).toBe(404);
         expect((await call(t.url, 'PUT', '/api/ticket-refund/abc')).status).toBe(400);
       });

@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { UuidInput } from '../../http/schemas';
 
 export const BookTicketsBody = z.object({
-  show_id: z.uuid(),
+  show_id: UuidInput,
   number_of_tickets: z.number().int().min(1).max(10_000),
   customer_email: z.email().max(320),
 });

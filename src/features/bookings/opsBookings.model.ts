@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UuidInput } from '../../http/schemas';
 import { cursorParam, optionalLimitParam } from '../../http/pagination';
 import type { MadeBooking } from './opsBookings.projection';
 import type { ShownOpsTicket } from './opsTickets.projection';
@@ -12,7 +13,7 @@ export const OpsBookingsQuery = z.object({
 });
 
 /** `:id` of an ops booking: a UUID. */
-export const OpsBookingParams = z.object({ id: z.uuid() });
+export const OpsBookingParams = z.object({ id: UuidInput });
 
 /** A ticket of a booking as ops see it; unset times are null. */
 export const OpsTicket = z.object({

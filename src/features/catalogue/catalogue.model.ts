@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MoneySchema } from '../../http/schemas';
+import { MoneySchema, UuidInput } from '../../http/schemas';
 
 const StartTime = z.iso.datetime({ offset: true }).transform((value) => new Date(value).toISOString());
 const Name = z.string().trim().min(1).max(300);
@@ -20,8 +20,8 @@ export const HoldPolicy = z.object({
 export const CreateEventBody = z.object({
   name: Name,
   description: z.string().trim().max(5000).default(''),
-  venue_id: z.uuid(),
-  performer_ids: z.array(z.uuid()).max(100).default([]),
+  venue_id: UuidInput,
+  performer_ids: z.array(UuidInput).max(100).default([]),
   start_time: StartTime,
   seats: z
     .array(z.object({ label: z.string().trim().min(1).max(20), price: MoneySchema }))
@@ -34,7 +34,7 @@ export const CreateEventBody = z.object({
 export type CreateEventBody = z.infer<typeof CreateEventBody>;
 export const CreatedEvent = z.object({ event_id: z.uuid() });
 
-export const EventParams = z.object({ id: z.uuid() });
+export const EventParams = z.object({ id: UuidInput });
 
 export const SeatStatus = z.enum(['available', 'held', 'sold']);
 

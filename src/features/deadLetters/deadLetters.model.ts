@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UuidInput } from '../../http/schemas';
 import { cursorParam, limitParam } from '../../http/pagination';
 import type { DeadLetter } from '../../messaging/deadLetters';
 
@@ -14,7 +15,7 @@ export const DeadLetterListQuery = z.object({
 });
 
 /** `:id` of a dead letter: a UUID. */
-export const DeadLetterParams = z.object({ id: z.uuid() });
+export const DeadLetterParams = z.object({ id: UuidInput });
 
 /** A dead letter in responses. */
 export const DeadLetterBody = z.object({

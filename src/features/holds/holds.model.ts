@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { UuidInput } from '../../http/schemas';
 
 export const PlaceHoldBody = z
   .object({
-    event_id: z.uuid(),
+    event_id: UuidInput,
     seats: z.array(z.string().trim().min(1).max(20)).min(1).max(100).refine((s) => new Set(s).size === s.length, 'seats must be distinct').optional(),
     quantity: z.number().int().min(1).max(100).optional(),
   })
@@ -12,7 +13,7 @@ export type PlaceHoldBody = z.infer<typeof PlaceHoldBody>;
 /** `seats`: the labels held, `[]` on a general-admission show; `quantity`: how many seats either way. */
 export const PlacedHold = z.object({ hold_id: z.uuid(), expires_at: z.string(), seconds_left: z.number().int(), seats: z.array(z.string()), quantity: z.number().int() });
 export const RenewedHold = z.object({ hold_id: z.uuid(), expires_at: z.string(), seconds_left: z.number().int(), renewals_left: z.number().int() });
-export const HoldParams = z.object({ id: z.uuid() });
+export const HoldParams = z.object({ id: UuidInput });
 export const ConfirmHoldBody = z.object({ payment_method: z.string().trim().min(1).max(200) });
 /** `seat` is null for a general-admission ticket (a show): any place, no label. */
 export const ConfirmedHold = z.object({ booking_id: z.uuid(), tickets: z.array(z.object({ ticket_id: z.string(), seat: z.string().nullable() })) });

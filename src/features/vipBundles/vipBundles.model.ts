@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UuidInput } from '../../http/schemas';
 import { COMPENSATING, vipBundleMachine, type VipBundleContext } from '../../../machines/vipBundle/vipBundle.machine';
 
 const Name = z.string().trim().min(1).max(200);
@@ -7,7 +8,7 @@ const Name = z.string().trim().min(1).max(200);
 export const BookVipBundleBody = z.object({
   customer_email: z.email().max(320),
   number_of_tickets: z.number().int().min(1).max(10_000),
-  show_id: z.uuid(),
+  show_id: UuidInput,
   passengers: z.array(Name).min(1).max(100),
   inbound_flight_id: Name,
   returned_flight_id: Name,
@@ -18,7 +19,7 @@ export type BookVipBundleBody = z.infer<typeof BookVipBundleBody>;
 export const BookedVipBundle = z.object({ booking_id: z.uuid(), vip_bundle_id: z.uuid() });
 
 /** `:id` of a VIP bundle: a UUID. */
-export const VipBundleParams = z.object({ id: z.uuid() });
+export const VipBundleParams = z.object({ id: UuidInput });
 
 const LegStatus = z.enum(['pending', 'booked', 'failed', 'compensated']);
 
