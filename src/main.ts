@@ -24,6 +24,7 @@ import { ticketsFeature } from './features/tickets';
 import { createVipBundlesFeature } from './features/vipBundles';
 import { createApp } from './http/app';
 import { createAuth, createTokens, resolveJwtSecret } from './http/auth';
+import { createWebhookSignature } from './http/webhookSignature';
 import { createIdempotency } from './http/idempotency';
 import { createMemoryCounter, createRateLimit, createRedisCounter } from './http/rateLimit';
 import { startServer } from './http/server';
@@ -146,7 +147,10 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const rateLimitCounter = config.redisAddr ? createRedisCounter({ url: config.redisAddr, keyPrefix: config.redisKeyPrefix }) : createMemoryCounter();
   const rateLimit = createRateLimit({ rules: config.rateLimits, counter: rateLimitCounter, clock, userOf: tokens.userOf, trustedProxyHops: config.trustedProxyHops, logger });
   const idempotency = createIdempotency({ store, clock, callerOf: tokens.callerOf });
-  const deps: FeatureDeps = { runtime, store, clock, ids, tracing, logger, idempotency, services, tokens, auth: createAuth(tokens), rateLimit };
+  const deps: FeatureDeps = {
+    runtime, store, clock, ids, tracing, logger, idempotency, services, tokens, auth: createAuth(tokens), rateLimit,
+    webhookSignature: createWebhookSignature(config.webhookSecret),
+  };
   const consumers = createConsumers({
     store,
     bus,

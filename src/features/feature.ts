@@ -6,6 +6,7 @@ import type { ExternalServices } from '../adapters';
 import type { AuthPlugin, Tokens } from '../http/auth';
 import type { createIdempotency } from '../http/idempotency';
 import type { RateLimitPlugin } from '../http/rateLimit';
+import type { WebhookSignaturePlugin } from '../http/webhookSignature';
 import type { Clock } from '../kernel/clock';
 import type { IdSource } from '../kernel/ids';
 import type { Handler } from '../messaging/handlers';
@@ -29,6 +30,8 @@ export interface FeatureDeps {
   auth: AuthPlugin;
   /** The `rateLimit: '<class>'` route option. */
   rateLimit: RateLimitPlugin;
+  /** The `signed: true` route option (webhooks signed with `WEBHOOK_SECRET`). */
+  webhookSignature: WebhookSignaturePlugin;
 }
 
 /**

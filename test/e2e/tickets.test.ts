@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'bun:test';
+import { webhookSignature } from '../../src/http/webhookSignature';
 import { MODES, call, eventually, startTestService, type TestService } from '../support/service';
 
 const NOW = '2030-01-01T00:00:00.000Z';
@@ -185,3 +186,48 @@ for (const mode of MODES) {
     });
   });
 }
+
+describe('the ticket-status webhook with WEBHOOK_SECRET set', () => {
+  const SECRET = 'webhook-secret-for-tests';
+  let t: TestService;
+  const post = (body: string, headers: Record<string, string>) =>
+    fetch(`${t.url}/api/tickets-status`, { method: 'POST', headers: { 'content-type': 'application/json', 'Idempotency-Key': crypto.randomUUID(), ...headers }, body });
+
+  beforeAll(async () => {
+    t = await startTestService('embedded', { clockAt: NOW, env: { WEBHOOK_SECRET: SECRET } });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('takes a body signed with the secret', async () => {
+    const signed = ticket();
+    const body = JSON.stringify({ tickets: [signed] });
+    const response = await post(body, { 'X-Webhook-Signature': webhookSignature(SECRET, body) });
+    expect(response.status).toBe(200);
+    await eventually(async () => expect((await call(t.url, 'GET', '/api/tickets')).json).toContainEqual({ ticket_id: signed.ticket_id, price, customer_email: 'ann@example.com' }));
+  });
+
+  it('refuses with 401 INVALID_SIGNATURE, recording nothing, a body unsigned, signed with another secret or changed after signing', async () => {
+    const refusedTicket = ticket();
+    const body = JSON.stringify({ tickets: [refusedTicket] });
+    const attempts: Record<string, string>[] = [
+      {},
+      { 'X-Webhook-Signature': webhookSignature('another-secret', body) },
+      { 'X-Webhook-Signature': webhookSignature(SECRET, JSON.stringify({ tickets: [{ ...refusedTicket, status: 'canceled' }] })) },
+      { 'X-Webhook-Signature': 'sha256=' },
+    ];
+    for (const headers of attempts) {
+      const response = await post(body, headers);
+      expect(response.status).toBe(401);
+      expect(response.headers.get('content-type')).toContain('application/problem+json');
+      expect(((await response.json()) as { code: string }).code).toBe('INVALID_SIGNATURE');
+    }
+    expect(await t.service.runtime.get(`ticket/${refusedTicket.ticket_id}`)).toBeNull();
+  });
+
+  it('checks the signature before the body: an unsigned malformed body is 401, not 400', async () => {
+    const response = await post(JSON.stringify({ tickets: [{ ticket_id: 'nope' }] }), {});
+    expect(response.status).toBe(401);
+  });
+});

@@ -13,10 +13,11 @@ import { listTickets } from './ticketsList.projection';
 const REFUND_UNDER_WAY = new Set(['refunding', 'refunded']);
 
 /** The ticket-status webhook, the list of tickets, and refunds (compatibility surface). */
-export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency, logger }: FeatureDeps) {
+export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency, logger, webhookSignature }: FeatureDeps) {
   return new Elysia({ name: 'tickets', prefix: '/api' })
     .use(createRequestContext({ tracing, ids }))
     .use(idempotency)
+    .use(webhookSignature)
     .post(
       '/tickets-status',
       async ({ body, idempotency, correlationId, traceparent, traceId }) => {
@@ -41,8 +42,14 @@ export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency
       },
       {
         body: TicketsStatusBody,
+        signed: true,
         idempotent: 'required',
-        detail: { summary: 'Webhook of the ticket provider', description: 'Idempotency-Key required (400 IDEMPOTENCY_KEY_REQUIRED). The whole body is validated before anything is recorded.' },
+        detail: {
+          summary: 'Webhook of the ticket provider',
+          description:
+            'Idempotency-Key required (400 IDEMPOTENCY_KEY_REQUIRED). The whole body is validated before anything is recorded. ' +
+            'With WEBHOOK_SECRET set, X-Webhook-Signature: sha256=<HMAC-SHA256 of the body, hex> is required (else 401 INVALID_SIGNATURE).',
+        },
       },
     )
     .get(
