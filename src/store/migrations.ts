@@ -18,6 +18,8 @@ import sqliteHolds from '../../migrations/sqlite/0009_holds.sql' with { type: 't
 import postgresHolds from '../../migrations/postgres/0009_holds.sql' with { type: 'text' };
 import sqliteDataLakeProjection from '../../migrations/sqlite/0010_data_lake_projection.sql' with { type: 'text' };
 import postgresDataLakeProjection from '../../migrations/postgres/0010_data_lake_projection.sql' with { type: 'text' };
+import sqliteCustomerBookings from '../../migrations/sqlite/0011_customer_bookings.sql' with { type: 'text' };
+import postgresCustomerBookings from '../../migrations/postgres/0011_customer_bookings.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -37,6 +39,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0008_debugger', sql: sqliteDebugger },
   { name: '0009_holds', sql: sqliteHolds },
   { name: '0010_data_lake_projection', sql: sqliteDataLakeProjection },
+  { name: '0011_customer_bookings', sql: sqliteCustomerBookings },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -51,6 +54,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0008_debugger', sql: postgresDebugger },
   { name: '0009_holds', sql: postgresHolds },
   { name: '0010_data_lake_projection', sql: postgresDataLakeProjection },
+  { name: '0011_customer_bookings', sql: postgresCustomerBookings },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

@@ -36,7 +36,7 @@ export function holdInventory(limits: HoldLimits): InlineHandler {
         case 'HoldRenewed_v1':
           return extend(tx, fact);
         case 'TicketsSold_v1':
-          return sell(tx, fact);
+          return sell(tx, fact, message.occurredAt);
         case 'HoldReleased_v1':
           return giveBack(tx, fact, 'released');
         default:
@@ -96,9 +96,9 @@ async function extend(tx: Tx, fact: HoldFact): Promise<void> {
   if (extended !== 1 || seats !== fact.seats.length) throw conflict('HOLD_EXPIRED', 'the hold has expired and its seats were taken');
 }
 
-async function sell(tx: Tx, fact: HoldFact): Promise<void> {
+async function sell(tx: Tx, fact: HoldFact, soldAt: string): Promise<void> {
   const quantity = quantityOf(fact);
-  const sold = await tx.execute("UPDATE holds SET status = 'sold' WHERE hold_id = $1 AND status = 'held'", [fact.hold_id]);
+  const sold = await tx.execute("UPDATE holds SET status = 'sold', sold_at = $2 WHERE hold_id = $1 AND status = 'held'", [fact.hold_id, soldAt]);
   const seats = await tx.execute(
     "UPDATE event_seats SET status = 'sold', held_until = NULL WHERE event_id = $1 AND hold_id = $2 AND status = 'held'",
     [fact.event_id, fact.hold_id],

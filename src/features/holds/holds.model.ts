@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { UuidInput } from '../../http/schemas';
+import type { HoldContext } from '../../../machines/hold/hold.machine';
+import { MoneySchema, UuidInput } from '../../http/schemas';
+import { sumMoney } from '../../kernel/money';
 
 export const PlaceHoldBody = z
   .object({
@@ -17,3 +19,25 @@ export const HoldParams = z.object({ id: UuidInput });
 export const ConfirmHoldBody = z.object({ payment_method: z.string().trim().min(1).max(200) });
 /** `seat` is null for a general-admission ticket (a show): any place, no label. */
 export const ConfirmedHold = z.object({ booking_id: z.uuid(), tickets: z.array(z.object({ ticket_id: z.string(), seat: z.string().nullable() })) });
+
+/**
+ * A customer's booking: a hold they confirmed. `status` of a ticket: `confirmed`, `refunding`,
+ * `refunded` or `canceled`.
+ */
+export const CustomerBooking = z.object({
+  booking_id: z.uuid(),
+  event_id: z.uuid(),
+  seats: z.array(z.string()),
+  quantity: z.number().int(),
+  total: MoneySchema,
+  payment_id: z.string().nullable(),
+  booked_at: z.string(),
+  tickets: z.array(z.object({ ticket_id: z.string(), seat: z.string().nullable(), price: MoneySchema, status: z.enum(['confirmed', 'refunding', 'refunded', 'canceled']) })),
+});
+export type CustomerBooking = z.infer<typeof CustomerBooking>;
+
+/** What a hold's seats cost together (in the currency of its first seat; a hold is in one currency). */
+export const holdTotal = (context: HoldContext) => {
+  const prices = context.seats.map((s) => s.price);
+  return sumMoney(prices, prices[0]!.currency);
+};

@@ -1,4 +1,5 @@
 import type { SqlExecutor } from '../../actors/ports';
+import { paddedToPowerOfTwo, placeholders } from '../../messaging/statementShapes';
 import { SHOW_HOLD_POLICY } from '../showCapacity';
 
 export interface HoldPolicy {
@@ -35,4 +36,40 @@ export async function seatsFor(db: SqlExecutor, eventId: string, want: { labels?
         [eventId, now],
       );
   return rows.map((r) => ({ label: r.label, price: { amount: r.price_amount, currency: r.price_currency } }));
+}
+
+/** A hold that was sold: a booking of its user. */
+export interface SoldHold {
+  hold_id: string;
+  user_id: string;
+  sold_at: string;
+}
+
+/** The sold hold `holdId`, or null when there is none (unknown, or not sold). */
+export async function soldHold(db: SqlExecutor, holdId: string): Promise<SoldHold | null> {
+  const [row] = await db.query<SoldHold>("SELECT hold_id, user_id, sold_at FROM holds WHERE hold_id = $1 AND status = 'sold'", [holdId]);
+  return row ?? null;
+}
+
+/** `userId`'s sold holds, newest first, after the key `[sold_at, hold_id]`, at most `limit + 1` (for pageOf). */
+export async function soldHoldsOf(db: SqlExecutor, userId: string, page: { limit: number; after?: readonly string[] }): Promise<SoldHold[]> {
+  const params: unknown[] = [userId];
+  let after = '';
+  if (page.after) {
+    params.push(page.after[0], page.after[1]);
+    after = 'AND (sold_at < $2 OR (sold_at = $2 AND hold_id < $3))';
+  }
+  return db.query<SoldHold>(
+    `SELECT hold_id, user_id, sold_at FROM holds WHERE user_id = $1 AND status = 'sold' ${after}
+      ORDER BY sold_at DESC, hold_id DESC LIMIT ${page.limit + 1}`,
+    params,
+  );
+}
+
+/** The state of each actor of `addresses` that exists. */
+export async function actorStates(db: SqlExecutor, addresses: readonly string[]): Promise<Map<string, string>> {
+  if (addresses.length === 0) return new Map();
+  const padded = paddedToPowerOfTwo(addresses);
+  const rows = await db.query<{ address: string; state: string }>(`SELECT address, state FROM actors WHERE address IN (${placeholders(padded.length)})`, padded);
+  return new Map(rows.map((row) => [row.address, row.state]));
 }

@@ -5,9 +5,9 @@ import { sendCommand } from '../../http/commands';
 import { problem } from '../../http/problem';
 import { createRequestContext, type RequestContext } from '../../http/requestContext';
 import { AppError } from '../../kernel/errors';
-import { sumMoney, toMinor } from '../../kernel/money';
+import { toMinor } from '../../kernel/money';
 import type { FeatureDeps } from '../feature';
-import { ConfirmedHold, ConfirmHoldBody, HoldParams, PlacedHold, PlaceHoldBody, RenewedHold } from './holds.model';
+import { ConfirmedHold, ConfirmHoldBody, holdTotal, HoldParams, PlacedHold, PlaceHoldBody, RenewedHold } from './holds.model';
 import { chargeHold } from './holds.payment';
 import { holdPolicyOf, seatsFor } from './holds.queries';
 
@@ -23,10 +23,6 @@ const confirmed = (context: HoldContext) => Response.json({ booking_id: context.
  * currency"), and its confirm charges nothing.
  */
 const GENERAL_ADMISSION_SEAT: HoldSeat = { label: null, price: { amount: '0.00', currency: 'XXX' } };
-const totalOf = (context: HoldContext) => {
-  const prices = context.seats.map((s) => s.price);
-  return sumMoney(prices, prices[0]!.currency);
-};
 
 export interface HoldsRoutesOptions {
   /** Seconds a charge may go without an outcome before the hold charges again (passed in `hold.pay`). */
@@ -159,14 +155,14 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         if (hold.state === 'sold') return confirmed(hold.context);
         // No charge starts past expires_at; one already out (paying) is settled by the hold's recovery.
         if (hold.context.expiresAt <= now()) return expired(params.id);
-        if (hold.state === 'held' && toMinor(totalOf(hold.context)) === 0) {
+        if (hold.state === 'held' && toMinor(holdTotal(hold.context)) === 0) {
           await send({ type: 'hold.confirm', now: now(), payment_id: null, ticket_ids: hold.context.seats.map(() => ids.uuid()) });
           return outcome();
         }
         if (hold.state === 'held') {
           // The charge becomes durable intent before any money moves: if this process dies from here
           // on, the hold's recovery timer charges again with the same key and settles the outcome.
-          hold = (await send({ type: 'hold.pay', now: now(), payment_method: body.payment_method, amount: totalOf(hold.context), payment_check_seconds: paymentCheckSeconds })) ?? (await ownHold(params.id, user));
+          hold = (await send({ type: 'hold.pay', now: now(), payment_method: body.payment_method, amount: holdTotal(hold.context), payment_check_seconds: paymentCheckSeconds })) ?? (await ownHold(params.id, user));
         }
         if (hold?.state !== 'paying') return outcome();
 
