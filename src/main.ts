@@ -170,7 +170,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     tracing,
     logger,
     ids,
-    plugins: [...features.flatMap((f) => (f.routes ? [f.routes(deps)] : [])), deadLettersRoutes({ deadLetters, auth: deps.auth, logger })],
+    plugins: [...features.flatMap((f) => (f.routes ? [f.routes(deps)] : [])), deadLettersRoutes({ deadLetters, auth: deps.auth, idempotency, logger })],
     readinessChecks: [busReadiness(bus)],
     version: packageJson.version,
   });

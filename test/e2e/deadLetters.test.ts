@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Message, NewMessage, Store } from '../../src/actors/ports';
 import { deadLettersRoutes } from '../../src/features/deadLetters/deadLetters.routes';
 import { createApp } from '../../src/http/app';
+import { createIdempotency } from '../../src/http/idempotency';
 import { createAuth, createTokens } from '../../src/http/auth';
 import { startServer, type RunningServer } from '../../src/http/server';
 import { ManualClock } from '../../src/kernel/clock';
@@ -113,7 +114,7 @@ beforeAll(async () => {
   consumers.start();
   const deadLetters = createDeadLetters({ store, clock, consumers });
   const auth = createAuth(createTokens({ secret: TEST_JWT_SECRET, clock, ttlSeconds: 3600 }));
-  const app = createApp({ store, metrics: createMetrics(), tracing, logger, ids: randomIds, plugins: [deadLettersRoutes({ deadLetters, auth, logger })] });
+  const app = createApp({ store, metrics: createMetrics(), tracing, logger, ids: randomIds, plugins: [deadLettersRoutes({ deadLetters, auth, idempotency: createIdempotency({ store, clock }), logger })] });
   server = startServer(app, 0);
 });
 
@@ -214,11 +215,18 @@ describe('dead letters over HTTP', () => {
       const dead = body.find((d) => d.message_id === first.id)!;
       broken.delete(first.id);
 
-      const response = await post(`/api/ops/dead-letters/${dead.id}/retry`);
+      const keyed = { ...asOps(), 'Idempotency-Key': crypto.randomUUID() };
+      const response = await post(`/api/ops/dead-letters/${dead.id}/retry`, keyed);
 
       expect(response.status).toBe(200);
-      expect(await response.json()).toMatchObject({ id: dead.id, message_id: first.id, status: 'redriven', redriven_at: clock.now().toISOString() });
+      const redriven = await response.json();
+      expect(redriven).toMatchObject({ id: dead.id, message_id: first.id, status: 'redriven', redriven_at: clock.now().toISOString() });
       expect(printed.filter((id) => id === first.id)).toHaveLength(1);
+      // The same key again replays the first answer instead of a 409.
+      const replayed = await post(`/api/ops/dead-letters/${dead.id}/retry`, keyed);
+      expect(replayed.status).toBe(200);
+      expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+      expect(await replayed.json()).toEqual(redriven);
       await expectProblem(await post(`/api/ops/dead-letters/${dead.id}/retry`), 409, 'NOT_ALLOWED_IN_STATE');
       expect((await list('?status=redriven')).body.map((d) => d.message_id)).toEqual([first.id]);
     });

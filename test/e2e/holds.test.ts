@@ -108,6 +108,33 @@ for (const mode of MODES) {
         expect(third.json.code).toBe('RENEWAL_LIMIT_REACHED');
       });
 
+      it('replays a renew, a release and a confirm repeated with one Idempotency-Key, renewing once', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A3'])).json;
+        const renewKey = { ...ann, 'Idempotency-Key': crypto.randomUUID() };
+        const renewed = await call(t.url, 'POST', `/api/holds/${id}/renew`, undefined, renewKey);
+        const again = await call(t.url, 'POST', `/api/holds/${id}/renew`, undefined, renewKey);
+        expect([renewed.status, again.status]).toEqual([200, 200]);
+        expect(again.headers.get('idempotent-replayed')).toBe('true');
+        expect(again.json).toEqual(renewed.json);
+        expect(renewed.json.renewals_left).toBe(1);
+        expect((await t.service.runtime.get(`hold/${id}`))?.context).toMatchObject({ renewals: 1 });
+
+        const confirmKey = { ...ann, 'Idempotency-Key': crypto.randomUUID() };
+        const confirmed = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, confirmKey);
+        const replayed = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, confirmKey);
+        expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+        expect(replayed.json).toEqual(confirmed.json);
+        expect((await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_other' }, confirmKey)).status).toBe(422);
+
+        const { hold_id: other } = (await hold(eventId, ['B3'])).json;
+        const releaseKey = { ...ann, 'Idempotency-Key': crypto.randomUUID() };
+        expect((await call(t.url, 'DELETE', `/api/holds/${other}`, undefined, releaseKey)).status).toBe(204);
+        const released = await call(t.url, 'DELETE', `/api/holds/${other}`, undefined, releaseKey);
+        expect(released.status).toBe(204);
+        expect(released.headers.get('idempotent-replayed')).toBe('true');
+      });
+
       it('releases idempotently and frees the seats', async () => {
         const eventId = await createEvent();
         const { hold_id: id } = (await hold(eventId, ['A1', 'A2'])).json;

@@ -2,6 +2,7 @@ import { audit, type Logger } from '../../observability/logger';
 import { Elysia } from 'elysia';
 import { z } from 'zod';
 import type { AuthPlugin } from '../../http/auth';
+import type { createIdempotency } from '../../http/idempotency';
 import { nextLink } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import type { DeadLetters } from '../../messaging/deadLetters';
@@ -11,6 +12,8 @@ import { DeadLetterBody, DeadLetterListQuery, DeadLetterParams, RedriveAllBody, 
 export interface DeadLettersRoutesDeps {
   deadLetters: DeadLetters;
   auth: AuthPlugin;
+  /** The `idempotent` route option: a redrive with a key already used replays its first answer. */
+  idempotency: ReturnType<typeof createIdempotency>;
   logger: Logger;
 }
 
@@ -20,9 +23,10 @@ const tags = ['operations'];
  * Ops routes over the dead letters: list them (newest first, `?limit=`, `?status=`, next page in
  * `Link`), redrive one, redrive all. Every route needs the ops role.
  */
-export function deadLettersRoutes({ deadLetters, auth, logger }: DeadLettersRoutesDeps) {
+export function deadLettersRoutes({ deadLetters, auth, idempotency, logger }: DeadLettersRoutesDeps) {
   return new Elysia({ name: 'dead-letters', prefix: '/api/ops/dead-letters' })
     .use(auth)
+    .use(idempotency)
     .get(
       '',
       async ({ query, request, set }) => {
@@ -44,6 +48,7 @@ export function deadLettersRoutes({ deadLetters, auth, logger }: DeadLettersRout
       return result;
     }, {
       auth: 'ops',
+      idempotent: true,
       response: { 200: RedriveAllBody },
       detail: { summary: 'Redrive every dead letter, oldest first', tags },
     })
@@ -62,6 +67,7 @@ export function deadLettersRoutes({ deadLetters, auth, logger }: DeadLettersRout
       {
         params: DeadLetterParams,
         auth: 'ops',
+        idempotent: true,
         response: { 200: DeadLetterBody },
         detail: { summary: 'Run the handler of a dead letter again now; it stays dead with the new error if it fails', tags },
       },

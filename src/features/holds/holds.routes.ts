@@ -95,18 +95,26 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
     )
     .post(
       '/:id/renew',
-      async ({ params, user, correlationId, requestId, traceparent, traceId }) => {
+      async ({ params, user, idempotency, correlationId, requestId, traceparent, traceId }) => {
         const now = clock.now().toISOString();
         const hold = await ownHold(params.id, user);
         if (!hold) return notFound(params.id);
         if (hold.state === 'expired' || (hold.state === 'held' && hold.context.expiresAt <= now)) return expired(params.id);
         if (hold.state !== 'held') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is ${hold.state}`);
         if (hold.context.renewals >= hold.context.maxRenewals) return problem(409, 'RENEWAL_LIMIT_REACHED', `hold ${params.id} was renewed ${hold.context.renewals} times already`);
-        const result = await runtime.send(`hold/${params.id}`, { type: 'hold.renew', now }, { metadata: metadataOf({ correlationId, requestId, traceparent, traceId }), traceId });
-        const context = result.context as unknown as HoldContext;
-        return Response.json({ hold_id: params.id, expires_at: context.expiresAt, seconds_left: secondsLeft(context.expiresAt, now), renewals_left: context.maxRenewals - context.renewals });
+        // The key is completed in the renewal's own commit: a retry after a crash replays, never renews twice.
+        return sendCommand(runtime, {
+          address: `hold/${params.id}`,
+          event: { type: 'hold.renew', now },
+          request: { correlationId, requestId, traceparent, traceId },
+          idempotency,
+          respond: (result) => {
+            const context = result.context as unknown as HoldContext;
+            return { status: 200, body: { hold_id: params.id, expires_at: context.expiresAt, seconds_left: secondsLeft(context.expiresAt, now), renewals_left: context.maxRenewals - context.renewals } };
+          },
+        });
       },
-      { params: HoldParams, auth: true, rateLimit: 'holds', response: { 200: RenewedHold }, detail: { summary: 'Renew a hold (at most max_renewals times)', tags } },
+      { params: HoldParams, auth: true, rateLimit: 'holds', idempotent: true, response: { 200: RenewedHold }, detail: { summary: 'Renew a hold (at most max_renewals times)', tags } },
     )
     .delete(
       '/:id',
@@ -124,7 +132,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         }
         return new Response(null, { status: 204 });
       },
-      { params: HoldParams, auth: true, rateLimit: 'holds', detail: { summary: 'Release a hold (idempotent)', tags } },
+      { params: HoldParams, auth: true, rateLimit: 'holds', idempotent: true, detail: { summary: 'Release a hold (idempotent)', tags } },
     )
     .post(
       '/:id/confirm',
@@ -176,6 +184,8 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         body: ConfirmHoldBody,
         auth: true,
         rateLimit: 'holds',
+        // Repeats are safe without a key too (one charge per hold); with one they replay.
+        idempotent: true,
         response: { 200: ConfirmedHold },
         detail: { summary: 'Pay for a hold and get its tickets', description: 'Errors: 402 PAYMENT_DECLINED, 404 HOLD_NOT_FOUND, 409 HOLD_EXPIRED. Repeats return the first result.', tags },
       },
