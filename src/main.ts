@@ -32,7 +32,7 @@ import { systemClock, type Clock } from './kernel/clock';
 import { randomIds, type IdSource } from './kernel/ids';
 import { createConsumers, type Consumers } from './messaging/consumers';
 import { createDeadLetters } from './messaging/deadLetters';
-import { busReadiness, createBufferedRelay, createLogRelay } from './messaging/outbox';
+import { busReadiness, createBufferedRelay, createLogRelay, outboxReadiness } from './messaging/outbox';
 import type { Bus } from './messaging/ports';
 import { createProjectionRunner, UnknownProjectionError, type ProjectionRunner } from './messaging/projections';
 import { createRedisBus } from './messaging/redisBus';
@@ -171,7 +171,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     logger,
     ids,
     plugins: [...features.flatMap((f) => (f.routes ? [f.routes(deps)] : [])), deadLettersRoutes({ deadLetters, auth: deps.auth, idempotency, logger })],
-    readinessChecks: [busReadiness(bus)],
+    readinessChecks: [busReadiness(bus), outboxReadiness(outbox)],
     version: packageJson.version,
   });
 

@@ -122,6 +122,11 @@ export function busReadiness(bus: Pick<Bus, 'ping'>): { name: string; check: () 
   return { name: 'bus', check: () => bus.ping() };
 }
 
+/** The readiness check of the outbox: what it publishes from answers (the SQLite buffer; embedded, the log). */
+export function outboxReadiness(outbox: Pick<Outbox, 'stats'>): { name: string; check: () => Promise<void> } {
+  return { name: 'outbox', check: async () => void (await outbox.stats()) };
+}
+
 class LogRelay implements Outbox {
   private readonly store: Store;
   private readonly bus: Bus;

@@ -93,6 +93,18 @@ for (const mode of MODES) {
       });
     });
 
+    describe('when ops read the timeline of a booking bought through a hold', () => {
+      it('finds it by the booking id, and answers 400 for an id that is not a UUID', async () => {
+        const bought = await buy(authHeaders(t), await createEvent(), ['A1']);
+        const report = await call(t.url, 'GET', `/api/bookings/${bought.booking_id}/timeline`, undefined, opsHeaders(t));
+        expect(report.status).toBe(200);
+        expect(report.json).toMatchObject({ address: `hold/${bought.booking_id}`, state: 'sold' });
+        expect(report.json.timeline.length).toBeGreaterThan(0);
+        expect((await call(t.url, 'GET', `/api/bookings/${crypto.randomUUID()}/timeline`, undefined, opsHeaders(t))).status).toBe(404);
+        expect((await call(t.url, 'GET', '/api/bookings/nope/timeline', undefined, opsHeaders(t))).status).toBe(400);
+      });
+    });
+
     describe('when the booking is not the caller\'s', () => {
       it('answers 404 to another customer, for a hold not confirmed and for an unknown id; 401 without a token; 400 for a bad id', async () => {
         const ann = authHeaders(t);

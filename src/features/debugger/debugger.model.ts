@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UuidInput } from '../../http/schemas';
 import type { ActorSummary } from './debugger.queries';
 import type { HistoryStep, TimelineEntry } from './debugger.timeline';
 
@@ -15,6 +16,8 @@ export const ActorParams = z.object({ address: z.string().regex(/^[A-Za-z][A-Za-
 
 /** `:id` of a booking or a machine. */
 export const IdParams = z.object({ id: z.string().min(1).max(200) });
+/** A booking's id: a `booking` actor's, or a `hold` actor's (a hold confirmed is a booking). */
+export const BookingIdParams = z.object({ id: UuidInput });
 
 /** An actor as the search lists it. */
 export const toActorBody = (a: ActorSummary) => ({

@@ -4,7 +4,7 @@ import type { MachineRegistry } from '../../actors/registry';
 import type { AuthPlugin, Tokens } from '../../http/auth';
 import { problem } from '../../http/problem';
 import { exportMachine, versionOf, type ExportedMachine } from './debugger.machines';
-import { ActorParams, ActorSearchQuery, IdParams, toActorBody, toStepBody, toTimelineBody } from './debugger.model';
+import { ActorParams, ActorSearchQuery, BookingIdParams, IdParams, toActorBody, toStepBody, toTimelineBody } from './debugger.model';
 import { layoutMachine, type MachineLayout } from './debugger.layout';
 import { deadLettersOf, deliveriesOf, failedAttemptsOf, searchActors } from './debugger.queries';
 import { assembleTimeline, historyOf } from './debugger.timeline';
@@ -110,8 +110,12 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
     }, { params: ActorParams, detail: { tags, summary: 'Server-sent `changed` events when the actor changes' } })
     .get(
       '/api/bookings/:id/timeline',
-      async ({ params }) => (await actorReport(`booking/${params.id}`)) ?? unknownActor(`booking/${params.id}`),
-      { params: IdParams, auth: 'ops', detail: { tags, summary: "One booking's timeline and history" } },
+      async ({ params }) => (await actorReport(`booking/${params.id}`)) ?? (await actorReport(`hold/${params.id}`)) ?? unknownActor(`booking/${params.id}`),
+      {
+        params: BookingIdParams,
+        auth: 'ops',
+        detail: { tags, summary: "One booking's timeline and history", description: 'A booking of book-tickets or a VIP bundle (`booking/<id>`), or one bought through a hold (`hold/<id>`). Errors: 400 not a UUID, 404 unknown.' },
+      },
     );
 }
 
