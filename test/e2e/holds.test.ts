@@ -141,6 +141,9 @@ for (const mode of MODES) {
         expect((await call(t.url, 'DELETE', `/api/holds/${id}`, undefined, ann)).status).toBe(204);
         expect((await call(t.url, 'DELETE', `/api/holds/${id}`, undefined, ann)).status).toBe(204);
         expect((await seatsOf(eventId)).counts).toEqual({ available: 6, held: 0, sold: 0 });
+        const confirm = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
+        expect([confirm.status, confirm.json.code]).toEqual([409, 'NOT_ALLOWED_IN_STATE']);
+        expect(t.simulators.payments.charges().length).toBe(0);
         expect((await hold(eventId, ['A1'], bob)).status).toBe(201);
       });
     });

@@ -161,6 +161,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         let hold = await ownHold(params.id, user);
         if (!hold) return notFound(params.id);
         if (hold.state === 'sold') return confirmed(hold.context);
+        if (hold.state === 'released') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} was released`);
         // No charge starts past expires_at; one already out (paying) is settled by the hold's recovery.
         if (hold.context.expiresAt <= now()) return expired(params.id);
         if (hold.state === 'held' && toMinor(holdTotal(hold.context)) === 0) {
@@ -187,7 +188,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         // Repeats are safe without a key too (one charge per hold); with one they replay.
         idempotent: true,
         response: { 200: ConfirmedHold },
-        detail: { summary: 'Pay for a hold and get its tickets', description: 'Errors: 402 PAYMENT_DECLINED, 404 HOLD_NOT_FOUND, 409 HOLD_EXPIRED. Repeats return the first result.', tags },
+        detail: { summary: 'Pay for a hold and get its tickets', description: 'Errors: 402 PAYMENT_DECLINED, 404 HOLD_NOT_FOUND, 409 HOLD_EXPIRED, 409 NOT_ALLOWED_IN_STATE (a released hold). Repeats return the first result.', tags },
       },
     );
 }
