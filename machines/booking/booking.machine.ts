@@ -4,7 +4,8 @@ import { assertEvent, assign, emit, setup } from 'xstate';
  * A booking of general-admission seats on a show (`booking/<booking_id>`). Seats are taken by the
  * database in the transaction that commits BookingMade_v1 (or the command is refused as SOLD_OUT),
  * the booking is then placed with Dead Nation, and it gives its seats back if that fails or it is
- * cancelled (VIP compensation).
+ * cancelled (VIP compensation). A booking made for a VIP bundle tells the bundle how Dead Nation
+ * answered (ReportBundleTickets), so that the bundle books flights only for a placed booking.
  */
 export type BookingEvent =
   | {
@@ -31,6 +32,9 @@ export interface BookingContext {
 
 export const bookingMachine = setup({
   types: { context: {} as BookingContext, events: {} as BookingEvent },
+  guards: {
+    forBundle: ({ context }) => context.vipBundleId !== null,
+  },
   actions: {
     assignBooking: assign(({ event }) => {
       assertEvent(event, 'booking.make');
@@ -60,6 +64,16 @@ export const bookingMachine = setup({
       assertEvent(event, 'deadNation.failed');
       return { type: 'BookingFailed_v1', booking_id: context.bookingId, show_id: context.showId, reason: event.reason, failed_at: event.now };
     }),
+    reportToBundle: emit(({ context, event }) => {
+      assertEvent(event, ['deadNation.booked', 'deadNation.failed']);
+      return {
+        type: 'ReportBundleTickets',
+        vip_bundle_id: context.vipBundleId,
+        booking_id: context.bookingId,
+        outcome: event.type === 'deadNation.booked' ? 'placed' : 'failed',
+        reason: event.type === 'deadNation.failed' ? event.reason : null,
+      };
+    }),
     tellCanceled: emit(({ context, event }) => {
       assertEvent(event, 'booking.cancel');
       return { type: 'BookingCanceled_v1', booking_id: context.bookingId, show_id: context.showId, reason: event.reason, canceled_at: event.now };
@@ -73,8 +87,14 @@ export const bookingMachine = setup({
     new: { on: { 'booking.make': { target: 'placing', actions: ['assignBooking', 'tellMade'] } } },
     placing: {
       on: {
-        'deadNation.booked': { target: 'placed', actions: 'tellPlaced' },
-        'deadNation.failed': { target: 'failed', actions: 'tellFailed' },
+        'deadNation.booked': [
+          { guard: 'forBundle', target: 'placed', actions: ['tellPlaced', 'reportToBundle'] },
+          { target: 'placed', actions: 'tellPlaced' },
+        ],
+        'deadNation.failed': [
+          { guard: 'forBundle', target: 'failed', actions: ['tellFailed', 'reportToBundle'] },
+          { target: 'failed', actions: 'tellFailed' },
+        ],
         'booking.cancel': { target: 'canceled', actions: 'tellCanceled' },
       },
     },

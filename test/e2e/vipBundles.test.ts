@@ -222,6 +222,22 @@ for (const mode of MODES) {
       });
     });
 
+    describe('when Dead Nation refuses the booking', () => {
+      it('fails before any flight or taxi is booked, and the seats come back', async () => {
+        const showId = await createShow(2);
+        t.simulators.controls('deadNation').failNext('bookTickets', 1, 'terminal');
+        const { vip_bundle_id: id, booking_id: bookingId } = await bookBundle(showId);
+
+        const bundle = await settled(id, 'failed');
+        expect(bundle.legs.tickets.status).toBe('failed');
+        expect(bundle.legs.tickets.reason).toStartWith('Dead Nation: ');
+        expect(await stateOf(`booking/${bookingId}`)).toBe('failed');
+        await Bun.sleep(200);
+        expect(t.simulators.transportation.calls()).toEqual([]);
+        expect(await availableSeats(showId)).toBe(2);
+      });
+    });
+
     describe('when a compensation step fails past its retry budget', () => {
       it('shows compensation_stuck, and fails once the dead letter is redriven', async () => {
         const showId = await createShow(10);

@@ -39,6 +39,28 @@ describe('booking machine', () => {
     });
   });
 
+  describe('when made for a VIP bundle', () => {
+    const forBundle = { ...made, vip_bundle_id: 'v1' } as const;
+
+    it('reports the placement to the bundle', () => {
+      const out = given(bookingMachine, forBundle).when({ type: 'deadNation.booked', now: NOW });
+      expect(out.state).toBe('placed');
+      expect(out.commands).toEqual([{ type: 'ReportBundleTickets', vip_bundle_id: 'v1', booking_id: 'b1', outcome: 'placed', reason: null }]);
+    });
+
+    it('reports the refusal to the bundle', () => {
+      const out = given(bookingMachine, forBundle).when({ type: 'deadNation.failed', now: NOW, reason: 'unknown event' });
+      expect(out.state).toBe('failed');
+      expect(out.facts.map((f) => f.type)).toEqual(['BookingFailed_v1']);
+      expect(out.commands).toEqual([{ type: 'ReportBundleTickets', vip_bundle_id: 'v1', booking_id: 'b1', outcome: 'failed', reason: 'unknown event' }]);
+    });
+
+    it('reports nothing for a booking of book-tickets', () => {
+      expect(given(bookingMachine, made).when({ type: 'deadNation.booked', now: NOW }).commands).toEqual([]);
+      expect(given(bookingMachine, made).when({ type: 'deadNation.failed', now: NOW, reason: 'x' }).commands).toEqual([]);
+    });
+  });
+
   describe('when placed', () => {
     it('is cancelled on booking.cancel', () => {
       const out = given(bookingMachine, made, { type: 'deadNation.booked', now: NOW }).when({ type: 'booking.cancel', now: NOW, reason: 'vip bundle failed' });

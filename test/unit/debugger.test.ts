@@ -104,7 +104,10 @@ describe('machine layout', () => {
     it('routes every transition as a labelled line from its source to its target, left to right', () => {
       expect(layout.edges.map((e) => `${e.from} -${e.event}-> ${e.to}`)).toEqual([
         'new -booking.make-> placing',
+        // One line per guarded branch: a VIP bundle's booking reports to its bundle, others do not.
         'placing -deadNation.booked-> placed',
+        'placing -deadNation.booked-> placed',
+        'placing -deadNation.failed-> failed',
         'placing -deadNation.failed-> failed',
         'placing -booking.cancel-> canceled',
         'placed -booking.cancel-> canceled',

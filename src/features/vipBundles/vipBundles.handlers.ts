@@ -14,6 +14,7 @@ type BookTaxi = BookTaxiRequest & { vip_bundle_id: string };
 type CancelFlightTickets = { vip_bundle_id: string; leg: FlightLeg; ticket_ids: string[] };
 type CancelShowTickets = { vip_bundle_id: string; booking_id: string };
 type ConfirmedTicket = { ticket_id: string; booking_id: string; confirmed_at: string };
+type ReportBundleTickets = { vip_bundle_id: string; booking_id: string; outcome: 'placed' | 'failed'; reason: string | null };
 
 const fields = <T>(ctx: HandlerContext) => ctx.fields as unknown as T;
 
@@ -53,9 +54,24 @@ export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDe
           } catch (error) {
             if (!isTerminalFailure(error)) throw error;
             await tell(c.vip_bundle_id, { type: 'tickets.failed', now: now(), reason: (error as Error).message }, ctx);
-            return;
           }
-          await tell(c.vip_bundle_id, { type: 'tickets.booked', now: now() }, ctx);
+          // Made: the booking reports Dead Nation's answer to the bundle (reportVipBundleTickets).
+        },
+      },
+    }),
+    defineHandler({
+      // The tickets leg ends where the booking does with Dead Nation: placed, the saga goes on to the
+      // flights; refused (the booking failed and gave its seats back), the bundle fails with nothing
+      // else booked. So no flight is ever booked for a booking that Dead Nation refused.
+      name: 'reportVipBundleTickets',
+      effect: 'external',
+      on: {
+        ReportBundleTickets: async (_message, ctx) => {
+          const report = fields<ReportBundleTickets>(ctx);
+          const event: ActorEvent = report.outcome === 'placed'
+            ? { type: 'tickets.booked', now: now() }
+            : { type: 'tickets.failed', now: now(), reason: `Dead Nation: ${report.reason ?? 'refused'}` };
+          await tell(report.vip_bundle_id, event, ctx);
         },
       },
     }),
