@@ -67,8 +67,26 @@ function flatten(root: StateJson): FlatState[] {
 
 const refName = (ref: NamedRef): string => (typeof ref === 'string' ? ref : ref.type);
 
-/** Every transition with a target, as (source path, target path, event, guard). */
+/**
+ * Every transition with a target, as (source path, target path, event, guard). Branches of one event
+ * that lead from the same state to the same target are one line, which a step of the history then
+ * highlights unambiguously: its guard is the branches' guards joined by `|`, or none when one of them
+ * has none (that line is taken whatever the guards say).
+ */
 function transitionsOf(states: readonly FlatState[]): Omit<LayoutEdge, 'points' | 'label'>[] {
+  const merged = new Map<string, Omit<LayoutEdge, 'points' | 'label'> & { guards: string[] | null }>();
+  for (const t of branchesOf(states)) {
+    const key = `${t.from}\n${t.event}\n${t.to}`;
+    const seen = merged.get(key);
+    const guards = t.guard === undefined ? null : [t.guard];
+    if (!seen) merged.set(key, { from: t.from, to: t.to, event: t.event, guards });
+    else seen.guards = seen.guards === null || guards === null ? null : [...seen.guards, ...guards];
+  }
+  return [...merged.values()].map(({ guards, ...t }) => (guards === null ? t : { ...t, guard: guards.join(' | ') }));
+}
+
+/** Every branch of every transition with a target. */
+function branchesOf(states: readonly FlatState[]): Omit<LayoutEdge, 'points' | 'label'>[] {
   const pathById = new Map(states.map((s) => [s.node.id, s.path]));
   const groups = (node: StateJson): [string, TransitionJson[]][] => [
     ...Object.entries(node.on ?? {}),
