@@ -309,7 +309,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
    */
   const catchUp = async (handler: Handler, message: BusMessage): Promise<void> => {
     if (message.actorSeq <= 1 || (settledThrough.get(memoryKey(handler, message.actor)) ?? 0) >= message.actorSeq - 1) return;
-    const names = handler.messageNames.map((_, i) => `$${i + 3}`).join(', ');
+    const names = placeholders(handler.messageNames.length, 3);
     const earlier = `SELECT m.id FROM messages m WHERE m.actor = $1 AND m.actor_seq < $2 AND m.name IN (${names})`;
     const params = [message.actor, message.actorSeq, ...handler.messageNames];
     const [latest] = await store.query<{ id: string }>(`${earlier} ORDER BY m.actor_seq DESC LIMIT 1`, params);

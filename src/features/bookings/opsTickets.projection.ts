@@ -1,5 +1,6 @@
 import type { Message, SqlExecutor } from '../../actors/ports';
 import { defineProjection, rowsOf } from '../../messaging/projections';
+import { placeholders } from '../../messaging/statementShapes';
 
 /** One ticket in the ops read model; every column but the key is null until a fact sets it. */
 export type OpsTicketRow = {
@@ -121,8 +122,7 @@ export async function shownTicketsOf(db: SqlExecutor, bookingIds: readonly strin
   const byBooking = new Map<string, ShownOpsTicket[]>();
   for (let start = 0; start < bookingIds.length; start += IDS_PER_QUERY) {
     const ids = bookingIds.slice(start, start + IDS_PER_QUERY);
-    const placeholders = ids.map((_, i) => `$${i + 1}`).join(', ');
-    const rows = await rowsOf(opsTicketsProjection, db, `WHERE booking_id IN (${placeholders}) AND ${SHOWN} ORDER BY confirmed_at, ticket_id`, ids);
+    const rows = await rowsOf(opsTicketsProjection, db, `WHERE booking_id IN (${placeholders(ids.length)}) AND ${SHOWN} ORDER BY confirmed_at, ticket_id`, ids);
     for (const row of rows.filter(isShown)) {
       const tickets = byBooking.get(row.booking_id);
       if (tickets) tickets.push(row);

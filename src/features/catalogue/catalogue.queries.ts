@@ -1,6 +1,7 @@
 import type { SqlExecutor } from '../../actors/ports';
 import { liveHeldSeatsSql, SHOW_HOLD_POLICY } from '../showCapacity';
 import type { EventDetails } from './catalogue.model';
+import { placeholders } from '../../messaging/statementShapes';
 
 interface EventRow {
   event_id: string;
@@ -37,7 +38,7 @@ export async function findVenue(db: SqlExecutor, venueId: string) {
 export async function findPerformers(db: SqlExecutor, ids: readonly string[]) {
   if (ids.length === 0) return [];
   const rows = await db.query<{ performer_id: string; name: string }>(
-    `SELECT performer_id, name FROM performers WHERE performer_id IN (${ids.map((_, i) => `$${i + 1}`).join(', ')})`,
+    `SELECT performer_id, name FROM performers WHERE performer_id IN (${placeholders(ids.length)})`,
     [...ids],
   );
   const byId = new Map(rows.map((r) => [r.performer_id, r]));

@@ -5,7 +5,7 @@ import { cursorParam, limitParam, pageOf } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
-import { CustomerBooking, holdTotal, HoldParams } from './holds.model';
+import { CustomerBooking, holdTotal, HoldParams, seatLabels } from './holds.model';
 import { actorStates, soldHold, soldHoldsOf, type SoldHold } from './holds.queries';
 
 const tags = ['bookings'];
@@ -34,7 +34,7 @@ export function customerBookingsRoutes({ runtime, store, tracing, ids, auth }: F
       return [{
         booking_id: row.hold_id,
         event_id: context.eventId,
-        seats: context.seats.flatMap((s) => (s.label === null ? [] : [s.label])),
+        seats: seatLabels(context.seats),
         quantity: context.seats.length,
         total: holdTotal(context),
         payment_id: context.paymentId,

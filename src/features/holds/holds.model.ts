@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { HoldContext } from '../../../machines/hold/hold.machine';
+import type { HoldContext, HoldSeat } from '../../../machines/hold/hold.machine';
 import { MoneySchema, UuidInput } from '../../http/schemas';
 import { sumMoney } from '../../kernel/money';
 
@@ -35,6 +35,9 @@ export const CustomerBooking = z.object({
   tickets: z.array(z.object({ ticket_id: z.string(), seat: z.string().nullable(), price: MoneySchema, status: z.enum(['confirmed', 'refunding', 'refunded', 'canceled']) })),
 });
 export type CustomerBooking = z.infer<typeof CustomerBooking>;
+
+/** The labels of numbered seats, in the hold's order; none for general admission. */
+export const seatLabels = (seats: readonly HoldSeat[]) => seats.flatMap((s) => (s.label === null ? [] : [s.label]));
 
 /** What a hold's seats cost together (in the currency of its first seat; a hold is in one currency). */
 export const holdTotal = (context: HoldContext) => {

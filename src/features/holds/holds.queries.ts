@@ -27,7 +27,7 @@ export async function seatsFor(db: SqlExecutor, eventId: string, want: { labels?
   type Row = { label: string; price_amount: string; price_currency: string };
   const rows = want.labels
     ? await db.query<Row>(
-        `SELECT label, price_amount, price_currency FROM event_seats WHERE event_id = $1 AND label IN (${want.labels.map((_, i) => `$${i + 2}`).join(', ')}) ORDER BY label`,
+        `SELECT label, price_amount, price_currency FROM event_seats WHERE event_id = $1 AND label IN (${placeholders(want.labels.length, 2)}) ORDER BY label`,
         [eventId, ...want.labels],
       )
     : await db.query<Row>(

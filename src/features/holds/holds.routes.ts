@@ -7,7 +7,7 @@ import { createRequestContext, type RequestContext } from '../../http/requestCon
 import { AppError } from '../../kernel/errors';
 import { toMinor } from '../../kernel/money';
 import type { FeatureDeps } from '../feature';
-import { ConfirmedHold, ConfirmHoldBody, holdTotal, HoldParams, PlacedHold, PlaceHoldBody, RenewedHold } from './holds.model';
+import { ConfirmedHold, ConfirmHoldBody, holdTotal, HoldParams, PlacedHold, PlaceHoldBody, RenewedHold, seatLabels } from './holds.model';
 import { chargeHold } from './holds.payment';
 import { holdPolicyOf, seatsFor } from './holds.queries';
 
@@ -79,8 +79,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
           idempotency,
           respond: (result) => {
             const expiresAt = String(result.context.expiresAt);
-            const labels = seats.flatMap((s) => (s.label === null ? [] : [s.label]));
-            return { status: 201, body: { hold_id: holdId, expires_at: expiresAt, seconds_left: secondsLeft(expiresAt, now), seats: labels, quantity: seats.length } };
+            return { status: 201, body: { hold_id: holdId, expires_at: expiresAt, seconds_left: secondsLeft(expiresAt, now), seats: seatLabels(seats), quantity: seats.length } };
           },
         });
       },

@@ -9,8 +9,8 @@ import { holdsRoutes, type HoldsRoutesOptions } from './holds.routes';
 /**
  * Seat holds on catalogue events and general-admission shows: reserve, renew, release, durable expiry,
  * confirm with payment (recovered when the charging process dies); a customer's confirmed holds are
- * their bookings. Built with the configured limits and
- * recovery delay (`createHoldsFeature({ maxLiveHoldsPerUser, paymentCheckSeconds })`).
+ * their bookings. Built with the configured limits and recovery delay
+ * (`createHoldsFeature({ maxLiveHoldsPerUser, paymentCheckSeconds })`).
  */
 export function createHoldsFeature(options: HoldLimits & HoldsRoutesOptions): Feature {
   return {
