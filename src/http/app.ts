@@ -7,8 +7,11 @@ import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { recordError, type Tracing } from '../observability/tracing';
 import { healthRoutes, type ReadinessCheck } from './health';
+import { BEARER_SCHEME, documentProblems } from './openapiProblems';
 import { PROBLEM_CONTENT_TYPE, problemResponse, toProblem } from './problem';
 import { createRequestContext, requestContextOf } from './requestContext';
+
+const OPENAPI_JSON_PATH = '/openapi/json';
 
 export interface AppDeps {
   store: Store;
@@ -31,6 +34,9 @@ export interface AppDeps {
  */
 export function createApp(deps: AppDeps) {
   const { store, metrics, tracing, logger, ids } = deps;
+  const withProblems = new WeakMap<object, object>();
+  // Every route of the app, known once it is built (the document is only asked for after start-up).
+  let routes: () => AnyElysia['routes'] = () => [];
   const app = new Elysia()
     .use(createRequestContext({
       tracing,
@@ -62,12 +68,23 @@ export function createApp(deps: AppDeps) {
       }
       return problemResponse(p);
     })
+    // The generated document gets every route's error responses (openapiProblems.ts), once per version of it.
+    .onAfterHandle({ as: 'global' }, ({ path, responseValue }) => {
+      if (path !== OPENAPI_JSON_PATH || typeof responseValue !== 'object' || responseValue === null) return;
+      let documented = withProblems.get(responseValue);
+      if (documented === undefined) {
+        documented = documentProblems(responseValue, routes());
+        withProblems.set(responseValue, documented);
+      }
+      return documented;
+    })
     .use(openapi({
       path: '/openapi',
       documentation: {
         info: { title: 'Tickets API', version: deps.version ?? '0.0.0' },
         // The error body, for feature routes to reference as `#/components/schemas/Problem`.
         components: {
+          securitySchemes: { [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
           schemas: {
             Problem: {
               type: 'object',
@@ -97,5 +114,6 @@ export function createApp(deps: AppDeps) {
       detail: { summary: 'Prometheus exposition', tags: ['operations'] },
     });
   for (const plugin of deps.plugins) app.use(plugin);
+  routes = () => app.routes;
   return app;
 }

@@ -5,6 +5,7 @@ import { Elysia } from 'elysia';
 import type { Clock } from '../kernel/clock';
 import { AppError } from '../kernel/errors';
 import type { CallerOf } from './idempotency';
+import { BEARER_SCHEME, problemResponses } from './openapiProblems';
 
 /** The roles a token can carry: every registered user is a `customer`; `ops` comes from configuration. */
 export const ROLES = ['customer', 'ops'] as const;
@@ -147,6 +148,10 @@ export function createAuth(tokens: Tokens) {
   return new Elysia({ name: 'auth' }).macro({
     auth(requirement: AuthRequirement) {
       return {
+        detail: {
+          security: [{ [BEARER_SCHEME]: [] }],
+          responses: problemResponses({ 401: ['UNAUTHORIZED'], 403: requirement === true ? [] : ['FORBIDDEN'] }),
+        },
         // The transform phase runs before validation: a caller without a valid token learns nothing
         // about the body, and gets 401 whatever it sent. A transform hook cannot answer with a
         // Response of its own, hence the throw (mapped by the one error mapper like any AppError).

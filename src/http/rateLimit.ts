@@ -5,6 +5,7 @@ import type { Clock } from '../kernel/clock';
 import { AppError } from '../kernel/errors';
 import type { Logger } from '../observability/logger';
 import type { AuthUser } from './auth';
+import { problemResponses } from './openapiProblems';
 
 /** Where the counts live: Redis in distributed mode (shared by the instances), memory in embedded mode. */
 export interface RateLimitCounter {
@@ -68,6 +69,7 @@ export function createRateLimit(options: RateLimitOptions) {
       const rule = rules[routeClass];
       const windowSeconds = Math.ceil(rule.windowMs / 1000);
       return {
+        detail: { responses: problemResponses({ 429: ['RATE_LIMITED'] }) },
         async transform({ request, server, set }) {
           const now = clock.now().getTime();
           const window = Math.floor(now / rule.windowMs);

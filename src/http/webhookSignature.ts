@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Elysia } from 'elysia';
 import { AppError } from '../kernel/errors';
+import { problemResponses } from './openapiProblems';
 import { rawBodyOf } from './requestContext';
 
 /** The request header that carries the signature of a webhook's body. */
@@ -27,6 +28,7 @@ export function createWebhookSignature(secret: string | undefined) {
     signed(required: boolean) {
       if (!required || secret === undefined) return {};
       return {
+        detail: { responses: problemResponses({ 401: ['INVALID_SIGNATURE'] }) },
         // Transform runs before validation (see auth.ts); the throw is mapped by the one error mapper.
         async transform({ request }) {
           const sent = request.headers.get(WEBHOOK_SIGNATURE_HEADER);

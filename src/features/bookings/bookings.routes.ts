@@ -3,6 +3,7 @@ import { sendCommand } from '../../http/commands';
 import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
 import { BookTicketsBody, BookedTickets } from './bookings.model';
+import { problemResponses } from '../../http/openapiProblems';
 
 /** `POST /api/book-tickets`: a booking actor per booking; seats are taken in its first commit. */
 export function bookingsRoutes({ runtime, clock, ids, tracing, idempotency }: FeatureDeps) {
@@ -26,7 +27,7 @@ export function bookingsRoutes({ runtime, clock, ids, tracing, idempotency }: Fe
       {
         body: BookTicketsBody,
         idempotent: true,
-        detail: { summary: 'Book general-admission tickets for a show', description: 'Errors: 400 VALIDATION_FAILED, 400 SOLD_OUT ("not enough seats available"), 404 SHOW_NOT_FOUND.' },
+        detail: { summary: 'Book general-admission tickets for a show', description: 'Not enough seats is 400 SOLD_OUT with `error` "not enough seats available".', responses: problemResponses({ 400: ['SOLD_OUT'], 404: ['SHOW_NOT_FOUND'] }) },
         response: { 201: BookedTickets },
       },
     );

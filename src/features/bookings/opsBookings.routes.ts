@@ -7,6 +7,7 @@ import type { FeatureDeps } from '../feature';
 import { OpsBooking, OpsBookingParams, OpsBookingsQuery, toOpsBooking } from './opsBookings.model';
 import { findMadeBooking, listMadeBookings, type MadeBooking } from './opsBookings.projection';
 import { shownTicketsOf } from './opsTickets.projection';
+import { problemResponses } from '../../http/openapiProblems';
 
 const tags = ['operations'];
 
@@ -53,7 +54,7 @@ export function opsBookingsRoutes({ store }: Pick<FeatureDeps, 'store'>) {
       {
         params: OpsBookingParams,
         response: { 200: OpsBooking },
-        detail: { summary: 'One booking with its tickets', description: 'Errors: 400 VALIDATION_FAILED (not a UUID), 404 BOOKING_NOT_FOUND.', tags },
+        detail: { summary: 'One booking with its tickets', responses: problemResponses({ 404: ['BOOKING_NOT_FOUND'] }), tags },
       },
     );
 }

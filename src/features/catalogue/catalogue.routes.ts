@@ -14,6 +14,7 @@ import {
   EventParams,
 } from './catalogue.model';
 import { findEvent, findPerformers, findVenue } from './catalogue.queries';
+import { problemResponses } from '../../http/openapiProblems';
 
 const tags = ['catalogue'];
 
@@ -95,7 +96,7 @@ export function catalogueRoutes({ runtime, store, clock, ids, tracing, idempoten
         auth: 'ops',
         idempotent: true,
         response: { 201: CreatedEvent },
-        detail: { summary: 'Create an event with numbered seats and a hold policy', description: 'Errors: 400 VALIDATION_FAILED, 401, 403, 422 START_TIME_IN_PAST, VENUE_NOT_FOUND, PERFORMER_NOT_FOUND.', tags },
+        detail: { summary: 'Create an event with numbered seats and a hold policy', responses: problemResponses({ 422: ['START_TIME_IN_PAST', 'VENUE_NOT_FOUND', 'PERFORMER_NOT_FOUND'] }), tags },
       },
     )
     .get(
@@ -105,6 +106,6 @@ export function catalogueRoutes({ runtime, store, clock, ids, tracing, idempoten
         if (!event) return problem(404, 'EVENT_NOT_FOUND', `event ${params.id} not found`);
         return Response.json(event);
       },
-      { params: EventParams, response: { 200: EventDetails }, detail: { summary: 'An event with every seat and its live status', tags } },
+      { params: EventParams, response: { 200: EventDetails }, detail: { summary: 'An event with every seat and its live status', responses: problemResponses({ 404: ['EVENT_NOT_FOUND'] }), tags } },
     );
 }

@@ -7,6 +7,7 @@ import { nextLink } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import type { DeadLetters } from '../../messaging/deadLetters';
 import { DeadLetterBody, DeadLetterListQuery, DeadLetterParams, RedriveAllBody, toDeadLetterBody } from './deadLetters.model';
+import { problemResponses } from '../../http/openapiProblems';
 
 /** What the dead-letter routes need. */
 export interface DeadLettersRoutesDeps {
@@ -69,7 +70,11 @@ export function deadLettersRoutes({ deadLetters, auth, idempotency, logger }: De
         auth: 'ops',
         idempotent: true,
         response: { 200: DeadLetterBody },
-        detail: { summary: 'Run the handler of a dead letter again now; it stays dead with the new error if it fails', tags },
+        detail: {
+          summary: 'Run the handler of a dead letter again now; it stays dead with the new error if it fails',
+          responses: problemResponses({ 404: ['NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE'] }),
+          tags,
+        },
       },
     );
 }

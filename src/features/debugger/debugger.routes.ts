@@ -9,6 +9,7 @@ import { layoutMachine, type MachineLayout } from './debugger.layout';
 import { deadLettersOf, deliveriesOf, failedAttemptsOf, searchActors } from './debugger.queries';
 import { assembleTimeline, historyOf } from './debugger.timeline';
 import debugPage from './debug.html' with { type: 'text' };
+import { problemResponses } from '../../http/openapiProblems';
 
 /** What the debugger routes need. */
 export interface DebuggerRoutesDeps {
@@ -84,12 +85,12 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
     .get(
       '/api/machines/:id',
       ({ params }) => machines.find((m) => m.id === params.id) ?? problem(404, 'NOT_FOUND', `unknown machine ${params.id}`),
-      { params: IdParams, auth: 'ops', detail: { tags, summary: 'One machine version as XState JSON' } },
+      { params: IdParams, auth: 'ops', detail: { tags, summary: 'One machine version as XState JSON', responses: problemResponses({ 404: ['NOT_FOUND'] }) } },
     )
     .get(
       '/api/machines/:id/layout',
       ({ params }) => layoutOf(params.id) ?? problem(404, 'NOT_FOUND', `unknown machine ${params.id}`),
-      { params: IdParams, auth: 'ops', detail: { tags, summary: 'Where the page draws each state and transition of a machine (dagre layout)' } },
+      { params: IdParams, auth: 'ops', detail: { tags, summary: 'Where the page draws each state and transition of a machine (dagre layout)', responses: problemResponses({ 404: ['NOT_FOUND'] }) } },
     )
     .get('/api/actors', async ({ query }) => (await searchActors(store, query)).map(toActorBody), {
       query: ActorSearchQuery,
@@ -99,7 +100,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
     .get('/api/actors/:address/timeline', async ({ params }) => (await actorReport(params.address)) ?? unknownActor(params.address), {
       params: ActorParams,
       auth: 'ops',
-      detail: { tags, summary: "One actor's timeline and history" },
+      detail: { tags, summary: "One actor's timeline and history", responses: problemResponses({ 404: ['NOT_FOUND'] }) },
     })
     // EventSource cannot send headers, so this one stream takes the ops token as `?access_token=`.
     .get('/api/actors/:address/events', ({ params, query, request }) => {
@@ -107,14 +108,22 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
       if (!verified.ok) return problem(401, 'UNAUTHORIZED', 'This stream needs a valid ?access_token=');
       if (verified.user.role !== 'ops') return problem(403, 'FORBIDDEN', 'This route needs the ops role');
       return liveStream(store, params.address, request.signal, pollMs);
-    }, { params: ActorParams, detail: { tags, summary: 'Server-sent `changed` events when the actor changes' } })
+    }, {
+      params: ActorParams,
+      detail: { tags, summary: 'Server-sent `changed` events when the actor changes', responses: problemResponses({ 401: ['UNAUTHORIZED'], 403: ['FORBIDDEN'] }) },
+    })
     .get(
       '/api/bookings/:id/timeline',
       async ({ params }) => (await actorReport(`booking/${params.id}`)) ?? (await actorReport(`hold/${params.id}`)) ?? unknownActor(`booking/${params.id}`),
       {
         params: BookingIdParams,
         auth: 'ops',
-        detail: { tags, summary: "One booking's timeline and history", description: 'A booking of book-tickets or a VIP bundle (`booking/<id>`), or one bought through a hold (`hold/<id>`). Errors: 400 not a UUID, 404 unknown.' },
+        detail: {
+          tags,
+          summary: "One booking's timeline and history",
+          description: 'A booking of book-tickets or a VIP bundle (`booking/<id>`), or one bought through a hold (`hold/<id>`).',
+          responses: problemResponses({ 404: ['NOT_FOUND'] }),
+        },
       },
     );
 }

@@ -7,6 +7,7 @@ import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
 import { CustomerBooking, holdTotal, HoldParams, seatLabels } from './holds.model';
 import { actorStates, soldHold, soldHoldsOf, type SoldHold } from './holds.queries';
+import { problemResponses } from '../../http/openapiProblems';
 
 const tags = ['bookings'];
 
@@ -64,7 +65,7 @@ export function customerBookingsRoutes({ runtime, store, tracing, ids, auth }: F
         auth: true,
         query: z.object({ limit: limitParam, cursor: cursorParam(2).optional() }),
         response: { 200: z.array(CustomerBooking) },
-        detail: { summary: 'My bookings (confirmed holds) with their tickets, newest first', description: '?limit= 1..100 (default 50), next page in Link. Errors: 400 VALIDATION_FAILED, 401 UNAUTHORIZED.', tags },
+        detail: { summary: 'My bookings (confirmed holds) with their tickets, newest first', description: '?limit= 1..100 (default 50), next page in Link.', tags },
       },
     )
     .get(
@@ -80,7 +81,7 @@ export function customerBookingsRoutes({ runtime, store, tracing, ids, auth }: F
         auth: true,
         params: HoldParams,
         response: { 200: CustomerBooking },
-        detail: { summary: 'One of my bookings with its tickets', description: 'Errors: 400 VALIDATION_FAILED (not a UUID), 401 UNAUTHORIZED, 404 BOOKING_NOT_FOUND (unknown, not yet confirmed, or another customer\'s).', tags },
+        detail: { summary: 'One of my bookings with its tickets', description: '404 for an unknown booking, one not yet confirmed, or another customer\'s.', responses: problemResponses({ 404: ['BOOKING_NOT_FOUND'] }), tags },
       },
     );
 }

@@ -10,6 +10,7 @@ import type { FeatureDeps } from '../feature';
 import { ConfirmedHold, ConfirmHoldBody, holdTotal, HoldParams, PlacedHold, PlaceHoldBody, RenewedHold, seatLabels } from './holds.model';
 import { chargeHold } from './holds.payment';
 import { holdPolicyOf, seatsFor } from './holds.queries';
+import { problemResponses } from '../../http/openapiProblems';
 
 const tags = ['holds'];
 const secondsLeft = (expiresAt: string, now: string) => Math.max(0, Math.ceil((Date.parse(expiresAt) - Date.parse(now)) / 1000));
@@ -89,7 +90,10 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         rateLimit: 'holds',
         idempotent: true,
         response: { 201: PlacedHold },
-        detail: { summary: 'Hold seats (all or nothing)', description: 'Errors: 404 EVENT_NOT_FOUND, 409 SEAT_UNAVAILABLE, 409 LIMIT_REACHED, 422 SEAT_NOT_FOUND, 422 SEATS_NOT_NUMBERED (seats on a general-admission show).', tags },
+        detail: { summary: 'Hold seats (all or nothing)', description: 'Seat labels on a general-admission show are 422 SEATS_NOT_NUMBERED (send `quantity`).',
+          responses: problemResponses({ 404: ['EVENT_NOT_FOUND'], 409: ['SEAT_UNAVAILABLE', 'LIMIT_REACHED'], 422: ['SEAT_NOT_FOUND', 'SEATS_NOT_NUMBERED'] }),
+          tags,
+        },
       },
     )
     .post(
@@ -113,7 +117,12 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
           },
         });
       },
-      { params: HoldParams, auth: true, rateLimit: 'holds', idempotent: true, response: { 200: RenewedHold }, detail: { summary: 'Renew a hold (at most max_renewals times)', tags } },
+      { params: HoldParams, auth: true, rateLimit: 'holds', idempotent: true, response: { 200: RenewedHold }, detail: {
+          summary: 'Renew a hold (at most max_renewals times)',
+          responses: problemResponses({ 404: ['HOLD_NOT_FOUND'], 409: ['HOLD_EXPIRED', 'RENEWAL_LIMIT_REACHED', 'NOT_ALLOWED_IN_STATE'] }),
+          tags,
+        },
+      },
     )
     .delete(
       '/:id',
@@ -131,7 +140,8 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         }
         return new Response(null, { status: 204 });
       },
-      { params: HoldParams, auth: true, rateLimit: 'holds', idempotent: true, detail: { summary: 'Release a hold (idempotent)', tags } },
+      { params: HoldParams, auth: true, rateLimit: 'holds', idempotent: true, detail: { summary: 'Release a hold (idempotent)', responses: problemResponses({ 404: ['HOLD_NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE'] }), tags },
+      },
     )
     .post(
       '/:id/confirm',
@@ -187,7 +197,10 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         // Repeats are safe without a key too (one charge per hold); with one they replay.
         idempotent: true,
         response: { 200: ConfirmedHold },
-        detail: { summary: 'Pay for a hold and get its tickets', description: 'Errors: 402 PAYMENT_DECLINED, 404 HOLD_NOT_FOUND, 409 HOLD_EXPIRED, 409 NOT_ALLOWED_IN_STATE (a released hold). Repeats return the first result.', tags },
+        detail: { summary: 'Pay for a hold and get its tickets', description: 'Repeats return the first result. A released hold is 409 NOT_ALLOWED_IN_STATE.',
+          responses: problemResponses({ 402: ['PAYMENT_DECLINED'], 404: ['HOLD_NOT_FOUND'], 409: ['HOLD_EXPIRED', 'NOT_ALLOWED_IN_STATE'] }),
+          tags,
+        },
       },
     );
 }

@@ -12,6 +12,7 @@ import { createRequestContext } from '../../http/requestContext';
 import type { Tracing } from '../../observability/tracing';
 import { CreateShowBody, CreatedShow, Show } from './shows.model';
 import { listShows } from './shows.queries';
+import { problemResponses } from '../../http/openapiProblems';
 
 export interface ShowsRoutesDeps {
   runtime: ActorRuntime;
@@ -46,7 +47,7 @@ export function showsRoutes({ runtime, store, clock, ids, tracing, idempotency }
       {
         body: CreateShowBody,
         idempotent: true,
-        detail: { summary: 'Create a show (a general-admission event)', description: 'Errors: 400 VALIDATION_FAILED, 409 SHOW_ALREADY_EXISTS (dead_nation_id), 422 START_TIME_IN_PAST.' },
+        detail: { summary: 'Create a show (a general-admission event)', description: '409 when a show with this dead_nation_id exists.', responses: problemResponses({ 409: ['SHOW_ALREADY_EXISTS'], 422: ['START_TIME_IN_PAST'] }) },
         response: { 201: CreatedShow },
       },
     )

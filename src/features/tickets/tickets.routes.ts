@@ -8,6 +8,7 @@ import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
 import { ListedTicket, TicketIdParams, TicketsStatusBody } from './tickets.model';
 import { listTickets } from './ticketsList.projection';
+import { problemResponses } from '../../http/openapiProblems';
 
 /** States in which a refund request joins the refund already under way. */
 const REFUND_UNDER_WAY = new Set(['refunding', 'refunded']);
@@ -47,8 +48,8 @@ export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency
         detail: {
           summary: 'Webhook of the ticket provider',
           description:
-            'Idempotency-Key required (400 IDEMPOTENCY_KEY_REQUIRED). The whole body is validated before anything is recorded. ' +
-            'With WEBHOOK_SECRET set, X-Webhook-Signature: sha256=<HMAC-SHA256 of the body, hex> is required (else 401 INVALID_SIGNATURE).',
+            'Idempotency-Key required. The whole body is validated before anything is recorded. ' +
+            'With WEBHOOK_SECRET set, X-Webhook-Signature: sha256=<HMAC-SHA256 of the body, hex> is required.',
         },
       },
     )
@@ -88,7 +89,7 @@ export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency
       {
         params: TicketIdParams,
         idempotent: true,
-        detail: { summary: 'Refund a ticket (202; a repeat joins the refund under way)', description: 'Errors: 400 bad id, 404 unknown ticket, 409 NOT_ALLOWED_IN_STATE (a cancelled ticket).' },
+        detail: { summary: 'Refund a ticket (202; a repeat joins the refund under way)', description: 'A cancelled ticket cannot be refunded (409).', responses: problemResponses({ 404: ['NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE'] }) },
       },
     );
 }

@@ -7,6 +7,7 @@ import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
 import { BookedVipBundle, BookVipBundleBody, isCompensating, toVipBundle, VipBundle, VipBundleParams } from './vipBundles.model';
 import { hasStuckCompensation } from './vipBundles.queries';
+import { problemResponses } from '../../http/openapiProblems';
 
 /** What the VIP bundle routes need besides the feature dependencies. */
 export interface VipBundlesRoutesOptions {
@@ -47,7 +48,7 @@ export function vipBundlesRoutes({ runtime, store, clock, ids, tracing, idempote
         idempotent: true,
         detail: {
           summary: 'Book tickets, an inbound and a return flight and a taxi as one bundle',
-          description: '201 at once with `Location`; the saga runs in the background (follow it at the Location). Errors: 400 VALIDATION_FAILED.',
+          description: '201 at once with `Location`; the saga runs in the background (follow it at the Location).',
         },
         response: { 201: BookedVipBundle },
       },
@@ -66,7 +67,8 @@ export function vipBundlesRoutes({ runtime, store, clock, ids, tracing, idempote
         response: { 200: VipBundle },
         detail: {
           summary: 'A VIP bundle: its status and every leg',
-          description: '`status`: pending, finalized, failed, or compensation_stuck when a compensation step is in the dead letters. Errors: 400 VALIDATION_FAILED (not a UUID), 404 VIP_BUNDLE_NOT_FOUND.',
+          description: '`status`: pending, finalized, failed, or compensation_stuck when a compensation step is in the dead letters.',
+          responses: problemResponses({ 404: ['VIP_BUNDLE_NOT_FOUND'] }),
         },
       },
     );

@@ -1,0 +1,114 @@
+import type { DocumentDecoration } from 'elysia';
+import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX } from './problem';
+
+/**
+ * The error responses of the OpenAPI document (API.md: "generated from the route schemas, with the
+ * error codes"). A route names the codes it answers in its `detail`, the route options (`auth`,
+ * `rateLimit`, `idempotent`, `signed`) add theirs, and `documentProblems` adds what every route of a
+ * shape can answer (validation, media type, internal error):
+ *
+ * ```ts
+ * { detail: { summary: 'Book tickets', responses: problemResponses({ 400: ['SOLD_OUT'], 404: ['SHOW_NOT_FOUND'] }) } }
+ * ```
+ *
+ * Each code is an example of the response, keyed by the code, so that the codes of one status given
+ * in several places (a route's 409 and the idempotency option's 409) merge instead of replacing each other.
+ */
+export type ProblemCodes = Readonly<Partial<Record<number, readonly string[]>>>;
+
+type Responses = NonNullable<DocumentDecoration['responses']>;
+
+/** Where the app's document defines the problem body. */
+export const PROBLEM_SCHEMA_REF = '#/components/schemas/Problem';
+/** The security scheme of `Authorization: Bearer <jwt>`, defined in the app's document. */
+export const BEARER_SCHEME = 'bearerAuth';
+
+/** Response objects for `detail.responses`, one per status, each listing its codes. */
+export function problemResponses(codes: ProblemCodes): Responses {
+  const responses: Responses = {};
+  for (const [status, list] of Object.entries(codes)) {
+    if (list === undefined || list.length === 0) continue;
+    responses[status] = problemResponse(Number(status), list);
+  }
+  return responses;
+}
+
+function problemResponse(status: number, codes: readonly string[]) {
+  return {
+    description: describe(codes),
+    content: {
+      [PROBLEM_CONTENT_TYPE]: {
+        schema: { $ref: PROBLEM_SCHEMA_REF },
+        examples: Object.fromEntries(
+          codes.map((code) => [code, { summary: code, value: { type: `${PROBLEM_TYPE_PREFIX}${code.toLowerCase().replaceAll('_', '-')}`, status, code } }]),
+        ),
+      },
+    },
+  };
+}
+
+const describe = (codes: readonly string[]) => `Problem: ${codes.join(', ')}`;
+
+/** The parts of an Elysia route the document needs. */
+interface RouteLike {
+  method: string;
+  path: string;
+  hooks?: { detail?: DocumentDecoration };
+}
+
+interface Operation {
+  requestBody?: unknown;
+  parameters?: unknown[];
+  responses?: Record<string, { description?: string; content?: Record<string, { examples?: Record<string, unknown> }> }>;
+}
+
+type Document = { paths?: Record<string, Record<string, Operation>> };
+
+/**
+ * The generated document with every operation's problem responses: the ones its route declared
+ * (the generator drops `detail.responses` when a route has a response schema, so they are taken from
+ * the route again), 400 VALIDATION_FAILED for any input, MALFORMED_JSON and 415 for a body, and 500
+ * INTERNAL everywhere; paths without a trailing slash. Returns a new document; the generated one is left as it is.
+ */
+export function documentProblems<D extends Document>(generated: D, routes: readonly RouteLike[]): D {
+  const document = structuredClone(generated);
+  // A plugin's route at its prefix is generated as `/api/shows/`; clients call `/api/shows`.
+  if (document.paths) {
+    document.paths = Object.fromEntries(Object.entries(document.paths).map(([path, item]) => [openApiPath(path), item]));
+  }
+  for (const route of routes) {
+    const operation = document.paths?.[openApiPath(route.path)]?.[route.method.toLowerCase()];
+    if (operation === undefined) continue;
+    const implicit: Record<number, string[]> = { 500: ['INTERNAL'] };
+    const hasInput = operation.requestBody !== undefined || (operation.parameters?.length ?? 0) > 0;
+    if (hasInput) implicit[400] = ['VALIDATION_FAILED'];
+    if (operation.requestBody !== undefined) {
+      implicit[400] = ['VALIDATION_FAILED', 'MALFORMED_JSON'];
+      implicit[415] = ['UNSUPPORTED_MEDIA_TYPE'];
+    }
+    const responses = { ...operation.responses };
+    for (const extra of [problemResponses(implicit), route.hooks?.detail?.responses ?? {}]) {
+      for (const [status, response] of Object.entries(extra)) responses[status] = mergeProblem(responses[status], response as ResponseObject);
+    }
+    operation.responses = responses;
+  }
+  return document;
+}
+
+type ResponseObject = NonNullable<Operation['responses']>[string];
+
+/** One status's problem response with the codes (examples) of both; a non-problem response is kept. */
+function mergeProblem(current: ResponseObject | undefined, added: ResponseObject): ResponseObject {
+  const examples = {
+    ...current?.content?.[PROBLEM_CONTENT_TYPE]?.examples,
+    ...added.content?.[PROBLEM_CONTENT_TYPE]?.examples,
+  };
+  if (Object.keys(examples).length === 0) return current ?? added;
+  return {
+    description: describe(Object.keys(examples)),
+    content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: PROBLEM_SCHEMA_REF }, examples } } as ResponseObject['content'],
+  };
+}
+
+/** `/api/holds/:id/renew` → `/api/holds/{id}/renew`, and `/api/holds/` → `/api/holds`. */
+const openApiPath = (path: string) => path.replace(/:([^/]+)/g, '{$1}').replace(/(.)\/$/, '$1');

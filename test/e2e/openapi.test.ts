@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import { startTestService, type TestService } from '../support/service';
+
+interface Response {
+  description: string;
+  content?: Record<string, { schema?: { $ref?: string }; examples?: Record<string, { value: { code: string; status: number } }> }>;
+}
+interface Operation {
+  requestBody?: unknown;
+  security?: Array<Record<string, string[]>>;
+  responses?: Record<string, Response>;
+}
+interface Document {
+  paths: Record<string, Record<string, Operation>>;
+  components: { securitySchemes?: Record<string, unknown> };
+}
+
+/** The problem codes a document lists for one status of one operation. */
+const codes = (operation: Operation | undefined, status: number) =>
+  Object.keys(operation?.responses?.[status]?.content?.['application/problem+json']?.examples ?? {}).sort();
+
+describe('the OpenAPI document', () => {
+  let t: TestService;
+  let doc: Document;
+
+  beforeAll(async () => {
+    t = await startTestService('embedded');
+    const response = await fetch(`${t.url}/openapi/json`);
+    expect(response.status).toBe(200);
+    doc = (await response.json()) as Document;
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const operations = () => Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })));
+
+  it('gives every operation a 500 INTERNAL problem, and every operation with a body 400 and 415 problems', () => {
+    expect(operations().length).toBeGreaterThan(30);
+    for (const { path, method, op } of operations()) {
+      const where = `${method} ${path}`;
+      expect([where, codes(op, 500)]).toEqual([where, ['INTERNAL']]);
+      expect([where, op.responses?.['500']?.content?.['application/problem+json']?.schema?.$ref]).toEqual([where, '#/components/schemas/Problem']);
+      if (op.requestBody !== undefined) {
+        expect([where, codes(op, 400)]).toEqual([where, expect.arrayContaining(['MALFORMED_JSON', 'VALIDATION_FAILED'])]);
+        expect([where, codes(op, 415)]).toEqual([where, ['UNSUPPORTED_MEDIA_TYPE']]);
+      }
+    }
+  });
+
+  it("lists each route's own codes beside its success response", () => {
+    const book = doc.paths['/api/book-tickets']?.post;
+    expect(codes(book, 400)).toEqual(['MALFORMED_JSON', 'SOLD_OUT', 'VALIDATION_FAILED']);
+    expect(codes(book, 404)).toEqual(['SHOW_NOT_FOUND']);
+    expect(book?.responses?.['404']?.description).toBe('Problem: SHOW_NOT_FOUND');
+    expect(codes(doc.paths['/api/shows']?.post, 409)).toEqual(['SHOW_ALREADY_EXISTS']);
+    expect(Object.keys(doc.paths['/api/shows']?.post?.responses ?? {})).toContain('201');
+    expect(codes(doc.paths['/api/holds/{id}/confirm']?.post, 402)).toEqual(['PAYMENT_DECLINED']);
+    expect(codes(doc.paths['/api/vip-bundles/{id}']?.get, 404)).toEqual(['VIP_BUNDLE_NOT_FOUND']);
+  });
+
+  it('adds what the route options answer: 401 and 403 with the bearer scheme, 429 for rate limits', () => {
+    expect(doc.components.securitySchemes?.bearerAuth).toEqual({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    const hold = doc.paths['/api/holds']?.post;
+    expect(hold?.security).toEqual([{ bearerAuth: [] }]);
+    expect(codes(hold, 401)).toEqual(['UNAUTHORIZED']);
+    expect(codes(hold, 403)).toEqual([]);
+    expect(codes(hold, 429)).toEqual(['RATE_LIMITED']);
+    expect(codes(hold, 409)).toEqual(expect.arrayContaining(['LIMIT_REACHED', 'SEAT_UNAVAILABLE']));
+    const event = doc.paths['/api/events']?.post;
+    expect(codes(event, 403)).toEqual(['FORBIDDEN']);
+    expect(codes(event, 422)).toEqual(['PERFORMER_NOT_FOUND', 'START_TIME_IN_PAST', 'VENUE_NOT_FOUND']);
+    const search = doc.paths['/api/search/events']?.get;
+    expect(search?.security).toBeUndefined();
+    expect(codes(search, 401)).toEqual([]);
+  });
+});
