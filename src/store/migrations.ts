@@ -20,6 +20,8 @@ import sqliteDataLakeProjection from '../../migrations/sqlite/0010_data_lake_pro
 import postgresDataLakeProjection from '../../migrations/postgres/0010_data_lake_projection.sql' with { type: 'text' };
 import sqliteCustomerBookings from '../../migrations/sqlite/0011_customer_bookings.sql' with { type: 'text' };
 import postgresCustomerBookings from '../../migrations/postgres/0011_customer_bookings.sql' with { type: 'text' };
+import sqliteSeatLabelOrder from '../../migrations/sqlite/0012_seat_label_order.sql' with { type: 'text' };
+import postgresSeatLabelOrder from '../../migrations/postgres/0012_seat_label_order.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -40,6 +42,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0009_holds', sql: sqliteHolds },
   { name: '0010_data_lake_projection', sql: sqliteDataLakeProjection },
   { name: '0011_customer_bookings', sql: sqliteCustomerBookings },
+  { name: '0012_seat_label_order', sql: sqliteSeatLabelOrder },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -55,6 +58,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0009_holds', sql: postgresHolds },
   { name: '0010_data_lake_projection', sql: postgresDataLakeProjection },
   { name: '0011_customer_bookings', sql: postgresCustomerBookings },
+  { name: '0012_seat_label_order', sql: postgresSeatLabelOrder },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

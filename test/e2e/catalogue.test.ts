@@ -72,6 +72,19 @@ for (const mode of MODES) {
         });
       });
 
+      it('orders seats by label byte by byte on both stores, and holds by quantity take the first labels in that order', async () => {
+        const labels = ['b1', 'A-2', 'A1', 'B1', 'a1', 'A10', 'A2'];
+        const created = await call(t.url, 'POST', '/api/events', {
+          name: 'Order', venue_id: await createVenue(), start_time: '2031-01-01T20:00:00Z', seats: labels.map((label) => ({ label, price: eur('10.00') })),
+        }, ops);
+        expect(created.status).toBe(201);
+        const sorted = ['A-2', 'A1', 'A10', 'A2', 'B1', 'a1', 'b1'];
+        expect(((await call(t.url, 'GET', `/api/events/${created.json.event_id}`)).json.seats as { label: string }[]).map((s) => s.label)).toEqual(sorted);
+        const hold = await call(t.url, 'POST', '/api/holds', { event_id: created.json.event_id, quantity: 2 }, authHeaders(t));
+        expect(hold.status).toBe(201);
+        expect(hold.json.seats).toEqual(sorted.slice(0, 2));
+      });
+
       it('answers 404 for an unknown event and 400 for a non-UUID id', async () => {
         expect((await call(t.url, 'GET', `/api/events/${crypto.randomUUID()}`)).status).toBe(404);
         expect((await call(t.url, 'GET', '/api/events/nope')).status).toBe(400);

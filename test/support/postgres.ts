@@ -26,10 +26,14 @@ async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T>
   }
 }
 
-/** Creates a uniquely named database (`tickets_test_<random>`); throws when PostgreSQL is unreachable. */
+/**
+ * Creates a uniquely named database (`tickets_test_<random>`); throws when PostgreSQL is unreachable.
+ * Its text collation is ICU's en-US, as a production server's `en_US.utf8` default sorts, not the byte
+ * order of a `C` cluster: an ORDER BY that differs between the two stores shows up in the tests.
+ */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `tickets_test_${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`;
-  await withAdmin((client) => client.query(`CREATE DATABASE ${name}`));
+  await withAdmin((client) => client.query(`CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`));
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   return {
