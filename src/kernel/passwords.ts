@@ -1,5 +1,5 @@
 /** The password policy: registration (API.md: an empty or weak password is 400) and the ops account. */
-export const PASSWORD_MIN_LENGTH = 10;
+export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 256;
 /** The ops account's password needs a few more characters than a customer's. */
 export const OPS_PASSWORD_MIN_LENGTH = 12;
