@@ -67,7 +67,7 @@ type Document = { paths?: Record<string, Record<string, Operation>> };
 /**
  * The generated document with every operation's problem responses: the ones its route declared
  * (the generator drops `detail.responses` when a route has a response schema, so they are taken from
- * the route again), 400 VALIDATION_FAILED for any input, MALFORMED_JSON and 415 for a body, and 500
+ * the route again), 400 VALIDATION_FAILED for any input, MALFORMED_JSON, 413 and 415 for a body, and 500
  * INTERNAL everywhere; paths without a trailing slash. Returns a new document; the generated one is left as it is.
  */
 export function documentProblems<D extends Document>(generated: D, routes: readonly RouteLike[]): D {
@@ -84,6 +84,7 @@ export function documentProblems<D extends Document>(generated: D, routes: reado
     if (hasInput) implicit[400] = ['VALIDATION_FAILED'];
     if (operation.requestBody !== undefined) {
       implicit[400] = ['VALIDATION_FAILED', 'MALFORMED_JSON'];
+      implicit[413] = ['CONTENT_TOO_LARGE'];
       implicit[415] = ['UNSUPPORTED_MEDIA_TYPE'];
     }
     const responses = { ...operation.responses };

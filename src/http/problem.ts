@@ -86,6 +86,10 @@ const malformedJson = () =>
   });
 
 /** 415 UNSUPPORTED_MEDIA_TYPE: a body that is not JSON. */
+/** 413 CONTENT_TOO_LARGE: the declared body is larger than the service accepts. */
+export const contentTooLarge = (maxBytes: number) =>
+  new AppError({ status: 413, code: 'CONTENT_TOO_LARGE', detail: `The request body must be at most ${maxBytes} bytes` });
+
 export const unsupportedMediaType = (contentType: string) =>
   new AppError({
     status: 415,

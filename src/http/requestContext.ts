@@ -3,7 +3,7 @@ import { Elysia } from 'elysia';
 import type { IdSource } from '../kernel/ids';
 import { UNMATCHED_ROUTE } from '../observability/metrics';
 import type { Tracing } from '../observability/tracing';
-import { problemResponse, toProblem, unsupportedMediaType } from './problem';
+import { contentTooLarge, problemResponse, toProblem, unsupportedMediaType } from './problem';
 
 /** What every handler knows about the request it serves (derived into the Elysia context). */
 export type RequestContext = {
@@ -53,6 +53,14 @@ export const TRACE_ID_HEADER = 'X-Trace-ID';
 const SAFE_ID = /^[\x21-\x7e]{1,128}$/;
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/**
+ * The largest request body accepted (an event of 50 000 seats is about 3 MiB). A larger declared
+ * `Content-Length` is 413 before the body is read; the server itself refuses bodies past
+ * SERVER_MAX_BODY_BYTES (a chunked body has no length to check first).
+ */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+export const SERVER_MAX_BODY_BYTES = 2 * MAX_BODY_BYTES;
+
 const states = new WeakMap<Request, RequestState>();
 
 /** The context of a request being served, for hooks outside handlers (error logging); undefined for unknown requests. */
@@ -79,6 +87,7 @@ export async function rawBodyOf(request: Request): Promise<string> {
  *   it the active context for everything the request does;
  * - takes `Correlation-ID` (or generates one) and `X-Request-Id`, and puts them with `X-Trace-ID` on the
  *   response, error responses included;
+ * - refuses a body declared larger than MAX_BODY_BYTES (413);
  * - accepts request bodies in JSON only (another media type is 415) and keeps the raw text of JSON
  *   bodies available through `rawBodyOf`;
  * - records the route template of the request for the span name and the metrics;
@@ -154,6 +163,11 @@ export function createRequestContext(options: RequestContextOptions) {
           return finish(request, state, response);
         });
       };
+    })
+    // Before routing and parsing, so that an oversized body is never read.
+    .onRequest(({ request }) => {
+      const length = Number(request.headers.get('content-length') ?? 0);
+      if (length > MAX_BODY_BYTES) return problemResponse(toProblem(contentTooLarge(MAX_BODY_BYTES)));
     })
     // Elysia parses JSON bodies itself (its parse errors map to MALFORMED_JSON); a parse hook of ours
     // would hide the request body types from the OpenAPI document, so the media type is checked here,

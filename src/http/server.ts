@@ -1,4 +1,5 @@
 import type { AnyElysia } from 'elysia';
+import { SERVER_MAX_BODY_BYTES } from './requestContext';
 
 /** A listening HTTP server. */
 export interface RunningServer {
@@ -23,7 +24,7 @@ const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 export function startServer(app: AnyElysia, port: number, options: ServerOptions = {}): RunningServer {
   // Elysia turns reusePort on by default; off, a second instance on the same port fails loudly instead
   // of silently sharing the traffic.
-  app.listen({ port, reusePort: false, ...(options.hostname === undefined ? {} : { hostname: options.hostname }) });
+  app.listen({ port, reusePort: false, maxRequestBodySize: SERVER_MAX_BODY_BYTES, ...(options.hostname === undefined ? {} : { hostname: options.hostname }) });
   const server = app.server;
   if (server === null || server.port === undefined) throw new Error(`the server did not start on port ${port}`);
   const timeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;

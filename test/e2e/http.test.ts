@@ -6,6 +6,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import type { Store } from '../../src/actors/ports';
 import { createApp } from '../../src/http/app';
 import { createIdempotency } from '../../src/http/idempotency';
+import { MAX_BODY_BYTES } from '../../src/http/requestContext';
 import { startServer, type RunningServer } from '../../src/http/server';
 import { systemClock } from '../../src/kernel/clock';
 import { randomIds } from '../../src/kernel/ids';
@@ -156,6 +157,16 @@ describe('the HTTP skeleton', () => {
         415,
         'UNSUPPORTED_MEDIA_TYPE',
       );
+    });
+    it('answers 413 CONTENT_TOO_LARGE as a problem for a body over the limit, without reading it', async () => {
+      const padding = 'x'.repeat(MAX_BODY_BYTES);
+      const response = await fetch(app().url('/fixture/items'), { ...json({ name: padding, quantity: 1 }), headers: { 'content-type': 'application/json', 'Correlation-ID': 'corr-large' } });
+      const body = await expectProblem(response, 413, 'CONTENT_TOO_LARGE');
+      expect(body.detail).toBe(`The request body must be at most ${MAX_BODY_BYTES} bytes`);
+      expect(response.headers.get('correlation-id')).toBe('corr-large');
+      // Just under the limit the body is read and validated as usual.
+      const under = await fetch(app().url('/fixture/items'), json({ name: padding.slice(0, MAX_BODY_BYTES - 100), quantity: 1 }));
+      expect(under.status).not.toBe(413);
     });
   });
 

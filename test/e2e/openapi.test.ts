@@ -35,7 +35,7 @@ describe('the OpenAPI document', () => {
 
   const operations = () => Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })));
 
-  it('gives every operation a 500 INTERNAL problem, and every operation with a body 400 and 415 problems', () => {
+  it('gives every operation a 500 INTERNAL problem, and every operation with a body 400, 413 and 415 problems', () => {
     expect(operations().length).toBeGreaterThan(30);
     for (const { path, method, op } of operations()) {
       const where = `${method} ${path}`;
@@ -43,6 +43,7 @@ describe('the OpenAPI document', () => {
       expect([where, op.responses?.['500']?.content?.['application/problem+json']?.schema?.$ref]).toEqual([where, '#/components/schemas/Problem']);
       if (op.requestBody !== undefined) {
         expect([where, codes(op, 400)]).toEqual([where, expect.arrayContaining(['MALFORMED_JSON', 'VALIDATION_FAILED'])]);
+        expect([where, codes(op, 413)]).toEqual([where, ['CONTENT_TOO_LARGE']]);
         expect([where, codes(op, 415)]).toEqual([where, ['UNSUPPORTED_MEDIA_TYPE']]);
       }
     }
