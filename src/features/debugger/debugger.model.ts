@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cursorParam, limitParam } from '../../http/pagination';
 import { UuidInput } from '../../http/schemas';
 import type { ActorSummary } from './debugger.queries';
 import type { HistoryStep, TimelineEntry } from './debugger.timeline';
@@ -8,7 +9,8 @@ export const ActorSearchQuery = z.object({
   kind: z.string().max(100).optional(),
   state: z.string().max(200).optional(),
   q: z.string().max(200).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  limit: limitParam,
+  cursor: cursorParam(2).optional(),
 });
 
 /** `:address` of an actor, URL-encoded `<kind>/<id>`. */

@@ -21,6 +21,8 @@ export interface ActorSearch {
   /** Part of the address (the id) or of the snapshot (the customer's e-mail), case-insensitive. */
   q?: string | undefined;
   limit: number;
+  /** The `[updated_at, address]` of the last actor of the previous page. */
+  after?: readonly string[] | undefined;
 }
 
 interface ActorRow {
@@ -45,10 +47,15 @@ export async function searchActors(db: SqlExecutor, search: ActorSearch): Promis
     const like = param(`%${search.q.toLowerCase()}%`);
     where.push(`(LOWER(address) LIKE ${like} OR LOWER(${snapshot}) LIKE ${like})`);
   }
+  if (search.after) {
+    const [updatedAt, address] = [param(search.after[0]), param(search.after[1])];
+    where.push(`(updated_at < ${updatedAt} OR (updated_at = ${updatedAt} AND address < ${address}))`);
+  }
+  // One row more than the page: whether there is a next page (pageOf).
   const rows = await db.query<ActorRow>(
     `SELECT address, kind, machine_id, version, state, status, updated_at FROM actors
      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-     ORDER BY updated_at DESC, address LIMIT ${param(search.limit)}`,
+     ORDER BY updated_at DESC, address DESC LIMIT ${param(search.limit + 1)}`,
     params,
   );
   return rows.map((r) => ({ address: r.address, kind: r.kind, machineId: r.machine_id, version: Number(r.version), state: r.state, status: r.status, updatedAt: r.updated_at }));

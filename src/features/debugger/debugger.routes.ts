@@ -2,6 +2,8 @@ import { Elysia } from 'elysia';
 import type { Store } from '../../actors/ports';
 import type { MachineRegistry } from '../../actors/registry';
 import type { AuthPlugin, Tokens } from '../../http/auth';
+import { problemResponses } from '../../http/openapiProblems';
+import { pageOf } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import { exportMachine, versionOf, type ExportedMachine } from './debugger.machines';
 import { ActorParams, ActorSearchQuery, BookingIdParams, IdParams, toActorBody, toStepBody, toTimelineBody } from './debugger.model';
@@ -9,7 +11,6 @@ import { layoutMachine, type MachineLayout } from './debugger.layout';
 import { deadLettersOf, deliveriesOf, failedAttemptsOf, searchActors } from './debugger.queries';
 import { assembleTimeline, historyOf } from './debugger.timeline';
 import debugPage from './debug.html' with { type: 'text' };
-import { problemResponses } from '../../http/openapiProblems';
 
 /** What the debugger routes need. */
 export interface DebuggerRoutesDeps {
@@ -92,10 +93,15 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
       ({ params }) => layoutOf(params.id) ?? problem(404, 'NOT_FOUND', `unknown machine ${params.id}`),
       { params: IdParams, auth: 'ops', detail: { tags, summary: 'Where the page draws each state and transition of a machine (dagre layout)', responses: problemResponses({ 404: ['NOT_FOUND'] }) } },
     )
-    .get('/api/actors', async ({ query }) => (await searchActors(store, query)).map(toActorBody), {
+    .get('/api/actors', async ({ query, request, set }) => {
+      const rows = await searchActors(store, { ...query, after: query.cursor });
+      const page = pageOf(rows, query.limit, request.url, (row) => [row.updatedAt, row.address]);
+      if (page.link) set.headers.link = page.link;
+      return page.items.map(toActorBody);
+    }, {
       query: ActorSearchQuery,
       auth: 'ops',
-      detail: { tags, summary: 'Find actors by kind, state, id or customer e-mail' },
+      detail: { tags, summary: 'Find actors by kind, state, id or customer e-mail, most recently changed first', description: '?limit= 1..100 (default 50), next page in Link.' },
     })
     .get('/api/actors/:address/timeline', async ({ params }) => (await actorReport(params.address)) ?? unknownActor(params.address), {
       params: ActorParams,
