@@ -23,7 +23,7 @@ import { showsFeature } from './features/shows';
 import { ticketsFeature } from './features/tickets';
 import { createVipBundlesFeature } from './features/vipBundles';
 import { createApp } from './http/app';
-import { createAuth, createTokens, resolveJwtSecret } from './http/auth';
+import { createAuth, createSecretHash, createTokens, resolveJwtSecret } from './http/auth';
 import { createWebhookSignature } from './http/webhookSignature';
 import { createIdempotency } from './http/idempotency';
 import { createMemoryCounter, createRateLimit, createRedisCounter } from './http/rateLimit';
@@ -143,12 +143,13 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   });
 
   const services = overrides.services ?? createAdapters({ gatewayAddr: config.gatewayAddr, clock, ids, onCall: domainMetrics.observeCall });
-  const tokens = createTokens({ secret: await resolveJwtSecret(config), clock, ttlSeconds: config.jwtTtlSeconds });
+  const jwtSecret = await resolveJwtSecret(config);
+  const tokens = createTokens({ secret: jwtSecret, clock, ttlSeconds: config.jwtTtlSeconds });
   const rateLimitCounter = config.redisAddr ? createRedisCounter({ url: config.redisAddr, keyPrefix: config.redisKeyPrefix }) : createMemoryCounter();
   const rateLimit = createRateLimit({ rules: config.rateLimits, counter: rateLimitCounter, clock, userOf: tokens.userOf, trustedProxyHops: config.trustedProxyHops, logger });
   const idempotency = createIdempotency({ store, clock, callerOf: tokens.callerOf });
   const deps: FeatureDeps = {
-    runtime, store, clock, ids, tracing, logger, idempotency, services, tokens, auth: createAuth(tokens), rateLimit,
+    runtime, store, clock, ids, tracing, logger, idempotency, services, tokens, secretHash: createSecretHash(jwtSecret), auth: createAuth(tokens), rateLimit,
     webhookSignature: createWebhookSignature(config.webhookSecret),
   };
   const consumers = createConsumers({

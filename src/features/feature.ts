@@ -3,7 +3,7 @@ import type { Store } from '../actors/ports';
 import type { ActorKind } from '../actors/registry';
 import type { ActorRuntime, InlineHandler } from '../actors/runtime';
 import type { ExternalServices } from '../adapters';
-import type { AuthPlugin, Tokens } from '../http/auth';
+import type { AuthPlugin, SecretHash, Tokens } from '../http/auth';
 import type { createIdempotency } from '../http/idempotency';
 import type { RateLimitPlugin } from '../http/rateLimit';
 import type { WebhookSignaturePlugin } from '../http/webhookSignature';
@@ -26,6 +26,8 @@ export interface FeatureDeps {
   services: ExternalServices;
   /** Issues and verifies access tokens. */
   tokens: Tokens;
+  /** Keyed hash under the server secret, for secrets that must be recognised but never kept (a password in an idempotency fingerprint). */
+  secretHash: SecretHash;
   /** The `auth: true | 'ops'` route option. */
   auth: AuthPlugin;
   /** The `rateLimit: '<class>'` route option. */

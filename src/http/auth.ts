@@ -203,6 +203,22 @@ export async function resolveJwtSecret(options: { jwtSecret: string | undefined;
   return stored;
 }
 
+/** A keyed one-way hash (hex), for a secret that must be recognised again but never be kept. */
+export type SecretHash = (value: string) => string;
+
+const SECRET_HASH_LABEL = 'tickets secret-hash v1';
+
+/**
+ * HMAC-SHA256 under a key derived from the server secret (the JWT key of `resolveJwtSecret`): equal
+ * values give equal hashes on every instance sharing the secret, and whoever reads a stored hash
+ * cannot test guesses against it without the secret. The key is derived rather than the JWT key
+ * itself, so that no value, however chosen, makes this compute a token signature.
+ */
+export function createSecretHash(secret: string): SecretHash {
+  const key = createHmac('sha256', secret).update(SECRET_HASH_LABEL).digest();
+  return (value) => createHmac('sha256', key).update(value, 'utf8').digest('hex');
+}
+
 function bearerToken(request: Request): string | undefined {
   const match = /^Bearer +(\S+) *$/i.exec(request.headers.get('authorization') ?? '');
   return match?.[1];

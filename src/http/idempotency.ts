@@ -29,8 +29,17 @@ export interface IdempotencyHandle {
   complete(tx: Tx, status: number, body?: unknown, headers?: Record<string, string>): Promise<Response>;
 }
 
-/** `idempotent: true` accepts a key; `'required'` refuses requests without one (400). */
-export type IdempotencyMode = boolean | 'required';
+/**
+ * Rewrites a raw request body before it is fingerprinted, so that a secret in it (a password) is kept
+ * only in a form that cannot be guessed offline. Equal bodies must give equal results.
+ */
+export type RedactBody = (rawBody: string) => string | Promise<string>;
+
+/**
+ * `idempotent: true` accepts a key; `'required'` refuses requests without one (400); `{ redact }`
+ * accepts a key and fingerprints the body as `redact` rewrites it.
+ */
+export type IdempotencyMode = boolean | 'required' | { redact: RedactBody };
 
 export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
 export const LEGACY_IDEMPOTENCY_KEY_HEADER = 'X-Idempotency-Key';
@@ -61,7 +70,8 @@ interface Claim {
  * ```
  *
  * Before the handler the key (`Idempotency-Key`, or `X-Idempotency-Key`) is claimed for the scope
- * caller + method + route template, with a fingerprint of method, path and raw body. A completed key
+ * caller + method + route template, with a fingerprint of method, path and raw body (or the body as the
+ * route's `redact` rewrites it: `idempotent: { redact }` for bodies holding a secret). A completed key
  * replays the stored status, body and headers with `Idempotent-Replayed: true`; the same key with
  * another body is 422 IDEMPOTENCY_KEY_REUSED; a duplicate while the first still runs is 409
  * REQUEST_IN_PROGRESS with `Retry-After`. After the handler, a record it did not complete in its
@@ -107,7 +117,9 @@ export function createIdempotency(options: IdempotencyOptions) {
           }
           const scope = `${await callerOf(request)} ${request.method} ${route}`;
           const url = new URL(request.url);
-          const fingerprint = await sha256(`${request.method}\n${url.pathname}${url.search}\n${await rawBodyOf(request)}`);
+          const rawBody = await rawBodyOf(request);
+          const body = typeof mode === 'object' ? await mode.redact(rawBody) : rawBody;
+          const fingerprint = await sha256(`${request.method}\n${url.pathname}${url.search}\n${body}`);
           const now = clock.now().getTime();
           const outcome = await store.claimIdempotency({
             scope,

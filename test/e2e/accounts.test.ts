@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { Elysia } from 'elysia';
 import { createOpsAccount } from '../../src/cli/accounts';
 import { OpsAccountError } from '../../src/features/accounts';
@@ -83,6 +83,92 @@ for (const mode of MODES) {
         const token = await login(t.url, email, GOOD_PASSWORD);
         expect(claimsOf(token).role).toBe('customer');
         await expectProblem(await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(token)), 403, 'FORBIDDEN');
+      });
+    });
+
+    describe('when a customer registers with an Idempotency-Key', () => {
+      const register = (body: Record<string, string>, headers: Record<string, string> = {}) => call(t.url, 'POST', '/api/auth/register', body, headers);
+      const newAccount = () => ({ email: `${crypto.randomUUID()}@example.com`, password: `Unguessable-${crypto.randomUUID()}` });
+      const accountIds = async (email: string) =>
+        (await t.service.store.query<{ user_id: string }>('SELECT user_id FROM users WHERE email = $1', [email])).map((row) => row.user_id);
+
+      it('creates one account and replays its answer on a repeat with the same body', async () => {
+        const account = newAccount();
+        const key = { 'Idempotency-Key': crypto.randomUUID() };
+        const first = await register(account, key);
+        const repeat = await register(account, key);
+
+        expect([first.status, repeat.status]).toEqual([201, 201]);
+        expect(first.json).toEqual({ user_id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+        expect(repeat.json).toEqual(first.json);
+        expect(first.headers.get('idempotent-replayed')).toBeNull();
+        expect(repeat.headers.get('idempotent-replayed')).toBe('true');
+        expect(await accountIds(account.email)).toEqual([first.json.user_id]);
+        expect(claimsOf(await login(t.url, account.email, account.password)).sub).toBe(first.json.user_id);
+        await expectProblem(await register(account), 409, 'EMAIL_ALREADY_REGISTERED');
+      });
+
+      it('accepts X-Idempotency-Key as well', async () => {
+        const account = newAccount();
+        const key = { 'X-Idempotency-Key': crypto.randomUUID() };
+        const first = await register(account, key);
+        const repeat = await register(account, key);
+
+        expect([first.status, repeat.status]).toEqual([201, 201]);
+        expect(repeat.json).toEqual(first.json);
+        expect(repeat.headers.get('idempotent-replayed')).toBe('true');
+        expect(await accountIds(account.email)).toEqual([first.json.user_id]);
+      });
+
+      it('refuses the same key with another password with 422 IDEMPOTENCY_KEY_REUSED', async () => {
+        const account = newAccount();
+        const key = { 'Idempotency-Key': crypto.randomUUID() };
+        expect((await register(account, key)).status).toBe(201);
+
+        const reused = await register({ ...account, password: `${account.password}x` }, key);
+        await expectProblem(reused, 422, 'IDEMPOTENCY_KEY_REUSED');
+        expect((await loginAttempt(t.url, account.email, `${account.password}x`)).status).toBe(401);
+        expect((await loginAttempt(t.url, account.email, account.password)).status).toBe(200);
+      });
+
+      it('answers a concurrent repeat with 409 REQUEST_IN_PROGRESS or the replay, and creates one account', async () => {
+        const account = newAccount();
+        const key = { 'Idempotency-Key': crypto.randomUUID() };
+        const answers = await Promise.all([register(account, key), register(account, key)]);
+
+        const created = answers.filter((a) => a.status === 201 && a.headers.get('idempotent-replayed') === null);
+        expect(created).toHaveLength(1);
+        for (const other of answers.filter((a) => a !== created[0])) {
+          if (other.status === 201) expect(other.json).toEqual(created[0]!.json);
+          else await expectProblem(other, 409, 'REQUEST_IN_PROGRESS');
+        }
+        expect(await accountIds(account.email)).toEqual([created[0]!.json.user_id]);
+      });
+
+      it('stores the user id only, and nothing the password could be guessed from', async () => {
+        const account = newAccount();
+        const key = crypto.randomUUID();
+        const registered = await register(account, { 'Idempotency-Key': key });
+        expect(registered.status).toBe(201);
+
+        const rows = await t.service.store.query<Record<string, unknown>>('SELECT * FROM idempotency_keys WHERE key = $1', [key]);
+        expect(rows).toHaveLength(1);
+        const row = rows[0]!;
+        expect(JSON.parse(String(row.body))).toEqual({ user_id: registered.json.user_id });
+        const sha256 = (text: string) => createHash('sha256').update(text);
+        const forbidden = [
+          account.password,
+          sha256(account.password).digest('hex'),
+          sha256(account.password).digest('base64'),
+          // The fingerprint of the raw body: a fast hash that a guessed password can be tested against.
+          sha256(`POST\n/api/auth/register\n${JSON.stringify(account)}`).digest('hex'),
+          // The same with the password replaced by its plain sha256: as fast to test guesses against.
+          sha256(`POST\n/api/auth/register\n${JSON.stringify({ ...account, password: sha256(account.password).digest('hex') })}`).digest('hex'),
+        ];
+        for (const [column, value] of Object.entries(row)) {
+          const stored = typeof value === 'string' ? value : JSON.stringify(value);
+          for (const secret of forbidden) expect({ column, contains: stored.includes(secret) }).toEqual({ column, contains: false });
+        }
       });
     });
 
@@ -315,5 +401,14 @@ describe('the signing key without JWT_SECRET (embedded)', () => {
     const token = await login(t.url, OPS_ACCOUNT.OPS_EMAIL, OPS_ACCOUNT.OPS_PASSWORD);
     expect((await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(token))).status).toBe(200);
     await expectProblem(await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(mintToken({ role: 'ops' }))), 401, 'UNAUTHORIZED');
+  });
+
+  it('keys the fingerprint of registrations with it: a repeat with the same key is replayed', async () => {
+    const account = { email: `${crypto.randomUUID()}@example.com`, password: GOOD_PASSWORD };
+    const key = { 'Idempotency-Key': crypto.randomUUID() };
+    const first = await call(t.url, 'POST', '/api/auth/register', account, key);
+    const repeat = await call(t.url, 'POST', '/api/auth/register', account, key);
+    expect([first.status, repeat.status, repeat.headers.get('idempotent-replayed')]).toEqual([201, 201, 'true']);
+    expect(repeat.json).toEqual(first.json);
   });
 });

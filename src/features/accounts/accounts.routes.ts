@@ -1,7 +1,8 @@
 import { audit, type Logger } from '../../observability/logger';
 import { Elysia } from 'elysia';
-import type { SqlExecutor } from '../../actors/ports';
-import type { Tokens } from '../../http/auth';
+import type { Store } from '../../actors/ports';
+import type { SecretHash, Tokens } from '../../http/auth';
+import type { createIdempotency, RedactBody } from '../../http/idempotency';
 import { problem } from '../../http/problem';
 import type { RateLimitPlugin } from '../../http/rateLimit';
 import type { Clock } from '../../kernel/clock';
@@ -11,10 +12,12 @@ import { hashPassword, verifyPassword } from './accounts.passwords';
 import { findUserByEmail, insertUser } from './accounts.queries';
 
 export interface AccountsRoutesDeps {
-  store: SqlExecutor;
+  store: Store;
   clock: Clock;
   ids: IdSource;
   tokens: Tokens;
+  secretHash: SecretHash;
+  idempotency: ReturnType<typeof createIdempotency>;
   rateLimit: RateLimitPlugin;
   logger: Logger;
 }
@@ -22,27 +25,34 @@ export interface AccountsRoutesDeps {
 const tags = ['accounts'];
 
 /**
- * `POST /api/auth/register` and `POST /api/auth/login`, both in the `auth` rate-limit class. Neither
- * takes an Idempotency-Key: its record would keep a fast hash of a body holding the password, and a
- * repeated registration answers 409 anyway.
+ * `POST /api/auth/register` and `POST /api/auth/login`, both in the `auth` rate-limit class. Register
+ * takes an Idempotency-Key; its fingerprint sees the password only as a keyed hash (`passwordRedacted`),
+ * so the record holds nothing a password can be guessed against offline. Login changes nothing and
+ * takes no key.
  */
-export function accountsRoutes({ store, clock, ids, tokens, rateLimit, logger }: AccountsRoutesDeps) {
+export function accountsRoutes({ store, clock, ids, tokens, secretHash, idempotency, rateLimit, logger }: AccountsRoutesDeps) {
   return new Elysia({ name: 'accounts', prefix: '/api/auth' })
     .use(rateLimit)
+    .use(idempotency)
     .post(
       '/register',
-      async ({ body }) => {
+      async ({ body, idempotency }) => {
         const userId = ids.uuid();
         const user = { user_id: userId, email: body.email, password_hash: await hashPassword(body.password), role: 'customer' as const };
-        if (!(await insertUser(store, user, clock.now().toISOString()))) {
+        const created = await store.transaction(async (tx) => {
+          if (!(await insertUser(tx, user, clock.now().toISOString()))) return undefined;
+          return idempotency.complete(tx, 201, { user_id: userId });
+        });
+        if (created === undefined) {
           return problem(409, 'EMAIL_ALREADY_REGISTERED', 'An account with this e-mail already exists', { errors: { email: ['is already registered'] } });
         }
         audit(logger, 'account.registered', { user_id: userId, email: body.email });
-        return Response.json({ user_id: userId }, { status: 201 });
+        return created;
       },
       {
         body: RegisterBody,
         rateLimit: 'auth',
+        idempotent: { redact: passwordRedacted(secretHash) },
         response: { 201: RegisteredUser },
         detail: {
           summary: 'Register a customer account',
@@ -79,4 +89,23 @@ export function accountsRoutes({ store, clock, ids, tokens, rateLimit, logger }:
         },
       },
     );
+}
+
+/**
+ * The body to fingerprint: the JSON with `password` replaced by its keyed hash. Any other body is left
+ * as it is: it fails validation, which runs before a key is claimed.
+ */
+function passwordRedacted(secretHash: SecretHash): RedactBody {
+  return (rawBody) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(rawBody);
+    } catch {
+      return rawBody;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return rawBody;
+    const { password } = parsed as { password?: unknown };
+    if (typeof password !== 'string') return rawBody;
+    return JSON.stringify({ ...parsed, password: secretHash(password) });
+  };
 }
