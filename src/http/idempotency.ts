@@ -1,6 +1,7 @@
 import { Elysia, ElysiaCustomStatusResponse, StatusMap } from 'elysia';
 import type { Store, StoredResponse, Tx } from '../actors/ports';
 import type { Clock } from '../kernel/clock';
+import { problemResponses } from './openapiProblems';
 import { problem } from './problem';
 import { CORRELATION_ID_HEADER, rawBodyOf, REQUEST_ID_HEADER, TRACE_ID_HEADER } from './requestContext';
 
@@ -103,6 +104,11 @@ export function createIdempotency(options: IdempotencyOptions) {
       // Always the same hooks (a conditional return would lose the `idempotency` type in handlers);
       // with `false` they do nothing because no claim is ever made.
       return {
+        detail: {
+          responses: problemResponses(
+            mode === false ? {} : { 400: mode === 'required' ? ['IDEMPOTENCY_KEY_REQUIRED'] : [], 409: ['REQUEST_IN_PROGRESS'], 422: ['IDEMPOTENCY_KEY_REUSED'] },
+          ),
+        },
         async beforeHandle({ request, route }) {
           if (mode === false) return;
           const key = keyOf(request);

@@ -54,7 +54,7 @@ describe('the OpenAPI document', () => {
     expect(codes(book, 400)).toEqual(['MALFORMED_JSON', 'SOLD_OUT', 'VALIDATION_FAILED']);
     expect(codes(book, 404)).toEqual(['SHOW_NOT_FOUND']);
     expect(book?.responses?.['404']?.description).toBe('Problem: SHOW_NOT_FOUND');
-    expect(codes(doc.paths['/api/shows']?.post, 409)).toEqual(['SHOW_ALREADY_EXISTS']);
+    expect(codes(doc.paths['/api/shows']?.post, 409)).toEqual(['REQUEST_IN_PROGRESS', 'SHOW_ALREADY_EXISTS']);
     expect(Object.keys(doc.paths['/api/shows']?.post?.responses ?? {})).toContain('201');
     expect(codes(doc.paths['/api/holds/{id}/confirm']?.post, 402)).toEqual(['PAYMENT_DECLINED']);
     expect(codes(doc.paths['/api/vip-bundles/{id}']?.get, 404)).toEqual(['VIP_BUNDLE_NOT_FOUND']);
@@ -67,10 +67,15 @@ describe('the OpenAPI document', () => {
     expect(codes(hold, 401)).toEqual(['UNAUTHORIZED']);
     expect(codes(hold, 403)).toEqual([]);
     expect(codes(hold, 429)).toEqual(['RATE_LIMITED']);
-    expect(codes(hold, 409)).toEqual(expect.arrayContaining(['LIMIT_REACHED', 'SEAT_UNAVAILABLE']));
+    expect(codes(hold, 409)).toEqual(['LIMIT_REACHED', 'REQUEST_IN_PROGRESS', 'SEAT_UNAVAILABLE']);
+    expect(codes(hold, 422)).toEqual(expect.arrayContaining(['IDEMPOTENCY_KEY_REUSED']));
+    expect(codes(doc.paths['/api/tickets-status']?.post, 400)).toEqual(['IDEMPOTENCY_KEY_REQUIRED', 'MALFORMED_JSON', 'VALIDATION_FAILED']);
+    expect(codes(doc.paths['/api/auth/register']?.post, 409)).toEqual(['EMAIL_ALREADY_REGISTERED', 'REQUEST_IN_PROGRESS']);
+    expect(codes(doc.paths['/api/auth/login']?.post, 401)).toEqual(['INVALID_CREDENTIALS']);
+    expect(codes(doc.paths['/api/auth/login']?.post, 409)).toEqual([]);
     const event = doc.paths['/api/events']?.post;
     expect(codes(event, 403)).toEqual(['FORBIDDEN']);
-    expect(codes(event, 422)).toEqual(['PERFORMER_NOT_FOUND', 'START_TIME_IN_PAST', 'VENUE_NOT_FOUND']);
+    expect(codes(event, 422)).toEqual(['IDEMPOTENCY_KEY_REUSED', 'PERFORMER_NOT_FOUND', 'START_TIME_IN_PAST', 'VENUE_NOT_FOUND']);
     const search = doc.paths['/api/search/events']?.get;
     expect(search?.security).toBeUndefined();
     expect(codes(search, 401)).toEqual([]);

@@ -3,6 +3,7 @@ import { Elysia } from 'elysia';
 import type { Store } from '../../actors/ports';
 import type { SecretHash, Tokens } from '../../http/auth';
 import type { createIdempotency, RedactBody } from '../../http/idempotency';
+import { problemResponses } from '../../http/openapiProblems';
 import { problem } from '../../http/problem';
 import type { RateLimitPlugin } from '../../http/rateLimit';
 import type { Clock } from '../../kernel/clock';
@@ -57,8 +58,9 @@ export function accountsRoutes({ store, clock, ids, tokens, secretHash, idempote
         detail: {
           summary: 'Register a customer account',
           description:
-            'The e-mail is trimmed and lower-cased. The password needs at least 10 characters from at least two of: lower-case ' +
-            'letters, upper-case letters, digits, other characters. Errors: 400 VALIDATION_FAILED, 409 EMAIL_ALREADY_REGISTERED, 429 RATE_LIMITED.',
+            'The e-mail is trimmed and lower-cased. The password needs at least 8 characters from at least two of: lower-case ' +
+            'letters, upper-case letters, digits, other characters.',
+          responses: problemResponses({ 409: ['EMAIL_ALREADY_REGISTERED'] }),
           tags,
         },
       },
@@ -83,8 +85,9 @@ export function accountsRoutes({ store, clock, ids, tokens, secretHash, idempote
         detail: {
           summary: 'Exchange e-mail and password for an access token',
           description:
-            'Send the token as `Authorization: Bearer <access_token>`; it expires after `expires_in` seconds. Errors: 400 VALIDATION_FAILED, ' +
-            '401 INVALID_CREDENTIALS (the same for an unknown e-mail and a wrong password), 429 RATE_LIMITED.',
+            'Send the token as `Authorization: Bearer <access_token>`; it expires after `expires_in` seconds. ' +
+            'An unknown e-mail and a wrong password get the same 401.',
+          responses: problemResponses({ 401: ['INVALID_CREDENTIALS'] }),
           tags,
         },
       },
