@@ -1,4 +1,4 @@
-import type { Tx } from '../actors/ports';
+import type { SqlExecutor, Tx } from '../actors/ports';
 
 /**
  * The capacity of a show (a general-admission event), shared by the features that take from it:
@@ -8,6 +8,12 @@ import type { Tx } from '../actors/ports';
  * `seats_held` until its expiry timer runs or a taker that finds no room reclaims it
  * (`reclaimLapsedHolds`), so a lapsed hold never stops a sale.
  */
+
+/** Whether a show with this id exists (shows are never deleted, so a yes stays true). */
+export async function showExists(db: SqlExecutor, showId: string): Promise<boolean> {
+  const rows = await db.query('SELECT 1 FROM shows WHERE show_id = $1', [showId]);
+  return rows.length > 0;
+}
 
 /** The hold policy of every show: shows have none of their own (API.md's defaults). */
 export const SHOW_HOLD_POLICY = { ttl_seconds: 900, max_renewals: 2, max_seats_per_user: 10 } as const;

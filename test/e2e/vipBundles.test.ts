@@ -262,10 +262,17 @@ for (const mode of MODES) {
     });
 
     describe('when the request is wrong', () => {
-      it('answers 400 with the fields, 404 for an unknown bundle and 400 for a bad id', async () => {
+      it('answers 400 with the fields, 404 for an unknown show or bundle and 400 for a bad id', async () => {
+        const bundles = async () => Number((await t.service.store.query<{ n: number }>("SELECT COUNT(*) AS n FROM actors WHERE kind = 'vipBundle'"))[0]?.n);
+        const bundlesBefore = await bundles();
         const bad = await call(t.url, 'POST', '/api/book-vip-bundle', { customer_email: 'nope', number_of_tickets: 0, show_id: 'x', passengers: [], inbound_flight_id: '', returned_flight_id: 'FL' });
         expect(bad.status).toBe(400);
         expect(Object.keys(bad.json.errors).sort()).toEqual(['customer_email', 'inbound_flight_id', 'number_of_tickets', 'passengers', 'show_id']);
+        const noShow = await call(t.url, 'POST', '/api/book-vip-bundle', {
+          customer_email: 'vip@example.com', number_of_tickets: 1, show_id: crypto.randomUUID(), passengers: ['Ann'], inbound_flight_id: 'FL1', returned_flight_id: 'FL2',
+        });
+        expect([noShow.status, noShow.json.code]).toEqual([404, 'SHOW_NOT_FOUND']);
+        expect(await bundles()).toBe(bundlesBefore);
         const unknown = await call(t.url, 'GET', `/api/vip-bundles/${crypto.randomUUID()}`);
         expect(unknown.status).toBe(404);
         expect(unknown.json.code).toBe('VIP_BUNDLE_NOT_FOUND');

@@ -2,12 +2,13 @@ import { Elysia } from 'elysia';
 import { addMs } from '../../../machines/shared/timers';
 import type { VipBundleContext } from '../../../machines/vipBundle/vipBundle.machine';
 import { sendCommand } from '../../http/commands';
+import { problemResponses } from '../../http/openapiProblems';
 import { problem } from '../../http/problem';
 import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
+import { showExists } from '../showCapacity';
 import { BookedVipBundle, BookVipBundleBody, isCompensating, toVipBundle, VipBundle, VipBundleParams } from './vipBundles.model';
 import { hasStuckCompensation } from './vipBundles.queries';
-import { problemResponses } from '../../http/openapiProblems';
 
 /** What the VIP bundle routes need besides the feature dependencies. */
 export interface VipBundlesRoutesOptions {
@@ -25,7 +26,9 @@ export function vipBundlesRoutes({ runtime, store, clock, ids, tracing, idempote
     .use(idempotency)
     .post(
       '/book-vip-bundle',
-      ({ body, idempotency, correlationId, requestId, traceparent, traceId }) => {
+      async ({ body, idempotency, correlationId, requestId, traceparent, traceId }) => {
+        // As book-tickets: an unknown show is 404 now, not a bundle that fails in the background.
+        if (!(await showExists(store, body.show_id))) return problem(404, 'SHOW_NOT_FOUND', `show ${body.show_id} not found`);
         const now = clock.now().toISOString();
         const vipBundleId = ids.uuid();
         const bookingId = ids.uuid();
@@ -49,6 +52,7 @@ export function vipBundlesRoutes({ runtime, store, clock, ids, tracing, idempote
         detail: {
           summary: 'Book tickets, an inbound and a return flight and a taxi as one bundle',
           description: '201 at once with `Location`; the saga runs in the background (follow it at the Location).',
+          responses: problemResponses({ 404: ['SHOW_NOT_FOUND'] }),
         },
         response: { 201: BookedVipBundle },
       },
