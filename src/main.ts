@@ -149,7 +149,8 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const rateLimit = createRateLimit({ rules: config.rateLimits, counter: rateLimitCounter, clock, userOf: tokens.userOf, trustedProxyHops: config.trustedProxyHops, logger });
   const idempotency = createIdempotency({ store, clock, callerOf: tokens.callerOf });
   const deps: FeatureDeps = {
-    runtime, store, clock, ids, tracing, logger, idempotency, services, tokens, secretHash: createSecretHash(jwtSecret), auth: createAuth(tokens), rateLimit,
+    runtime, store, clock, ids, tracing, logger, idempotency, services, tokens, secretHash: createSecretHash(jwtSecret), projections,
+    auth: createAuth(tokens), rateLimit,
     webhookSignature: createWebhookSignature(config.webhookSecret),
   };
   const consumers = createConsumers({

@@ -254,6 +254,12 @@ export interface Store extends SqlExecutor {
    * reader that checkpoints the last cursor it saw never skips one.
    */
   readMessages(after: LogCursor, limit: number): Promise<LoggedMessage[]>;
+  /**
+   * The cursor of the last message in commit order among those committed when it is asked (LOG_START for
+   * an empty log). Unlike `readMessages` it does not stop at transactions still open: a reader whose
+   * checkpoint has reached it has applied every message committed before the call.
+   */
+  logHead(): Promise<LogCursor>;
   readJournal(address: string): Promise<JournalEntry[]>;
   /** Records a rejected command in the journal (outside any transaction). */
   recordRejection(entry: Omit<JournalEntry, 'rejected' | 'snapshot' | 'messageIds' | 'toState'>): Promise<void>;

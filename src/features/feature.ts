@@ -10,7 +10,7 @@ import type { WebhookSignaturePlugin } from '../http/webhookSignature';
 import type { Clock } from '../kernel/clock';
 import type { IdSource } from '../kernel/ids';
 import type { Handler } from '../messaging/handlers';
-import type { AnyProjection } from '../messaging/projections';
+import type { AnyProjection, ProjectionRunner } from '../messaging/projections';
 import type { Logger } from '../observability/logger';
 import type { Tracing } from '../observability/tracing';
 
@@ -34,6 +34,8 @@ export interface FeatureDeps {
   rateLimit: RateLimitPlugin;
   /** The `signed: true` route option (webhooks signed with `WEBHOOK_SECRET`). */
   webhookSignature: WebhookSignaturePlugin;
+  /** Read-your-writes for read models: `settle` waits (bounded) until one has applied every earlier commit. */
+  projections: Pick<ProjectionRunner, 'settle'>;
 }
 
 /**

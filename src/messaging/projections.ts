@@ -157,6 +157,11 @@ export interface RebuildResult {
   checkpoint: LogCursor;
 }
 
+export interface SettleOptions {
+  /** How long the caller may wait; past it, the read model is served as it is. */
+  timeoutMs: number;
+}
+
 export interface ProjectionRunner {
   readonly projections: readonly AnyProjection[];
   /** The projection called `name`; throws UnknownProjectionError. */
@@ -178,6 +183,15 @@ export interface ProjectionRunner {
    */
   catchUp(): Promise<void>;
   /**
+   * Read-your-writes barrier: resolves to true once projection `name` has applied every message committed
+   * before the call, on any instance (its checkpoint has reached the store's `logHead()` read first). It
+   * steps the projection itself in this runner's turn rather than waiting for the loop. A transaction
+   * still open below the head (Postgres) holds it back until that transaction ends. After `timeoutMs`, or
+   * at once when the projection is failing, it logs a warning and resolves to false: the caller serves the
+   * read model as it is. Never rejects; throws UnknownProjectionError for an unknown name.
+   */
+  settle(name: string, options: SettleOptions): Promise<boolean>;
+  /**
    * Rebuilds a projection from the whole log into `<table>__rebuild` while the live table keeps serving,
    * then in one transaction swaps it in and sets the checkpoint. An interrupted rebuild leaves the live
    * table and its checkpoint untouched. One rebuild of a projection at a time.
@@ -193,6 +207,8 @@ const MAX_IN_LIST = powerOfTwoAtMost(MAX_PARAMS);
 const MAX_BACKOFF_ROUNDS = 64;
 /** How often a rebuild's swap may find the live checkpoint moved between reading and claiming it. */
 const MAX_SWAP_ATTEMPTS = 20;
+/** How long `settle` pauses when nothing is readable yet: a transaction below the head is still open. */
+const SETTLE_RETRY_MS = 5;
 
 /** Creates the runner of a set of projections; see ProjectionRunner. */
 export function createProjectionRunner(options: ProjectionRunnerOptions): ProjectionRunner {
@@ -338,6 +354,53 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
       }
     }
     return busy;
+  };
+
+  const settle = (name: string, { timeoutMs }: SettleOptions): Promise<boolean> => {
+    const projection = projectionNamed(name);
+    const checkpoint = checkpointOf(projection);
+    const started = performance.now();
+    const late = () => performance.now() - started >= timeoutMs;
+    let head = LOG_START;
+    let at = LOG_START;
+    const atHead = async () => compareCursors((at = await readCheckpoint(store, checkpoint)), head) >= 0;
+
+    const reach = async (): Promise<boolean> => {
+      head = await store.logHead();
+      if (await atHead()) return true;
+      if (backoff.has(projection.name)) return false;
+      while (!late()) {
+        const outcome = await exclusive(async () => {
+          // The loop or another caller may have got there while this one waited for the turn.
+          if (await atHead()) return 'reached';
+          if (late()) return 'late';
+          return (await stepFrom(at, [projection])) > 0 ? 'moved' : 'blocked';
+        });
+        if (outcome === 'reached') return true;
+        if (outcome === 'blocked') await pause(SETTLE_RETRY_MS);
+      }
+      return false;
+    };
+
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const attempt = reach().catch((error: unknown) => {
+      logger?.warn('read model barrier failed; the read model is served as it is', { projection: name, err: error });
+      return null;
+    });
+    return Promise.race([attempt, timeout]).then((done) => {
+      clearTimeout(timer);
+      if (done === false) {
+        logger?.warn('read model not caught up with the log in time; it is served as it is', {
+          projection: name,
+          timeout_ms: timeoutMs,
+          head: head.position,
+          checkpoint: at.position,
+          failing: backoff.has(projection.name),
+        });
+      }
+      return done === true;
+    });
   };
 
   let loop: Promise<void> | undefined;
@@ -492,11 +555,14 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
           while ((await step(projection)) > 0);
         }
       }),
+    settle,
     rebuild,
   };
 }
 
 const checkpointOf = (projection: AnyProjection): string => `projection:${projection.name}`;
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 const factsOf = (projection: AnyProjection, batch: readonly LoggedMessage[]): LoggedMessage[] =>
   batch.filter((message) => projection.handles.includes(message.name));

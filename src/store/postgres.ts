@@ -1,5 +1,6 @@
 import { SQL } from 'bun';
 import {
+  LOG_START,
   VersionConflictError,
   type ActorCommit,
   type ClaimOutcome,
@@ -310,6 +311,14 @@ export class PostgresStore implements Store {
       [String(after.tx), after.position, limit],
     );
     return rows.map((row) => ({ ...shared.toMessage(row), cursor: { tx: Number(row.tx), position: row.position } }));
+  }
+
+  /** Backwards along messages_commit_order: the greatest (tx_id, position) this statement's snapshot sees. */
+  async logHead(): Promise<LogCursor> {
+    const [row] = await this.pooled.query<{ tx: string; position: number | string }>(
+      'SELECT tx_id::text AS tx, position FROM messages ORDER BY tx_id DESC, position DESC LIMIT 1',
+    );
+    return row ? { tx: Number(row.tx), position: Number(row.position) } : LOG_START;
   }
 
   readJournal(address: string): Promise<JournalEntry[]> {

@@ -17,6 +17,7 @@ import type {
   TimerSet,
   Tx,
 } from '../actors/ports';
+import { LOG_START } from '../actors/ports';
 import { RECORD_MIGRATION, SELECT_APPLIED_MIGRATIONS, pendingOf, sqliteMigrations } from './migrations';
 import * as shared from './shared';
 
@@ -166,6 +167,12 @@ export class SqliteStore implements Store {
       [after.position, limit],
     );
     return rows.map((row) => ({ ...shared.toMessage(row), cursor: { tx: 0, position: row.position } }));
+  }
+
+  /** Positions are commit order here, so the head is the greatest one. */
+  async logHead(): Promise<LogCursor> {
+    const [row] = await this.query<{ position: number | null }>('SELECT MAX(position) AS position FROM messages');
+    return !row || row.position === null ? LOG_START : { tx: 0, position: Number(row.position) };
   }
 
   async readJournal(address: string): Promise<JournalEntry[]> {

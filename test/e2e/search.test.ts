@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import type { Feature } from '../../src/features/feature';
 import { eventFixtureMachine, type EventFixtureEvent } from '../support/machines/eventFixture.machine';
+import { opsHeaders } from '../support/auth';
 import { MODES, call, eventually, startTestService, type TestService } from '../support/service';
 
 const DAY = 86_400_000;
@@ -167,5 +168,82 @@ for (const mode of MODES) {
       await eventually(async () => expect(ids((await search(t, 'q=gala')).json)).toEqual([added]), 1000);
       expect((await search(t, 'q=zephyr')).json.total).toBe(3);
     });
+  });
+}
+
+/** A word nothing else in the index contains, so that a search for it finds exactly what was just created. */
+const freshWord = () => `ryw${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
+
+for (const mode of MODES) {
+  describe(`event search right after a create (${mode})`, () => {
+    let t: TestService;
+    let ops: Record<string, string>;
+    let venueId: string;
+
+    const createdEvent = async (url: string, name: string) => {
+      const created = await call(url, 'POST', '/api/events', { name, venue_id: venueId, start_time: days(15), seats: [{ label: 'A1', price: { amount: '10.00', currency: 'EUR' } }] }, ops);
+      expect(created.status).toBe(201);
+      return created.json.event_id as string;
+    };
+    const createdShow = async (url: string, title: string) => {
+      const created = await call(url, 'POST', '/api/shows', { dead_nation_id: crypto.randomUUID(), number_of_tickets: 10, start_time: days(16), title, venue: 'Club' });
+      expect(created.status).toBe(201);
+      return created.json.show_id as string;
+    };
+    /** The first search after the 201, with no polling: read-your-writes. */
+    const foundAtOnce = async (url: string, word: string) => ids((await call(url, 'GET', `/api/search/events?q=${word}`)).json);
+
+    beforeAll(async () => {
+      t = await startTestService(mode, { clockAt: NOW.toISOString() });
+      ops = opsHeaders(t);
+      const venue = await call(t.url, 'POST', '/api/venues', { name: 'Olympia', location: 'Dublin' }, ops);
+      expect(venue.status).toBe(201);
+      venueId = venue.json.venue_id;
+    });
+    afterAll(() => t?.close());
+
+    describe('when the search starts after the 201', () => {
+      it('finds the new event and show on the first search after POST /api/events and POST /api/shows, 20 times in a row', async () => {
+        for (let i = 0; i < 20; i++) {
+          const eventWord = freshWord();
+          const eventId = await createdEvent(t.url, `Gala ${eventWord}`);
+          expect(await foundAtOnce(t.url, eventWord)).toEqual([eventId]);
+          const showWord = freshWord();
+          const showId = await createdShow(t.url, `Tribute ${showWord}`);
+          expect(await foundAtOnce(t.url, showWord)).toEqual([showId]);
+        }
+      });
+
+      it('finds each new event on the first search after its 201 while other creates commit, 20 rounds of 4 clients', async () => {
+        const client = async () => {
+          const word = freshWord();
+          const eventId = await createdEvent(t.url, `Gala ${word}`);
+          return { found: await foundAtOnce(t.url, word), expected: [eventId] };
+        };
+        for (let round = 0; round < 20; round++) {
+          for (const { found, expected } of await Promise.all([client(), client(), client(), client()])) expect(found).toEqual(expected);
+        }
+      });
+    });
+
+    if (mode === 'distributed') {
+      describe('when the create was answered by another instance', () => {
+        it('finds on instance B what instance A has just created, 20 times in a row', async () => {
+          const b = await startTestService(mode, { clockAt: NOW.toISOString(), joining: t });
+          try {
+            for (let i = 0; i < 20; i++) {
+              const eventWord = freshWord();
+              const eventId = await createdEvent(t.url, `Gala ${eventWord}`);
+              expect(await foundAtOnce(b.url, eventWord)).toEqual([eventId]);
+              const showWord = freshWord();
+              const showId = await createdShow(t.url, `Tribute ${showWord}`);
+              expect(await foundAtOnce(b.url, showWord)).toEqual([showId]);
+            }
+          } finally {
+            await b.close();
+          }
+        });
+      });
+    }
   });
 }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'bun:test';
 import { Registry } from 'prom-client';
-import { LOG_START, type LoggedMessage, type Message, type Store } from '../../src/actors/ports';
+import { LOG_START, type LoggedMessage, type Message, type SqlExecutor, type Store } from '../../src/actors/ports';
 import { ActorRuntime } from '../../src/actors/runtime';
 import { rebuildProjection } from '../../src/cli/projections';
 import { ManualClock, type Clock } from '../../src/kernel/clock';
@@ -401,6 +401,126 @@ for (const { name, make } of storeHarnesses) {
           expect(await tables(store)).toEqual(await replayed(store));
         });
       });
+    });
+
+    describe('settle', () => {
+      describe('when facts were committed and the loop is not running', () => {
+        it('applies them to that projection alone, once for many callers, before it resolves true', async () => {
+          const { store } = harness;
+          const registry = new Registry();
+          const runner = runnerOn(store, { registry, batchSize: 4 });
+          await runner.ensureTables();
+          const facts = await bookings(runtimeOn(store), 0, 12);
+
+          const settled = await Promise.all(Array.from({ length: 8 }, () => runner.settle('reservations', { timeoutMs: 10_000 })));
+          expect(settled).toEqual(Array.from({ length: 8 }, () => true));
+          expect(await allReservations(store)).toEqual((await replayed(store)).reservations);
+          expect(await appliedTotal(registry, 'reservations')).toBe(facts);
+          expect(await rowsOf(countsProjection, store)).toEqual([]);
+          expect(await runner.settle('reservations', { timeoutMs: 10_000 })).toBe(true);
+          expect(() => runner.settle('nope', { timeoutMs: 10 })).toThrow(UnknownProjectionError);
+        });
+      });
+
+      describe('when the log cannot be read in time', () => {
+        it('resolves false after the timeout with a warning, and reaches the head on a later call', async () => {
+          const { store } = harness;
+          let release!: () => void;
+          const held = new Promise<void>((resolve) => (release = resolve));
+          const stalled = new Proxy(store, {
+            get(target, property) {
+              const value = Reflect.get(target, property);
+              if (typeof value !== 'function') return value;
+              if (property !== 'readMessages') return value.bind(target);
+              return async (...args: unknown[]) => {
+                await held;
+                return (value as (...a: unknown[]) => unknown).apply(target, args);
+              };
+            },
+          });
+          const lines: string[] = [];
+          const runner = runnerOn(stalled, { logger: createLogger({ level: 'warn', write: (line) => lines.push(line) }) });
+          await runner.ensureTables();
+          await bookings(runtimeOn(store), 0, 3);
+
+          const started = performance.now();
+          expect(await runner.settle('reservations', { timeoutMs: 100 })).toBe(false);
+          const waited = performance.now() - started;
+          expect(waited).toBeGreaterThanOrEqual(90);
+          expect(waited).toBeLessThan(2_000);
+          expect(await allReservations(store)).toEqual([]);
+          expect(lines.map((line) => JSON.parse(line))).toEqual([
+            expect.objectContaining({ level: 'warn', msg: 'read model not caught up with the log in time; it is served as it is', projection: 'reservations', timeout_ms: 100, checkpoint: 0 }),
+          ]);
+
+          release();
+          expect(await runner.settle('reservations', { timeoutMs: 10_000 })).toBe(true);
+          expect(await allReservations(store)).toHaveLength(3);
+        });
+      });
+
+      describe('when the projection is failing', () => {
+        it('resolves false at once with a warning, leaving the retries to the loop', async () => {
+          const { store } = harness;
+          const fragile = defineProjection<CountRow>({
+            ...countsProjection,
+            evolve() {
+              throw new Error('bug in evolve');
+            },
+          });
+          const lines: string[] = [];
+          const runner = createProjectionRunner({ store, projections: [fragile], clock, pollMs: 5, logger: createLogger({ level: 'warn', write: (line) => lines.push(line) }) });
+          runners.push(runner);
+          await runner.ensureTables();
+          await bookings(runtimeOn(store), 0, 2);
+          runner.start();
+          await waitFor(async () => lines.length > 0);
+
+          const started = performance.now();
+          expect(await runner.settle('reservation_counts', { timeoutMs: 10_000 })).toBe(false);
+          expect(performance.now() - started).toBeLessThan(1_000);
+          expect(JSON.parse(lines.at(-1)!)).toMatchObject({ level: 'warn', projection: 'reservation_counts', failing: true });
+        });
+      });
+
+      if (name === 'postgres') {
+        describe('when a transaction that took its id before a committed one is still open', () => {
+          it('waits for it, then applies both in commit order although their positions are not in that order', async () => {
+            const { store } = harness;
+            const runner = runnerOn(store, { batchSize: 1 });
+            await runner.ensureTables();
+            const insertOpened = (tx: SqlExecutor, id: string) =>
+              tx.execute(
+                'INSERT INTO messages (id, name, kind, actor, actor_seq, data, metadata, occurred_at) VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7::text::jsonb, $8)',
+                [crypto.randomUUID(), 'ReservationOpened_v1', 'event', `reservation/${id}`, 1, JSON.stringify({ reservation_id: id, seats: 1 }), JSON.stringify(meta), START],
+              );
+            let idTaken!: () => void;
+            const hasId = new Promise<void>((resolve) => (idTaken = resolve));
+            let release!: () => void;
+            const released = new Promise<void>((resolve) => (release = resolve));
+            // The older transaction takes its id first and its position last.
+            const older = store.transaction(async (tx) => {
+              await tx.query('SELECT pg_current_xact_id()');
+              idTaken();
+              await released;
+              await insertOpened(tx, 'older');
+            });
+            await hasId;
+            await store.transaction((tx) => insertOpened(tx, 'newer'));
+
+            expect(await runner.settle('reservations', { timeoutMs: 200 })).toBe(false);
+            expect(await allReservations(store)).toEqual([]);
+
+            release();
+            await older;
+            const log = await wholeLog(store);
+            expect(log.map((m) => m.data.reservation_id)).toEqual(['older', 'newer']);
+            expect(log[0]!.position).toBeGreaterThan(log[1]!.position);
+            expect(await runner.settle('reservations', { timeoutMs: 10_000 })).toBe(true);
+            expect((await allReservations(store)).map((r) => r.reservation_id)).toEqual(['newer', 'older']);
+          });
+        });
+      }
     });
 
     describe('rebuild', () => {

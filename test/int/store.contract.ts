@@ -313,6 +313,15 @@ export function storeContract(name: string, open: () => Promise<ContractStore>) 
           });
         });
 
+        it('gives the cursor of the last committed message as the log head, LOG_START when there is none', async () => {
+          expect(await store.logHead()).toEqual(LOG_START);
+          await store.commit(commitOf('thing/1', 0, { messages: [message('thing/1', 1), message('thing/1', 2)] }));
+          await store.commit(commitOf('thing/2', 0, { messages: [message('thing/2', 1)] }));
+          // logHead does not wait for older open transactions; readMessages does, so it is polled.
+          const head = await store.logHead();
+          await eventually(async () => expect((await store.readMessages(LOG_START, 100)).at(-1)?.cursor).toEqual(head));
+        });
+
         it('writes many messages in one commit', async () => {
           const emitted = Array.from({ length: 1200 }, (_, i) => message('thing/1', i + 1));
           const written = await store.commit(commitOf('thing/1', 0, { messages: emitted }));
