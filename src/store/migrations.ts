@@ -22,6 +22,8 @@ import sqliteCustomerBookings from '../../migrations/sqlite/0011_customer_bookin
 import postgresCustomerBookings from '../../migrations/postgres/0011_customer_bookings.sql' with { type: 'text' };
 import sqliteSeatLabelOrder from '../../migrations/sqlite/0012_seat_label_order.sql' with { type: 'text' };
 import postgresSeatLabelOrder from '../../migrations/postgres/0012_seat_label_order.sql' with { type: 'text' };
+import sqliteSoldSeatTickets from '../../migrations/sqlite/0013_sold_seat_tickets.sql' with { type: 'text' };
+import postgresSoldSeatTickets from '../../migrations/postgres/0013_sold_seat_tickets.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -43,6 +45,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0010_data_lake_projection', sql: sqliteDataLakeProjection },
   { name: '0011_customer_bookings', sql: sqliteCustomerBookings },
   { name: '0012_seat_label_order', sql: sqliteSeatLabelOrder },
+  { name: '0013_sold_seat_tickets', sql: sqliteSoldSeatTickets },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -59,6 +62,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0010_data_lake_projection', sql: postgresDataLakeProjection },
   { name: '0011_customer_bookings', sql: postgresCustomerBookings },
   { name: '0012_seat_label_order', sql: postgresSeatLabelOrder },
+  { name: '0013_sold_seat_tickets', sql: postgresSoldSeatTickets },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

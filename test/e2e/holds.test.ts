@@ -252,6 +252,33 @@ for (const mode of MODES) {
         expect((await call(t.url, 'DELETE', `/api/holds/${id}`, undefined, ann)).status).toBe(409);
       });
 
+      it('frees the seat of a refunded ticket and of a cancelled one, once each, and only that seat', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1', 'A2', 'A3'])).json;
+        const sold = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
+        expect(sold.status).toBe(200);
+        const ticketOf = Object.fromEntries(sold.json.tickets.map((x: { seat: string; ticket_id: string }) => [x.seat, x.ticket_id]));
+        for (const ticketId of Object.values(ticketOf)) {
+          await eventually(async () => expect((await t.service.runtime.get(`ticket/${ticketId}`))?.state).toBe('active'));
+        }
+
+        expect((await call(t.url, 'PUT', `/api/ticket-refund/${ticketOf.A1}`)).status).toBe(202);
+        expect((await call(t.url, 'PUT', `/api/ticket-refund/${ticketOf.A1}`)).status).toBe(202);
+        await eventually(async () => expect((await t.service.runtime.get(`ticket/${ticketOf.A1}`))?.state).toBe('refunded'));
+        expect(await seatsOf(eventId)).toEqual({ counts: { available: 4, held: 0, sold: 2 }, status: expect.objectContaining({ A1: 'available', A2: 'sold', A3: 'sold' }) });
+
+        const canceled = await call(t.url, 'POST', '/api/tickets-status', {
+          tickets: [{ ticket_id: ticketOf.A2, booking_id: id, status: 'canceled', price: eur('25.00'), customer_email: 'ann@example.com' }],
+        }, { 'Idempotency-Key': crypto.randomUUID() });
+        expect(canceled.status).toBe(200);
+        await eventually(async () => expect((await seatsOf(eventId)).status).toMatchObject({ A2: 'available' }));
+        expect((await seatsOf(eventId)).counts).toEqual({ available: 5, held: 0, sold: 1 });
+
+        const again = await hold(eventId, ['A1', 'A2'], bob);
+        expect(again.status).toBe(201);
+        expect((await seatsOf(eventId)).counts).toEqual({ available: 3, held: 2, sold: 1 });
+      });
+
       it('charges once when two confirms race', async () => {
         const eventId = await createEvent();
         const { hold_id: id } = (await hold(eventId, ['A1'])).json;

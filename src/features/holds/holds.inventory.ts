@@ -4,7 +4,16 @@ import { conflict } from '../../kernel/errors';
 import { reclaimLapsedHolds, SHOW_HOLD_POLICY } from '../showCapacity';
 
 /** Labels of numbered seats; empty for a general-admission hold, whose size is `quantity`. */
-type HoldFact = { hold_id: string; event_id: string; user_id?: string; seats: string[]; quantity?: number; expires_at?: string };
+type HoldFact = {
+  hold_id: string;
+  event_id: string;
+  user_id?: string;
+  seats: string[];
+  quantity?: number;
+  expires_at?: string;
+  /** On a sale: the ticket issued for each seat (`seat` null for general admission). */
+  tickets?: { ticket_id: string; seat: string | null }[];
+};
 
 export interface HoldLimits {
   /** Live holds one user may have at once, over all events. */
@@ -23,11 +32,13 @@ const quantityOf = (fact: HoldFact) => fact.quantity ?? fact.seats.length;
  * seats are taken with a conditional UPDATE each, in label order (two holds crossing seat orders lock
  * in the same order and never deadlock), or general-admission seats with one conditional UPDATE of the
  * show's capacity. Every hold has a `holds` row, which its later facts move by compare-and-set.
+ * A sold numbered seat keeps its ticket's id, so that the ticket's refund or cancellation frees it
+ * (general-admission seats come back through the show's inventory, like a booking's).
  */
 export function holdInventory(limits: HoldLimits): InlineHandler {
   return {
     name: 'holdInventory',
-    handles: ['HoldPlaced_v1', 'HoldRenewed_v1', 'HoldReleased_v1', 'HoldExpired_v1', 'TicketsSold_v1'],
+    handles: ['HoldPlaced_v1', 'HoldRenewed_v1', 'HoldReleased_v1', 'HoldExpired_v1', 'TicketsSold_v1', 'TicketRefunded_v1', 'TicketBookingCanceled_v1'],
     async apply(tx, message) {
       const fact = message.data as HoldFact;
       switch (message.name) {
@@ -39,8 +50,10 @@ export function holdInventory(limits: HoldLimits): InlineHandler {
           return sell(tx, fact, message.occurredAt);
         case 'HoldReleased_v1':
           return giveBack(tx, fact, 'released');
-        default:
+        case 'HoldExpired_v1':
           return giveBack(tx, fact, 'expired');
+        default:
+          return freeSoldSeat(tx, String(message.data.ticket_id));
       }
     },
   };
@@ -99,10 +112,14 @@ async function extend(tx: Tx, fact: HoldFact): Promise<void> {
 async function sell(tx: Tx, fact: HoldFact, soldAt: string): Promise<void> {
   const quantity = quantityOf(fact);
   const sold = await tx.execute("UPDATE holds SET status = 'sold', sold_at = $2 WHERE hold_id = $1 AND status = 'held'", [fact.hold_id, soldAt]);
-  const seats = await tx.execute(
-    "UPDATE event_seats SET status = 'sold', held_until = NULL WHERE event_id = $1 AND hold_id = $2 AND status = 'held'",
-    [fact.event_id, fact.hold_id],
-  );
+  let seats = 0;
+  for (const ticket of fact.tickets ?? []) {
+    if (ticket.seat === null) continue;
+    seats += await tx.execute(
+      "UPDATE event_seats SET status = 'sold', held_until = NULL, ticket_id = $3 WHERE event_id = $1 AND hold_id = $2 AND label = $4 AND status = 'held'",
+      [fact.event_id, fact.hold_id, ticket.ticket_id, ticket.seat],
+    );
+  }
   if (sold !== 1 || seats !== fact.seats.length) throw conflict('HOLD_EXPIRED', 'the hold has expired and its seats were taken');
   if (fact.seats.length > 0) return;
   await tx.execute('UPDATE shows SET seats_held = seats_held - $1, seats_taken = seats_taken + $1 WHERE show_id = $2', [quantity, fact.event_id]);
@@ -120,4 +137,12 @@ async function giveBack(tx: Tx, fact: HoldFact, status: 'released' | 'expired'):
   if (ended[0] && fact.seats.length === 0) {
     await tx.execute('UPDATE shows SET seats_held = seats_held - $1 WHERE show_id = $2', [Number(ended[0].quantity), fact.event_id]);
   }
+}
+
+/** Once: the seat is no longer sold as this ticket after the first of its refund or cancellation. */
+async function freeSoldSeat(tx: Tx, ticketId: string): Promise<void> {
+  await tx.execute(
+    "UPDATE event_seats SET status = 'available', hold_id = NULL, user_id = NULL, held_until = NULL, ticket_id = NULL WHERE ticket_id = $1 AND status = 'sold'",
+    [ticketId],
+  );
 }

@@ -1,0 +1,17 @@
+-- A sold numbered seat remembers the ticket it was sold as, so that the ticket's refund or
+-- cancellation (TicketRefunded_v1, TicketBookingCanceled_v1) frees that seat and no other.
+ALTER TABLE event_seats ADD COLUMN ticket_id TEXT;
+CREATE INDEX event_seats_ticket ON event_seats (ticket_id);
+
+-- Seats sold before this migration: their tickets are in the sale facts of the log.
+UPDATE event_seats SET ticket_id = (
+  SELECT json_extract(t.value, '$.ticket_id')
+    FROM messages m, json_each(m.data, '$.tickets') t
+   WHERE m.name = 'TicketsSold_v1' AND json_extract(m.data, '$.hold_id') = event_seats.hold_id
+     AND json_extract(t.value, '$.seat') = event_seats.label)
+ WHERE status = 'sold';
+
+-- Seats whose tickets were already refunded or cancelled stayed sold until now: free them.
+UPDATE event_seats SET status = 'available', hold_id = NULL, user_id = NULL, held_until = NULL, ticket_id = NULL
+ WHERE status = 'sold' AND ticket_id IN (
+   SELECT json_extract(data, '$.ticket_id') FROM messages WHERE name IN ('TicketRefunded_v1', 'TicketBookingCanceled_v1'));

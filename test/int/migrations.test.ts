@@ -1,0 +1,59 @@
+import { afterEach, beforeEach, describe, expect, it } from 'bun:test';
+import { jsonParam } from '../../src/actors/ports';
+import { postgresMigrations, sqliteMigrations, type Migration } from '../../src/store/migrations';
+import { storeHarnesses, type StoreHarness } from '../support/stores';
+
+/** The statements of a migration that change rows, without those that change the schema. */
+const dataStatements = (migration: Migration) =>
+  migration.sql
+    .split(/;\s*\n/)
+    .map((statement) => statement.replace(/^--.*$/gm, '').trim())
+    .filter((statement) => /^(UPDATE|INSERT|DELETE)\b/i.test(statement));
+
+const migrationNamed = (all: readonly Migration[], name: string) => all.find((m) => m.name === name)!;
+
+for (const { name, make } of storeHarnesses) {
+  describe(`migrations on ${name}`, () => {
+    let harness: StoreHarness;
+    beforeEach(async () => {
+      harness = await make();
+    });
+    afterEach(async () => {
+      await harness.cleanup();
+    });
+
+    describe('when 0013_sold_seat_tickets meets seats sold before it', () => {
+      const logFact = (id: string, factName: string, data: unknown) =>
+        harness.store.execute(
+          `INSERT INTO messages (id, name, kind, actor, actor_seq, data, metadata, occurred_at) VALUES ($1, $2, 'event', $3, 1, $4, $5, '2030-01-01T00:00:00.000Z')`,
+          [id, factName, `thing/${id}`, jsonParam(data), jsonParam({})],
+        );
+      const seat = (label: string) =>
+        harness.store.execute(
+          "INSERT INTO event_seats (event_id, label, price_amount, price_currency, status, hold_id, user_id) VALUES ('e1', $1, '25.00', 'EUR', 'sold', 'h1', 'u1')",
+          [label],
+        );
+
+      it('gives each its ticket from the sale, and frees the seats of tickets already refunded or cancelled', async () => {
+        for (const label of ['A1', 'A2', 'A3']) await seat(label);
+        await logFact('m1', 'TicketsSold_v1', {
+          hold_id: 'h1', event_id: 'e1', seats: ['A1', 'A2', 'A3'],
+          tickets: [{ ticket_id: 't1', seat: 'A1' }, { ticket_id: 't2', seat: 'A2' }, { ticket_id: 't3', seat: 'A3' }],
+        });
+        await logFact('m2', 'TicketRefunded_v1', { ticket_id: 't1', booking_id: 'h1' });
+        await logFact('m3', 'TicketBookingCanceled_v1', { ticket_id: 't3', booking_id: 'h1' });
+
+        const migration = migrationNamed(name === 'postgres' ? postgresMigrations : sqliteMigrations, '0013_sold_seat_tickets');
+        const statements = dataStatements(migration);
+        expect(statements).toHaveLength(2);
+        for (const statement of statements) await harness.store.execute(statement);
+
+        expect(await harness.store.query('SELECT label, status, hold_id, ticket_id FROM event_seats ORDER BY label')).toEqual([
+          { label: 'A1', status: 'available', hold_id: null, ticket_id: null },
+          { label: 'A2', status: 'sold', hold_id: 'h1', ticket_id: 't2' },
+          { label: 'A3', status: 'available', hold_id: null, ticket_id: null },
+        ]);
+      });
+    });
+  });
+}
