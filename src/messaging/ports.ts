@@ -38,7 +38,8 @@ export interface BusMessage {
   position: number;
   /** The JSON body as consumers see it: `{ header: { id, published_at, idempotency_key }, ...fields }`. */
   payload: Record<string, unknown>;
-  metadata: { name: string; correlation_id: string; traceparent?: string };
+  /** `idempotency_key`: the Idempotency-Key of the request that caused the message, when it had one. */
+  metadata: { name: string; correlation_id: string; traceparent?: string; idempotency_key?: string };
 }
 
 export interface BusEntry {

@@ -10,8 +10,18 @@ export const streamOfName = (name: string): string =>
   streamOf({ name, kind: /_v\d+$/.test(name) ? 'event' : 'command' });
 
 /**
+ * The message's own idempotency key in its header: one request may cause several messages (a webhook's
+ * tickets, a bundle's first fact and its command), so the request's key is extended with the message's
+ * place in its actor's history, which is unique and the same on every delivery; a message no request
+ * key caused is keyed by its id.
+ */
+const headerKeyOf = (message: Pick<Message, 'id' | 'actor' | 'actorSeq' | 'metadata'>): string =>
+  message.metadata.idempotency_key === undefined ? message.id : `${message.metadata.idempotency_key}-${message.actor}-${message.actorSeq}`;
+
+/**
  * A log message in its wire form: the JSON body consumers read is `{ header, ...fields }` with snake_case
- * fields, and the metadata carries the name, correlation id and trace context (API.md "Messages on the bus").
+ * fields, and the metadata carries the name, correlation id, trace context (API.md "Messages on the bus")
+ * and the key of the request that caused it, if any.
  */
 export function toBusMessage(message: Message, publishedAt: string): BusMessage {
   return {
@@ -25,7 +35,7 @@ export function toBusMessage(message: Message, publishedAt: string): BusMessage 
       header: {
         id: message.id,
         published_at: publishedAt,
-        idempotency_key: message.metadata.idempotency_key ?? message.id,
+        idempotency_key: headerKeyOf(message),
       },
       ...message.data,
     },
@@ -33,6 +43,7 @@ export function toBusMessage(message: Message, publishedAt: string): BusMessage 
       name: message.name,
       correlation_id: message.metadata.correlation_id,
       ...(message.metadata.traceparent ? { traceparent: message.metadata.traceparent } : {}),
+      ...(message.metadata.idempotency_key === undefined ? {} : { idempotency_key: message.metadata.idempotency_key }),
     },
   };
 }

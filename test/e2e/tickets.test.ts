@@ -46,6 +46,22 @@ for (const mode of MODES) {
         expect(receipt.idempotency_key).toEndWith(`-${confirmed.ticket_id}`);
       });
 
+      it('gives each fact of a webhook its own header key, and each receipt the key <webhook key>-<ticket id>', async () => {
+        const [first, second] = [ticket(), ticket()];
+        const key = crypto.randomUUID();
+        expect((await webhook([first, second], key)).status).toBe(200);
+        await eventually(() => expect(calls('receipts', 'issueReceipt').length).toBe(2));
+        const receiptKeys = calls('receipts', 'issueReceipt').map((c) => (c.request as { idempotency_key: string }).idempotency_key);
+        expect(receiptKeys.sort()).toEqual([`${key}-${first.ticket_id}`, `${key}-${second.ticket_id}`].sort());
+
+        const headers = async () => (await t.service.store.query<{ payload: string }>(
+          "SELECT payload FROM data_lake WHERE name = 'TicketBookingConfirmed_v1' AND actor IN ($1, $2)",
+          [`ticket/${first.ticket_id}`, `ticket/${second.ticket_id}`],
+        )).map((row) => (JSON.parse(row.payload) as { header: { idempotency_key: string } }).header.idempotency_key);
+        await eventually(async () => expect(await headers()).toHaveLength(2));
+        expect((await headers()).sort()).toEqual([`${key}-ticket/${first.ticket_id}-1`, `${key}-ticket/${second.ticket_id}-1`].sort());
+      });
+
       it('has no second effect when the same webhook comes three times with one key', async () => {
         const confirmed = ticket();
         const key = crypto.randomUUID();

@@ -38,7 +38,7 @@ describe('the data lake', () => {
     expect([...rows.values()]).toEqual([
       {
         message_id: 'm-1', name: 'BookingMade_v1', actor: 'booking/b1', position: 7, occurred_at: '2030-01-01T10:00:00.000Z',
-        payload: { header: { id: 'm-1', published_at: '2030-01-01T10:00:00.000Z', idempotency_key: 'key-1' }, booking_id: 'b1', show_id: 's1', number_of_tickets: 2 },
+        payload: { header: { id: 'm-1', published_at: '2030-01-01T10:00:00.000Z', idempotency_key: 'key-1-booking/b1-1' }, booking_id: 'b1', show_id: 's1', number_of_tickets: 2 },
       },
       {
         message_id: 'm-2', name: 'BookingPlaced_v1', actor: 'booking/b1', position: 9, occurred_at: '2030-01-01T10:00:01.000Z',

@@ -14,8 +14,12 @@ interface TicketFields {
 
 const ticketOf = (ctx: HandlerContext) => ctx.fields as unknown as TicketFields;
 
-/** The key the fact was committed under (the webhook's key), or the fact's own id. */
-const headerKeyOf = (message: BusMessage) => String((message.payload.header as { idempotency_key: string }).idempotency_key);
+/**
+ * The key a receipt is derived from: the webhook's Idempotency-Key, or the fact's own id when no key
+ * caused it. Messages published before the request key travelled in the metadata had it in the header.
+ */
+const receiptKeyBaseOf = (message: BusMessage) =>
+  message.metadata.idempotency_key ?? String((message.payload.header as { idempotency_key: string }).idempotency_key);
 
 /** The printed ticket: a small HTML page naming the ticket and its price. */
 export function ticketHtml(ticket: TicketFields): string {
@@ -42,7 +46,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
             {
               ticket_id: ticket.ticket_id,
               price: { money_amount: ticket.price.amount, money_currency: ticket.price.currency },
-              idempotency_key: `${headerKeyOf(message)}-${ticket.ticket_id}`,
+              idempotency_key: `${receiptKeyBaseOf(message)}-${ticket.ticket_id}`,
             },
             callContextOf(ctx),
           );
