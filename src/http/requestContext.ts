@@ -1,5 +1,6 @@
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { Elysia } from 'elysia';
+import { validationFailed } from '../kernel/errors';
 import type { IdSource } from '../kernel/ids';
 import { UNMATCHED_ROUTE } from '../observability/metrics';
 import type { Tracing } from '../observability/tracing';
@@ -60,6 +61,12 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 export const SERVER_MAX_BODY_BYTES = 2 * MAX_BODY_BYTES;
+
+/**
+ * How deeply a JSON body may nest. No route's schema goes past a few levels; a body nested thousands
+ * of levels deep would otherwise overflow the stack of the validator's error reporting (a 500).
+ */
+export const MAX_JSON_DEPTH = 32;
 
 const states = new WeakMap<Request, RequestState>();
 
@@ -172,10 +179,11 @@ export function createRequestContext(options: RequestContextOptions) {
     // Elysia parses JSON bodies itself (its parse errors map to MALFORMED_JSON); a parse hook of ours
     // would hide the request body types from the OpenAPI document, so the media type is checked here,
     // after parsing and before validation.
-    .onTransform({ as: 'global' }, ({ request }) => {
+    .onTransform({ as: 'global' }, ({ request, body }) => {
       if (!BODY_METHODS.has(request.method) || !hasBody(request)) return;
       const type = mediaType(request);
       if (type !== 'application/json') throw unsupportedMediaType(type);
+      if (nestedDeeperThan(body, MAX_JSON_DEPTH)) throw validationFailed({ body: [`is nested more than ${MAX_JSON_DEPTH} levels deep`] });
     })
     // Runs on every matched route, for results and mapped errors alike: the one place the template is known.
     .mapResponse({ as: 'global' }, ({ request, route }) => {
@@ -204,6 +212,18 @@ function withContextHeaders(response: Response, state: RequestState): Response {
     set(copy.headers);
     return copy;
   }
+}
+
+/** Whether arrays and objects nest deeper than `max` levels in `value`; iterative, so any depth is safe. */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const pending: Array<[unknown, number]> = [[value, 0]];
+  while (pending.length > 0) {
+    const [node, depth] = pending.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(node)) pending.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function mediaType(request: Request): string {

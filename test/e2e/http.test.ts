@@ -6,7 +6,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import type { Store } from '../../src/actors/ports';
 import { createApp } from '../../src/http/app';
 import { createIdempotency } from '../../src/http/idempotency';
-import { MAX_BODY_BYTES } from '../../src/http/requestContext';
+import { MAX_BODY_BYTES, MAX_JSON_DEPTH } from '../../src/http/requestContext';
 import { startServer, type RunningServer } from '../../src/http/server';
 import { systemClock } from '../../src/kernel/clock';
 import { randomIds } from '../../src/kernel/ids';
@@ -116,6 +116,16 @@ describe('the HTTP skeleton', () => {
       const response = await fetch(app().url('/fixture/items'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name": "a",' });
       const body = await expectProblem(response, 400, 'MALFORMED_JSON');
       expect(body.errors).toEqual({ body: ['is not valid JSON'] });
+    });
+
+    it('answers 400 VALIDATION_FAILED, not 500, on a body nested thousands of levels deep', async () => {
+      const deep = `${'['.repeat(50_000)}${']'.repeat(50_000)}`;
+      const response = await fetch(app().url('/fixture/items'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: deep });
+      const body = await expectProblem(response, 400, 'VALIDATION_FAILED');
+      expect(body.errors).toEqual({ body: [`is nested more than ${MAX_JSON_DEPTH} levels deep`] });
+      // A body of ordinary depth still reaches the route's own validation.
+      const shallow = await fetch(app().url('/fixture/items'), json({ name: [[['x']]] }));
+      expect((await expectProblem(shallow, 400, 'VALIDATION_FAILED')).errors.name![0]).toContain('expected string');
     });
 
     it('answers 400 VALIDATION_FAILED with field errors on a wrong type and an out-of-range number', async () => {
