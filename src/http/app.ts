@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { recordError, type Tracing } from '../observability/tracing';
 import { healthRoutes, type ReadinessCheck } from './health';
-import { BEARER_SCHEME, documentProblems } from './openapiProblems';
+import { BEARER_SCHEME, documentProblems, successResponse } from './openapiProblems';
 import { PROBLEM_CONTENT_TYPE, problemResponse, toProblem } from './problem';
 import { createRequestContext, requestContextOf } from './requestContext';
 
@@ -111,7 +111,7 @@ export function createApp(deps: AppDeps) {
     }))
     .use(healthRoutes({ store, checks: deps.readinessChecks ?? [], logger }))
     .get('/metrics', async () => new Response(await metrics.exposition(), { headers: { 'content-type': metrics.contentType } }), {
-      detail: { summary: 'Prometheus exposition', tags: ['operations'] },
+      detail: { summary: 'Prometheus exposition', tags: ['operations'], responses: successResponse(200, 'Metrics in the text exposition format', { contentType: 'text/plain' }) },
     });
   for (const plugin of deps.plugins) app.use(plugin);
   routes = () => app.routes;

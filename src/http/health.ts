@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia';
 import type { Store } from '../actors/ports';
 import type { Logger } from '../observability/logger';
+import { problemResponses, successResponse } from './openapiProblems';
 import { problem } from './problem';
 
 /** A named readiness condition; it passes when `check` resolves. */
@@ -42,7 +43,7 @@ export function healthRoutes(options: HealthOptions) {
 
   return new Elysia({ name: 'health' })
     .get('/health', () => new Response('ok', { headers: { 'content-type': 'text/plain;charset=utf-8' } }), {
-      detail: { summary: 'Liveness', tags: ['operations'] },
+      detail: { summary: 'Liveness', tags: ['operations'], responses: successResponse(200, '`ok`', { contentType: 'text/plain' }) },
     })
     .get('/ready', async () => {
       const results = await Promise.all(checks.map((c) => run(c, timeoutMs)));
@@ -61,7 +62,11 @@ export function healthRoutes(options: HealthOptions) {
       }
       return { status: 'ready', checks: summary };
     }, {
-      detail: { summary: 'Readiness: store, migrations and every registered check', tags: ['operations'] },
+      detail: {
+        summary: 'Readiness: store, migrations and every registered check',
+        tags: ['operations'],
+        responses: { ...problemResponses({ 503: ['NOT_READY'] }), ...successResponse(200, '`{"status":"ready","checks":{…}}`', { contentType: 'application/json' }) },
+      },
     });
 }
 

@@ -33,6 +33,21 @@ export function problemResponses(codes: ProblemCodes): Responses {
   return responses;
 }
 
+/**
+ * The success response of a route that has no response schema to generate it from: an empty body
+ * (`tickets-status`' 200, a refund's 202, 204), text, HTML or a stream, or headers to document
+ * (`Location`). Merged with the problem responses: `{ ...problemResponses(…), ...successResponse(202, 'Accepted') }`.
+ */
+export function successResponse(status: number, description: string, options: { contentType?: string; headers?: readonly string[] } = {}): Responses {
+  return {
+    [status]: {
+      description,
+      ...(options.contentType === undefined ? {} : { content: { [options.contentType]: { schema: { type: 'string' } } } }),
+      ...(options.headers === undefined ? {} : { headers: Object.fromEntries(options.headers.map((name) => [name, { schema: { type: 'string' } }])) }),
+    },
+  };
+}
+
 function problemResponse(status: number, codes: readonly string[]) {
   return {
     description: describe(codes),
@@ -59,7 +74,7 @@ interface RouteLike {
 interface Operation {
   requestBody?: unknown;
   parameters?: unknown[];
-  responses?: Record<string, { description?: string; content?: Record<string, { examples?: Record<string, unknown> }> }>;
+  responses?: Record<string, { description?: string; content?: Record<string, { examples?: Record<string, unknown> }>; headers?: Record<string, unknown> }>;
 }
 
 type Document = { paths?: Record<string, Record<string, Operation>> };
@@ -98,13 +113,16 @@ export function documentProblems<D extends Document>(generated: D, routes: reado
 
 type ResponseObject = NonNullable<Operation['responses']>[string];
 
-/** One status's problem response with the codes (examples) of both; a non-problem response is kept. */
+/**
+ * One status's problem response with the codes (examples) of both; a generated success response is
+ * kept, with the headers the route declared for it.
+ */
 function mergeProblem(current: ResponseObject | undefined, added: ResponseObject): ResponseObject {
   const examples = {
     ...current?.content?.[PROBLEM_CONTENT_TYPE]?.examples,
     ...added.content?.[PROBLEM_CONTENT_TYPE]?.examples,
   };
-  if (Object.keys(examples).length === 0) return current ?? added;
+  if (Object.keys(examples).length === 0) return current === undefined ? added : { ...current, ...(added.headers ? { headers: added.headers } : {}) };
   return {
     description: describe(Object.keys(examples)),
     content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: PROBLEM_SCHEMA_REF }, examples } } as ResponseObject['content'],

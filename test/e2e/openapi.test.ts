@@ -4,6 +4,7 @@ import { startTestService, type TestService } from '../support/service';
 interface Response {
   description: string;
   content?: Record<string, { schema?: { $ref?: string }; examples?: Record<string, { value: { code: string; status: number } }> }>;
+  headers?: Record<string, unknown>;
 }
 interface Operation {
   requestBody?: unknown;
@@ -47,6 +48,20 @@ describe('the OpenAPI document', () => {
         expect([where, codes(op, 415)]).toEqual([where, ['UNSUPPORTED_MEDIA_TYPE']]);
       }
     }
+  });
+
+  it('gives every operation a success response, also those with an empty body or a Location header', () => {
+    for (const { path, method, op } of operations()) {
+      const where = `${method} ${path}`;
+      expect([where, Object.keys(op.responses ?? {}).some((status) => status.startsWith('2'))]).toEqual([where, true]);
+    }
+    expect(doc.paths['/api/tickets-status']?.post?.responses?.['200']?.description).toBe('Recorded (empty body)');
+    expect(Object.keys(doc.paths['/api/ticket-refund/{ticket_id}']?.put?.responses ?? {})).toContain('202');
+    expect(Object.keys(doc.paths['/api/holds/{id}']?.delete?.responses ?? {})).toContain('204');
+    const bundle = doc.paths['/api/book-vip-bundle']?.post?.responses?.['201'];
+    expect(bundle?.headers).toEqual({ Location: { schema: { type: 'string' } } });
+    expect(bundle?.content?.['application/json']?.schema).toBeDefined();
+    expect(codes(doc.paths['/ready']?.get, 503)).toEqual(['NOT_READY']);
   });
 
   it("lists each route's own codes beside its success response", () => {

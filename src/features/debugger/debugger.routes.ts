@@ -2,7 +2,7 @@ import { Elysia } from 'elysia';
 import type { Store } from '../../actors/ports';
 import type { MachineRegistry } from '../../actors/registry';
 import type { AuthPlugin, Tokens } from '../../http/auth';
-import { problemResponses } from '../../http/openapiProblems';
+import { problemResponses, successResponse } from '../../http/openapiProblems';
 import { pageOf } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import { exportMachine, versionOf, type ExportedMachine } from './debugger.machines';
@@ -80,18 +80,18 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
   return new Elysia({ name: 'debugger' })
     .use(auth)
     .get('/debug', () => new Response(html, { headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } }), {
-      detail: { tags, summary: 'The debugger page (data comes from the ops routes)' },
+      detail: { tags, summary: 'The debugger page (data comes from the ops routes)', responses: successResponse(200, 'The page', { contentType: 'text/html' }) },
     })
-    .get('/api/machines', () => machines, { auth: 'ops', detail: { tags, summary: 'Every machine, all versions, as XState JSON' } })
+    .get('/api/machines', () => machines, { auth: 'ops', detail: { tags, summary: 'Every machine, all versions, as XState JSON', responses: successResponse(200, 'XState machine JSON, one per machine version', { contentType: 'application/json' }) } })
     .get(
       '/api/machines/:id',
       ({ params }) => machines.find((m) => m.id === params.id) ?? problem(404, 'NOT_FOUND', `unknown machine ${params.id}`),
-      { params: IdParams, auth: 'ops', detail: { tags, summary: 'One machine version as XState JSON', responses: problemResponses({ 404: ['NOT_FOUND'] }) } },
+      { params: IdParams, auth: 'ops', detail: { tags, summary: 'One machine version as XState JSON', responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'XState machine JSON', { contentType: 'application/json' }) } } },
     )
     .get(
       '/api/machines/:id/layout',
       ({ params }) => layoutOf(params.id) ?? problem(404, 'NOT_FOUND', `unknown machine ${params.id}`),
-      { params: IdParams, auth: 'ops', detail: { tags, summary: 'Where the page draws each state and transition of a machine (dagre layout)', responses: problemResponses({ 404: ['NOT_FOUND'] }) } },
+      { params: IdParams, auth: 'ops', detail: { tags, summary: 'Where the page draws each state and transition of a machine (dagre layout)', responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'Positions of states and edges', { contentType: 'application/json' }) } } },
     )
     .get('/api/actors', async ({ query, request, set }) => {
       const rows = await searchActors(store, { ...query, after: query.cursor });
@@ -101,12 +101,12 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
     }, {
       query: ActorSearchQuery,
       auth: 'ops',
-      detail: { tags, summary: 'Find actors by kind, state, id or customer e-mail, most recently changed first', description: '?limit= 1..100 (default 50), next page in Link.' },
+      detail: { tags, summary: 'Find actors by kind, state, id or customer e-mail, most recently changed first', description: '?limit= 1..100 (default 50), next page in Link.', responses: successResponse(200, 'Actors (bare array)', { contentType: 'application/json', headers: ['Link'] }) },
     })
     .get('/api/actors/:address/timeline', async ({ params }) => (await actorReport(params.address)) ?? unknownActor(params.address), {
       params: ActorParams,
       auth: 'ops',
-      detail: { tags, summary: "One actor's timeline and history", responses: problemResponses({ 404: ['NOT_FOUND'] }) },
+      detail: { tags, summary: "One actor's timeline and history", responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'Timeline and history', { contentType: 'application/json' }) } },
     })
     // EventSource cannot send headers, so this one stream takes the ops token as `?access_token=`.
     .get('/api/actors/:address/events', ({ params, query, request }) => {
@@ -116,7 +116,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
       return liveStream(store, params.address, request.signal, pollMs);
     }, {
       params: ActorParams,
-      detail: { tags, summary: 'Server-sent `changed` events when the actor changes', responses: problemResponses({ 401: ['UNAUTHORIZED'], 403: ['FORBIDDEN'] }) },
+      detail: { tags, summary: 'Server-sent `changed` events when the actor changes', responses: { ...problemResponses({ 401: ['UNAUTHORIZED'], 403: ['FORBIDDEN'] }), ...successResponse(200, 'Event stream', { contentType: 'text/event-stream' }) } },
     })
     .get(
       '/api/bookings/:id/timeline',
@@ -128,7 +128,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
           tags,
           summary: "One booking's timeline and history",
           description: 'A booking of book-tickets or a VIP bundle (`booking/<id>`), or one bought through a hold (`hold/<id>`).',
-          responses: problemResponses({ 404: ['NOT_FOUND'] }),
+          responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'Timeline and history', { contentType: 'application/json' }) },
         },
       },
     );

@@ -10,7 +10,7 @@ import type { FeatureDeps } from '../feature';
 import { ConfirmedHold, ConfirmHoldBody, holdTotal, HoldParams, PlacedHold, PlaceHoldBody, RenewedHold, seatLabels } from './holds.model';
 import { chargeHold } from './holds.payment';
 import { holdPolicyOf, seatsFor } from './holds.queries';
-import { problemResponses } from '../../http/openapiProblems';
+import { problemResponses, successResponse } from '../../http/openapiProblems';
 
 const tags = ['holds'];
 const secondsLeft = (expiresAt: string, now: string) => Math.max(0, Math.ceil((Date.parse(expiresAt) - Date.parse(now)) / 1000));
@@ -140,7 +140,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         }
         return new Response(null, { status: 204 });
       },
-      { params: HoldParams, auth: true, rateLimit: 'holds', idempotent: true, detail: { summary: 'Release a hold (idempotent)', responses: problemResponses({ 404: ['HOLD_NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE'] }), tags },
+      { params: HoldParams, auth: true, rateLimit: 'holds', idempotent: true, detail: { summary: 'Release a hold (idempotent)', responses: { ...problemResponses({ 404: ['HOLD_NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE'] }), ...successResponse(204, 'Released, or already released') }, tags },
       },
     )
     .post(

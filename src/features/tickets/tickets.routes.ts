@@ -8,7 +8,7 @@ import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
 import { ListedTicket, TicketIdParams, TicketsStatusBody } from './tickets.model';
 import { listTickets } from './ticketsList.projection';
-import { problemResponses } from '../../http/openapiProblems';
+import { problemResponses, successResponse } from '../../http/openapiProblems';
 
 /** States in which a refund request joins the refund already under way. */
 const REFUND_UNDER_WAY = new Set(['refunding', 'refunded']);
@@ -50,6 +50,7 @@ export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency
           description:
             'Idempotency-Key required. The whole body is validated before anything is recorded. ' +
             'With WEBHOOK_SECRET set, X-Webhook-Signature: sha256=<HMAC-SHA256 of the body, hex> is required.',
+          responses: successResponse(200, 'Recorded (empty body)'),
         },
       },
     )
@@ -89,7 +90,7 @@ export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency
       {
         params: TicketIdParams,
         idempotent: true,
-        detail: { summary: 'Refund a ticket (202; a repeat joins the refund under way)', description: 'A cancelled ticket cannot be refunded (409).', responses: problemResponses({ 404: ['NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE'] }) },
+        detail: { summary: 'Refund a ticket (202; a repeat joins the refund under way)', description: 'A cancelled ticket cannot be refunded (409).', responses: { ...problemResponses({ 404: ['NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE'] }), ...successResponse(202, 'Refund started or joined (empty body)') } },
       },
     );
 }

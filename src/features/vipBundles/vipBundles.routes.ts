@@ -2,7 +2,7 @@ import { Elysia } from 'elysia';
 import { addMs } from '../../../machines/shared/timers';
 import type { VipBundleContext } from '../../../machines/vipBundle/vipBundle.machine';
 import { sendCommand } from '../../http/commands';
-import { problemResponses } from '../../http/openapiProblems';
+import { problemResponses, successResponse } from '../../http/openapiProblems';
 import { problem } from '../../http/problem';
 import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
@@ -52,7 +52,7 @@ export function vipBundlesRoutes({ runtime, store, clock, ids, tracing, idempote
         detail: {
           summary: 'Book tickets, an inbound and a return flight and a taxi as one bundle',
           description: '201 at once with `Location`; the saga runs in the background (follow it at the Location).',
-          responses: problemResponses({ 404: ['SHOW_NOT_FOUND'] }),
+          responses: { ...problemResponses({ 404: ['SHOW_NOT_FOUND'] }), ...successResponse(201, 'Bundle started', { headers: ['Location'] }) },
         },
         response: { 201: BookedVipBundle },
       },
