@@ -7,7 +7,7 @@ import type { Price } from '../shared/money';
  * a refund moves it to `refunding` until the refund actor reports the money returned.
  */
 export type TicketEvent =
-  | { type: 'ticket.confirm'; now: string; ticket_id: string; booking_id: string; customer_email: string; price: Price; payment_reference: string }
+  | { type: 'ticket.confirm'; now: string; ticket_id: string; booking_id: string; customer_email: string; price: Price; payment_reference: string | null }
   | { type: 'ticket.cancel'; now: string; ticket_id: string; booking_id: string; customer_email: string; price: Price }
   | { type: 'receipts.issued'; now: string; receipt_number: string; issued_at: string }
   | { type: 'files.printed'; now: string; file_name: string }
@@ -19,8 +19,11 @@ export interface TicketContext {
   bookingId: string;
   customerEmail: string;
   price: Price;
-  /** What the payments service refunds: the ticket id for webhook tickets, the charge id for held seats. */
-  paymentReference: string;
+  /**
+   * What the payments service refunds: the ticket id for webhook tickets, the charge id for held seats,
+   * null for a free ticket of a hold (nothing was charged).
+   */
+  paymentReference: string | null;
   confirmedAt: string | null;
   receiptNumber: string | null;
   receiptIssuedAt: string | null;

@@ -426,7 +426,7 @@ for (const mode of MODES) {
         expect((await book(showId, 1)).status).toBe(201);
       });
 
-      it('sells free tickets with no seat label on confirm, with no charge; release gives the seats back', async () => {
+      it('sells free tickets with no seat label on confirm, with no charge; release gives the seats back; a refund returns no money', async () => {
         const showId = await createShow(5);
         const { hold_id: id } = (await holdQuantity(showId, 2)).json;
         const confirm = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
@@ -441,6 +441,15 @@ for (const mode of MODES) {
         expect(await countsOf(showId)).toEqual({ available: 0, held: 3, sold: 2 });
         expect((await call(t.url, 'DELETE', `/api/holds/${released}`, undefined, ann)).status).toBe(204);
         expect(await countsOf(showId)).toEqual({ available: 3, held: 0, sold: 2 });
+
+        // A free ticket's refund voids its receipt, returns its seat and asks the payments service for nothing.
+        const [free] = confirm.json.tickets as { ticket_id: string }[];
+        await eventually(async () => expect((await t.service.runtime.get(`ticket/${free!.ticket_id}`))?.context).toMatchObject({ receiptNumber: expect.any(String) }));
+        expect((await call(t.url, 'PUT', `/api/ticket-refund/${free!.ticket_id}`)).status).toBe(202);
+        await eventually(async () => expect((await t.service.runtime.get(`ticket/${free!.ticket_id}`))?.state).toBe('refunded'));
+        expect(t.simulators.calls({ service: 'receipts', operation: 'voidReceipt' }).length).toBe(1);
+        expect(t.simulators.payments.refunds()).toEqual([]);
+        expect(await countsOf(showId)).toEqual({ available: 4, held: 0, sold: 1 });
       });
 
       it('refuses numbered seats on a show with 422 SEATS_NOT_NUMBERED', async () => {

@@ -21,6 +21,15 @@ describe('refund machine', () => {
       expect(out.commands).toEqual([{ type: 'RefundPayment', ticket_id: 't1', payment_reference: 'pay-1', reason: 'customer request', deduplication_id: 'refund-t1' }]);
     });
 
+    it('completes without a payment refund on receipts.voided when nothing was charged', () => {
+      const free = { ...requested, payment_reference: null };
+      const out = given(refundMachine, free).when({ type: 'receipts.voided', now: NOW });
+      expect(out.state).toBe('refunded');
+      expect(out.status).toBe('done');
+      expect(out.commands).toEqual([]);
+      expect(out.facts).toEqual([{ type: 'TicketRefundCompleted_v1', ticket_id: 't1', payment_reference: null, completed_at: NOW }]);
+    });
+
     it('rejects a second refund.request, which joins the first', () => {
       expect(given(refundMachine, requested).when(requested).rejected).toBe(true);
     });

@@ -35,8 +35,8 @@ export function holdHandlers({ runtime, services, clock, ids }: FeatureDeps): Ha
               booking_id: sold.booking_id,
               customer_email: customerEmail,
               price: ticket.price,
-              // A free ticket (nothing charged) is referenced by its own id, like a webhook ticket.
-              payment_reference: sold.payment_id ?? ticket.ticket_id,
+              // Null for a free ticket: nothing was charged, so its refund returns no money.
+              payment_reference: sold.payment_id,
             }, ctx, true);
           }
         },

@@ -90,7 +90,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
       effect: 'external',
       on: {
         RefundTicket: async (_message, ctx) => {
-          const { ticket_id: ticketId, payment_reference: paymentReference } = ctx.fields as { ticket_id: string; payment_reference: string };
+          const { ticket_id: ticketId, payment_reference: paymentReference } = ctx.fields as { ticket_id: string; payment_reference: string | null };
           await reply(runtime, `refund/${ticketId}`, { type: 'refund.request', now: now(), ticket_id: ticketId, payment_reference: paymentReference, reason: 'ticket refunded' }, ctx, true);
         },
       },
