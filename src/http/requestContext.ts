@@ -175,6 +175,13 @@ export function createRequestContext(options: RequestContextOptions) {
     .onRequest(({ request }) => {
       const length = Number(request.headers.get('content-length') ?? 0);
       if (length > MAX_BODY_BYTES) return problemResponse(toProblem(contentTooLarge(MAX_BODY_BYTES)));
+      // Media types are case-insensitive, Elysia's parser is not: `Application/JSON` would leave the
+      // body unparsed. Only the type is lower-cased; parameters such as a boundary keep their case.
+      const contentType = request.headers.get('content-type');
+      if (contentType !== null) {
+        const [type = '', ...parameters] = contentType.split(';');
+        if (type !== type.toLowerCase()) request.headers.set('content-type', [type.toLowerCase(), ...parameters].join(';'));
+      }
     })
     // Elysia parses JSON bodies itself (its parse errors map to MALFORMED_JSON); a parse hook of ours
     // would hide the request body types from the OpenAPI document, so the media type is checked here,

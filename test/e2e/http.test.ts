@@ -160,6 +160,12 @@ describe('the HTTP skeleton', () => {
       expect(await created.json()).toEqual({ name: 'a', quantity: 2 });
     });
 
+    it('reads a JSON body whatever the case of its media type', async () => {
+      const created = await fetch(app().url('/fixture/items'), { method: 'POST', headers: { 'content-type': 'Application/JSON; charset=UTF-8' }, body: '{"name":"a","quantity":2}' });
+      expect(created.status).toBe(201);
+      expect(await created.json()).toEqual({ name: 'a', quantity: 2 });
+    });
+
     it('answers 415 UNSUPPORTED_MEDIA_TYPE on a body that is not JSON', async () => {
       await expectProblem(await fetch(app().url('/fixture/items'), { method: 'POST', body: 'name=a' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
       await expectProblem(
