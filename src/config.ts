@@ -17,6 +17,14 @@ export const DEFAULT_HOLDS_MAX_LIVE_PER_USER = 10;
  */
 export const DEFAULT_HOLD_PAYMENT_CHECK_SECONDS = 30;
 
+/**
+ * A failing handler is retried in process up to `HANDLER_RETRY_ATTEMPTS` times in all, waiting 100 ms,
+ * 200 ms, … (doubling, with jitter) but at most `HANDLER_RETRY_MAX_DELAY_MS` between attempts: by default
+ * about 6 to 13 s in all, enough to ride out a restart of the service called, before a dead letter.
+ */
+export const DEFAULT_HANDLER_RETRY_ATTEMPTS = 8;
+export const DEFAULT_HANDLER_RETRY_MAX_DELAY_MS = 10_000;
+
 /** How many requests one client may make to one route class per window. */
 export interface RateLimitRule {
   readonly limit: number;
@@ -76,6 +84,8 @@ const schema = z.object({
   VIP_BUNDLE_DEADLINE_SECONDS: z.coerce.number().int().min(1).default(DEFAULT_VIP_BUNDLE_DEADLINE_SECONDS),
   HOLDS_MAX_LIVE_PER_USER: z.coerce.number().int().min(1).max(1000).default(DEFAULT_HOLDS_MAX_LIVE_PER_USER),
   HOLD_PAYMENT_CHECK_SECONDS: z.coerce.number().int().min(1).default(DEFAULT_HOLD_PAYMENT_CHECK_SECONDS),
+  HANDLER_RETRY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(DEFAULT_HANDLER_RETRY_ATTEMPTS),
+  HANDLER_RETRY_MAX_DELAY_MS: z.coerce.number().int().min(10).max(600_000).default(DEFAULT_HANDLER_RETRY_MAX_DELAY_MS),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -114,6 +124,10 @@ export interface Config {
   readonly holdsMaxLivePerUser: number;
   /** Seconds a hold's charge may go without an outcome before the hold charges again (same idempotency key). */
   readonly holdPaymentCheckSeconds: number;
+  /** Attempts of a failing handler, in all, before its message is dead-lettered. */
+  readonly handlerRetryAttempts: number;
+  /** The longest wait between two attempts of a handler, also when `Retry-After` asks for more. */
+  readonly handlerRetryMaxDelayMs: number;
 }
 
 export class ConfigError extends Error {
@@ -165,5 +179,7 @@ export function loadConfig(env: Env = process.env): Config {
     vipBundleDeadlineSeconds: e.VIP_BUNDLE_DEADLINE_SECONDS,
     holdsMaxLivePerUser: e.HOLDS_MAX_LIVE_PER_USER,
     holdPaymentCheckSeconds: e.HOLD_PAYMENT_CHECK_SECONDS,
+    handlerRetryAttempts: e.HANDLER_RETRY_ATTEMPTS,
+    handlerRetryMaxDelayMs: e.HANDLER_RETRY_MAX_DELAY_MS,
   } satisfies Config);
 }

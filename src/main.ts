@@ -163,6 +163,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     tracing,
     registry,
     consumerName: config.instanceId,
+    retry: { attempts: config.handlerRetryAttempts, maxMs: config.handlerRetryMaxDelayMs },
   });
   const deadLetters = createDeadLetters({ store, clock, consumers });
 

@@ -171,8 +171,11 @@ async function readBody(response: Response): Promise<unknown> {
   return text;
 }
 
+/** `Retry-After` in seconds: delay-seconds, or an HTTP-date (RFC 9110 §10.2.3) counted from now. */
 function retryAfter(value: string | null): number | undefined {
-  if (value === null) return undefined;
+  if (value === null || value.trim() === '') return undefined;
   const seconds = Number(value);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds : undefined;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, (at - Date.now()) / 1000);
 }

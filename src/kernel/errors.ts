@@ -73,3 +73,13 @@ export const internalError = () =>
 export function isTerminalFailure(error: unknown): boolean {
   return error instanceof Error && (error as { retryable?: unknown }).retryable === false;
 }
+
+/**
+ * How long the party that failed asked to be left alone before a retry (an external service's
+ * `Retry-After`), in milliseconds; undefined when it did not say. Read from `retryAfterSeconds` on the
+ * error, by the same rule for every layer as `isTerminalFailure`.
+ */
+export function retryAfterMsOf(error: unknown): number | undefined {
+  const seconds = error instanceof Error ? (error as { retryAfterSeconds?: unknown }).retryAfterSeconds : undefined;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+}

@@ -2,7 +2,7 @@ import { SpanKind, type Span } from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../actors/ports';
 import { isoNow, type Clock } from '../kernel/clock';
-import { isTerminalFailure } from '../kernel/errors';
+import { isTerminalFailure, retryAfterMsOf } from '../kernel/errors';
 import type { IdSource } from '../kernel/ids';
 import type { Logger } from '../observability/logger';
 import { recordError, type Tracing } from '../observability/tracing';
@@ -12,7 +12,11 @@ import type { Bus, BusEntry, BusMessage } from './ports';
 import { paddedToPowerOfTwo, placeholders } from './statementShapes';
 import { fieldsOf, streamOf, toBusMessage } from './wire';
 
-/** In-process retries of a failing handler: `attempts` in all (earlier deliveries included), exponential backoff with jitter. */
+/**
+ * In-process retries of a failing handler: `attempts` in all (earlier deliveries included), exponential
+ * backoff with jitter from `baseMs`, each wait at most `maxMs`, and at least what a `Retry-After` asked
+ * (still at most `maxMs`).
+ */
 export interface RetryPolicy {
   attempts: number;
   baseMs: number;
@@ -63,6 +67,7 @@ export interface Consumers extends Redeliverer {
   redeliver(handler: string, message: BusMessage, attempt: number): Promise<void>;
 }
 
+/** For callers that pass no policy (tests, tools); the service passes the configured one (HANDLER_RETRY_*). */
 const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 100, maxMs: 5_000 };
 const DEFAULT_CLAIM_IDLE_MS = 30_000;
 const DEFAULT_BLOCK_MS = 1_000;
@@ -283,7 +288,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
           metrics.retries.inc({ handler: handler.name });
           span?.addEvent('retry', { attempt: attempts, 'exception.message': errorText(error) });
           log.warn('handler failed, retrying', { attempt: attempts, err: error });
-          await sleep(backoffMs(attempts, retry));
+          await sleep(Math.min(retry.maxMs, Math.max(backoffMs(attempts, retry), retryAfterMsOf(error) ?? 0)));
         }
       }
       await recordDeadLetter(store, {

@@ -17,11 +17,11 @@ describe('the /debug page', () => {
   const profile = makeTempDir('tickets-chromium-');
 
   beforeAll(async () => {
-    t = await startTestService('embedded', { env: { ...OPS_ACCOUNT } });
+    t = await startTestService('embedded', { env: { ...OPS_ACCOUNT, HANDLER_RETRY_ATTEMPTS: '5' } });
     const show = await call(t.url, 'POST', '/api/shows', {
       dead_nation_id: crypto.randomUUID(), number_of_tickets: 10, start_time: '2030-06-01T20:00:00Z', title: 'Night', venue: 'Hall',
     });
-    // Dead Nation fails every attempt of the retry budget (5), so the booking waits in `placing` with a dead letter.
+    // Dead Nation fails every attempt of the retry budget (5 here), so the booking waits in `placing` with a dead letter.
     t.simulators.controls('deadNation').failNext('bookTickets', 5, 'retryable');
     const booked = await call(t.url, 'POST', '/api/book-tickets', { show_id: show.json.show_id, number_of_tickets: 2, customer_email: EMAIL });
     expect(booked.status).toBe(201);

@@ -5,6 +5,8 @@ import { MODES, call, eventually, startTestService, type TestService } from '../
 
 const NOW = '2030-01-01T00:00:00.000Z';
 const DEADLINE_SECONDS = 60;
+/** A short retry budget, so that a step failing past it is dead-lettered quickly. */
+const RETRY_ATTEMPTS = 5;
 const price = { amount: '99.00', currency: 'EUR' };
 
 type Leg = { status: string; ticket_ids: string[] };
@@ -61,7 +63,7 @@ for (const mode of MODES) {
     const arrived = (id: string, operation: 'bookFlight' | 'bookTaxi') => eventually(() => expect(bookingsOf(id, operation).length).toBe(1));
 
     beforeAll(async () => {
-      t = await startTestService(mode, { clockAt: NOW, env: { VIP_BUNDLE_DEADLINE_SECONDS: String(DEADLINE_SECONDS) } });
+      t = await startTestService(mode, { clockAt: NOW, env: { VIP_BUNDLE_DEADLINE_SECONDS: String(DEADLINE_SECONDS), HANDLER_RETRY_ATTEMPTS: String(RETRY_ATTEMPTS) } });
     });
     afterAll(async () => {
       await t.close();
@@ -242,7 +244,7 @@ for (const mode of MODES) {
       it('shows compensation_stuck, and fails once the dead letter is redriven', async () => {
         const showId = await createShow(10);
         t.simulators.transportation.failNext('bookTaxi', 1, 'terminal');
-        t.simulators.transportation.failNext('cancelFlightTicket', 5, 'retryable');
+        t.simulators.transportation.failNext('cancelFlightTicket', RETRY_ATTEMPTS, 'retryable');
         const { vip_bundle_id: id } = await bookBundle(showId);
 
         const stuck = await settled(id, 'compensation_stuck');

@@ -133,6 +133,16 @@ describe('createHttpClient', () => {
       expect(performance.now() - startedAt).toBeLessThan(1_000);
     });
 
+    it('reads Retry-After as seconds or as an HTTP date', async () => {
+      const in30s = new Date(Date.now() + 30_000).toUTCString();
+      for (const [header, low, high] of [['7', 7, 7], [in30s, 28, 30], ['Wed, 21 Oct 2015 07:28:00 GMT', 0, 0]] as const) {
+        const fake = fakeFetch(() => new Response('busy', { status: 503, headers: { 'retry-after': header } }));
+        const client = createHttpClient({ service: 'demo', baseUrl: 'http://gateway.test', fetch: fake.fetch });
+        const error = (await failureOf(client.request({ operation: 'x', method: 'GET', path: '/', context: ctx }))) as RetryableError;
+        expect([header, error.retryAfterSeconds! >= low && error.retryAfterSeconds! <= high]).toEqual([header, true]);
+      }
+    });
+
     it('keeps a non-JSON error body as text', async () => {
       const fake = fakeFetch(() => new Response('upstream exploded', { status: 502 }));
       const client = createHttpClient({ service: 'demo', baseUrl: 'http://gateway.test', fetch: fake.fetch });

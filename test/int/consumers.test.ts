@@ -400,6 +400,25 @@ for (const { name, make } of modes) {
         expect(await deadLetterRows()).toMatchObject([{ message_id: message!.id, attempts: 3, error: 'still on fire' }]);
       });
 
+      it('waits at least what Retry-After asked before the next attempt, but never more than maxMs', async () => {
+        for (const [maxMs, atLeast, below] of [[2_000, 290, 1_500], [40, 0, 250]] as const) {
+          const attemptsAt: number[] = [];
+          const [message] = await commit(store, `booking/${crypto.randomUUID()}`, 'BookingMade_v1');
+          const busy = () => {
+            attemptsAt.push(performance.now());
+            if (attemptsAt.length === 1) throw Object.assign(new Error('busy, come back later'), { retryAfterSeconds: 0.3 });
+          };
+          const consumers = start([recorder('print', ['BookingMade_v1'], [], busy)], { retry: { attempts: 3, baseMs: 1, maxMs } });
+          await publish(mode.bus, message!);
+          await consumers.drain();
+          await consumers.stop();
+
+          expect(attemptsAt).toHaveLength(2);
+          const waited = attemptsAt[1]! - attemptsAt[0]!;
+          expect([maxMs, waited >= atLeast && waited < below]).toEqual([maxMs, true]);
+        }
+      });
+
       it('dead-letters a TerminalError on the first attempt', async () => {
         const seen: Seen[] = [];
         const [message] = await commit(store, 'booking/a', 'BookingMade_v1');

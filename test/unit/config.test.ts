@@ -43,6 +43,13 @@ describe('loadConfig', () => {
       for (const bad of ['0', '1001', '2.5', 'many']) expect(() => loadConfig({ HOLDS_MAX_LIVE_PER_USER: bad })).toThrow(/HOLDS_MAX_LIVE_PER_USER/);
     });
 
+    it('retries a failing handler 8 times in all, at most 10 s apart, unless HANDLER_RETRY_* say otherwise', () => {
+      expect(loadConfig({})).toMatchObject({ handlerRetryAttempts: 8, handlerRetryMaxDelayMs: 10_000 });
+      expect(loadConfig({ HANDLER_RETRY_ATTEMPTS: '3', HANDLER_RETRY_MAX_DELAY_MS: '500' })).toMatchObject({ handlerRetryAttempts: 3, handlerRetryMaxDelayMs: 500 });
+      for (const bad of ['0', '51', '2.5', 'many']) expect(() => loadConfig({ HANDLER_RETRY_ATTEMPTS: bad })).toThrow(/HANDLER_RETRY_ATTEMPTS/);
+      for (const bad of ['9', '600001', 'long']) expect(() => loadConfig({ HANDLER_RETRY_MAX_DELAY_MS: bad })).toThrow(/HANDLER_RETRY_MAX_DELAY_MS/);
+    });
+
     it('charges again after 30 s without an outcome unless HOLD_PAYMENT_CHECK_SECONDS says otherwise, at least 1', () => {
       expect(loadConfig({}).holdPaymentCheckSeconds).toBe(30);
       expect(loadConfig({ HOLD_PAYMENT_CHECK_SECONDS: '2' }).holdPaymentCheckSeconds).toBe(2);
