@@ -300,6 +300,20 @@ for (const mode of MODES) {
         expect((await seatsOf(eventId)).status.A1).toBe('held');
         expect((await t.service.runtime.get(`hold/${id}`))?.state).toBe('held');
       });
+
+      it('answers 502 PAYMENT_FAILED, not a decline, when the payments service refuses the request itself; the hold stays and a new confirm pays', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        t.simulators.payments.failNext('charge', 1, { status: 404 });
+        const refused = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
+        expect([refused.status, refused.json.code, refused.json.retryable]).toEqual([502, 'PAYMENT_FAILED', true]);
+        expect((await t.service.runtime.get(`hold/${id}`))?.state).toBe('held');
+        expect(t.simulators.payments.charges()).toEqual([]);
+
+        const paid = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
+        expect(paid.status).toBe(200);
+        expect(t.simulators.payments.charges().length).toBe(1);
+      });
     });
 
     describe('when the process dies between the charge and the sale', () => {

@@ -11,7 +11,9 @@ type SendToHold = (event: HoldEvent) => Promise<unknown>;
  * Makes the hold's pending charge (`context.payment`, recorded by `hold.pay` before any money moves)
  * and feeds its outcome back: the route does this right away, the ChargeHoldPayment handler when the
  * route died on the way. Both use the hold's idempotency key, so however often it runs the payments
- * service charges once and answers with the same payment. Resolves to the outcome it fed back.
+ * service charges once and answers with the same payment. Resolves to the outcome it fed back:
+ * `declined` for the payments service's 402, `refused` for any other terminal answer (a 4xx that says
+ * the request itself is wrong: no money moved either, but the customer's card is not to blame).
  */
 export async function chargeHold(
   services: ExternalServices,
@@ -19,7 +21,7 @@ export async function chargeHold(
   call: CallContext,
   send: SendToHold,
   stamp: { now: () => string; ticketIds: () => string[] },
-): Promise<'confirmed' | 'declined'> {
+): Promise<'confirmed' | 'declined' | 'refused'> {
   const payment = context.payment!;
   let paymentId: string;
   try {
@@ -32,7 +34,7 @@ export async function chargeHold(
     // A terminal answer (402 declined, another 4xx) moved no money: the hold can be paid again.
     if (!(error instanceof TerminalError)) throw error;
     await send({ type: 'payment.declined', now: stamp.now() });
-    return 'declined';
+    return error.code === 'PAYMENT_DECLINED' ? 'declined' : 'refused';
   }
   const confirm = (now: string): HoldEvent => ({ type: 'hold.confirm', now, payment_id: paymentId, ticket_ids: stamp.ticketIds() });
   try {

@@ -38,7 +38,7 @@ export interface HoldsRoutesOptions {
  * feeds the outcome to the hold; a charge that lands after the hold expired is refunded by the hold's
  * RefundHoldPayment command.
  */
-export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, auth, rateLimit, services }: FeatureDeps, { paymentCheckSeconds }: HoldsRoutesOptions) {
+export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, auth, rateLimit, services, logger }: FeatureDeps, { paymentCheckSeconds }: HoldsRoutesOptions) {
   const ownHold = async (id: string, user: AuthUser) => {
     const actor = await runtime.get(`hold/${id}`);
     const context = actor?.context as HoldContext | undefined;
@@ -187,6 +187,10 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         const { context } = hold;
         const charged = await chargeHold(services, context, { correlationId, traceparent }, send, { now, ticketIds: () => context.seats.map(() => ids.uuid()) });
         if (charged === 'declined') return problem(402, 'PAYMENT_DECLINED', 'the payment was declined');
+        if (charged === 'refused') {
+          logger.error('the payments service refused a charge as a bad request', { hold_id: params.id, correlation_id: correlationId });
+          return problem(502, 'PAYMENT_FAILED', 'the payments service refused the charge; nothing was charged and the hold is kept', { retryable: true });
+        }
         return outcome();
       },
       {
@@ -198,7 +202,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         idempotent: true,
         response: { 200: ConfirmedHold },
         detail: { summary: 'Pay for a hold and get its tickets', description: 'Repeats return the first result. A released hold is 409 NOT_ALLOWED_IN_STATE.',
-          responses: problemResponses({ 402: ['PAYMENT_DECLINED'], 404: ['HOLD_NOT_FOUND'], 409: ['HOLD_EXPIRED', 'NOT_ALLOWED_IN_STATE'] }),
+          responses: problemResponses({ 402: ['PAYMENT_DECLINED'], 404: ['HOLD_NOT_FOUND'], 409: ['HOLD_EXPIRED', 'NOT_ALLOWED_IN_STATE'], 502: ['PAYMENT_FAILED'] }),
           tags,
         },
       },
