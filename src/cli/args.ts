@@ -27,17 +27,22 @@ Commands:
 Configuration comes from environment variables; with none set the service runs embedded
 (SQLite in DATA_DIR, default ./data) on PORT 8080. See the README for the full list.`;
 
-/** Reads the subcommand from the arguments after the executable and script. */
+/**
+ * Reads the subcommand from the arguments after the executable and script. `--help` anywhere asks for
+ * help (it never starts or changes anything), and an argument a command does not take is a usage error.
+ */
 export function parseArgs(args: readonly string[]): Command {
+  if (args.some((arg) => arg === '--help' || arg === '-h')) return { name: 'help' };
   const [first, second, third, ...rest] = args;
   switch (first) {
     case undefined:
     case 'serve':
-      return { name: 'serve' };
     case 'migrate':
-      return { name: 'migrate' };
-    case 'gateway':
-      return { name: 'gateway' };
+    case 'gateway': {
+      const name = first ?? 'serve';
+      if (second !== undefined) return { name: 'unknown', problem: `Usage: tickets ${name} (it takes no arguments; configuration comes from the environment)` };
+      return { name };
+    }
     case 'projections':
       if (second === 'rebuild' && third && rest.length === 0) return { name: 'rebuild', projection: third };
       return { name: 'unknown', problem: 'Usage: tickets projections rebuild <name>' };
@@ -50,8 +55,6 @@ export function parseArgs(args: readonly string[]): Command {
     case 'accounts':
       if (second === 'create-ops' && third && rest.length === 0) return { name: 'create-ops', email: third };
       return { name: 'unknown', problem: 'Usage: tickets accounts create-ops <email>' };
-    case '--help':
-    case '-h':
     case 'help':
       return { name: 'help' };
     case '--version':

@@ -39,6 +39,13 @@ describe('parseArgs', () => {
     expect(parseArgs(['accounts', 'create-ops']).name).toBe('unknown');
   });
 
+  it('answers help to --help anywhere, and refuses arguments a command does not take', () => {
+    for (const args of [['migrate', '--help'], ['gateway', '-h'], ['serve', '--help'], ['actors', 'show', '--help']]) expect(parseArgs(args)).toEqual({ name: 'help' });
+    expect(parseArgs(['migrate', 'now'])).toEqual({ name: 'unknown', problem: 'Usage: tickets migrate (it takes no arguments; configuration comes from the environment)' });
+    expect(parseArgs(['serve', '--port', '9000']).name).toBe('unknown');
+    expect(parseArgs(['gateway', 'x']).name).toBe('unknown');
+  });
+
   it('reports an unknown command', () => {
     expect(parseArgs(['fly'])).toEqual({ name: 'unknown', problem: 'Unknown command "fly".' });
   });
