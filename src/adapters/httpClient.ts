@@ -65,7 +65,7 @@ export const pathSegment = (value: string): string => encodeURIComponent(value);
 
 /**
  * THE HTTP client of every adapter: JSON (or text) bodies, `Correlation-ID` and `traceparent` headers,
- * a timeout covering the whole exchange, and the failure classification of API.md: network error,
+ * a timeout covering the whole exchange, redirects not followed, and the failure classification of API.md: network error,
  * timeout, 5xx, 408, 429 → RetryableError; other 4xx → TerminalError (status and body kept).
  */
 export function createHttpClient(options: HttpClientOptions): HttpClient {
@@ -90,7 +90,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     let response: Response;
     let body: unknown;
     try {
-      response = await doFetch(`${baseUrl}${request.path}`, { method: request.method, headers, body: payload, signal });
+      // A redirect is an answer of its own (terminal), never followed: following one would send the
+      // body, the correlation id and the idempotency key to wherever the Location points.
+      response = await doFetch(`${baseUrl}${request.path}`, { method: request.method, headers, body: payload, signal, redirect: 'manual' });
       body = await readBody(response);
     } catch (error) {
       const timedOut = signal.aborted || (error instanceof DOMException && error.name === 'TimeoutError');
@@ -156,19 +158,18 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   };
 }
 
-/** Parsed JSON for a JSON media type (`+json` included), else the text; null when empty. */
+/**
+ * The body parsed as JSON when it is JSON, whatever its media type says (services are not always careful
+ * with it, and the schema checks the shape anyway), else the text; null when empty.
+ */
 async function readBody(response: Response): Promise<unknown> {
   const text = await response.text();
   if (text === '') return null;
-  const type = response.headers.get('content-type') ?? '';
-  if (/[/+]json\b/i.test(type)) {
-    try {
-      return JSON.parse(text);
-    } catch {
-      return text;
-    }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
   }
-  return text;
 }
 
 /** `Retry-After` in seconds: delay-seconds, or an HTTP-date (RFC 9110 §10.2.3) counted from now. */

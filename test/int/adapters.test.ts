@@ -88,6 +88,16 @@ describe('createHttpClient', () => {
       expect(await failureOf(client.request({ operation: 'put', method: 'PUT', path: '/f', context: ctx }))).toBeInstanceOf(TerminalError);
     });
 
+    it('reads a JSON body whatever media type it is labelled with', async () => {
+      const { IssuedReceipt } = await import('../../src/adapters/receipts/receipts.port');
+      const answer = { number: 'R-1', issued_at: '2030-01-01T00:00:00Z' };
+      for (const type of ['text/plain', null]) {
+        const fake = fakeFetch(() => new Response(JSON.stringify(answer), { status: 200, headers: type === null ? {} : { 'content-type': type } }));
+        const client = createHttpClient({ service: 'receipts', baseUrl: 'http://gateway.test', fetch: fake.fetch });
+        expect((await client.request({ operation: 'issueReceipt', method: 'PUT', path: '/r', context: ctx }, IssuedReceipt)).body).toMatchObject(answer);
+      }
+    });
+
     it('rejects a body that does not match the schema as a retryable bad_response', async () => {
       const { IssuedReceipt } = await import('../../src/adapters/receipts/receipts.port');
       const fake = fakeFetch(() => new Response('<html>proxy page</html>', { status: 200, headers: { 'content-type': 'text/html' } }));
@@ -140,6 +150,26 @@ describe('createHttpClient', () => {
         const client = createHttpClient({ service: 'demo', baseUrl: 'http://gateway.test', fetch: fake.fetch });
         const error = (await failureOf(client.request({ operation: 'x', method: 'GET', path: '/', context: ctx }))) as RetryableError;
         expect([header, error.retryAfterSeconds! >= low && error.retryAfterSeconds! <= high]).toEqual([header, true]);
+      }
+    });
+
+    it('does not follow a redirect: it is a terminal answer, and nothing is sent to its Location', async () => {
+      const hits: string[] = [];
+      const server = Bun.serve({
+        port: 0,
+        fetch(request) {
+          hits.push(new URL(request.url).pathname);
+          return new Response(null, { status: 307, headers: { location: '/elsewhere' } });
+        },
+      });
+      try {
+        const client = createHttpClient({ service: 'receipts', baseUrl: `http://localhost:${server.port}`, timeoutMs: 2_000 });
+        const error = await failureOf(client.request({ operation: 'issueReceipt', method: 'PUT', path: '/receipts-api/receipts', body: { a: 1 }, context: ctx }));
+        expect(error).toBeInstanceOf(TerminalError);
+        expect(error).toMatchObject({ status: 307 });
+        expect(hits).toEqual(['/receipts-api/receipts']);
+      } finally {
+        server.stop(true);
       }
     });
 
