@@ -22,15 +22,16 @@ const FaultSchema: z.ZodType<Fault> = z.union([
 ]);
 
 /** Body of `POST /_sim/faults`. Without `service`, error rate and latency apply to every service. */
-const FaultsRequest = z.object({
+// Strict: a misspelt setting must be refused, not silently left out.
+const FaultsRequest = z.strictObject({
   service: z.enum(SERVICE_NAMES as [ServiceName, ...ServiceName[]]).optional(),
   operation: z.string().min(1).optional(),
-  fail_next: z.object({
+  fail_next: z.strictObject({
     count: z.number().int().min(0),
     fault: FaultSchema,
     after_effect: z.boolean().optional(),
   }).optional(),
-  error_rate: z.object({
+  error_rate: z.strictObject({
     rate: z.number().min(0).max(1),
     seed: z.number().int().optional(),
     fault: FaultSchema.optional(),
@@ -162,10 +163,15 @@ function applyFaults(simulators: Simulators, request: FaultsRequest): void {
   if (request.operation !== undefined && !targets[0]!.operations.includes(request.operation)) {
     throw new BadRequest(`${request.service} has no operation ${request.operation}`);
   }
+  if (request.fail_next !== undefined && (request.service === undefined || request.operation === undefined)) throw new BadRequest('fail_next needs service and operation');
+  // All or nothing: every fault is checked against every target before anything is set.
+  for (const target of targets) {
+    if (request.fail_next !== undefined) target.checkFault(request.fail_next.fault, request.operation);
+    if (request.error_rate?.fault !== undefined) target.checkFault(request.error_rate.fault, request.operation);
+  }
   if (request.fail_next !== undefined) {
-    if (request.service === undefined || request.operation === undefined) throw new BadRequest('fail_next needs service and operation');
     const { count, fault, after_effect } = request.fail_next;
-    simulators.controls(request.service).failNext(request.operation, count, fault, { afterEffect: after_effect ?? false });
+    simulators.controls(request.service!).failNext(request.operation!, count, fault, { afterEffect: after_effect ?? false });
   }
   for (const target of targets) {
     if (request.error_rate !== undefined) {

@@ -95,6 +95,8 @@ export interface SimulatorControls<Op extends string = string> {
   failNext(operation: Op, n: number, fault: Fault, options?: FailNextOptions): void;
   /** Each later call fails with probability `rate` (0..1), drawn from a seeded PRNG. */
   setErrorRate(rate: number, options?: ErrorRateOptions<Op>): void;
+  /** Throws what `failNext` or `setErrorRate` would throw for this fault, changing nothing. */
+  checkFault(fault: Fault, operation?: Op | undefined): void;
   /** Each later call is answered after `ms` (of real time), of `operation` or of every operation. */
   setLatency(ms: number, options?: { operation?: Op | undefined }): void;
   /** The calls this service received. */
@@ -216,6 +218,10 @@ export function createSimulation<Op extends string>(
       const queue = queued.get(operation) ?? [];
       for (let i = 0; i < n; i++) queue.push({ fault, afterEffect: options.afterEffect ?? false });
       queued.set(operation, queue);
+    },
+    checkFault(fault, operation) {
+      checkOperation(operation);
+      checkFault(fault, operation);
     },
     setErrorRate(rate, options = {}) {
       checkOperation(options.operation);

@@ -296,5 +296,15 @@ describe('gateway', () => {
 
       expect([unknownOperation.status, noOperation.status, badStatus.status]).toEqual([400, 400, 400]);
     });
+
+    it('applies a fault setting all or nothing, and refuses settings it does not know', async () => {
+      // 409 is a success of files.putTicketFile, so a 409 error rate for every service is refused as a whole.
+      const refused = await send('POST', '/_sim/faults', { error_rate: { rate: 1, fault: { status: 409 } } });
+      const misspelt = await send('POST', '/_sim/faults', { service: 'receipts', errorrate: { rate: 1 } });
+      expect([refused.status, misspelt.status]).toEqual([400, 400]);
+
+      const receipt = await send('PUT', '/receipts-api/receipts', { ticket_id: 't', price: { money_amount: '1.00', money_currency: 'GBP' }, idempotency_key: 'k' });
+      expect(receipt.status).toBe(200);
+    });
   });
 });
