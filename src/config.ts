@@ -50,27 +50,40 @@ const rateLimitRule = z
 const DEFAULT_RATE_LIMIT = '200/1s';
 
 /**
+ * A whole number in decimal digits, `min` to `max`: `z.coerce.number` would also read `0x50`, `1e3` or
+ * ` 5`, which nobody writing a port or a size means.
+ */
+const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.string().regex(/^\d{1,15}$/, 'a whole number in decimal digits').transform(Number).pipe(z.number().int().min(min).max(max));
+
+/**
  * The only reader of the environment. Every variable, its default for embedded mode and its meaning is
  * listed here and in the README; a bad value stops start-up with a message naming the variable.
  */
 const schema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  PORT: wholeNumber(0, 65535).default(8080),
   DATA_DIR: z.string().min(1).default('./data'),
   POSTGRES_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
-  POSTGRES_POOL_SIZE: z.coerce.number().int().min(2).max(500).default(20),
-  REDIS_ADDR: z.string().regex(/^(redis:\/\/.+|[^\s:]+:\d+)$/, 'host:port or redis:// URL').optional(),
+  POSTGRES_POOL_SIZE: wholeNumber(2, 500).default(20),
+  // Normalised to a URL here, once: the bus and the rate limiter take it as it is.
+  REDIS_ADDR: z
+    .string()
+    .regex(/^(rediss?:\/\/.+|[^\s:/]+:\d+)$/, 'host:port, or a redis:// or rediss:// URL')
+    .transform((value) => (value.includes('://') ? value : `redis://${value}`))
+    .optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w.:-]*$/, 'letters, digits and . : _ - only').default(''),
-  GATEWAY_ADDR: z.url({ protocol: /^https?$/ }).optional(),
+  // Paths are appended to it, so a query or a fragment would end up in the middle of every URL.
+  GATEWAY_ADDR: z.url({ protocol: /^https?$/ }).refine((url) => !/[?#]/.test(url), 'a base URL without query or fragment').optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
-  TRACE_UI_URL: z.url().optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  TRACE_UI_URL: z.url({ protocol: /^https?$/ }).optional(),
   OTEL_SERVICE_NAME: z.string().min(1).default('tickets'),
   INSTANCE_ID: z.string().min(1).optional(),
-  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
-  TIMER_POLL_MS: z.coerce.number().int().min(10).default(250),
+  SHUTDOWN_TIMEOUT_MS: wholeNumber(0).default(10_000),
+  TIMER_POLL_MS: wholeNumber(10).default(250),
   WEBHOOK_SECRET: z.string().min(1).optional(),
   JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
-  JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
+  JWT_TTL_SECONDS: wholeNumber(60, 86_400).default(3600),
   OPS_EMAIL: z.email().optional(),
   OPS_PASSWORD: z
     .string()
@@ -80,12 +93,12 @@ const schema = z.object({
     .optional(),
   RATE_LIMIT_AUTH: rateLimitRule.prefault(DEFAULT_RATE_LIMIT),
   RATE_LIMIT_HOLDS: rateLimitRule.prefault(DEFAULT_RATE_LIMIT),
-  TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
-  VIP_BUNDLE_DEADLINE_SECONDS: z.coerce.number().int().min(1).default(DEFAULT_VIP_BUNDLE_DEADLINE_SECONDS),
-  HOLDS_MAX_LIVE_PER_USER: z.coerce.number().int().min(1).max(1000).default(DEFAULT_HOLDS_MAX_LIVE_PER_USER),
-  HOLD_PAYMENT_CHECK_SECONDS: z.coerce.number().int().min(1).default(DEFAULT_HOLD_PAYMENT_CHECK_SECONDS),
-  HANDLER_RETRY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(DEFAULT_HANDLER_RETRY_ATTEMPTS),
-  HANDLER_RETRY_MAX_DELAY_MS: z.coerce.number().int().min(10).max(600_000).default(DEFAULT_HANDLER_RETRY_MAX_DELAY_MS),
+  TRUSTED_PROXY_HOPS: wholeNumber(0, 10).default(0),
+  VIP_BUNDLE_DEADLINE_SECONDS: wholeNumber(1).default(DEFAULT_VIP_BUNDLE_DEADLINE_SECONDS),
+  HOLDS_MAX_LIVE_PER_USER: wholeNumber(1, 1000).default(DEFAULT_HOLDS_MAX_LIVE_PER_USER),
+  HOLD_PAYMENT_CHECK_SECONDS: wholeNumber(1).default(DEFAULT_HOLD_PAYMENT_CHECK_SECONDS),
+  HANDLER_RETRY_ATTEMPTS: wholeNumber(1, 50).default(DEFAULT_HANDLER_RETRY_ATTEMPTS),
+  HANDLER_RETRY_MAX_DELAY_MS: wholeNumber(10, 600_000).default(DEFAULT_HANDLER_RETRY_MAX_DELAY_MS),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -96,6 +109,7 @@ export interface Config {
   readonly mode: 'embedded' | 'distributed';
   readonly postgresUrl: string | undefined;
   readonly postgresPoolSize: number;
+  /** The Redis URL (`redis://` or `rediss://`); `host:port` in the environment is read as `redis://host:port`. */
   readonly redisAddr: string | undefined;
   readonly redisKeyPrefix: string;
   readonly gatewayAddr: string | undefined;

@@ -148,8 +148,7 @@ const REDIS_TIMEOUT_MS = 500;
  * REDIS_TIMEOUT_MS, so that an outage costs a request at most that long (then it is let through).
  */
 export function createRedisCounter(options: { url: string; keyPrefix: string }): RateLimitCounter {
-  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(options.url) ? options.url : `redis://${options.url}`;
-  const redis = new Redis(url, {
+  const redis = new Redis(options.url, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,

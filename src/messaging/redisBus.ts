@@ -3,7 +3,7 @@ import { assertCount, closedBusError, decodeMessage, encodeMessage, trimDue, unk
 import { PUBLISHED_MEMORY_MS, TRIM_EVERY_MS, type Bus, type BusEntry, type BusMessage } from './ports';
 
 export interface RedisBusOptions {
-  /** `redis://host:port` (any URL ioredis accepts, `rediss://` and credentials included) or `host:port`. */
+  /** `redis://host:port`: any URL ioredis accepts, `rediss://` and credentials included (config turns `host:port` into one). */
   url: string;
   /** Prepended to every stream name to make its key, e.g. `test:<random>:` to isolate a test run. */
   keyPrefix?: string;
@@ -28,7 +28,7 @@ export interface RedisBusOptions {
  * calls succeed again once it has.
  */
 export function createRedisBus(opts: RedisBusOptions): Bus {
-  return new RedisBus(toRedisUrl(opts.url), opts.keyPrefix ?? '', opts.trimEveryMs ?? TRIM_EVERY_MS, opts.unreadRetentionMs ?? UNREAD_RETENTION_MS);
+  return new RedisBus(opts.url, opts.keyPrefix ?? '', opts.trimEveryMs ?? TRIM_EVERY_MS, opts.unreadRetentionMs ?? UNREAD_RETENTION_MS);
 }
 
 const CONNECT_TIMEOUT_MS = 2_000;
@@ -116,10 +116,6 @@ end
 if floor == nil then floor = ARGV[1] end
 return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 `;
-
-function toRedisUrl(url: string): string {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `redis://${url}`;
-}
 
 function connectionOptions(extra: RedisOptions): RedisOptions {
   return {

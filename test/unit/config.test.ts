@@ -17,7 +17,14 @@ describe('loadConfig', () => {
     it('runs distributed', () => {
       const config = loadConfig({ POSTGRES_URL: 'postgres://u@h:5432/db', REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'x'.repeat(32) });
       expect(config.mode).toBe('distributed');
-      expect(config.redisAddr).toBe('127.0.0.1:6379');
+      expect(config.redisAddr).toBe('redis://127.0.0.1:6379');
+    });
+
+    it('takes Redis as host:port or as a redis:// or rediss:// URL, and nothing else', () => {
+      const distributed = (redis: string) => loadConfig({ POSTGRES_URL: 'postgres://u@h:5432/db', REDIS_ADDR: redis, JWT_SECRET: 'x'.repeat(32) });
+      expect(distributed('rediss://user:pw@cache:6380').redisAddr).toBe('rediss://user:pw@cache:6380');
+      expect(distributed('redis://cache:6379/2').redisAddr).toBe('redis://cache:6379/2');
+      for (const bad of ['cache', 'http://cache:6379', 'cache:port']) expect(() => distributed(bad)).toThrow(/REDIS_ADDR/);
     });
   });
 
@@ -62,6 +69,10 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
       expect(() => loadConfig({ LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
       expect(() => loadConfig({ GATEWAY_ADDR: 'not a url' })).toThrow(/GATEWAY_ADDR/);
+      for (const port of ['0x50', '1e3', ' 80', '-1', '8080.0', '65536']) expect(() => loadConfig({ PORT: port })).toThrow(/PORT/);
+      expect(() => loadConfig({ GATEWAY_ADDR: 'http://gw:1/?a=1' })).toThrow(/GATEWAY_ADDR/);
+      expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://collector' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT/);
+      expect(() => loadConfig({ TRACE_UI_URL: 'javascript:alert(1)' })).toThrow(/TRACE_UI_URL/);
       expect(() => loadConfig({ OPS_EMAIL: 'ops@example.com', OPS_PASSWORD: 'short' })).toThrow(/OPS_PASSWORD/);
     });
 
