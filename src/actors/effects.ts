@@ -21,17 +21,21 @@ interface ActionLike {
 
 const FACT_NAME = /_v\d+$/;
 
+/** Built-in actions `transition()` has already applied to the snapshot: nothing is left to do for them. */
+const APPLIED = new Set(['xstate.assign', 'xstate.raise']);
+
 /**
  * Turns the actions returned by XState's pure `transition()` into effects. Persisted machines may only
- * assign and emit: any other executable action (a custom side effect, a delayed raise that would not
- * survive a restart) is a programming error and fails loudly.
+ * assign, raise and emit: any other executable action (a custom side effect, an invoked or spawned
+ * child, `sendTo`, `log`, a delayed raise that would not survive a restart) is a programming error and
+ * fails loudly.
  */
 export function collectEffects(actions: readonly ActionLike[]): Effects {
   const effects: Effects = { messages: [], timers: { set: [], cancel: [] } };
   for (const action of actions) {
     if (action.type !== 'xstate.emit') {
       const delayed = (action.params as { delay?: unknown } | undefined)?.delay !== undefined;
-      if (action.type.startsWith('xstate.') && !delayed) continue;
+      if (APPLIED.has(action.type) && !delayed) continue;
       throw new Error(
         `persisted machines may only assign and emit; got action "${action.type}"` +
           (delayed ? ' with a delay (use a durable timer)' : ''),

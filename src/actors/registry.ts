@@ -22,6 +22,7 @@ export class MachineRegistry {
       this.byKind.set(kind.kind, kind);
       for (const machine of [kind.machine, ...(kind.previous ?? [])]) {
         if (!/-v\d+$/.test(machine.id)) throw new Error(`machine id ${machine.id} must end with -v<N>`);
+        assertPersistable(machine);
         if (this.byId.has(machine.id)) throw new Error(`machine ${machine.id} registered twice`);
         this.byId.set(machine.id, machine);
       }
@@ -46,6 +47,20 @@ export class MachineRegistry {
   }
 }
 
+/**
+ * DESIGN.md's rules for persisted machines, checked when they are registered: no `invoke` (a restored
+ * snapshot would run it again) and no `after` (XState does not persist delayed events; use a timer).
+ */
+function assertPersistable(machine: AnyStateMachine): void {
+  const pending = [machine.root];
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    if (node.invoke.length > 0) throw new Error(`machine ${machine.id}: state ${node.id} invokes; persisted machines emit commands instead`);
+    if (node.after.length > 0) throw new Error(`machine ${machine.id}: state ${node.id} has an after delay; persisted machines use durable timers`);
+    pending.push(...Object.values(node.states));
+  }
+}
+
 /** `<kind>/<id>` — the one address format of the runtime. */
 export function parseAddress(address: string): { kind: string; id: string } {
   const slash = address.indexOf('/');
@@ -53,4 +68,3 @@ export function parseAddress(address: string): { kind: string; id: string } {
   return { kind: address.slice(0, slash), id: address.slice(slash + 1) };
 }
 
-export const addressOf = (kind: string, id: string): string => `${kind}/${id}`;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'bun:test';
-import { emit, raise, setup, transition, initialTransition } from 'xstate';
+import { emit, fromPromise, log, raise, setup, transition, initialTransition } from 'xstate';
 import { collectEffects, stateName } from '../../src/actors/effects';
+import { MachineRegistry } from '../../src/actors/registry';
 
 describe('collectEffects', () => {
   it('sorts emitted events into facts, commands and timer instructions', () => {
@@ -28,11 +29,30 @@ describe('collectEffects', () => {
     expect(() => collectEffects(actions)).toThrow(/durable timer/);
   });
 
+  it('refuses an invoked child and a log action, which the runtime would otherwise drop silently', () => {
+    const invoking = setup({ actors: { work: fromPromise(async () => 1) } }).createMachine({
+      id: 'invoke-v1', initial: 'a', states: { a: { on: { go: 'b' } }, b: { invoke: { src: 'work' } } },
+    });
+    const [s0] = initialTransition(invoking);
+    expect(() => collectEffects(transition(invoking, s0, { type: 'go' })[1])).toThrow(/xstate.spawnChild/);
+    const logging = setup({}).createMachine({ id: 'log-v1', initial: 'a', states: { a: { on: { go: { actions: log('hi') } } } } });
+    expect(() => collectEffects(transition(logging, initialTransition(logging)[0], { type: 'go' })[1])).toThrow(/xstate.log/);
+  });
+
   it('passes over built-in actions that have no effect outside the snapshot', () => {
     const machine = setup({}).createMachine({ id: 'emit-v1', initial: 'a', states: { a: { on: { go: { actions: [raise({ type: 'now' }), emit({ type: 'Went_v1' })] } } } } });
     const [s0] = initialTransition(machine);
     const [, actions] = transition(machine, s0, { type: 'go' });
     expect(collectEffects(actions).messages.map((m) => m.name)).toEqual(['Went_v1']);
+  });
+});
+
+describe('MachineRegistry', () => {
+  it('refuses to register a machine that invokes or waits with after', () => {
+    const invoking = setup({ actors: { work: fromPromise(async () => 1) } }).createMachine({ id: 'invoke-v1', initial: 'a', states: { a: { invoke: { src: 'work' } } } });
+    const waiting = setup({}).createMachine({ id: 'wait-v1', initial: 'a', states: { a: { initial: 'x', states: { x: { after: { 1000: 'y' } }, y: {} } } } });
+    expect(() => new MachineRegistry([{ kind: 'invoking', machine: invoking }])).toThrow(/invokes/);
+    expect(() => new MachineRegistry([{ kind: 'waiting', machine: waiting }])).toThrow(/after delay/);
   });
 });
 
