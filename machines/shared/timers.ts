@@ -16,8 +16,6 @@ export interface TimerCancel {
   name: string;
 }
 
-export type TimerInstruction = TimerSet | TimerCancel;
-
 export const setTimer = (name: string, dueAt: string, event: TimerSet['event']): TimerSet => ({
   type: 'timer.set',
   name,
@@ -26,12 +24,6 @@ export const setTimer = (name: string, dueAt: string, event: TimerSet['event']):
 });
 
 export const cancelTimer = (name: string): TimerCancel => ({ type: 'timer.cancel', name });
-
-/** Fields the runtime adds to every event a timer delivers. */
-export interface FiredTimerFields {
-  now: string;
-  due_at: string;
-}
 
 /** Adds milliseconds to an RFC 3339 time; pure, so machines can compute deadlines from `event.now`. */
 export const addMs = (iso: string, ms: number): string => new Date(Date.parse(iso) + ms).toISOString();

@@ -1,6 +1,6 @@
 import { ElysiaCustomStatusResponse, InvertedStatusMap, NotFoundError, ParseError, ValidationError } from 'elysia';
 import { ZodError } from 'zod';
-import { AppError, type AppErrorInit, type FieldErrors } from '../kernel/errors';
+import { AppError, internalError, validationFailed, type AppErrorInit, type FieldErrors } from '../kernel/errors';
 
 /** The RFC 9457 body every error response has (API.md "Conventions"). */
 export interface ProblemDetails {
@@ -40,7 +40,7 @@ export interface ProblemExtra {
  * An expected outcome as an error response, for handlers and hooks to RETURN (STYLE.md §8: only the
  * unexpected is thrown). Same shape as a thrown AppError mapped by `toProblem`.
  *
- * @example return problem(409, 'SOLD_OUT', 'not enough seats available');
+ * @example return problem(409, 'HOLD_EXPIRED', `hold ${id} has expired`);
  */
 export function problem(status: number, code: string, detail: string, extra: ProblemExtra = {}): Response {
   return problemResponse(fromAppError(new AppError({ status, code, detail, ...extra })));
@@ -64,7 +64,7 @@ export function toProblem(error: unknown): Problem {
   }
   if (error instanceof ValidationError) {
     // A response that does not match its schema is our bug, not the client's.
-    if (error.type === 'response') return fromAppError(internal());
+    if (error.type === 'response') return fromAppError(internalError());
     return fromAppError(validationFailed(validationErrors(error)));
   }
   if (error instanceof ZodError) return fromAppError(validationFailed(zodFieldErrors(error.issues, 'body')));
@@ -73,7 +73,7 @@ export function toProblem(error: unknown): Problem {
   if (hasCode(error, 'INVALID_COOKIE_SIGNATURE')) {
     return fromAppError(new AppError({ status: 400, code: 'INVALID_COOKIE', detail: 'A cookie has an invalid signature' }));
   }
-  return fromAppError(internal());
+  return fromAppError(internalError());
 }
 
 /** 400 MALFORMED_JSON: the body is not parseable JSON. */
@@ -85,11 +85,11 @@ const malformedJson = () =>
     errors: { body: ['is not valid JSON'] },
   });
 
-/** 415 UNSUPPORTED_MEDIA_TYPE: a body that is not JSON. */
 /** 413 CONTENT_TOO_LARGE: the declared body is larger than the service accepts. */
 export const contentTooLarge = (maxBytes: number) =>
   new AppError({ status: 413, code: 'CONTENT_TOO_LARGE', detail: `The request body must be at most ${maxBytes} bytes` });
 
+/** 415 UNSUPPORTED_MEDIA_TYPE: a body that is not JSON. */
 export const unsupportedMediaType = (contentType: string) =>
   new AppError({
     status: 415,
@@ -100,13 +100,6 @@ export const unsupportedMediaType = (contentType: string) =>
 /** 404 ROUTE_NOT_FOUND: no route has this method and path. */
 export const routeNotFound = () => new AppError({ status: 404, code: 'ROUTE_NOT_FOUND', detail: 'No route matches this method and path' });
 
-function validationFailed(errors: FieldErrors): AppError {
-  return new AppError({ status: 400, code: 'VALIDATION_FAILED', detail: 'The request is not valid', errors });
-}
-
-function internal(): AppError {
-  return new AppError({ status: 500, code: 'INTERNAL', title: 'Internal Server Error', detail: 'Internal server error', retryable: true });
-}
 
 function fromAppError(e: AppError): Problem {
   const body: ProblemDetails = {
@@ -125,7 +118,7 @@ function fromAppError(e: AppError): Problem {
 /** `throw status(404)` from Elysia code: keep the status, derive a code from its name. */
 function fromStatusResponse(response: ElysiaCustomStatusResponse<number>): Problem {
   const status = response.code;
-  if (status >= 500) return fromAppError(internal());
+  if (status >= 500) return fromAppError(internalError());
   const name: string = (InvertedStatusMap as Record<number, string>)[status] ?? 'Error';
   const init: AppErrorInit = {
     status,

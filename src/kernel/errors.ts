@@ -62,8 +62,9 @@ export const notAllowedInState = (address: string, state: string, event: string)
     detail: `${event} is not allowed for ${address} in state ${state}`,
   });
 
+/** 500 INTERNAL with no internals: the one answer to anything unexpected. Repeating the request may succeed. */
 export const internalError = () =>
-  new AppError({ code: 'INTERNAL', status: 500, title: 'Internal Server Error', detail: 'Internal server error' });
+  new AppError({ code: 'INTERNAL', status: 500, title: 'Internal Server Error', detail: 'Internal server error', retryable: true });
 
 /**
  * Whether retrying what threw `error` cannot help. One rule for every layer: an error that carries

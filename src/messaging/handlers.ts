@@ -7,9 +7,11 @@ import { streamOfName } from './wire';
  * Where a handler's effects land, which decides how it is made idempotent:
  * - `local`: the handler writes only to the store, through `ctx.tx`, in the same transaction as its
  *   inbox row, so its effects happen exactly once;
- * - `external`: the handler calls other systems; it runs outside any transaction, its inbox row is
- *   written after it succeeds, and it must pass `ctx.idempotencyKey()` to every call, because a crash
- *   between the call and the inbox row makes it run again.
+ * - `external`: the handler calls other systems; it runs outside any transaction and its inbox row is
+ *   written after it succeeds, so a crash between the call and the inbox row makes it run again. Each
+ *   call must therefore be safe to repeat: a key the message carries (a command's `idempotency_key`,
+ *   `refund-<ticket_id>`) or `ctx.idempotencyKey()`, or a service that answers a repeat as a success
+ *   (files' 409). A service that cannot deduplicate (spreadsheets, Dead Nation) may see one repeat.
  */
 export type HandlerEffect = 'local' | 'external';
 
@@ -87,7 +89,8 @@ const HANDLER_NAME = /^[a-z][A-Za-z0-9]*$/;
  *   effect: 'external',
  *   on: {
  *     TicketBookingConfirmed_v1: async (_message, ctx) => {
- *       await files.put(`${ctx.fields.ticket_id}-ticket.html`, html, { idempotencyKey: ctx.idempotencyKey() });
+ *       // A repeat is a success: the files service answers 409 for a file that exists.
+ *       await services.files.putTicketFile({ ticket_id: String(ctx.fields.ticket_id), content: html }, callContextOf(ctx));
  *     },
  *   },
  * });
@@ -107,8 +110,8 @@ export function defineHandler(definition: HandlerDefinition): Handler {
 }
 
 /**
- * A failure that retrying cannot fix (a declined payment, a message that can never be valid): the
- * message goes to the dead letters on its first failure.
+ * A failure that retrying cannot fix (a message that can never be valid, a handler asked for a message
+ * it does not handle): the message goes to the dead letters on its first failure.
  */
 export class TerminalError extends Error {
   override name = 'TerminalError';

@@ -22,7 +22,7 @@ export type ProjectionRow = Record<string, unknown>;
 
 /**
  * A read model in the spirit of STYLE.md §6: the facts it handles, a pure `evolve(row, fact)`, and its
- * table. Build one with `defineProjection`, query it with `rowsOf`/`rowOf`.
+ * table. Build one with `defineProjection`, query it with `rowsOf`.
  *
  *   defineProjection<ShowRow>({
  *     name: 'shows', table: 'shows_view', key: 'show_id',
@@ -103,12 +103,6 @@ export function defineProjection<Row extends object>(definition: Projection<Row>
  */
 export async function rowsOf<Row extends object>(projection: Projection<Row>, db: SqlExecutor, clause = '', params: unknown[] = []): Promise<Row[]> {
   return selectRows(projection, projection.table, db, clause, params);
-}
-
-/** One row of a projection's live table by key; null when there is none. */
-export async function rowOf<Row extends object>(projection: Projection<Row>, db: SqlExecutor, key: string): Promise<Row | null> {
-  const [row] = await rowsOf(projection, db, `WHERE ${quote(projection.key)} = $1`, [key]);
-  return row ?? null;
 }
 
 /**

@@ -21,6 +21,7 @@ import { openSqliteStore } from '../../src/store/sqlite';
 import { bearer, mintToken } from '../support/auth';
 import { TEST_JWT_SECRET } from '../support/service';
 import { makeTempDir } from '../support/tempDir';
+import { expectProblem } from '../support/problems';
 
 const T0 = '2030-01-01T00:00:00.000Z';
 const UNKNOWN_ID = '0b9a8c4e-1d2f-4a3b-8c5d-6e7f8a9b0c1d';
@@ -76,15 +77,6 @@ async function publishTicket(fails: boolean): Promise<Message> {
   await bus.publish(streamOf(committed!), [toBusMessage(committed!, message.occurredAt)]);
   await consumers.drain();
   return committed!;
-}
-
-async function expectProblem(response: Response, status: number, code: string): Promise<Record<string, unknown>> {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toBe('application/problem+json');
-  const body = (await response.json()) as Record<string, unknown>;
-  expect(body).toMatchObject({ status, code });
-  expect(body.error).toBe(body.detail as string);
-  return body;
 }
 
 type DeadLetterJson = Record<string, unknown> & { id: string; message_id: string; status: string };

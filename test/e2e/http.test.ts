@@ -15,6 +15,7 @@ import { createMetrics } from '../../src/observability/metrics';
 import { createTracing, type Tracing } from '../../src/observability/tracing';
 import { openSqliteStore } from '../../src/store/sqlite';
 import { httpFixture } from '../support/httpFixture';
+import { expectProblem } from '../support/problems';
 
 const UUID = '0b9a8c4e-1d2f-4a3b-8c5d-6e7f8a9b0c1d';
 const INCOMING_TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -61,20 +62,6 @@ const json = (body: unknown, headers: Record<string, string> = {}) => ({
   headers: { 'content-type': 'application/json', ...headers },
   body: JSON.stringify(body),
 });
-
-async function expectProblem(response: Response, status: number, code: string) {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toBe('application/problem+json');
-  const body = (await response.json()) as Record<string, unknown>;
-  expect(body.status).toBe(status);
-  expect(body.code).toBe(code);
-  expect(typeof body.retryable).toBe('boolean');
-  expect(typeof body.errors).toBe('object');
-  expect(body.type).toBe(`urn:tickets:problem:${code.toLowerCase().replaceAll('_', '-')}`);
-  expect(typeof body.title).toBe('string');
-  expect(body.error).toBe(body.detail as string);
-  return body as { detail: string; errors: Record<string, string[]>; retryable: boolean };
-}
 
 beforeAll(async () => {
   tracing = createTracing({ serviceName: 'tickets-test', spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] });

@@ -1,6 +1,6 @@
 import pg from 'pg';
 
-/** The server tests create their databases on; the only place tests read the environment. */
+/** The server tests create their databases on (`TEST_POSTGRES_URL`; Redis's is in ./redis.ts). */
 const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export interface TestDatabase {

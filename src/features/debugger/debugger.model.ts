@@ -16,7 +16,7 @@ export const ActorSearchQuery = z.object({
 /** `:address` of an actor, URL-encoded `<kind>/<id>`. */
 export const ActorParams = z.object({ address: z.string().regex(/^[A-Za-z][A-Za-z0-9]*\/[^/]+$/, 'an actor address <kind>/<id>') });
 
-/** `:id` of a booking or a machine. */
+/** `:id` of a machine version (`booking-v1`). */
 export const IdParams = z.object({ id: z.string().min(1).max(200) });
 /** A booking's id: a `booking` actor's, or a `hold` actor's (a hold confirmed is a booking). */
 export const BookingIdParams = z.object({ id: UuidInput });

@@ -14,6 +14,3 @@ export function createDebuggerFeature(options: DebuggerOptions = {}): Feature {
     routes: (deps) => debuggerRoutes({ registry: deps.runtime.registry, store: deps.store, auth: deps.auth, tokens: deps.tokens, traceUiUrl: options.traceUiUrl }),
   };
 }
-
-/** The debugger without a trace UI link. */
-export const debuggerFeature: Feature = createDebuggerFeature();

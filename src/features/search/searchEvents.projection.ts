@@ -98,7 +98,6 @@ export interface SearchResult {
 /** Weights of the fields in the score (API.md): name ×4, venue location ×2, description and performers ×1. */
 export const WEIGHTS = { name: 4, venue_location: 2, description: 1, performer_names: 1 } as const;
 
-/** A row as read back from SQL: json parsed, score a number. */
 /** The columns of a hit, from `search_events e`. */
 export const SEARCH_COLUMNS = 'e.event_id, e.kind, e.name, e.description, e.venue_name, e.venue_location, e.performers, e.performer_names, e.start_time';
 

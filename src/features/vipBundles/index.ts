@@ -16,5 +16,3 @@ export function createVipBundlesFeature(options: VipBundlesRoutesOptions): Featu
     handlers: (deps) => vipBundleHandlers(deps),
   };
 }
-
-/** VIP bundles with the default deadline. */

@@ -4,7 +4,7 @@ import { addMs, cancelTimer, setTimer } from '../../../machines/shared/timers';
 /**
  * A small machine that exercises everything the runtime must handle: creation by a first event, facts,
  * an outbound command, a durable timer that is set, re-set and cancelled, a guard on a stale timer,
- * and final states. The real booking machine arrives with the tickets issue.
+ * and final states, without depending on any real machine of the product.
  */
 export type ReservationEvent =
   | { type: 'reservation.open'; now: string; reservation_id: string; seats: number; ttl_ms: number }
