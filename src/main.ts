@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Store } from './actors/ports';
 import { ActorRuntime } from './actors/runtime';
@@ -215,44 +216,39 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   };
 }
 
-async function rebuild(config: Config, name: string): Promise<void> {
-  const store = await openStore({ postgresUrl: config.postgresUrl, dataDir: config.dataDir });
+/**
+ * Runs a one-shot command on the configured store (the configured pool size included) and closes it.
+ * `readOnly`: an embedded store that does not exist yet is an error, not a new empty database.
+ */
+async function withStore(config: Config, work: (store: Store) => Promise<void>, options: { readOnly?: boolean } = {}): Promise<void> {
+  if (options.readOnly && config.mode === 'embedded' && !existsSync(join(config.dataDir, 'tickets.db'))) {
+    throw new StoreNotMigratedError(`there is no store in DATA_DIR ${config.dataDir}: check that DATA_DIR names the service's data directory`);
+  }
+  const store = await openStore({ postgresUrl: config.postgresUrl, postgresPoolSize: config.postgresPoolSize, dataDir: config.dataDir });
   try {
+    await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const rebuild = (config: Config, name: string) =>
+  withStore(config, async (store) => {
     await store.migrate();
     const runner = createProjectionRunner({ store, projections: projectionsOf(featuresOf(config)), clock: systemClock });
     await rebuildProjection({ runner, name, write: (line) => console.log(line) });
-  } finally {
-    await store.close();
-  }
-}
+  });
 
-async function actorTimeline(config: Config, address: string): Promise<void> {
-  const store = await openStore({ postgresUrl: config.postgresUrl, dataDir: config.dataDir });
-  try {
-    await showActor({ store, address, write: (line) => console.log(line) });
-  } finally {
-    await store.close();
-  }
-}
+const actorTimeline = (config: Config, address: string) =>
+  withStore(config, (store) => showActor({ store, address, write: (line) => console.log(line) }), { readOnly: true });
 
-async function createOps(config: Config, email: string): Promise<void> {
-  const store = await openStore({ postgresUrl: config.postgresUrl, dataDir: config.dataDir });
-  try {
+const createOps = (config: Config, email: string) =>
+  withStore(config, async (store) => {
     await store.migrate();
     await createOpsAccount({ store, clock: systemClock, ids: randomIds, email, password: config.opsPassword, readPassword: () => Bun.stdin.text(), write: (line) => console.log(line) });
-  } finally {
-    await store.close();
-  }
-}
+  });
 
-async function migrateOnly(config: Config): Promise<void> {
-  const store = await openStore({ postgresUrl: config.postgresUrl, dataDir: config.dataDir });
-  try {
-    await store.migrate();
-  } finally {
-    await store.close();
-  }
-}
+const migrateOnly = (config: Config) => withStore(config, (store) => store.migrate());
 
 /** Resolves on the first SIGTERM or SIGINT. Installed before start-up, so an early signal still stops cleanly. */
 function shutdownSignal(): Promise<void> {

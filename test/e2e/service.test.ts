@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { openSqliteStore } from '../../src/store/sqlite';
 import { runCli, startServiceProcess } from '../support/serviceProcess';
 import { makeTempDir } from '../support/tempDir';
+import { existsSync } from 'node:fs';
 
 describe('the service process', () => {
   let dir: { path: string; cleanup(): void | Promise<void> };
@@ -83,6 +84,16 @@ describe('the service process', () => {
       expect(await store.pendingMigrations()).toEqual([]);
       await store.close();
       expect((await runCli(['fly'])).code).toBe(2);
+    });
+
+    it('answers --help after a command without running it, and shows no actor of a DATA_DIR that holds no store, creating nothing', async () => {
+      const empty = join(dir.path, 'nothing-here');
+      const help = await runCli(['migrate', '--help'], { DATA_DIR: empty });
+      expect([help.code, help.output.includes('Usage: tickets')]).toEqual([0, true]);
+      const show = await runCli(['actors', 'show', 'booking/x'], { DATA_DIR: empty });
+      expect(show.code).toBe(1);
+      expect(show.output).toContain(`there is no store in DATA_DIR ${empty}`);
+      expect(existsSync(empty)).toBe(false);
     });
   });
 });
