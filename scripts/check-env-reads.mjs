@@ -14,6 +14,7 @@ const ENV_READS = [
   [/\{[^}]*\benv\b[^}]*\}\s*=\s*(globalThis\s*\.\s*)?process\b/, 'env destructured from process'],
   [/\bimport\s*\{[^}]*\benv\b[^}]*\}\s*from\s*['"](node:)?process['"]/, 'env imported from node:process'],
   [/\bBun\s*\.\s*env\b/, 'Bun.env'],
+  [/\bimport\s*\{[^}]*\benv\b[^}]*\}\s*from\s*['"]bun['"]/, 'env imported from bun'],
   [/\bimport\s*\.\s*meta\s*\.\s*env\b/, 'import.meta.env'],
 ];
 
@@ -21,7 +22,10 @@ const IMPURE = [
   [/\bDate\s*\.\s*now\b/, 'Date.now'],
   [/\bnew\s+Date\s*\(\s*\)/, 'new Date()'],
   [/\bMath\s*\.\s*random\b/, 'Math.random'],
-  [/\brandomUUID\b/, 'randomUUID'],
+  [/\brandomUUID\w*/, 'randomUUID'],
+  [/(?<![.\w])(?<!new\s+)Date\s*\(/, 'Date() (the current time as text)'],
+  [/\bset(Timeout|Interval|Immediate)\s*\(/, 'timers'],
+  [/\bBun\s*\.\s*(sleep|file|write|spawn|randomUUIDv7|nanoseconds)\b/, 'Bun I/O, time or randomness'],
   [/\bgetRandomValues\b/, 'getRandomValues'],
   [/\bperformance\s*\.\s*now\b/, 'performance.now'],
   [/\bfetch\s*\(/, 'fetch('],
