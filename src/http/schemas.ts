@@ -8,6 +8,9 @@ export const MoneySchema = z.object({
   currency: z.string().regex(CURRENCY_PATTERN, 'an ISO 4217 code of 3 upper-case letters, e.g. "GBP"'),
 });
 
+/** A start time: RFC 3339 with an offset, read and kept in UTC with `Z`. */
+export const StartTime = z.iso.datetime({ offset: true }).transform((value) => new Date(value).toISOString());
+
 /**
  * A UUID as text: 8-4-4-4-12 hex digits of any version and variant, as PostgreSQL and the system we
  * replace accept them (zod's `z.uuid()` refuses, say, `12345678-1234-1234-1234-123456789012`, an id a

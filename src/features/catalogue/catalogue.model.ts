@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { MoneySchema, UuidInput } from '../../http/schemas';
+import { MoneySchema, StartTime, UuidInput } from '../../http/schemas';
 
-const StartTime = z.iso.datetime({ offset: true }).transform((value) => new Date(value).toISOString());
 const Name = z.string().trim().min(1).max(300);
 
 export const CreateVenueBody = z.object({ name: Name, location: z.string().trim().min(1).max(300) });

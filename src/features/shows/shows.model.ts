@@ -1,7 +1,5 @@
 import { z } from 'zod';
-
-/** RFC 3339 with an offset; stored and returned in UTC with `Z`. */
-const StartTime = z.iso.datetime({ offset: true }).transform((value) => new Date(value).toISOString());
+import { StartTime } from '../../http/schemas';
 
 export const CreateShowBody = z.object({
   dead_nation_id: z.string().trim().min(1).max(200),
