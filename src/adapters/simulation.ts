@@ -1,3 +1,4 @@
+import { sleep } from '../kernel/backoff';
 import { isoNow, type Clock } from '../kernel/clock';
 import type { IdSource } from '../kernel/ids';
 import type { CallContext, CallOutcome, OnCall } from './call';
@@ -312,7 +313,6 @@ function withTimeout<T>(work: Promise<T>, ms: number, timeoutError: () => Error)
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** mulberry32: a small seeded PRNG, so that error rates are reproducible (no Math.random). */
 function prng(seed: number): () => number {

@@ -1,6 +1,7 @@
 import { SpanKind, type Span } from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../actors/ports';
+import { backoffMs, sleep } from '../kernel/backoff';
 import { isoNow, type Clock } from '../kernel/clock';
 import { isTerminalFailure, retryAfterMsOf } from '../kernel/errors';
 import type { IdSource } from '../kernel/ids';
@@ -288,7 +289,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
           metrics.retries.inc({ handler: handler.name });
           span?.addEvent('retry', { attempt: attempts, 'exception.message': errorText(error) });
           log.warn('handler failed, retrying', { attempt: attempts, err: error });
-          await sleep(Math.min(retry.maxMs, Math.max(backoffMs(attempts, retry), retryAfterMsOf(error) ?? 0)));
+          await sleep(Math.min(retry.maxMs, Math.max(backoffMs(attempts, retry.baseMs, retry.maxMs), retryAfterMsOf(error) ?? 0)));
         }
       }
       await recordDeadLetter(store, {
@@ -421,7 +422,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
         // The group may be gone (a Redis that restarted empty): create it again before the next read.
         loop.ready = false;
         logger.error('consumer loop failed', { group: handler.group, stream, consumer, failures, err: error });
-        await pause(backoffMs(failures, retry));
+        await pause(backoffMs(failures, retry.baseMs, retry.maxMs));
       }
     }
   };
@@ -486,13 +487,6 @@ function functionFor<C extends HandlerContext>(handler: string, on: Record<strin
   return run;
 }
 
-/** Exponential backoff with equal jitter: between half and all of min(maxMs, baseMs · 2^(n−1)) after the nth failure. */
-function backoffMs(failures: number, { baseMs, maxMs }: RetryPolicy): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** (failures - 1));
-  return ceiling / 2 + Math.random() * (ceiling / 2);
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function createMetrics(registry: Registry, bus: Bus, loops: readonly Loop[]) {
   new Gauge({

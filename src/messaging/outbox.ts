@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { LogCursor, LoggedMessage, Message, Store } from '../actors/ports';
+import { backoffMs } from '../kernel/backoff';
 import { isoNow, type Clock } from '../kernel/clock';
 import { inSpan, SpanKind } from '../kernel/tracing';
 import type { Logger } from '../observability/logger';
@@ -584,7 +585,7 @@ class Loop {
       } catch (error) {
         failures += 1;
         this.opts.onError(error, failures);
-        await this.sleep(backoffMs(failures, this.opts.maxBackoffMs), false);
+        await this.sleep(backoffMs(failures, FIRST_BACKOFF_MS, this.opts.maxBackoffMs), false);
       }
     }
   }
@@ -603,11 +604,6 @@ class Loop {
   }
 }
 
-/** Exponential from FIRST_BACKOFF_MS, capped, with jitter: between half and all of the step's delay. */
-function backoffMs(failures: number, maxMs: number): number {
-  const delay = Math.min(maxMs, FIRST_BACKOFF_MS * 2 ** (failures - 1));
-  return delay / 2 + Math.random() * (delay / 2);
-}
 
 const silentLogger: Logger = {
   debug: () => {},
