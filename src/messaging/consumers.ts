@@ -10,7 +10,7 @@ import { recordError, type Tracing } from '../observability/tracing';
 import { errorText, recordDeadLetter, type Redeliverer } from './deadLetters';
 import { TerminalError, type Handler, type HandlerContext, type MessageHandler } from './handlers';
 import type { Bus, BusEntry, BusMessage } from './ports';
-import { paddedToPowerOfTwo, placeholders } from './statementShapes';
+import { paddedToPowerOfTwo, placeholders } from '../kernel/statementShapes';
 import { fieldsOf, streamOf, toBusMessage } from './wire';
 
 /**

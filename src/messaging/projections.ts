@@ -3,7 +3,7 @@ import { LOG_START, type LogCursor, type LoggedMessage, type Message, type SqlEx
 import { isoNow, type Clock } from '../kernel/clock';
 import type { Logger } from '../observability/logger';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
-import { paddedToPowerOfTwo, placeholders, powerOfTwoAtMost, powerOfTwoChunks } from './statementShapes';
+import { paddedToPowerOfTwo, placeholders, powerOfTwoAtMost, powerOfTwoChunks } from '../kernel/statementShapes';
 
 /**
  * Read models (projections). A projection tails the store's event log in commit order from its own

@@ -20,6 +20,7 @@ import {
   type StoredResponse,
   type TimerSet,
 } from '../actors/ports';
+import { placeholders } from '../kernel/statementShapes';
 
 /**
  * Parameter values both drivers bind the same way: Dates as RFC 3339 text, `undefined` as NULL; a
@@ -183,7 +184,7 @@ async function insertMessages(tx: SqlExecutor, messages: NewMessage[]): Promise<
     const rows = batch.map((m) => {
       const first = params.length + 1;
       params.push(m.id, m.name, m.kind, m.actor, m.actorSeq, jsonParam(m.data), jsonParam(m.metadata), m.occurredAt);
-      return `(${Array.from({ length: 8 }, (_, i) => `$${first + i}`).join(', ')})`;
+      return `(${placeholders(8, first)})`;
     });
     const returned = await tx.query<{ id: string; position: number }>(
       `INSERT INTO messages (id, name, kind, actor, actor_seq, data, metadata, occurred_at)

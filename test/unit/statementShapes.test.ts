@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { paddedToPowerOfTwo, placeholders, powerOfTwoAtMost, powerOfTwoChunks } from '../../src/messaging/statementShapes';
+import { paddedToPowerOfTwo, placeholders, powerOfTwoAtMost, powerOfTwoChunks } from '../../src/kernel/statementShapes';
 
 describe('statement shapes', () => {
   describe('placeholders', () => {

@@ -1,6 +1,6 @@
 import type { Message, SqlExecutor } from '../../actors/ports';
 import { defineProjection, rowsOf } from '../../messaging/projections';
-import { placeholders } from '../../messaging/statementShapes';
+import { placeholders } from '../../kernel/statementShapes';
 
 /** One ticket in the ops read model; every column but the key is null until a fact sets it. */
 export type OpsTicketRow = {

@@ -1,5 +1,6 @@
 import type { Message } from '../../actors/ports';
 import type { InlineHandler } from '../../actors/runtime';
+import { placeholders } from '../../kernel/statementShapes';
 
 type SeatsListed = { event_id: string; seats: Array<{ label: string; price: { amount: string; currency: string } }>; hold_policy: { ttl_seconds: number; max_renewals: number; max_seats_per_user: number } };
 
@@ -33,7 +34,7 @@ export const catalogueTables: InlineHandler = {
         await tx.execute('UPDATE catalogue_events SET ttl_seconds = $1, max_renewals = $2, max_seats_per_user = $3 WHERE event_id = $4', [p.ttl_seconds, p.max_renewals, p.max_seats_per_user, listed.event_id]);
         for (let i = 0; i < listed.seats.length; i += 200) {
           const chunk = listed.seats.slice(i, i + 200);
-          const values = chunk.map((_, j) => `($1, $${j * 3 + 2}, $${j * 3 + 3}, $${j * 3 + 4})`).join(', ');
+          const values = chunk.map((_, j) => `($1, ${placeholders(3, j * 3 + 2)})`).join(', ');
           await tx.execute(
             `INSERT INTO event_seats (event_id, label, price_amount, price_currency) VALUES ${values}`,
             [listed.event_id, ...chunk.flatMap((s) => [s.label, s.price.amount, s.price.currency])],

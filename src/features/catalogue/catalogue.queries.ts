@@ -1,7 +1,7 @@
 import type { SqlExecutor } from '../../actors/ports';
 import { liveHeldSeatsSql, SHOW_HOLD_POLICY } from '../showCapacity';
 import type { EventDetails } from './catalogue.model';
-import { placeholders } from '../../messaging/statementShapes';
+import { placeholders } from '../../kernel/statementShapes';
 
 interface EventRow {
   event_id: string;

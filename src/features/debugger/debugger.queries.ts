@@ -1,5 +1,5 @@
 import type { SqlExecutor } from '../../actors/ports';
-import { placeholders } from '../../messaging/statementShapes';
+import { placeholders } from '../../kernel/statementShapes';
 import type { DeadLetterRow, Delivery, FailedAttempt } from './debugger.timeline';
 
 /** A found actor, as the search lists it. */

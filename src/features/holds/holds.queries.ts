@@ -1,5 +1,5 @@
 import type { SqlExecutor } from '../../actors/ports';
-import { paddedToPowerOfTwo, placeholders } from '../../messaging/statementShapes';
+import { paddedToPowerOfTwo, placeholders } from '../../kernel/statementShapes';
 import { SHOW_HOLD_POLICY } from '../showCapacity';
 
 export interface HoldPolicy {
