@@ -36,7 +36,10 @@ export type CatalogueEventEvent = {
 export const venueMachine = setup({
   types: { context: {} as { venueId: string }, events: {} as VenueEvent },
   actions: {
-    assignVenue: assign(({ event }) => ({ venueId: event.venue_id })),
+    assignVenue: assign(({ event }) => {
+      assertEvent(event, 'venue.create');
+      return { venueId: event.venue_id };
+    }),
     tellCreated: emit(({ event }) => {
       assertEvent(event, 'venue.create');
       return { type: 'VenueCreated_v1', venue_id: event.venue_id, name: event.name, location: event.location, created_at: event.now };
@@ -55,7 +58,10 @@ export const venueMachine = setup({
 export const performerMachine = setup({
   types: { context: {} as { performerId: string }, events: {} as PerformerEvent },
   actions: {
-    assignPerformer: assign(({ event }) => ({ performerId: event.performer_id })),
+    assignPerformer: assign(({ event }) => {
+      assertEvent(event, 'performer.create');
+      return { performerId: event.performer_id };
+    }),
     tellCreated: emit(({ event }) => {
       assertEvent(event, 'performer.create');
       return { type: 'PerformerCreated_v1', performer_id: event.performer_id, name: event.name, description: event.description, created_at: event.now };
@@ -83,19 +89,28 @@ export interface CatalogueEventContext {
 export const catalogueEventMachine = setup({
   types: { context: {} as CatalogueEventContext, events: {} as CatalogueEventEvent },
   actions: {
-    assignEvent: assign(({ event }) => ({ eventId: event.event_id, holdPolicy: event.hold_policy })),
-    tellCreated: emit(({ event }) => ({
-      type: 'EventCreated_v1',
-      event_id: event.event_id,
-      name: event.name,
-      description: event.description,
-      start_time: event.start_time,
-      venue: event.venue,
-      performers: event.performers,
-      seat_count: event.seats.length,
-      created_at: event.now,
-    })),
-    tellSeatsListed: emit(({ event }) => ({ type: 'EventSeatsListed_v1', event_id: event.event_id, seats: event.seats, hold_policy: event.hold_policy })),
+    assignEvent: assign(({ event }) => {
+      assertEvent(event, 'event.create');
+      return { eventId: event.event_id, holdPolicy: event.hold_policy };
+    }),
+    tellCreated: emit(({ event }) => {
+      assertEvent(event, 'event.create');
+      return {
+        type: 'EventCreated_v1',
+        event_id: event.event_id,
+        name: event.name,
+        description: event.description,
+        start_time: event.start_time,
+        venue: event.venue,
+        performers: event.performers,
+        seat_count: event.seats.length,
+        created_at: event.now,
+      };
+    }),
+    tellSeatsListed: emit(({ event }) => {
+      assertEvent(event, 'event.create');
+      return { type: 'EventSeatsListed_v1', event_id: event.event_id, seats: event.seats, hold_policy: event.hold_policy };
+    }),
   },
 }).createMachine({
   id: 'event-v1',
