@@ -1,5 +1,6 @@
 -- A sold numbered seat remembers the ticket it was sold as, so that the ticket's refund or
--- cancellation (TicketRefunded_v1, TicketBookingCanceled_v1) frees that seat and no other.
+-- cancellation (TicketRefunded_v1, TicketBookingCanceled_v1) frees that seat and no other; and a
+-- sold hold's quantity counts only the tickets still bought (max_seats_per_user).
 ALTER TABLE event_seats ADD COLUMN ticket_id TEXT;
 CREATE INDEX event_seats_ticket ON event_seats (ticket_id);
 
@@ -15,3 +16,9 @@ UPDATE event_seats SET ticket_id = (
 UPDATE event_seats SET status = 'available', hold_id = NULL, user_id = NULL, held_until = NULL, ticket_id = NULL
  WHERE status = 'sold' AND ticket_id IN (
    SELECT json_extract(data, '$.ticket_id') FROM messages WHERE name IN ('TicketRefunded_v1', 'TicketBookingCanceled_v1'));
+
+-- Tickets of sales already refunded or cancelled no longer count against their buyer.
+UPDATE holds SET quantity = MAX(0, quantity - (
+  SELECT COUNT(*) FROM messages
+   WHERE name IN ('TicketRefunded_v1', 'TicketBookingCanceled_v1') AND json_extract(data, '$.booking_id') = holds.hold_id))
+ WHERE status = 'sold';

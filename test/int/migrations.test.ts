@@ -34,8 +34,9 @@ for (const { name, make } of storeHarnesses) {
           [label],
         );
 
-      it('gives each its ticket from the sale, and frees the seats of tickets already refunded or cancelled', async () => {
+      it('gives each its ticket from the sale, frees the seats of tickets already refunded or cancelled, and stops counting them against the buyer', async () => {
         for (const label of ['A1', 'A2', 'A3']) await seat(label);
+        await harness.store.execute("INSERT INTO holds (hold_id, event_id, user_id, quantity, status, held_until) VALUES ('h1', 'e1', 'u1', 3, 'sold', '2030-01-01T00:15:00.000Z')");
         await logFact('m1', 'TicketsSold_v1', {
           hold_id: 'h1', event_id: 'e1', seats: ['A1', 'A2', 'A3'],
           tickets: [{ ticket_id: 't1', seat: 'A1' }, { ticket_id: 't2', seat: 'A2' }, { ticket_id: 't3', seat: 'A3' }],
@@ -45,7 +46,7 @@ for (const { name, make } of storeHarnesses) {
 
         const migration = migrationNamed(name === 'postgres' ? postgresMigrations : sqliteMigrations, '0013_sold_seat_tickets');
         const statements = dataStatements(migration);
-        expect(statements).toHaveLength(2);
+        expect(statements).toHaveLength(3);
         for (const statement of statements) await harness.store.execute(statement);
 
         expect(await harness.store.query('SELECT label, status, hold_id, ticket_id FROM event_seats ORDER BY label')).toEqual([
@@ -53,6 +54,7 @@ for (const { name, make } of storeHarnesses) {
           { label: 'A2', status: 'sold', hold_id: 'h1', ticket_id: 't2' },
           { label: 'A3', status: 'available', hold_id: null, ticket_id: null },
         ]);
+        expect(await harness.store.query("SELECT quantity FROM holds WHERE hold_id = 'h1'")).toEqual([{ quantity: 1 }]);
       });
     });
   });

@@ -53,7 +53,7 @@ export function holdInventory(limits: HoldLimits): InlineHandler {
         case 'HoldExpired_v1':
           return giveBack(tx, fact, 'expired');
         default:
-          return freeSoldSeat(tx, String(message.data.ticket_id));
+          return giveBackSoldTicket(tx, String(message.data.ticket_id), String(message.data.booking_id));
       }
     },
   };
@@ -139,8 +139,13 @@ async function giveBack(tx: Tx, fact: HoldFact, status: 'released' | 'expired'):
   }
 }
 
-/** Once: the seat is no longer sold as this ticket after the first of its refund or cancellation. */
-async function freeSoldSeat(tx: Tx, ticketId: string): Promise<void> {
+/**
+ * A ticket of a sale refunded or cancelled (each ticket emits one of the two, once): its numbered seat
+ * is free again, and it no longer counts against its buyer's `max_seats_per_user` (a ticket's booking
+ * id is its hold's id). A general-admission seat comes back through the show's inventory.
+ */
+async function giveBackSoldTicket(tx: Tx, ticketId: string, holdId: string): Promise<void> {
+  await tx.execute("UPDATE holds SET quantity = quantity - 1 WHERE hold_id = $1 AND status = 'sold' AND quantity > 0", [holdId]);
   await tx.execute(
     "UPDATE event_seats SET status = 'available', hold_id = NULL, user_id = NULL, held_until = NULL, ticket_id = NULL WHERE ticket_id = $1 AND status = 'sold'",
     [ticketId],
