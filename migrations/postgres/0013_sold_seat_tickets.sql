@@ -1,7 +1,9 @@
 -- A sold numbered seat remembers the ticket it was sold as, so that the ticket's refund or
 -- cancellation (TicketRefunded_v1, TicketBookingCanceled_v1) frees that seat and no other; and a
--- sold hold's quantity counts only the tickets still bought (max_seats_per_user).
+-- sold hold counts the tickets of it given back (`returned`), which no longer count against its buyer's
+-- max_seats_per_user.
 ALTER TABLE event_seats ADD COLUMN ticket_id TEXT;
+ALTER TABLE holds ADD COLUMN returned INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX event_seats_ticket ON event_seats (ticket_id);
 
 -- Seats sold before this migration: their tickets are in the sale facts of the log.
@@ -16,7 +18,7 @@ UPDATE event_seats SET status = 'available', hold_id = NULL, user_id = NULL, hel
    SELECT data->>'ticket_id' FROM messages WHERE name IN ('TicketRefunded_v1', 'TicketBookingCanceled_v1'));
 
 -- Tickets of sales already refunded or cancelled no longer count against their buyer.
-UPDATE holds h SET quantity = GREATEST(0, h.quantity - r.n)
+UPDATE holds h SET returned = LEAST(h.quantity, r.n)
   FROM (SELECT data->>'booking_id' AS hold_id, COUNT(*) AS n FROM messages
          WHERE name IN ('TicketRefunded_v1', 'TicketBookingCanceled_v1') GROUP BY 1) AS r
  WHERE h.hold_id = r.hold_id AND h.status = 'sold';

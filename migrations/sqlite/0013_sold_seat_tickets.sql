@@ -1,7 +1,9 @@
 -- A sold numbered seat remembers the ticket it was sold as, so that the ticket's refund or
 -- cancellation (TicketRefunded_v1, TicketBookingCanceled_v1) frees that seat and no other; and a
--- sold hold's quantity counts only the tickets still bought (max_seats_per_user).
+-- sold hold counts the tickets of it given back (`returned`), which no longer count against its buyer's
+-- max_seats_per_user.
 ALTER TABLE event_seats ADD COLUMN ticket_id TEXT;
+ALTER TABLE holds ADD COLUMN returned INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX event_seats_ticket ON event_seats (ticket_id);
 
 -- Seats sold before this migration: their tickets are in the sale facts of the log.
@@ -18,7 +20,7 @@ UPDATE event_seats SET status = 'available', hold_id = NULL, user_id = NULL, hel
    SELECT json_extract(data, '$.ticket_id') FROM messages WHERE name IN ('TicketRefunded_v1', 'TicketBookingCanceled_v1'));
 
 -- Tickets of sales already refunded or cancelled no longer count against their buyer.
-UPDATE holds SET quantity = MAX(0, quantity - (
+UPDATE holds SET returned = MIN(quantity, (
   SELECT COUNT(*) FROM messages
    WHERE name IN ('TicketRefunded_v1', 'TicketBookingCanceled_v1') AND json_extract(data, '$.booking_id') = holds.hold_id))
  WHERE status = 'sold';

@@ -54,7 +54,7 @@ for (const { name, make } of storeHarnesses) {
           { label: 'A2', status: 'sold', hold_id: 'h1', ticket_id: 't2' },
           { label: 'A3', status: 'available', hold_id: null, ticket_id: null },
         ]);
-        expect(await harness.store.query("SELECT quantity FROM holds WHERE hold_id = 'h1'")).toEqual([{ quantity: 1 }]);
+        expect(await harness.store.query("SELECT quantity, returned FROM holds WHERE hold_id = 'h1'")).toEqual([{ quantity: 3, returned: 2 }]);
       });
     });
   });

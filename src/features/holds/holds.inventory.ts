@@ -70,7 +70,7 @@ async function reserve(tx: Tx, fact: HoldFact, message: Message, limits: HoldLim
   // so this sees every hold committed by the transactions that held the lock before.
   const [held] = await tx.query<{ holds: number; seats: number; max_seats: number | null }>(
     `SELECT (SELECT COUNT(*) FROM holds WHERE user_id = $1 AND status = 'held' AND held_until > $3) AS holds,
-            (SELECT COALESCE(SUM(quantity), 0) FROM holds WHERE event_id = $2 AND user_id = $1 AND (status = 'sold' OR (status = 'held' AND held_until > $3))) AS seats,
+            (SELECT COALESCE(SUM(quantity - returned), 0) FROM holds WHERE event_id = $2 AND user_id = $1 AND (status = 'sold' OR (status = 'held' AND held_until > $3))) AS seats,
             (SELECT max_seats_per_user FROM catalogue_events WHERE event_id = $2) AS max_seats`,
     [fact.user_id, fact.event_id, now],
   );
@@ -145,7 +145,7 @@ async function giveBack(tx: Tx, fact: HoldFact, status: 'released' | 'expired'):
  * id is its hold's id). A general-admission seat comes back through the show's inventory.
  */
 async function giveBackSoldTicket(tx: Tx, ticketId: string, holdId: string): Promise<void> {
-  await tx.execute("UPDATE holds SET quantity = quantity - 1 WHERE hold_id = $1 AND status = 'sold' AND quantity > 0", [holdId]);
+  await tx.execute("UPDATE holds SET returned = returned + 1 WHERE hold_id = $1 AND status = 'sold' AND returned < quantity", [holdId]);
   await tx.execute(
     "UPDATE event_seats SET status = 'available', hold_id = NULL, user_id = NULL, held_until = NULL, ticket_id = NULL WHERE ticket_id = $1 AND status = 'sold'",
     [ticketId],
