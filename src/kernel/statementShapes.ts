@@ -1,9 +1,12 @@
 /**
- * Keeps the number of distinct statement texts small where a text depends on how many values a list
- * holds. The Postgres driver prepares every distinct text once per connection and the server keeps it
- * for the connection's life: a text per list length would cost a prepare round trip for each new
- * length and leave one prepared statement per length on every connection. Lengths are therefore
- * powers of two (1, 2, 4, …): at most a dozen texts per statement.
+ * Pieces of SQL text shared by the store, messaging and the features: placeholder lists, keyset
+ * conditions, and list lengths kept to powers of two.
+ *
+ * The powers of two keep the number of distinct statement texts small where a text depends on how
+ * many values a list holds. The Postgres driver prepares every distinct text once per connection and
+ * the server keeps it for the connection's life: a text per list length would cost a prepare round
+ * trip for each new length and leave one prepared statement per length on every connection. Lengths
+ * are therefore powers of two (1, 2, 4, …): at most a dozen texts per statement.
  */
 
 /** `$first, $first+1, …`: `count` placeholders for a list of bound values. */
@@ -41,4 +44,16 @@ export function powerOfTwoChunks<T>(items: readonly T[], max: number): T[][] {
     start += size;
   }
   return chunks;
+}
+
+/**
+ * The keyset condition of a list ordered by two columns, the second breaking ties: the rows after the
+ * key `after` (SQL expressions, usually placeholders). `(a > $x OR (a = $x AND b > $y))` ascending,
+ * with `<` descending.
+ */
+export function keysetAfter(columns: readonly [string, string], after: readonly [string, string], order: 'asc' | 'desc'): string {
+  const [first, second] = columns;
+  const [firstKey, secondKey] = after;
+  const beyond = order === 'asc' ? '>' : '<';
+  return `(${first} ${beyond} ${firstKey} OR (${first} = ${firstKey} AND ${second} ${beyond} ${secondKey}))`;
 }

@@ -1,6 +1,7 @@
 import { jsonParam, type SqlExecutor, type Store } from '../actors/ports';
 import { isoNow, type Clock } from '../kernel/clock';
 import type { BusMessage } from './ports';
+import { keysetAfter } from '../kernel/statementShapes';
 
 /** `dead` until a redrive succeeds, then `redriven`. */
 export type DeadLetterStatus = 'dead' | 'redriven';
@@ -171,8 +172,7 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
       }
       if (after !== undefined) {
         params.push(after.failedAt, after.id);
-        const [failedAt, id] = [`$${params.length - 1}`, `$${params.length}`];
-        conditions.push(`(failed_at < ${failedAt} OR (failed_at = ${failedAt} AND id < ${id}))`);
+        conditions.push(keysetAfter(['failed_at', 'id'], [`$${params.length - 1}`, `$${params.length}`], 'desc'));
       }
       params.push(limit + 1);
       const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { paddedToPowerOfTwo, placeholders, powerOfTwoAtMost, powerOfTwoChunks } from '../../src/kernel/statementShapes';
+import { keysetAfter, paddedToPowerOfTwo, placeholders, powerOfTwoAtMost, powerOfTwoChunks } from '../../src/kernel/statementShapes';
 
 describe('statement shapes', () => {
   describe('placeholders', () => {
@@ -41,5 +41,12 @@ describe('statement shapes', () => {
       expect(powerOfTwoAtMost(10_000)).toBe(8_192);
       expect(powerOfTwoAtMost(1)).toBe(1);
     });
+  });
+});
+
+describe('keysetAfter', () => {
+  it('writes the rows after a two-column key, ties broken by the second column, in either order', () => {
+    expect(keysetAfter(['start_time', 'show_id'], ['$2', '$3'], 'asc')).toBe('(start_time > $2 OR (start_time = $2 AND show_id > $3))');
+    expect(keysetAfter(['failed_at', 'id'], ['$1', '$2'], 'desc')).toBe('(failed_at < $1 OR (failed_at = $1 AND id < $2))');
   });
 });

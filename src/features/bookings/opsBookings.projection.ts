@@ -1,6 +1,7 @@
 import type { SqlExecutor } from '../../actors/ports';
 import { defineProjection, rowsOf } from '../../messaging/projections';
 import { hasReceiptIssuedOn, opsTicketsProjection, text } from './opsTickets.projection';
+import { keysetAfter } from '../../kernel/statementShapes';
 
 /**
  * One booking in the ops read model. A ticket fact may be applied before its BookingMade_v1 (the
@@ -87,8 +88,7 @@ export async function listMadeBookings(db: SqlExecutor, page: MadeBookingsPage):
   };
   const where = ['booked_at IS NOT NULL'];
   if (page.after) {
-    const bookedAt = param(page.after[0]);
-    where.push(`(booked_at < ${bookedAt} OR (booked_at = ${bookedAt} AND booking_id < ${param(page.after[1])}))`);
+    where.push(keysetAfter(['booked_at', 'booking_id'], [param(page.after[0]), param(page.after[1])], 'desc'));
   }
   if (page.receiptIssuedOn !== undefined) where.push(hasReceiptIssuedOn(page.receiptIssuedOn, param));
   const limit = page.limit === undefined ? '' : ` LIMIT ${page.limit + 1}`;

@@ -1,5 +1,5 @@
 import type { SqlExecutor } from '../../actors/ports';
-import { placeholders } from '../../kernel/statementShapes';
+import { keysetAfter, placeholders } from '../../kernel/statementShapes';
 import type { DeadLetterRow, Delivery, FailedAttempt } from './debugger.timeline';
 
 /** A found actor, as the search lists it. */
@@ -48,8 +48,7 @@ export async function searchActors(db: SqlExecutor, search: ActorSearch): Promis
     where.push(`(LOWER(address) LIKE ${like} OR LOWER(${snapshot}) LIKE ${like})`);
   }
   if (search.after) {
-    const [updatedAt, address] = [param(search.after[0]), param(search.after[1])];
-    where.push(`(updated_at < ${updatedAt} OR (updated_at = ${updatedAt} AND address < ${address}))`);
+    where.push(keysetAfter(['updated_at', 'address'], [param(search.after[0]), param(search.after[1])], 'desc'));
   }
   // One row more than the page: whether there is a next page (pageOf).
   const rows = await db.query<ActorRow>(

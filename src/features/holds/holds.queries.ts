@@ -1,5 +1,5 @@
 import type { SqlExecutor } from '../../actors/ports';
-import { paddedToPowerOfTwo, placeholders } from '../../kernel/statementShapes';
+import { keysetAfter, paddedToPowerOfTwo, placeholders } from '../../kernel/statementShapes';
 import { SHOW_HOLD_POLICY } from '../showCapacity';
 
 export interface HoldPolicy {
@@ -57,7 +57,7 @@ export async function soldHoldsOf(db: SqlExecutor, userId: string, page: { limit
   let after = '';
   if (page.after) {
     params.push(page.after[0], page.after[1]);
-    after = 'AND (sold_at < $2 OR (sold_at = $2 AND hold_id < $3))';
+    after = `AND ${keysetAfter(['sold_at', 'hold_id'], ['$2', '$3'], 'desc')}`;
   }
   return db.query<SoldHold>(
     `SELECT hold_id, user_id, sold_at FROM holds WHERE user_id = $1 AND status = 'sold' ${after}

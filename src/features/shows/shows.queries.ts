@@ -1,6 +1,7 @@
 import type { SqlExecutor } from '../../actors/ports';
 import { liveHeldSeatsSql } from '../showCapacity';
 import type { Show } from './shows.model';
+import { keysetAfter } from '../../kernel/statementShapes';
 
 interface ShowRow {
   show_id: string;
@@ -39,7 +40,7 @@ export async function listShows(db: SqlExecutor, page: { limit?: number; after?:
   let where = '';
   if (page.after) {
     params.push(page.after[0], page.after[1]);
-    where = 'WHERE start_time > $2 OR (start_time = $2 AND show_id > $3)';
+    where = `WHERE ${keysetAfter(['start_time', 'show_id'], ['$2', '$3'], 'asc')}`;
   }
   const limit = page.limit === undefined ? '' : `LIMIT ${page.limit + 1}`;
   const rows = await db.query<ShowRow>(`SELECT ${COLUMNS} FROM shows ${where} ORDER BY start_time, show_id ${limit}`, params);

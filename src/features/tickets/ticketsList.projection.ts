@@ -1,6 +1,7 @@
 import type { SqlExecutor } from '../../actors/ports';
 import type { Money } from '../../kernel/money';
 import { defineProjection, rowsOf } from '../../messaging/projections';
+import { keysetAfter } from '../../kernel/statementShapes';
 
 type TicketsListRow = {
   ticket_id: string;
@@ -35,7 +36,7 @@ export async function listTickets(db: SqlExecutor, page: { limit?: number; after
   let clause = '';
   if (page.after) {
     params.push(page.after[0], page.after[1]);
-    clause = 'WHERE confirmed_at > $1 OR (confirmed_at = $1 AND ticket_id > $2) ';
+    clause = `WHERE ${keysetAfter(['confirmed_at', 'ticket_id'], ['$1', '$2'], 'asc')} `;
   }
   clause += 'ORDER BY confirmed_at, ticket_id';
   if (page.limit !== undefined) clause += ` LIMIT ${page.limit + 1}`;
