@@ -16,7 +16,7 @@ export class UnknownActorError extends Error {
   override name = 'UnknownActorError';
 }
 
-/** The store's schema is behind this build, so its tables cannot be read with confidence. */
+/** There is no store where the configuration points, or its schema is behind this build: its tables cannot be read with confidence. */
 export class StoreNotMigratedError extends Error {
   override name = 'StoreNotMigratedError';
 }

@@ -100,7 +100,6 @@ export const unsupportedMediaType = (contentType: string) =>
 /** 404 ROUTE_NOT_FOUND: no route has this method and path. */
 export const routeNotFound = () => new AppError({ status: 404, code: 'ROUTE_NOT_FOUND', detail: 'No route matches this method and path' });
 
-
 function fromAppError(e: AppError): Problem {
   const body: ProblemDetails = {
     type: `${PROBLEM_TYPE_PREFIX}${e.code.toLowerCase().replaceAll('_', '-')}`,

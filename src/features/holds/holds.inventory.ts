@@ -112,14 +112,15 @@ async function extend(tx: Tx, fact: HoldFact): Promise<void> {
 async function sell(tx: Tx, fact: HoldFact, soldAt: string): Promise<void> {
   const quantity = quantityOf(fact);
   const sold = await tx.execute("UPDATE holds SET status = 'sold', sold_at = $2 WHERE hold_id = $1 AND status = 'held'", [fact.hold_id, soldAt]);
-  let seats = 0;
-  for (const ticket of fact.tickets ?? []) {
-    if (ticket.seat === null) continue;
-    seats += await tx.execute(
-      "UPDATE event_seats SET status = 'sold', held_until = NULL, ticket_id = $3 WHERE event_id = $1 AND hold_id = $2 AND label = $4 AND status = 'held'",
-      [fact.event_id, fact.hold_id, ticket.ticket_id, ticket.seat],
-    );
-  }
+  // One UPDATE per numbered seat (each keeps its ticket's id), sent together: one round trip on Postgres.
+  const soldSeats = await Promise.all(
+    (fact.tickets ?? []).filter((ticket) => ticket.seat !== null).map((ticket) =>
+      tx.execute(
+        "UPDATE event_seats SET status = 'sold', held_until = NULL, ticket_id = $3 WHERE event_id = $1 AND hold_id = $2 AND label = $4 AND status = 'held'",
+        [fact.event_id, fact.hold_id, ticket.ticket_id, ticket.seat],
+      )),
+  );
+  const seats = soldSeats.reduce((sum, changed) => sum + changed, 0);
   if (sold !== 1 || seats !== fact.seats.length) throw conflict('HOLD_EXPIRED', 'the hold has expired and its seats were taken');
   if (fact.seats.length > 0) return;
   await tx.execute('UPDATE shows SET seats_held = seats_held - $1, seats_taken = seats_taken + $1 WHERE show_id = $2', [quantity, fact.event_id]);
