@@ -24,3 +24,12 @@ export class ManualClock implements Clock {
 
 /** RFC 3339 UTC with milliseconds and `Z`: the one time format stored and sent. */
 export const isoNow = (clock: Clock): string => clock.now().toISOString();
+
+/**
+ * A time from elsewhere (a fact's field, a provider's answer) in the one stored format, so that times
+ * compare as text; one that does not parse is kept as given rather than stalling whoever reads it.
+ */
+export function inStoredFormat(time: string): string {
+  const ms = Date.parse(time);
+  return Number.isNaN(ms) ? time : new Date(ms).toISOString();
+}

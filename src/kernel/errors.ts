@@ -69,7 +69,7 @@ export const internalError = () =>
 /**
  * Whether retrying what threw `error` cannot help. One rule for every layer: an error that carries
  * `retryable: false` is terminal (an AppError refusal, an external service's 4xx, a handler's
- * TerminalError); anything else (a crash, a timeout, a lost connection) may pass on a retry.
+ * PoisonMessageError); anything else (a crash, a timeout, a lost connection) may pass on a retry.
  */
 export function isTerminalFailure(error: unknown): boolean {
   return error instanceof Error && (error as { retryable?: unknown }).retryable === false;

@@ -8,7 +8,7 @@ import type { IdSource } from '../kernel/ids';
 import type { Logger } from '../observability/logger';
 import { recordError, type Tracing } from '../observability/tracing';
 import { errorText, recordDeadLetter, type Redeliverer } from './deadLetters';
-import { TerminalError, type Handler, type HandlerContext, type MessageHandler } from './handlers';
+import { PoisonMessageError, type Handler, type HandlerContext, type MessageHandler } from './handlers';
 import type { Bus, BusEntry, BusMessage } from './ports';
 import { paddedToPowerOfTwo, placeholders } from '../kernel/statementShapes';
 import { fieldsOf, streamOf, toBusMessage } from './wire';
@@ -121,7 +121,7 @@ interface Loop {
  *    in a CONSUMER span continuing the message's trace, with a logger carrying its correlation id;
  * 4. a failure is retried with exponential backoff and jitter until `retry.attempts` attempts, earlier
  *    deliveries of the entry counted as one attempt each (a crash does not reset the budget); a
- *    terminal failure (`isTerminalFailure`: a TerminalError, an external 4xx, an AppError refusal) is not retried. Then the message is written to `dead_letters` and the group moves on.
+ *    terminal failure (`isTerminalFailure`: a PoisonMessageError, an external 4xx, an AppError refusal) is not retried. Then the message is written to `dead_letters` and the group moves on.
  *    Each failed attempt is also written to `delivery_attempts` (one row per failure, best-effort), for the debugger.
  *
  * Metrics on `registry`: `handler_duration_seconds{handler}`, `handler_retries_total{handler}`,
@@ -483,7 +483,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
 /** The function of `handler` for `messageName`; a message it does not handle can never succeed. */
 function functionFor<C extends HandlerContext>(handler: string, on: Record<string, MessageHandler<C>>, messageName: string): MessageHandler<C> {
   const run = on[messageName];
-  if (run === undefined) throw new TerminalError(`handler ${handler} does not handle ${messageName}`);
+  if (run === undefined) throw new PoisonMessageError(`handler ${handler} does not handle ${messageName}`);
   return run;
 }
 

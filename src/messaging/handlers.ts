@@ -81,7 +81,7 @@ const HANDLER_NAME = /^[a-z][A-Za-z0-9]*$/;
 
 /**
  * Declares a message handler. A thrown error is retried with backoff up to the retry budget, then the
- * message is dead-lettered; throw a TerminalError to dead-letter it at once.
+ * message is dead-lettered; throw a PoisonMessageError to dead-letter it at once.
  *
  * @example
  * export const printTickets = defineHandler({
@@ -113,7 +113,7 @@ export function defineHandler(definition: HandlerDefinition): Handler {
  * A failure that retrying cannot fix (a message that can never be valid, a handler asked for a message
  * it does not handle): the message goes to the dead letters on its first failure.
  */
-export class TerminalError extends Error {
-  override name = 'TerminalError';
+export class PoisonMessageError extends Error {
+  override name = 'PoisonMessageError';
   readonly retryable = false;
 }

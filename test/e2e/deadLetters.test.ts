@@ -10,7 +10,7 @@ import { ManualClock } from '../../src/kernel/clock';
 import { randomIds } from '../../src/kernel/ids';
 import { createConsumers, type Consumers } from '../../src/messaging/consumers';
 import { createDeadLetters } from '../../src/messaging/deadLetters';
-import { defineHandler, TerminalError } from '../../src/messaging/handlers';
+import { defineHandler, PoisonMessageError } from '../../src/messaging/handlers';
 import type { Bus } from '../../src/messaging/ports';
 import { openSqliteBus } from '../../src/messaging/sqliteBus';
 import { streamOf, toBusMessage } from '../../src/messaging/wire';
@@ -97,7 +97,7 @@ beforeAll(async () => {
     effect: 'external',
     on: {
       TicketPrinted_v1: (message) => {
-        if (broken.has(message.id)) throw new TerminalError(`no paper for ${message.id}`);
+        if (broken.has(message.id)) throw new PoisonMessageError(`no paper for ${message.id}`);
         printed.push(message.id);
       },
     },

@@ -8,7 +8,7 @@ import { ManualClock } from '../../src/kernel/clock';
 import { randomIds } from '../../src/kernel/ids';
 import { createConsumers, type Consumers, type ConsumersOptions } from '../../src/messaging/consumers';
 import { createDeadLetters } from '../../src/messaging/deadLetters';
-import { defineHandler, TerminalError, type Handler, type LocalHandlerContext } from '../../src/messaging/handlers';
+import { defineHandler, PoisonMessageError, type Handler, type LocalHandlerContext } from '../../src/messaging/handlers';
 import type { Bus, BusMessage } from '../../src/messaging/ports';
 import { createRedisBus } from '../../src/messaging/redisBus';
 import { openSqliteBus } from '../../src/messaging/sqliteBus';
@@ -419,10 +419,10 @@ for (const { name, make } of modes) {
         }
       });
 
-      it('dead-letters a TerminalError on the first attempt', async () => {
+      it('dead-letters a PoisonMessageError on the first attempt', async () => {
         const seen: Seen[] = [];
         const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
-        const consumers = start([recorder('print', ['BookingMade_v1'], seen, () => Promise.reject(new TerminalError('card declined')))]);
+        const consumers = start([recorder('print', ['BookingMade_v1'], seen, () => Promise.reject(new PoisonMessageError('card declined')))]);
 
         await publish(mode.bus, message!);
         await consumers.drain();
@@ -483,7 +483,7 @@ for (const { name, make } of modes) {
         const seen: Seen[] = [];
         const messages = await commit(store, 'booking/a', 'BookingMade_v1', 'BookingMade_v1');
         const consumers = start([recorder('print', ['BookingMade_v1'], seen, (message) => {
-          if (message.actorSeq === 1) throw new TerminalError('unreadable');
+          if (message.actorSeq === 1) throw new PoisonMessageError('unreadable');
         })]);
 
         await publish(mode.bus, ...messages);

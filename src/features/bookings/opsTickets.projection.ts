@@ -1,5 +1,6 @@
 import type { Message, SqlExecutor } from '../../actors/ports';
 import { defineProjection, rowsOf } from '../../messaging/projections';
+import { inStoredFormat } from '../../kernel/clock';
 import { placeholders } from '../../kernel/statementShapes';
 
 /** One ticket in the ops read model; every column but the key is null until a fact sets it. */
@@ -35,10 +36,7 @@ export const text = (value: unknown): string | null => (typeof value === 'string
 /** The receipts service's `issued_at` in the one stored time format, so that day ranges compare as text. */
 function utc(value: unknown): string | null {
   const raw = text(value);
-  if (raw === null) return null;
-  const ms = Date.parse(raw);
-  // An unparsable time is kept as sent rather than stalling the projection on it.
-  return Number.isNaN(ms) ? raw : new Date(ms).toISOString();
+  return raw === null ? null : inStoredFormat(raw);
 }
 
 /** The columns each fact owns; no two facts set the same one, so the order they arrive in does not matter. */

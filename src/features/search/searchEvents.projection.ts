@@ -1,3 +1,4 @@
+import { inStoredFormat } from '../../kernel/clock';
 import { defineProjection } from '../../messaging/projections';
 
 /** A performer of an event as search shows it. */
@@ -30,12 +31,7 @@ const EVENT_CREATED = 'EventCreated_v1';
 
 const str = (value: unknown): string => (typeof value === 'string' ? value : '');
 
-/** Times of one format compare as text; a time that does not parse is kept as given. */
-function utc(value: unknown): string {
-  const text = str(value);
-  const time = Date.parse(text);
-  return Number.isNaN(time) ? text : new Date(time).toISOString();
-}
+const utc = (value: unknown): string => inStoredFormat(str(value));
 
 function performersOf(value: unknown): SearchPerformer[] {
   if (!Array.isArray(value)) return [];

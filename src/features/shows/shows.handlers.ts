@@ -1,5 +1,5 @@
-import { TerminalError as ExternalTerminalError } from '../../adapters/errors';
-import { defineHandler, TerminalError, type Handler } from '../../messaging/handlers';
+import { TerminalError } from '../../adapters/errors';
+import { defineHandler, PoisonMessageError, type Handler } from '../../messaging/handlers';
 import type { FeatureDeps } from '../feature';
 import { callContextOf, reply } from '../reply';
 import { deadNationIdOf } from './shows.queries';
@@ -17,7 +17,7 @@ export function showHandlers({ runtime, services, store, clock }: FeatureDeps): 
         BookingMade_v1: async (_message, ctx) => {
           const booking = ctx.fields as { booking_id: string; show_id: string; number_of_tickets: number; customer_email: string };
           const eventId = await deadNationIdOf(store, booking.show_id);
-          if (eventId === null) throw new TerminalError(`show ${booking.show_id} of booking ${booking.booking_id} does not exist`);
+          if (eventId === null) throw new PoisonMessageError(`show ${booking.show_id} of booking ${booking.booking_id} does not exist`);
           const address = `booking/${booking.booking_id}`;
           try {
             await services.deadNation.bookTickets(
@@ -25,7 +25,7 @@ export function showHandlers({ runtime, services, store, clock }: FeatureDeps): 
               callContextOf(ctx),
             );
           } catch (error) {
-            if (!(error instanceof ExternalTerminalError)) throw error;
+            if (!(error instanceof TerminalError)) throw error;
             await reply(runtime, address, { type: 'deadNation.failed', now: clock.now().toISOString(), reason: error.message }, ctx);
             return;
           }

@@ -1,6 +1,6 @@
 import type { FlightLeg, VipBundleContext } from '../../../machines/vipBundle/vipBundle.machine';
 import type { ActorEvent } from '../../actors/runtime';
-import { TerminalError as ExternalTerminalError } from '../../adapters/errors';
+import { TerminalError } from '../../adapters/errors';
 import type { BookFlightRequest, BookTaxiRequest } from '../../adapters/transportation/transportation.port';
 import { isTerminalFailure } from '../../kernel/errors';
 import { defineHandler, type Handler, type HandlerContext } from '../../messaging/handlers';
@@ -85,7 +85,7 @@ export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDe
           try {
             ticketIds = (await services.transportation.bookFlight(request, callContextOf(ctx))).ticket_ids;
           } catch (error) {
-            if (!(error instanceof ExternalTerminalError)) throw error;
+            if (!(error instanceof TerminalError)) throw error;
             await tell(vipBundleId, { type: 'flights.failed', now: now(), leg, reason: error.message }, ctx);
             return;
           }
@@ -103,7 +103,7 @@ export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDe
           try {
             taxiBookingId = (await services.transportation.bookTaxi(request, callContextOf(ctx))).booking_id;
           } catch (error) {
-            if (!(error instanceof ExternalTerminalError)) throw error;
+            if (!(error instanceof TerminalError)) throw error;
             await tell(vipBundleId, { type: 'taxi.failed', now: now(), reason: error.message }, ctx);
             return;
           }
@@ -122,7 +122,7 @@ export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDe
               await services.transportation.cancelFlightTicket({ ticket_id: ticketId }, callContextOf(ctx));
             } catch (error) {
               // Cancelling twice succeeds upstream; a 404 is a ticket already gone, which is what we want.
-              if (!(error instanceof ExternalTerminalError && error.status === 404)) throw error;
+              if (!(error instanceof TerminalError && error.status === 404)) throw error;
             }
           }
           await tell(c.vip_bundle_id, { type: 'flights.cancelled', now: now(), leg: c.leg }, ctx);
