@@ -186,7 +186,11 @@ export function createRequestContext(options: RequestContextOptions) {
     // Elysia parses JSON bodies itself (its parse errors map to MALFORMED_JSON); a parse hook of ours
     // would hide the request body types from the OpenAPI document, so the media type is checked here,
     // after parsing and before validation.
-    .onTransform({ as: 'global' }, ({ request, body }) => {
+    .onTransform({ as: 'global' }, (context) => {
+      const { request, body } = context;
+      // Elysia reads a query value that looks like JSON (`q=[1]`, `q={}`) as an array or object when the
+      // schema is not its own: every query parameter of this API is text, so it is taken as sent.
+      context.query = queryOf(request.url) as typeof context.query;
       if (!BODY_METHODS.has(request.method) || !hasBody(request)) return;
       const type = mediaType(request);
       if (type !== 'application/json') throw unsupportedMediaType(type);
@@ -222,6 +226,16 @@ function withContextHeaders(response: Response, state: RequestState): Response {
 }
 
 /** Whether arrays and objects nest deeper than `max` levels in `value`; iterative, so any depth is safe. */
+/** The query string's parameters as text; a repeated one is a list (which the routes' schemas refuse). */
+function queryOf(url: string): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  for (const [name, value] of new URL(url).searchParams) {
+    const earlier = query[name];
+    query[name] = earlier === undefined ? value : [...(Array.isArray(earlier) ? earlier : [earlier]), value];
+  }
+  return query;
+}
+
 function nestedDeeperThan(value: unknown, max: number): boolean {
   const pending: Array<[unknown, number]> = [[value, 0]];
   while (pending.length > 0) {

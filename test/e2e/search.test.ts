@@ -159,6 +159,15 @@ for (const mode of MODES) {
       expect((await search(t, 'size=100')).status).toBe(200);
     });
 
+    it('takes q as the text sent, also when it looks like JSON', async () => {
+      for (const q of ['[1]', '{}', '{"a":1}']) {
+        const r = await search(t, `q=${encodeURIComponent(q)}`);
+        expect([q, r.status, r.json.total]).toEqual([q, 200, 0]);
+      }
+      expect(ids((await search(t, `q=${encodeURIComponent('["beyonce"]')}`)).json)).toEqual([e.beyonce]);
+      expect((await search(t, 'q=a&q=b')).status).toBe(400);
+    });
+
     it('keeps the index correct through a rebuild of the read model, and fresh within 1 s of a change', async () => {
       await t.service.projections.rebuild('searchEvents');
       const r = await search(t, 'q=beyonse');

@@ -65,6 +65,7 @@ for (const mode of MODES) {
         }
         expect(seen).toEqual(all);
         expect((await call(t.url, 'GET', '/api/shows?limit=0')).status).toBe(400);
+        expect((await call(t.url, 'GET', `/api/shows?limit=${encodeURIComponent('[1]')}`)).status).toBe(400);
       });
     });
 
