@@ -105,6 +105,13 @@ export function createIdempotency(options: IdempotencyOptions) {
       // with `false` they do nothing because no claim is ever made.
       return {
         detail: {
+          parameters: mode === false ? [] : [{
+            name: IDEMPOTENCY_KEY_HEADER,
+            in: 'header',
+            required: mode === 'required',
+            description: 'A repeat with the same key and body gets the first answer; the same key with another body is 422',
+            schema: { type: 'string', maxLength: MAX_KEY_LENGTH },
+          }],
           responses: problemResponses(
             mode === false ? {} : { 400: mode === 'required' ? ['IDEMPOTENCY_KEY_REQUIRED'] : [], 409: ['REQUEST_IN_PROGRESS'], 422: ['IDEMPOTENCY_KEY_REUSED'] },
           ),

@@ -68,12 +68,17 @@ const describe = (codes: readonly string[]) => `Problem: ${codes.join(', ')}`;
 interface RouteLike {
   method: string;
   path: string;
-  hooks?: { detail?: DocumentDecoration };
+  hooks?: { detail?: DocumentDecoration & { parameters?: Parameter[] } };
+}
+
+interface Parameter {
+  name: string;
+  in: string;
 }
 
 interface Operation {
-  requestBody?: unknown;
-  parameters?: unknown[];
+  requestBody?: { content?: Record<string, unknown> };
+  parameters?: Parameter[];
   responses?: Record<string, { description?: string; content?: Record<string, { examples?: Record<string, unknown> }>; headers?: Record<string, unknown> }>;
 }
 
@@ -83,7 +88,8 @@ type Document = { paths?: Record<string, Record<string, Operation>> };
  * The generated document with every operation's problem responses: the ones its route declared
  * (the generator drops `detail.responses` when a route has a response schema, so they are taken from
  * the route again), 400 VALIDATION_FAILED for any input, MALFORMED_JSON, 413 and 415 for a body, and 500
- * INTERNAL everywhere; paths without a trailing slash. Returns a new document; the generated one is left as it is.
+ * INTERNAL everywhere; paths without a trailing slash; request bodies as JSON only; the parameters route
+ * options declare. Returns a new document; the generated one is left as it is.
  */
 export function documentProblems<D extends Document>(generated: D, routes: readonly RouteLike[]): D {
   const document = structuredClone(generated);
@@ -101,6 +107,15 @@ export function documentProblems<D extends Document>(generated: D, routes: reado
       implicit[400] = ['VALIDATION_FAILED', 'MALFORMED_JSON'];
       implicit[413] = ['CONTENT_TOO_LARGE'];
       implicit[415] = ['UNSUPPORTED_MEDIA_TYPE'];
+    }
+    // Every body is JSON (anything else is 415); the generator also offers form encodings for a schema.
+    const json = operation.requestBody?.content?.['application/json'];
+    if (operation.requestBody !== undefined && json !== undefined) operation.requestBody = { ...operation.requestBody, content: { 'application/json': json } };
+    // Parameters a route option declares (the Idempotency-Key header); the generator keeps them only
+    // when it finds no path or query parameter of its own.
+    for (const parameter of route.hooks?.detail?.parameters ?? []) {
+      const listed = operation.parameters ?? [];
+      if (!listed.some((p) => p.name === parameter.name && p.in === parameter.in)) operation.parameters = [...listed, parameter];
     }
     const responses = { ...operation.responses };
     for (const extra of [problemResponses(implicit), route.hooks?.detail?.responses ?? {}]) {

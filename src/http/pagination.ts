@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { successResponse } from './openapiProblems';
 
 /**
  * Keyset paging for lists: a cursor is the base64url JSON array of the sort key of the last item of
@@ -52,3 +53,7 @@ export function pageOf<T>(rows: T[], limit: number | undefined, requestUrl: stri
   const items = rows.slice(0, limit);
   return { items, link: nextLink(requestUrl, keyOf(items[items.length - 1]!)) };
 }
+
+/** The OpenAPI success response of a paged list: the page, and the `Link` header to the next one. */
+export const pageResponse = (options: { contentType?: string } = {}) =>
+  successResponse(200, 'One page; `Link: <…>; rel="next"` when there is a next one', { headers: ['Link'], ...options });

@@ -17,4 +17,5 @@ export function sequentialIds(prefix = '00000000-0000-4000-8000-'): IdSource {
   return { uuid: () => `${prefix}${(++n).toString(16).padStart(12, '0')}` };
 }
 
-export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Either case, spelt out rather than with the `i` flag, which the pattern in the OpenAPI document would lose. */
+export const UUID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;

@@ -6,8 +6,15 @@ interface Response {
   content?: Record<string, { schema?: { $ref?: string }; examples?: Record<string, { value: { code: string; status: number } }> }>;
   headers?: Record<string, unknown>;
 }
+interface Parameter {
+  name: string;
+  in: string;
+  required?: boolean;
+  schema?: { pattern?: string };
+}
 interface Operation {
-  requestBody?: unknown;
+  requestBody?: { content?: Record<string, unknown> };
+  parameters?: Parameter[];
   security?: Array<Record<string, string[]>>;
   responses?: Record<string, Response>;
 }
@@ -62,6 +69,29 @@ describe('the OpenAPI document', () => {
     expect(bundle?.headers).toEqual({ Location: { schema: { type: 'string' } } });
     expect(bundle?.content?.['application/json']?.schema).toBeDefined();
     expect(codes(doc.paths['/ready']?.get, 503)).toEqual(['NOT_READY']);
+  });
+
+  it('describes what the server takes: JSON bodies only, UUIDs in either case, the Idempotency-Key header', () => {
+    for (const { path, method, op } of operations()) {
+      if (op.requestBody === undefined) continue;
+      const where = `${method} ${path}`;
+      expect([where, Object.keys(op.requestBody.content ?? {})]).toEqual([where, ['application/json']]);
+    }
+    const refund = doc.paths['/api/ticket-refund/{ticket_id}']?.put;
+    const ticketId = refund?.parameters?.find((p) => p.in === 'path' && p.name === 'ticket_id');
+    expect(new RegExp(ticketId?.schema?.pattern ?? '^$').test('6B0A1F9E-0C3D-4E5F-8A7B-9C0D1E2F3A4B')).toBe(true);
+    const header = (op: Operation | undefined) => (op?.parameters ?? []).filter((p) => p.in === 'header').map(({ name, required }) => ({ name, required }));
+    expect(header(doc.paths['/api/tickets-status']?.post)).toEqual([{ name: 'Idempotency-Key', required: true }]);
+    expect(header(doc.paths['/api/holds/{id}/confirm']?.post)).toEqual([{ name: 'Idempotency-Key', required: false }]);
+    expect(header(doc.paths['/api/auth/login']?.post)).toEqual([]);
+  });
+
+  it('documents the Link header of every paged list and the Location of a created event', () => {
+    for (const path of ['/api/shows', '/api/tickets', '/api/ops/bookings', '/api/me/bookings', '/api/ops/dead-letters', '/api/actors']) {
+      expect([path, Object.keys(doc.paths[path]?.get?.responses?.['200']?.headers ?? {})]).toEqual([path, ['Link']]);
+    }
+    expect(Object.keys(doc.paths['/api/events']?.post?.responses?.['201']?.headers ?? {})).toEqual(['Location']);
+    expect(doc.paths['/api/events']?.post?.responses?.['201']?.content?.['application/json']).toBeDefined();
   });
 
   it("lists each route's own codes beside its success response", () => {

@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia';
 import { z } from 'zod';
 import type { SqlExecutor } from '../../actors/ports';
-import { pageOf } from '../../http/pagination';
+import { pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import type { FeatureDeps } from '../feature';
 import { OpsBooking, OpsBookingParams, OpsBookingsQuery, toOpsBooking } from './opsBookings.model';
@@ -38,6 +38,7 @@ export function opsBookingsRoutes({ store }: Pick<FeatureDeps, 'store'>) {
         detail: {
           summary: 'Bookings with their tickets, newest first; everything unless ?limit= (1..100), next page in Link',
           description: '`receipt_issue_date` keeps bookings having a ticket whose receipt was issued on that UTC date. Errors: 400 VALIDATION_FAILED.',
+          responses: pageResponse(),
           tags,
         },
       },

@@ -14,7 +14,7 @@ import {
   EventParams,
 } from './catalogue.model';
 import { findEvent, findPerformers, findVenue } from './catalogue.queries';
-import { problemResponses } from '../../http/openapiProblems';
+import { problemResponses, successResponse } from '../../http/openapiProblems';
 
 const tags = ['catalogue'];
 
@@ -96,7 +96,11 @@ export function catalogueRoutes({ runtime, store, clock, ids, tracing, idempoten
         auth: 'ops',
         idempotent: true,
         response: { 201: CreatedEvent },
-        detail: { summary: 'Create an event with numbered seats and a hold policy', responses: problemResponses({ 422: ['START_TIME_IN_PAST', 'VENUE_NOT_FOUND', 'PERFORMER_NOT_FOUND'] }), tags },
+        detail: {
+          summary: 'Create an event with numbered seats and a hold policy',
+          responses: { ...problemResponses({ 422: ['START_TIME_IN_PAST', 'VENUE_NOT_FOUND', 'PERFORMER_NOT_FOUND'] }), ...successResponse(201, 'Created', { headers: ['Location'] }) },
+          tags,
+        },
       },
     )
     .get(

@@ -3,7 +3,7 @@ import { Elysia } from 'elysia';
 import { z } from 'zod';
 import type { AuthPlugin } from '../../http/auth';
 import type { createIdempotency } from '../../http/idempotency';
-import { nextLink } from '../../http/pagination';
+import { nextLink, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import type { DeadLetters } from '../../messaging/deadLetters';
 import { DeadLetterBody, DeadLetterListQuery, DeadLetterParams, RedriveAllBody, toDeadLetterBody } from './deadLetters.model';
@@ -40,7 +40,7 @@ export function deadLettersRoutes({ deadLetters, auth, idempotency, logger }: De
         query: DeadLetterListQuery,
         auth: 'ops',
         response: { 200: z.array(DeadLetterBody) },
-        detail: { summary: 'Messages that failed past their retry budget, newest first', tags },
+        detail: { summary: 'Messages that failed past their retry budget, newest first', responses: pageResponse(), tags },
       },
     )
     .post('/retry', async ({ user }) => {

@@ -3,7 +3,7 @@ import type { Store } from '../../actors/ports';
 import type { MachineRegistry } from '../../actors/registry';
 import type { AuthPlugin, Tokens } from '../../http/auth';
 import { problemResponses, successResponse } from '../../http/openapiProblems';
-import { pageOf } from '../../http/pagination';
+import { pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import { exportMachine, versionOf, type ExportedMachine } from './debugger.machines';
 import { ActorParams, ActorSearchQuery, BookingIdParams, IdParams, toActorBody, toStepBody, toTimelineBody } from './debugger.model';
@@ -101,7 +101,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
     }, {
       query: ActorSearchQuery,
       auth: 'ops',
-      detail: { tags, summary: 'Find actors by kind, state, id or customer e-mail, most recently changed first', description: '?limit= 1..100 (default 50), next page in Link.', responses: successResponse(200, 'Actors (bare array)', { contentType: 'application/json', headers: ['Link'] }) },
+      detail: { tags, summary: 'Find actors by kind, state, id or customer e-mail, most recently changed first', description: '?limit= 1..100 (default 50), next page in Link.', responses: pageResponse({ contentType: 'application/json' }) },
     })
     .get('/api/actors/:address/timeline', async ({ params }) => (await actorReport(params.address)) ?? unknownActor(params.address), {
       params: ActorParams,

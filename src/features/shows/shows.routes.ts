@@ -6,7 +6,7 @@ import type { Clock } from '../../kernel/clock';
 import type { IdSource } from '../../kernel/ids';
 import { sendCommand } from '../../http/commands';
 import type { createIdempotency } from '../../http/idempotency';
-import { cursorParam, pageOf, optionalLimitParam } from '../../http/pagination';
+import { cursorParam, pageOf, pageResponse, optionalLimitParam } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import { createRequestContext } from '../../http/requestContext';
 import type { Tracing } from '../../observability/tracing';
@@ -61,7 +61,7 @@ export function showsRoutes({ runtime, store, clock, ids, tracing, idempotency }
       },
       {
         query: z.object({ limit: optionalLimitParam, cursor: cursorParam(2).optional() }),
-        detail: { summary: 'Shows ordered by start_time; everything unless ?limit= (1..100), next page in Link' },
+        detail: { summary: 'Shows ordered by start_time; everything unless ?limit= (1..100), next page in Link', responses: pageResponse() },
         response: { 200: z.array(Show) },
       },
     );

@@ -3,7 +3,7 @@ import { Elysia } from 'elysia';
 import { z } from 'zod';
 import { AppError } from '../../kernel/errors';
 import { sendCommand } from '../../http/commands';
-import { cursorParam, pageOf, optionalLimitParam } from '../../http/pagination';
+import { cursorParam, pageOf, pageResponse, optionalLimitParam } from '../../http/pagination';
 import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
 import { ListedTicket, TicketIdParams, TicketsStatusBody } from './tickets.model';
@@ -64,7 +64,7 @@ export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency
       },
       {
         query: z.object({ limit: optionalLimitParam, cursor: cursorParam(2).optional() }),
-        detail: { summary: 'Tickets that are confirmed and neither cancelled nor refunded, in confirmation order' },
+        detail: { summary: 'Tickets that are confirmed and neither cancelled nor refunded, in confirmation order', responses: pageResponse() },
         response: { 200: z.array(ListedTicket) },
       },
     )
