@@ -290,6 +290,7 @@ for (const mode of MODES) {
         expect([a.status, b.status]).toEqual([200, 200]);
         expect(a.json).toEqual(b.json);
         expect(t.simulators.payments.charges().length).toBe(1);
+        expect(t.simulators.payments.calls({ operation: 'charge' }).length).toBe(1);
       });
 
       it('answers 402 for a declined payment and keeps the hold, with no sale', async () => {
@@ -314,6 +315,22 @@ for (const mode of MODES) {
         const paid = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
         expect(paid.status).toBe(200);
         expect(t.simulators.payments.charges().length).toBe(1);
+      });
+    });
+
+    describe('when the payments service does not answer', () => {
+      it('answers 503 PAYMENT_UNAVAILABLE with Retry-After and keeps the charge pending; a repeat with the same key settles it, charged once', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        t.simulators.payments.failNext('charge', 1, 'retryable');
+        const unavailable = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, { ...ann, 'Idempotency-Key': `first-${id}` });
+        expect([unavailable.status, unavailable.json.code, unavailable.json.retryable, unavailable.headers.get('retry-after')]).toEqual([503, 'PAYMENT_UNAVAILABLE', true, '1']);
+        expect((await t.service.runtime.get(`hold/${id}`))?.state).toBe('paying');
+
+        const paid = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, { ...ann, 'Idempotency-Key': `first-${id}` });
+        expect(paid.status).toBe(200);
+        expect(t.simulators.payments.charges().length).toBe(1);
+        expect((await t.service.runtime.get(`hold/${id}`))?.state).toBe('sold');
       });
     });
 

@@ -4,6 +4,7 @@ import type { AuthUser } from '../../http/auth';
 import { sendCommand } from '../../http/commands';
 import { problem } from '../../http/problem';
 import { createRequestContext, type RequestContext } from '../../http/requestContext';
+import { RetryableError } from '../../adapters/errors';
 import { AppError } from '../../kernel/errors';
 import { toMinor } from '../../kernel/money';
 import type { FeatureDeps } from '../feature';
@@ -45,6 +46,9 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
     return actor && context && context.userId === user.id ? { state: actor.state, context } : null;
   };
   const metadataOf = (r: RequestContext) => ({ correlation_id: r.correlationId, traceparent: r.traceparent });
+  // Confirms of one hold that arrive while its charge is out join that charge rather than send their
+  // own; a confirm on another instance sends the same idempotency key, so money still moves once.
+  const chargesOut = new Map<string, ReturnType<typeof chargeHold>>();
 
   return new Elysia({ name: 'holds', prefix: '/api/holds' })
     .use(createRequestContext({ tracing, ids }))
@@ -185,7 +189,27 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         if (hold?.state !== 'paying') return outcome();
 
         const { context } = hold;
-        const charged = await chargeHold(services, context, { correlationId, traceparent }, send, { now, ticketIds: () => context.seats.map(() => ids.uuid()) });
+        let charge = chargesOut.get(params.id);
+        if (charge === undefined) {
+          charge = chargeHold(services, context, { correlationId, traceparent }, send, { now, ticketIds: () => context.seats.map(() => ids.uuid()) });
+          chargesOut.set(params.id, charge);
+          void charge.then(() => chargesOut.delete(params.id), () => chargesOut.delete(params.id));
+        } else {
+          last = null; // the charge that is out feeds its outcome through another request: read the hold after it
+        }
+        let charged: Awaited<typeof charge>;
+        try {
+          charged = await charge;
+        } catch (error) {
+          if (!(error instanceof RetryableError)) throw error;
+          // No answer (a timeout, a 5xx, a lost connection): the charge may or may not have been made. It
+          // stays pending; a repeat of this confirm (any key) or the hold's recovery settles it, once.
+          logger.warn('the payments service did not answer a charge; it stays pending', { hold_id: params.id, correlation_id: correlationId, err: error });
+          return problem(503, 'PAYMENT_UNAVAILABLE', 'the payments service did not answer; the charge is pending: repeat the confirm to settle it (nothing is charged twice)', {
+            retryable: true,
+            headers: { 'Retry-After': '1' },
+          });
+        }
         if (charged === 'declined') return problem(402, 'PAYMENT_DECLINED', 'the payment was declined');
         if (charged === 'refused') {
           logger.error('the payments service refused a charge as a bad request', { hold_id: params.id, correlation_id: correlationId });
@@ -202,7 +226,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         idempotent: true,
         response: { 200: ConfirmedHold },
         detail: { summary: 'Pay for a hold and get its tickets', description: 'Repeats return the first result. A released hold is 409 NOT_ALLOWED_IN_STATE.',
-          responses: problemResponses({ 402: ['PAYMENT_DECLINED'], 404: ['HOLD_NOT_FOUND'], 409: ['HOLD_EXPIRED', 'NOT_ALLOWED_IN_STATE'], 502: ['PAYMENT_FAILED'] }),
+          responses: problemResponses({ 402: ['PAYMENT_DECLINED'], 404: ['HOLD_NOT_FOUND'], 409: ['HOLD_EXPIRED', 'NOT_ALLOWED_IN_STATE'], 502: ['PAYMENT_FAILED'], 503: ['PAYMENT_UNAVAILABLE'] }),
           tags,
         },
       },
