@@ -1,5 +1,5 @@
 import { assertEvent, assign, emit, setup } from 'xstate';
-import { cancelTimer, setTimer } from '../shared/timers';
+import { addMs, cancelTimer, setTimer } from '../shared/timers';
 
 /** The two flights of a bundle. */
 export type FlightLeg = 'inbound' | 'return';
@@ -23,6 +23,7 @@ export type VipBundleEvent =
       deadline_at: string;
     }
   | { type: 'vipBundle.expire'; now: string; due_at: string }
+  | { type: 'vipBundle.checkStep'; now: string; due_at: string }
   | { type: 'tickets.booked'; now: string }
   | { type: 'tickets.failed'; now: string; reason: string }
   | { type: 'tickets.cancelled'; now: string }
@@ -66,6 +67,11 @@ export interface VipBundleContext {
   legs: { tickets: TicketsLeg; inbound: FlightLegState; return: FlightLegState; taxi: TaxiLeg };
   /** Why the bundle is being undone: the first terminal failure, or the deadline. */
   reason: string | null;
+  /**
+   * When the step the bundle waits for is asked again if no reply has come (its command dead-lettered,
+   * say), and the wait before that; absent in bundles started before step checks existed.
+   */
+  stepCheck?: { at: string; afterMs: number } | null;
 }
 
 /** Tag of the states in which the bundle undoes what it booked, or waits to learn what it must undo. */
@@ -73,6 +79,16 @@ export const COMPENSATING = 'compensating';
 
 /** The name of the durable deadline timer. */
 export const DEADLINE_TIMER = 'deadline';
+
+/** The timer that asks again for the step the bundle waits for. */
+export const STEP_CHECK_TIMER = 'stepCheck';
+/**
+ * The first wait for a step's reply before it is asked again: well past a handler's retry budget, so
+ * that a check finds a command that has given up rather than one still being retried.
+ */
+export const STEP_CHECK_MS = 60_000;
+/** The longest wait between two asks of a step that still has no reply. */
+export const STEP_CHECK_MAX_MS = 60 * 60_000;
 
 const LEG_NAMES: Record<FlightLeg, string> = { inbound: 'inbound flight', return: 'return flight' };
 
@@ -91,6 +107,7 @@ const flight = (flightId: string): FlightLegState => ({ flightId, status: 'pendi
  *   compensation  cancellingReturnFlight → cancellingInboundFlight → cancellingTickets → failed
  *   deadline      booking<Step> → abandoning<Step>; when the step in flight replies: booked → undo it too,
  *                 failed → as above (abandoningTaxi + taxi.booked → finalized)
+ *   step check    in any state that waits for a reply: the same command again, the state unchanged
  *
  * Each step is an outbound command (`BookShowTickets`, `BookFlight`, `BookTaxi`, `CancelFlightTickets`,
  * `CancelShowTickets`) whose handler replies with an event. Compensation runs in reverse order and only
@@ -98,11 +115,16 @@ const flight = (flightId: string): FlightLegState => ({ flightId, status: 'pendi
  * waits for the outcome of the step in flight (an `abandoning…` state: what it booked must be undone
  * too), then compensates. A taxi booked after the deadline completes the bundle instead: the taxi is
  * the last step and cannot be cancelled.
+ *
+ * A step whose reply does not come (its command dead-lettered after an outage) is asked again, with the
+ * same idempotency key, STEP_CHECK_MS after it was asked and then twice as long each time, up to
+ * STEP_CHECK_MAX_MS: a bundle never waits for an operator to move on, forward or back.
  */
 export const vipBundleMachine = setup({
   types: { context: {} as VipBundleContext, events: {} as VipBundleEvent },
   guards: {
     isLeg: ({ event }, { leg }: LegParams) => 'leg' in event && event.leg === leg,
+    isCurrentCheck: ({ context, event }) => event.type === 'vipBundle.checkStep' && event.due_at === context.stepCheck?.at,
   },
   actions: {
     assignStart: assign(({ event }) => {
@@ -166,6 +188,14 @@ export const vipBundleMachine = setup({
         reason: context.reason ?? `taxi: ${event.reason}`,
       };
     }),
+    assignFirstCheck: assign({ stepCheck: ({ event }) => ({ at: addMs(event.now, STEP_CHECK_MS), afterMs: STEP_CHECK_MS }) }),
+    assignNextCheck: assign({
+      stepCheck: ({ context, event }) => {
+        const afterMs = Math.min((context.stepCheck?.afterMs ?? STEP_CHECK_MS) * 2, STEP_CHECK_MAX_MS);
+        return { at: addMs(event.now, afterMs), afterMs };
+      },
+    }),
+    scheduleStepCheck: emit(({ context }) => setTimer(STEP_CHECK_TIMER, context.stepCheck!.at, { type: 'vipBundle.checkStep' })),
     scheduleDeadline: emit(({ context }) => setTimer(DEADLINE_TIMER, context.deadlineAt, { type: 'vipBundle.expire' })),
     cancelDeadline: emit(() => cancelTimer(DEADLINE_TIMER)),
     askBookTickets: emit(({ context }) => ({
@@ -308,13 +338,16 @@ export const vipBundleMachine = setup({
       taxi: { status: 'pending', taxiBookingId: null, reason: null },
     },
     reason: null,
+    stepCheck: null,
   },
   states: {
     new: {
       on: { 'vipBundle.start': { target: 'bookingTickets', actions: ['assignStart', 'tellInitialized', 'askBookTickets', 'scheduleDeadline'] } },
     },
     bookingTickets: {
+      entry: ['assignFirstCheck', 'scheduleStepCheck'],
       on: {
+        'vipBundle.checkStep': { guard: 'isCurrentCheck', actions: ['askBookTickets', 'assignNextCheck', 'scheduleStepCheck'] },
         'tickets.booked': {
           target: 'bookingInboundFlight',
           actions: ['assignTicketsBooked', 'tellTicketsBooked', { type: 'askBookFlight', params: { leg: 'inbound' } }],
@@ -324,7 +357,9 @@ export const vipBundleMachine = setup({
       },
     },
     bookingInboundFlight: {
+      entry: ['assignFirstCheck', 'scheduleStepCheck'],
       on: {
+        'vipBundle.checkStep': { guard: 'isCurrentCheck', actions: [{ type: 'askBookFlight', params: { leg: 'inbound' } }, 'assignNextCheck', 'scheduleStepCheck'] },
         'flights.booked': {
           guard: { type: 'isLeg', params: { leg: 'inbound' } },
           target: 'bookingReturnFlight',
@@ -339,7 +374,9 @@ export const vipBundleMachine = setup({
       },
     },
     bookingReturnFlight: {
+      entry: ['assignFirstCheck', 'scheduleStepCheck'],
       on: {
+        'vipBundle.checkStep': { guard: 'isCurrentCheck', actions: [{ type: 'askBookFlight', params: { leg: 'return' } }, 'assignNextCheck', 'scheduleStepCheck'] },
         'flights.booked': {
           guard: { type: 'isLeg', params: { leg: 'return' } },
           target: 'bookingTaxi',
@@ -354,7 +391,9 @@ export const vipBundleMachine = setup({
       },
     },
     bookingTaxi: {
+      entry: ['assignFirstCheck', 'scheduleStepCheck'],
       on: {
+        'vipBundle.checkStep': { guard: 'isCurrentCheck', actions: ['askBookTaxi', 'assignNextCheck', 'scheduleStepCheck'] },
         'taxi.booked': { target: 'finalized', actions: ['assignTaxiBooked', 'tellTaxiBooked'] },
         'taxi.failed': { target: 'cancellingReturnFlight', actions: ['assignTaxiFailed', 'tellTaxiFailed', 'cancelDeadline'] },
         'vipBundle.expire': { target: 'abandoningTaxi', actions: 'assignExpired' },
@@ -364,6 +403,7 @@ export const vipBundleMachine = setup({
     abandoningTickets: {
       tags: COMPENSATING,
       on: {
+        'vipBundle.checkStep': { guard: 'isCurrentCheck', actions: ['askBookTickets', 'assignNextCheck', 'scheduleStepCheck'] },
         'tickets.booked': { target: 'cancellingTickets', actions: ['assignTicketsBooked', 'tellTicketsBooked'] },
         'tickets.failed': { target: 'failed', actions: ['assignTicketsFailed', 'tellTicketsFailed'] },
       },
@@ -371,6 +411,7 @@ export const vipBundleMachine = setup({
     abandoningInboundFlight: {
       tags: COMPENSATING,
       on: {
+        'vipBundle.checkStep': { guard: 'isCurrentCheck', actions: [{ type: 'askBookFlight', params: { leg: 'inbound' } }, 'assignNextCheck', 'scheduleStepCheck'] },
         'flights.booked': {
           guard: { type: 'isLeg', params: { leg: 'inbound' } },
           target: 'cancellingInboundFlight',
@@ -386,6 +427,7 @@ export const vipBundleMachine = setup({
     abandoningReturnFlight: {
       tags: COMPENSATING,
       on: {
+        'vipBundle.checkStep': { guard: 'isCurrentCheck', actions: [{ type: 'askBookFlight', params: { leg: 'return' } }, 'assignNextCheck', 'scheduleStepCheck'] },
         'flights.booked': {
           guard: { type: 'isLeg', params: { leg: 'return' } },
           target: 'cancellingReturnFlight',
@@ -401,14 +443,16 @@ export const vipBundleMachine = setup({
     abandoningTaxi: {
       tags: COMPENSATING,
       on: {
+        'vipBundle.checkStep': { guard: 'isCurrentCheck', actions: ['askBookTaxi', 'assignNextCheck', 'scheduleStepCheck'] },
         'taxi.booked': { target: 'finalized', actions: ['assignTaxiBooked', 'tellTaxiBooked'] },
         'taxi.failed': { target: 'cancellingReturnFlight', actions: ['assignTaxiFailed', 'tellTaxiFailed'] },
       },
     },
     cancellingReturnFlight: {
       tags: COMPENSATING,
-      entry: { type: 'askCancelFlight', params: { leg: 'return' } },
+      entry: [{ type: 'askCancelFlight', params: { leg: 'return' } }, 'assignFirstCheck', 'scheduleStepCheck'],
       on: {
+        'vipBundle.checkStep': { guard: 'isCurrentCheck', actions: [{ type: 'askCancelFlight', params: { leg: 'return' } }, 'assignNextCheck', 'scheduleStepCheck'] },
         'flights.cancelled': {
           guard: { type: 'isLeg', params: { leg: 'return' } },
           target: 'cancellingInboundFlight',
@@ -418,8 +462,9 @@ export const vipBundleMachine = setup({
     },
     cancellingInboundFlight: {
       tags: COMPENSATING,
-      entry: { type: 'askCancelFlight', params: { leg: 'inbound' } },
+      entry: [{ type: 'askCancelFlight', params: { leg: 'inbound' } }, 'assignFirstCheck', 'scheduleStepCheck'],
       on: {
+        'vipBundle.checkStep': { guard: 'isCurrentCheck', actions: [{ type: 'askCancelFlight', params: { leg: 'inbound' } }, 'assignNextCheck', 'scheduleStepCheck'] },
         'flights.cancelled': {
           guard: { type: 'isLeg', params: { leg: 'inbound' } },
           target: 'cancellingTickets',
@@ -429,8 +474,11 @@ export const vipBundleMachine = setup({
     },
     cancellingTickets: {
       tags: COMPENSATING,
-      entry: 'askCancelTickets',
-      on: { 'tickets.cancelled': { target: 'failed', actions: ['assignTicketsCancelled', 'tellTicketsCancelled'] } },
+      entry: ['askCancelTickets', 'assignFirstCheck', 'scheduleStepCheck'],
+      on: {
+        'tickets.cancelled': { target: 'failed', actions: ['assignTicketsCancelled', 'tellTicketsCancelled'] },
+        'vipBundle.checkStep': { guard: 'isCurrentCheck', actions: ['askCancelTickets', 'assignNextCheck', 'scheduleStepCheck'] },
+      },
     },
     finalized: { type: 'final', entry: 'tellFinalized' },
     failed: { type: 'final', entry: 'tellFailed' },

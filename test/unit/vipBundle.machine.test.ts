@@ -26,6 +26,10 @@ const bookFlight = (leg: 'inbound' | 'return', flightId: string) => ({
 const cancelFlight = (leg: 'inbound' | 'return') => ({ type: 'CancelFlightTickets', vip_bundle_id: 'v1', leg, ticket_ids: [`${leg}-t1`, `${leg}-t2`] });
 const cancelTickets = { type: 'CancelShowTickets', vip_bundle_id: 'v1', booking_id: 'b1' };
 
+const checkStep = (dueAt: string) => ({ type: 'vipBundle.checkStep', now: dueAt, due_at: dueAt }) as const;
+/** NOW plus a minute: the first check of a step asked at NOW. */
+const FIRST_CHECK = '2030-01-01T10:01:00.000Z';
+
 const atInboundFlight = [started, ticketsBooked] as const;
 const atReturnFlight = [...atInboundFlight, flightBooked('inbound')] as const;
 const atTaxi = [...atReturnFlight, flightBooked('return')] as const;
@@ -42,7 +46,7 @@ describe('vipBundle machine', () => {
   });
 
   describe('when new', () => {
-    it('tells VipBundleInitialized_v1, asks for the tickets and schedules its deadline on vipBundle.start', () => {
+    it('tells VipBundleInitialized_v1, asks for the tickets and schedules its deadline and a check of the step on vipBundle.start', () => {
       const out = given(vipBundleMachine).when(started);
       expect(out.state).toBe('bookingTickets');
       expect(out.facts).toEqual([{
@@ -50,7 +54,10 @@ describe('vipBundle machine', () => {
         passengers: ['Ann', 'Bob'], inbound_flight_id: 'f-in', returned_flight_id: 'f-ret', deadline_at: DEADLINE, initialized_at: NOW,
       }]);
       expect(out.commands).toEqual([{ type: 'BookShowTickets', vip_bundle_id: 'v1', booking_id: 'b1', show_id: 's1', number_of_tickets: 2, customer_email: 'ann@example.com' }]);
-      expect(out.timers.set).toEqual([{ name: 'deadline', dueAt: DEADLINE, event: { type: 'vipBundle.expire' } }]);
+      expect(out.timers.set).toEqual([
+        { name: 'deadline', dueAt: DEADLINE, event: { type: 'vipBundle.expire' } },
+        { name: 'stepCheck', dueAt: '2030-01-01T10:01:00.000Z', event: { type: 'vipBundle.checkStep' } },
+      ]);
     });
 
     it('rejects tickets.booked', () => {
@@ -259,6 +266,52 @@ describe('vipBundle machine', () => {
       expect(out.state).toBe('cancellingReturnFlight');
       expect(out.commands).toEqual([cancelFlight('return')]);
       expect(out.context.reason).toBe('the deadline passed');
+    });
+  });
+
+  describe('when a step gets no reply (its command dead-lettered)', () => {
+    it('asks for the flight again with the same key at the check, and checks again twice as late', () => {
+      const out = given(vipBundleMachine, ...atInboundFlight).when(checkStep(FIRST_CHECK));
+      expect(out.state).toBe('bookingInboundFlight');
+      expect(out.facts).toEqual([]);
+      expect(out.commands).toEqual([bookFlight('inbound', 'f-in')]);
+      expect(out.timers.set).toEqual([{ name: 'stepCheck', dueAt: '2030-01-01T10:03:00.000Z', event: { type: 'vipBundle.checkStep' } }]);
+    });
+
+    it('waits at most an hour between two checks', () => {
+      const dueTimes = [FIRST_CHECK];
+      for (let i = 0; i < 7; i++) {
+        const out = given(vipBundleMachine, ...atInboundFlight, ...dueTimes.slice(0, -1).map(checkStep)).when(checkStep(dueTimes.at(-1)!));
+        expect(out.commands).toEqual([bookFlight('inbound', 'f-in')]);
+        dueTimes.push(out.timers.set[0]!.dueAt);
+      }
+      const waits = dueTimes.slice(1).map((dueAt, i) => Date.parse(dueAt) - Date.parse(dueTimes[i]!));
+      expect(waits).toEqual([120_000, 240_000, 480_000, 960_000, 1_920_000, 3_600_000, 3_600_000]);
+    });
+
+    it('ignores a check that is not the current one', () => {
+      expect(given(vipBundleMachine, ...atInboundFlight).when(checkStep('2030-01-01T10:00:30.000Z')).rejected).toBe(true);
+      expect(given(vipBundleMachine, ...atInboundFlight, checkStep(FIRST_CHECK)).when(checkStep(FIRST_CHECK)).rejected).toBe(true);
+    });
+
+    it('asks for the step in flight again after the deadline', () => {
+      const out = given(vipBundleMachine, ...atInboundFlight, expired).when(checkStep(FIRST_CHECK));
+      expect(out.state).toBe('abandoningInboundFlight');
+      expect(out.commands).toEqual([bookFlight('inbound', 'f-in')]);
+    });
+
+    it('asks again for each compensation step, and checks the next step anew once one replies', () => {
+      const cancelling = given(vipBundleMachine, ...atTaxi).when(taxiFailed);
+      expect(cancelling.timers.set).toEqual([{ name: 'stepCheck', dueAt: '2030-01-01T10:06:00.000Z', event: { type: 'vipBundle.checkStep' } }]);
+      expect(given(vipBundleMachine, ...atTaxi, taxiFailed).when(checkStep('2030-01-01T10:06:00.000Z')).commands).toEqual([cancelFlight('return')]);
+      const atTickets = [...atInboundFlight, flightFailed('inbound')] as const;
+      expect(given(vipBundleMachine, ...atTickets).when(checkStep('2030-01-01T10:06:00.000Z')).commands).toEqual([cancelTickets]);
+    });
+
+    it('leaves no check behind once final', () => {
+      const out = given(vipBundleMachine, ...atTaxi).when(taxiBooked);
+      expect(out.status).toBe('done');
+      expect(given(vipBundleMachine, ...atTaxi, taxiBooked).when(checkStep(FIRST_CHECK)).rejected).toBe(true);
     });
   });
 

@@ -22,7 +22,8 @@ const fields = <T>(ctx: HandlerContext) => ctx.fields as unknown as T;
  * The steps of the VIP bundle saga. Each handler does one step and replies with its outcome into the
  * bundle: a refusal (an AppError of the booking, a 4xx of the transportation service) is a `….failed`
  * reply; anything else is thrown, so the consumer retries it with backoff and, past the retry budget,
- * dead-letters it (which the bundle's status shows as `compensation_stuck` while it compensates).
+ * dead-letters it (which the bundle's status shows as `compensation_stuck` while it compensates) until
+ * the bundle's step check asks for the step again.
  * External calls carry the command's key (`<bundle id>-<leg>`), the same on every retry.
  */
 export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDeps): Handler[] {

@@ -21,16 +21,17 @@ export async function ticketsOfBundle(db: SqlExecutor, vipBundleId: string): Pro
 }
 
 /**
- * Whether a step of the bundle's compensation sits in the dead letters: a command of the bundle itself
- * (a cancellation, or the booking step whose outcome the compensation waits for), or a step of the
- * refund of one of its tickets (the ticket's `RefundTicket`, anything of its refund actor, or the
- * handler that refunds tickets confirmed late). A redriven letter no longer counts.
+ * Whether a step of the bundle's compensation sits in the dead letters: the bundle's latest command (the
+ * cancellation, or the booking step whose outcome the compensation waits for; an earlier one was
+ * answered, or asked again by the bundle's step check), or a step of the refund of one of its tickets
+ * (the ticket's `RefundTicket`, anything of its refund actor, or the handler that refunds tickets
+ * confirmed late). A redriven letter no longer counts.
  */
 export async function hasStuckCompensation(db: SqlExecutor, vipBundleId: string): Promise<boolean> {
   const rows = await db.query(
     `SELECT 1 AS found FROM dead_letters d JOIN messages m ON m.id = d.message_id
       WHERE d.status = 'dead' AND (
-        (m.actor = $1 AND m.kind = 'command')
+        (m.actor = $1 AND m.actor_seq = (SELECT MAX(actor_seq) FROM messages WHERE actor = $1 AND kind = 'command'))
         OR m.actor IN (SELECT 'refund/' || ticket_id FROM vip_bundle_tickets WHERE vip_bundle_id = $2)
         OR ((m.name = 'RefundTicket' OR d.handler = $3) AND m.actor IN (SELECT 'ticket/' || ticket_id FROM vip_bundle_tickets WHERE vip_bundle_id = $2))
       )

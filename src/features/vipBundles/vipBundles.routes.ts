@@ -71,7 +71,7 @@ export function vipBundlesRoutes({ runtime, store, clock, ids, tracing, idempote
         response: { 200: VipBundle },
         detail: {
           summary: 'A VIP bundle: its status and every leg',
-          description: '`status`: pending, finalized, failed, or compensation_stuck when a compensation step is in the dead letters.',
+          description: '`status`: pending, finalized, failed, or compensation_stuck while the compensation step it waits for is in the dead letters (it is asked again later).',
           responses: problemResponses({ 404: ['VIP_BUNDLE_NOT_FOUND'] }),
         },
       },
