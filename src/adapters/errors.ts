@@ -35,7 +35,7 @@ abstract class ExternalCallError extends Error {
 
 /**
  * An external call that may succeed if tried again (network error, timeout, 5xx, 408, 429). Whether it
- * had an effect is unknown, so a retry must carry the same idempotency key.
+ * had an effect is often unknown (`mayHaveActed`), so a retry must carry the same idempotency key.
  */
 export class RetryableError extends ExternalCallError {
   override name = 'RetryableError';
@@ -43,12 +43,31 @@ export class RetryableError extends ExternalCallError {
   readonly reason: RetryReason;
   /** From the `Retry-After` header of a 429/503, when the service sent one. */
   readonly retryAfterSeconds: number | undefined;
+  /**
+   * Whether the service may have done what it was asked although the call failed: false only when the
+   * request never reached it (the connection was refused, the name did not resolve) or its answer says
+   * it did nothing (408, 429, 503, RFC 9110); a timeout, a lost connection, another 5xx or an
+   * unreadable success may all come after the work was done.
+   */
+  readonly mayHaveActed: boolean;
 
   constructor(init: ExternalCallErrorInit & { reason: RetryReason; retryAfterSeconds?: number | undefined }) {
     super(init, 'EXTERNAL_CALL_FAILED');
     this.reason = init.reason;
     this.retryAfterSeconds = init.retryAfterSeconds;
+    this.mayHaveActed = mayHaveActed(init.reason, init.status, init.cause);
   }
+}
+
+/** Statuses whose answer says the request was not acted on (RFC 9110 §15.5.9, RFC 6585 §4, §15.6.4). */
+const NOT_ACTED_STATUSES = new Set([408, 429, 503]);
+/** Network errors raised before any byte of the request left: nothing can have been done. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ConnectionRefused']);
+
+function mayHaveActed(reason: RetryReason, status: number | undefined, cause: unknown): boolean {
+  if (reason === 'status') return status === undefined || !NOT_ACTED_STATUSES.has(status);
+  if (reason === 'network') return !NOT_SENT_CODES.has(String((cause as { code?: unknown } | undefined)?.code));
+  return true;
 }
 
 /**

@@ -76,6 +76,14 @@ export function isTerminalFailure(error: unknown): boolean {
 }
 
 /**
+ * Whether a failed call to a service may have taken effect there all the same (a timeout, a lost
+ * answer): read from `mayHaveActed` on the error, false when the error does not say.
+ */
+export function mayHaveActed(error: unknown): boolean {
+  return error instanceof Error && (error as { mayHaveActed?: unknown }).mayHaveActed === true;
+}
+
+/**
  * How long the party that failed asked to be left alone before a retry (an external service's
  * `Retry-After`), in milliseconds; undefined when it did not say. Read from `retryAfterSeconds` on the
  * error, by the same rule for every layer as `isTerminalFailure`.

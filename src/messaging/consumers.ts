@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../actors/ports';
 import { backoffMs, sleep } from '../kernel/backoff';
 import { isoNow, type Clock } from '../kernel/clock';
-import { isTerminalFailure, retryAfterMsOf } from '../kernel/errors';
+import { isTerminalFailure, mayHaveActed, retryAfterMsOf } from '../kernel/errors';
 import type { IdSource } from '../kernel/ids';
 import type { Logger } from '../observability/logger';
 import { recordError, type Tracing } from '../observability/tracing';
@@ -121,7 +121,8 @@ interface Loop {
  *    in a CONSUMER span continuing the message's trace, with a logger carrying its correlation id;
  * 4. a failure is retried with exponential backoff and jitter until `retry.attempts` attempts, earlier
  *    deliveries of the entry counted as one attempt each (a crash does not reset the budget); a
- *    terminal failure (`isTerminalFailure`: a PoisonMessageError, an external 4xx, an AppError refusal) is not retried. Then the message is written to `dead_letters` and the group moves on.
+ *    terminal failure (`isTerminalFailure`: a PoisonMessageError, an external 4xx, an AppError refusal) is not retried,
+ *    nor is a call of a `notRepeatable` handler that may have taken effect. Then the message is written to `dead_letters` and the group moves on.
  *    Each failed attempt is also written to `delivery_attempts` (one row per failure, best-effort), for the debugger.
  *
  * Metrics on `registry`: `handler_duration_seconds{handler}`, `handler_retries_total{handler}`,
@@ -286,6 +287,10 @@ export function createConsumers(options: ConsumersOptions): Consumers {
           failure = error;
           await recordFailure(handler, message, attempts, error, log);
           if (isTerminalFailure(error) || attempts >= retry.attempts) break;
+          if (handler.effect === 'external' && handler.notRepeatable === true && mayHaveActed(error)) {
+            failure = new Error(`not retried: the call may have taken effect and the service does not deduplicate; check it before a redrive (${errorText(error)})`, { cause: error });
+            break;
+          }
           metrics.retries.inc({ handler: handler.name });
           span?.addEvent('retry', { attempt: attempts, 'exception.message': errorText(error) });
           log.warn('handler failed, retrying', { attempt: attempts, err: error });

@@ -63,6 +63,12 @@ export interface ExternalHandlerDefinition {
   effect: 'external';
   /** One function per message name it handles (`TicketBookingConfirmed_v1`, `BookFlight`). */
   on: Record<string, MessageHandler<HandlerContext>>;
+  /**
+   * The service it calls does not deduplicate (the spreadsheets, Dead Nation): a call that failed but
+   * may have taken effect there (a timeout, a lost answer) is not repeated by a retry; the message is
+   * dead-lettered at once, for an operator to check the service before redriving it.
+   */
+  notRepeatable?: boolean;
 }
 
 /** What `defineHandler` takes. */

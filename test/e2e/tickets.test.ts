@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'bun:test';
 import { webhookSignature } from '../../src/http/webhookSignature';
+import { toBusMessage } from '../../src/messaging/wire';
 import { MODES, call, eventually, startTestService, type TestService } from '../support/service';
 
 const NOW = '2030-01-01T00:00:00.000Z';
@@ -74,6 +75,56 @@ for (const mode of MODES) {
         await Bun.sleep(300);
         expect(calls('receipts', 'issueReceipt').length).toBe(1);
         expect(sheetRows('tickets-to-print').length).toBe(1);
+      });
+    });
+
+    describe('when a call to a service that does not deduplicate fails', () => {
+      const rowsOf = (ticketId: string) => t.simulators.spreadsheets.rows('tickets-to-print').filter((row) => row[0] === ticketId);
+      const deadLetterOf = async (handler: string, messageActor: string) =>
+        t.service.store.query<{ error: string }>(
+          "SELECT d.error FROM dead_letters d JOIN messages m ON m.id = d.message_id WHERE d.handler = $1 AND m.actor = $2 AND d.status = 'dead'",
+          [handler, messageActor],
+        );
+
+      it('does not repeat a sheet row whose call may have gone through (500 after the row was added): one row, and a dead letter to check', async () => {
+        const confirmed = ticket();
+        t.simulators.spreadsheets.failNext('appendRow', 1, { status: 500 }, { afterEffect: true });
+        expect((await webhook([confirmed])).status).toBe(200);
+        const [letter] = await eventually(async () => {
+          const letters = await deadLetterOf('appendToPrintSheet', `ticket/${confirmed.ticket_id}`);
+          expect(letters).toHaveLength(1);
+          return letters;
+        });
+        expect(letter!.error).toContain('not retried: the call may have taken effect');
+        expect(rowsOf(confirmed.ticket_id)).toEqual([[confirmed.ticket_id, 'ann@example.com', '50.30', 'GBP']]);
+        expect(calls('spreadsheets', 'appendRow').filter((c) => (c.request as { columns: string[] }).columns[0] === confirmed.ticket_id)).toHaveLength(1);
+      });
+
+      it('retries a row the sheet refused without acting (503, 429) and adds it once', async () => {
+        const confirmed = ticket();
+        t.simulators.spreadsheets.failNext('appendRow', 1, 'retryable');
+        t.simulators.spreadsheets.failNext('appendRow', 1, { status: 429 });
+        expect((await webhook([confirmed])).status).toBe(200);
+        await eventually(async () => expect(rowsOf(confirmed.ticket_id)).toHaveLength(1));
+        expect(calls('spreadsheets', 'appendRow').filter((c) => (c.request as { columns: string[] }).columns[0] === confirmed.ticket_id)).toHaveLength(3);
+        expect(await deadLetterOf('appendToPrintSheet', `ticket/${confirmed.ticket_id}`)).toEqual([]);
+      });
+
+      it('does not book at Dead Nation twice when its answer is lost (502 after booking), and never calls it for a booking already placed', async () => {
+        const show = await call(t.url, 'POST', '/api/shows', { dead_nation_id: `dn-${crypto.randomUUID()}`, number_of_tickets: 5, start_time: '2030-06-01T20:00:00Z', title: 'T', venue: 'V' });
+        t.simulators.controls('deadNation').failNext('bookTickets', 1, { status: 502 }, { afterEffect: true });
+        const lost = await call(t.url, 'POST', '/api/book-tickets', { show_id: show.json.show_id, number_of_tickets: 1, customer_email: 'bob@example.com' });
+        await eventually(async () => expect(await deadLetterOf('bookAtDeadNation', `booking/${lost.json.booking_id}`)).toHaveLength(1));
+        expect(calls('deadNation').filter((c) => (c.request as { booking_id: string }).booking_id === lost.json.booking_id)).toHaveLength(1);
+        expect((await t.service.runtime.get(`booking/${lost.json.booking_id}`))?.state).toBe('placing');
+
+        const placed = await call(t.url, 'POST', '/api/book-tickets', { show_id: show.json.show_id, number_of_tickets: 1, customer_email: 'bob@example.com' });
+        await eventually(async () => expect((await t.service.runtime.get(`booking/${placed.json.booking_id}`))?.state).toBe('placed'));
+        // A delivery of BookingMade_v1 whose inbox row was lost (a crash after the booking was placed).
+        const made = (await t.service.store.readActorMessages(`booking/${placed.json.booking_id}`)).find((m) => m.name === 'BookingMade_v1')!;
+        await t.service.store.execute("DELETE FROM inbox WHERE handler = 'bookAtDeadNation' AND message_id = $1", [made.id]);
+        await t.service.consumers.redeliver('bookAtDeadNation', toBusMessage(made, NOW), 2);
+        expect(calls('deadNation').filter((c) => (c.request as { booking_id: string }).booking_id === placed.json.booking_id)).toHaveLength(1);
       });
     });
 

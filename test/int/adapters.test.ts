@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { afterEach, beforeEach, describe, expect, it } from 'bun:test';
 import type { CallObservation } from '../../src/adapters/call';
 import { isRetryable, RetryableError, TerminalError } from '../../src/adapters/errors';
@@ -129,6 +130,8 @@ describe('createHttpClient', () => {
       expect(error).toBeInstanceOf(RetryableError);
       expect(error).toMatchObject({ service: 'receipts', operation: 'issueReceipt', reason: 'network', status: undefined });
       expect(isRetryable(error)).toBe(true);
+      expect((error as RetryableError).mayHaveActed).toBe(false); // the request never left
+
     });
 
     it('times out a fetch that never answers', async () => {
@@ -139,8 +142,25 @@ describe('createHttpClient', () => {
       const startedAt = performance.now();
       const error = await failureOf(client.request({ operation: 'wait', method: 'GET', path: '/', context: ctx }));
 
-      expect(error).toMatchObject({ reason: 'timeout', retryable: true });
+      expect(error).toMatchObject({ reason: 'timeout', retryable: true, mayHaveActed: true });
       expect(performance.now() - startedAt).toBeLessThan(1_000);
+    });
+
+    it('says whether a failed call may have acted: not after 408, 429 or 503 (RFC 9110), maybe after another 5xx, a lost connection or an unreadable success', async () => {
+      const outcome = async (fetch: FetchLike, schema?: z.ZodType) => {
+        const client = createHttpClient({ service: 'demo', baseUrl: 'http://gateway.test', fetch });
+        const request = { operation: 'do', method: 'POST', path: '/', body: {}, context: ctx } as const;
+        const error = await failureOf(schema === undefined ? client.request(request) : client.request(request, schema));
+        return (error as RetryableError).mayHaveActed;
+      };
+      const answering = (status: number) => fakeFetch(() => new Response('no', { status })).fetch;
+      expect(await Promise.all([408, 429, 503].map((status) => outcome(answering(status))))).toEqual([false, false, false]);
+      expect(await Promise.all([500, 502, 504].map((status) => outcome(answering(status))))).toEqual([true, true, true]);
+      const reset: FetchLike = async () => {
+        throw Object.assign(new Error('socket closed'), { code: 'ECONNRESET' });
+      };
+      expect(await outcome(reset)).toBe(true);
+      expect(await outcome(fakeFetch(() => Response.json({ unexpected: true })).fetch, z.object({ id: z.string() }))).toBe(true);
     });
 
     it('reads Retry-After as seconds or as an HTTP date', async () => {

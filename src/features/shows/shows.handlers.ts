@@ -5,20 +5,25 @@ import { callContextOf, reply } from '../reply';
 import { deadNationIdOf } from './shows.queries';
 
 /**
- * Places each booking with Dead Nation, once (its inbox), with the show's `dead_nation_id` as
- * `event_id`. A refusal is final: the booking is told it failed, which gives its seats back.
+ * Places each booking with Dead Nation, once (its inbox, and the booking's state), with the show's
+ * `dead_nation_id` as `event_id`. A refusal is final: the booking is told it failed, which gives its
+ * seats back. Dead Nation does not deduplicate, so a call that may have reached it is not retried.
  */
 export function showHandlers({ runtime, services, store, clock }: FeatureDeps): Handler[] {
   return [
     defineHandler({
       name: 'bookAtDeadNation',
       effect: 'external',
+      notRepeatable: true,
       on: {
         BookingMade_v1: async (_message, ctx) => {
           const booking = ctx.fields as { booking_id: string; show_id: string; number_of_tickets: number; customer_email: string };
           const eventId = await deadNationIdOf(store, booking.show_id);
           if (eventId === null) throw new PoisonMessageError(`show ${booking.show_id} of booking ${booking.booking_id} does not exist`);
           const address = `booking/${booking.booking_id}`;
+          // Placed (or failed, or cancelled) already: an earlier delivery called Dead Nation and recorded
+          // its answer, and only its inbox row was lost; Dead Nation must not get the booking twice.
+          if ((await runtime.get(address))?.state !== 'placing') return;
           try {
             await services.deadNation.bookTickets(
               { booking_id: booking.booking_id, event_id: eventId, number_of_tickets: booking.number_of_tickets, customer_address: booking.customer_email },

@@ -68,6 +68,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
     defineHandler({
       name: 'appendToPrintSheet',
       effect: 'external',
+      notRepeatable: true,
       on: {
         TicketBookingConfirmed_v1: async (_message, ctx) => {
           const t = ticketOf(ctx);
@@ -78,6 +79,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
     defineHandler({
       name: 'appendToRefundSheet',
       effect: 'external',
+      notRepeatable: true,
       on: {
         TicketBookingCanceled_v1: async (_message, ctx) => {
           const t = ticketOf(ctx);
