@@ -140,7 +140,8 @@ const REALM = 'Bearer realm="tickets"';
  *
  * No `Authorization: Bearer` token, or one that does not verify (malformed, tampered, `alg: none`,
  * expired, …): 401 `UNAUTHORIZED` with `WWW-Authenticate`, the same body whatever the reason. A valid
- * token without the required role: 403 `FORBIDDEN`. Both are decided before the request is validated.
+ * token without the required role: 403 `FORBIDDEN`. Both are decided before the request is validated
+ * (though after the body is parsed: a body that is not JSON is 400 or 415 first).
  * Otherwise the handler gets `user: { id, email, role }`, taken from the verified token only. On a
  * route with both options, list `rateLimit` first so that rejected tokens count against the limit.
  */

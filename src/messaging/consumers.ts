@@ -252,9 +252,11 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     }
     const run = functionFor(handler.name, handler.on, message.name);
     if (!checked && (await store.query(IN_INBOX, [handler.name, message.id])).length > 0) return;
+    // Stamped with when the call began: what its reply caused comes after it in the actor's timeline.
+    const calledAt = isoNow(clock);
     await timed(handler, () => run(message, ctx));
     // One row of its own, conflict ignored: it may share a transaction with other commits (CommitOptions).
-    await store.transaction((tx) => tx.execute(INSERT_INBOX, [handler.name, message.id, isoNow(clock), handler.effect]), { groupable: true, ownRowsOnly: true });
+    await store.transaction((tx) => tx.execute(INSERT_INBOX, [handler.name, message.id, calledAt, handler.effect]), { groupable: true, ownRowsOnly: true });
     rememberProcessed(handler, message);
   };
 

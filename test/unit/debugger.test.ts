@@ -282,6 +282,28 @@ describe('timeline assembly', () => {
       expect(timeline.find((e) => e.kind === 'delivery')).toMatchObject({ handler: 'audit', status: 'processed', attempts: 1 });
     });
 
+    it('puts a call before the reply it caused when both fall in the same millisecond', () => {
+      const same = assembleTimeline({
+        journal: [
+          step({ event: { type: 'ticket.confirm', now: T(1) }, fromState: '', toState: 'confirmed', at: T(1), messageIds: ['m1'] }),
+          step({ version: 2, event: { type: 'receipts.issued', now: T(1) }, fromState: 'confirmed', toState: 'receiptIssued', at: T(1) }),
+        ],
+        messages: [message('m1', 'IssueReceipt', 'command', 1, T(1))],
+        deliveries: [{ handler: 'issueReceipt', messageId: 'm1', processedAt: T(1), effect: 'external' }],
+        failedAttempts: [],
+        deadLetters: [],
+        timers: [],
+      });
+      expect(same.map((e) => `${e.kind} ${e.name}`)).toEqual([
+        'command ticket.confirm',
+        'transition ticket.confirm',
+        'outbound IssueReceipt',
+        'external.call issueReceipt',
+        'command receipts.issued',
+        'transition receipts.issued',
+      ]);
+    });
+
     it('shows a call still retrying, and an inbox row older than the effect column as a delivery', () => {
       const only = assembleTimeline({
         journal: [],

@@ -4,6 +4,7 @@ import type { JournalEntry, Message, TimerSet } from '../../actors/ports';
 export interface Delivery {
   handler: string;
   messageId: string;
+  /** For a handler that calls another service, when the successful attempt began (its call). */
   processedAt: string;
   /** `external` when the handler calls another service; null for rows older than the column. */
   effect: 'local' | 'external' | null;
@@ -103,6 +104,13 @@ const ORDER: Record<TimelineKind, number> = {
 };
 
 const isTimerEvent = (event: JournalEntry['event']): boolean => typeof event.due_at === 'string';
+
+/** What a handler did with a message: it follows the step that emitted the message. */
+const HANDLED = new Set<TimelineEntry['kind']>(['delivery.failed', 'delivery', 'external.call', 'dead_letter']);
+
+/** Where an entry falls among the journal steps: step k itself, or just after it for what handlers did with its messages. */
+const causalPosition = (entry: TimelineEntry): number | undefined =>
+  entry.step === undefined ? undefined : entry.step + (HANDLED.has(entry.kind) ? 0.5 : 0);
 
 type Ids = Pick<TimelineEntry, 'correlationId' | 'traceId'>;
 
@@ -228,7 +236,13 @@ export function assembleTimeline(sources: TimelineSources): TimelineEntry[] {
       const pa = a.entry.kind === 'timer.pending' ? 1 : 0;
       const pb = b.entry.kind === 'timer.pending' ? 1 : 0;
       if (pa !== pb) return pa - pb;
-      return a.entry.at < b.entry.at ? -1 : a.entry.at > b.entry.at ? 1 : ORDER[a.entry.kind] - ORDER[b.entry.kind] || a.seq - b.seq;
+      if (a.entry.at !== b.entry.at) return a.entry.at < b.entry.at ? -1 : 1;
+      // In the same millisecond (a fast call and the reply it caused): what handlers did with a step's
+      // messages comes before the later steps, which those handlers may have caused.
+      const ca = causalPosition(a.entry);
+      const cb = causalPosition(b.entry);
+      if (ca !== undefined && cb !== undefined && ca !== cb) return ca - cb;
+      return ORDER[a.entry.kind] - ORDER[b.entry.kind] || a.seq - b.seq;
     })
     .map((e) => e.entry);
 }
