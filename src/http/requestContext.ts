@@ -195,6 +195,8 @@ export function createRequestContext(options: RequestContextOptions) {
       const type = mediaType(request);
       if (type !== 'application/json') throw unsupportedMediaType(type);
       if (nestedDeeperThan(body, MAX_JSON_DEPTH)) throw validationFailed({ body: [`is nested more than ${MAX_JSON_DEPTH} levels deep`] });
+      const unstorable = unstorableTextAt(body);
+      if (unstorable !== undefined) throw validationFailed({ [unstorable]: ['must not contain U+0000 or an unpaired surrogate'] });
     })
     // Runs on every matched route, for results and mapped errors alike: the one place the template is known.
     .mapResponse({ as: 'global' }, ({ request, route }) => {
@@ -225,7 +227,6 @@ function withContextHeaders(response: Response, state: RequestState): Response {
   }
 }
 
-/** Whether arrays and objects nest deeper than `max` levels in `value`; iterative, so any depth is safe. */
 /** The query string's parameters as text; a repeated one is a list (which the routes' schemas refuse). */
 function queryOf(url: string): Record<string, string | string[]> {
   const query: Record<string, string | string[]> = {};
@@ -236,6 +237,7 @@ function queryOf(url: string): Record<string, string | string[]> {
   return query;
 }
 
+/** Whether arrays and objects nest deeper than `max` levels in `value`; iterative, so any depth is safe. */
 function nestedDeeperThan(value: unknown, max: number): boolean {
   const pending: Array<[unknown, number]> = [[value, 0]];
   while (pending.length > 0) {
@@ -245,6 +247,26 @@ function nestedDeeperThan(value: unknown, max: number): boolean {
     for (const child of Object.values(node)) pending.push([child, depth + 1]);
   }
   return false;
+}
+
+/**
+ * The dotted path of the first string (or key) in `value` that no store can keep as sent: one with
+ * U+0000 (PostgreSQL text refuses it) or an unpaired surrogate (not Unicode; it would be stored as
+ * U+FFFD). Called once the depth is known to be bounded.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function unstorableTextAt(value: unknown, path = 'body'): string | undefined {
+  const unstorable = (text: string) => text.includes('\u0000') || LONE_SURROGATE.test(text);
+  if (typeof value === 'string') return unstorable(value) ? path : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const at = path === 'body' ? key : `${path}.${key}`;
+    if (unstorable(key)) return at;
+    const found = unstorableTextAt(child, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 function mediaType(request: Request): string {

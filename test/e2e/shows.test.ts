@@ -47,6 +47,20 @@ for (const mode of MODES) {
       });
     });
 
+    describe('when a text field holds what no store can keep', () => {
+      it('refuses U+0000 or an unpaired surrogate with 400 at its field, not 500, and writes nothing', async () => {
+        const listed = async () => (await call(t.url, 'GET', '/api/shows')).json.length as number;
+        const before = await listed();
+        const nul = await call(t.url, 'POST', '/api/shows', show({ title: 'Night\u0000Show' }));
+        expect([nul.status, nul.json.code, nul.json.errors]).toEqual([400, 'VALIDATION_FAILED', { title: ['must not contain U+0000 or an unpaired surrogate'] }]);
+        const surrogate = await call(t.url, 'POST', '/api/tickets-status', {
+          tickets: [{ ticket_id: crypto.randomUUID(), booking_id: 'b\ud800', status: 'confirmed', price: { amount: '1.00', currency: 'EUR' }, customer_email: 'a@example.com' }],
+        }, { 'Idempotency-Key': crypto.randomUUID() });
+        expect([surrogate.status, Object.keys(surrogate.json.errors)]).toEqual([400, ['tickets.0.booking_id']]);
+        expect(await listed()).toBe(before);
+      });
+    });
+
     describe('when shows are listed with a limit', () => {
       it('orders by start_time and pages through Link', async () => {
         for (const day of ['03', '01', '02']) {
