@@ -4,6 +4,29 @@ import { TerminalError } from '../../adapters/errors';
 import type { ExternalServices } from '../../adapters';
 import { AppError } from '../../kernel/errors';
 
+/** What a charge fed back to its hold (see chargeHold). */
+export type ChargeOutcome = 'confirmed' | 'declined' | 'refused';
+
+/**
+ * The charges this instance has out, by hold: a confirm that arrives while its hold's charge is out
+ * joins it rather than sending its own (a confirm on another instance sends the same idempotency key,
+ * so money still moves once).
+ */
+export function chargesInFlight() {
+  const out = new Map<string, Promise<ChargeOutcome>>();
+  return {
+    join(holdId: string, start: () => Promise<ChargeOutcome>): { outcome: Promise<ChargeOutcome>; joined: boolean } {
+      const running = out.get(holdId);
+      if (running !== undefined) return { outcome: running, joined: true };
+      const outcome = start();
+      out.set(holdId, outcome);
+      const forget = () => out.delete(holdId);
+      outcome.then(forget, forget);
+      return { outcome, joined: false };
+    },
+  };
+}
+
 /** Sends one event into the hold: the route's `runtime.send`, or a handler's `reply`. */
 type SendToHold = (event: HoldEvent) => Promise<unknown>;
 
@@ -21,7 +44,7 @@ export async function chargeHold(
   call: CallContext,
   send: SendToHold,
   stamp: { now: () => string; ticketIds: () => string[] },
-): Promise<'confirmed' | 'declined' | 'refused'> {
+): Promise<ChargeOutcome> {
   const payment = context.payment!;
   let paymentId: string;
   try {

@@ -9,7 +9,7 @@ import { AppError } from '../../kernel/errors';
 import { toMinor } from '../../kernel/money';
 import type { FeatureDeps } from '../feature';
 import { ConfirmedHold, ConfirmHoldBody, holdTotal, HoldParams, PlacedHold, PlaceHoldBody, RenewedHold, seatLabels } from './holds.model';
-import { chargeHold } from './holds.payment';
+import { chargeHold, chargesInFlight, type ChargeOutcome } from './holds.payment';
 import { holdPolicyOf, seatsFor } from './holds.queries';
 import { problemResponses, successResponse } from '../../http/openapiProblems';
 
@@ -46,9 +46,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
     return actor && context && context.userId === user.id ? { state: actor.state, context } : null;
   };
   const metadataOf = (r: RequestContext) => ({ correlation_id: r.correlationId, traceparent: r.traceparent });
-  // Confirms of one hold that arrive while its charge is out join that charge rather than send their
-  // own; a confirm on another instance sends the same idempotency key, so money still moves once.
-  const chargesOut = new Map<string, ReturnType<typeof chargeHold>>();
+  const chargesOut = chargesInFlight();
 
   return new Elysia({ name: 'holds', prefix: '/api/holds' })
     .use(createRequestContext({ tracing, ids }))
@@ -189,17 +187,12 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         if (hold?.state !== 'paying') return outcome();
 
         const { context } = hold;
-        let charge = chargesOut.get(params.id);
-        if (charge === undefined) {
-          charge = chargeHold(services, context, { correlationId, traceparent }, send, { now, ticketIds: () => context.seats.map(() => ids.uuid()) });
-          chargesOut.set(params.id, charge);
-          void charge.then(() => chargesOut.delete(params.id), () => chargesOut.delete(params.id));
-        } else {
-          last = null; // the charge that is out feeds its outcome through another request: read the hold after it
-        }
-        let charged: Awaited<typeof charge>;
+        const charge = chargesOut.join(params.id, () => chargeHold(services, context, { correlationId, traceparent }, send, { now, ticketIds: () => context.seats.map(() => ids.uuid()) }));
+        // A joined charge feeds its outcome through the request that started it: read the hold after it.
+        if (charge.joined) last = null;
+        let charged: ChargeOutcome;
         try {
-          charged = await charge;
+          charged = await charge.outcome;
         } catch (error) {
           if (!(error instanceof RetryableError)) throw error;
           // No answer (a timeout, a 5xx, a lost connection): the charge may or may not have been made. It
