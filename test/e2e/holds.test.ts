@@ -188,6 +188,45 @@ for (const mode of MODES) {
       });
     });
 
+    describe('when requests on one hold, or for any seats of one event, race', () => {
+      const manyLabels = Array.from({ length: 30 }, (_, i) => `D${String(i).padStart(2, '0')}`);
+
+      it('gives each of 10 concurrent quantity holds its own first free seats while there are enough', async () => {
+        const eventId = await createEvent({}, manyLabels);
+        const responses = await Promise.all(Array.from({ length: 10 }, () => call(t.url, 'POST', '/api/holds', { event_id: eventId, quantity: 2 }, authHeaders(t))));
+        expect(responses.map((r) => r.status)).toEqual(Array.from({ length: 10 }, () => 201));
+        const seats = responses.flatMap((r) => r.json.seats as string[]);
+        expect(new Set(seats).size).toBe(20);
+        expect((await seatsOf(eventId)).counts).toEqual({ available: 10, held: 20, sold: 0 });
+      });
+
+      it('answers a release that loses to a confirm with 409, and a confirm that loses to a release with NOT_ALLOWED_IN_STATE, never both won', async () => {
+        const eventId = await createEvent({ max_seats_per_user: 6 });
+        for (const label of LABELS) {
+          const buyer = authHeaders(t);
+          const { hold_id: id } = (await hold(eventId, [label], buyer)).json;
+          const [confirm, release] = await Promise.all([
+            call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, buyer),
+            call(t.url, 'DELETE', `/api/holds/${id}`, undefined, buyer),
+          ]);
+          const state = (await t.service.runtime.get(`hold/${id}`))?.state;
+          if (state === 'sold') {
+            expect([label, confirm.status, release.status, release.json?.code]).toEqual([label, 200, 409, 'NOT_ALLOWED_IN_STATE']);
+          } else {
+            expect([label, state, release.status, confirm.status, confirm.json.code]).toEqual([label, 'released', 204, 409, 'NOT_ALLOWED_IN_STATE']);
+          }
+        }
+      });
+
+      it('answers concurrent renewals past max_renewals with RENEWAL_LIMIT_REACHED', async () => {
+        const eventId = await createEvent({ max_renewals: 1 });
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        const responses = await Promise.all(Array.from({ length: 4 }, () => call(t.url, 'POST', `/api/holds/${id}/renew`, undefined, ann)));
+        expect(responses.map((r) => r.status).sort()).toEqual([200, 409, 409, 409]);
+        expect(responses.filter((r) => r.status === 409).map((r) => r.json.code)).toEqual(['RENEWAL_LIMIT_REACHED', 'RENEWAL_LIMIT_REACHED', 'RENEWAL_LIMIT_REACHED']);
+      });
+    });
+
     describe('when the hold expires', () => {
       it('frees the seat at expires_at with no request, expires by its timer, and refuses the confirm with no charge', async () => {
         const eventId = await createEvent();

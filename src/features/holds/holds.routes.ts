@@ -14,6 +14,8 @@ import { holdPolicyOf, seatsFor } from './holds.queries';
 import { problemResponses, successResponse } from '../../http/openapiProblems';
 
 const tags = ['holds'];
+/** How often a quantity hold picks its seats again when concurrent holds keep taking them first. */
+const QUANTITY_PICKS = 20;
 const secondsLeft = (expiresAt: string, now: string) => Math.max(0, Math.ceil((Date.parse(expiresAt) - Date.parse(now)) / 1000));
 const notFound = (id: string) => problem(404, 'HOLD_NOT_FOUND', `hold ${id} not found`);
 const expired = (id: string) => problem(409, 'HOLD_EXPIRED', `hold ${id} has expired`);
@@ -64,27 +66,39 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         }
         const wanted = body.seats?.length ?? body.quantity ?? 0;
         if (wanted > policy.maxSeatsPerUser) return problem(409, 'LIMIT_REACHED', `at most ${policy.maxSeatsPerUser} seats per user for this event`);
-        const seats = policy.generalAdmission
-          ? Array.from({ length: wanted }, () => GENERAL_ADMISSION_SEAT)
-          : await seatsFor(store, body.event_id, body.seats ? { labels: body.seats } : { quantity: wanted }, now);
-        if (body.seats && seats.length !== body.seats.length) return problem(422, 'SEAT_NOT_FOUND', 'some seats do not exist', { errors: { seats: ['unknown seat'] } });
-        if (seats.length < wanted) return problem(409, 'SEAT_UNAVAILABLE', `fewer than ${wanted} seats are available`);
-        const holdId = ids.uuid();
-        return sendCommand(runtime, {
-          address: `hold/${holdId}`,
-          event: {
-            type: 'hold.place', now, hold_id: holdId, event_id: body.event_id, user_id: user.id, customer_email: user.email, seats,
-            ttl_seconds: policy.ttlSeconds, max_renewals: policy.maxRenewals,
-          },
-          create: true,
-          minted: true,
-          request: { correlationId, requestId, traceparent, traceId },
-          idempotency,
-          respond: (result) => {
-            const expiresAt = String(result.context.expiresAt);
-            return { status: 201, body: { hold_id: holdId, expires_at: expiresAt, seconds_left: secondsLeft(expiresAt, now), seats: seatLabels(seats), quantity: seats.length } };
-          },
-        });
+        // A quantity of numbered seats is the first free seats by label; when a concurrent hold takes
+        // some of them first, the choice is made again from what is left.
+        const picksQuantity = !policy.generalAdmission && body.seats === undefined;
+        for (let attempt = 1; ; attempt++) {
+          const seats = policy.generalAdmission
+            ? Array.from({ length: wanted }, () => GENERAL_ADMISSION_SEAT)
+            : await seatsFor(store, body.event_id, body.seats ? { labels: body.seats } : { quantity: wanted }, now);
+          if (body.seats && seats.length !== body.seats.length) return problem(422, 'SEAT_NOT_FOUND', 'some seats do not exist', { errors: { seats: ['unknown seat'] } });
+          if (seats.length < wanted) return problem(409, 'SEAT_UNAVAILABLE', `fewer than ${wanted} seats are available`);
+          const holdId = ids.uuid();
+          try {
+            return await sendCommand(runtime, {
+              address: `hold/${holdId}`,
+              event: {
+                type: 'hold.place', now, hold_id: holdId, event_id: body.event_id, user_id: user.id, customer_email: user.email, seats,
+                ttl_seconds: policy.ttlSeconds, max_renewals: policy.maxRenewals,
+              },
+              create: true,
+              minted: true,
+              request: { correlationId, requestId, traceparent, traceId },
+              idempotency,
+              respond: (result) => {
+                const expiresAt = String(result.context.expiresAt);
+                return { status: 201, body: { hold_id: holdId, expires_at: expiresAt, seconds_left: secondsLeft(expiresAt, now), seats: seatLabels(seats), quantity: seats.length } };
+              },
+            });
+          } catch (error) {
+            if (!(picksQuantity && error instanceof AppError && error.code === 'SEAT_UNAVAILABLE')) throw error;
+            if (attempt >= QUANTITY_PICKS) {
+              throw new AppError({ code: 'CONCURRENT_UPDATE', status: 409, detail: `the seats of event ${body.event_id} are being taken by other holds; retry`, retryable: true, headers: { 'Retry-After': '1' } });
+            }
+          }
+        }
       },
       {
         body: PlaceHoldBody,
@@ -93,7 +107,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         idempotent: true,
         response: { 201: PlacedHold },
         detail: { summary: 'Hold seats (all or nothing)', description: 'Seat labels on a general-admission show are 422 SEATS_NOT_NUMBERED (send `quantity`).',
-          responses: problemResponses({ 404: ['EVENT_NOT_FOUND'], 409: ['SEAT_UNAVAILABLE', 'LIMIT_REACHED'], 422: ['SEAT_NOT_FOUND', 'SEATS_NOT_NUMBERED'] }),
+          responses: problemResponses({ 404: ['EVENT_NOT_FOUND'], 409: ['SEAT_UNAVAILABLE', 'LIMIT_REACHED', 'CONCURRENT_UPDATE'], 422: ['SEAT_NOT_FOUND', 'SEATS_NOT_NUMBERED'] }),
           tags,
         },
       },
@@ -108,16 +122,25 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         if (hold.state !== 'held') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is ${hold.state}`);
         if (hold.context.renewals >= hold.context.maxRenewals) return problem(409, 'RENEWAL_LIMIT_REACHED', `hold ${params.id} was renewed ${hold.context.renewals} times already`);
         // The key is completed in the renewal's own commit: a retry after a crash replays, never renews twice.
-        return sendCommand(runtime, {
-          address: `hold/${params.id}`,
-          event: { type: 'hold.renew', now },
-          request: { correlationId, requestId, traceparent, traceId },
-          idempotency,
-          respond: (result) => {
-            const context = result.context as unknown as HoldContext;
-            return { status: 200, body: { hold_id: params.id, expires_at: context.expiresAt, seconds_left: secondsLeft(context.expiresAt, now), renewals_left: context.maxRenewals - context.renewals } };
-          },
-        });
+        try {
+          return await sendCommand(runtime, {
+            address: `hold/${params.id}`,
+            event: { type: 'hold.renew', now },
+            request: { correlationId, requestId, traceparent, traceId },
+            idempotency,
+            respond: (result) => {
+              const context = result.context as unknown as HoldContext;
+              return { status: 200, body: { hold_id: params.id, expires_at: context.expiresAt, seconds_left: secondsLeft(context.expiresAt, now), renewals_left: context.maxRenewals - context.renewals } };
+            },
+          });
+        } catch (error) {
+          // A concurrent renewal, release, confirm or expiry changed the hold since it was read above.
+          if (!(error instanceof AppError && error.code === 'NOT_ALLOWED_IN_STATE')) throw error;
+          const now2 = await ownHold(params.id, user);
+          if (now2?.state === 'held' && now2.context.renewals >= now2.context.maxRenewals) return problem(409, 'RENEWAL_LIMIT_REACHED', `hold ${params.id} was renewed ${now2.context.renewals} times already`);
+          if (now2?.state === 'expired' || (now2?.state === 'held' && now2.context.expiresAt <= now)) return expired(params.id);
+          return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is ${now2?.state ?? 'gone'}`);
+        }
       },
       { params: HoldParams, auth: true, rateLimit: 'holds', idempotent: true, response: { 200: RenewedHold }, detail: {
           summary: 'Renew a hold (at most max_renewals times)',
@@ -136,8 +159,11 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
           try {
             await runtime.send(`hold/${params.id}`, { type: 'hold.release', now: clock.now().toISOString() }, { metadata: metadataOf({ correlationId, requestId, traceparent, traceId }), traceId });
           } catch (error) {
-            // A concurrent release or expiry got there first: the seats are free either way.
             if (!(error instanceof AppError && error.code === 'NOT_ALLOWED_IN_STATE')) throw error;
+            // Something else moved the hold first: a release or an expiry frees the seats all the same,
+            // a confirm that started paying did not.
+            const after = await ownHold(params.id, user);
+            if (after?.state === 'sold' || after?.state === 'paying') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is ${after.state}`);
           }
         }
         return new Response(null, { status: 204 });
@@ -166,7 +192,8 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         };
         const outcome = async () => {
           const hold = last ?? (await ownHold(params.id, user));
-          return hold?.state === 'sold' ? confirmed(hold.context) : expired(params.id);
+          if (hold?.state === 'sold') return confirmed(hold.context);
+          return hold?.state === 'released' ? problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} was released`) : expired(params.id);
         };
 
         let hold = await ownHold(params.id, user);
