@@ -136,10 +136,10 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         } catch (error) {
           // A concurrent renewal, release, confirm or expiry changed the hold since it was read above.
           if (!(error instanceof AppError && error.code === 'NOT_ALLOWED_IN_STATE')) throw error;
-          const now2 = await ownHold(params.id, user);
-          if (now2?.state === 'held' && now2.context.renewals >= now2.context.maxRenewals) return problem(409, 'RENEWAL_LIMIT_REACHED', `hold ${params.id} was renewed ${now2.context.renewals} times already`);
-          if (now2?.state === 'expired' || (now2?.state === 'held' && now2.context.expiresAt <= now)) return expired(params.id);
-          return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is ${now2?.state ?? 'gone'}`);
+          const current = await ownHold(params.id, user);
+          if (current?.state === 'held' && current.context.renewals >= current.context.maxRenewals) return problem(409, 'RENEWAL_LIMIT_REACHED', `hold ${params.id} was renewed ${current.context.renewals} times already`);
+          if (current?.state === 'expired' || (current?.state === 'held' && current.context.expiresAt <= now)) return expired(params.id);
+          return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is ${current?.state ?? 'gone'}`);
         }
       },
       { params: HoldParams, auth: true, rateLimit: 'holds', idempotent: true, response: { 200: RenewedHold }, detail: {
