@@ -9,6 +9,8 @@ export interface AppErrorInit {
   errors?: FieldErrors;
   retryable?: boolean;
   headers?: Record<string, string>;
+  /** The error this one stands for, kept for the logs. */
+  cause?: unknown;
 }
 
 /**
@@ -25,7 +27,7 @@ export class AppError extends Error {
   readonly headers: Record<string, string>;
 
   constructor(init: AppErrorInit) {
-    super(init.detail);
+    super(init.detail, init.cause === undefined ? undefined : { cause: init.cause });
     this.name = 'AppError';
     this.code = init.code;
     this.status = init.status;
@@ -61,6 +63,13 @@ export const notAllowedInState = (address: string, state: string, event: string)
     status: 409,
     detail: `${event} is not allowed for ${address} in state ${state}`,
   });
+
+/**
+ * 503 STORE_UNAVAILABLE: the database could not be reached or dropped the session. Nothing was
+ * committed by the statement that failed; the same request may pass in a moment.
+ */
+export const storeUnavailable = (cause: unknown) =>
+  new AppError({ code: 'STORE_UNAVAILABLE', status: 503, detail: 'The database cannot be reached; retry shortly', retryable: true, headers: { 'Retry-After': '1' }, cause });
 
 /** 500 INTERNAL with no internals: the one answer to anything unexpected. Repeating the request may succeed. */
 export const internalError = () =>

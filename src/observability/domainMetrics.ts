@@ -31,7 +31,9 @@ export function createDomainMetrics(registry: Registry, timersOverdue: () => Pro
     help: 'Durable timers due more than a second ago and not yet fired',
     registers,
     async collect() {
-      this.set(await timersOverdue());
+      // A scrape must not fail while the database is away (`/ready` says so): the last value stays.
+      const overdue = await timersOverdue().catch(() => undefined);
+      if (overdue !== undefined) this.set(overdue);
     },
   });
   const bookings = new Counter({ name: 'bookings_total', help: 'Bookings made', registers });

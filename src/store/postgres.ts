@@ -19,6 +19,7 @@ import {
   type TimerSet,
   type Tx,
 } from '../actors/ports';
+import { storeUnavailable } from '../kernel/errors';
 import { RECORD_MIGRATION, SELECT_APPLIED_MIGRATIONS, pendingOf, postgresMigrations } from './migrations';
 import * as shared from './shared';
 
@@ -111,8 +112,34 @@ function normalizeRows<T>(result: Result): T[] {
 /** Anything that runs a statement: the pool, a reserved connection or a transaction. */
 type Runner = Pick<SQL, 'unsafe'>;
 
+/** Driver codes of a server that cannot be reached or that dropped the connection. */
+const CONNECTION_LOST = new Set([
+  'ERR_POSTGRES_CONNECTION_REFUSED',
+  'ERR_POSTGRES_CONNECTION_CLOSED',
+  'ERR_POSTGRES_CONNECTION_TIMEOUT',
+  'ERR_POSTGRES_IDLE_TIMEOUT',
+  'ERR_POSTGRES_LIFETIME_TIMEOUT',
+]);
+
+/**
+ * `error` as the store's callers should see it: a lost or refused connection, or a server that is
+ * shutting down (SQLSTATE class 08, 57P), becomes 503 STORE_UNAVAILABLE; anything else (a constraint,
+ * a lock timeout, a syntax error) is passed on as it is.
+ */
+function asStoreError(error: unknown): unknown {
+  const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
+  const sqlState = typeof errno === 'string' ? errno : '';
+  const lost = CONNECTION_LOST.has(String(code)) || sqlState.startsWith('08') || sqlState.startsWith('57P');
+  return lost ? storeUnavailable(error) : error;
+}
+
+const rethrowAsStoreError = (error: unknown): never => {
+  throw asStoreError(error);
+};
+
 function executorOn(runner: Runner): SqlExecutor {
-  const run = (sql: string, params: unknown[]) => runner.unsafe(sql, params.map((param) => shared.normalizeParam(param, true))) as unknown as Promise<Result>;
+  const run = (sql: string, params: unknown[]) =>
+    (runner.unsafe(sql, params.map((param) => shared.normalizeParam(param, true))) as unknown as Promise<Result>).catch(rethrowAsStoreError);
   return {
     dialect: 'postgres',
     async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
@@ -177,7 +204,7 @@ export class PostgresStore implements Store {
   }
 
   async ping(): Promise<void> {
-    await this.sql.unsafe('SELECT 1');
+    await this.sql.unsafe('SELECT 1').catch(rethrowAsStoreError);
   }
 
   loadActor(address: string): Promise<StoredActor | null> {
@@ -219,7 +246,7 @@ export class PostgresStore implements Store {
   }
 
   private async transactionAlone<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    const connection = await this.sql.reserve();
+    const connection = await this.sql.reserve().catch(rethrowAsStoreError);
     try {
       const tx: Tx = {
         ...executorOn(connection),
@@ -235,9 +262,9 @@ export class PostgresStore implements Store {
         [, result] = await Promise.all([begun, fn(tx)]);
       } catch (error) {
         await connection`ROLLBACK`.catch(() => undefined);
-        throw error;
+        throw asStoreError(error);
       }
-      await connection`COMMIT`;
+      await connection`COMMIT`.catch(rethrowAsStoreError);
       return result;
     } finally {
       connection.release();

@@ -4,6 +4,8 @@ import { openPostgresStore, type PostgresStore } from '../../src/store/postgres'
 import { LOG_START } from '../../src/actors/ports';
 import { postgresMigrations } from '../../src/store/migrations';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { startTcpProxy } from '../support/tcpProxy';
+import { AppError } from '../../src/kernel/errors';
 import { storeContract } from './store.contract';
 import type { ActorCommit } from '../../src/actors/ports';
 
@@ -76,6 +78,25 @@ storeContract('postgres', async () => {
 });
 
 describe('PostgresStore', () => {
+  describe('when the database cannot be reached', () => {
+    it('fails statements and transactions with 503 STORE_UNAVAILABLE (retryable), not an internal error', async () => {
+      const url = new URL(database.url);
+      const proxy = startTcpProxy(`${url.hostname}:${url.port || '5432'}`);
+      const store = await openPostgresStore({ url: database.url.replace(url.host, proxy.address), poolSize: 2 });
+      try {
+        expect(await store.query<{ one: number }>('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+        proxy.cut();
+        for (const failing of [() => store.query('SELECT 1'), () => store.transaction((tx) => tx.execute('SELECT 1')), () => store.ping()]) {
+          const error = await failing().then(() => undefined, (e: unknown) => e);
+          expect(error).toBeInstanceOf(AppError);
+          expect(error).toMatchObject({ status: 503, code: 'STORE_UNAVAILABLE', retryable: true });
+        }
+      } finally {
+        await store.close().catch(() => undefined);
+      }
+    });
+  });
+
   describe('when two pools migrate a new database at once', () => {
     it('both succeed and every migration is applied once', async () => {
       const fresh = await createTestDatabase();
