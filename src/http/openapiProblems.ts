@@ -87,9 +87,10 @@ type Document = { paths?: Record<string, Record<string, Operation>> };
 /**
  * The generated document with every operation's problem responses: the ones its route declared
  * (the generator drops `detail.responses` when a route has a response schema, so they are taken from
- * the route again), 400 VALIDATION_FAILED for any input, MALFORMED_JSON, 413 and 415 for a body, and 500
- * INTERNAL everywhere; paths without a trailing slash; request bodies as JSON only; the parameters route
- * options declare. Returns a new document; the generated one is left as it is.
+ * the route again), 400 VALIDATION_FAILED for any input, MALFORMED_JSON, 413 and 415 for a body, 500
+ * INTERNAL everywhere and 503 STORE_UNAVAILABLE wherever the database is used; paths without a
+ * trailing slash; request bodies as JSON only; the parameters route options declare. Returns a new
+ * document; the generated one is left as it is.
  */
 export function documentProblems<D extends Document>(generated: D, routes: readonly RouteLike[]): D {
   const document = structuredClone(generated);
@@ -101,6 +102,7 @@ export function documentProblems<D extends Document>(generated: D, routes: reado
     const operation = document.paths?.[openApiPath(route.path)]?.[route.method.toLowerCase()];
     if (operation === undefined) continue;
     const implicit: Record<number, string[]> = { 500: ['INTERNAL'] };
+    if (!STORELESS.has(route.path)) implicit[503] = ['STORE_UNAVAILABLE'];
     const hasInput = operation.requestBody !== undefined || (operation.parameters?.length ?? 0) > 0;
     if (hasInput) implicit[400] = ['VALIDATION_FAILED'];
     if (operation.requestBody !== undefined) {
@@ -143,6 +145,9 @@ function mergeProblem(current: ResponseObject | undefined, added: ResponseObject
     content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: PROBLEM_SCHEMA_REF }, examples } } as ResponseObject['content'],
   };
 }
+
+/** Routes that never answer 503 STORE_UNAVAILABLE: they need no database, or report it (`/ready`). */
+const STORELESS = new Set(['/health', '/ready', '/metrics', '/openapi', '/openapi/json', '/debug']);
 
 /** `/api/holds/:id/renew` → `/api/holds/{id}/renew`, and `/api/holds/` → `/api/holds`. */
 const openApiPath = (path: string) => path.replace(/:([^/]+)/g, '{$1}').replace(/(.)\/$/, '$1');

@@ -49,6 +49,7 @@ describe('the OpenAPI document', () => {
       const where = `${method} ${path}`;
       expect([where, codes(op, 500)]).toEqual([where, ['INTERNAL']]);
       expect([where, op.responses?.['500']?.content?.['application/problem+json']?.schema?.$ref]).toEqual([where, '#/components/schemas/Problem']);
+      if (!['/health', '/ready', '/metrics', '/openapi', '/openapi/json', '/debug'].includes(path)) expect([where, codes(op, 503)]).toEqual([where, expect.arrayContaining(['STORE_UNAVAILABLE'])]);
       if (op.requestBody !== undefined) {
         expect([where, codes(op, 400)]).toEqual([where, expect.arrayContaining(['MALFORMED_JSON', 'VALIDATION_FAILED'])]);
         expect([where, codes(op, 413)]).toEqual([where, ['CONTENT_TOO_LARGE']]);
@@ -112,7 +113,7 @@ describe('the OpenAPI document', () => {
     expect(codes(hold, 401)).toEqual(['UNAUTHORIZED']);
     expect(codes(hold, 403)).toEqual([]);
     expect(codes(hold, 429)).toEqual(['RATE_LIMITED']);
-    expect(codes(hold, 409)).toEqual(['LIMIT_REACHED', 'REQUEST_IN_PROGRESS', 'SEAT_UNAVAILABLE']);
+    expect(codes(hold, 409)).toEqual(['CONCURRENT_UPDATE', 'LIMIT_REACHED', 'REQUEST_IN_PROGRESS', 'SEAT_UNAVAILABLE']);
     expect(codes(hold, 422)).toEqual(expect.arrayContaining(['IDEMPOTENCY_KEY_REUSED']));
     expect(codes(doc.paths['/api/tickets-status']?.post, 400)).toEqual(['IDEMPOTENCY_KEY_REQUIRED', 'MALFORMED_JSON', 'VALIDATION_FAILED']);
     expect(codes(doc.paths['/api/auth/register']?.post, 409)).toEqual(['EMAIL_ALREADY_REGISTERED', 'REQUEST_IN_PROGRESS']);
