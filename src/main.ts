@@ -149,10 +149,12 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const rateLimitCounter = config.redisAddr ? createRedisCounter({ url: config.redisAddr, keyPrefix: config.redisKeyPrefix }) : createMemoryCounter();
   const rateLimit = createRateLimit({ rules: config.rateLimits, counter: rateLimitCounter, clock, userOf: tokens.userOf, trustedProxyHops: config.trustedProxyHops, logger });
   const idempotency = createIdempotency({ store, clock, callerOf: tokens.callerOf });
+  const stopping = new AbortController();
   const deps: FeatureDeps = {
     runtime, store, clock, ids, tracing, logger, idempotency, services, tokens, secretHash: createSecretHash(jwtSecret), projections,
     auth: createAuth(tokens), rateLimit,
     webhookSignature: createWebhookSignature(config.webhookSecret),
+    stopping: stopping.signal,
   };
   const consumers = createConsumers({
     store,
@@ -186,7 +188,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const server = startServer(app, config.port, { shutdownTimeoutMs: config.shutdownTimeoutMs });
   logger.info('service started', { port: server.port, mode: config.mode });
 
-  let stopping: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
   return {
     port: server.port,
     store,
@@ -197,9 +199,10 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     projections,
     services,
     stop() {
-      stopping ??= (async () => {
+      stopped ??= (async () => {
+        stopping.abort();
         // Handlers reply into actors, so they stop before the runtime stops taking commands.
-        await server.stop(true);
+        if (await server.stop(true)) logger.warn('requests still running when SHUTDOWN_TIMEOUT_MS ran out were cut off', { shutdown_timeout_ms: config.shutdownTimeoutMs });
         await timers.stop();
         await consumers.stop();
         await runtime.close();
@@ -211,7 +214,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         await tracing.shutdown();
         logger.info('service stopped');
       })();
-      return stopping;
+      return stopped;
     },
   };
 }

@@ -151,7 +151,9 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     port: server.port,
     url: `http://${options.hostname ?? 'localhost'}:${server.port}`,
     simulators,
-    stop: (graceful) => server.stop(graceful),
+    stop: async (graceful) => {
+      await server.stop(graceful);
+    },
   };
 }
 

@@ -36,6 +36,11 @@ export interface FeatureDeps {
   webhookSignature: WebhookSignaturePlugin;
   /** Read-your-writes for read models: `settle` waits (bounded) until one has applied every earlier commit. */
   projections: Pick<ProjectionRunner, 'settle'>;
+  /**
+   * Aborted when the service begins a graceful stop: a response that would never end by itself (an
+   * event stream) ends then, so that the stop does not wait the whole SHUTDOWN_TIMEOUT_MS for it.
+   */
+  stopping: AbortSignal;
 }
 
 /**

@@ -8,8 +8,9 @@ export interface RunningServer {
   /**
    * Stops the server. Graceful (default): stop accepting connections and wait for in-flight requests,
    * at most `shutdownTimeoutMs`, then close what is left. Not graceful: close every connection now.
+   * Resolves to whether requests were cut off (the graceful wait ran out).
    */
-  stop(graceful?: boolean): Promise<void>;
+  stop(graceful?: boolean): Promise<boolean>;
 }
 
 export interface ServerOptions {
@@ -28,7 +29,7 @@ export function startServer(app: AnyElysia, port: number, options: ServerOptions
   const server = app.server;
   if (server === null || server.port === undefined) throw new Error(`the server did not start on port ${port}`);
   const timeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
-  let stopping: Promise<void> | undefined;
+  let stopping: Promise<boolean> | undefined;
 
   return {
     port: server.port,
@@ -36,7 +37,7 @@ export function startServer(app: AnyElysia, port: number, options: ServerOptions
       stopping ??= (async () => {
         if (!graceful) {
           await app.stop(true);
-          return;
+          return false;
         }
         let timer: ReturnType<typeof setTimeout> | undefined;
         const timedOut = new Promise<true>((resolve) => {
@@ -45,6 +46,7 @@ export function startServer(app: AnyElysia, port: number, options: ServerOptions
         const result = await Promise.race([app.stop(false).then(() => false as const), timedOut]);
         clearTimeout(timer);
         if (result) await server.stop(true);
+        return result;
       })();
       return stopping;
     },

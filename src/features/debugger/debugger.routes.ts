@@ -18,6 +18,8 @@ export interface DebuggerRoutesDeps {
   store: Store;
   auth: AuthPlugin;
   tokens: Tokens;
+  /** Aborted when the service stops: open live streams end then (FeatureDeps.stopping). */
+  stopping?: AbortSignal;
   /** How often the live stream looks for changes. */
   pollMs?: number;
   /** Base URL of the trace UI; the page links `<base><trace id>`. */
@@ -44,7 +46,7 @@ export function exportedMachines(registry: MachineRegistry): ExportedMachine[] {
  * history (time travel from stored snapshots), and the `/debug` page that draws them. The page itself
  * holds no data and is public; everything it shows comes from the ops-only JSON routes.
  */
-export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, pollMs = 500 }: DebuggerRoutesDeps) {
+export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stopping, pollMs = 500 }: DebuggerRoutesDeps) {
   const machines = exportedMachines(registry);
   const html = (debugPage as unknown as string).replace('__TRACE_UI_URL__', JSON.stringify(traceUiUrl ?? '').slice(1, -1));
 
@@ -113,7 +115,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, poll
       const verified = tokens.verify(typeof query.access_token === 'string' ? query.access_token : '');
       if (!verified.ok) return problem(401, 'UNAUTHORIZED', 'This stream needs a valid ?access_token=');
       if (verified.user.role !== 'ops') return problem(403, 'FORBIDDEN', 'This route needs the ops role');
-      return liveStream(store, params.address, request.signal, pollMs);
+      return liveStream(store, params.address, stopping ? AbortSignal.any([request.signal, stopping]) : request.signal, pollMs);
     }, {
       params: ActorParams,
       detail: { tags, summary: 'Server-sent `changed` events when the actor changes', responses: { ...problemResponses({ 401: ['UNAUTHORIZED'], 403: ['FORBIDDEN'] }), ...successResponse(200, 'Event stream', { contentType: 'text/event-stream' }) } },

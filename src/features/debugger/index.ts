@@ -11,6 +11,6 @@ export interface DebuggerOptions {
 export function createDebuggerFeature(options: DebuggerOptions = {}): Feature {
   return {
     name: 'debugger',
-    routes: (deps) => debuggerRoutes({ registry: deps.runtime.registry, store: deps.store, auth: deps.auth, tokens: deps.tokens, traceUiUrl: options.traceUiUrl }),
+    routes: (deps) => debuggerRoutes({ registry: deps.runtime.registry, store: deps.store, auth: deps.auth, tokens: deps.tokens, stopping: deps.stopping, traceUiUrl: options.traceUiUrl }),
   };
 }
