@@ -201,7 +201,8 @@ export function createRequestContext(options: RequestContextOptions) {
     // Runs on every matched route, for results and mapped errors alike: the one place the template is known.
     .mapResponse({ as: 'global' }, ({ request, route }) => {
       const state = states.get(request);
-      if (state !== undefined) state.route = route;
+      // A plugin's route at its prefix is `/api/shows/`; clients, OpenAPI and dashboards know `/api/shows`.
+      if (state !== undefined) state.route = route.length > 1 && route.endsWith('/') ? route.slice(0, -1) : route;
     })
     .derive({ as: 'global' }, ({ request }): RequestContext => {
       const rc = requestContextOf(request);

@@ -30,6 +30,9 @@ describe('metrics after a booking and a ticket flow', () => {
       const after = await scrape();
       expect(valueOf(after, 'http_requests_total{method="POST",route="/api/book-tickets",status="201"}')).toBe(1);
       expect(valueOf(after, 'http_requests_total{method="POST",route="/api/book-tickets",status="400"}')).toBe(1);
+      // A route at its plugin's prefix is labelled as clients call it, without a trailing slash.
+      expect(valueOf(after, 'http_requests_total{method="POST",route="/api/shows",status="201"}')).toBe(1);
+      expect(after).not.toContain('route="/api/shows/"');
       expect(valueOf(after, 'actor_commands_total{kind="booking",outcome="accepted"}')).toBeGreaterThanOrEqual(1);
       expect(valueOf(after, 'actor_commands_total{kind="booking",outcome="rejected"}')).toBe(1);
       expect(valueOf(after, 'bookings_total')).toBe(valueOf(before, 'bookings_total') + 1);
