@@ -70,6 +70,7 @@ const schema = z.object({
     .string()
     .regex(/^(rediss?:\/\/.+|[^\s:/]+:\d+)$/, 'host:port, or a redis:// or rediss:// URL')
     .transform((value) => (value.includes('://') ? value : `redis://${value}`))
+    .refine((url) => URL.canParse(url) && Number(new URL(url).port || 6379) <= 65535, 'a port of 1..65535')
     .optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w.:-]*$/, 'letters, digits and . : _ - only').default(''),
   // Paths are appended to it, so a query or a fragment would end up in the middle of every URL.

@@ -235,12 +235,16 @@ async function withStore(config: Config, work: (store: Store) => Promise<void>, 
   }
 }
 
-const rebuild = (config: Config, name: string) =>
-  withStore(config, async (store) => {
+async function rebuild(config: Config, name: string): Promise<void> {
+  const projections = projectionsOf(featuresOf(config));
+  // Refused before a store is opened (in embedded mode, opening one creates it).
+  if (!projections.some((p) => p.name === name)) throw new UnknownProjectionError(name, projections.map((p) => p.name));
+  await withStore(config, async (store) => {
     await store.migrate();
-    const runner = createProjectionRunner({ store, projections: projectionsOf(featuresOf(config)), clock: systemClock });
+    const runner = createProjectionRunner({ store, projections, clock: systemClock });
     await rebuildProjection({ runner, name, write: (line) => console.log(line) });
   });
+}
 
 const actorTimeline = (config: Config, address: string) =>
   withStore(config, (store) => showActor({ store, address, write: (line) => console.log(line) }), { readOnly: true });

@@ -11,6 +11,9 @@ export type Command =
   | { name: 'version' }
   | { name: 'unknown'; problem: string };
 
+/** An actor's address: `<kind>/<id>`. */
+const ACTOR_ADDRESS = /^[^/\s]+\/\S+$/;
+
 export const USAGE = `Usage: tickets [command]
 
 Commands:
@@ -47,7 +50,10 @@ export function parseArgs(args: readonly string[]): Command {
       if (second === 'rebuild' && third && rest.length === 0) return { name: 'rebuild', projection: third };
       return { name: 'unknown', problem: 'Usage: tickets projections rebuild <name>' };
     case 'actors':
-      if (second === 'show' && third && rest.length === 0) return { name: 'actor', address: third };
+      if (second === 'show' && third && rest.length === 0) {
+        if (!ACTOR_ADDRESS.test(third)) return { name: 'unknown', problem: `"${third}" is not an actor address: expected <kind>/<id>, e.g. booking/<uuid>` };
+        return { name: 'actor', address: third };
+      }
       return { name: 'unknown', problem: 'Usage: tickets actors show <address>' };
     case 'healthcheck':
       if (third === undefined && (second === undefined || second.startsWith('/'))) return { name: 'healthcheck', path: second ?? '/health' };

@@ -86,13 +86,17 @@ describe('the service process', () => {
       expect((await runCli(['fly'])).code).toBe(2);
     });
 
-    it('answers --help after a command without running it, and shows no actor of a DATA_DIR that holds no store, creating nothing', async () => {
+    it('answers --help after a command without running it, and shows no actor of a DATA_DIR that holds no store nor rebuilds an unknown read model there, creating nothing', async () => {
       const empty = join(dir.path, 'nothing-here');
       const help = await runCli(['migrate', '--help'], { DATA_DIR: empty });
       expect([help.code, help.output.includes('Usage: tickets')]).toEqual([0, true]);
       const show = await runCli(['actors', 'show', 'booking/x'], { DATA_DIR: empty });
       expect(show.code).toBe(1);
       expect(show.output).toContain(`there is no store in DATA_DIR ${empty}`);
+      const rebuild = await runCli(['projections', 'rebuild', 'nope'], { DATA_DIR: empty });
+      expect([rebuild.code, rebuild.output.includes('ticketsList')]).toEqual([2, true]);
+      const malformed = await runCli(['actors', 'show', 'garbage'], { DATA_DIR: empty });
+      expect([malformed.code, malformed.output.includes('is not an actor address')]).toEqual([2, true]);
       expect(existsSync(empty)).toBe(false);
     });
   });

@@ -25,6 +25,7 @@ describe('parseArgs', () => {
     expect(parseArgs(['actors', 'show'])).toEqual({ name: 'unknown', problem: 'Usage: tickets actors show <address>' });
     expect(parseArgs(['actors', 'list']).name).toBe('unknown');
     expect(parseArgs(['actors', 'show', 'a/1', 'b/2']).name).toBe('unknown');
+    expect(parseArgs(['actors', 'show', 'garbage'])).toEqual({ name: 'unknown', problem: '"garbage" is not an actor address: expected <kind>/<id>, e.g. booking/<uuid>' });
   });
 
   it('checks /health by default, or the path given', () => {
