@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Store } from './actors/ports';
 import { ActorRuntime } from './actors/runtime';
 import { TimerLoop } from './actors/timers';
@@ -31,6 +31,7 @@ import { createMemoryCounter, createRateLimit, createRedisCounter } from './http
 import { startServer } from './http/server';
 import { systemClock, type Clock } from './kernel/clock';
 import { randomIds, type IdSource } from './kernel/ids';
+import { AppError } from './kernel/errors';
 import { createConsumers, type Consumers } from './messaging/consumers';
 import { createDeadLetters } from './messaging/deadLetters';
 import { busReadiness, createBufferedRelay, createLogRelay, outboxReadiness } from './messaging/outbox';
@@ -305,13 +306,26 @@ async function main(args: readonly string[]): Promise<number> {
   if (command.name === 'help') return (console.log(USAGE), 0);
   if (command.name === 'version') return (console.log(packageJson.version), 0);
   if (command.name === 'unknown') return (console.error(`${command.problem}\n\n${USAGE}`), 2);
+  let config: Config | undefined;
   try {
-    return await run(command, loadConfig());
+    config = loadConfig();
+    return await run(command, config);
   } catch (error) {
     if (error instanceof ConfigError || error instanceof UnknownProjectionError || error instanceof OpsAccountError) return (console.error(error.message), 2);
     if (error instanceof UnknownActorError || error instanceof StoreNotMigratedError) return (console.error(error.message), 1);
+    if (error instanceof AppError && error.code === 'STORE_UNAVAILABLE' && config?.postgresUrl !== undefined) {
+      const reason = error.cause instanceof Error ? error.cause.message : error.message;
+      return (console.error(`the database cannot be reached at ${new URL(config.postgresUrl).host} (POSTGRES_URL): ${reason}`), 1);
+    }
+    if (config !== undefined && isFileErrorUnder(error, config.dataDir)) return (console.error(`DATA_DIR ${config.dataDir} cannot be used: ${(error as Error).message}`), 2);
     throw error;
   }
+}
+
+/** A file-system error (no such directory, no permission, read-only) on a path inside `dir`. */
+function isFileErrorUnder(error: unknown, dir: string): boolean {
+  const { code, path } = (error ?? {}) as { code?: unknown; path?: unknown };
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) && typeof path === 'string' && resolve(path).startsWith(resolve(dir));
 }
 
 if (import.meta.main) {

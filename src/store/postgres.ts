@@ -173,7 +173,7 @@ export class PostgresStore implements Store {
 
   /** Applies pending migrations, each in its own transaction, under a session advisory lock. */
   async migrate(): Promise<void> {
-    const connection = await this.sql.reserve();
+    const connection = await this.sql.reserve().catch(rethrowAsStoreError);
     try {
       await connection.unsafe('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
       try {

@@ -99,6 +99,15 @@ describe('the service process', () => {
       expect([malformed.code, malformed.output.includes('is not an actor address')]).toEqual([2, true]);
       expect(existsSync(empty)).toBe(false);
     });
+
+    it('names what is wrong when DATA_DIR cannot be made or the database cannot be reached, creating nothing', async () => {
+      const unusable = await runCli(['migrate'], { DATA_DIR: '/proc/no-such-dir' });
+      expect([unusable.code, unusable.output.trim().split('\n')[0]]).toEqual([2, "DATA_DIR /proc/no-such-dir cannot be used: ENOENT: no such file or directory, mkdir '/proc/no-such-dir'"]);
+      const empty = join(dir.path, 'no-database');
+      const unreachable = await runCli(['migrate'], { DATA_DIR: empty, POSTGRES_URL: 'postgres://postgres@127.0.0.1:1/none', REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'j'.repeat(32) });
+      expect([unreachable.code, unreachable.output.trim()]).toEqual([1, 'the database cannot be reached at 127.0.0.1:1 (POSTGRES_URL): Failed to connect']);
+      expect(existsSync(empty)).toBe(false);
+    });
   });
 });
 
