@@ -163,7 +163,7 @@ function applyFaults(simulators: Simulators, request: FaultsRequest): void {
     ? SERVICE_NAMES.map((name) => simulators.controls(name))
     : [simulators.controls(request.service)];
   if (request.operation !== undefined && !targets[0]!.operations.includes(request.operation)) {
-    throw new BadRequest(`${request.service} has no operation ${request.operation}`);
+    throw new BadRequest(`${request.service} has no operation ${request.operation}; its operations: ${targets[0]!.operations.join(', ')}`);
   }
   if (request.fail_next !== undefined && (request.service === undefined || request.operation === undefined)) throw new BadRequest('fail_next needs service and operation');
   // All or nothing: every fault is checked against every target before anything is set.
@@ -204,7 +204,8 @@ async function jsonBody<T>(request: Request, schema: z.ZodType<T>): Promise<T> {
 
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new BadRequest('invalid request', z.flattenError(parsed.error).fieldErrors);
+  // Every issue with its path, an unknown key included (the flattened form leaves those out).
+  if (!parsed.success) throw new BadRequest('invalid request', parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })));
   return parsed.data;
 }
 

@@ -315,6 +315,7 @@ describe('gateway', () => {
       const badStatus = await send('POST', '/_sim/faults', { service: 'receipts', operation: 'issueReceipt', fail_next: { count: 1, fault: { status: 302 } } });
 
       expect([unknownOperation.status, noOperation.status, badStatus.status]).toEqual([400, 400, 400]);
+      expect(((await unknownOperation.json()) as { error: string }).error).toBe('receipts has no operation charge; its operations: issueReceipt, voidReceipt');
     });
 
     it('applies a fault setting all or nothing, and refuses settings it does not know', async () => {
@@ -322,6 +323,7 @@ describe('gateway', () => {
       const refused = await send('POST', '/_sim/faults', { error_rate: { rate: 1, fault: { status: 409 } } });
       const misspelt = await send('POST', '/_sim/faults', { service: 'receipts', errorrate: { rate: 1 } });
       expect([refused.status, misspelt.status]).toEqual([400, 400]);
+      expect(((await misspelt.json()) as { issues: unknown }).issues).toEqual([{ path: '', message: expect.stringContaining('"errorrate"') }]);
 
       const receipt = await send('PUT', '/receipts-api/receipts', { ticket_id: 't', price: { money_amount: '1.00', money_currency: 'GBP' }, idempotency_key: 'k' });
       expect(receipt.status).toBe(200);
