@@ -73,6 +73,12 @@ for (const mode of MODES) {
         }
         const badEmail = await call(t.url, 'POST', '/api/auth/register', { email: 'not-an-email', password: GOOD_PASSWORD });
         expect(Object.keys(badEmail.json.errors)).toEqual(['email']);
+        // Longer than mail can be delivered to (RFC 5321): the part before the @, a domain label, the whole.
+        for (const email of [`${'a'.repeat(65)}@example.com`, `ann@${'d'.repeat(64)}.com`, `${'a'.repeat(60)}@${['d', 'e', 'f', 'g'].map((c) => c.repeat(60)).join('.')}.com`]) {
+          const tooLong = await call(t.url, 'POST', '/api/auth/register', { email, password: GOOD_PASSWORD });
+          expect([email.length, tooLong.status, Object.keys(tooLong.json.errors)]).toEqual([email.length, 400, ['email']]);
+        }
+        expect((await call(t.url, 'POST', '/api/auth/register', { email: `${'a'.repeat(64)}@example.com`, password: GOOD_PASSWORD })).status).toBe(201);
         expect((await call(t.url, 'POST', '/api/auth/register', {})).status).toBe(400);
       });
 

@@ -1,8 +1,17 @@
 import { z } from 'zod';
 import { PASSWORD_MAX_LENGTH, passwordProblems } from '../../kernel/passwords';
 
-/** An e-mail address as accounts store it: trimmed and lower-cased, so that it is unique whatever the case. */
-export const Email = z.string().trim().toLowerCase().pipe(z.email().max(320));
+/**
+ * An e-mail address as accounts store it: trimmed and lower-cased, so that it is unique whatever the
+ * case, and within the lengths mail can be delivered to (RFC 5321: 254 in all, 64 before the @, 63 a
+ * domain label).
+ */
+export const Email = z.string().trim().toLowerCase().pipe(
+  z.email()
+    .max(254)
+    .refine((email) => email.slice(0, email.lastIndexOf('@')).length <= 64, 'at most 64 characters before the @')
+    .refine((email) => email.slice(email.lastIndexOf('@') + 1).split('.').every((label) => label.length <= 63), 'at most 63 characters between dots of the domain'),
+);
 
 const NewPassword = z.string().superRefine((password, ctx) => {
   for (const message of passwordProblems(password)) ctx.addIssue({ code: 'custom', message });
