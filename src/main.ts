@@ -44,6 +44,7 @@ import { createDomainMetrics } from './observability/domainMetrics';
 import { createMetrics } from './observability/metrics';
 import { createTracing } from './observability/tracing';
 import { openStore } from './store';
+import { DataDirInUseError, lockDataDir } from './store/dataDirLock';
 import packageJson from '../package.json' with { type: 'json' };
 
 /** The features this build serves, in the order their routes are mounted. */
@@ -102,8 +103,15 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const registry = metrics.registry;
   const features = [...featuresOf(config), ...(overrides.features ?? [])];
 
-  const store = await openStore({ postgresUrl: config.postgresUrl, postgresPoolSize: config.postgresPoolSize, dataDir: config.dataDir });
-  await store.migrate();
+  const dataDirLock = lockDataDir(config.dataDir);
+  let store: Store;
+  try {
+    store = await openStore({ postgresUrl: config.postgresUrl, postgresPoolSize: config.postgresPoolSize, dataDir: config.dataDir });
+    await store.migrate();
+  } catch (error) {
+    dataDirLock.release();
+    throw error;
+  }
   if (config.opsEmail !== undefined && config.opsPassword !== undefined) {
     const ops = await ensureOpsAccount({ db: store, clock, ids, email: config.opsEmail, password: config.opsPassword });
     logger.info('ops account ready', { email: ops.email, outcome: ops.outcome });
@@ -213,6 +221,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         await rateLimitCounter.close();
         await store.close();
         await tracing.shutdown();
+        dataDirLock.release();
         logger.info('service stopped');
       })();
       return stopped;
@@ -311,7 +320,7 @@ async function main(args: readonly string[]): Promise<number> {
     config = loadConfig();
     return await run(command, config);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof UnknownProjectionError || error instanceof OpsAccountError) return (console.error(error.message), 2);
+    if (error instanceof ConfigError || error instanceof UnknownProjectionError || error instanceof OpsAccountError || error instanceof DataDirInUseError) return (console.error(error.message), 2);
     if (error instanceof UnknownActorError || error instanceof StoreNotMigratedError) return (console.error(error.message), 1);
     if (error instanceof AppError && error.code === 'STORE_UNAVAILABLE' && config?.postgresUrl !== undefined) {
       const reason = error.cause instanceof Error ? error.cause.message : error.message;

@@ -30,6 +30,16 @@ describe('the service process', () => {
       const service = await startServiceProcess({ DATA_DIR: dir.path });
       expect(await service.stop('SIGINT')).toBe(0);
     });
+
+    it('refuses a second instance on the same DATA_DIR while the first runs, and takes it once the first was killed', async () => {
+      const first = await startServiceProcess({ DATA_DIR: dir.path });
+      const second = await runCli(['serve'], { DATA_DIR: dir.path, PORT: '0' });
+      expect([second.code, second.output.trim()]).toEqual([2, `another instance is running with DATA_DIR ${dir.path}: each instance needs its own`]);
+      first.proc.kill('SIGKILL');
+      await first.proc.exited;
+      const after = await startServiceProcess({ DATA_DIR: dir.path });
+      expect(await after.stop('SIGTERM')).toBe(0);
+    });
   });
 
   describe('when the configuration is bad', () => {
