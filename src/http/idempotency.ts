@@ -76,7 +76,8 @@ interface Claim {
  * replays the stored status, body and headers with `Idempotent-Replayed: true`; the same key with
  * another body is 422 IDEMPOTENCY_KEY_REUSED; a duplicate while the first still runs is 409
  * REQUEST_IN_PROGRESS with `Retry-After`. After the handler, a record it did not complete in its
- * transaction is completed with the response (2xx, 3xx, 4xx); a 5xx releases the claim so a retry runs.
+ * transaction is completed with the response (2xx, 3xx, 4xx); a 5xx, or a 4xx problem that says
+ * `retryable: true` (a race lost too often), releases the claim so a retry runs.
  * Requests without a key just run (unless the mode is `'required'`).
  */
 export function createIdempotency(options: IdempotencyOptions) {
@@ -165,7 +166,7 @@ export function createIdempotency(options: IdempotencyOptions) {
           if (claim === undefined || claim.settled) return;
           claim.settled = true;
           const stored = await storedFromResult(responseValue, set);
-          if (stored.status >= 500) {
+          if (stored.status >= 500 || saysRetry(stored)) {
             // Only an in-progress claim is dropped: a record the handler completed in a committed
             // transaction survives, and a rolled-back one frees the key for the retry.
             await store.releaseIdempotency(claim.scope, claim.key);
@@ -177,6 +178,16 @@ export function createIdempotency(options: IdempotencyOptions) {
       };
     },
   });
+}
+
+/** A problem that tells the client to repeat the request (409 CONCURRENT_UPDATE): its key must let the repeat run. */
+function saysRetry(stored: StoredResponse): boolean {
+  if (!stored.headers['content-type']?.startsWith('application/problem+json')) return false;
+  try {
+    return (JSON.parse(stored.body) as { retryable?: unknown }).retryable === true;
+  } catch {
+    return false;
+  }
 }
 
 function keyOf(request: Request): string | null {

@@ -373,6 +373,12 @@ describe('the HTTP skeleton', () => {
       expect(app().fixture.counts.flaky).toBe(2);
     });
 
+    it('releases the claim on a problem that says retryable (a lost race), so that the repeat runs', async () => {
+      await expectProblem(await fetch(app().url('/fixture/raced'), json({}, { 'Idempotency-Key': 'raced-1' })), 409, 'CONCURRENT_UPDATE');
+      const retry = await fetch(app().url('/fixture/raced'), json({}, { 'Idempotency-Key': 'raced-1' }));
+      expect([retry.status, retry.headers.get('Idempotent-Replayed'), await retry.json()]).toEqual([201, null, { attempt: 2 }]);
+    });
+
     it('runs the handler every time without a key', async () => {
       const before = app().fixture.counts.orders;
       await fetch(app().url('/fixture/orders'), json({ quantity: 1 }));

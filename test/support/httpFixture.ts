@@ -21,6 +21,7 @@ export interface HandlerCounts {
   webhook: number;
   flaky: number;
   refused: number;
+  raced: number;
 }
 
 const OrderBody = z.object({ quantity: z.number().int().min(1).max(10) });
@@ -32,7 +33,7 @@ const OrderBody = z.object({ quantity: z.number().int().min(1).max(10) });
  */
 export function httpFixture(deps: HttpFixtureDeps) {
   const { store, tracing, ids, idempotency } = deps;
-  const counts: HandlerCounts = { orders: 0, plainOrders: 0, webhook: 0, flaky: 0, refused: 0 };
+  const counts: HandlerCounts = { orders: 0, plainOrders: 0, webhook: 0, flaky: 0, refused: 0, raced: 0 };
   let gate: Promise<void> | undefined;
 
   const plugin = new Elysia({ name: 'http-fixture', prefix: '/fixture' })
@@ -78,6 +79,11 @@ export function httpFixture(deps: HttpFixtureDeps) {
     .post('/refuse', () => {
       counts.refused += 1;
       return problem(409, 'SOLD_OUT', 'not enough seats available');
+    }, { idempotent: true })
+    .post('/raced', () => {
+      counts.raced += 1;
+      if (counts.raced === 1) return problem(409, 'CONCURRENT_UPDATE', 'lost a race; retry', { retryable: true, headers: { 'Retry-After': '1' } });
+      return status(201, { attempt: counts.raced });
     }, { idempotent: true });
 
   return {
