@@ -152,21 +152,22 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
     .delete(
       '/:id',
       async ({ params, user, correlationId, requestId, traceparent, traceId }) => {
-        const hold = await ownHold(params.id, user);
-        if (!hold) return notFound(params.id);
-        if (hold.state === 'sold' || hold.state === 'paying') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is ${hold.state}`);
-        if (hold.state === 'held') {
+        // The answer follows what the hold is once the release is in, or could not be: a concurrent
+        // release or expiry freed the seats all the same (204), a confirm that is paying or has sold
+        // them did not (409), and a hold back in `held` (that confirm's charge was declined) is asked again.
+        for (let attempt = 1; attempt <= 5; attempt++) {
+          const hold = await ownHold(params.id, user);
+          if (!hold) return notFound(params.id);
+          if (hold.state === 'sold' || hold.state === 'paying') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is ${hold.state}`);
+          if (hold.state !== 'held') return new Response(null, { status: 204 });
           try {
             await runtime.send(`hold/${params.id}`, { type: 'hold.release', now: clock.now().toISOString() }, { metadata: metadataOf({ correlationId, requestId, traceparent, traceId }), traceId });
+            return new Response(null, { status: 204 });
           } catch (error) {
             if (!(error instanceof AppError && error.code === 'NOT_ALLOWED_IN_STATE')) throw error;
-            // Something else moved the hold first: a release or an expiry frees the seats all the same,
-            // a confirm that started paying did not.
-            const after = await ownHold(params.id, user);
-            if (after?.state === 'sold' || after?.state === 'paying') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is ${after.state}`);
           }
         }
-        return new Response(null, { status: 204 });
+        return problem(409, 'CONCURRENT_UPDATE', `hold ${params.id} keeps being changed by other requests; retry`, { retryable: true, headers: { 'Retry-After': '1' } });
       },
       { params: HoldParams, auth: true, rateLimit: 'holds', idempotent: true, detail: { summary: 'Release a hold (idempotent)', responses: { ...problemResponses({ 404: ['HOLD_NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE'] }), ...successResponse(204, 'Released, or already released') }, tags },
       },
@@ -193,7 +194,12 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         const outcome = async () => {
           const hold = last ?? (await ownHold(params.id, user));
           if (hold?.state === 'sold') return confirmed(hold.context);
-          return hold?.state === 'released' ? problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} was released`) : expired(params.id);
+          if (hold?.state === 'released') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} was released`);
+          // Back in `held` before its expiry: the charge of a concurrent confirm on another instance did not go through.
+          if (hold?.state === 'held' && hold.context.expiresAt > now()) {
+            return problem(409, 'CONCURRENT_UPDATE', `another confirm of hold ${params.id} was charging and did not pay; retry`, { retryable: true, headers: { 'Retry-After': '1' } });
+          }
+          return expired(params.id);
         };
 
         let hold = await ownHold(params.id, user);
@@ -246,7 +252,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         idempotent: true,
         response: { 200: ConfirmedHold },
         detail: { summary: 'Pay for a hold and get its tickets', description: 'Repeats return the first result. A released hold is 409 NOT_ALLOWED_IN_STATE.',
-          responses: problemResponses({ 402: ['PAYMENT_DECLINED'], 404: ['HOLD_NOT_FOUND'], 409: ['HOLD_EXPIRED', 'NOT_ALLOWED_IN_STATE'], 502: ['PAYMENT_FAILED'], 503: ['PAYMENT_UNAVAILABLE'] }),
+          responses: problemResponses({ 402: ['PAYMENT_DECLINED'], 404: ['HOLD_NOT_FOUND'], 409: ['HOLD_EXPIRED', 'NOT_ALLOWED_IN_STATE', 'CONCURRENT_UPDATE'], 502: ['PAYMENT_FAILED'], 503: ['PAYMENT_UNAVAILABLE'] }),
           tags,
         },
       },
