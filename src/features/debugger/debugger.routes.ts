@@ -142,7 +142,18 @@ function liveStream(store: Store, address: string, signal: AbortSignal, pollMs: 
   let timer: ReturnType<typeof setInterval> | undefined;
   const body = new ReadableStream<Uint8Array>({
     async start(controller) {
+      const end = () => {
+        clearInterval(timer);
+        try {
+          controller.close();
+        } catch {
+          // already closed by the client going away
+        }
+      };
+      // Listened to before the first read, so that a stop during it still ends the stream.
+      signal.addEventListener('abort', end);
       let version = (await store.loadActor(address))?.version ?? 0;
+      if (signal.aborted) return end();
       controller.enqueue(encoder.encode(`event: ready\ndata: ${JSON.stringify({ version })}\n\n`));
       timer = setInterval(() => {
         void store.loadActor(address).then(
@@ -154,14 +165,6 @@ function liveStream(store: Store, address: string, signal: AbortSignal, pollMs: 
           () => undefined,
         );
       }, pollMs);
-      signal.addEventListener('abort', () => {
-        clearInterval(timer);
-        try {
-          controller.close();
-        } catch {
-          // already closed by the client going away
-        }
-      });
     },
     cancel() {
       clearInterval(timer);
