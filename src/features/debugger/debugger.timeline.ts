@@ -108,9 +108,13 @@ const isTimerEvent = (event: JournalEntry['event']): boolean => typeof event.due
 /** What a handler did with a message: it follows the step that emitted the message. */
 const HANDLED = new Set<TimelineEntry['kind']>(['delivery.failed', 'delivery', 'external.call', 'dead_letter']);
 
-/** Where an entry falls among the journal steps: step k itself, or just after it for what handlers did with its messages. */
-const causalPosition = (entry: TimelineEntry): number | undefined =>
-  entry.step === undefined ? undefined : entry.step + (HANDLED.has(entry.kind) ? 0.5 : 0);
+/**
+ * Where an entry falls among the journal steps: step k itself, or just after it for what handlers did
+ * with its messages; after every step when it belongs to none (a message of a journal row older than
+ * the message ids). A number for every entry, so that (time, position, kind, arrival) orders them all.
+ */
+const causalPosition = (entry: TimelineEntry): number =>
+  entry.step === undefined ? Number.MAX_SAFE_INTEGER : entry.step + (HANDLED.has(entry.kind) ? 0.5 : 0);
 
 type Ids = Pick<TimelineEntry, 'correlationId' | 'traceId'>;
 
@@ -239,10 +243,7 @@ export function assembleTimeline(sources: TimelineSources): TimelineEntry[] {
       if (a.entry.at !== b.entry.at) return a.entry.at < b.entry.at ? -1 : 1;
       // In the same millisecond (a fast call and the reply it caused): what handlers did with a step's
       // messages comes before the later steps, which those handlers may have caused.
-      const ca = causalPosition(a.entry);
-      const cb = causalPosition(b.entry);
-      if (ca !== undefined && cb !== undefined && ca !== cb) return ca - cb;
-      return ORDER[a.entry.kind] - ORDER[b.entry.kind] || a.seq - b.seq;
+      return causalPosition(a.entry) - causalPosition(b.entry) || ORDER[a.entry.kind] - ORDER[b.entry.kind] || a.seq - b.seq;
     })
     .map((e) => e.entry);
 }
