@@ -191,12 +191,12 @@ export function createRequestContext(options: RequestContextOptions) {
       // Elysia reads a query value that looks like JSON (`q=[1]`, `q={}`) as an array or object when the
       // schema is not its own: every query parameter of this API is text, so it is taken as sent.
       context.query = queryOf(request.url) as typeof context.query;
+      for (const input of [context.params, context.query]) refuseUnstorableText(input);
       if (!BODY_METHODS.has(request.method) || !hasBody(request)) return;
       const type = mediaType(request);
       if (type !== 'application/json') throw unsupportedMediaType(type);
       if (nestedDeeperThan(body, MAX_JSON_DEPTH)) throw validationFailed({ body: [`is nested more than ${MAX_JSON_DEPTH} levels deep`] });
-      const unstorable = unstorableTextAt(body);
-      if (unstorable !== undefined) throw validationFailed({ [unstorable]: ['must not contain U+0000 or an unpaired surrogate'] });
+      refuseUnstorableText(body);
     })
     // Runs on every matched route, for results and mapped errors alike: the one place the template is known.
     .mapResponse({ as: 'global' }, ({ request, route }) => {
@@ -250,13 +250,19 @@ function nestedDeeperThan(value: unknown, max: number): boolean {
   return false;
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** 400 VALIDATION_FAILED at the first text of `input` (a body, the query or the path parameters) that no store can keep. */
+function refuseUnstorableText(input: unknown): void {
+  const at = unstorableTextAt(input);
+  if (at !== undefined) throw validationFailed({ [at]: ['must not contain U+0000 or an unpaired surrogate'] });
+}
+
 /**
  * The dotted path of the first string (or key) in `value` that no store can keep as sent: one with
  * U+0000 (PostgreSQL text refuses it) or an unpaired surrogate (not Unicode; it would be stored as
  * U+FFFD). Called once the depth is known to be bounded.
  */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 function unstorableTextAt(value: unknown, path = 'body'): string | undefined {
   const unstorable = (text: string) => text.includes('\u0000') || LONE_SURROGATE.test(text);
   if (typeof value === 'string') return unstorable(value) ? path : undefined;

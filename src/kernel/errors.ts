@@ -65,8 +65,9 @@ export const notAllowedInState = (address: string, state: string, event: string)
   });
 
 /**
- * 503 STORE_UNAVAILABLE: the database could not be reached or dropped the session. Nothing was
- * committed by the statement that failed; the same request may pass in a moment.
+ * 503 STORE_UNAVAILABLE: the database could not be reached or dropped the session. The same request may
+ * pass in a moment; nothing was committed unless the session was lost during COMMIT itself, so a
+ * client repeats it with the same Idempotency-Key.
  */
 export const storeUnavailable = (cause: unknown) =>
   new AppError({ code: 'STORE_UNAVAILABLE', status: 503, detail: 'The database cannot be reached; retry shortly', retryable: true, headers: { 'Retry-After': '1' }, cause });

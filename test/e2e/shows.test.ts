@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
+import { mintToken } from '../support/auth';
 import { MODES, call, startTestService, type TestService } from '../support/service';
 
 const NOW = '2030-01-01T00:00:00.000Z';
@@ -58,6 +59,12 @@ for (const mode of MODES) {
         }, { 'Idempotency-Key': crypto.randomUUID() });
         expect([surrogate.status, Object.keys(surrogate.json.errors)]).toEqual([400, ['tickets.0.booking_id']]);
         expect(await listed()).toBe(before);
+        // The same in a query or a path parameter (it was a 500 on PostgreSQL).
+        const ops = { authorization: `Bearer ${mintToken({ role: 'ops' })}` };
+        const query = await call(t.url, 'GET', '/api/actors?q=a%00b', undefined, ops);
+        expect([query.status, query.json.errors]).toEqual([400, { q: ['must not contain U+0000 or an unpaired surrogate'] }]);
+        const path = await call(t.url, 'GET', `/api/actors/${encodeURIComponent('booking/a\u0000b')}/timeline`, undefined, ops);
+        expect([path.status, path.json.errors]).toEqual([400, { address: ['must not contain U+0000 or an unpaired surrogate'] }]);
       });
     });
 
