@@ -305,6 +305,30 @@ for (const mode of MODES) {
       });
     });
 
+    describe('when the booking already has its answer but its report to the bundle was lost', () => {
+      it('tells the bundle the booking\'s outcome when it asks for the tickets again, and finalizes', async () => {
+        const showId = await createShow(10);
+        const vipBundleId = crypto.randomUUID();
+        const bookingId = crypto.randomUUID();
+        const now = t.clock!.now().toISOString();
+        const meta = { metadata: { correlation_id: `lost-report-${vipBundleId}` } };
+        // The booking is made and placed before its bundle exists: its report cannot reach the bundle.
+        await t.service.runtime.send(`booking/${bookingId}`, {
+          type: 'booking.make', now, booking_id: bookingId, show_id: showId, number_of_tickets: 2, customer_email: 'vip@example.com', vip_bundle_id: vipBundleId,
+        }, { ...meta, create: true });
+        await eventually(async () => expect((await t.service.runtime.get(`booking/${bookingId}`))?.state).toBe('placed'));
+
+        await t.service.runtime.send(`vipBundle/${vipBundleId}`, {
+          type: 'vipBundle.start', now, vip_bundle_id: vipBundleId, booking_id: bookingId, show_id: showId, number_of_tickets: 2,
+          customer_email: 'vip@example.com', passengers: ['Ann Lee', 'Bob Ray'], inbound_flight_id: 'FL-IN-1', returned_flight_id: 'FL-RET-1',
+          deadline_at: new Date(Date.parse(now) + DEADLINE_SECONDS * 1000).toISOString(),
+        }, { ...meta, create: true });
+        const bundle = await settled(vipBundleId, 'finalized');
+        expect(bundle.legs.tickets.status).toBe('booked');
+        expect(await availableSeats(showId)).toBe(8);
+      });
+    });
+
     describe('when the request is wrong', () => {
       it('answers 400 with the fields, 404 for an unknown show or bundle and 400 for a bad id', async () => {
         const bundles = async () => Number((await t.service.store.query<{ n: number }>("SELECT COUNT(*) AS n FROM actors WHERE kind = 'vipBundle'"))[0]?.n);

@@ -55,8 +55,16 @@ export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDe
           } catch (error) {
             if (!isTerminalFailure(error)) throw error;
             await tell(c.vip_bundle_id, { type: 'tickets.failed', now: now(), reason: (error as Error).message }, ctx);
+            return;
           }
-          // Made: the booking reports Dead Nation's answer to the bundle (reportVipBundleTickets).
+          // Made: the booking reports Dead Nation's answer to the bundle (reportVipBundleTickets). When
+          // the bundle asks again (its step check) for a booking that has its answer already, that report
+          // was lost: the answer is told again from the booking's state.
+          const booking = await runtime.get(`booking/${c.booking_id}`);
+          if (booking?.state === 'placed') await tell(c.vip_bundle_id, { type: 'tickets.booked', now: now() }, ctx);
+          if (booking?.state === 'failed' || booking?.state === 'canceled') {
+            await tell(c.vip_bundle_id, { type: 'tickets.failed', now: now(), reason: `Dead Nation: the booking is ${booking.state}` }, ctx);
+          }
         },
       },
     }),

@@ -23,20 +23,22 @@ export async function ticketsOfBundle(db: SqlExecutor, vipBundleId: string): Pro
 /**
  * Whether a step of the bundle's compensation sits in the dead letters: the bundle's latest command (the
  * cancellation, or the booking step whose outcome the compensation waits for; an earlier one was
- * answered, or asked again by the bundle's step check), or a step of the refund of one of its tickets
- * (the ticket's `RefundTicket`, anything of its refund actor, or the handler that refunds tickets
- * confirmed late). A redriven letter no longer counts.
+ * answered, or asked again by the bundle's step check), a step of its booking (placing it with Dead
+ * Nation, reporting the answer), or a step of the refund of one of its tickets (the ticket's
+ * `RefundTicket`, anything of its refund actor, or the handler that refunds tickets confirmed late). A
+ * redriven letter no longer counts.
  */
-export async function hasStuckCompensation(db: SqlExecutor, vipBundleId: string): Promise<boolean> {
+export async function hasStuckCompensation(db: SqlExecutor, vipBundleId: string, bookingId: string): Promise<boolean> {
   const rows = await db.query(
     `SELECT 1 AS found FROM dead_letters d JOIN messages m ON m.id = d.message_id
       WHERE d.status = 'dead' AND (
         (m.actor = $1 AND m.actor_seq = (SELECT MAX(actor_seq) FROM messages WHERE actor = $1 AND kind = 'command'))
+        OR m.actor = $4
         OR m.actor IN (SELECT 'refund/' || ticket_id FROM vip_bundle_tickets WHERE vip_bundle_id = $2)
         OR ((m.name = 'RefundTicket' OR d.handler = $3) AND m.actor IN (SELECT 'ticket/' || ticket_id FROM vip_bundle_tickets WHERE vip_bundle_id = $2))
       )
       LIMIT 1`,
-    [`vipBundle/${vipBundleId}`, vipBundleId, REFUND_LATE_TICKETS_HANDLER],
+    [`vipBundle/${vipBundleId}`, vipBundleId, REFUND_LATE_TICKETS_HANDLER, `booking/${bookingId}`],
   );
   return rows.length > 0;
 }

@@ -62,9 +62,10 @@ export function vipBundlesRoutes({ runtime, store, clock, ids, tracing, idempote
       async ({ params }) => {
         const actor = await runtime.get(`vipBundle/${params.id}`);
         if (!actor) return problem(404, 'VIP_BUNDLE_NOT_FOUND', `VIP bundle ${params.id} not found`);
-        const stuck = isCompensating(actor.state) && (await hasStuckCompensation(store, params.id));
+        const context = actor.context as unknown as VipBundleContext;
+        const stuck = isCompensating(actor.state) && (await hasStuckCompensation(store, params.id, context.bookingId));
         // A Response like the problem: Elysia's types refuse a handler returning a body or a Response.
-        return Response.json(toVipBundle(actor.state, actor.context as unknown as VipBundleContext, stuck));
+        return Response.json(toVipBundle(actor.state, context, stuck));
       },
       {
         params: VipBundleParams,
