@@ -25,6 +25,3 @@ export async function reply(runtime: ActorRuntime, address: string, event: Actor
     throw error;
   }
 }
-
-/** The call context of an external call made while handling a message. */
-export const callContextOf = (ctx: HandlerContext) => ({ correlationId: ctx.correlationId, traceparent: ctx.traceparent });

@@ -86,11 +86,13 @@ export function isTerminalFailure(error: unknown): boolean {
 }
 
 /**
- * Whether a failed call to a service may have taken effect there all the same (a timeout, a lost
- * answer): read from `mayHaveActed` on the error, false when the error does not say.
+ * What a failed call's error says of its effect on the service called: true when it may have taken
+ * effect all the same (a timeout, a lost answer), false when it certainly did not (refused unread, 503),
+ * undefined when the error does not say (it did not come from a call). Read from `mayHaveActed`.
  */
-export function mayHaveActed(error: unknown): boolean {
-  return error instanceof Error && (error as { mayHaveActed?: unknown }).mayHaveActed === true;
+export function mayHaveActed(error: unknown): boolean | undefined {
+  const said = error instanceof Error ? (error as { mayHaveActed?: unknown }).mayHaveActed : undefined;
+  return typeof said === 'boolean' ? said : undefined;
 }
 
 /**

@@ -68,6 +68,15 @@ export interface Consumers extends Redeliverer {
   redeliver(handler: string, message: BusMessage, attempt: number): Promise<void>;
 }
 
+/** A failure of a `notRepeatable` handler after it reached the service it calls: repeating it could do the call twice. */
+class MayHaveActedError extends Error {
+  override name = 'MayHaveActedError';
+  readonly mayHaveActed = true;
+  constructor(cause: unknown) {
+    super(errorText(cause), { cause });
+  }
+}
+
 /** For callers that pass no policy (tests, tools); the service passes the configured one (HANDLER_RETRY_*). */
 const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 100, maxMs: 5_000 };
 const DEFAULT_CLAIM_IDLE_MS = 30_000;
@@ -212,15 +221,33 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     });
   };
 
-  const contextOf = (handler: Handler, message: BusMessage, log: Logger): HandlerContext => ({
-    handler: handler.name,
-    messageId: message.id,
-    correlationId: message.metadata.correlation_id,
-    traceparent: tracing?.currentTraceparent() ?? message.metadata.traceparent,
-    fields: fieldsOf(message),
-    logger: log,
-    idempotencyKey: (suffix) => `${handler.name}:${message.id}${suffix === undefined ? '' : `:${suffix}`}`,
-  });
+  /** A handler's context for one attempt; `reached` tells whether the attempt asked for a call context. */
+  const contextOf = (handler: Handler, message: BusMessage, log: Logger): HandlerContext & { readonly reached: boolean } => {
+    let reached = false;
+    const traceparent = tracing?.currentTraceparent() ?? message.metadata.traceparent;
+    return {
+      handler: handler.name,
+      messageId: message.id,
+      correlationId: message.metadata.correlation_id,
+      traceparent,
+      fields: fieldsOf(message),
+      logger: log,
+      idempotencyKey: (suffix) => `${handler.name}:${message.id}${suffix === undefined ? '' : `:${suffix}`}`,
+      callContext() {
+        reached = true;
+        return { correlationId: message.metadata.correlation_id, traceparent };
+      },
+      get reached() {
+        return reached;
+      },
+    };
+  };
+
+  /**
+   * Messages whose `notRepeatable` handler ran to the end but whose inbox row could not be written: a
+   * retry writes the row without calling again. In memory: a crash in that gap is the documented one.
+   */
+  const ranThrough = new Set<string>();
 
   const timed = async (handler: Handler, run: () => Promise<void> | void) => {
     const end = metrics.duration.startTimer({ handler: handler.name });
@@ -254,9 +281,21 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     if (!checked && (await store.query(IN_INBOX, [handler.name, message.id])).length > 0) return;
     // Stamped with when the call began: what its reply caused comes after it in the actor's timeline.
     const calledAt = isoNow(clock);
-    await timed(handler, () => run(message, ctx));
+    const ranKey = `${handler.name} ${message.id}`;
+    if (!ranThrough.has(ranKey)) {
+      try {
+        await timed(handler, () => run(message, ctx));
+      } catch (error) {
+        // Past its call, a handler of a service that does not deduplicate cannot tell whether repeating
+        // would do the call twice, unless the call itself said it did nothing.
+        if (handler.notRepeatable === true && ctx.reached && mayHaveActed(error) !== false) throw new MayHaveActedError(error);
+        throw error;
+      }
+      if (handler.notRepeatable === true) ranThrough.add(ranKey);
+    }
     // One row of its own, conflict ignored: it may share a transaction with other commits (CommitOptions).
     await store.transaction((tx) => tx.execute(INSERT_INBOX, [handler.name, message.id, calledAt, handler.effect]), { groupable: true, ownRowsOnly: true });
+    ranThrough.delete(ranKey);
     rememberProcessed(handler, message);
   };
 
@@ -289,7 +328,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
           failure = error;
           await recordFailure(handler, message, attempts, error, log);
           if (isTerminalFailure(error) || attempts >= retry.attempts) break;
-          if (handler.effect === 'external' && handler.notRepeatable === true && mayHaveActed(error)) {
+          if (handler.effect === 'external' && handler.notRepeatable === true && mayHaveActed(error) === true) {
             failure = new Error(`not retried: the call may have taken effect and the service does not deduplicate; check it before a redrive (${errorText(error)})`, { cause: error });
             break;
           }

@@ -32,6 +32,12 @@ export interface HandlerContext {
    * `<handler>:<message id>`, then `:<suffix>` for handlers that make more than one call.
    */
   idempotencyKey(suffix?: string): string;
+  /**
+   * The correlation id and trace context to put on a call to another service. Ask for it right before
+   * each call: it records that this attempt reached out, which decides whether a `notRepeatable`
+   * handler may be retried after a later failure (its reply, say).
+   */
+  callContext(): { correlationId: string; traceparent: string | undefined };
 }
 
 /** The context of a `local` handler: its writes go through `tx`, the transaction of its inbox row. */
@@ -64,9 +70,10 @@ export interface ExternalHandlerDefinition {
   /** One function per message name it handles (`TicketBookingConfirmed_v1`, `BookFlight`). */
   on: Record<string, MessageHandler<HandlerContext>>;
   /**
-   * The service it calls does not deduplicate (the spreadsheets, Dead Nation): a call that failed but
-   * may have taken effect there (a timeout, a lost answer) is not repeated by a retry; the message is
-   * dead-lettered at once, for an operator to check the service before redriving it.
+   * The service it calls does not deduplicate (the spreadsheets, Dead Nation): once an attempt has
+   * reached it (`callContext`), a failure is not retried unless it says the call did nothing (refused
+   * unread, 503); the message is dead-lettered at once, for an operator to check the service before
+   * redriving it. A call that succeeded is never repeated because recording it failed afterwards.
    */
   notRepeatable?: boolean;
 }
@@ -96,7 +103,7 @@ const HANDLER_NAME = /^[a-z][A-Za-z0-9]*$/;
  *   on: {
  *     TicketBookingConfirmed_v1: async (_message, ctx) => {
  *       // A repeat is a success: the files service answers 409 for a file that exists.
- *       await services.files.putTicketFile({ ticket_id: String(ctx.fields.ticket_id), content: html }, callContextOf(ctx));
+ *       await services.files.putTicketFile({ ticket_id: String(ctx.fields.ticket_id), content: html }, ctx.callContext());
  *     },
  *   },
  * });

@@ -8,7 +8,7 @@ import { ManualClock } from '../../src/kernel/clock';
 import { randomIds } from '../../src/kernel/ids';
 import { createConsumers, type Consumers, type ConsumersOptions } from '../../src/messaging/consumers';
 import { createDeadLetters } from '../../src/messaging/deadLetters';
-import { defineHandler, PoisonMessageError, type Handler, type LocalHandlerContext } from '../../src/messaging/handlers';
+import { defineHandler, PoisonMessageError, type Handler, type HandlerContext, type LocalHandlerContext, type MessageHandler } from '../../src/messaging/handlers';
 import type { Bus, BusMessage } from '../../src/messaging/ports';
 import { createRedisBus } from '../../src/messaging/redisBus';
 import { openSqliteBus } from '../../src/messaging/sqliteBus';
@@ -429,6 +429,26 @@ for (const { name, make } of modes) {
 
         expect(seen).toHaveLength(1);
         expect(await deadLetterRows()).toMatchObject([{ message_id: message!.id, attempts: 1, error: 'card declined', status: 'dead' }]);
+      });
+
+      it('never retries a notRepeatable handler past its call unless the call said it did nothing', async () => {
+        const attempts: Record<string, number> = { beforeCall: 0, afterCall: 0, refusedUnread: 0 };
+        const failure = (kind: string): MessageHandler<HandlerContext> => async (_message, ctx) => {
+          attempts[kind]! += 1;
+          if (kind === 'beforeCall' && attempts[kind]! < 3) throw new Error('store blip before the call');
+          ctx.callContext();
+          if (kind === 'afterCall') throw new Error('the reply after the call failed');
+          if (kind === 'refusedUnread' && attempts[kind]! < 3) throw Object.assign(new Error('503'), { mayHaveActed: false });
+        };
+        const handlers = Object.keys(attempts).map((kind) => defineHandler({ name: kind, effect: 'external', notRepeatable: true, on: { BookingMade_v1: failure(kind) } }));
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start(handlers, { retry: { attempts: 5, baseMs: 1, maxMs: 5 } });
+        await publish(mode.bus, message!);
+        await consumers.drain();
+
+        expect(attempts).toEqual({ beforeCall: 3, afterCall: 1, refusedUnread: 3 });
+        expect(await deadLetterRows()).toMatchObject([{ handler: 'afterCall', attempts: 1, status: 'dead' }]);
+        expect(String((await deadLetterRows())[0]!.error)).toContain('not retried: the call may have taken effect');
       });
 
       it('redrives the message once after the handler is fixed, and only once', async () => {

@@ -1,7 +1,7 @@
 import type { HoldContext, HoldEvent, HoldTicket } from '../../../machines/hold/hold.machine';
 import { defineHandler, type Handler, type HandlerContext } from '../../messaging/handlers';
 import type { FeatureDeps } from '../feature';
-import { callContextOf, reply } from '../reply';
+import { reply } from '../reply';
 import { chargeHold } from './holds.payment';
 
 type Sold = { hold_id: string; booking_id: string; payment_id: string | null; tickets: HoldTicket[] };
@@ -51,7 +51,7 @@ export function holdHandlers({ runtime, services, clock, ids }: FeatureDeps): Ha
           const context = (await runtime.get(address))?.context as HoldContext | undefined;
           // The outcome arrived meanwhile (the charge's own route, an earlier delivery): nothing pending.
           if (!context?.payment) return;
-          await chargeHold(services, context, callContextOf(ctx), (event: HoldEvent) => reply(runtime, address, event, ctx), {
+          await chargeHold(services, context, ctx.callContext(), (event: HoldEvent) => reply(runtime, address, event, ctx), {
             now: () => clock.now().toISOString(),
             ticketIds: () => context.seats.map(() => ids.uuid()),
           });
@@ -64,7 +64,7 @@ export function holdHandlers({ runtime, services, clock, ids }: FeatureDeps): Ha
       on: {
         RefundHoldPayment: async (_message, ctx) => {
           const c = fields<RefundHoldPayment>(ctx);
-          await services.payments.refund({ payment_reference: c.payment_id, reason: c.reason, deduplication_id: `hold-${c.hold_id}-${c.payment_id}` }, callContextOf(ctx));
+          await services.payments.refund({ payment_reference: c.payment_id, reason: c.reason, deduplication_id: `hold-${c.hold_id}-${c.payment_id}` }, ctx.callContext());
         },
       },
     }),

@@ -1,7 +1,7 @@
 import { TerminalError } from '../../adapters/errors';
 import { defineHandler, PoisonMessageError, type Handler } from '../../messaging/handlers';
 import type { FeatureDeps } from '../feature';
-import { callContextOf, reply } from '../reply';
+import { reply } from '../reply';
 import { deadNationIdOf } from './shows.queries';
 
 /**
@@ -27,7 +27,7 @@ export function showHandlers({ runtime, services, store, clock }: FeatureDeps): 
           try {
             await services.deadNation.bookTickets(
               { booking_id: booking.booking_id, event_id: eventId, number_of_tickets: booking.number_of_tickets, customer_address: booking.customer_email },
-              callContextOf(ctx),
+              ctx.callContext(),
             );
           } catch (error) {
             if (!(error instanceof TerminalError)) throw error;

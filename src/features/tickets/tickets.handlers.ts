@@ -3,7 +3,7 @@ import type { Money } from '../../kernel/money';
 import { defineHandler, type Handler, type HandlerContext } from '../../messaging/handlers';
 import type { BusMessage } from '../../messaging/ports';
 import type { FeatureDeps } from '../feature';
-import { callContextOf, reply } from '../reply';
+import { reply } from '../reply';
 
 interface TicketFields {
   ticket_id: string;
@@ -48,7 +48,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
               price: { money_amount: ticket.price.amount, money_currency: ticket.price.currency },
               idempotency_key: `${receiptKeyBaseOf(message)}-${ticket.ticket_id}`,
             },
-            callContextOf(ctx),
+            ctx.callContext(),
           );
           await reply(runtime, `ticket/${ticket.ticket_id}`, { type: 'receipts.issued', now: now(), receipt_number: receipt.number, issued_at: receipt.issued_at }, ctx);
         },
@@ -60,7 +60,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
       on: {
         TicketBookingConfirmed_v1: async (_message, ctx) => {
           const ticket = ticketOf(ctx);
-          const file = await services.files.putTicketFile({ ticket_id: ticket.ticket_id, content: ticketHtml(ticket) }, callContextOf(ctx));
+          const file = await services.files.putTicketFile({ ticket_id: ticket.ticket_id, content: ticketHtml(ticket) }, ctx.callContext());
           await reply(runtime, `ticket/${ticket.ticket_id}`, { type: 'files.printed', now: now(), file_name: file.file_name }, ctx);
         },
       },
@@ -72,7 +72,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
       on: {
         TicketBookingConfirmed_v1: async (_message, ctx) => {
           const t = ticketOf(ctx);
-          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_PRINT, columns: [t.ticket_id, t.customer_email, t.price.amount, t.price.currency] }, callContextOf(ctx));
+          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_PRINT, columns: [t.ticket_id, t.customer_email, t.price.amount, t.price.currency] }, ctx.callContext());
         },
       },
     }),
@@ -83,7 +83,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
       on: {
         TicketBookingCanceled_v1: async (_message, ctx) => {
           const t = ticketOf(ctx);
-          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_REFUND, columns: [t.ticket_id, t.customer_email, t.price.amount, t.price.currency] }, callContextOf(ctx));
+          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_REFUND, columns: [t.ticket_id, t.customer_email, t.price.amount, t.price.currency] }, ctx.callContext());
         },
       },
     }),
@@ -103,7 +103,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
       on: {
         VoidReceipt: async (_message, ctx) => {
           const f = ctx.fields as { ticket_id: string; reason: string; idempotent_id: string };
-          await services.receipts.voidReceipt({ ticket_id: f.ticket_id, reason: f.reason, idempotent_id: f.idempotent_id }, callContextOf(ctx));
+          await services.receipts.voidReceipt({ ticket_id: f.ticket_id, reason: f.reason, idempotent_id: f.idempotent_id }, ctx.callContext());
           await reply(runtime, `refund/${f.ticket_id}`, { type: 'receipts.voided', now: now() }, ctx);
         },
       },
@@ -114,7 +114,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
       on: {
         RefundPayment: async (_message, ctx) => {
           const f = ctx.fields as { ticket_id: string; payment_reference: string; reason: string; deduplication_id: string };
-          await services.payments.refund({ payment_reference: f.payment_reference, reason: f.reason, deduplication_id: f.deduplication_id }, callContextOf(ctx));
+          await services.payments.refund({ payment_reference: f.payment_reference, reason: f.reason, deduplication_id: f.deduplication_id }, ctx.callContext());
           await reply(runtime, `refund/${f.ticket_id}`, { type: 'payments.refunded', now: now() }, ctx);
         },
       },

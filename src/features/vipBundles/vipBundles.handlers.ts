@@ -5,7 +5,7 @@ import type { BookFlightRequest, BookTaxiRequest } from '../../adapters/transpor
 import { isTerminalFailure } from '../../kernel/errors';
 import { defineHandler, type Handler, type HandlerContext } from '../../messaging/handlers';
 import type { FeatureDeps } from '../feature';
-import { callContextOf, reply } from '../reply';
+import { reply } from '../reply';
 import { recordBundleTicket, REFUND_LATE_TICKETS_HANDLER, ticketsOfBundle } from './vipBundles.queries';
 
 type BookShowTickets = { vip_bundle_id: string; booking_id: string; show_id: string; number_of_tickets: number; customer_email: string };
@@ -92,7 +92,7 @@ export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDe
           const { vip_bundle_id: vipBundleId, leg, ...request } = fields<BookFlight>(ctx);
           let ticketIds: string[];
           try {
-            ticketIds = (await services.transportation.bookFlight(request, callContextOf(ctx))).ticket_ids;
+            ticketIds = (await services.transportation.bookFlight(request, ctx.callContext())).ticket_ids;
           } catch (error) {
             if (!(error instanceof TerminalError)) throw error;
             await tell(vipBundleId, { type: 'flights.failed', now: now(), leg, reason: error.message }, ctx);
@@ -110,7 +110,7 @@ export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDe
           const { vip_bundle_id: vipBundleId, ...request } = fields<BookTaxi>(ctx);
           let taxiBookingId: string;
           try {
-            taxiBookingId = (await services.transportation.bookTaxi(request, callContextOf(ctx))).booking_id;
+            taxiBookingId = (await services.transportation.bookTaxi(request, ctx.callContext())).booking_id;
           } catch (error) {
             if (!(error instanceof TerminalError)) throw error;
             await tell(vipBundleId, { type: 'taxi.failed', now: now(), reason: error.message }, ctx);
@@ -128,7 +128,7 @@ export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDe
           const c = fields<CancelFlightTickets>(ctx);
           for (const ticketId of c.ticket_ids) {
             try {
-              await services.transportation.cancelFlightTicket({ ticket_id: ticketId }, callContextOf(ctx));
+              await services.transportation.cancelFlightTicket({ ticket_id: ticketId }, ctx.callContext());
             } catch (error) {
               // Cancelling twice succeeds upstream; a 404 is a ticket already gone, which is what we want.
               if (!(error instanceof TerminalError && error.status === 404)) throw error;
