@@ -140,12 +140,19 @@ describe('the /debug page', () => {
       return r;
     });
     const timers = report.timeline.filter((e: { kind: string }) => e.kind.startsWith('timer.'));
+    // The deadline, and the step check that each of the four steps sets anew (replacing the one before).
     expect(timers.map((e: { kind: string; name: string; status?: string }) => [e.kind, e.name, e.status ?? null])).toEqual([
       ['timer.scheduled', 'deadline', 'cancelled'],
+      ['timer.scheduled', 'stepCheck', 'replaced'],
+      ['timer.scheduled', 'stepCheck', 'replaced'],
+      ['timer.scheduled', 'stepCheck', 'replaced'],
+      ['timer.scheduled', 'stepCheck', 'cancelled'],
       ['timer.cancelled', 'deadline', null],
+      ['timer.cancelled', 'stepCheck', null],
     ]);
     expect(timers[0]).toMatchObject({ step: 0, due_at: report.steps[0].context.deadlineAt, correlation_id: expect.any(String) });
-    expect(timers[1].step).toBe(report.steps.length - 1);
+    expect(timers[1]).toMatchObject({ step: 0, due_at: report.steps[0].context.stepCheck.at });
+    expect(timers.at(-1).step).toBe(report.steps.length - 1);
   });
 
   it('lays out every machine with dagre for the page', async () => {
