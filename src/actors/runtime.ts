@@ -159,6 +159,17 @@ export class ActorRuntime {
     };
   }
 
+  /**
+   * The actor's state as this instance last committed or loaded it, else as stored; null when unknown.
+   * Costs no round trip for an actor this instance just wrote, but another instance may have moved the
+   * actor since: rely on it only for states the actor never leaves.
+   */
+  async lastKnownState(address: string): Promise<string | null> {
+    const cached = this.cache.get(address);
+    if (cached !== undefined) return cached.state;
+    return (await this.deps.store.loadActor(address))?.state ?? null;
+  }
+
   /** Stops accepting commands and waits for the queued ones to finish. */
   async close(): Promise<void> {
     this.closed = true;

@@ -138,8 +138,13 @@ const rethrowAsStoreError = (error: unknown): never => {
 };
 
 function executorOn(runner: Runner): SqlExecutor {
-  const run = (sql: string, params: unknown[]) =>
-    (runner.unsafe(sql, params.map((param) => shared.normalizeParam(param, true))) as unknown as Promise<Result>).catch(rethrowAsStoreError);
+  const run = async (sql: string, params: unknown[]): Promise<Result> => {
+    try {
+      return await (runner.unsafe(sql, params.map((param) => shared.normalizeParam(param, true))) as unknown as Promise<Result>);
+    } catch (error) {
+      throw asStoreError(error);
+    }
+  };
   return {
     dialect: 'postgres',
     async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
@@ -204,7 +209,7 @@ export class PostgresStore implements Store {
   }
 
   async ping(): Promise<void> {
-    await this.sql.unsafe('SELECT 1').catch(rethrowAsStoreError);
+    await this.pooled.query('SELECT 1');
   }
 
   loadActor(address: string): Promise<StoredActor | null> {
@@ -264,7 +269,11 @@ export class PostgresStore implements Store {
         await connection`ROLLBACK`.catch(() => undefined);
         throw asStoreError(error);
       }
-      await connection`COMMIT`.catch(rethrowAsStoreError);
+      try {
+        await connection`COMMIT`;
+      } catch (error) {
+        throw asStoreError(error);
+      }
       return result;
     } finally {
       connection.release();

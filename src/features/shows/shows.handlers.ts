@@ -22,8 +22,10 @@ export function showHandlers({ runtime, services, store, clock }: FeatureDeps): 
           if (eventId === null) throw new PoisonMessageError(`show ${booking.show_id} of booking ${booking.booking_id} does not exist`);
           const address = `booking/${booking.booking_id}`;
           // Placed (or failed, or cancelled) already: an earlier delivery called Dead Nation and recorded
-          // its answer, and only its inbox row was lost; Dead Nation must not get the booking twice.
-          if ((await runtime.get(address))?.state !== 'placing') return;
+          // its answer, and only its inbox row was lost; Dead Nation must not get the booking twice. The
+          // booking never leaves those states, so this instance's last view of it is enough (and free
+          // for the booking it has just made).
+          if ((await runtime.lastKnownState(address)) !== 'placing') return;
           try {
             await services.deadNation.bookTickets(
               { booking_id: booking.booking_id, event_id: eventId, number_of_tickets: booking.number_of_tickets, customer_address: booking.customer_email },
