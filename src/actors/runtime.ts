@@ -1,5 +1,5 @@
 import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
-import { AppError, notAllowedInState, notFound } from '../kernel/errors';
+import { AppError, concurrentUpdate, notAllowedInState, notFound } from '../kernel/errors';
 import type { Clock } from '../kernel/clock';
 import type { IdSource } from '../kernel/ids';
 import { activeTraceparent, inSpan } from '../kernel/tracing';
@@ -210,13 +210,7 @@ export class ActorRuntime {
         this.deps.observer?.conflict(parseAddress(address).kind);
         this.cache.delete(address);
         if (attempt >= this.maxAttempts) {
-          throw new AppError({
-            code: 'CONCURRENT_UPDATE',
-            status: 409,
-            detail: `${address} is being changed by other requests; retry`,
-            retryable: true,
-            headers: { 'Retry-After': '1' },
-          });
+          throw concurrentUpdate(`${address} is being changed by other requests; retry`);
         }
         await Bun.sleep(Math.random() * Math.min(100, 2 ** attempt));
       }

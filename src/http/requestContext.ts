@@ -190,7 +190,7 @@ export function createRequestContext(options: RequestContextOptions) {
       const { request, body } = context;
       // Elysia reads a query value that looks like JSON (`q=[1]`, `q={}`) as an array or object when the
       // schema is not its own: every query parameter of this API is text, so it is taken as sent.
-      context.query = queryOf(request.url) as typeof context.query;
+      if (request.url.includes('?')) context.query = queryOf(request.url) as typeof context.query;
       for (const input of [context.params, context.query]) refuseUnstorableText(input);
       if (!BODY_METHODS.has(request.method) || !hasBody(request)) return;
       const type = mediaType(request);

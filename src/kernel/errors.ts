@@ -56,6 +56,10 @@ export const notFound = (what: string, code = 'NOT_FOUND') =>
 
 export const conflict = (code: string, detail: string) => new AppError({ code, status: 409, detail });
 
+/** 409 CONCURRENT_UPDATE: the request kept losing a race with others; repeating it soon may pass. */
+export const concurrentUpdate = (detail: string) =>
+  new AppError({ code: 'CONCURRENT_UPDATE', status: 409, detail, retryable: true, headers: { 'Retry-After': '1' } });
+
 /** The command is not accepted by the actor in its current state. */
 export const notAllowedInState = (address: string, state: string, event: string) =>
   new AppError({

@@ -5,7 +5,7 @@ import { sendCommand } from '../../http/commands';
 import { problem } from '../../http/problem';
 import { createRequestContext, type RequestContext } from '../../http/requestContext';
 import { RetryableError } from '../../adapters/errors';
-import { AppError } from '../../kernel/errors';
+import { AppError, concurrentUpdate } from '../../kernel/errors';
 import { toMinor } from '../../kernel/money';
 import type { FeatureDeps } from '../feature';
 import { ConfirmedHold, ConfirmHoldBody, holdTotal, HoldParams, PlacedHold, PlaceHoldBody, RenewedHold, seatLabels } from './holds.model';
@@ -19,6 +19,8 @@ const QUANTITY_PICKS = 20;
 const secondsLeft = (expiresAt: string, now: string) => Math.max(0, Math.ceil((Date.parse(expiresAt) - Date.parse(now)) / 1000));
 const notFound = (id: string) => problem(404, 'HOLD_NOT_FOUND', `hold ${id} not found`);
 const expired = (id: string) => problem(409, 'HOLD_EXPIRED', `hold ${id} has expired`);
+const inState = (id: string, state: string) => problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${id} is ${state}`);
+const released = (id: string) => problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${id} was released`);
 const confirmed = (context: HoldContext) => Response.json({ booking_id: context.holdId, tickets: context.tickets.map((t) => ({ ticket_id: t.ticket_id, seat: t.seat })) });
 
 /**
@@ -95,7 +97,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
           } catch (error) {
             if (!(picksQuantity && error instanceof AppError && error.code === 'SEAT_UNAVAILABLE')) throw error;
             if (attempt >= QUANTITY_PICKS) {
-              throw new AppError({ code: 'CONCURRENT_UPDATE', status: 409, detail: `the seats of event ${body.event_id} are being taken by other holds; retry`, retryable: true, headers: { 'Retry-After': '1' } });
+              throw concurrentUpdate(`the seats of event ${body.event_id} are being taken by other holds; retry`);
             }
           }
         }
@@ -119,7 +121,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         const hold = await ownHold(params.id, user);
         if (!hold) return notFound(params.id);
         if (hold.state === 'expired' || (hold.state === 'held' && hold.context.expiresAt <= now)) return expired(params.id);
-        if (hold.state !== 'held') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is ${hold.state}`);
+        if (hold.state !== 'held') return inState(params.id, hold.state);
         if (hold.context.renewals >= hold.context.maxRenewals) return problem(409, 'RENEWAL_LIMIT_REACHED', `hold ${params.id} was renewed ${hold.context.renewals} times already`);
         // The key is completed in the renewal's own commit: a retry after a crash replays, never renews twice.
         try {
@@ -139,7 +141,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
           const current = await ownHold(params.id, user);
           if (current?.state === 'held' && current.context.renewals >= current.context.maxRenewals) return problem(409, 'RENEWAL_LIMIT_REACHED', `hold ${params.id} was renewed ${current.context.renewals} times already`);
           if (current?.state === 'expired' || (current?.state === 'held' && current.context.expiresAt <= now)) return expired(params.id);
-          return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is ${current?.state ?? 'gone'}`);
+          return inState(params.id, current?.state ?? 'gone');
         }
       },
       { params: HoldParams, auth: true, rateLimit: 'holds', idempotent: true, response: { 200: RenewedHold }, detail: {
@@ -158,7 +160,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         for (let attempt = 1; attempt <= 5; attempt++) {
           const hold = await ownHold(params.id, user);
           if (!hold) return notFound(params.id);
-          if (hold.state === 'sold' || hold.state === 'paying') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} is ${hold.state}`);
+          if (hold.state === 'sold' || hold.state === 'paying') return inState(params.id, hold.state);
           if (hold.state !== 'held') return new Response(null, { status: 204 });
           try {
             await runtime.send(`hold/${params.id}`, { type: 'hold.release', now: clock.now().toISOString() }, { metadata: metadataOf({ correlationId, requestId, traceparent, traceId }), traceId });
@@ -167,7 +169,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
             if (!(error instanceof AppError && error.code === 'NOT_ALLOWED_IN_STATE')) throw error;
           }
         }
-        return problem(409, 'CONCURRENT_UPDATE', `hold ${params.id} keeps being changed by other requests; retry`, { retryable: true, headers: { 'Retry-After': '1' } });
+        throw concurrentUpdate(`hold ${params.id} keeps being changed by other requests; retry`);
       },
       { params: HoldParams, auth: true, rateLimit: 'holds', idempotent: true, detail: { summary: 'Release a hold (idempotent)', responses: { ...problemResponses({ 404: ['HOLD_NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE'] }), ...successResponse(204, 'Released, or already released') }, tags },
       },
@@ -194,10 +196,10 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         const outcome = async () => {
           const hold = last ?? (await ownHold(params.id, user));
           if (hold?.state === 'sold') return confirmed(hold.context);
-          if (hold?.state === 'released') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} was released`);
+          if (hold?.state === 'released') return released(params.id);
           // Back in `held` before its expiry: the charge of a concurrent confirm on another instance did not go through.
           if (hold?.state === 'held' && hold.context.expiresAt > now()) {
-            return problem(409, 'CONCURRENT_UPDATE', `another confirm of hold ${params.id} was charging and did not pay; retry`, { retryable: true, headers: { 'Retry-After': '1' } });
+            throw concurrentUpdate(`another confirm of hold ${params.id} was charging and did not pay; retry`);
           }
           return expired(params.id);
         };
@@ -205,7 +207,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         let hold = await ownHold(params.id, user);
         if (!hold) return notFound(params.id);
         if (hold.state === 'sold') return confirmed(hold.context);
-        if (hold.state === 'released') return problem(409, 'NOT_ALLOWED_IN_STATE', `hold ${params.id} was released`);
+        if (hold.state === 'released') return released(params.id);
         // No charge starts past expires_at; one already out (paying) is settled by the hold's recovery.
         if (hold.context.expiresAt <= now()) return expired(params.id);
         if (hold.state === 'held' && toMinor(holdTotal(hold.context)) === 0) {
