@@ -19,7 +19,7 @@ export interface DebuggerRoutesDeps {
   auth: AuthPlugin;
   tokens: Tokens;
   /** Aborted when the service stops: open live streams end then (FeatureDeps.stopping). */
-  stopping?: AbortSignal;
+  stopping: AbortSignal;
   /** How often the live stream looks for changes. */
   pollMs?: number;
   /** Base URL of the trace UI; the page links `<base><trace id>`. */
@@ -115,7 +115,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
       const verified = tokens.verify(typeof query.access_token === 'string' ? query.access_token : '');
       if (!verified.ok) return problem(401, 'UNAUTHORIZED', 'This stream needs a valid ?access_token=');
       if (verified.user.role !== 'ops') return problem(403, 'FORBIDDEN', 'This route needs the ops role');
-      return liveStream(store, params.address, stopping ? AbortSignal.any([request.signal, stopping]) : request.signal, pollMs);
+      return liveStream(store, params.address, AbortSignal.any([request.signal, stopping]), pollMs);
     }, {
       params: ActorParams,
       detail: { tags, summary: 'Server-sent `changed` events when the actor changes', responses: { ...problemResponses({ 401: ['UNAUTHORIZED'], 403: ['FORBIDDEN'] }), ...successResponse(200, 'Event stream', { contentType: 'text/event-stream' }) } },
