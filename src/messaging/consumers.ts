@@ -86,6 +86,10 @@ const DRAIN_POLL_MS = 10;
 
 const IN_INBOX = 'SELECT 1 AS found FROM inbox WHERE handler = $1 AND message_id = $2';
 const INSERT_INBOX = 'INSERT INTO inbox (handler, message_id, processed_at, effect) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
+/** A `notRepeatable` handler's call, committed before it starts; its inbox row's transaction deletes it. */
+const INSERT_CALL_STARTED = 'INSERT INTO calls_started (handler, message_id, started_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING';
+const SELECT_CALL_STARTED = 'SELECT started_at FROM calls_started WHERE handler = $1 AND message_id = $2';
+const DELETE_CALL_STARTED = 'DELETE FROM calls_started WHERE handler = $1 AND message_id = $2';
 /** One failed attempt, for the debugger's timeline; successes are not recorded (the inbox says it). */
 const INSERT_ATTEMPT = 'INSERT INTO delivery_attempts (handler, effect, message_id, attempt, error, at) VALUES ($1, $2, $3, $4, $5, $6)';
 /**
@@ -131,7 +135,8 @@ interface Loop {
  * 4. a failure is retried with exponential backoff and jitter until `retry.attempts` attempts, earlier
  *    deliveries of the entry counted as one attempt each (a crash does not reset the budget); a
  *    terminal failure (`isTerminalFailure`: a PoisonMessageError, an external 4xx, an AppError refusal) is not retried,
- *    nor is a call of a `notRepeatable` handler that may have taken effect. Then the message is written to `dead_letters` and the group moves on.
+ *    nor is a call of a `notRepeatable` handler that may have taken effect, including one an earlier
+ *    delivery started and never recorded (`calls_started`). Then the message is written to `dead_letters` and the group moves on.
  *    Each failed attempt is also written to `delivery_attempts` (one row per failure, best-effort), for the debugger.
  *
  * Metrics on `registry`: `handler_duration_seconds{handler}`, `handler_retries_total{handler}`,
@@ -245,9 +250,37 @@ export function createConsumers(options: ConsumersOptions): Consumers {
 
   /**
    * Messages whose `notRepeatable` handler ran to the end but whose inbox row could not be written: a
-   * retry writes the row without calling again. In memory: a crash in that gap is the documented one.
+   * retry writes the row without calling again. A crash in that gap leaves the call's `calls_started` row.
    */
   const ranThrough = new Set<string>();
+  /** Messages whose `calls_started` row is this instance's and whose call did nothing, but the row could not be deleted. */
+  const startedButUnsent = new Set<string>();
+
+  /**
+   * Commits the `calls_started` row of a `notRepeatable` handler's call before it is made. Returns false
+   * when the message was processed meanwhile; throws a MayHaveActedError when an earlier delivery
+   * started the call and never recorded its end: its instance stopped during the call, which may have
+   * taken effect, so it is not made again without an operator.
+   */
+  const startCall = async (handler: Handler, message: BusMessage, key: string, at: string): Promise<boolean> => {
+    if (startedButUnsent.delete(key)) return true;
+    const params = [handler.name, message.id];
+    const inserted = await store.transaction((tx) => tx.execute(INSERT_CALL_STARTED, [...params, at]), { groupable: true, ownRowsOnly: true });
+    if (inserted > 0) return true;
+    if ((await store.query(IN_INBOX, params)).length > 0) return false;
+    const [row] = await store.query<{ started_at: string }>(SELECT_CALL_STARTED, params);
+    throw new MayHaveActedError(new Error(`an earlier delivery started this call at ${row?.started_at ?? 'an unknown time'} and never recorded its end (its instance stopped during the call)`));
+  };
+
+  /** The call did nothing (it failed before it reached the service, or the service said so): a retry may make it. */
+  const unstartCall = async (handler: Handler, message: BusMessage, key: string, log: Logger): Promise<void> => {
+    try {
+      await store.execute(DELETE_CALL_STARTED, [handler.name, message.id]);
+    } catch (error) {
+      startedButUnsent.add(key);
+      log.warn('could not delete the row of a call that did nothing', { err: error });
+    }
+  };
 
   const timed = async (handler: Handler, run: () => Promise<void> | void) => {
     const end = metrics.duration.startTimer({ handler: handler.name });
@@ -282,19 +315,28 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     // Stamped with when the call began: what its reply caused comes after it in the actor's timeline.
     const calledAt = isoNow(clock);
     const ranKey = `${handler.name} ${message.id}`;
+    const notRepeatable = handler.notRepeatable === true;
     if (!ranThrough.has(ranKey)) {
+      if (notRepeatable && !(await startCall(handler, message, ranKey, calledAt))) return;
       try {
         await timed(handler, () => run(message, ctx));
       } catch (error) {
         // Past its call, a handler of a service that does not deduplicate cannot tell whether repeating
         // would do the call twice, unless the call itself said it did nothing.
-        if (handler.notRepeatable === true && ctx.reached && mayHaveActed(error) !== false) throw new MayHaveActedError(error);
+        if (notRepeatable && ctx.reached && mayHaveActed(error) !== false) throw new MayHaveActedError(error);
+        if (notRepeatable) await unstartCall(handler, message, ranKey, log);
         throw error;
       }
-      if (handler.notRepeatable === true) ranThrough.add(ranKey);
+      if (notRepeatable) ranThrough.add(ranKey);
     }
-    // One row of its own, conflict ignored: it may share a transaction with other commits (CommitOptions).
-    await store.transaction((tx) => tx.execute(INSERT_INBOX, [handler.name, message.id, calledAt, handler.effect]), { groupable: true, ownRowsOnly: true });
+    // Rows of its own, conflict ignored: it may share a transaction with other commits (CommitOptions).
+    await store.transaction(
+      async (tx) => {
+        await tx.execute(INSERT_INBOX, [handler.name, message.id, calledAt, handler.effect]);
+        if (notRepeatable) await tx.execute(DELETE_CALL_STARTED, [handler.name, message.id]);
+      },
+      { groupable: true, ownRowsOnly: true },
+    );
     ranThrough.delete(ranKey);
     rememberProcessed(handler, message);
   };
@@ -513,6 +555,8 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       const handler = byName.get(handlerName);
       if (handler === undefined) throw new Error(`no handler named ${handlerName} is registered`);
       await catchUp(handler, message);
+      // A redrive is the operator's decision that the call may be made again, also after a crash during it.
+      if (handler.effect === 'external' && handler.notRepeatable === true) await store.execute(DELETE_CALL_STARTED, [handlerName, message.id]);
       await inSpan(handler, streamOf(message), message, async (log) => {
         try {
           await attempt(handler, message, log);

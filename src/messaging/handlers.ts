@@ -11,7 +11,8 @@ import { streamOfName } from './wire';
  *   written after it succeeds, so a crash between the call and the inbox row makes it run again. Each
  *   call must therefore be safe to repeat: a key the message carries (a command's `idempotency_key`,
  *   `refund-<ticket_id>`) or `ctx.idempotencyKey()`, or a service that answers a repeat as a success
- *   (files' 409). A service that cannot deduplicate (spreadsheets, Dead Nation) may see one repeat.
+ *   (files' 409). A handler of a service that cannot deduplicate (spreadsheets, Dead Nation) is
+ *   `notRepeatable` instead.
  */
 export type HandlerEffect = 'local' | 'external';
 
@@ -73,7 +74,9 @@ export interface ExternalHandlerDefinition {
    * The service it calls does not deduplicate (the spreadsheets, Dead Nation): once an attempt has
    * reached it (`callContext`), a failure is not retried unless it says the call did nothing (refused
    * unread, 503); the message is dead-lettered at once, for an operator to check the service before
-   * redriving it. A call that succeeded is never repeated because recording it failed afterwards.
+   * redriving it. A call that succeeded is never repeated because recording it failed afterwards, and
+   * a call during which its instance stopped (a crash) is not made again: a row in `calls_started`,
+   * committed before the call, tells the next delivery, which dead-letters the message.
    */
   notRepeatable?: boolean;
 }

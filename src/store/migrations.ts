@@ -24,6 +24,8 @@ import sqliteSeatLabelOrder from '../../migrations/sqlite/0012_seat_label_order.
 import postgresSeatLabelOrder from '../../migrations/postgres/0012_seat_label_order.sql' with { type: 'text' };
 import sqliteSoldSeatTickets from '../../migrations/sqlite/0013_sold_seat_tickets.sql' with { type: 'text' };
 import postgresSoldSeatTickets from '../../migrations/postgres/0013_sold_seat_tickets.sql' with { type: 'text' };
+import sqliteCallsStarted from '../../migrations/sqlite/0014_calls_started.sql' with { type: 'text' };
+import postgresCallsStarted from '../../migrations/postgres/0014_calls_started.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -46,6 +48,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0011_customer_bookings', sql: sqliteCustomerBookings },
   { name: '0012_seat_label_order', sql: sqliteSeatLabelOrder },
   { name: '0013_sold_seat_tickets', sql: sqliteSoldSeatTickets },
+  { name: '0014_calls_started', sql: sqliteCallsStarted },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -63,6 +66,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0011_customer_bookings', sql: postgresCustomerBookings },
   { name: '0012_seat_label_order', sql: postgresSeatLabelOrder },
   { name: '0013_sold_seat_tickets', sql: postgresSoldSeatTickets },
+  { name: '0014_calls_started', sql: postgresCallsStarted },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

@@ -451,6 +451,54 @@ for (const { name, make } of modes) {
         expect(String((await deadLetterRows())[0]!.error)).toContain('not retried: the call may have taken effect');
       });
 
+      it('does not make again a notRepeatable call during which its instance stopped; a redrive makes it once', async () => {
+        const calls: string[] = [];
+        const startedRows: unknown[] = [];
+        let endCall = () => {};
+        const neverEnds = new Promise<void>((resolve) => {
+          endCall = resolve;
+        });
+        const book = (instance: string) =>
+          defineHandler({
+            name: 'book',
+            effect: 'external',
+            notRepeatable: true,
+            on: {
+              BookingMade_v1: async (message, ctx) => {
+                ctx.callContext();
+                calls.push(instance);
+                startedRows.push(...(await store.query('SELECT handler, message_id FROM calls_started WHERE message_id = $1', [message.id])));
+                // The first instance's call never ends: as far as the others can tell, that instance is gone.
+                if (instance === 'stopped') await neverEnds;
+              },
+            },
+          });
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        start([book('stopped')], { consumerName: 'stopped' });
+        await publish(mode.bus, message!);
+        await until(() => calls.length === 1);
+
+        const survivor = start([book('survivor')], { consumerName: 'survivor', claimIdleMs: 100, bus: mode.openBus() });
+        const deadline = Date.now() + 5_000;
+        while ((await deadLetterRows()).length === 0 && Date.now() < deadline) await Bun.sleep(10);
+
+        expect(calls).toEqual(['stopped']);
+        const [dead] = await deadLetterRows();
+        expect(dead).toMatchObject({ handler: 'book', message_id: message!.id, attempts: 2, status: 'dead' });
+        expect(String(dead!.error)).toContain('not retried: the call may have taken effect');
+        expect(String(dead!.error)).toContain('never recorded its end');
+
+        const deadLetters = createDeadLetters({ store, clock, consumers: survivor });
+        const [letter] = (await deadLetters.list({ limit: 10 })).items;
+        expect((await deadLetters.redrive(letter!.id)).outcome).toBe('redriven');
+        expect(calls).toEqual(['stopped', 'survivor']);
+        // Each call's row was committed before the call, and the recorded call's row is gone.
+        expect(startedRows).toEqual([{ handler: 'book', message_id: message!.id }, { handler: 'book', message_id: message!.id }]);
+        expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
+        expect(await store.query('SELECT handler FROM inbox WHERE message_id = $1', [message!.id])).toEqual([{ handler: 'book' }]);
+        endCall();
+      });
+
       it('redrives the message once after the handler is fixed, and only once', async () => {
         let broken = true;
         const seen: Seen[] = [];
