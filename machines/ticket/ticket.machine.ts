@@ -4,7 +4,8 @@ import type { Price } from '../shared/money';
 /**
  * One ticket (`ticket/<ticket_id>`), confirmed or cancelled by the ticket provider's webhook or issued
  * by a confirmed hold. While active it collects its receipt and its printed file (in either order);
- * a refund moves it to `refunding` until the refund actor reports the money returned.
+ * a refund moves it to `refunding` (once its receipt is issued) until the refund actor reports the
+ * money returned.
  */
 export type TicketEvent =
   | { type: 'ticket.confirm'; now: string; ticket_id: string; booking_id: string; customer_email: string; price: Price; payment_reference: string | null }
@@ -42,6 +43,7 @@ export const ticketMachine = setup({
   guards: {
     awaitsReceipt: ({ context }) => context.confirmedAt !== null && context.receiptNumber === null,
     awaitsPrint: ({ context }) => context.confirmedAt !== null && context.printedFileName === null,
+    hasReceipt: ({ context }) => context.receiptNumber !== null,
   },
   actions: {
     assignTicket: assign(({ event }) => {
@@ -64,7 +66,8 @@ export const ticketMachine = setup({
       return { printedFileName: event.file_name };
     }),
     tellConfirmed: emit(({ context }) => ({ type: 'TicketBookingConfirmed_v1', ...ticketFacts(context), confirmed_at: context.confirmedAt })),
-    tellCanceled: emit(({ context, event }) => ({ type: 'TicketBookingCanceled_v1', ...ticketFacts(context), canceled_at: event.now })),
+    // `confirmed_at` null: the ticket never held a seat of its booking, so its cancellation frees none.
+    tellCanceled: emit(({ context, event }) => ({ type: 'TicketBookingCanceled_v1', ...ticketFacts(context), confirmed_at: context.confirmedAt, canceled_at: event.now })),
     tellReceiptIssued: emit(({ context }) => ({
       type: 'TicketReceiptIssued_v1',
       ticket_id: context.ticketId,
@@ -116,8 +119,13 @@ export const ticketMachine = setup({
     active: {
       on: {
         'ticket.cancel': { target: 'canceled', actions: 'tellCanceled' },
-        'ticket.refund': { target: 'refunding', actions: 'askRefund' },
+        'ticket.refund': [{ guard: 'hasReceipt', target: 'refunding', actions: 'askRefund' }, { target: 'refundAwaitingReceipt' }],
       },
+    },
+    // The refund voids the receipt first: a void sent before the receipt is issued would void nothing
+    // and leave the receipt issued afterwards valid, so the refund waits for it (and wins over a cancel).
+    refundAwaitingReceipt: {
+      on: { 'receipts.issued': { guard: 'awaitsReceipt', target: 'refunding', actions: ['assignReceipt', 'tellReceiptIssued', 'askRefund'] } },
     },
     refunding: { on: { 'refunds.completed': { target: 'refunded', actions: 'tellRefunded' } } },
     canceled: {},

@@ -1,4 +1,4 @@
-import type { SqlExecutor, Tx } from '../actors/ports';
+import type { Message, SqlExecutor, Tx } from '../actors/ports';
 
 /**
  * The capacity of a show (a general-admission event), shared by the features that take from it:
@@ -38,4 +38,13 @@ export async function reclaimLapsedHolds(tx: Tx, showId: string, now: string): P
   const seats = lapsed.reduce((sum, row) => sum + Number(row.quantity), 0);
   if (seats > 0) await tx.execute('UPDATE shows SET seats_held = seats_held - $1 WHERE show_id = $2', [seats, showId]);
   return seats;
+}
+
+/**
+ * Whether the ticket of a cancellation or refund held one of its booking's seats: a ticket cancelled
+ * before it was ever confirmed did not (`confirmed_at` null; facts from before that field count as held),
+ * and freeing a seat for it would free the seat of another, still valid, ticket of the booking.
+ */
+export function heldASeat(message: Message): boolean {
+  return message.name !== 'TicketBookingCanceled_v1' || message.data.confirmed_at !== null;
 }

@@ -229,6 +229,17 @@ for (const mode of MODES) {
         expect((await call(t.url, 'PUT', '/api/ticket-refund/abc')).status).toBe(400);
       });
 
+      it('voids the receipt only once it is issued, when the refund comes first', async () => {
+        const confirmed = ticket();
+        t.simulators.controls('receipts').failNext('issueReceipt', 2, 'retryable');
+        expect((await webhook([confirmed])).status).toBe(200);
+        expect((await call(t.url, 'PUT', `/api/ticket-refund/${confirmed.ticket_id}`)).status).toBe(202);
+        await eventually(async () => expect((await t.service.runtime.get(`ticket/${confirmed.ticket_id}`))?.state).toBe('refunded'));
+        const succeeded = calls('receipts').filter((c) => c.outcome === 'success').map((c) => c.operation);
+        expect(succeeded).toEqual(['issueReceipt', 'voidReceipt']);
+        expect(calls('payments', 'refund')).toHaveLength(1);
+      });
+
       it('refuses to refund a cancelled ticket with 409', async () => {
         const canceled = ticket({ status: 'canceled' });
         await webhook([canceled]);
@@ -247,6 +258,20 @@ for (const mode of MODES) {
         expect(calls('deadNation').map((c) => c.request)).toEqual([
           { booking_id: booking.json.booking_id, event_id: dn, number_of_tickets: 2, customer_address: 'bob@example.com' },
         ]);
+      });
+
+      it('frees a seat for a cancelled ticket only if it had been confirmed, so a valid ticket keeps its seat', async () => {
+        const show = await call(t.url, 'POST', '/api/shows', { dead_nation_id: `dn-${crypto.randomUUID()}`, number_of_tickets: 2, start_time: '2030-06-01T20:00:00Z', title: 'T', venue: 'V' });
+        const booking = await call(t.url, 'POST', '/api/book-tickets', { show_id: show.json.show_id, number_of_tickets: 1, customer_email: 'bob@example.com' });
+        const available = async () => (await call(t.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === show.json.show_id).available_tickets;
+        const holder = ticket({ booking_id: booking.json.booking_id });
+        expect((await webhook([holder])).status).toBe(200);
+        expect((await webhook([ticket({ booking_id: booking.json.booking_id, status: 'canceled' })])).status).toBe(200);
+        expect(await available()).toBe(1);
+        expect((await call(t.url, 'POST', '/api/book-tickets', { show_id: show.json.show_id, number_of_tickets: 2, customer_email: 'eve@example.com' })).json.code).toBe('SOLD_OUT');
+
+        expect((await webhook([{ ...holder, status: 'canceled' }])).status).toBe(200);
+        expect(await available()).toBe(2);
       });
 
       it('gives the seats back when Dead Nation refuses the booking', async () => {

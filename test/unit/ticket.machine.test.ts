@@ -21,7 +21,7 @@ describe('ticket machine', () => {
     it('tells TicketBookingCanceled_v1 on ticket.cancel, even never confirmed', () => {
       const out = given(ticketMachine).when(canceled);
       expect(out.state).toBe('canceled');
-      expect(out.facts).toEqual([{ type: 'TicketBookingCanceled_v1', ...ticketFields, canceled_at: NOW }]);
+      expect(out.facts).toEqual([{ type: 'TicketBookingCanceled_v1', ...ticketFields, confirmed_at: null, canceled_at: NOW }]);
     });
 
     it('rejects receipts.issued before any confirmation', () => {
@@ -48,27 +48,47 @@ describe('ticket machine', () => {
     });
 
     it('asks for a refund with its payment reference on ticket.refund', () => {
-      const out = given(ticketMachine, { ...confirmed, payment_reference: 'pay-9' }).when({ type: 'ticket.refund', now: NOW });
+      const out = given(ticketMachine, { ...confirmed, payment_reference: 'pay-9' }, receipt).when({ type: 'ticket.refund', now: NOW });
       expect(out.state).toBe('refunding');
       expect(out.commands).toEqual([{ type: 'RefundTicket', ticket_id: 't1', booking_id: 'b1', payment_reference: 'pay-9' }]);
     });
 
-    it('is cancelled on ticket.cancel', () => {
-      expect(given(ticketMachine, confirmed).when(canceled).state).toBe('canceled');
+    it('is cancelled on ticket.cancel, telling that it had been confirmed', () => {
+      const out = given(ticketMachine, confirmed).when(canceled);
+      expect(out.state).toBe('canceled');
+      expect(out.facts).toEqual([{ type: 'TicketBookingCanceled_v1', ...ticketFields, confirmed_at: NOW, canceled_at: NOW }]);
+    });
+  });
+
+  describe('when a refund is asked for before the receipt is issued', () => {
+    const refund = { type: 'ticket.refund', now: NOW } as const;
+
+    it('asks for nothing yet, so that the void cannot come before the receipt', () => {
+      const out = given(ticketMachine, confirmed).when(refund);
+      expect(out.state).toBe('refundAwaitingReceipt');
+      expect(out.commands).toEqual([]);
+    });
+
+    it('records the receipt and then asks for the refund on receipts.issued', () => {
+      const out = given(ticketMachine, confirmed, refund).when(receipt);
+      expect(out.state).toBe('refunding');
+      expect(out.facts).toEqual([{ type: 'TicketReceiptIssued_v1', ticket_id: 't1', booking_id: 'b1', receipt_number: 'R-1', issued_at: NOW }]);
+      expect(out.commands).toEqual([{ type: 'RefundTicket', ticket_id: 't1', booking_id: 'b1', payment_reference: 't1' }]);
+    });
+
+    it('rejects a second ticket.refund and a ticket.cancel: the refund under way wins', () => {
+      expect(given(ticketMachine, confirmed, refund).when(refund).rejected).toBe(true);
+      expect(given(ticketMachine, confirmed, refund).when(canceled).rejected).toBe(true);
     });
   });
 
   describe('when refunding', () => {
     it('rejects a second ticket.refund, so a repeat never refunds twice', () => {
-      expect(given(ticketMachine, confirmed, { type: 'ticket.refund', now: NOW }).when({ type: 'ticket.refund', now: NOW }).rejected).toBe(true);
-    });
-
-    it('still takes a late receipt on receipts.issued', () => {
-      expect(given(ticketMachine, confirmed, { type: 'ticket.refund', now: NOW }).when(receipt).rejected).toBe(false);
+      expect(given(ticketMachine, confirmed, receipt, { type: 'ticket.refund', now: NOW }).when({ type: 'ticket.refund', now: NOW }).rejected).toBe(true);
     });
 
     it('tells TicketRefunded_v1 on refunds.completed', () => {
-      const out = given(ticketMachine, confirmed, { type: 'ticket.refund', now: NOW }).when({ type: 'refunds.completed', now: NOW });
+      const out = given(ticketMachine, confirmed, receipt, { type: 'ticket.refund', now: NOW }).when({ type: 'refunds.completed', now: NOW });
       expect(out.state).toBe('refunded');
       expect(out.facts).toEqual([{ type: 'TicketRefunded_v1', ...ticketFields, refunded_at: NOW }]);
     });

@@ -13,6 +13,7 @@ const tags = ['bookings'];
 
 /** What a ticket actor's state means to its buyer; a ticket not yet issued as an actor is confirmed. */
 const TICKET_STATUS: Record<string, CustomerBooking['tickets'][number]['status']> = {
+  refundAwaitingReceipt: 'refunding',
   refunding: 'refunding',
   refunded: 'refunded',
   canceled: 'canceled',

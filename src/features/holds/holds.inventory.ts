@@ -1,7 +1,7 @@
 import type { Message, Tx } from '../../actors/ports';
 import type { InlineHandler } from '../../actors/runtime';
 import { conflict } from '../../kernel/errors';
-import { reclaimLapsedHolds, SHOW_HOLD_POLICY } from '../showCapacity';
+import { heldASeat, reclaimLapsedHolds, SHOW_HOLD_POLICY } from '../showCapacity';
 
 /** Labels of numbered seats; empty for a general-admission hold, whose size is `quantity`. */
 type HoldFact = {
@@ -53,7 +53,7 @@ export function holdInventory(limits: HoldLimits): InlineHandler {
         case 'HoldExpired_v1':
           return giveBack(tx, fact, 'expired');
         default:
-          return giveBackSoldTicket(tx, String(message.data.ticket_id), String(message.data.booking_id));
+          return heldASeat(message) ? giveBackSoldTicket(tx, String(message.data.ticket_id), String(message.data.booking_id)) : undefined;
       }
     },
   };

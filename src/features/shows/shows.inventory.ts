@@ -1,14 +1,14 @@
 import type { Message, Tx } from '../../actors/ports';
 import type { InlineHandler } from '../../actors/runtime';
 import { AppError, conflict, notFound } from '../../kernel/errors';
-import { reclaimLapsedHolds } from '../showCapacity';
+import { heldASeat, reclaimLapsedHolds } from '../showCapacity';
 
 /**
  * The seat inventory of shows, kept inside the transaction that commits each fact, so capacity is
  * enforced by the database and never by a read-then-write: a booking takes its seats with one
  * conditional UPDATE, counting the seats of general-admission holds (../showCapacity.ts), or the whole
  * command is refused (SOLD_OUT). Seats come back when a booking fails
- * or is cancelled, and one at a time when one of its tickets is cancelled or refunded; `booking_seats`
+ * or is cancelled, and one at a time when one of its confirmed tickets is cancelled or refunded; `booking_seats`
  * counts what each booking still holds so that no seat is given back twice.
  */
 export const showInventory: InlineHandler = {
@@ -26,7 +26,7 @@ export const showInventory: InlineHandler = {
       case 'BookingCanceled_v1':
         return releaseBooking(tx, String(message.data.booking_id));
       default:
-        return releaseOneSeat(tx, String(message.data.booking_id));
+        return heldASeat(message) ? releaseOneSeat(tx, String(message.data.booking_id)) : undefined;
     }
   },
 };

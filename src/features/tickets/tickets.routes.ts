@@ -11,7 +11,7 @@ import { listTickets } from './ticketsList.projection';
 import { problemResponses, successResponse } from '../../http/openapiProblems';
 
 /** States in which a refund request joins the refund already under way. */
-const REFUND_UNDER_WAY = new Set(['refunding', 'refunded']);
+const REFUND_UNDER_WAY = new Set(['refundAwaitingReceipt', 'refunding', 'refunded']);
 
 /** The ticket-status webhook, the list of tickets, and refunds (compatibility surface). */
 export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency, logger, webhookSignature }: FeatureDeps) {
