@@ -77,6 +77,8 @@ function mayHaveActed(reason: RetryReason, status: number | undefined, cause: un
 export class TerminalError extends ExternalCallError {
   override name = 'TerminalError';
   readonly retryable = false;
+  /** A refusal (4xx) says that this request was not carried out. */
+  readonly mayHaveActed = false;
 
   constructor(init: ExternalCallErrorInit) {
     super(init, 'EXTERNAL_CALL_REJECTED');

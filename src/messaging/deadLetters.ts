@@ -47,12 +47,14 @@ export interface DeadLetterPage {
 }
 
 /**
- * What a redrive did: `not_dead` when it was redriven already (nothing ran); `failed` when the handler
- * failed again (still `dead`, with the new error). `deadLetter` is the row after the redrive.
+ * What a redrive did: `not_dead` when it was redriven already (nothing ran); `in_progress` when another
+ * redrive of it is running (nothing ran); `failed` when the handler failed again (still `dead`, with the
+ * new error). `deadLetter` is the row after the redrive.
  */
 export type RedriveResult =
   | { outcome: 'not_found' }
   | { outcome: 'not_dead'; deadLetter: DeadLetter }
+  | { outcome: 'in_progress'; deadLetter: DeadLetter }
   | { outcome: 'redriven'; deadLetter: DeadLetter }
   | { outcome: 'failed'; deadLetter: DeadLetter };
 
@@ -84,6 +86,11 @@ export interface DeadLettersOptions {
   consumers: Redeliverer;
 }
 
+/**
+ * How long a redrive holds its letter: far longer than one handler run (calls time out in seconds), so
+ * only the redrive of an instance that stopped during it lets a later one in, after this long.
+ */
+const REDRIVE_LEASE_MS = 5 * 60_000;
 const COLUMNS = 'id, handler, stream, message_id, message, error, attempts, status, failed_at, redriven_at';
 
 interface DeadLetterRow {
@@ -149,13 +156,25 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
     const letter = await get(id);
     if (!letter) return { outcome: 'not_found' };
     if (letter.status !== 'dead') return { outcome: 'not_dead', deadLetter: letter };
+    // Claimed by compare-and-set, so that two redrives at once (two ops, two instances) do not both run
+    // the handler: a service that does not deduplicate would get the call twice.
+    const now = clock.now();
+    const leaseFrom = new Date(now.getTime() - REDRIVE_LEASE_MS).toISOString();
+    const claimed = await store.execute(
+      "UPDATE dead_letters SET redrive_started_at = $2 WHERE id = $1 AND status = 'dead' AND (redrive_started_at IS NULL OR redrive_started_at < $3)",
+      [id, now.toISOString(), leaseFrom],
+    );
+    if (claimed === 0) {
+      const current = await reload(id);
+      return current.status === 'dead' ? { outcome: 'in_progress', deadLetter: current } : { outcome: 'not_dead', deadLetter: current };
+    }
     try {
       await consumers.redeliver(letter.handler, letter.message, letter.attempts + 1);
     } catch (error) {
-      await store.execute('UPDATE dead_letters SET error = $2, attempts = attempts + 1 WHERE id = $1', [id, errorText(error)]);
+      await store.execute('UPDATE dead_letters SET error = $2, attempts = attempts + 1, redrive_started_at = NULL WHERE id = $1', [id, errorText(error)]);
       return { outcome: 'failed', deadLetter: await reload(id) };
     }
-    await store.execute("UPDATE dead_letters SET status = 'redriven', redriven_at = $2 WHERE id = $1 AND status = 'dead'", [id, isoNow(clock)]);
+    await store.execute("UPDATE dead_letters SET status = 'redriven', redriven_at = $2, redrive_started_at = NULL WHERE id = $1 AND status = 'dead'", [id, isoNow(clock)]);
     return { outcome: 'redriven', deadLetter: await reload(id) };
   };
 

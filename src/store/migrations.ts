@@ -26,6 +26,8 @@ import sqliteSoldSeatTickets from '../../migrations/sqlite/0013_sold_seat_ticket
 import postgresSoldSeatTickets from '../../migrations/postgres/0013_sold_seat_tickets.sql' with { type: 'text' };
 import sqliteCallsStarted from '../../migrations/sqlite/0014_calls_started.sql' with { type: 'text' };
 import postgresCallsStarted from '../../migrations/postgres/0014_calls_started.sql' with { type: 'text' };
+import sqliteDeadLetterRedriveLease from '../../migrations/sqlite/0015_dead_letter_redrive_lease.sql' with { type: 'text' };
+import postgresDeadLetterRedriveLease from '../../migrations/postgres/0015_dead_letter_redrive_lease.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -49,6 +51,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0012_seat_label_order', sql: sqliteSeatLabelOrder },
   { name: '0013_sold_seat_tickets', sql: sqliteSoldSeatTickets },
   { name: '0014_calls_started', sql: sqliteCallsStarted },
+  { name: '0015_dead_letter_redrive_lease', sql: sqliteDeadLetterRedriveLease },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -67,6 +70,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0012_seat_label_order', sql: postgresSeatLabelOrder },
   { name: '0013_sold_seat_tickets', sql: postgresSoldSeatTickets },
   { name: '0014_calls_started', sql: postgresCallsStarted },
+  { name: '0015_dead_letter_redrive_lease', sql: postgresDeadLetterRedriveLease },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

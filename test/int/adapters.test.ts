@@ -146,7 +146,7 @@ describe('createHttpClient', () => {
       expect(performance.now() - startedAt).toBeLessThan(1_000);
     });
 
-    it('says whether a failed call may have acted: not after 408, 429 or 503 (RFC 9110), maybe after another 5xx, a lost connection or an unreadable success', async () => {
+    it('says whether a failed call may have acted: not after a refusal (4xx), 408, 429 or 503 (RFC 9110), maybe after another 5xx, a lost connection or an unreadable success', async () => {
       const outcome = async (fetch: FetchLike, schema?: z.ZodType) => {
         const client = createHttpClient({ service: 'demo', baseUrl: 'http://gateway.test', fetch });
         const request = { operation: 'do', method: 'POST', path: '/', body: {}, context: ctx } as const;
@@ -155,6 +155,7 @@ describe('createHttpClient', () => {
       };
       const answering = (status: number) => fakeFetch(() => new Response('no', { status })).fetch;
       expect(await Promise.all([408, 429, 503].map((status) => outcome(answering(status))))).toEqual([false, false, false]);
+      expect(await Promise.all([400, 404, 422].map((status) => outcome(answering(status))))).toEqual([false, false, false]);
       expect(await Promise.all([500, 502, 504].map((status) => outcome(answering(status))))).toEqual([true, true, true]);
       const reset: FetchLike = async () => {
         throw Object.assign(new Error('socket closed'), { code: 'ECONNRESET' });

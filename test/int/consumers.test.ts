@@ -524,6 +524,61 @@ for (const { name, make } of modes) {
         expect(seen).toHaveLength(4);
       });
 
+      it('runs the handler once when the same dead letter is redriven several times at once', async () => {
+        let broken = true;
+        let calls = 0;
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const book = defineHandler({
+          name: 'book',
+          effect: 'external',
+          notRepeatable: true,
+          on: {
+            BookingMade_v1: async (_message, ctx) => {
+              ctx.callContext();
+              calls += 1;
+              if (broken) throw new PoisonMessageError('refused');
+              await Bun.sleep(100);
+            },
+          },
+        });
+        const consumers = start([book]);
+        const deadLetters = createDeadLetters({ store, clock, consumers });
+        await publish(mode.bus, message!);
+        await consumers.drain();
+        const [dead] = (await deadLetters.list({ limit: 10 })).items;
+
+        broken = false;
+        const outcomes = (await Promise.all(Array.from({ length: 5 }, () => deadLetters.redrive(dead!.id)))).map((r) => r.outcome);
+
+        expect(calls).toBe(2);
+        expect(outcomes.filter((o) => o === 'redriven')).toHaveLength(1);
+        expect(outcomes.filter((o) => o === 'in_progress' || o === 'not_dead')).toHaveLength(4);
+        expect(await deadLetterRows()).toMatchObject([{ handler: 'book', status: 'redriven' }]);
+      });
+
+      it('lets a later redrive in when a redrive has held its letter past the lease (its instance stopped)', async () => {
+        let calls = 0;
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([recorder('print', ['BookingMade_v1'], [], () => {
+          calls += 1;
+          if (calls === 1) throw new PoisonMessageError('refused');
+        })]);
+        const deadLetters = createDeadLetters({ store, clock, consumers });
+        await publish(mode.bus, message!);
+        await consumers.drain();
+        const [dead] = (await deadLetters.list({ limit: 10 })).items;
+        await store.execute('UPDATE dead_letters SET redrive_started_at = $2 WHERE id = $1', [dead!.id, NOW]);
+
+        expect((await deadLetters.redrive(dead!.id)).outcome).toBe('in_progress');
+        clock.advance(5 * 60_000 + 1);
+        try {
+          expect((await deadLetters.redrive(dead!.id)).outcome).toBe('redriven');
+        } finally {
+          clock.set(NOW);
+        }
+        expect(calls).toBe(2);
+      });
+
       it('keeps a message dead with the new error when its redrive fails', async () => {
         let error = 'printer on fire';
         const [message] = await commit(store, 'booking/a', 'BookingMade_v1');

@@ -59,6 +59,9 @@ export function deadLettersRoutes({ deadLetters, auth, idempotency, logger }: De
         const result = await deadLetters.redrive(params.id);
         audit(logger, 'deadLetters.redrive', { user_id: user.id, dead_letter_id: params.id, outcome: result.outcome });
         if (result.outcome === 'not_found') return problem(404, 'NOT_FOUND', `dead letter ${params.id} not found`);
+        if (result.outcome === 'in_progress') {
+          return problem(409, 'REQUEST_IN_PROGRESS', `a redrive of dead letter ${params.id} is under way`, { retryable: true, headers: { 'retry-after': '1' } });
+        }
         if (result.outcome === 'not_dead') {
           return problem(409, 'NOT_ALLOWED_IN_STATE', `dead letter ${params.id} is ${result.deadLetter.status}; only dead ones can be retried`);
         }
@@ -72,7 +75,7 @@ export function deadLettersRoutes({ deadLetters, auth, idempotency, logger }: De
         response: { 200: DeadLetterBody },
         detail: {
           summary: 'Run the handler of a dead letter again now; it stays dead with the new error if it fails',
-          responses: problemResponses({ 404: ['NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE'] }),
+          responses: problemResponses({ 404: ['NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE', 'REQUEST_IN_PROGRESS'] }),
           tags,
         },
       },
