@@ -164,6 +164,8 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     auth: createAuth(tokens), rateLimit,
     webhookSignature: createWebhookSignature(config.webhookSecret),
     stopping: stopping.signal,
+    // The dead letters need the consumers, which need the handlers made from these deps: bound on first use.
+    redriveIfSafe: (handler, messageId) => deadLetters.redriveIfSafe(handler, messageId),
   };
   const consumers = createConsumers({
     store,

@@ -9,6 +9,7 @@ import type { RateLimitPlugin } from '../http/rateLimit';
 import type { WebhookSignaturePlugin } from '../http/webhookSignature';
 import type { Clock } from '../kernel/clock';
 import type { IdSource } from '../kernel/ids';
+import type { DeadLetters } from '../messaging/deadLetters';
 import type { Handler } from '../messaging/handlers';
 import type { AnyProjection, ProjectionRunner } from '../messaging/projections';
 import type { Logger } from '../observability/logger';
@@ -41,6 +42,8 @@ export interface FeatureDeps {
    * event stream) ends then, so that the stop does not wait the whole SHUTDOWN_TIMEOUT_MS for it.
    */
   stopping: AbortSignal;
+  /** Redrives a handler's dead letter of a message when that cannot repeat an effect (DeadLetters.redriveIfSafe). */
+  redriveIfSafe: DeadLetters['redriveIfSafe'];
 }
 
 /**

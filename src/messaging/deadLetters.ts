@@ -77,6 +77,13 @@ export interface DeadLetters {
   redrive(id: string): Promise<RedriveResult>;
   /** Redrives every `dead` letter, oldest first, so that the messages of one actor keep their order. */
   redriveAll(): Promise<{ redriven: number; failed: number }>;
+  /**
+   * Redrives the dead letter of `handler` for `messageId`, if there is one and running the handler again
+   * cannot repeat an effect: not when a call of a `notRepeatable` handler may have taken effect (its
+   * `calls_started` row is still there), which waits for an operator. For a step that must move on by
+   * itself once the service it calls is back (a VIP bundle's step check).
+   */
+  redriveIfSafe(handler: string, messageId: string): Promise<RedriveResult['outcome'] | 'none' | 'may_have_acted'>;
 }
 
 /** What the dead-letter service needs: the store, the clock, and the consumers that redrive. */
@@ -202,6 +209,13 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
       const items = rows.slice(0, limit).map(toDeadLetter);
       const last = items.at(-1);
       return { items, next: rows.length > limit && last ? { failedAt: last.failedAt, id: last.id } : undefined };
+    },
+
+    async redriveIfSafe(handler, messageId) {
+      const [letter] = await store.query<{ id: string }>("SELECT id FROM dead_letters WHERE handler = $1 AND message_id = $2 AND status = 'dead'", [handler, messageId]);
+      if (letter === undefined) return 'none';
+      if ((await store.query('SELECT 1 AS found FROM calls_started WHERE handler = $1 AND message_id = $2', [handler, messageId])).length > 0) return 'may_have_acted';
+      return (await redrive(letter.id)).outcome;
     },
 
     async redriveAll() {

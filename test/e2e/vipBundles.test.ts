@@ -240,6 +240,29 @@ for (const mode of MODES) {
       });
     });
 
+    describe('when Dead Nation refuses the booking while tickets are confirmed for it', () => {
+      it('refunds every ticket confirmed for it, before and after the bundle failed, and the seats come back', async () => {
+        const showId = await createShow(3);
+        const deadNation = t.simulators.controls('deadNation');
+        deadNation.failNext('bookTickets', 1, 'terminal');
+        deadNation.setLatency(300);
+        try {
+          const { vip_bundle_id: id, booking_id: bookingId } = await bookBundle(showId);
+          // The provider knows the booking once it is asked to place it: confirmed while it is answering.
+          await eventually(() => expect(t.simulators.calls({ service: 'deadNation' }).filter((c) => (c.request as { booking_id: string }).booking_id === bookingId).length).toBe(1));
+          const early = await confirmTicket(bookingId);
+          await settled(id, 'failed');
+          const late = await confirmTicket(bookingId);
+
+          await expectRefundedOnce(early);
+          await expectRefundedOnce(late);
+          expect(await availableSeats(showId)).toBe(3);
+        } finally {
+          deadNation.setLatency(0);
+        }
+      });
+    });
+
     describe('when a compensation step fails past its retry budget', () => {
       it('shows compensation_stuck, and fails once the dead letter is redriven', async () => {
         const showId = await createShow(10);
@@ -301,6 +324,26 @@ for (const mode of MODES) {
         const keys = [...new Set(bookingsOf(id, 'bookFlight').map((c) => (c.request as { idempotency_key: string }).idempotency_key))];
         expect(keys.every((key) => key === `${id}-inbound` || key === `${id}-return`)).toBe(true);
         expect(bookingsOf(id, 'bookTaxi').length).toBe(0);
+        expect(await availableSeats(showId)).toBe(10);
+      });
+
+      it('asks Dead Nation again at the step check once it is back, with no redrive, when the booking call was dead-lettered without acting', async () => {
+        const showId = await createShow(10);
+        t.simulators.controls('deadNation').failNext('bookTickets', RETRY_ATTEMPTS, 'retryable');
+        const { vip_bundle_id: id, booking_id: bookingId } = await bookBundle(showId);
+        const deadLetters = () => t.service.store.query(
+          "SELECT d.status FROM dead_letters d JOIN messages m ON m.id = d.message_id WHERE d.handler = 'bookAtDeadNation' AND m.actor = $1",
+          [`booking/${bookingId}`],
+        );
+        await eventually(async () => expect(await deadLetters()).toEqual([{ status: 'dead' }]));
+        expect(await stateOf(`booking/${bookingId}`)).toBe('placing');
+
+        pastStepCheck(); // also past the deadline: the booking placed at the check is then cancelled
+        const bundle = await settled(id, 'failed');
+        expect(bundle.legs.tickets.status).toBe('compensated');
+        const calls = t.simulators.calls({ service: 'deadNation' }).filter((c) => (c.request as { booking_id: string }).booking_id === bookingId);
+        expect(calls.map((c) => c.outcome)).toEqual([...Array(RETRY_ATTEMPTS).fill('retryable'), 'success']);
+        expect(await deadLetters()).toEqual([{ status: 'redriven' }]);
         expect(await availableSeats(showId)).toBe(10);
       });
     });

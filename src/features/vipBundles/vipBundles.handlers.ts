@@ -13,6 +13,9 @@ type BookFlight = BookFlightRequest & { vip_bundle_id: string; leg: FlightLeg };
 type BookTaxi = BookTaxiRequest & { vip_bundle_id: string };
 type CancelFlightTickets = { vip_bundle_id: string; leg: FlightLeg; ticket_ids: string[] };
 type CancelShowTickets = { vip_bundle_id: string; booking_id: string };
+/** The shows feature's handler that places a booking with Dead Nation (a handler name, as an actor address is). */
+const BOOK_AT_DEAD_NATION_HANDLER = 'bookAtDeadNation';
+
 type ConfirmedTicket = { ticket_id: string; booking_id: string; confirmed_at: string };
 type ReportBundleTickets = { vip_bundle_id: string; booking_id: string; outcome: 'placed' | 'failed'; reason: string | null };
 
@@ -26,12 +29,23 @@ const fields = <T>(ctx: HandlerContext) => ctx.fields as unknown as T;
  * the bundle's step check asks for the step again.
  * External calls carry the command's key (`<bundle id>-<leg>`), the same on every retry.
  */
-export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDeps): Handler[] {
+export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSafe }: FeatureDeps): Handler[] {
   const now = () => clock.now().toISOString();
   const tell = (vipBundleId: string, event: ActorEvent, ctx: HandlerContext) => reply(runtime, `vipBundle/${vipBundleId}`, event, ctx);
 
   /** Asks the ticket actor for a refund; a ticket already refunding, refunded or cancelled counts as done. */
   const refundTicket = (ticketId: string, ctx: HandlerContext) => reply(runtime, `ticket/${ticketId}`, { type: 'ticket.refund', now: now() }, ctx);
+
+  /**
+   * The tickets leg failed (the booking refused, or Dead Nation refused it and it gave its seats back):
+   * the bundle fails, and every ticket confirmed for its booking is refunded. Read after the bundle is
+   * told, so that a ticket confirmed meanwhile is refunded here or by refundVipBundleTickets, which
+   * records it before it reads the bundle.
+   */
+  const failTicketsLeg = async (vipBundleId: string, reason: string, ctx: HandlerContext) => {
+    await tell(vipBundleId, { type: 'tickets.failed', now: now(), reason }, ctx);
+    for (const ticketId of await ticketsOfBundle(store, vipBundleId)) await refundTicket(ticketId, ctx);
+  };
 
   return [
     defineHandler({
@@ -54,7 +68,7 @@ export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDe
             }, ctx, true);
           } catch (error) {
             if (!isTerminalFailure(error)) throw error;
-            await tell(c.vip_bundle_id, { type: 'tickets.failed', now: now(), reason: (error as Error).message }, ctx);
+            await failTicketsLeg(c.vip_bundle_id, (error as Error).message, ctx);
             return;
           }
           // Made: the booking reports Dead Nation's answer to the bundle (reportVipBundleTickets). When
@@ -63,7 +77,13 @@ export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDe
           const booking = await runtime.get(`booking/${c.booking_id}`);
           if (booking?.state === 'placed') await tell(c.vip_bundle_id, { type: 'tickets.booked', now: now() }, ctx);
           if (booking?.state === 'failed' || booking?.state === 'canceled') {
-            await tell(c.vip_bundle_id, { type: 'tickets.failed', now: now(), reason: `Dead Nation: the booking is ${booking.state}` }, ctx);
+            await failTicketsLeg(c.vip_bundle_id, `Dead Nation: the booking is ${booking.state}`, ctx);
+          }
+          // Still waiting for Dead Nation: its call was dead-lettered (an outage past the retry budget).
+          // Run it again now unless it may have taken effect, which only an operator can check.
+          if (booking?.state === 'placing') {
+            const made = (await store.readActorMessages(`booking/${c.booking_id}`)).find((m) => m.name === 'BookingMade_v1');
+            if (made) await redriveIfSafe(BOOK_AT_DEAD_NATION_HANDLER, made.id);
           }
         },
       },
@@ -77,10 +97,8 @@ export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDe
       on: {
         ReportBundleTickets: async (_message, ctx) => {
           const report = fields<ReportBundleTickets>(ctx);
-          const event: ActorEvent = report.outcome === 'placed'
-            ? { type: 'tickets.booked', now: now() }
-            : { type: 'tickets.failed', now: now(), reason: `Dead Nation: ${report.reason ?? 'refused'}` };
-          await tell(report.vip_bundle_id, event, ctx);
+          if (report.outcome === 'placed') await tell(report.vip_bundle_id, { type: 'tickets.booked', now: now() }, ctx);
+          else await failTicketsLeg(report.vip_bundle_id, `Dead Nation: ${report.reason ?? 'refused'}`, ctx);
         },
       },
     }),
@@ -172,6 +190,6 @@ export function vipBundleHandlers({ runtime, store, services, clock }: FeatureDe
   ];
 }
 
-/** Whether the bundle is cancelling its booking or has cancelled it: then every ticket confirmed for it is refunded. */
+/** Whether the bundle is cancelling its booking, has cancelled it or its booking failed: then every ticket confirmed for it is refunded. */
 const refundsTickets = (state: string, context: VipBundleContext): boolean =>
-  state === 'cancellingTickets' || context.legs.tickets.status === 'compensated';
+  state === 'cancellingTickets' || context.legs.tickets.status === 'compensated' || context.legs.tickets.status === 'failed';
