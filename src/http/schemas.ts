@@ -8,6 +8,16 @@ export const MoneySchema = z.object({
   currency: z.string().regex(CURRENCY_PATTERN, 'an ISO 4217 code of 3 upper-case letters, e.g. "GBP"'),
 });
 
+/**
+ * An e-mail address a customer gives us, within the lengths mail can be delivered to (RFC 5321: 254 in
+ * all, 64 before the @, 63 a domain label): receipts and tickets go to it. The ticket provider's webhook
+ * takes any valid address up to 320 characters instead: it reports sales, which are not refused.
+ */
+export const DeliverableEmail = z.email()
+  .max(254)
+  .refine((email) => email.slice(0, email.lastIndexOf('@')).length <= 64, 'at most 64 characters before the @')
+  .refine((email) => email.slice(email.lastIndexOf('@') + 1).split('.').every((label) => label.length <= 63), 'at most 63 characters between dots of the domain');
+
 /** A start time: RFC 3339 with an offset, read and kept in UTC with `Z`. */
 export const StartTime = z.iso.datetime({ offset: true }).transform((value) => new Date(value).toISOString());
 

@@ -125,6 +125,10 @@ for (const mode of MODES) {
         const bad = await call(t.url, 'POST', '/api/book-tickets', { show_id: 'nope', number_of_tickets: 0, customer_email: 'not-an-email' });
         expect(bad.status).toBe(400);
         expect(Object.keys(bad.json.errors).sort()).toEqual(['customer_email', 'number_of_tickets', 'show_id']);
+        // An address mail cannot be delivered to (65 characters before the @) is refused, and books nothing.
+        const undeliverable = await call(t.url, 'POST', '/api/book-tickets', { show_id: crypto.randomUUID(), number_of_tickets: 1, customer_email: `${'a'.repeat(65)}@example.com` });
+        expect(undeliverable.status).toBe(400);
+        expect(undeliverable.json.errors.customer_email).toEqual(['at most 64 characters before the @']);
       });
 
       it('never oversells: 50 concurrent 2-seat bookings on a 2-seat show give exactly one 201', async () => {

@@ -1,19 +1,12 @@
 import { z } from 'zod';
+import { DeliverableEmail } from '../../http/schemas';
 import { PASSWORD_MAX_LENGTH, passwordProblems } from '../../kernel/passwords';
 
 /** An e-mail address as accounts store it: trimmed and lower-cased, so that it is unique whatever the case. */
 export const Email = z.string().trim().toLowerCase().pipe(z.email().max(320));
 
-/**
- * The e-mail of a new account: also within the lengths mail can be delivered to (RFC 5321: 254 in all,
- * 64 before the @, 63 a domain label). Only new accounts: one registered before these limits still logs in.
- */
-const NewEmail = Email.pipe(
-  z.string()
-    .max(254)
-    .refine((email) => email.slice(0, email.lastIndexOf('@')).length <= 64, 'at most 64 characters before the @')
-    .refine((email) => email.slice(email.lastIndexOf('@') + 1).split('.').every((label) => label.length <= 63), 'at most 63 characters between dots of the domain'),
-);
+/** The e-mail of a new account: deliverable. Only new accounts: one registered before these limits still logs in. */
+const NewEmail = Email.pipe(DeliverableEmail);
 
 const NewPassword = z.string().superRefine((password, ctx) => {
   for (const message of passwordProblems(password)) ctx.addIssue({ code: 'custom', message });

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { UuidInput } from '../../http/schemas';
+import { DeliverableEmail, UuidInput } from '../../http/schemas';
 import { COMPENSATING, vipBundleMachine, type VipBundleContext } from '../../../machines/vipBundle/vipBundle.machine';
 
 const Name = z.string().trim().min(1).max(200);
 
 /** `POST /api/book-vip-bundle`. */
 export const BookVipBundleBody = z.object({
-  customer_email: z.email().max(320),
+  customer_email: DeliverableEmail,
   number_of_tickets: z.number().int().min(1).max(10_000),
   show_id: UuidInput,
   passengers: z.array(Name).min(1).max(100),
