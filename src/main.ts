@@ -165,7 +165,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     webhookSignature: createWebhookSignature(config.webhookSecret),
     stopping: stopping.signal,
     // The dead letters need the consumers, which need the handlers made from these deps: bound on first use.
-    redriveIfSafe: (handler, messageId) => deadLetters.redriveIfSafe(handler, messageId),
+    redriveIfSafe: (handler, actor) => deadLetters.redriveIfSafe(handler, actor),
   };
   const consumers = createConsumers({
     store,

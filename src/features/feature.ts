@@ -42,7 +42,7 @@ export interface FeatureDeps {
    * event stream) ends then, so that the stop does not wait the whole SHUTDOWN_TIMEOUT_MS for it.
    */
   stopping: AbortSignal;
-  /** Redrives a handler's dead letter of a message when that cannot repeat an effect (DeadLetters.redriveIfSafe). */
+  /** Redrives a handler's dead letter of an actor's message when that cannot repeat an effect (DeadLetters.redriveIfSafe). */
   redriveIfSafe: DeadLetters['redriveIfSafe'];
 }
 

@@ -78,12 +78,12 @@ export interface DeadLetters {
   /** Redrives every `dead` letter, oldest first, so that the messages of one actor keep their order. */
   redriveAll(): Promise<{ redriven: number; failed: number }>;
   /**
-   * Redrives the dead letter of `handler` for `messageId`, if there is one and running the handler again
-   * cannot repeat an effect: not when a call of a `notRepeatable` handler may have taken effect (its
-   * `calls_started` row is still there), which waits for an operator. For a step that must move on by
-   * itself once the service it calls is back (a VIP bundle's step check).
+   * Redrives the oldest dead letter of `handler` for a message of `actor`, if there is one and running
+   * the handler again cannot repeat an effect: not when a call of a `notRepeatable` handler may have
+   * taken effect (its `calls_started` row is still there), which waits for an operator. For a step that
+   * must move on by itself once the service it calls is back (a VIP bundle's step check).
    */
-  redriveIfSafe(handler: string, messageId: string): Promise<RedriveResult['outcome'] | 'none' | 'may_have_acted'>;
+  redriveIfSafe(handler: string, actor: string): Promise<RedriveResult['outcome'] | 'none' | 'may_have_acted'>;
 }
 
 /** What the dead-letter service needs: the store, the clock, and the consumers that redrive. */
@@ -211,10 +211,16 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
       return { items, next: rows.length > limit && last ? { failedAt: last.failedAt, id: last.id } : undefined };
     },
 
-    async redriveIfSafe(handler, messageId) {
-      const [letter] = await store.query<{ id: string }>("SELECT id FROM dead_letters WHERE handler = $1 AND message_id = $2 AND status = 'dead'", [handler, messageId]);
+    async redriveIfSafe(handler, actor) {
+      const [letter] = await store.query<{ id: string; started: number }>(
+        `SELECT d.id, (SELECT COUNT(*) FROM calls_started c WHERE c.handler = d.handler AND c.message_id = d.message_id) AS started
+           FROM dead_letters d JOIN messages m ON m.id = d.message_id
+          WHERE d.handler = $1 AND d.status = 'dead' AND m.actor = $2
+          ORDER BY d.failed_at, d.id LIMIT 1`,
+        [handler, actor],
+      );
       if (letter === undefined) return 'none';
-      if ((await store.query('SELECT 1 AS found FROM calls_started WHERE handler = $1 AND message_id = $2', [handler, messageId])).length > 0) return 'may_have_acted';
+      if (Number(letter.started) > 0) return 'may_have_acted';
       return (await redrive(letter.id)).outcome;
     },
 

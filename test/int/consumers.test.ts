@@ -490,12 +490,12 @@ for (const { name, make } of modes) {
 
         const deadLetters = createDeadLetters({ store, clock, consumers: survivor });
         // Only an operator may redrive it: the call may have taken effect.
-        expect(await deadLetters.redriveIfSafe('book', message!.id)).toBe('may_have_acted');
+        expect(await deadLetters.redriveIfSafe('book', 'booking/a')).toBe('may_have_acted');
         expect(calls).toEqual(['stopped']);
         const [letter] = (await deadLetters.list({ limit: 10 })).items;
         expect((await deadLetters.redrive(letter!.id)).outcome).toBe('redriven');
         expect(calls).toEqual(['stopped', 'survivor']);
-        expect(await deadLetters.redriveIfSafe('book', message!.id)).toBe('none');
+        expect(await deadLetters.redriveIfSafe('book', 'booking/a')).toBe('none');
         // Each call's row was committed before the call, and the recorded call's row is gone.
         expect(startedRows).toEqual([{ handler: 'book', message_id: message!.id }, { handler: 'book', message_id: message!.id }]);
         expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);

@@ -81,10 +81,7 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
           }
           // Still waiting for Dead Nation: its call was dead-lettered (an outage past the retry budget).
           // Run it again now unless it may have taken effect, which only an operator can check.
-          if (booking?.state === 'placing') {
-            const made = (await store.readActorMessages(`booking/${c.booking_id}`)).find((m) => m.name === 'BookingMade_v1');
-            if (made) await redriveIfSafe(BOOK_AT_DEAD_NATION_HANDLER, made.id);
-          }
+          if (booking?.state === 'placing') await redriveIfSafe(BOOK_AT_DEAD_NATION_HANDLER, `booking/${c.booking_id}`);
         },
       },
     }),
