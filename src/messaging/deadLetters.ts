@@ -212,7 +212,7 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
     },
 
     async redriveIfSafe(handler, actor) {
-      const [letter] = await store.query<{ id: string; started: number }>(
+      const [letter] = await store.query<{ id: string; started: number | string }>(
         `SELECT d.id, (SELECT COUNT(*) FROM calls_started c WHERE c.handler = d.handler AND c.message_id = d.message_id) AS started
            FROM dead_letters d JOIN messages m ON m.id = d.message_id
           WHERE d.handler = $1 AND d.status = 'dead' AND m.actor = $2

@@ -1,6 +1,7 @@
 import { TerminalError } from '../../adapters/errors';
 import { defineHandler, PoisonMessageError, type Handler } from '../../messaging/handlers';
 import type { FeatureDeps } from '../feature';
+import { BOOK_AT_DEAD_NATION_HANDLER } from '../handlerNames';
 import { reply } from '../reply';
 import { deadNationIdOf } from './shows.queries';
 
@@ -12,7 +13,7 @@ import { deadNationIdOf } from './shows.queries';
 export function showHandlers({ runtime, services, store, clock }: FeatureDeps): Handler[] {
   return [
     defineHandler({
-      name: 'bookAtDeadNation',
+      name: BOOK_AT_DEAD_NATION_HANDLER,
       effect: 'external',
       notRepeatable: true,
       on: {

@@ -5,6 +5,7 @@ import type { BookFlightRequest, BookTaxiRequest } from '../../adapters/transpor
 import { isTerminalFailure } from '../../kernel/errors';
 import { defineHandler, type Handler, type HandlerContext } from '../../messaging/handlers';
 import type { FeatureDeps } from '../feature';
+import { BOOK_AT_DEAD_NATION_HANDLER } from '../handlerNames';
 import { reply } from '../reply';
 import { recordBundleTicket, REFUND_LATE_TICKETS_HANDLER, ticketsOfBundle } from './vipBundles.queries';
 
@@ -13,9 +14,6 @@ type BookFlight = BookFlightRequest & { vip_bundle_id: string; leg: FlightLeg };
 type BookTaxi = BookTaxiRequest & { vip_bundle_id: string };
 type CancelFlightTickets = { vip_bundle_id: string; leg: FlightLeg; ticket_ids: string[] };
 type CancelShowTickets = { vip_bundle_id: string; booking_id: string };
-/** The shows feature's handler that places a booking with Dead Nation (a handler name, as an actor address is). */
-const BOOK_AT_DEAD_NATION_HANDLER = 'bookAtDeadNation';
-
 type ConfirmedTicket = { ticket_id: string; booking_id: string; confirmed_at: string };
 type ReportBundleTickets = { vip_bundle_id: string; booking_id: string; outcome: 'placed' | 'failed'; reason: string | null };
 
@@ -79,8 +77,9 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
           if (booking?.state === 'failed' || booking?.state === 'canceled') {
             await failTicketsLeg(c.vip_bundle_id, `Dead Nation: the booking is ${booking.state}`, ctx);
           }
-          // Still waiting for Dead Nation: its call was dead-lettered (an outage past the retry budget).
-          // Run it again now unless it may have taken effect, which only an operator can check.
+          // Still waiting for Dead Nation (as always at the first ask): if its call was dead-lettered (an
+          // outage past the retry budget), run it again now unless it may have taken effect, which only
+          // an operator can check.
           if (booking?.state === 'placing') await redriveIfSafe(BOOK_AT_DEAD_NATION_HANDLER, `booking/${c.booking_id}`);
         },
       },
