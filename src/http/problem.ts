@@ -97,6 +97,28 @@ export const unsupportedMediaType = (contentType: string) =>
     detail: `The request body must be application/json, not ${contentType === '' ? 'a body without a content type' : contentType}`,
   });
 
+/** 415 UNSUPPORTED_MEDIA_TYPE: a compressed body (RFC 9110 §15.5.16 names the codings accepted). */
+export const unsupportedContentEncoding = (encoding: string) =>
+  new AppError({
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+    detail: `The request body must not be encoded (Content-Encoding: ${encoding}); send it as plain JSON`,
+    headers: { 'Accept-Encoding': 'identity' },
+  });
+
+/** 415 UNSUPPORTED_MEDIA_TYPE: a JSON body in a character set other than UTF-8 (RFC 8259 §8.1). */
+export const unsupportedCharset = (charset: string) =>
+  new AppError({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', detail: `The request body must be UTF-8, not charset=${charset}` });
+
+/** 400 MALFORMED_JSON: bytes that are not UTF-8 (which the parser would turn into U+FFFD). */
+export const invalidUtf8 = () =>
+  new AppError({
+    status: 400,
+    code: 'MALFORMED_JSON',
+    detail: 'The request body is not valid UTF-8',
+    errors: { body: ['is not valid UTF-8'] },
+  });
+
 /** 404 ROUTE_NOT_FOUND: no route has this method and path. */
 export const routeNotFound = () => new AppError({ status: 404, code: 'ROUTE_NOT_FOUND', detail: 'No route matches this method and path' });
 

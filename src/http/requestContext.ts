@@ -4,7 +4,7 @@ import { validationFailed } from '../kernel/errors';
 import type { IdSource } from '../kernel/ids';
 import { UNMATCHED_ROUTE } from '../observability/metrics';
 import type { Tracing } from '../observability/tracing';
-import { contentTooLarge, problemResponse, toProblem, unsupportedMediaType } from './problem';
+import { contentTooLarge, invalidUtf8, problemResponse, toProblem, unsupportedCharset, unsupportedContentEncoding, unsupportedMediaType } from './problem';
 
 /** What every handler knows about the request it serves (derived into the Elysia context). */
 export type RequestContext = {
@@ -41,7 +41,7 @@ type RequestState = RequestContext & {
   spanContext: Context;
   route: string;
   /** An unread copy of a JSON body, read on demand (reading it eagerly fails when nobody reads the body). */
-  bodyCopy: { text(): Promise<string> } | undefined;
+  bodyCopy: { arrayBuffer(): Promise<ArrayBuffer> } | undefined;
   rawBody: Promise<string> | undefined;
   startedAt: number;
 };
@@ -84,8 +84,21 @@ export function requestContextOf(request: Request): RequestContext | undefined {
 export async function rawBodyOf(request: Request): Promise<string> {
   const state = states.get(request);
   if (state?.bodyCopy === undefined) return '';
-  state.rawBody ??= state.bodyCopy.text();
+  state.rawBody ??= strictText(state.bodyCopy);
   return state.rawBody;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The body's text: 413 past MAX_BODY_BYTES (a chunked body), 400 MALFORMED_JSON for bytes that are not UTF-8. */
+async function strictText(body: { arrayBuffer(): Promise<ArrayBuffer> }): Promise<string> {
+  const bytes = await body.arrayBuffer();
+  if (bytes.byteLength > MAX_BODY_BYTES) throw contentTooLarge(MAX_BODY_BYTES);
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw invalidUtf8();
+  }
 }
 
 /**
@@ -94,7 +107,8 @@ export async function rawBodyOf(request: Request): Promise<string> {
  *   it the active context for everything the request does;
  * - takes `Correlation-ID` (or generates one) and `X-Request-Id`, and puts them with `X-Trace-ID` on the
  *   response, error responses included;
- * - refuses a body declared larger than MAX_BODY_BYTES (413);
+ * - refuses a body declared larger than MAX_BODY_BYTES (413), a compressed body or a charset other
+ *   than UTF-8 (415), and a body whose bytes are not UTF-8 (400);
  * - accepts request bodies in JSON only (another media type is 415) and keeps the raw text of JSON
  *   bodies available through `rawBodyOf`;
  * - records the route template of the request for the span name and the metrics;
@@ -175,6 +189,15 @@ export function createRequestContext(options: RequestContextOptions) {
     .onRequest(({ request }) => {
       const length = Number(request.headers.get('content-length') ?? 0);
       if (length > MAX_BODY_BYTES) return problemResponse(toProblem(contentTooLarge(MAX_BODY_BYTES)));
+      // A compressed or non-UTF-8 body would otherwise be parsed as if it were plain UTF-8 JSON.
+      if (BODY_METHODS.has(request.method) && hasBody(request)) {
+        const encoding = (request.headers.get('content-encoding') ?? '').trim().toLowerCase();
+        if (encoding !== '' && encoding !== 'identity') return problemResponse(toProblem(unsupportedContentEncoding(encoding)));
+        const charset = charsetOf(request);
+        if (charset !== undefined && charset !== 'utf-8' && mediaType(request) === 'application/json') {
+          return problemResponse(toProblem(unsupportedCharset(charset)));
+        }
+      }
       // Media types are case-insensitive, Elysia's parser is not: `Application/JSON` would leave the
       // body unparsed. Only the type is lower-cased; parameters such as a boundary keep their case.
       const contentType = request.headers.get('content-type');
@@ -186,7 +209,7 @@ export function createRequestContext(options: RequestContextOptions) {
     // Elysia parses JSON bodies itself (its parse errors map to MALFORMED_JSON); a parse hook of ours
     // would hide the request body types from the OpenAPI document, so the media type is checked here,
     // after parsing and before validation.
-    .onTransform({ as: 'global' }, (context) => {
+    .onTransform({ as: 'global' }, async (context) => {
       const { request, body } = context;
       // Elysia reads a query value that looks like JSON (`q=[1]`, `q={}`) as an array or object when the
       // schema is not its own: every query parameter of this API is text, so it is taken as sent.
@@ -197,6 +220,9 @@ export function createRequestContext(options: RequestContextOptions) {
       if (type !== 'application/json') throw unsupportedMediaType(type);
       if (nestedDeeperThan(body, MAX_JSON_DEPTH)) throw validationFailed({ body: [`is nested more than ${MAX_JSON_DEPTH} levels deep`] });
       refuseUnstorableText(body);
+      // The parser turns bytes that are not UTF-8 into U+FFFD, and a chunked body has no length that
+      // onRequest could check: only then are the exact bytes read again (never on the usual path).
+      if (!request.headers.has('content-length') || containsReplacementCharacter(body)) await rawBodyOf(request);
     })
     // Runs on every matched route, for results and mapped errors alike: the one place the template is known.
     .mapResponse({ as: 'global' }, ({ request, route }) => {
@@ -272,6 +298,26 @@ function unstorableTextAt(value: unknown, path = 'body'): string | undefined {
     if (unstorable(key)) return at;
     const found = unstorableTextAt(child, at);
     if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** Whether any string (or key) of a parsed JSON body holds U+FFFD; called once the depth is known to be bounded. */
+function containsReplacementCharacter(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\uFFFD');
+  if (typeof value !== 'object' || value === null) return false;
+  for (const [key, child] of Object.entries(value)) {
+    if (key.includes('\uFFFD') || containsReplacementCharacter(child)) return true;
+  }
+  return false;
+}
+
+/** The `charset` parameter of the Content-Type, lower-cased and unquoted; undefined when absent. */
+function charsetOf(request: Request): string | undefined {
+  const parameters = (request.headers.get('content-type') ?? '').split(';').slice(1);
+  for (const parameter of parameters) {
+    const [name = '', value = ''] = parameter.split('=');
+    if (name.trim().toLowerCase() === 'charset') return value.trim().replace(/^"(.*)"$/, '$1').toLowerCase();
   }
   return undefined;
 }

@@ -173,6 +173,53 @@ describe('the HTTP skeleton', () => {
     });
   });
 
+  describe('when the body is not plain UTF-8 JSON', () => {
+    const post = (body: BodyInit, headers: Record<string, string> = {}) =>
+      fetch(app().url('/fixture/items'), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+
+    it('answers 400 MALFORMED_JSON on bytes that are not UTF-8, and accepts a U+FFFD sent as such', async () => {
+      const bytes = new Uint8Array([...new TextEncoder().encode('{"name":"bad'), 0xc3, 0x28, ...new TextEncoder().encode('x","quantity":1}')]);
+      const body = await expectProblem(await post(bytes), 400, 'MALFORMED_JSON');
+      expect(body.errors).toEqual({ body: ['is not valid UTF-8'] });
+      const replacement = await post(JSON.stringify({ name: 'a\uFFFDb', quantity: 1 }));
+      expect(replacement.status).toBe(201);
+      expect(await replacement.json()).toEqual({ name: 'a\uFFFDb', quantity: 1 });
+    });
+
+    it('answers 415 on a charset other than UTF-8, and accepts utf-8 however it is written', async () => {
+      const latin1 = new Uint8Array([...new TextEncoder().encode('{"name":"caf'), 0xe9, ...new TextEncoder().encode('","quantity":1}')]);
+      const body = await expectProblem(await post(latin1, { 'content-type': 'application/json; charset=iso-8859-1' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+      expect(body.detail).toBe('The request body must be UTF-8, not charset=iso-8859-1');
+      const quoted = await post(JSON.stringify({ name: 'café', quantity: 1 }), { 'content-type': 'application/json;charset="UTF-8"' });
+      expect(quoted.status).toBe(201);
+    });
+
+    it('answers 415 naming the accepted coding on a compressed body', async () => {
+      const gzipped = Bun.gzipSync(new TextEncoder().encode(JSON.stringify({ name: 'a', quantity: 1 })));
+      const response = await post(gzipped, { 'content-encoding': 'gzip' });
+      const body = await expectProblem(response, 415, 'UNSUPPORTED_MEDIA_TYPE');
+      expect(body.detail).toContain('Content-Encoding: gzip');
+      expect(response.headers.get('accept-encoding')).toBe('identity');
+      const identity = await post(JSON.stringify({ name: 'a', quantity: 1 }), { 'content-encoding': 'identity' });
+      expect(identity.status).toBe(201);
+    });
+
+    it('answers 413 CONTENT_TOO_LARGE on a chunked body over the limit, and reads a small chunked body', async () => {
+      const chunked = (text: string) =>
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            const bytes = new TextEncoder().encode(text);
+            for (let at = 0; at < bytes.length; at += 65_536) controller.enqueue(bytes.subarray(at, at + 65_536));
+            controller.close();
+          },
+        });
+      const large = JSON.stringify({ name: 'x'.repeat(MAX_BODY_BYTES), quantity: 1 });
+      await expectProblem(await post(chunked(large)), 413, 'CONTENT_TOO_LARGE');
+      const small = await post(chunked(JSON.stringify({ name: 'a', quantity: 1 })));
+      expect(small.status).toBe(201);
+    });
+  });
+
   describe('when a handler fails', () => {
     it('answers 500 INTERNAL without internals and logs the real error', async () => {
       const response = await fetch(app().url('/fixture/boom'), { headers: { 'Correlation-ID': 'corr-boom' } });
