@@ -120,14 +120,14 @@ export function createIdempotency(options: IdempotencyOptions) {
         async beforeHandle({ request, route }) {
           if (mode === false) return;
           const key = keyOf(request);
-          if (key === null) {
+          if (key === null || (key === '' && mode === 'required')) {
             if (mode !== 'required') return;
             return problem(400, 'IDEMPOTENCY_KEY_REQUIRED', `This route requires an ${IDEMPOTENCY_KEY_HEADER} header`);
           }
-          if (key.length > MAX_KEY_LENGTH) {
-            return problem(400, 'VALIDATION_FAILED', 'The request is not valid', {
-              errors: { [IDEMPOTENCY_KEY_HEADER]: [`must be at most ${MAX_KEY_LENGTH} characters`] },
-            });
+          // A blank key is a client bug (an unset variable): running the request unguarded would let its retry act twice.
+          const invalid = key === '' ? 'must not be empty' : key.length > MAX_KEY_LENGTH ? `must be at most ${MAX_KEY_LENGTH} characters` : undefined;
+          if (invalid !== undefined) {
+            return problem(400, 'VALIDATION_FAILED', 'The request is not valid', { errors: { [IDEMPOTENCY_KEY_HEADER]: [invalid] } });
           }
           const scope = `${await callerOf(request)} ${request.method} ${route}`;
           const url = new URL(request.url);
@@ -190,9 +190,10 @@ function saysRetry(stored: StoredResponse): boolean {
   }
 }
 
+/** The key sent (either header), '' when one was sent blank, null when neither was sent. */
 function keyOf(request: Request): string | null {
   const key = request.headers.get(IDEMPOTENCY_KEY_HEADER) ?? request.headers.get(LEGACY_IDEMPOTENCY_KEY_HEADER);
-  return key === null || key.trim() === '' ? null : key;
+  return key === null ? null : key.trim();
 }
 
 async function sha256(text: string): Promise<string> {

@@ -433,6 +433,16 @@ describe('the HTTP skeleton', () => {
       expect(app().fixture.counts.orders).toBe(before + 2);
     });
 
+    it('answers 400 VALIDATION_FAILED to a blank key instead of running the request unguarded', async () => {
+      const before = app().fixture.counts.orders;
+      for (const header of ['Idempotency-Key', 'X-Idempotency-Key']) {
+        const body = await expectProblem(await fetch(app().url('/fixture/orders'), json({ quantity: 1 }, { [header]: ' ' })), 400, 'VALIDATION_FAILED');
+        expect(body.errors).toEqual({ 'Idempotency-Key': ['must not be empty'] });
+      }
+      expect(app().fixture.counts.orders).toBe(before);
+      await expectProblem(await fetch(app().url('/fixture/webhook'), json({}, { 'Idempotency-Key': '' })), 400, 'IDEMPOTENCY_KEY_REQUIRED');
+    });
+
     it('answers 400 IDEMPOTENCY_KEY_REQUIRED on a required-key route without a key', async () => {
       await expectProblem(await fetch(app().url('/fixture/webhook'), json({})), 400, 'IDEMPOTENCY_KEY_REQUIRED');
       expect(app().fixture.counts.webhook).toBe(0);
