@@ -10,20 +10,30 @@ export function encodeCursor(key: readonly string[]): string {
 }
 
 /** The sort key a cursor holds, or undefined when it is not one this service handed out. */
-export function decodeCursor(cursor: string, length: number): string[] | undefined {
+export function decodeCursor(cursor: string, parts: readonly CursorPart[]): string[] | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === length && value.every((v) => typeof v === 'string')) return value;
+    if (!Array.isArray(value) || value.length !== parts.length) return undefined;
+    if (value.every((v, i) => typeof v === 'string' && parts[i]!.safeParse(v).success)) return value as string[];
   } catch {
     // Not JSON: the caller reports it like any other cursor this service did not hand out.
   }
   return undefined;
 }
 
-/** A zod field for `?cursor=` that decodes to a sort key of `length` strings (400 when it is not one). */
-export const cursorParam = (length: number) =>
+/** One element of a list's sort key, checked when a cursor comes back (a tampered one is 400, not a silent empty page). */
+export type CursorPart = z.ZodType<string>;
+/** A time the service wrote: RFC 3339 UTC with `Z`. */
+export const CURSOR_TIME: CursorPart = z.iso.datetime();
+/** An id the service handed out. */
+export const CURSOR_UUID: CursorPart = z.uuid();
+/** An actor's address, `<kind>/<id>`. */
+export const CURSOR_ADDRESS: CursorPart = z.string().regex(/^[A-Za-z][A-Za-z0-9]*\/[^/]+$/);
+
+/** A zod field for `?cursor=` that decodes to a sort key of these parts (400 when it is not one). */
+export const cursorParam = (...parts: CursorPart[]) =>
   z.string().min(1).transform((cursor, ctx) => {
-    const key = decodeCursor(cursor, length);
+    const key = decodeCursor(cursor, parts);
     if (!key) {
       ctx.addIssue({ code: 'custom', message: 'not a cursor of this list' });
       return z.NEVER;

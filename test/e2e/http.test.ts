@@ -174,7 +174,7 @@ describe('the HTTP skeleton', () => {
   });
 
   describe('when the body is not plain UTF-8 JSON', () => {
-    const post = (body: BodyInit, headers: Record<string, string> = {}) =>
+    const post = (body: string | Uint8Array | ReadableStream<Uint8Array>, headers: Record<string, string> = {}) =>
       fetch(app().url('/fixture/items'), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
 
     it('answers 400 MALFORMED_JSON on bytes that are not UTF-8, and accepts a U+FFFD sent as such', async () => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { UuidInput } from '../../http/schemas';
-import { cursorParam, optionalLimitParam } from '../../http/pagination';
+import { CURSOR_TIME, CURSOR_UUID, cursorParam, optionalLimitParam } from '../../http/pagination';
 import type { MadeBooking } from './opsBookings.projection';
 import type { ShownOpsTicket } from './opsTickets.projection';
 
@@ -9,7 +9,7 @@ export const OpsBookingsQuery = z.object({
   receipt_issue_date: z.iso.date('a date YYYY-MM-DD that exists').optional(),
   limit: optionalLimitParam,
   /** The `[booked_at, booking_id]` of the last booking of the previous page. */
-  cursor: cursorParam(2).optional(),
+  cursor: cursorParam(CURSOR_TIME, CURSOR_UUID).optional(),
 });
 
 /** `:id` of an ops booking: a UUID. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { UuidInput } from '../../http/schemas';
-import { cursorParam, limitParam } from '../../http/pagination';
+import { CURSOR_TIME, CURSOR_UUID, cursorParam, limitParam } from '../../http/pagination';
 import type { DeadLetter } from '../../messaging/deadLetters';
 
 /** `dead` until redriven. */
@@ -11,7 +11,7 @@ export const DeadLetterListQuery = z.object({
   limit: limitParam,
   status: DeadLetterStatus.optional(),
   /** The `[failed_at, id]` of the last dead letter of the previous page. */
-  cursor: cursorParam(2).optional(),
+  cursor: cursorParam(CURSOR_TIME, CURSOR_UUID).optional(),
 });
 
 /** `:id` of a dead letter: a UUID. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { cursorParam, limitParam } from '../../http/pagination';
+import { CURSOR_ADDRESS, CURSOR_TIME, cursorParam, limitParam } from '../../http/pagination';
 import { UuidInput } from '../../http/schemas';
 import type { ActorSummary } from './debugger.queries';
 import type { HistoryStep, TimelineEntry } from './debugger.timeline';
@@ -10,7 +10,7 @@ export const ActorSearchQuery = z.object({
   state: z.string().max(200).optional(),
   q: z.string().max(200).optional(),
   limit: limitParam,
-  cursor: cursorParam(2).optional(),
+  cursor: cursorParam(CURSOR_TIME, CURSOR_ADDRESS).optional(),
 });
 
 /** `:address` of an actor, URL-encoded `<kind>/<id>`. */

@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia';
 import { z } from 'zod';
 import type { HoldContext } from '../../../machines/hold/hold.machine';
-import { cursorParam, limitParam, pageOf, pageResponse } from '../../http/pagination';
+import { CURSOR_TIME, CURSOR_UUID, cursorParam, limitParam, pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
@@ -64,7 +64,7 @@ export function customerBookingsRoutes({ runtime, store, tracing, ids, auth }: F
       },
       {
         auth: true,
-        query: z.object({ limit: limitParam, cursor: cursorParam(2).optional() }),
+        query: z.object({ limit: limitParam, cursor: cursorParam(CURSOR_TIME, CURSOR_UUID).optional() }),
         response: { 200: z.array(CustomerBooking) },
         detail: { summary: 'My bookings (confirmed holds) with their tickets, newest first', description: '?limit= 1..100 (default 50), next page in Link.', responses: pageResponse(), tags },
       },

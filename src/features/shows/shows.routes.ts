@@ -6,7 +6,7 @@ import type { Clock } from '../../kernel/clock';
 import type { IdSource } from '../../kernel/ids';
 import { sendCommand } from '../../http/commands';
 import type { createIdempotency } from '../../http/idempotency';
-import { cursorParam, pageOf, pageResponse, optionalLimitParam } from '../../http/pagination';
+import { CURSOR_TIME, CURSOR_UUID, cursorParam, optionalLimitParam, pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import { createRequestContext } from '../../http/requestContext';
 import type { Tracing } from '../../observability/tracing';
@@ -60,7 +60,7 @@ export function showsRoutes({ runtime, store, clock, ids, tracing, idempotency }
         return page.items;
       },
       {
-        query: z.object({ limit: optionalLimitParam, cursor: cursorParam(2).optional() }),
+        query: z.object({ limit: optionalLimitParam, cursor: cursorParam(CURSOR_TIME, CURSOR_UUID).optional() }),
         detail: { summary: 'Shows ordered by start_time; everything unless ?limit= (1..100), next page in Link', responses: pageResponse() },
         response: { 200: z.array(Show) },
       },

@@ -3,7 +3,7 @@ import { Elysia } from 'elysia';
 import { z } from 'zod';
 import { AppError } from '../../kernel/errors';
 import { sendCommand } from '../../http/commands';
-import { cursorParam, pageOf, pageResponse, optionalLimitParam } from '../../http/pagination';
+import { CURSOR_TIME, CURSOR_UUID, cursorParam, optionalLimitParam, pageOf, pageResponse } from '../../http/pagination';
 import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
 import { ListedTicket, TicketIdParams, TicketsStatusBody } from './tickets.model';
@@ -67,7 +67,7 @@ export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency
         return page.items.map((r) => ({ ticket_id: r.ticket_id, price: r.price, customer_email: r.customer_email }));
       },
       {
-        query: z.object({ limit: optionalLimitParam, cursor: cursorParam(2).optional() }),
+        query: z.object({ limit: optionalLimitParam, cursor: cursorParam(CURSOR_TIME, CURSOR_UUID).optional() }),
         detail: { summary: 'Tickets that are confirmed and neither cancelled nor refunded, in confirmation order', responses: pageResponse() },
         response: { 200: z.array(ListedTicket) },
       },
