@@ -42,5 +42,19 @@ for (const mode of MODES) {
       expect((await call(t.url, 'GET', '/api/actors?kind=venue', undefined, ops)).headers.get('link')).toBeNull();
       for (const query of ['limit=0', 'limit=101', 'cursor=nope']) expect((await call(t.url, 'GET', `/api/actors?${query}`, undefined, ops)).status).toBe(400);
     });
+
+    it('searches `q` as literal text: % and _ are not wildcards', async () => {
+      const ops = opsHeaders(t);
+      const show = { dead_nation_id: crypto.randomUUID(), number_of_tickets: 5, start_time: '2031-01-01T20:00:00Z', title: 'Gig 100%_sold', venue: 'Hall' };
+      const created = await call(t.url, 'POST', '/api/shows', show);
+      expect(created.status).toBe(201);
+      const found = async (q: string) =>
+        (await call(t.url, 'GET', `/api/actors?q=${encodeURIComponent(q)}`, undefined, ops)).json.map((a: { address: string }) => a.address);
+      const [address] = await found('gig 100%_sold');
+      expect(address).toContain(created.json.show_id);
+      expect(await found('%')).toEqual([address]);
+      expect(await found('gig 1_0')).toEqual([]);
+      expect(await found('g_g')).toEqual([]);
+    });
   });
 }

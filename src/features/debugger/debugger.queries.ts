@@ -35,17 +35,20 @@ interface ActorRow {
   updated_at: string;
 }
 
+/** `text` as a LIKE pattern that matches it literally (`%` and `_` are text, not wildcards), with `\` as the escape. */
+const likeLiteral = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
 /** Finds actors, most recently changed first. */
 export async function searchActors(db: SqlExecutor, search: ActorSearch): Promise<ActorSummary[]> {
   const where: string[] = [];
   const params: unknown[] = [];
   const param = (value: unknown) => (params.push(value), `$${params.length}`);
   if (search.kind) where.push(`kind = ${param(search.kind)}`);
-  if (search.state) where.push(`(state = ${param(search.state)} OR state LIKE ${param(`${search.state}.%`)})`);
+  if (search.state) where.push(`(state = ${param(search.state)} OR state LIKE ${param(`${likeLiteral(search.state)}.%`)} ESCAPE '\\')`);
   if (search.q) {
     const snapshot = db.dialect === 'postgres' ? 'snapshot::text' : 'snapshot';
-    const like = param(`%${search.q.toLowerCase()}%`);
-    where.push(`(LOWER(address) LIKE ${like} OR LOWER(${snapshot}) LIKE ${like})`);
+    const like = param(`%${likeLiteral(search.q.toLowerCase())}%`);
+    where.push(`(LOWER(address) LIKE ${like} ESCAPE '\\' OR LOWER(${snapshot}) LIKE ${like} ESCAPE '\\')`);
   }
   if (search.after) {
     where.push(keysetAfter(['updated_at', 'address'], [param(search.after[0]), param(search.after[1])], 'desc'));
