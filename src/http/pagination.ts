@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { successResponse } from './openapiProblems';
+import { QueryWholeNumber, Uuid } from './schemas';
 
 /**
  * Keyset paging for lists: a cursor is the base64url JSON array of the sort key of the last item of
@@ -26,7 +27,7 @@ export type CursorPart = z.ZodType<string>;
 /** A time the service wrote: RFC 3339 UTC with `Z`. */
 export const CURSOR_TIME: CursorPart = z.iso.datetime();
 /** An id the service handed out. */
-export const CURSOR_UUID: CursorPart = z.uuid();
+export const CURSOR_UUID: CursorPart = Uuid;
 /** An actor's address, `<kind>/<id>`. */
 export const CURSOR_ADDRESS: CursorPart = z.string().regex(/^[A-Za-z][A-Za-z0-9]*\/[^/]+$/);
 
@@ -42,10 +43,10 @@ export const cursorParam = (...parts: CursorPart[]) =>
   });
 
 /** `?limit=` of the compatibility lists: 1..100, absent means everything. */
-export const optionalLimitParam = z.coerce.number().int().min(1).max(100).optional();
+export const optionalLimitParam = QueryWholeNumber(1, 100).optional();
 
 /** `?limit=` of the other lists: 1..100, default 50. */
-export const limitParam = z.coerce.number().int().min(1).max(100).default(50);
+export const limitParam = QueryWholeNumber(1, 100).default(50);
 
 /** The `Link` header value for the page after `lastKey`, on the request's own URL. */
 export function nextLink(requestUrl: string, lastKey: readonly string[]): string {

@@ -33,3 +33,14 @@ export const Uuid = z.string().regex(UUID_PATTERN, 'Invalid UUID');
  * 9562), so that one id names one actor whatever case the client writes it in.
  */
 export const UuidInput = Uuid.transform((id) => id.toLowerCase());
+
+/**
+ * A whole number in a query string, `min` to `max`, in decimal digits: `z.coerce.number` would also
+ * read `0x5`, `1e1`, `+5` or ` 5` (and `[]` as 0). Documented as the integer it is.
+ */
+export const QueryWholeNumber = (min: number, max: number) =>
+  z.string()
+    .regex(/^\d{1,7}$/, 'a whole number in decimal digits')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .meta({ type: 'integer', minimum: min, maximum: max });

@@ -150,7 +150,7 @@ for (const mode of MODES) {
     });
 
     it('refuses a size outside 1..100 and a page below 1 with 400', async () => {
-      for (const query of ['size=0', 'size=101', 'size=abc', 'page=0', 'page=-1', 'size=1.5']) {
+      for (const query of ['size=0', 'size=101', 'size=abc', 'page=0', 'page=-1', 'size=1.5', 'size=1e1', 'page=0x2', 'page=%2B2']) {
         const r = await search(t, query);
         expect(r.status).toBe(400);
         expect(r.json.code).toBe('VALIDATION_FAILED');

@@ -87,6 +87,11 @@ for (const mode of MODES) {
         expect(seen).toEqual(all);
         expect((await call(t.url, 'GET', '/api/shows?limit=0')).status).toBe(400);
         expect((await call(t.url, 'GET', `/api/shows?limit=${encodeURIComponent('[1]')}`)).status).toBe(400);
+        // Only decimal digits: no hex, exponent, sign or padding read as a number.
+        for (const limit of ['0x2', '1e1', '+2', ' 2', '']) {
+          const refused = await call(t.url, 'GET', `/api/shows?limit=${encodeURIComponent(limit)}`);
+          expect([limit, refused.status, Object.keys(refused.json.errors)]).toEqual([limit, 400, ['limit']]);
+        }
       });
     });
 

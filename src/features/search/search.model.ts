@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { QueryWholeNumber } from '../../http/schemas';
 import type { SearchEventRow } from './searchEvents.projection';
 
 /** `GET /api/search/events` query: `q` (may be empty), `page` 1-based (default 1), `size` 1..100 (default 20). */
 export const SearchQuery = z.object({
   q: z.string().max(200).default(''),
-  page: z.coerce.number().int().min(1).max(1_000_000).default(1),
-  size: z.coerce.number().int().min(1).max(100).default(20),
+  page: QueryWholeNumber(1, 1_000_000).default(1),
+  size: QueryWholeNumber(1, 100).default(20),
 });
 
 /** One hit as the API shows it. */
