@@ -6,17 +6,22 @@ import { assertEvent, assign, emit, setup } from 'xstate';
  * the booking is then placed with Dead Nation, and it gives its seats back if that fails or it is
  * cancelled (VIP compensation). A booking made for a VIP bundle tells the bundle how Dead Nation
  * answered (ReportBundleTickets), so that the bundle books flights only for a placed booking.
+ * A VIP bundle's booking id is handed out before its seats are asked for: when they are refused, the
+ * booking is recorded as `refused` (no seats, no Dead Nation), so that a ticket the provider still
+ * confirms for that id is found to belong to the failed bundle, and refunded.
  */
+type BookingRequest = {
+  now: string;
+  booking_id: string;
+  show_id: string;
+  number_of_tickets: number;
+  customer_email: string;
+  vip_bundle_id?: string;
+};
+
 export type BookingEvent =
-  | {
-      type: 'booking.make';
-      now: string;
-      booking_id: string;
-      show_id: string;
-      number_of_tickets: number;
-      customer_email: string;
-      vip_bundle_id?: string;
-    }
+  | ({ type: 'booking.make' } & BookingRequest)
+  | ({ type: 'booking.refuse'; reason: string } & BookingRequest)
   | { type: 'deadNation.booked'; now: string }
   | { type: 'deadNation.failed'; now: string; reason: string }
   | { type: 'booking.cancel'; now: string; reason: string };
@@ -37,7 +42,7 @@ export const bookingMachine = setup({
   },
   actions: {
     assignBooking: assign(({ event }) => {
-      assertEvent(event, 'booking.make');
+      assertEvent(event, ['booking.make', 'booking.refuse']);
       return {
         bookingId: event.booking_id,
         showId: event.show_id,
@@ -56,6 +61,18 @@ export const bookingMachine = setup({
       vip_bundle_id: context.vipBundleId,
       booked_at: context.bookedAt,
     })),
+    tellRefused: emit(({ context, event }) => {
+      assertEvent(event, 'booking.refuse');
+      return {
+        type: 'BookingRefused_v1',
+        booking_id: context.bookingId,
+        show_id: context.showId,
+        number_of_tickets: context.numberOfTickets,
+        vip_bundle_id: context.vipBundleId,
+        reason: event.reason,
+        refused_at: event.now,
+      };
+    }),
     tellPlaced: emit(({ context, event }) => {
       assertEvent(event, 'deadNation.booked');
       return { type: 'BookingPlaced_v1', booking_id: context.bookingId, placed_at: event.now };
@@ -84,7 +101,12 @@ export const bookingMachine = setup({
   initial: 'new',
   context: { bookingId: '', showId: '', numberOfTickets: 0, customerEmail: '', vipBundleId: null, bookedAt: '' },
   states: {
-    new: { on: { 'booking.make': { target: 'placing', actions: ['assignBooking', 'tellMade'] } } },
+    new: {
+      on: {
+        'booking.make': { target: 'placing', actions: ['assignBooking', 'tellMade'] },
+        'booking.refuse': { target: 'refused', actions: ['assignBooking', 'tellRefused'] },
+      },
+    },
     placing: {
       on: {
         'deadNation.booked': [
@@ -99,6 +121,7 @@ export const bookingMachine = setup({
       },
     },
     placed: { on: { 'booking.cancel': { target: 'canceled', actions: 'tellCanceled' } } },
+    refused: { type: 'final' },
     failed: { type: 'final' },
     canceled: { type: 'final' },
   },

@@ -158,7 +158,7 @@ describe('the /debug page', () => {
   it('lays out every machine with dagre for the page', async () => {
     const layout = await call(t.url, 'GET', '/api/machines/booking-v1/layout', undefined, opsHeaders(t));
     expect(layout.status).toBe(200);
-    expect(layout.json.nodes.map((n: { path: string }) => n.path)).toEqual(['new', 'placing', 'placed', 'failed', 'canceled']);
+    expect(layout.json.nodes.map((n: { path: string }) => n.path)).toEqual(['new', 'placing', 'placed', 'refused', 'failed', 'canceled']);
     expect((await call(t.url, 'GET', '/api/machines/nope-v1/layout', undefined, opsHeaders(t))).status).toBe(404);
     expect((await call(t.url, 'GET', '/api/machines/booking-v1/layout')).status).toBe(401);
   });

@@ -209,18 +209,21 @@ for (const mode of MODES) {
     });
 
     describe('when there are not enough seats', () => {
-      it('fails with no flight or taxi call and no seat taken', async () => {
+      it('fails with no flight or taxi call and no seat taken, and refunds a ticket confirmed for its booking anyway', async () => {
         const showId = await createShow(1);
         const { vip_bundle_id: id, booking_id: bookingId } = await bookBundle(showId, { number_of_tickets: 2 });
 
         const bundle = await settled(id, 'failed');
         expect(bundle.legs.tickets).toMatchObject({ status: 'failed', reason: 'not enough seats available' });
         expect(bundle.reason).toBe('tickets: not enough seats available');
-        await Bun.sleep(200);
+        expect(await stateOf(`booking/${bookingId}`)).toBe('refused');
+        // The client was given the booking id: a ticket the provider confirms for it is refunded.
+        const ticketId = await confirmTicket(bookingId);
+        await expectRefundedOnce(ticketId);
         expect(t.simulators.transportation.calls()).toEqual([]);
         expect(t.simulators.deadNation.calls()).toEqual([]);
-        expect(await t.service.runtime.get(`booking/${bookingId}`)).toBeNull();
         expect(await availableSeats(showId)).toBe(1);
+        expect((await call(t.url, 'GET', `/api/ops/bookings/${bookingId}`)).status).toBe(404);
       });
     });
 

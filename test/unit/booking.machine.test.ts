@@ -55,6 +55,20 @@ describe('booking machine', () => {
       expect(out.commands).toEqual([{ type: 'ReportBundleTickets', vip_bundle_id: 'v1', booking_id: 'b1', outcome: 'failed', reason: 'unknown event' }]);
     });
 
+    it('is recorded as refused, with no seats and nothing to place, when its seats were refused', () => {
+      const out = given(bookingMachine).when({ ...forBundle, type: 'booking.refuse', reason: 'not enough seats available' });
+      expect(out.state).toBe('refused');
+      expect(out.status).toBe('done');
+      expect(out.context).toMatchObject({ bookingId: 'b1', vipBundleId: 'v1' });
+      expect(out.facts).toEqual([{
+        type: 'BookingRefused_v1', booking_id: 'b1', show_id: 's1', number_of_tickets: 2, vip_bundle_id: 'v1',
+        reason: 'not enough seats available', refused_at: NOW,
+      }]);
+      expect(out.commands).toEqual([]);
+      expect(given(bookingMachine, { ...forBundle, type: 'booking.refuse', reason: 'x' }).when(forBundle).rejected).toBe(true);
+      expect(given(bookingMachine, forBundle).when({ ...forBundle, type: 'booking.refuse', reason: 'x' }).rejected).toBe(true);
+    });
+
     it('reports nothing for a booking of book-tickets', () => {
       expect(given(bookingMachine, made).when({ type: 'deadNation.booked', now: NOW }).commands).toEqual([]);
       expect(given(bookingMachine, made).when({ type: 'deadNation.failed', now: NOW, reason: 'x' }).commands).toEqual([]);

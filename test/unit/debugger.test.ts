@@ -92,18 +92,19 @@ describe('machine layout', () => {
     const layout = layoutMachine(exportMachine(bookingMachine));
 
     it('places every state once, without overlaps, inside the drawing', () => {
-      expect(layout.nodes.map((n) => n.path)).toEqual(['new', 'placing', 'placed', 'failed', 'canceled']);
+      expect(layout.nodes.map((n) => n.path)).toEqual(['new', 'placing', 'placed', 'refused', 'failed', 'canceled']);
       for (const [i, a] of layout.nodes.entries()) {
         expect(inside(a, { x: 0, y: 0, width: layout.width, height: layout.height })).toBe(true);
         for (const b of layout.nodes.slice(i + 1)) expect(overlap(a, b)).toBe(false);
       }
-      expect(layout.nodes.filter((n) => n.final).map((n) => n.path)).toEqual(['failed', 'canceled']);
+      expect(layout.nodes.filter((n) => n.final).map((n) => n.path)).toEqual(['refused', 'failed', 'canceled']);
       expect(layout.nodes.find((n) => n.initial)?.path).toBe('new');
     });
 
     it('routes every transition as a labelled line from its source to its target, left to right', () => {
       expect(layout.edges.map((e) => `${e.from} -${e.event}-> ${e.to}`)).toEqual([
         'new -booking.make-> placing',
+        'new -booking.refuse-> refused',
         // One line for both branches (a VIP bundle's booking also reports to its bundle).
         'placing -deadNation.booked-> placed',
         'placing -deadNation.failed-> failed',

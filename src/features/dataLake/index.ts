@@ -6,6 +6,7 @@ import type { Feature } from '../feature';
 export const ALL_FACTS = [
   'ShowCreated_v1',
   'BookingMade_v1',
+  'BookingRefused_v1',
   'BookingPlaced_v1',
   'BookingFailed_v1',
   'BookingCanceled_v1',

@@ -52,20 +52,22 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
       on: {
         BookShowTickets: async (_message, ctx) => {
           const c = fields<BookShowTickets>(ctx);
+          const request = {
+            now: now(),
+            booking_id: c.booking_id,
+            show_id: c.show_id,
+            number_of_tickets: c.number_of_tickets,
+            customer_email: c.customer_email,
+            vip_bundle_id: c.vip_bundle_id,
+          };
           try {
             // The booking path of book-tickets: its machine, and its capacity rule in the commit. A booking
             // that exists already was made by an earlier delivery of this command.
-            await reply(runtime, `booking/${c.booking_id}`, {
-              type: 'booking.make',
-              now: now(),
-              booking_id: c.booking_id,
-              show_id: c.show_id,
-              number_of_tickets: c.number_of_tickets,
-              customer_email: c.customer_email,
-              vip_bundle_id: c.vip_bundle_id,
-            }, ctx, true);
+            await reply(runtime, `booking/${c.booking_id}`, { type: 'booking.make', ...request }, ctx, true);
           } catch (error) {
             if (!isTerminalFailure(error)) throw error;
+            // The client has the booking id: record its refusal, so that a ticket confirmed for it is refunded.
+            await reply(runtime, `booking/${c.booking_id}`, { type: 'booking.refuse', ...request, reason: (error as Error).message }, ctx, true);
             await failTicketsLeg(c.vip_bundle_id, (error as Error).message, ctx);
             return;
           }
@@ -74,7 +76,7 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
           // was lost: the answer is told again from the booking's state.
           const booking = await runtime.get(`booking/${c.booking_id}`);
           if (booking?.state === 'placed') await tell(c.vip_bundle_id, { type: 'tickets.booked', now: now() }, ctx);
-          if (booking?.state === 'failed' || booking?.state === 'canceled') {
+          if (booking?.state === 'failed' || booking?.state === 'canceled' || booking?.state === 'refused') {
             await failTicketsLeg(c.vip_bundle_id, `Dead Nation: the booking is ${booking.state}`, ctx);
           }
           // Still waiting for Dead Nation (as always at the first ask): if its call was dead-lettered (an
