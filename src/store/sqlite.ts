@@ -230,7 +230,13 @@ export class SqliteStore implements Store {
     if (this.inTransaction.getStore()) {
       return Promise.reject(new Error('store method called inside a transaction callback: use the tx it was given'));
     }
-    return this.lock.run(work);
+    // bun:sqlite is synchronous, so a chain of writes (a webhook of many tickets, a backlog of handler
+    // work) would otherwise run as one long task that no request could get between: each write first
+    // lets the event loop serve what has arrived.
+    return this.lock.run(async () => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return work();
+    });
   }
 
   /** BEGIN IMMEDIATE … COMMIT around async work; the caller holds the write lock. */

@@ -83,6 +83,25 @@ describe('SqliteStore', () => {
     });
   });
 
+  describe('when many writes are queued at once', () => {
+    it('lets the event loop run between them, so that a request is not held up by the whole chain', async () => {
+      const store = await openSqliteStore({ path: ':memory:' });
+      try {
+        await store.migrate();
+        await store.execute('CREATE TABLE notes (id INTEGER PRIMARY KEY)');
+        let written = 0;
+        const chain = Array.from({ length: 200 }, (_, i) => store.execute('INSERT INTO notes (id) VALUES ($1)', [i]).then(() => written++));
+        // The next turn of the event loop stands for an incoming request: before, it came after all 200 writes.
+        const writtenAtNextTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(written)));
+        await Promise.all(chain);
+        expect(writtenAtNextTurn).toBeLessThan(200);
+        expect(written).toBe(200);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   describe('when a transaction callback calls a store method that writes', () => {
     it('rejects that call instead of waiting for its own lock', async () => {
       const store = await openSqliteStore({ path: ':memory:' });
