@@ -283,6 +283,23 @@ for (const mode of MODES) {
         expect(listed.available_tickets).toBe(2);
       });
     });
+
+    describe('when one webhook reports many tickets, one of them twice', () => {
+      // Last of this mode: the work these tickets cause outlasts the test.
+      it('records every ticket, and the two statuses of one ticket in body order', async () => {
+        const many = Array.from({ length: 300 }, () => ticket());
+        const twice = many[150]!;
+        expect((await webhook([...many.slice(0, 151), { ...twice, status: 'canceled' }, ...many.slice(151)])).status).toBe(200);
+        for (const reported of many) {
+          expect((await t.service.runtime.get(`ticket/${reported.ticket_id}`))?.state).toBe(reported === twice ? 'canceled' : 'active');
+        }
+        await eventually(async () => {
+          const listed = new Set((await call(t.url, 'GET', '/api/tickets')).json.map((x: { ticket_id: string }) => x.ticket_id));
+          expect(many.filter((x) => listed.has(x.ticket_id)).length).toBe(299);
+          expect(listed.has(twice.ticket_id)).toBe(false);
+        });
+      });
+    });
   });
 }
 
