@@ -190,7 +190,11 @@ export const holdMachine = setup({
     held: {
       on: {
         'hold.renew': { guard: 'canRenew', target: 'held', actions: ['assignRenewed', 'tellRenewed', 'scheduleExpiry'] },
-        'hold.release': { target: 'released', actions: ['tellReleased', 'cancelExpiry'] },
+        // Past expires_at the hold has expired whatever the timer's delay: releasing it then records that.
+        'hold.release': [
+          { guard: 'isLive', target: 'released', actions: ['tellReleased', 'cancelExpiry'] },
+          { target: 'expired', actions: ['tellExpired', 'cancelExpiry'] },
+        ],
         'hold.expire': { guard: 'isCurrentDeadline', target: 'expired', actions: 'tellExpired' },
         'hold.pay': { guard: 'isLive', target: 'paying', actions: ['assignPayment', 'schedulePaymentCheck'] },
         // Directly only for a hold with nothing to pay (payment_id null); a paid one goes through paying.

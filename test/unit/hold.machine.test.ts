@@ -70,6 +70,13 @@ describe('hold machine', () => {
       expect(out.state).toBe('released');
       expect(out.facts).toEqual([{ type: 'HoldReleased_v1', hold_id: 'h1', event_id: 'e1', seats: ['A1', 'A2'], quantity: 2 }]);
     });
+
+    it('expires instead on hold.release at or after expires_at, before its timer has fired', () => {
+      const out = given(holdMachine, placed).when({ type: 'hold.release', now: EXPIRES });
+      expect(out.state).toBe('expired');
+      expect(out.facts).toEqual([{ type: 'HoldExpired_v1', hold_id: 'h1', event_id: 'e1', seats: ['A1', 'A2'], quantity: 2 }]);
+      expect(out.timers.cancel).toEqual(['expiry']);
+    });
   });
 
   describe('when held, paying', () => {
