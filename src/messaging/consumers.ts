@@ -316,7 +316,8 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     const calledAt = isoNow(clock);
     const ranKey = `${handler.name} ${message.id}`;
     const notRepeatable = handler.notRepeatable === true;
-    if (!ranThrough.has(ranKey)) {
+    const runsNow = !ranThrough.has(ranKey);
+    if (runsNow) {
       if (notRepeatable && !(await startCall(handler, message, ranKey, calledAt))) return;
       try {
         await timed(handler, () => run(message, ctx));
@@ -329,10 +330,13 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       }
       if (notRepeatable) ranThrough.add(ranKey);
     }
+    // What the timeline shows: an external call when the handler asked for a call context (it called
+    // another service), a delivery when it only told actors.
+    const effect: Handler['effect'] = runsNow && !ctx.reached ? 'local' : 'external';
     // Rows of its own, conflict ignored: it may share a transaction with other commits (CommitOptions).
     await store.transaction(
       async (tx) => {
-        await tx.execute(INSERT_INBOX, [handler.name, message.id, calledAt, handler.effect]);
+        await tx.execute(INSERT_INBOX, [handler.name, message.id, calledAt, effect]);
         if (notRepeatable) await tx.execute(DELETE_CALL_STARTED, [handler.name, message.id]);
       },
       { groupable: true, ownRowsOnly: true },

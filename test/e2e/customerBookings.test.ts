@@ -100,6 +100,12 @@ for (const mode of MODES) {
         expect(report.status).toBe(200);
         expect(report.json).toMatchObject({ address: `hold/${bought.booking_id}`, state: 'sold' });
         expect(report.json.timeline.length).toBeGreaterThan(0);
+        // The handler that issues the tickets only tells actors: a delivery, not a call to another service.
+        await eventually(async () => {
+          const { timeline } = (await call(t.url, 'GET', `/api/bookings/${bought.booking_id}/timeline`, undefined, opsHeaders(t))).json;
+          const issued = timeline.filter((e: { handler?: string }) => e.handler === 'issueHoldTickets');
+          expect(issued.map((e: { kind: string; status: string }) => [e.kind, e.status])).toEqual([['delivery', 'processed']]);
+        });
         expect((await call(t.url, 'GET', `/api/bookings/${crypto.randomUUID()}/timeline`, undefined, opsHeaders(t))).status).toBe(404);
         expect((await call(t.url, 'GET', '/api/bookings/nope/timeline', undefined, opsHeaders(t))).status).toBe(400);
       });
