@@ -65,10 +65,17 @@ export function healthRoutes(options: HealthOptions) {
       detail: {
         summary: 'Readiness: store, migrations and every registered check',
         tags: ['operations'],
-        responses: { ...problemResponses({ 503: ['NOT_READY'] }), ...successResponse(200, '`{"status":"ready","checks":{…}}`', { contentType: 'application/json' }) },
+        responses: { ...problemResponses({ 503: ['NOT_READY'] }), ...successResponse(200, 'Ready, with the outcome of each check', { contentType: 'application/json', schema: READY_SCHEMA }) },
       },
     });
 }
+
+/** `{"status":"ready","checks":{"store":"ok",…}}` */
+const READY_SCHEMA = {
+  type: 'object',
+  required: ['status', 'checks'],
+  properties: { status: { const: 'ready' }, checks: { type: 'object', additionalProperties: { const: 'ok' } } },
+};
 
 /** A readiness failure whose message is safe to show (no internals). */
 export class NotReady extends Error {

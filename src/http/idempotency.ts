@@ -111,7 +111,13 @@ export function createIdempotency(options: IdempotencyOptions) {
             in: 'header',
             required: mode === 'required',
             description: 'A repeat with the same key and body gets the first answer; the same key with another body is 422',
-            schema: { type: 'string', maxLength: MAX_KEY_LENGTH },
+            schema: { type: 'string', minLength: 1, maxLength: MAX_KEY_LENGTH },
+          }, {
+            name: LEGACY_IDEMPOTENCY_KEY_HEADER,
+            in: 'header',
+            required: false,
+            description: `The same as ${IDEMPOTENCY_KEY_HEADER}, for clients that send this name; ${IDEMPOTENCY_KEY_HEADER} wins when both are sent`,
+            schema: { type: 'string', minLength: 1, maxLength: MAX_KEY_LENGTH },
           }],
           responses: problemResponses(
             mode === false ? {} : { 400: mode === 'required' ? ['IDEMPOTENCY_KEY_REQUIRED'] : [], 409: ['REQUEST_IN_PROGRESS'], 422: ['IDEMPOTENCY_KEY_REUSED'] },

@@ -1,5 +1,6 @@
 import type { DocumentDecoration } from 'elysia';
-import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX } from './problem';
+import { AppError } from '../kernel/errors';
+import { PROBLEM_CONTENT_TYPE, toProblem } from './problem';
 
 /**
  * The error responses of the OpenAPI document (API.md: "generated from the route schemas, with the
@@ -33,30 +34,61 @@ export function problemResponses(codes: ProblemCodes): Responses {
   return responses;
 }
 
+/** A JSON Schema of a success body, for routes that have no response schema to generate it from. */
+export type JsonSchema = Record<string, unknown>;
+
 /**
  * The success response of a route that has no response schema to generate it from: an empty body
- * (`tickets-status`' 200, a refund's 202, 204), text, HTML or a stream, or headers to document
- * (`Location`). Merged with the problem responses: `{ ...problemResponses(…), ...successResponse(202, 'Accepted') }`.
+ * (`tickets-status`' 200, a refund's 202, 204), text, HTML or a stream, JSON described by `schema`, or
+ * headers to document (`Location`). Merged with the problem responses:
+ * `{ ...problemResponses(…), ...successResponse(202, 'Accepted') }`.
  */
-export function successResponse(status: number, description: string, options: { contentType?: string; headers?: readonly string[] } = {}): Responses {
+export function successResponse(
+  status: number,
+  description: string,
+  options: { contentType?: string; schema?: JsonSchema; headers?: readonly string[] } = {},
+): Responses {
   return {
     [status]: {
       description,
-      ...(options.contentType === undefined ? {} : { content: { [options.contentType]: { schema: { type: 'string' } } } }),
-      ...(options.headers === undefined ? {} : { headers: Object.fromEntries(options.headers.map((name) => [name, { schema: { type: 'string' } }])) }),
+      ...(options.contentType === undefined ? {} : { content: { [options.contentType]: { schema: (options.schema ?? { type: 'string' }) as object } } }),
+      ...(options.headers === undefined ? {} : { headers: headerObjects(options.headers) }),
     },
   };
 }
 
+const headerObjects = (names: readonly string[]) => Object.fromEntries(names.map((name) => [name, { schema: { type: 'string' as const } }]));
+
+/** Codes that a repeat of the same request may get past (`retryable: true`), besides every 5xx. */
+const RETRYABLE_CODES = new Set(['REQUEST_IN_PROGRESS', 'CONCURRENT_UPDATE', 'RATE_LIMITED']);
+
+/** Headers that come with a code's problem. */
+const HEADERS_OF_CODE: Readonly<Record<string, readonly string[]>> = {
+  RATE_LIMITED: ['Retry-After', 'RateLimit', 'RateLimit-Policy'],
+  REQUEST_IN_PROGRESS: ['Retry-After'],
+  CONCURRENT_UPDATE: ['Retry-After'],
+  STORE_UNAVAILABLE: ['Retry-After'],
+  PAYMENT_UNAVAILABLE: ['Retry-After'],
+};
+
+/** The body a code's problem has on the wire (problem.ts), as the example of that code. */
+function exampleOf(status: number, code: string) {
+  const words = code.toLowerCase().replaceAll('_', ' ');
+  const detail = code === 'SOLD_OUT' ? 'not enough seats available' : `${words.charAt(0).toUpperCase()}${words.slice(1)} (the detail says what and why)`;
+  const errors = code === 'VALIDATION_FAILED' ? { 'field.path': ['what is wrong with it'] } : undefined;
+  const retryable = status >= 500 || RETRYABLE_CODES.has(code);
+  return toProblem(new AppError({ status, code, detail, retryable, ...(errors ? { errors } : {}) })).body;
+}
+
 function problemResponse(status: number, codes: readonly string[]) {
+  const headers = [...new Set(codes.flatMap((code) => HEADERS_OF_CODE[code] ?? []))];
   return {
     description: describe(codes),
+    ...(headers.length > 0 ? { headers: headerObjects(headers) } : {}),
     content: {
       [PROBLEM_CONTENT_TYPE]: {
         schema: { $ref: PROBLEM_SCHEMA_REF },
-        examples: Object.fromEntries(
-          codes.map((code) => [code, { summary: code, value: { type: `${PROBLEM_TYPE_PREFIX}${code.toLowerCase().replaceAll('_', '-')}`, status, code } }]),
-        ),
+        examples: Object.fromEntries(codes.map((code) => [code, { summary: code, value: exampleOf(status, code) }])),
       },
     },
   };
@@ -87,7 +119,8 @@ type Document = { paths?: Record<string, Record<string, Operation>> };
 /**
  * The generated document with every operation's problem responses: the ones its route declared
  * (the generator drops `detail.responses` when a route has a response schema, so they are taken from
- * the route again), 400 VALIDATION_FAILED for any input, MALFORMED_JSON, 413 and 415 for a body, 500
+ * the route again), 400 VALIDATION_FAILED for any input, MALFORMED_JSON, 413 and 415 wherever a body
+ * may be sent (POST, PUT, PATCH, DELETE), 500
  * INTERNAL everywhere and 503 STORE_UNAVAILABLE wherever the database is used; paths without a
  * trailing slash; request bodies as JSON only; the parameters route options declare. Returns a new
  * document; the generated one is left as it is.
@@ -105,7 +138,8 @@ export function documentProblems<D extends Document>(generated: D, routes: reado
     if (!STORELESS.has(route.path)) implicit[503] = ['STORE_UNAVAILABLE'];
     const hasInput = operation.requestBody !== undefined || (operation.parameters?.length ?? 0) > 0;
     if (hasInput) implicit[400] = ['VALIDATION_FAILED'];
-    if (operation.requestBody !== undefined) {
+    // A body sent to any of these methods is read (requestContext.ts), even where the route takes none.
+    if (operation.requestBody !== undefined || BODY_METHODS.has(route.method.toUpperCase())) {
       implicit[400] = ['VALIDATION_FAILED', 'MALFORMED_JSON'];
       implicit[413] = ['CONTENT_TOO_LARGE'];
       implicit[415] = ['UNSUPPORTED_MEDIA_TYPE'];
@@ -140,11 +174,15 @@ function mergeProblem(current: ResponseObject | undefined, added: ResponseObject
     ...added.content?.[PROBLEM_CONTENT_TYPE]?.examples,
   };
   if (Object.keys(examples).length === 0) return current === undefined ? added : { ...current, ...(added.headers ? { headers: added.headers } : {}) };
+  const headers = { ...current?.headers, ...added.headers };
   return {
     description: describe(Object.keys(examples)),
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
     content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: PROBLEM_SCHEMA_REF }, examples } } as ResponseObject['content'],
   };
 }
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** Routes that never answer 503 STORE_UNAVAILABLE: they need no database, or report it (`/ready`). */
 const STORELESS = new Set(['/health', '/ready', '/metrics', '/openapi', '/openapi/json', '/debug']);

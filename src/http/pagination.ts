@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { successResponse } from './openapiProblems';
+import { successResponse, type JsonSchema } from './openapiProblems';
 import { QueryWholeNumber, Uuid } from './schemas';
 
 /**
@@ -66,5 +66,5 @@ export function pageOf<T>(rows: T[], limit: number | undefined, requestUrl: stri
 }
 
 /** The OpenAPI success response of a paged list: the page, and the `Link` header to the next one. */
-export const pageResponse = (options: { contentType?: string } = {}) =>
+export const pageResponse = (options: { contentType?: string; schema?: JsonSchema } = {}) =>
   successResponse(200, 'One page; `Link: <…>; rel="next"` when there is a next one', { headers: ['Link'], ...options });

@@ -3,7 +3,7 @@ import { startTestService, type TestService } from '../support/service';
 
 interface Response {
   description: string;
-  content?: Record<string, { schema?: { $ref?: string }; examples?: Record<string, { value: { code: string; status: number } }> }>;
+  content?: Record<string, { schema?: { $ref?: string; type?: string }; examples?: Record<string, { value: Record<string, unknown> }> }>;
   headers?: Record<string, unknown>;
 }
 interface Parameter {
@@ -43,19 +43,49 @@ describe('the OpenAPI document', () => {
 
   const operations = () => Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })));
 
-  it('gives every operation a 500 INTERNAL problem, and every operation with a body 400, 413 and 415 problems', () => {
+  it('gives every operation a 500 INTERNAL problem, and every operation a body may be sent to 400, 413 and 415 problems', () => {
     expect(operations().length).toBeGreaterThan(30);
     for (const { path, method, op } of operations()) {
       const where = `${method} ${path}`;
       expect([where, codes(op, 500)]).toEqual([where, ['INTERNAL']]);
       expect([where, op.responses?.['500']?.content?.['application/problem+json']?.schema?.$ref]).toEqual([where, '#/components/schemas/Problem']);
       if (!['/health', '/ready', '/metrics', '/openapi', '/openapi/json', '/debug'].includes(path)) expect([where, codes(op, 503)]).toEqual([where, expect.arrayContaining(['STORE_UNAVAILABLE'])]);
-      if (op.requestBody !== undefined) {
+      if (op.requestBody !== undefined || ['post', 'put', 'patch', 'delete'].includes(method)) {
         expect([where, codes(op, 400)]).toEqual([where, expect.arrayContaining(['MALFORMED_JSON', 'VALIDATION_FAILED'])]);
         expect([where, codes(op, 413)]).toEqual([where, ['CONTENT_TOO_LARGE']]);
         expect([where, codes(op, 415)]).toEqual([where, ['UNSUPPORTED_MEDIA_TYPE']]);
       }
     }
+  });
+
+  it('gives every problem example the whole body a client gets, and the headers that come with it', () => {
+    for (const { path, method, op } of operations()) {
+      for (const [status, response] of Object.entries(op.responses ?? {})) {
+        for (const [code, example] of Object.entries(response.content?.['application/problem+json']?.examples ?? {})) {
+          const where = `${method} ${path} ${status} ${code}`;
+          const body = example.value;
+          expect([where, Object.keys(body).sort()]).toEqual([where, ['code', 'detail', 'error', 'errors', 'retryable', 'status', 'title', 'type']]);
+          expect([where, body.code, body.status, body.error]).toEqual([where, code, Number(status), body.detail]);
+          expect([where, body.retryable]).toEqual([where, Number(status) >= 500 || ['REQUEST_IN_PROGRESS', 'CONCURRENT_UPDATE', 'RATE_LIMITED'].includes(code)]);
+        }
+      }
+    }
+    const hold = doc.paths['/api/holds']?.post;
+    expect(Object.keys(hold?.responses?.['429']?.headers ?? {}).sort()).toEqual(['RateLimit', 'RateLimit-Policy', 'Retry-After']);
+    expect(Object.keys(hold?.responses?.['409']?.headers ?? {})).toEqual(['Retry-After']);
+    expect(Object.keys(doc.paths['/api/book-tickets']?.post?.responses?.['503']?.headers ?? {})).toEqual(['Retry-After']);
+  });
+
+  it('describes the JSON answers of the routes without a response schema', () => {
+    const jsonSchema = (op: Operation | undefined) => op?.responses?.['200']?.content?.['application/json']?.schema;
+    expect(jsonSchema(doc.paths['/ready']?.get)).toMatchObject({ type: 'object', required: ['status', 'checks'] });
+    expect(jsonSchema(doc.paths['/api/actors']?.get)).toMatchObject({ type: 'array' });
+    expect(jsonSchema(doc.paths['/api/machines']?.get)).toMatchObject({ type: 'array' });
+    for (const path of ['/api/actors/{address}/timeline', '/api/bookings/{id}/timeline', '/api/machines/{id}', '/api/machines/{id}/layout']) {
+      expect([path, jsonSchema(doc.paths[path]?.get)?.type]).toEqual([path, 'object']);
+    }
+    const stream = doc.paths['/api/actors/{address}/events']?.get;
+    expect(stream?.parameters?.find((p) => p.name === 'access_token')).toMatchObject({ in: 'query', required: true });
   });
 
   it('gives every operation a success response, also those with an empty body or a Location header', () => {
@@ -82,8 +112,8 @@ describe('the OpenAPI document', () => {
     const ticketId = refund?.parameters?.find((p) => p.in === 'path' && p.name === 'ticket_id');
     expect(new RegExp(ticketId?.schema?.pattern ?? '^$').test('6B0A1F9E-0C3D-4E5F-8A7B-9C0D1E2F3A4B')).toBe(true);
     const header = (op: Operation | undefined) => (op?.parameters ?? []).filter((p) => p.in === 'header').map(({ name, required }) => ({ name, required }));
-    expect(header(doc.paths['/api/tickets-status']?.post)).toEqual([{ name: 'Idempotency-Key', required: true }]);
-    expect(header(doc.paths['/api/holds/{id}/confirm']?.post)).toEqual([{ name: 'Idempotency-Key', required: false }]);
+    expect(header(doc.paths['/api/tickets-status']?.post)).toEqual([{ name: 'Idempotency-Key', required: true }, { name: 'X-Idempotency-Key', required: false }]);
+    expect(header(doc.paths['/api/holds/{id}/confirm']?.post)).toEqual([{ name: 'Idempotency-Key', required: false }, { name: 'X-Idempotency-Key', required: false }]);
     expect(header(doc.paths['/api/auth/login']?.post)).toEqual([]);
   });
 

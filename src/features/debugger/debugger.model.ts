@@ -63,3 +63,79 @@ export const toStepBody = (s: HistoryStep) => ({
   correlation_id: s.correlationId ?? null,
   trace_id: s.traceId ?? null,
 });
+
+// JSON Schemas of the debugger's answers, for the OpenAPI document (these routes have no response schema).
+const text = { type: 'string' } as const;
+const nullableText = { type: ['string', 'null'] } as const;
+
+/** `GET /api/actors`: a page of actors. */
+export const ACTOR_LIST_SCHEMA = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['address', 'kind', 'machine_id', 'version', 'state', 'status', 'updated_at'],
+    properties: { address: text, kind: text, machine_id: text, version: { type: 'integer' }, state: text, status: text, updated_at: text },
+  },
+};
+
+/** An actor's timeline and its time-travel steps. */
+export const ACTOR_REPORT_SCHEMA = {
+  type: 'object',
+  required: ['address', 'kind', 'machine_id', 'state', 'status', 'version', 'context', 'updated_at', 'timeline', 'steps'],
+  properties: {
+    address: text,
+    kind: text,
+    machine_id: nullableText,
+    state: nullableText,
+    status: nullableText,
+    version: { type: 'integer' },
+    context: { description: "The machine's context, as XState holds it" },
+    updated_at: nullableText,
+    timeline: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['kind', 'at', 'name', 'correlation_id', 'trace_id'],
+        properties: {
+          kind: { enum: ['command', 'transition', 'rejected', 'timer.fired', 'timer.scheduled', 'timer.cancelled', 'fact', 'outbound', 'delivery.failed', 'delivery', 'external.call', 'dead_letter', 'timer.pending'] },
+          at: text,
+          step: { type: 'integer' },
+          name: text,
+          from: text,
+          to: text,
+          message_id: text,
+          handler: text,
+          attempts: { type: 'integer' },
+          error: text,
+          status: text,
+          due_at: text,
+          data: {},
+          correlation_id: nullableText,
+          trace_id: nullableText,
+        },
+      },
+    },
+    steps: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['step', 'at', 'event', 'from', 'to', 'rejected', 'value', 'context', 'correlation_id', 'trace_id'],
+        properties: { step: { type: 'integer' }, at: text, event: {}, from: text, to: text, rejected: { type: 'boolean' }, value: {}, context: {}, correlation_id: nullableText, trace_id: nullableText },
+      },
+    },
+  },
+};
+
+/** One machine version: its id, kind, version, whether new actors start on it, and its XState JSON. */
+export const MACHINE_SCHEMA = {
+  type: 'object',
+  required: ['id', 'kind', 'version', 'current', 'definition'],
+  properties: { id: text, kind: text, version: { type: 'integer' }, current: { type: 'boolean' }, definition: { type: 'object', description: 'XState machine JSON' } },
+};
+
+/** Where the page draws a machine's states and transitions. */
+export const LAYOUT_SCHEMA = {
+  type: 'object',
+  required: ['machineId', 'width', 'height', 'nodes', 'edges'],
+  properties: { machineId: text, width: { type: 'number' }, height: { type: 'number' }, nodes: { type: 'array', items: { type: 'object' } }, edges: { type: 'array', items: { type: 'object' } } },
+};

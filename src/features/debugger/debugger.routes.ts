@@ -6,7 +6,9 @@ import { problemResponses, successResponse } from '../../http/openapiProblems';
 import { pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import { exportMachine, versionOf, type ExportedMachine } from './debugger.machines';
-import { ActorParams, ActorSearchQuery, BookingIdParams, IdParams, toActorBody, toStepBody, toTimelineBody } from './debugger.model';
+import {
+  ACTOR_LIST_SCHEMA, ACTOR_REPORT_SCHEMA, ActorParams, ActorSearchQuery, BookingIdParams, IdParams, LAYOUT_SCHEMA, MACHINE_SCHEMA, toActorBody, toStepBody, toTimelineBody,
+} from './debugger.model';
 import { layoutMachine, type MachineLayout } from './debugger.layout';
 import { deadLettersOf, deliveriesOf, failedAttemptsOf, searchActors } from './debugger.queries';
 import { assembleTimeline, historyOf } from './debugger.timeline';
@@ -84,16 +86,16 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
     .get('/debug', () => new Response(html, { headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } }), {
       detail: { tags, summary: 'The debugger page (data comes from the ops routes)', responses: successResponse(200, 'The page', { contentType: 'text/html' }) },
     })
-    .get('/api/machines', () => machines, { auth: 'ops', detail: { tags, summary: 'Every machine, all versions, as XState JSON', responses: successResponse(200, 'XState machine JSON, one per machine version', { contentType: 'application/json' }) } })
+    .get('/api/machines', () => machines, { auth: 'ops', detail: { tags, summary: 'Every machine, all versions, as XState JSON', responses: successResponse(200, 'XState machine JSON, one per machine version', { contentType: 'application/json', schema: { type: 'array', items: MACHINE_SCHEMA } }) } })
     .get(
       '/api/machines/:id',
       ({ params }) => machines.find((m) => m.id === params.id) ?? problem(404, 'NOT_FOUND', `unknown machine ${params.id}`),
-      { params: IdParams, auth: 'ops', detail: { tags, summary: 'One machine version as XState JSON', responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'XState machine JSON', { contentType: 'application/json' }) } } },
+      { params: IdParams, auth: 'ops', detail: { tags, summary: 'One machine version as XState JSON', responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'XState machine JSON', { contentType: 'application/json', schema: MACHINE_SCHEMA }) } } },
     )
     .get(
       '/api/machines/:id/layout',
       ({ params }) => layoutOf(params.id) ?? problem(404, 'NOT_FOUND', `unknown machine ${params.id}`),
-      { params: IdParams, auth: 'ops', detail: { tags, summary: 'Where the page draws each state and transition of a machine (dagre layout)', responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'Positions of states and edges', { contentType: 'application/json' }) } } },
+      { params: IdParams, auth: 'ops', detail: { tags, summary: 'Where the page draws each state and transition of a machine (dagre layout)', responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'Positions of states and edges', { contentType: 'application/json', schema: LAYOUT_SCHEMA }) } } },
     )
     .get('/api/actors', async ({ query, request, set }) => {
       const rows = await searchActors(store, { ...query, after: query.cursor });
@@ -103,12 +105,12 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
     }, {
       query: ActorSearchQuery,
       auth: 'ops',
-      detail: { tags, summary: 'Find actors by kind, state, id or customer e-mail, most recently changed first', description: '?limit= 1..100 (default 50), next page in Link.', responses: pageResponse({ contentType: 'application/json' }) },
+      detail: { tags, summary: 'Find actors by kind, state, id or customer e-mail, most recently changed first', description: '?limit= 1..100 (default 50), next page in Link.', responses: pageResponse({ contentType: 'application/json', schema: ACTOR_LIST_SCHEMA }) },
     })
     .get('/api/actors/:address/timeline', async ({ params }) => (await actorReport(params.address)) ?? unknownActor(params.address), {
       params: ActorParams,
       auth: 'ops',
-      detail: { tags, summary: "One actor's timeline and history", responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'Timeline and history', { contentType: 'application/json' }) } },
+      detail: { tags, summary: "One actor's timeline and history", responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'Timeline and history', { contentType: 'application/json', schema: ACTOR_REPORT_SCHEMA }) } },
     })
     // EventSource cannot send headers, so this one stream takes the ops token as `?access_token=`.
     .get('/api/actors/:address/events', ({ params, query, request }) => {
@@ -118,7 +120,13 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
       return liveStream(store, params.address, AbortSignal.any([request.signal, stopping]), pollMs);
     }, {
       params: ActorParams,
-      detail: { tags, summary: 'Server-sent `changed` events when the actor changes', responses: { ...problemResponses({ 401: ['UNAUTHORIZED'], 403: ['FORBIDDEN'] }), ...successResponse(200, 'Event stream', { contentType: 'text/event-stream' }) } },
+      detail: {
+        tags,
+        summary: 'Server-sent `changed` events when the actor changes',
+        // EventSource sends no Authorization header: the ops token comes in the query.
+        parameters: [{ name: 'access_token', in: 'query', required: true, description: 'An access token of the ops role', schema: { type: 'string' } }],
+        responses: { ...problemResponses({ 401: ['UNAUTHORIZED'], 403: ['FORBIDDEN'] }), ...successResponse(200, 'Event stream', { contentType: 'text/event-stream' }) },
+      },
     })
     .get(
       '/api/bookings/:id/timeline',
@@ -130,7 +138,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
           tags,
           summary: "One booking's timeline and history",
           description: 'A booking of book-tickets or a VIP bundle (`booking/<id>`), or one bought through a hold (`hold/<id>`).',
-          responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'Timeline and history', { contentType: 'application/json' }) },
+          responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'Timeline and history', { contentType: 'application/json', schema: ACTOR_REPORT_SCHEMA }) },
         },
       },
     );
