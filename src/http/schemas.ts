@@ -44,3 +44,9 @@ export const QueryWholeNumber = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max))
     .meta({ type: 'integer', minimum: min, maximum: max });
+
+/**
+ * A seat label as sent: trimmed and in Unicode NFC, so that `é2` names one seat whether the client
+ * composed the é or not.
+ */
+export const SeatLabel = z.string().trim().min(1).max(20).transform((label) => label.normalize('NFC'));

@@ -5,6 +5,8 @@ export interface Money {
 }
 
 export const MONEY_AMOUNT_PATTERN = /^\d{1,12}\.\d{2}$/;
+/** The largest amount MONEY_AMOUNT_PATTERN can write, in minor units (999 999 999 999.99). */
+export const MAX_MINOR = 99_999_999_999_999;
 export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
 
 /** Amounts are handled as integer minor units so that sums never drift. */

@@ -35,6 +35,21 @@ for (const mode of MODES) {
         expect((await call(t.url, 'POST', '/api/events', { ...event, venue_id: crypto.randomUUID() }, ops)).json.code).toBe('VENUE_NOT_FOUND');
         expect((await call(t.url, 'POST', '/api/events', { ...event, seats: [...event.seats, ...event.seats] }, ops)).status).toBe(400);
       });
+
+      it('refuses seats that could not be charged together, says only what is wrong, and knows a label in any Unicode form', async () => {
+        const venueId = await createVenue();
+        const event = { name: 'E', venue_id: venueId, start_time: '2031-01-01T20:00:00Z' };
+        const tooDear = await call(t.url, 'POST', '/api/events', { ...event, seats: [{ label: 'A1', price: eur('999999999999.99') }, { label: 'A2', price: eur('0.01') }] }, ops);
+        expect([tooDear.status, tooDear.json.errors]).toEqual([400, { seats: ['the seats together must cost at most 999999999999.99'] }]);
+        const none = await call(t.url, 'POST', '/api/events', { ...event, seats: [] }, ops);
+        expect(none.status).toBe(400);
+        expect(none.json.errors.seats).toHaveLength(1);
+        // é2 composed when created, decomposed (e + U+0301) when held: one seat.
+        const created = await call(t.url, 'POST', '/api/events', { ...event, seats: [{ label: '\u00e92', price: eur('10.00') }] }, ops);
+        expect(created.status).toBe(201);
+        const hold = await call(t.url, 'POST', '/api/holds', { event_id: created.json.event_id, seats: ['e\u03012'] }, authHeaders(t));
+        expect([hold.status, hold.json.seats]).toEqual([201, ['\u00e92']]);
+      });
     });
 
     describe('when an event exists', () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { MoneySchema, StartTime, UuidInput } from '../../http/schemas';
+import { MoneySchema, SeatLabel, StartTime, UuidInput } from '../../http/schemas';
+import { MAX_MINOR, toMinor } from '../../kernel/money';
 
 const Name = z.string().trim().min(1).max(300);
 
@@ -23,11 +24,13 @@ export const CreateEventBody = z.object({
   performer_ids: z.array(UuidInput).max(100).default([]),
   start_time: StartTime,
   seats: z
-    .array(z.object({ label: z.string().trim().min(1).max(20), price: MoneySchema }))
+    .array(z.object({ label: SeatLabel, price: MoneySchema }))
     .min(1)
     .max(20_000)
     .refine((seats) => new Set(seats.map((s) => s.label)).size === seats.length, 'seat labels must be unique')
-    .refine((seats) => new Set(seats.map((s) => s.price.currency)).size === 1, 'every seat of an event is priced in one currency'),
+    .refine((seats) => new Set(seats.map((s) => s.price.currency)).size <= 1, 'every seat of an event is priced in one currency')
+    // A hold of any of its seats must be chargeable: its total has to fit the money format too.
+    .refine((seats) => seats.reduce((sum, s) => sum + toMinor(s.price), 0) <= MAX_MINOR, 'the seats together must cost at most 999999999999.99'),
   hold_policy: HoldPolicy.default({ ttl_seconds: 900, max_renewals: 2, max_seats_per_user: 10 }),
 });
 export type CreateEventBody = z.infer<typeof CreateEventBody>;

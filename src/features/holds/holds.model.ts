@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import type { HoldContext, HoldSeat } from '../../../machines/hold/hold.machine';
-import { MoneySchema, UuidInput } from '../../http/schemas';
+import { MoneySchema, SeatLabel, UuidInput } from '../../http/schemas';
 import { sumMoney } from '../../kernel/money';
 
 export const PlaceHoldBody = z
   .object({
     event_id: UuidInput,
-    seats: z.array(z.string().trim().min(1).max(20)).min(1).max(100).refine((s) => new Set(s).size === s.length, 'seats must be distinct').optional(),
+    seats: z.array(SeatLabel).min(1).max(100).refine((s) => new Set(s).size === s.length, 'seats must be distinct').optional(),
     quantity: z.number().int().min(1).max(100).optional(),
   })
   .refine((b) => (b.seats === undefined) !== (b.quantity === undefined), 'give either seats or quantity');
