@@ -28,6 +28,8 @@ import sqliteCallsStarted from '../../migrations/sqlite/0014_calls_started.sql' 
 import postgresCallsStarted from '../../migrations/postgres/0014_calls_started.sql' with { type: 'text' };
 import sqliteDeadLetterRedriveLease from '../../migrations/sqlite/0015_dead_letter_redrive_lease.sql' with { type: 'text' };
 import postgresDeadLetterRedriveLease from '../../migrations/postgres/0015_dead_letter_redrive_lease.sql' with { type: 'text' };
+import sqliteBookingTickets from '../../migrations/sqlite/0016_booking_tickets.sql' with { type: 'text' };
+import postgresBookingTickets from '../../migrations/postgres/0016_booking_tickets.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -52,6 +54,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0013_sold_seat_tickets', sql: sqliteSoldSeatTickets },
   { name: '0014_calls_started', sql: sqliteCallsStarted },
   { name: '0015_dead_letter_redrive_lease', sql: sqliteDeadLetterRedriveLease },
+  { name: '0016_booking_tickets', sql: sqliteBookingTickets },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -71,6 +74,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0013_sold_seat_tickets', sql: postgresSoldSeatTickets },
   { name: '0014_calls_started', sql: postgresCallsStarted },
   { name: '0015_dead_letter_redrive_lease', sql: postgresDeadLetterRedriveLease },
+  { name: '0016_booking_tickets', sql: postgresBookingTickets },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

@@ -274,6 +274,33 @@ for (const mode of MODES) {
         expect(await available()).toBe(2);
       });
 
+      it('counts a ticket confirmed past the seats booked against the show, and frees no seat a valid ticket still needs', async () => {
+        const showOf = async (seats: number) => (await call(t.url, 'POST', '/api/shows', { dead_nation_id: `dn-${crypto.randomUUID()}`, number_of_tickets: seats, start_time: '2030-06-01T20:00:00Z', title: 'T', venue: 'V' })).json.show_id as string;
+        const available = async (showId: string) => (await call(t.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === showId).available_tickets;
+        const book = (showId: string, seats: number) => call(t.url, 'POST', '/api/book-tickets', { show_id: showId, number_of_tickets: seats, customer_email: 'bob@example.com' });
+
+        // A spare seat: the second ticket of a 1-seat booking takes it.
+        const roomy = await showOf(2);
+        const one = (await book(roomy, 1)).json.booking_id;
+        const [first, second] = [ticket({ booking_id: one }), ticket({ booking_id: one })];
+        expect((await webhook([first, second])).status).toBe(200);
+        expect(await available(roomy)).toBe(0);
+        expect((await book(roomy, 1)).json.code).toBe('SOLD_OUT');
+        expect((await webhook([{ ...first, status: 'canceled' }])).status).toBe(200);
+        expect(await available(roomy)).toBe(1);
+        expect((await book(roomy, 2)).json.code).toBe('SOLD_OUT');
+
+        // No spare seat: the provider's sale stands, and cancelling one of the two frees nothing.
+        const full = await showOf(1);
+        const only = (await book(full, 1)).json.booking_id;
+        const [a, b] = [ticket({ booking_id: only }), ticket({ booking_id: only })];
+        expect((await webhook([a, b])).status).toBe(200);
+        expect((await webhook([{ ...a, status: 'canceled' }])).status).toBe(200);
+        expect(await available(full)).toBe(0);
+        expect((await webhook([{ ...b, status: 'canceled' }])).status).toBe(200);
+        expect(await available(full)).toBe(1);
+      });
+
       it('gives the seats back when Dead Nation refuses the booking', async () => {
         const show = await call(t.url, 'POST', '/api/shows', { dead_nation_id: `dn-${crypto.randomUUID()}`, number_of_tickets: 2, start_time: '2030-06-01T20:00:00Z', title: 'T', venue: 'V' });
         t.simulators.controls('deadNation').failNext('bookTickets', 1, 'terminal');

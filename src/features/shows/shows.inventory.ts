@@ -9,11 +9,13 @@ import { heldASeat, reclaimLapsedHolds } from '../showCapacity';
  * conditional UPDATE, counting the seats of general-admission holds (../showCapacity.ts), or the whole
  * command is refused (SOLD_OUT). Seats come back when a booking fails
  * or is cancelled, and one at a time when one of its confirmed tickets is cancelled or refunded; `booking_seats`
- * counts what each booking still holds so that no seat is given back twice.
+ * counts what each booking still holds so that no seat is given back twice, and how many valid tickets
+ * it has, so that a seat is never given back while a valid ticket still needs it (the provider may
+ * confirm more tickets than were booked: each one past the seats booked takes a seat when one is left).
  */
 export const showInventory: InlineHandler = {
   name: 'showInventory',
-  handles: ['ShowCreated_v1', 'BookingMade_v1', 'BookingFailed_v1', 'BookingCanceled_v1', 'TicketBookingCanceled_v1', 'TicketRefunded_v1'],
+  handles: ['ShowCreated_v1', 'BookingMade_v1', 'BookingFailed_v1', 'BookingCanceled_v1', 'TicketBookingConfirmed_v1', 'TicketBookingCanceled_v1', 'TicketRefunded_v1'],
   // Every shared-row change below is one conditional UPDATE (or a compare-and-set on the booking's own row).
   groupable: true,
   async apply(tx, message) {
@@ -25,8 +27,10 @@ export const showInventory: InlineHandler = {
       case 'BookingFailed_v1':
       case 'BookingCanceled_v1':
         return releaseBooking(tx, String(message.data.booking_id));
+      case 'TicketBookingConfirmed_v1':
+        return countTicket(tx, String(message.data.booking_id));
       default:
-        return heldASeat(message) ? releaseOneSeat(tx, String(message.data.booking_id)) : undefined;
+        return heldASeat(message) ? releaseTicketSeat(tx, String(message.data.booking_id)) : undefined;
     }
   },
 };
@@ -78,9 +82,34 @@ async function releaseBooking(tx: Tx, bookingId: string): Promise<void> {
   }
 }
 
-async function releaseOneSeat(tx: Tx, bookingId: string): Promise<void> {
+/**
+ * A ticket confirmed for a booking of ours: one more valid ticket. One past the seats the booking holds
+ * (the provider sold more than was booked) takes a seat, when the show has one left: the provider's
+ * sale stands either way, and later bookings no longer count on that seat.
+ */
+async function countTicket(tx: Tx, bookingId: string): Promise<void> {
   if (bookingId === '') return;
-  const released = await tx.execute('UPDATE booking_seats SET seats = seats - 1 WHERE booking_id = $1 AND seats >= 1', [bookingId]);
+  const [counted] = await tx.query<{ show_id: string; seats: number; tickets: number }>(
+    'UPDATE booking_seats SET tickets = tickets + 1 WHERE booking_id = $1 RETURNING show_id, seats, tickets',
+    [bookingId],
+  );
+  if (counted === undefined || Number(counted.tickets) <= Number(counted.seats)) return;
+  const taken = await tx.execute(
+    'UPDATE shows SET seats_taken = seats_taken + 1 WHERE show_id = $1 AND seats_taken + seats_held + 1 <= number_of_tickets',
+    [counted.show_id],
+  );
+  if (taken === 1) await tx.execute('UPDATE booking_seats SET seats = seats + 1 WHERE booking_id = $1', [bookingId]);
+}
+
+/**
+ * A valid ticket of the booking cancelled or refunded: its seat comes back, unless the booking's other
+ * valid tickets need every seat it holds. (A row from before tickets were counted has 0: a seat back
+ * per ticket, as then.)
+ */
+async function releaseTicketSeat(tx: Tx, bookingId: string): Promise<void> {
+  if (bookingId === '') return;
+  const released = await tx.execute('UPDATE booking_seats SET seats = seats - 1 WHERE booking_id = $1 AND seats >= 1 AND seats > tickets - 1', [bookingId]);
+  await tx.execute('UPDATE booking_seats SET tickets = tickets - 1 WHERE booking_id = $1 AND tickets > 0', [bookingId]);
   if (released === 0) return;
   await tx.execute('UPDATE shows SET seats_taken = seats_taken - 1 WHERE show_id = (SELECT show_id FROM booking_seats WHERE booking_id = $1)', [bookingId]);
 }
