@@ -194,7 +194,7 @@ export function createRequestContext(options: RequestContextOptions) {
         const encoding = (request.headers.get('content-encoding') ?? '').trim().toLowerCase();
         if (encoding !== '' && encoding !== 'identity') return problemResponse(toProblem(unsupportedContentEncoding(encoding)));
         const charset = charsetOf(request);
-        if (charset !== undefined && charset !== 'utf-8' && mediaType(request) === 'application/json') {
+        if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && mediaType(request) === 'application/json') {
           return problemResponse(toProblem(unsupportedCharset(charset)));
         }
       }
