@@ -62,8 +62,8 @@ describe('the /debug page', () => {
 
     await page.waitForSelector('svg[data-machine="booking-v1"] g.state.active[data-state="placing"]');
     expect(await page.locator('g.state.active').count()).toBe(1);
-    expect(await page.locator('svg[data-machine="booking-v1"] g.state').count()).toBe(5);
-    expect(await page.locator('svg[data-machine="booking-v1"] path.edge').count()).toBe(5);
+    expect(await page.locator('svg[data-machine="booking-v1"] g.state').count()).toBe(6);
+    expect(await page.locator('svg[data-machine="booking-v1"] path.edge').count()).toBe(6);
     expect(await page.textContent('#step-state')).toBe('placing');
     expect(await row('delivery.failed', 'bookAtDeadNation').count()).toBe(5);
     expect(await row('external.call', 'bookAtDeadNation').getAttribute('data-status')).toBe('failed');
