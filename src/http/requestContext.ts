@@ -2,6 +2,7 @@ import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } fro
 import { Elysia } from 'elysia';
 import { validationFailed } from '../kernel/errors';
 import type { IdSource } from '../kernel/ids';
+import { CORRELATION_ID_KEY } from '../observability/logger';
 import { UNMATCHED_ROUTE } from '../observability/metrics';
 import type { Tracing } from '../observability/tracing';
 import { contentTooLarge, invalidUtf8, problemResponse, toProblem, unsupportedCharset, unsupportedContentEncoding, unsupportedMediaType } from './problem';
@@ -136,7 +137,7 @@ export function createRequestContext(options: RequestContextOptions) {
       traceparent: tracing.traceparentOf(span.spanContext()),
       traceId: span.spanContext().traceId,
       span,
-      spanContext: trace.setSpan(parent, span),
+      spanContext: trace.setSpan(parent, span).setValue(CORRELATION_ID_KEY, correlationId),
       route: UNMATCHED_ROUTE,
       // Elysia consumes the body when it parses it; fingerprints and signatures need the exact bytes.
       bodyCopy: BODY_METHODS.has(method) && mediaType(request) === 'application/json' ? request.clone() : undefined,

@@ -1,4 +1,4 @@
-import { trace } from '@opentelemetry/api';
+import { context, createContextKey, trace } from '@opentelemetry/api';
 import { systemClock, type Clock } from '../kernel/clock';
 
 /** Severity of a log line; `silent` writes nothing. */
@@ -29,8 +29,15 @@ export interface LoggerOptions {
 const severity: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
 
 /**
- * Creates the structured JSON logger. The active span's trace id is added as `trace_id` when the caller
- * did not give one, so that lines written while handling a request can be found from its trace.
+ * Where the request context puts the request's `Correlation-ID` in the active context, so that every
+ * line written while serving it carries the id, not only the lines that pass it.
+ */
+export const CORRELATION_ID_KEY = createContextKey('tickets.correlation_id');
+
+/**
+ * Creates the structured JSON logger. The active span's trace id is added as `trace_id`, and the active
+ * request's correlation id as `correlation_id`, when the caller did not give them, so that lines written
+ * while handling a request can be found from its trace and its correlation id.
  */
 export function createLogger(options: LoggerOptions): Logger {
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -41,8 +48,11 @@ export function createLogger(options: LoggerOptions): Logger {
     const log = (level: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields) => {
       if (severity[level] < threshold) return;
       const line: LogFields = { time: clock.now().toISOString(), level, msg };
-      const traceId = trace.getActiveSpan()?.spanContext().traceId;
+      const active = context.active();
+      const traceId = trace.getSpan(active)?.spanContext().traceId;
       if (traceId !== undefined) line.trace_id = traceId;
+      const correlationId = active.getValue(CORRELATION_ID_KEY);
+      if (typeof correlationId === 'string') line.correlation_id = correlationId;
       Object.assign(line, base, fields);
       write(JSON.stringify(line, replaceErrors));
     };
@@ -59,7 +69,8 @@ export function createLogger(options: LoggerOptions): Logger {
 
 function replaceErrors(_key: string, value: unknown): unknown {
   if (value instanceof Error) {
-    return { name: value.name, message: value.message, stack: value.stack };
+    // The cause is the real error behind a mapped one (STORE_UNAVAILABLE's driver error, say).
+    return { name: value.name, message: value.message, stack: value.stack, ...(value.cause === undefined ? {} : { cause: value.cause }) };
   }
   if (typeof value === 'bigint') return value.toString();
   return value;

@@ -17,12 +17,14 @@ describe('audit log lines', () => {
   it('records registrations, failed and successful logins, without the password', async () => {
     await call(t.url, 'POST', '/api/auth/register', { email: 'Audit@Example.com', password: 'correct-Horse-9' });
     await call(t.url, 'POST', '/api/auth/login', { email: 'audit@example.com', password: 'wrong-Password-1' });
-    await call(t.url, 'POST', '/api/auth/login', { email: 'audit@example.com', password: 'correct-Horse-9' });
+    await call(t.url, 'POST', '/api/auth/login', { email: 'audit@example.com', password: 'correct-Horse-9' }, { 'Correlation-ID': 'login-corr' });
     expect(audits().map((l) => [l.msg, l.action, l.email])).toEqual([
       ['audit', 'account.registered', 'audit@example.com'],
       ['audit', 'login.failed', 'audit@example.com'],
       ['audit', 'login.succeeded', 'audit@example.com'],
     ]);
+    // Every line carries the request's correlation id, also those that do not pass it.
+    expect(audits().at(-1)?.correlation_id).toBe('login-corr');
     expect(JSON.stringify(lines)).not.toContain('correct-Horse-9');
   });
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Store } from '../../src/actors/ports';
 import { createApp } from '../../src/http/app';
@@ -10,7 +11,7 @@ import { MAX_BODY_BYTES, MAX_JSON_DEPTH } from '../../src/http/requestContext';
 import { startServer, type RunningServer } from '../../src/http/server';
 import { systemClock } from '../../src/kernel/clock';
 import { randomIds } from '../../src/kernel/ids';
-import { createLogger } from '../../src/observability/logger';
+import { CORRELATION_ID_KEY, createLogger } from '../../src/observability/logger';
 import { createMetrics } from '../../src/observability/metrics';
 import { createTracing, type Tracing } from '../../src/observability/tracing';
 import { openSqliteStore } from '../../src/store/sqlite';
@@ -519,6 +520,21 @@ describe('createLogger', () => {
       return span.spanContext().traceId;
     });
     expect(JSON.parse(lines[0]!).trace_id).toBe(traceId);
+  });
+
+  it("adds the correlation id of the request being served, also to lines that do not pass it", async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', write: (line) => lines.push(line) });
+    context.with(ROOT_CONTEXT.setValue(CORRELATION_ID_KEY, 'corr-ctx'), () => logger.info('inside'));
+    logger.info('outside');
+    expect(lines.map((line) => JSON.parse(line).correlation_id)).toEqual(['corr-ctx', undefined]);
+  });
+
+  it('writes the cause of an error, which is the real error behind a mapped one', () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', write: (line) => lines.push(line) });
+    logger.error('failed', { err: new Error('The database cannot be reached', { cause: new Error('connect ECONNREFUSED 127.0.0.1:5432') }) });
+    expect(JSON.parse(lines[0]!).err.cause.message).toBe('connect ECONNREFUSED 127.0.0.1:5432');
   });
 });
 
