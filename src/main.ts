@@ -98,7 +98,11 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const clock = overrides.clock ?? systemClock;
   const ids = overrides.ids ?? randomIds;
   const logger = overrides.logger ?? createLogger({ level: config.logLevel, fields: { service: config.serviceName, instance: config.instanceId } });
-  const tracing = createTracing({ serviceName: config.serviceName, otlpEndpoint: config.otlpEndpoint });
+  const tracing = createTracing({
+    serviceName: config.serviceName,
+    otlpEndpoint: config.otlpEndpoint,
+    onExportError: (error) => logger.warn('traces could not be exported to OTEL_EXPORTER_OTLP_ENDPOINT', { err: error }),
+  });
   const metrics = createMetrics();
   const registry = metrics.registry;
   const features = [...featuresOf(config), ...(overrides.features ?? [])];

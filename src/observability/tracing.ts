@@ -11,7 +11,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { setGlobalErrorHandler, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOffSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
@@ -25,6 +25,8 @@ export interface TracingOptions {
   otlpEndpoint?: string | undefined;
   /** Extra processors, e.g. a SimpleSpanProcessor over an InMemorySpanExporter in tests. */
   spanProcessors?: SpanProcessor[];
+  /** Told when spans cannot be exported (the collector is down), also at shutdown: traces are never worth failing for. */
+  onExportError?: (error: unknown) => void;
 }
 
 /** Hand-written tracing: auto-instrumentation does not work on Bun, so spans are started explicitly. */
@@ -41,11 +43,14 @@ export interface Tracing {
   extract(headers: Headers | Record<string, string | undefined>): Context;
   /** The `traceparent` of a span context. */
   traceparentOf(spanContext: SpanContext): string;
-  /** Exports what is buffered and stops exporting. */
+  /** Exports what is buffered and stops exporting; an export that fails is reported, never thrown. */
   shutdown(): Promise<void>;
 }
 
 const propagator = new W3CTraceContextPropagator();
+
+/** How long a shutdown waits for the last spans to be exported. */
+const SHUTDOWN_FLUSH_MS = 2000;
 
 /**
  * Creates the tracer provider. The AsyncLocalStorage context manager and the W3C propagator are
@@ -58,6 +63,9 @@ export function createTracing(options: TracingOptions): Tracing {
   if (options.otlpEndpoint) {
     processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl(options.otlpEndpoint) }) }));
   }
+  // The SDK reports failed exports to its global error handler, which by default only tells its own diag logger.
+  const reportExportError = options.onExportError ?? (() => undefined);
+  if (options.otlpEndpoint) setGlobalErrorHandler(reportExportError);
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': options.serviceName }),
     spanProcessors: processors,
@@ -84,7 +92,18 @@ export function createTracing(options: TracingOptions): Tracing {
     async shutdown() {
       const global = trace.getTracerProvider();
       if (global instanceof ProxyTracerProvider && global.getDelegate() === provider) trace.disable();
-      await provider.shutdown();
+      // The exporter retries a collector that does not answer for up to its own 10 s: a stop waits less.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`traces not flushed within ${SHUTDOWN_FLUSH_MS} ms`)), SHUTDOWN_FLUSH_MS);
+      });
+      try {
+        await Promise.race([provider.shutdown(), deadline]);
+      } catch (error) {
+        reportExportError(error);
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }

@@ -35,5 +35,17 @@ describe('tracing', () => {
       expect(traceparent).toMatch(/-01$/);
       expect(exporter.getFinishedSpans().map((span) => span.name)).toEqual(['root']);
     });
+
+    it('reports spans it cannot export, and still shuts down, when the collector is down', async () => {
+      const closed = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
+      const endpoint = `http://127.0.0.1:${closed.port}`;
+      closed.stop(true);
+      const errors: unknown[] = [];
+      tracing = createTracing({ serviceName: 'test', otlpEndpoint: endpoint, onExportError: (error) => errors.push(error) });
+      await tracing.withSpan('root', {}, () => undefined);
+      await tracing.shutdown();
+      tracing = undefined;
+      expect(errors.length).toBeGreaterThan(0);
+    });
   });
 });
