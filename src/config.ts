@@ -63,14 +63,18 @@ const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
 const schema = z.object({
   PORT: wholeNumber(0, 65535).default(8080),
   DATA_DIR: z.string().min(1).default('./data'),
-  POSTGRES_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  // Host and database named: a bare `postgres://` would quietly use the driver's defaults.
+  POSTGRES_URL: z
+    .url({ protocol: /^postgres(ql)?$/ })
+    .refine((url) => new URL(url).hostname !== '' && new URL(url).pathname.length > 1, 'a URL with a host and a database, e.g. postgres://user@db:5432/tickets')
+    .optional(),
   POSTGRES_POOL_SIZE: wholeNumber(2, 500).default(20),
   // Normalised to a URL here, once: the bus and the rate limiter take it as it is.
   REDIS_ADDR: z
     .string()
     .regex(/^(rediss?:\/\/.+|[^\s:/]+:\d+)$/, 'host:port, or a redis:// or rediss:// URL')
     .transform((value) => (value.includes('://') ? value : `redis://${value}`))
-    .refine((url) => URL.canParse(url) && Number(new URL(url).port || 6379) <= 65535, 'a port of 1..65535')
+    .refine((url) => URL.canParse(url) && Number(new URL(url).port || 6379) >= 1 && Number(new URL(url).port || 6379) <= 65535, 'a port of 1..65535')
     .optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w.:-]*$/, 'letters, digits and . : _ - only').default(''),
   // Paths are appended to it, so a query or a fragment would end up in the middle of every URL.

@@ -24,7 +24,13 @@ describe('loadConfig', () => {
       const distributed = (redis: string) => loadConfig({ POSTGRES_URL: 'postgres://u@h:5432/db', REDIS_ADDR: redis, JWT_SECRET: 'x'.repeat(32) });
       expect(distributed('rediss://user:pw@cache:6380').redisAddr).toBe('rediss://user:pw@cache:6380');
       expect(distributed('redis://cache:6379/2').redisAddr).toBe('redis://cache:6379/2');
-      for (const bad of ['cache', 'http://cache:6379', 'cache:port', '127.0.0.1:99999', 'redis://cache:70000']) expect(() => distributed(bad)).toThrow(/REDIS_ADDR/);
+      for (const bad of ['cache', 'http://cache:6379', 'cache:port', '127.0.0.1:99999', 'redis://cache:70000', '127.0.0.1:0']) expect(() => distributed(bad)).toThrow(/REDIS_ADDR/);
+    });
+
+    it('takes PostgreSQL only as a URL that names its host and database', () => {
+      const distributed = (postgres: string) => loadConfig({ POSTGRES_URL: postgres, REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'x'.repeat(32) });
+      expect(distributed('postgresql://u:pw@db:5432/tickets').postgresUrl).toBe('postgresql://u:pw@db:5432/tickets');
+      for (const bad of ['postgres://', 'postgres://db:5432', 'postgres://db/', 'postgres:///tickets']) expect(() => distributed(bad)).toThrow(/POSTGRES_URL/);
     });
   });
 
