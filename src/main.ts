@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Store } from './actors/ports';
-import { ActorRuntime } from './actors/runtime';
+import { ActorRuntime, UnregisteredMachinesError } from './actors/runtime';
 import { TimerLoop } from './actors/timers';
 import { createAdapters, type ExternalServices } from './adapters';
 import { startGateway } from './adapters/gateway';
@@ -327,10 +327,17 @@ async function main(args: readonly string[]): Promise<number> {
     return await run(command, config);
   } catch (error) {
     if (error instanceof ConfigError || error instanceof UnknownProjectionError || error instanceof OpsAccountError || error instanceof DataDirInUseError) return (console.error(error.message), 2);
-    if (error instanceof UnknownActorError || error instanceof StoreNotMigratedError) return (console.error(error.message), 1);
+    if (error instanceof UnknownActorError || error instanceof StoreNotMigratedError || error instanceof UnregisteredMachinesError) return (console.error(error.message), 1);
     if (error instanceof AppError && error.code === 'STORE_UNAVAILABLE' && config?.postgresUrl !== undefined) {
       const reason = error.cause instanceof Error ? error.cause.message : error.message;
       return (console.error(`the database cannot be reached at ${new URL(config.postgresUrl).host} (POSTGRES_URL): ${reason}`), 1);
+    }
+    // Reached, but refused: no such database or role, a wrong password.
+    if (error instanceof Error && error.name === 'PostgresError' && config?.postgresUrl !== undefined) {
+      return (console.error(`the database at ${new URL(config.postgresUrl).host} (POSTGRES_URL) refused: ${error.message}`), 1);
+    }
+    if ((error as { code?: unknown } | null)?.code === 'EADDRINUSE' && config !== undefined) {
+      return (console.error(`PORT ${config.port} is in use: another process listens on it`), 2);
     }
     if (config !== undefined && isFileErrorUnder(error, config.dataDir)) return (console.error(`DATA_DIR ${config.dataDir} cannot be used: ${(error as Error).message}`), 2);
     throw error;

@@ -66,6 +66,14 @@ export interface SendOptions {
   traceId?: string;
 }
 
+/** Stored actors were written by machine versions this build does not have (a downgrade, say): it must not start. */
+export class UnregisteredMachinesError extends Error {
+  override name = 'UnregisteredMachinesError';
+  constructor(readonly machineIds: readonly string[]) {
+    super(`stored actors use machine versions that are not registered: ${machineIds.join(', ')}`);
+  }
+}
+
 /** How a command ended: committed, refused (404, 409, an inline rule), or failed unexpectedly. */
 export type CommandOutcome = 'accepted' | 'rejected' | 'failed';
 
@@ -133,9 +141,7 @@ export class ActorRuntime {
       "SELECT DISTINCT machine_id FROM actors WHERE status = 'active'",
     );
     const missing = rows.map((r) => r.machine_id).filter((id) => !this.registry.machine(id));
-    if (missing.length > 0) {
-      throw new Error(`stored actors use machine versions that are not registered: ${missing.join(', ')}`);
-    }
+    if (missing.length > 0) throw new UnregisteredMachinesError(missing);
   }
 
   /** Sends one event into one actor and resolves with the committed outcome (or rejects with an AppError). */

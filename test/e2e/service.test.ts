@@ -62,8 +62,7 @@ describe('the service process', () => {
       });
       await store.close();
       const { code, output } = await runCli(['serve'], { DATA_DIR: dir.path, PORT: '0' });
-      expect(code).toBe(1);
-      expect(output).toContain('ghost-v9');
+      expect([code, output.trim()]).toEqual([1, 'stored actors use machine versions that are not registered: ghost-v9']);
     });
   });
 
@@ -117,6 +116,18 @@ describe('the service process', () => {
       const unreachable = await runCli(['migrate'], { DATA_DIR: empty, POSTGRES_URL: 'postgres://postgres@127.0.0.1:1/none', REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'j'.repeat(32) });
       expect([unreachable.code, unreachable.output.trim()]).toEqual([1, 'the database cannot be reached at 127.0.0.1:1 (POSTGRES_URL): Failed to connect']);
       expect(existsSync(empty)).toBe(false);
+      const unknown = await runCli(['migrate'], { DATA_DIR: empty, POSTGRES_URL: 'postgres://postgres@127.0.0.1:5432/tickets_no_such_database', REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'j'.repeat(32) });
+      expect([unknown.code, unknown.output.trim()]).toEqual([1, 'the database at 127.0.0.1:5432 (POSTGRES_URL) refused: database "tickets_no_such_database" does not exist']);
+    });
+
+    it('names PORT when another process listens on it', async () => {
+      const taken = Bun.serve({ port: 0, fetch: () => new Response('taken') });
+      try {
+        const { code, output } = await runCli(['serve'], { DATA_DIR: dir.path, PORT: String(taken.port) });
+        expect([code, output.trim().split('\n').at(-1)]).toEqual([2, `PORT ${taken.port} is in use: another process listens on it`]);
+      } finally {
+        taken.stop(true);
+      }
     });
   });
 });
