@@ -1,5 +1,5 @@
 import { Database } from 'bun:sqlite';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { LogCursor, LoggedMessage, Message, Store } from '../actors/ports';
@@ -235,6 +235,7 @@ class BufferedRelay implements Outbox {
   private readonly graceMs: number;
   private readonly metrics: OutboxMetrics;
   private readonly db: Database;
+  private readonly bufferPath: string;
   private readonly appendEveryMs: number;
   /** Appends `messages` and deletes the rows up to `published` in one transaction (one fsync). */
   private readonly append: (messages: Message[], published: number) => void;
@@ -269,6 +270,7 @@ class BufferedRelay implements Outbox {
     this.metrics = outboxMetrics(opts.registry, () => this.stats(), this.logger);
 
     // In distributed mode DATA_DIR holds only this buffer, so nothing else has created it yet.
+    this.bufferPath = opts.bufferPath;
     mkdirSync(dirname(opts.bufferPath), { recursive: true });
     this.db = new Database(opts.bufferPath, { create: true, readwrite: true, strict: true });
     this.db.run('PRAGMA busy_timeout = 5000');
@@ -374,6 +376,8 @@ class BufferedRelay implements Outbox {
   }
 
   async stats(): Promise<OutboxStats> {
+    // An open SQLite file keeps working after it is deleted, but what it then writes is lost at the next start.
+    if (!existsSync(this.bufferPath)) throw new Error(`the outbox buffer ${this.bufferPath} is gone (was DATA_DIR deleted or unmounted?)`);
     this.appendUnbuffered();
     const row = this.db
       .query<BacklogRow, [number]>('SELECT COUNT(*) AS depth, MIN(occurred_at) AS oldest FROM outbox_buffer WHERE seq > ?')

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Database, type SQLQueryBindings } from 'bun:sqlite';
 import type {
@@ -83,6 +84,7 @@ export class SqliteStore implements Store {
   private closing: Promise<void> | undefined;
 
   private constructor(
+    private readonly path: string,
     private readonly writer: Database,
     /** Null for ':memory:', where the write connection is the only one. */
     private readonly reader: Database | null,
@@ -95,12 +97,12 @@ export class SqliteStore implements Store {
     const writer = new Database(path, { create: true, readwrite: true });
     writer.run('PRAGMA busy_timeout = 5000');
     writer.run('PRAGMA foreign_keys = ON');
-    if (path === ':memory:') return new SqliteStore(writer, null);
+    if (path === ':memory:') return new SqliteStore(path, writer, null);
     writer.run('PRAGMA journal_mode = WAL');
     writer.run('PRAGMA synchronous = FULL');
     const reader = new Database(path, { readonly: true });
     reader.run('PRAGMA busy_timeout = 5000');
-    return new SqliteStore(writer, reader);
+    return new SqliteStore(path, writer, reader);
   }
 
   async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
@@ -132,6 +134,8 @@ export class SqliteStore implements Store {
   }
 
   async ping(): Promise<void> {
+    // An open SQLite file keeps working after it is deleted, but what it then writes is lost at the next start.
+    if (this.path !== ':memory:' && !existsSync(this.path)) throw new Error(`the database file ${this.path} is gone (was DATA_DIR deleted or unmounted?)`);
     await this.query('SELECT 1');
   }
 

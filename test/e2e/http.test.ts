@@ -322,6 +322,19 @@ describe('the HTTP skeleton', () => {
       }
     });
 
+    it('names only the store, not its migrations, when the store cannot be reached', async () => {
+      const down = Object.create(store) as Store;
+      down.ping = () => Promise.reject(new Error('connection refused'));
+      down.pendingMigrations = () => Promise.reject(new Error('connection refused'));
+      const notReady = await boot({ store: down });
+      try {
+        const body = await expectProblem(await fetch(notReady.url('/ready')), 503, 'NOT_READY');
+        expect(body.errors).toEqual({ store: ['unavailable'] });
+      } finally {
+        await notReady.server.stop(false);
+      }
+    });
+
     it('exposes http_requests_total by route template on /metrics', async () => {
       await fetch(app().url(`/fixture/items/${UUID}`));
       await fetch(app().url('/definitely/unknown/path'));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { openSqliteStore } from '../../src/store/sqlite';
 import { runCli, startServiceProcess } from '../support/serviceProcess';
 import { makeTempDir } from '../support/tempDir';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 
 describe('the service process', () => {
   let dir: { path: string; cleanup(): void | Promise<void> };
@@ -24,6 +24,19 @@ describe('the service process', () => {
       expect(ready.status).toBe(200);
       expect(await service.stop('SIGTERM')).toBe(0);
       expect(service.output()).toContain('"msg":"service stopped"');
+    });
+
+    it('is no longer ready once its data directory is deleted (its writes would be lost)', async () => {
+      const data = join(dir.path, 'data');
+      const service = await startServiceProcess({ DATA_DIR: data });
+      try {
+        expect((await fetch(`${service.url}/ready`)).status).toBe(200);
+        rmSync(data, { recursive: true, force: true });
+        const ready = await fetch(`${service.url}/ready`);
+        expect([ready.status, ((await ready.json()) as { errors: Record<string, string[]> }).errors]).toEqual([503, { store: ['unavailable'] }]);
+      } finally {
+        await service.stop('SIGTERM');
+      }
     });
 
     it('stops cleanly on SIGINT too', async () => {
