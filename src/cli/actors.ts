@@ -1,4 +1,5 @@
 import type { JournalEntry, Message, Store, StoredActor } from '../actors/ports';
+import { UUID_PATTERN } from '../kernel/ids';
 
 /** The store reads `tickets actors show` needs; nothing it calls writes. */
 export type ActorTimelineStore = Pick<Store, 'pendingMigrations' | 'loadActor' | 'readJournal' | 'readActorMessages'>;
@@ -27,7 +28,11 @@ export class StoreNotMigratedError extends Error {
  * names), rejected commands included, and any emitted message no step names (none in a healthy store).
  * Rejects with UnknownActorError when the store knows nothing of the address.
  */
-export async function showActor({ store, address, write }: ShowActorOptions): Promise<void> {
+export async function showActor({ store, address: given, write }: ShowActorOptions): Promise<void> {
+  // Ids are UUIDs read in lower case everywhere (the API takes them in any case): so does this command.
+  const slash = given.indexOf('/');
+  const id = given.slice(slash + 1);
+  const address = UUID_PATTERN.test(id) ? `${given.slice(0, slash)}/${id.toLowerCase()}` : given;
   const pending = await store.pendingMigrations();
   if (pending.length > 0) throw new StoreNotMigratedError(`the store has pending migrations (${pending.join(', ')}): check that DATA_DIR or POSTGRES_URL names the service's store, or run \`tickets migrate\``);
 

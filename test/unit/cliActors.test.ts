@@ -76,6 +76,21 @@ describe('showActor', () => {
     expect(out.slice(-2)).toEqual(['messages no journal step names (1):', '  2030-01-01T00:00:00.000Z  #1 Stray_v1 (event)']);
   });
 
+  it('reads a UUID id in any case, as the API does', async () => {
+    const id = '0b9a8c4e-1d2f-4a3b-8c5d-6e7f8a9b0c1d';
+    const asked: string[] = [];
+    const store: ActorTimelineStore = {
+      pendingMigrations: async () => [],
+      loadActor: async (address) => (asked.push(address), address === `booking/${id}` ? ACTOR : null),
+      readJournal: async () => [],
+      readActorMessages: async () => [],
+    };
+    const out: string[] = [];
+    await showActor({ store, address: `booking/${id.toUpperCase()}`, write: (line) => out.push(line) });
+    expect(asked).toEqual([`booking/${id}`]);
+    expect(out[0]).toStartWith(`booking/${id}: machine booking-v1`);
+  });
+
   it('rejects an address the store knows nothing of', async () => {
     await expect(lines(fakeStore({ actor: ACTOR }), 'booking/nope')).rejects.toBeInstanceOf(UnknownActorError);
   });
