@@ -30,6 +30,8 @@ import sqliteDeadLetterRedriveLease from '../../migrations/sqlite/0015_dead_lett
 import postgresDeadLetterRedriveLease from '../../migrations/postgres/0015_dead_letter_redrive_lease.sql' with { type: 'text' };
 import sqliteBookingTickets from '../../migrations/sqlite/0016_booking_tickets.sql' with { type: 'text' };
 import postgresBookingTickets from '../../migrations/postgres/0016_booking_tickets.sql' with { type: 'text' };
+import sqliteVipBundleBookings from '../../migrations/sqlite/0017_vip_bundle_bookings.sql' with { type: 'text' };
+import postgresVipBundleBookings from '../../migrations/postgres/0017_vip_bundle_bookings.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -55,6 +57,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0014_calls_started', sql: sqliteCallsStarted },
   { name: '0015_dead_letter_redrive_lease', sql: sqliteDeadLetterRedriveLease },
   { name: '0016_booking_tickets', sql: sqliteBookingTickets },
+  { name: '0017_vip_bundle_bookings', sql: sqliteVipBundleBookings },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -75,6 +78,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0014_calls_started', sql: postgresCallsStarted },
   { name: '0015_dead_letter_redrive_lease', sql: postgresDeadLetterRedriveLease },
   { name: '0016_booking_tickets', sql: postgresBookingTickets },
+  { name: '0017_vip_bundle_bookings', sql: postgresVipBundleBookings },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

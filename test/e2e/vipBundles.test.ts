@@ -227,6 +227,22 @@ for (const mode of MODES) {
       });
     });
 
+    describe('when the provider confirms tickets before the saga has made the booking', () => {
+      it('links them to their bundles all the same, and refunds every one of a failed bundle', async () => {
+        const showId = await createShow(1);
+        // The 201 hands out the booking id at once; a ticket confirmed right then races the saga's booking.
+        const bundles = await Promise.all(Array.from({ length: 8 }, async () => {
+          const bundle = await bookBundle(showId, { number_of_tickets: 2 });
+          return { ...bundle, ticketId: await confirmTicket(bundle.booking_id) };
+        }));
+        for (const { vip_bundle_id: id, ticketId } of bundles) {
+          await settled(id, 'failed');
+          await expectRefundedOnce(ticketId);
+        }
+        expect(await availableSeats(showId)).toBe(1);
+      });
+    });
+
     describe('when Dead Nation refuses the booking', () => {
       it('fails before any flight or taxi is booked, and the seats come back', async () => {
         const showId = await createShow(2);

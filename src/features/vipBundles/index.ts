@@ -1,6 +1,7 @@
 import { vipBundleMachine } from '../../../machines/vipBundle/vipBundle.machine';
 import type { Feature } from '../feature';
 import { vipBundleHandlers } from './vipBundles.handlers';
+import { vipBundleBookings } from './vipBundles.queries';
 import { vipBundlesRoutes, type VipBundlesRoutesOptions } from './vipBundles.routes';
 
 /**
@@ -12,6 +13,7 @@ export function createVipBundlesFeature(options: VipBundlesRoutesOptions): Featu
   return {
     name: 'vipBundles',
     kinds: [{ kind: 'vipBundle', machine: vipBundleMachine }],
+    inline: [vipBundleBookings],
     routes: (deps) => vipBundlesRoutes(deps, options),
     handlers: (deps) => vipBundleHandlers(deps),
   };

@@ -7,7 +7,7 @@ import { defineHandler, type Handler, type HandlerContext } from '../../messagin
 import type { FeatureDeps } from '../feature';
 import { BOOK_AT_DEAD_NATION_HANDLER } from '../handlerNames';
 import { reply } from '../reply';
-import { recordBundleTicket, REFUND_LATE_TICKETS_HANDLER, ticketsOfBundle } from './vipBundles.queries';
+import { bundleOfBooking, recordBundleTicket, REFUND_LATE_TICKETS_HANDLER, ticketsOfBundle } from './vipBundles.queries';
 
 type BookShowTickets = { vip_bundle_id: string; booking_id: string; show_id: string; number_of_tickets: number; customer_email: string };
 type BookFlight = BookFlightRequest & { vip_bundle_id: string; leg: FlightLeg };
@@ -174,9 +174,9 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
         TicketBookingConfirmed_v1: async (_message, ctx) => {
           const ticket = fields<ConfirmedTicket>(ctx);
           if (ticket.booking_id === '') return;
-          const booking = await runtime.get(`booking/${ticket.booking_id}`);
-          const vipBundleId = (booking?.context as { vipBundleId?: string | null } | undefined)?.vipBundleId;
-          if (!vipBundleId) return;
+          // Found by the booking id, whether or not the saga has made the booking yet.
+          const vipBundleId = await bundleOfBooking(store, ticket.booking_id);
+          if (vipBundleId === null) return;
           // Recorded before the bundle is read: either the compensation lists this ticket (it started
           // after the record), or this reads a bundle already compensating its tickets and refunds it here.
           await recordBundleTicket(store, { ticket_id: ticket.ticket_id, vip_bundle_id: vipBundleId, booking_id: ticket.booking_id, confirmed_at: ticket.confirmed_at });

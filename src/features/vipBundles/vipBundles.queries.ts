@@ -1,7 +1,31 @@
 import type { SqlExecutor } from '../../actors/ports';
+import type { InlineHandler } from '../../actors/runtime';
 
 /** The handler that records the tickets of VIP bookings and refunds those confirmed during or after compensation. */
 export const REFUND_LATE_TICKETS_HANDLER = 'refundVipBundleTickets';
+
+/**
+ * Indexes each bundle by its booking id in the commit that creates the bundle (VipBundleInitialized_v1),
+ * so that a ticket confirmed for that booking is linked to the bundle whenever it comes: the 201 hands
+ * the booking id out before the saga has made the booking.
+ */
+export const vipBundleBookings: InlineHandler = {
+  name: 'vipBundleBookings',
+  handles: ['VipBundleInitialized_v1'],
+  groupable: true,
+  async apply(tx, message) {
+    await tx.execute('INSERT INTO vip_bundle_bookings (booking_id, vip_bundle_id) VALUES ($1, $2) ON CONFLICT (booking_id) DO NOTHING', [
+      message.data.booking_id,
+      message.data.vip_bundle_id,
+    ]);
+  },
+};
+
+/** The VIP bundle whose booking has this id; null for a booking of book-tickets or an unknown id. */
+export async function bundleOfBooking(db: SqlExecutor, bookingId: string): Promise<string | null> {
+  const [row] = await db.query<{ vip_bundle_id: string }>('SELECT vip_bundle_id FROM vip_bundle_bookings WHERE booking_id = $1', [bookingId]);
+  return row?.vip_bundle_id ?? null;
+}
 
 /** Records a ticket confirmed for a bundle's booking; a repeat is a no-op. */
 export async function recordBundleTicket(
