@@ -180,6 +180,8 @@ class RedisBus implements Bus {
   private closed = false;
   /** When `publish` last trimmed each stream (performance.now()). */
   private readonly trimmedAt = new Map<string, number>();
+  /** Blocking reads (stream key, group, consumer) whose own pending entries were read since they could last have lost some. */
+  private readonly pendingChecked = new Set<string>();
 
   constructor(
     url: string,
@@ -218,16 +220,54 @@ class RedisBus implements Bus {
       const redis = await this.connection();
       return this.toReadEntries(stream, await redis.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', key, '>'));
     }
+    // Entries the server handed to this consumer whose reply never arrived (the read was given up
+    // client-side, the connection dropped, or an earlier process of this name stopped): read them again
+    // at once rather than after `claimIdle`'s idle time. A consumer reads only once it has settled its
+    // previous read, so its pending entries are exactly those.
+    const reading = `${key}\u0000${group}\u0000${consumer}`;
+    if (!this.pendingChecked.has(reading)) {
+      this.pendingChecked.add(reading);
+      const lost = await this.readOwnPending(stream, group, consumer, count);
+      if (lost.length > 0) return lost;
+    }
     const reader = this.reader(consumer);
+    const startedAt = performance.now();
     try {
       const redis = await reader.ready();
       const reply = await redis.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', Math.ceil(blockMs), 'STREAMS', key, '>');
+      // A null after the client-side grace is a read given up here, which the server may have answered.
+      if (reply === null && performance.now() - startedAt >= blockMs + BLOCKING_GRACE_MS / 2) this.pendingChecked.delete(reading);
       return this.toReadEntries(stream, reply);
     } catch (error) {
+      this.pendingChecked.delete(reading);
       // close() drops blocking connections; a read it interrupted simply found nothing.
       if (this.closed) return [];
       throw error;
     }
+  }
+
+  /** This consumer's pending entries, with their delivery counts; entries trimmed meanwhile are acknowledged and left out. */
+  private async readOwnPending(stream: string, group: string, consumer: string, count: number): Promise<BusEntry[]> {
+    const redis = await this.connection();
+    const key = this.key(stream);
+    const reply = await redis.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', key, '0');
+    if (reply === null) return [];
+    const [streamReply] = asArray(reply, 'XREADGROUP');
+    const entries = asArray(asArray(streamReply, 'XREADGROUP')[1], 'XREADGROUP').map((entry) => asArray(entry, 'XREADGROUP'));
+    if (entries.length === 0) return [];
+    const gone = entries.filter(([, fields]) => fields === null).map(([id]) => asString(id, 'entry id'));
+    if (gone.length > 0) await redis.xack(key, group, ...gone);
+    const present = entries.filter(([, fields]) => fields !== null);
+    if (present.length === 0) return [];
+    const first = asString(present[0]![0], 'entry id');
+    const last = asString(present.at(-1)![0], 'entry id');
+    const counts = new Map(
+      asArray(await redis.xpending(key, group, first, last, present.length, consumer), 'XPENDING').map((row) => {
+        const [id, , , deliveries] = asArray(row, 'XPENDING');
+        return [asString(id, 'entry id'), Number(deliveries)] as const;
+      }),
+    );
+    return present.map(([id, fields]) => this.toEntry(stream, id, fields, counts.get(asString(id, 'entry id')) ?? 1));
   }
 
   async claimIdle(stream: string, group: string, consumer: string, minIdleMs: number, count: number): Promise<BusEntry[]> {

@@ -92,6 +92,39 @@ describe('redis bus', () => {
     });
   });
 
+  describe('when the server handed entries to a consumer whose reply never arrived', () => {
+    const keyPrefix = uniquePrefix();
+    let bus: Bus;
+
+    afterEach(async () => {
+      await bus.close();
+      await deleteKeys(keyPrefix);
+    });
+
+    it("gives them to that consumer's next blocking read at once, with their delivery counts, and skips entries trimmed meanwhile", async () => {
+      bus = createRedisBus({ url: testRedisUrl(), keyPrefix });
+      await bus.ensureGroup('s', 'g');
+      await bus.publish('s', [message('m1'), message('m2'), message('m3')]);
+      const raw = new Redis(testRedisUrl());
+      try {
+        // Delivered to c1 by the server, as a read given up client-side (or a stopped process) leaves them.
+        await raw.xreadgroup('GROUP', 'g', 'c1', 'COUNT', 10, 'STREAMS', `${keyPrefix}s`, '>');
+        const [, second] = await raw.xrange(`${keyPrefix}s`, '-', '+');
+        await raw.xdel(`${keyPrefix}s`, second![0]);
+      } finally {
+        raw.disconnect();
+      }
+
+      const lost = await bus.readNew('s', 'g', 'c1', 10, 50);
+      expect(lost.map((entry) => [entry.message.id, entry.deliveries])).toEqual([['m1', 2], ['m3', 2]]);
+      await bus.ack('s', 'g', lost.map((entry) => entry.entryId));
+      expect(await bus.lag('s', 'g')).toEqual({ undelivered: 0, pending: 0 });
+      // Then the reads take new entries again.
+      await bus.publish('s', [message('m4')]);
+      expect((await bus.readNew('s', 'g', 'c1', 10, 50)).map((entry) => entry.message.id)).toEqual(['m4']);
+    });
+  });
+
   describe('when a message is published', () => {
     const keyPrefix = uniquePrefix();
     let bus: Bus;
