@@ -346,6 +346,23 @@ for (const mode of MODES) {
         expect(await availableSeats(showId)).toBe(10);
       });
 
+      it('books no flight when the dead letter of a step the bundle has since settled is redriven', async () => {
+        const showId = await createShow(10);
+        t.simulators.transportation.failNext('bookFlight', RETRY_ATTEMPTS, 'retryable');
+        const { vip_bundle_id: id } = await bookBundle(showId);
+        await eventually(async () => expect(await deadLetterOf(id, 'BookFlight')).toHaveLength(1));
+        // The step check asks again and the airline refuses: the bundle fails, with no flight booked.
+        t.simulators.transportation.failNext('bookFlight', 1, 'terminal');
+        pastStepCheck();
+        await settled(id, 'failed');
+        const [letter] = await deadLetterOf(id, 'BookFlight');
+
+        const redriven = await createDeadLetters({ store: t.service.store, clock: t.clock!, consumers: t.service.consumers }).redrive(letter!.id);
+        expect(redriven.outcome).toBe('redriven');
+        expect(bookingsOf(id, 'bookFlight').filter((c) => c.outcome === 'success')).toEqual([]);
+        expect((await bundleOf(id)).status).toBe('failed');
+      });
+
       it('asks Dead Nation again at the step check once it is back, with no redrive, when the booking call was dead-lettered without acting', async () => {
         const showId = await createShow(10);
         t.simulators.controls('deadNation').failNext('bookTickets', RETRY_ATTEMPTS, 'retryable');

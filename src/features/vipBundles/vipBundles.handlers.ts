@@ -19,6 +19,13 @@ type ReportBundleTickets = { vip_bundle_id: string; booking_id: string; outcome:
 
 const fields = <T>(ctx: HandlerContext) => ctx.fields as unknown as T;
 
+/** The bundle states that ask for each booking step (machines/vipBundle): before the deadline, and past it to learn its outcome. */
+const FLIGHT_STEP_STATES: Readonly<Record<FlightLeg, readonly string[]>> = {
+  inbound: ['bookingInboundFlight', 'abandoningInboundFlight'],
+  return: ['bookingReturnFlight', 'abandoningReturnFlight'],
+};
+const TAXI_STEP_STATES = ['bookingTaxi', 'abandoningTaxi'] as const;
+
 /**
  * The steps of the VIP bundle saga. Each handler does one step and replies with its outcome into the
  * bundle: a refusal (an AppError of the booking, a 4xx of the transportation service) is a `….failed`
@@ -33,6 +40,18 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
 
   /** Asks the ticket actor for a refund; a ticket already refunding, refunded or cancelled counts as done. */
   const refundTicket = (ticketId: string, ctx: HandlerContext) => reply(runtime, `ticket/${ticketId}`, { type: 'ticket.refund', now: now() }, ctx);
+
+  /**
+   * Whether the bundle still waits for this step's outcome (it is asking for it, also past its deadline).
+   * A delivery that comes later (a dead letter redriven after the step check settled the step, say)
+   * must not book: nothing would ever cancel that booking.
+   */
+  const awaits = async (vipBundleId: string, states: readonly string[], ctx: HandlerContext): Promise<boolean> => {
+    const state = (await runtime.get(`vipBundle/${vipBundleId}`))?.state;
+    if (state !== undefined && states.includes(state)) return true;
+    ctx.logger.info('step not booked: the bundle no longer waits for it', { vip_bundle_id: vipBundleId, state: state ?? null });
+    return false;
+  };
 
   /**
    * The tickets leg failed (the booking refused, or Dead Nation refused it and it gave its seats back):
@@ -106,6 +125,7 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
       on: {
         BookFlight: async (_message, ctx) => {
           const { vip_bundle_id: vipBundleId, leg, ...request } = fields<BookFlight>(ctx);
+          if (!(await awaits(vipBundleId, FLIGHT_STEP_STATES[leg], ctx))) return;
           let ticketIds: string[];
           try {
             ticketIds = (await services.transportation.bookFlight(request, ctx.callContext())).ticket_ids;
@@ -124,6 +144,7 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
       on: {
         BookTaxi: async (_message, ctx) => {
           const { vip_bundle_id: vipBundleId, ...request } = fields<BookTaxi>(ctx);
+          if (!(await awaits(vipBundleId, TAXI_STEP_STATES, ctx))) return;
           let taxiBookingId: string;
           try {
             taxiBookingId = (await services.transportation.bookTaxi(request, ctx.callContext())).booking_id;
