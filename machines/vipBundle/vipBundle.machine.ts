@@ -147,6 +147,7 @@ export const vipBundleMachine = setup({
       };
     }),
     assignExpired: assign({ reason: ({ context }) => context.reason ?? 'the deadline passed' }),
+    clearReason: assign({ reason: null }),
     assignTicketsBooked: assign({ legs: ({ context }) => ({ ...context.legs, tickets: { status: 'booked', reason: null } }) }),
     assignTicketsFailed: assign(({ context, event }) => {
       assertEvent(event, 'tickets.failed');
@@ -444,7 +445,8 @@ export const vipBundleMachine = setup({
       tags: COMPENSATING,
       on: {
         'vipBundle.checkStep': { guard: 'isCurrentCheck', actions: ['askBookTaxi', 'assignNextCheck', 'scheduleStepCheck'] },
-        'taxi.booked': { target: 'finalized', actions: ['assignTaxiBooked', 'tellTaxiBooked'] },
+        // The taxi is the last step: booked late, everything is booked, and the bundle is finalized.
+        'taxi.booked': { target: 'finalized', actions: ['assignTaxiBooked', 'clearReason', 'tellTaxiBooked'] },
         'taxi.failed': { target: 'cancellingReturnFlight', actions: ['assignTaxiFailed', 'tellTaxiFailed'] },
       },
     },

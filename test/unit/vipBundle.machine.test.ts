@@ -259,6 +259,8 @@ describe('vipBundle machine', () => {
       const out = given(vipBundleMachine, ...atTaxi, expired).when(taxiBooked);
       expect(out.state).toBe('finalized');
       expect(out.facts.map((f) => f.type)).toEqual(['VipBundleTaxiBooked_v1', 'VipBundleFinalized_v1']);
+      // Everything is booked: no failure to report.
+      expect(out.context.reason).toBeNull();
     });
 
     it('cancels the return flight on taxi.failed', () => {
