@@ -178,7 +178,7 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
     try {
       await consumers.redeliver(letter.handler, letter.message, letter.attempts + 1);
     } catch (error) {
-      await store.execute('UPDATE dead_letters SET error = $2, attempts = attempts + 1, redrive_started_at = NULL WHERE id = $1', [id, errorText(error)]);
+      await store.execute('UPDATE dead_letters SET error = $2, attempts = attempts + 1, failed_at = $3, redrive_started_at = NULL WHERE id = $1', [id, errorText(error), isoNow(clock)]);
       return { outcome: 'failed', deadLetter: await reload(id) };
     }
     await store.execute("UPDATE dead_letters SET status = 'redriven', redriven_at = $2, redrive_started_at = NULL WHERE id = $1 AND status = 'dead'", [id, isoNow(clock)]);
