@@ -598,7 +598,7 @@ for (const { name, make } of modes) {
 
         expect(result).toMatchObject({ outcome: 'failed', deadLetter: { status: 'dead', error: 'out of paper', attempts: 4, redrivenAt: null } });
         // It failed again a minute later: listed by that failure.
-        expect(result.deadLetter!.failedAt).toBe(clock.now().toISOString());
+        expect(result.outcome === 'failed' && result.deadLetter.failedAt).toBe(clock.now().toISOString());
         expect(await effects(store, 'print')).toEqual([]);
         // The debugger's timeline shows the failed redrive as the fourth attempt.
         expect(await store.query('SELECT attempt, error FROM delivery_attempts WHERE handler = $1 ORDER BY attempt', ['print'])).toEqual([
