@@ -1,6 +1,7 @@
 import { sleep } from '../kernel/backoff';
 import { isoNow, type Clock } from '../kernel/clock';
 import type { IdSource } from '../kernel/ids';
+import { withTimeout } from '../kernel/timeout';
 import type { CallContext, CallOutcome, OnCall } from './call';
 import { errorForStatus, RetryableError, TerminalError } from './errors';
 
@@ -303,15 +304,6 @@ export function createSimulation<Op extends string>(
   };
 }
 
-function withTimeout<T>(work: Promise<T>, ms: number, timeoutError: () => Error): Promise<T> {
-  // The work goes on after the timeout (its effect still lands); its outcome no longer concerns anyone.
-  work.catch(() => undefined);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timeoutError()), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
 
 
 /** mulberry32: a small seeded PRNG, so that error rates are reproducible (no Math.random). */

@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia';
 import type { Store } from '../actors/ports';
 import type { Logger } from '../observability/logger';
+import { withTimeout } from '../kernel/timeout';
 import { problemResponses, successResponse } from './openapiProblems';
 import { problem } from './problem';
 
@@ -47,12 +48,13 @@ export function healthRoutes(options: HealthOptions) {
     })
     .get('/ready', async () => {
       const results = await Promise.all(checks.map((c) => run(c, timeoutMs)));
+      const storeDown = results[checks.findIndex((c) => c.name === 'store')] !== undefined;
       const failed: Record<string, string[]> = {};
       const summary: Record<string, 'ok' | 'failed'> = {};
       results.forEach((result, i) => {
         const name = checks[i]!.name;
         // Migrations are read from the store: with the store down that says nothing about them.
-        if (name === 'migrations' && results[0] !== undefined) return;
+        if (name === 'migrations' && storeDown) return;
         summary[name] = result === undefined ? 'ok' : 'failed';
         if (result !== undefined) {
           failed[name] = [result.reason];
@@ -85,16 +87,10 @@ export class NotReady extends Error {
 }
 
 async function run(c: ReadinessCheck, timeoutMs: number): Promise<{ reason: string; error: unknown } | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new NotReady(`no answer within ${timeoutMs} ms`)), timeoutMs);
-  });
   try {
-    await Promise.race([c.check(), timeout]);
+    await withTimeout(c.check(), timeoutMs, () => new NotReady(`no answer within ${timeoutMs} ms`));
     return undefined;
   } catch (error) {
     return { reason: error instanceof NotReady ? error.message : 'unavailable', error };
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -15,6 +15,7 @@ import { setGlobalErrorHandler, W3CTraceContextPropagator } from '@opentelemetry
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOffSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { withTimeout } from '../kernel/timeout';
 import { activeTraceparent, inSpan, traceparentOf, type SpanOptions } from '../kernel/tracing';
 
 export { recordError } from '../kernel/tracing';
@@ -93,16 +94,10 @@ export function createTracing(options: TracingOptions): Tracing {
       const global = trace.getTracerProvider();
       if (global instanceof ProxyTracerProvider && global.getDelegate() === provider) trace.disable();
       // The exporter retries a collector that does not answer for up to its own 10 s: a stop waits less.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`traces not flushed within ${SHUTDOWN_FLUSH_MS} ms`)), SHUTDOWN_FLUSH_MS);
-      });
       try {
-        await Promise.race([provider.shutdown(), deadline]);
+        await withTimeout(provider.shutdown(), SHUTDOWN_FLUSH_MS, () => new Error(`traces not flushed within ${SHUTDOWN_FLUSH_MS} ms`));
       } catch (error) {
         reportExportError(error);
-      } finally {
-        clearTimeout(timer);
       }
     },
   };
