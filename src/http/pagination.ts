@@ -3,19 +3,21 @@ import { successResponse, type JsonSchema } from './openapiProblems';
 import { QueryWholeNumber, Uuid } from './schemas';
 
 /**
- * Keyset paging for lists: a cursor is the base64url JSON array of the sort key of the last item of
- * the previous page, and the next page is announced as `Link: <…?cursor=…>; rel="next"` (API.md).
+ * Keyset paging for lists: a cursor is the base64url JSON array of the list's name and the sort key of
+ * the last item of the previous page, and the next page is announced as `Link: <…?cursor=…>; rel="next"`
+ * (API.md). The name makes a cursor of one list refused by another whose key has the same shape.
  */
-export function encodeCursor(key: readonly string[]): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
+export function encodeCursor(cursor: ListCursor, key: readonly string[]): string {
+  return Buffer.from(JSON.stringify([cursor.list, ...key])).toString('base64url');
 }
 
-/** The sort key a cursor holds, or undefined when it is not one this service handed out. */
-export function decodeCursor(cursor: string, parts: readonly CursorPart[]): string[] | undefined {
+/** The sort key a cursor holds, or undefined when it is not one this list handed out. */
+export function decodeCursor(text: string, cursor: ListCursor): string[] | undefined {
   try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (!Array.isArray(value) || value.length !== parts.length) return undefined;
-    if (value.every((v, i) => typeof v === 'string' && parts[i]!.safeParse(v).success)) return value as string[];
+    const value: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+    if (!Array.isArray(value) || value.length !== cursor.parts.length + 1 || value[0] !== cursor.list) return undefined;
+    const key = value.slice(1);
+    if (key.every((v, i) => typeof v === 'string' && cursor.parts[i]!.safeParse(v).success)) return key as string[];
   } catch {
     // Not JSON: the caller reports it like any other cursor this service did not hand out.
   }
@@ -31,10 +33,17 @@ export const CURSOR_UUID: CursorPart = Uuid;
 /** An actor's address, `<kind>/<id>`. */
 export const CURSOR_ADDRESS: CursorPart = z.string().regex(/^[A-Za-z][A-Za-z0-9]*\/[^/]+$/);
 
-/** A zod field for `?cursor=` that decodes to a sort key of these parts (400 when it is not one). */
-export const cursorParam = (...parts: CursorPart[]) =>
-  z.string().min(1).transform((cursor, ctx) => {
-    const key = decodeCursor(cursor, parts);
+/** The cursors of one list: its name and the parts of its sort key. */
+export interface ListCursor {
+  readonly list: string;
+  readonly parts: readonly CursorPart[];
+}
+export const listCursor = (list: string, ...parts: CursorPart[]): ListCursor => ({ list, parts });
+
+/** A zod field for `?cursor=` that decodes to a sort key of this list (400 when it is not one). */
+export const cursorParam = (cursor: ListCursor) =>
+  z.string().min(1).transform((text, ctx) => {
+    const key = decodeCursor(text, cursor);
     if (!key) {
       ctx.addIssue({ code: 'custom', message: 'not a cursor of this list' });
       return z.NEVER;
@@ -49,9 +58,9 @@ export const optionalLimitParam = QueryWholeNumber(1, 100).optional();
 export const limitParam = QueryWholeNumber(1, 100).default(50);
 
 /** The `Link` header value for the page after `lastKey`, on the request's own URL. */
-export function nextLink(requestUrl: string, lastKey: readonly string[]): string {
+export function nextLink(requestUrl: string, cursor: ListCursor, lastKey: readonly string[]): string {
   const next = new URL(requestUrl);
-  next.searchParams.set('cursor', encodeCursor(lastKey));
+  next.searchParams.set('cursor', encodeCursor(cursor, lastKey));
   return `<${next.pathname}${next.search}>; rel="next"`;
 }
 
@@ -59,10 +68,16 @@ export function nextLink(requestUrl: string, lastKey: readonly string[]): string
  * One page of a keyset list. Queries fetch `limit + 1` rows; when the extra row came back it is dropped
  * and the `Link` header of the next page (after the last kept row's key) is returned with the page.
  */
-export function pageOf<T>(rows: T[], limit: number | undefined, requestUrl: string, keyOf: (row: T) => readonly string[]): { items: T[]; link?: string } {
+export function pageOf<T>(
+  rows: T[],
+  limit: number | undefined,
+  requestUrl: string,
+  cursor: ListCursor,
+  keyOf: (row: T) => readonly string[],
+): { items: T[]; link?: string } {
   if (limit === undefined || rows.length <= limit) return { items: rows };
   const items = rows.slice(0, limit);
-  return { items, link: nextLink(requestUrl, keyOf(items[items.length - 1]!)) };
+  return { items, link: nextLink(requestUrl, cursor, keyOf(items[items.length - 1]!)) };
 }
 
 /** The OpenAPI success response of a paged list: the page, and the `Link` header to the next one. */

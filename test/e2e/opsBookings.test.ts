@@ -176,13 +176,14 @@ for (const mode of MODES) {
         expect((await call(t.url, 'GET', '/api/ops/bookings?limit=0')).status).toBe(400);
         expect((await call(t.url, 'GET', '/api/ops/bookings?limit=101')).status).toBe(400);
         expect((await call(t.url, 'GET', '/api/ops/bookings?cursor=bm9wZQ')).status).toBe(400);
-        // A cursor of the right shape that this service did not hand out: not a silent empty or full page.
+        // A cursor of the right shape that this list did not hand out: not a silent empty or full page.
         const forged = (key: unknown[]) => Buffer.from(JSON.stringify(key)).toString('base64url');
-        for (const key of [['x', 'y'], ['2030-01-01T00:00:00.000Z', 'not-a-uuid'], ['9999-99-99', crypto.randomUUID()]]) {
+        const time = '2030-01-01T00:00:00.000Z';
+        for (const key of [['ops.bookings', 'x', 'y'], ['ops.bookings', time, 'not-a-uuid'], ['ops.bookings', '9999-99-99', crypto.randomUUID()], [time, crypto.randomUUID()], ['tickets', time, crypto.randomUUID()]]) {
           const refused = await call(t.url, 'GET', `/api/ops/bookings?cursor=${forged(key)}`);
           expect([refused.status, Object.keys(refused.json.errors)]).toEqual([400, ['cursor']]);
         }
-        expect((await call(t.url, 'GET', `/api/ops/bookings?cursor=${forged(['2030-01-01T00:00:00.000Z', crypto.randomUUID()])}`)).status).toBe(200);
+        expect((await call(t.url, 'GET', `/api/ops/bookings?cursor=${forged(['ops.bookings', time, crypto.randomUUID()])}`)).status).toBe(200);
       });
     });
 

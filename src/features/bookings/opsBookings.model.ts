@@ -1,15 +1,18 @@
 import { z } from 'zod';
 import { UuidInput } from '../../http/schemas';
-import { CURSOR_TIME, CURSOR_UUID, cursorParam, optionalLimitParam } from '../../http/pagination';
+import { CURSOR_TIME, CURSOR_UUID, cursorParam, listCursor, optionalLimitParam } from '../../http/pagination';
 import type { MadeBooking } from './opsBookings.projection';
 import type { ShownOpsTicket } from './opsTickets.projection';
+
+/** Cursors of `GET /api/ops/bookings`: `[booked_at, booking_id]` of the last booking of the previous page. */
+export const OPS_BOOKINGS_CURSOR = listCursor('ops.bookings', CURSOR_TIME, CURSOR_UUID);
 
 /** `GET /api/ops/bookings` query: a real UTC date, and paging (everything unless `limit`). */
 export const OpsBookingsQuery = z.object({
   receipt_issue_date: z.iso.date('a date YYYY-MM-DD that exists').optional(),
   limit: optionalLimitParam,
   /** The `[booked_at, booking_id]` of the last booking of the previous page. */
-  cursor: cursorParam(CURSOR_TIME, CURSOR_UUID).optional(),
+  cursor: cursorParam(OPS_BOOKINGS_CURSOR).optional(),
 });
 
 /** `:id` of an ops booking: a UUID. */

@@ -4,7 +4,7 @@ import type { SqlExecutor } from '../../actors/ports';
 import { pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import type { FeatureDeps } from '../feature';
-import { OpsBooking, OpsBookingParams, OpsBookingsQuery, toOpsBooking } from './opsBookings.model';
+import { OPS_BOOKINGS_CURSOR, OpsBooking, OpsBookingParams, OpsBookingsQuery, toOpsBooking } from './opsBookings.model';
 import { findMadeBooking, listMadeBookings, type MadeBooking } from './opsBookings.projection';
 import { shownTicketsOf } from './opsTickets.projection';
 import { problemResponses } from '../../http/openapiProblems';
@@ -28,7 +28,7 @@ export function opsBookingsRoutes({ store }: Pick<FeatureDeps, 'store'>) {
       '',
       async ({ query, request, set }) => {
         const bookings = await listMadeBookings(store, { limit: query.limit, after: query.cursor, receiptIssuedOn: query.receipt_issue_date });
-        const page = pageOf(bookings, query.limit, request.url, (row) => [row.booked_at, row.booking_id]);
+        const page = pageOf(bookings, query.limit, request.url, OPS_BOOKINGS_CURSOR, (row) => [row.booked_at, row.booking_id]);
         if (page.link) set.headers.link = page.link;
         return withTickets(store, page.items);
       },

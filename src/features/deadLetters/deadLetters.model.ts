@@ -1,17 +1,20 @@
 import { z } from 'zod';
 import { UuidInput } from '../../http/schemas';
-import { CURSOR_TIME, CURSOR_UUID, cursorParam, limitParam } from '../../http/pagination';
+import { CURSOR_TIME, CURSOR_UUID, cursorParam, limitParam, listCursor } from '../../http/pagination';
 import type { DeadLetter } from '../../messaging/deadLetters';
 
 /** `dead` until redriven. */
 export const DeadLetterStatus = z.enum(['dead', 'redriven']);
+
+/** Cursors of `GET /api/ops/dead-letters`: `[failed_at, id]` of the last dead letter of the previous page. */
+export const DEAD_LETTERS_CURSOR = listCursor('dead-letters', CURSOR_TIME, CURSOR_UUID);
 
 /** `GET /api/ops/dead-letters` query: `limit` 1..100 (default 50), `status`, `cursor`. */
 export const DeadLetterListQuery = z.object({
   limit: limitParam,
   status: DeadLetterStatus.optional(),
   /** The `[failed_at, id]` of the last dead letter of the previous page. */
-  cursor: cursorParam(CURSOR_TIME, CURSOR_UUID).optional(),
+  cursor: cursorParam(DEAD_LETTERS_CURSOR).optional(),
 });
 
 /** `:id` of a dead letter: a UUID. */

@@ -6,7 +6,7 @@ import type { createIdempotency } from '../../http/idempotency';
 import { nextLink, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import type { DeadLetters } from '../../messaging/deadLetters';
-import { DeadLetterBody, DeadLetterListQuery, DeadLetterParams, RedriveAllBody, toDeadLetterBody } from './deadLetters.model';
+import { DEAD_LETTERS_CURSOR, DeadLetterBody, DeadLetterListQuery, DeadLetterParams, RedriveAllBody, toDeadLetterBody } from './deadLetters.model';
 import { problemResponses } from '../../http/openapiProblems';
 
 /** What the dead-letter routes need. */
@@ -33,7 +33,7 @@ export function deadLettersRoutes({ deadLetters, auth, idempotency, logger }: De
       async ({ query, request, set }) => {
         const after = query.cursor === undefined ? undefined : { failedAt: query.cursor[0]!, id: query.cursor[1]! };
         const page = await deadLetters.list({ limit: query.limit, status: query.status, after });
-        if (page.next !== undefined) set.headers.link = nextLink(request.url, [page.next.failedAt, page.next.id]);
+        if (page.next !== undefined) set.headers.link = nextLink(request.url, DEAD_LETTERS_CURSOR, [page.next.failedAt, page.next.id]);
         return page.items.map(toDeadLetterBody);
       },
       {

@@ -1,8 +1,11 @@
 import { z } from 'zod';
-import { CURSOR_ADDRESS, CURSOR_TIME, cursorParam, limitParam } from '../../http/pagination';
+import { CURSOR_ADDRESS, CURSOR_TIME, cursorParam, limitParam, listCursor } from '../../http/pagination';
 import { UuidInput } from '../../http/schemas';
 import type { ActorSummary } from './debugger.queries';
 import type { HistoryStep, TimelineEntry } from './debugger.timeline';
+
+/** Cursors of `GET /api/actors`: `[updated_at, address]` of the last actor of the previous page. */
+export const ACTORS_CURSOR = listCursor('actors', CURSOR_TIME, CURSOR_ADDRESS);
 
 /** `GET /api/actors` query. */
 export const ActorSearchQuery = z.object({
@@ -10,7 +13,7 @@ export const ActorSearchQuery = z.object({
   state: z.string().max(200).optional(),
   q: z.string().max(200).optional(),
   limit: limitParam,
-  cursor: cursorParam(CURSOR_TIME, CURSOR_ADDRESS).optional(),
+  cursor: cursorParam(ACTORS_CURSOR).optional(),
 });
 
 /** `:address` of an actor, URL-encoded `<kind>/<id>`. */

@@ -7,7 +7,7 @@ import { pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import { exportMachine, versionOf, type ExportedMachine } from './debugger.machines';
 import {
-  ACTOR_LIST_SCHEMA, ACTOR_REPORT_SCHEMA, ActorParams, ActorSearchQuery, BookingIdParams, IdParams, LAYOUT_SCHEMA, MACHINE_SCHEMA, toActorBody, toStepBody, toTimelineBody,
+  ACTOR_LIST_SCHEMA, ACTOR_REPORT_SCHEMA, ACTORS_CURSOR, ActorParams, ActorSearchQuery, BookingIdParams, IdParams, LAYOUT_SCHEMA, MACHINE_SCHEMA, toActorBody, toStepBody, toTimelineBody,
 } from './debugger.model';
 import { layoutMachine, type MachineLayout } from './debugger.layout';
 import { deadLettersOf, deliveriesOf, failedAttemptsOf, searchActors } from './debugger.queries';
@@ -99,7 +99,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
     )
     .get('/api/actors', async ({ query, request, set }) => {
       const rows = await searchActors(store, { ...query, after: query.cursor });
-      const page = pageOf(rows, query.limit, request.url, (row) => [row.updatedAt, row.address]);
+      const page = pageOf(rows, query.limit, request.url, ACTORS_CURSOR, (row) => [row.updatedAt, row.address]);
       if (page.link) set.headers.link = page.link;
       return page.items.map(toActorBody);
     }, {

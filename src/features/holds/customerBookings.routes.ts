@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia';
 import { z } from 'zod';
 import type { HoldContext } from '../../../machines/hold/hold.machine';
-import { CURSOR_TIME, CURSOR_UUID, cursorParam, limitParam, pageOf, pageResponse } from '../../http/pagination';
+import { CURSOR_TIME, CURSOR_UUID, cursorParam, limitParam, listCursor, pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
@@ -26,6 +26,9 @@ const TICKET_STATUS: Record<string, CustomerBooking['tickets'][number]['status']
  * they belong to no account: they are in the ops read model. The `holds` row is written in the commit
  * that sells the hold, so a booking is here as soon as its confirm has answered.
  */
+/** Cursors of `GET /api/me/bookings`: `[sold_at, hold_id]` of the last booking of the previous page. */
+const MY_BOOKINGS_CURSOR = listCursor('me.bookings', CURSOR_TIME, CURSOR_UUID);
+
 export function customerBookingsRoutes({ runtime, store, tracing, ids, auth }: FeatureDeps) {
   const bookingsOf = async (sold: SoldHold[]): Promise<CustomerBooking[]> => {
     const holds = await Promise.all(sold.map(async (row) => ({ row, context: (await runtime.get(`hold/${row.hold_id}`))?.context as HoldContext | undefined })));
@@ -58,13 +61,13 @@ export function customerBookingsRoutes({ runtime, store, tracing, ids, auth }: F
       '/me/bookings',
       async ({ query, request, set, user }) => {
         const rows = await soldHoldsOf(store, user.id, { limit: query.limit, ...(query.cursor ? { after: query.cursor } : {}) });
-        const page = pageOf(rows, query.limit, request.url, (row) => [row.sold_at, row.hold_id]);
+        const page = pageOf(rows, query.limit, request.url, MY_BOOKINGS_CURSOR, (row) => [row.sold_at, row.hold_id]);
         if (page.link) set.headers.link = page.link;
         return bookingsOf(page.items);
       },
       {
         auth: true,
-        query: z.object({ limit: limitParam, cursor: cursorParam(CURSOR_TIME, CURSOR_UUID).optional() }),
+        query: z.object({ limit: limitParam, cursor: cursorParam(MY_BOOKINGS_CURSOR).optional() }),
         response: { 200: z.array(CustomerBooking) },
         detail: { summary: 'My bookings (confirmed holds) with their tickets, newest first', description: '?limit= 1..100 (default 50), next page in Link.', responses: pageResponse(), tags },
       },

@@ -6,7 +6,7 @@ import type { Clock } from '../../kernel/clock';
 import type { IdSource } from '../../kernel/ids';
 import { sendCommand } from '../../http/commands';
 import type { createIdempotency } from '../../http/idempotency';
-import { CURSOR_TIME, CURSOR_UUID, cursorParam, optionalLimitParam, pageOf, pageResponse } from '../../http/pagination';
+import { CURSOR_TIME, CURSOR_UUID, cursorParam, listCursor, optionalLimitParam, pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import { createRequestContext } from '../../http/requestContext';
 import type { Tracing } from '../../observability/tracing';
@@ -24,6 +24,9 @@ export interface ShowsRoutesDeps {
 }
 
 /** `POST /api/shows` and `GET /api/shows` of the compatibility surface. */
+/** Cursors of `GET /api/shows`: `[start_time, show_id]` of the last show of the previous page. */
+const SHOWS_CURSOR = listCursor('shows', CURSOR_TIME, CURSOR_UUID);
+
 export function showsRoutes({ runtime, store, clock, ids, tracing, idempotency }: ShowsRoutesDeps) {
   return new Elysia({ name: 'shows', prefix: '/api/shows' })
     .use(createRequestContext({ tracing, ids }))
@@ -55,12 +58,12 @@ export function showsRoutes({ runtime, store, clock, ids, tracing, idempotency }
       '/',
       async ({ query, request, set }) => {
         const shows = await listShows(store, { limit: query.limit, after: query.cursor }, clock.now().toISOString());
-        const page = pageOf(shows, query.limit, request.url, (row) => [row.start_time, row.show_id]);
+        const page = pageOf(shows, query.limit, request.url, SHOWS_CURSOR, (row) => [row.start_time, row.show_id]);
         if (page.link) set.headers.link = page.link;
         return page.items;
       },
       {
-        query: z.object({ limit: optionalLimitParam, cursor: cursorParam(CURSOR_TIME, CURSOR_UUID).optional() }),
+        query: z.object({ limit: optionalLimitParam, cursor: cursorParam(SHOWS_CURSOR).optional() }),
         detail: { summary: 'Shows ordered by start_time; everything unless ?limit= (1..100), next page in Link', responses: pageResponse() },
         response: { 200: z.array(Show) },
       },

@@ -3,12 +3,15 @@ import { Elysia } from 'elysia';
 import { z } from 'zod';
 import { AppError } from '../../kernel/errors';
 import { sendCommand } from '../../http/commands';
-import { CURSOR_TIME, CURSOR_UUID, cursorParam, optionalLimitParam, pageOf, pageResponse } from '../../http/pagination';
+import { CURSOR_TIME, CURSOR_UUID, cursorParam, listCursor, optionalLimitParam, pageOf, pageResponse } from '../../http/pagination';
 import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
 import { ListedTicket, TicketIdParams, TicketsStatusBody } from './tickets.model';
 import { listTickets } from './ticketsList.projection';
 import { problemResponses, successResponse } from '../../http/openapiProblems';
+
+/** Cursors of `GET /api/tickets`: `[confirmed_at, ticket_id]` of the last ticket of the previous page. */
+const TICKETS_CURSOR = listCursor('tickets', CURSOR_TIME, CURSOR_UUID);
 
 /** Tickets of one webhook whose commands are in flight at once. */
 const WEBHOOK_TICKETS_IN_FLIGHT = 32;
@@ -73,12 +76,12 @@ export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency
       '/tickets',
       async ({ query, request, set }) => {
         const rows = await listTickets(store, { limit: query.limit, after: query.cursor });
-        const page = pageOf(rows, query.limit, request.url, (row) => [row.confirmed_at, row.ticket_id]);
+        const page = pageOf(rows, query.limit, request.url, TICKETS_CURSOR, (row) => [row.confirmed_at, row.ticket_id]);
         if (page.link) set.headers.link = page.link;
         return page.items.map((r) => ({ ticket_id: r.ticket_id, price: r.price, customer_email: r.customer_email }));
       },
       {
-        query: z.object({ limit: optionalLimitParam, cursor: cursorParam(CURSOR_TIME, CURSOR_UUID).optional() }),
+        query: z.object({ limit: optionalLimitParam, cursor: cursorParam(TICKETS_CURSOR).optional() }),
         detail: { summary: 'Tickets that are confirmed and neither cancelled nor refunded, in confirmation order', responses: pageResponse() },
         response: { 200: z.array(ListedTicket) },
       },
