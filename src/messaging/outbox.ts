@@ -5,6 +5,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { LogCursor, LoggedMessage, Message, Store } from '../actors/ports';
 import { backoffMs } from '../kernel/backoff';
 import { isoNow, type Clock } from '../kernel/clock';
+import { ownerOnly } from '../kernel/files';
 import { inSpan, SpanKind } from '../kernel/tracing';
 import type { Logger } from '../observability/logger';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
@@ -273,6 +274,7 @@ class BufferedRelay implements Outbox {
     this.bufferPath = opts.bufferPath;
     mkdirSync(dirname(opts.bufferPath), { recursive: true });
     this.db = new Database(opts.bufferPath, { create: true, readwrite: true, strict: true });
+    ownerOnly(opts.bufferPath);
     this.db.run('PRAGMA busy_timeout = 5000');
     this.db.run('PRAGMA journal_mode = WAL');
     this.db.run('PRAGMA synchronous = FULL');

@@ -1,4 +1,5 @@
 import { Database } from 'bun:sqlite';
+import { ownerOnly } from '../kernel/files';
 import { assertCount, closedBusError, decodeMessage, encodeMessage, trimDue, unknownGroupError } from './bus';
 import { PUBLISHED_MEMORY_MS, TRIM_EVERY_MS, type Bus, type BusEntry, type BusMessage } from './ports';
 
@@ -93,6 +94,7 @@ class SqliteBus implements Bus {
     private readonly trimEveryMs: number,
   ) {
     this.db = new Database(path, { create: true, readwrite: true, strict: true });
+    if (path !== ':memory:') ownerOnly(path);
     this.db.run('PRAGMA busy_timeout = 5000');
     if (path !== ':memory:') this.db.run('PRAGMA journal_mode = WAL');
     this.db.run('PRAGMA synchronous = FULL');

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { ownerOnly } from '../kernel/files';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Database, type SQLQueryBindings } from 'bun:sqlite';
 import type {
@@ -95,6 +96,7 @@ export class SqliteStore implements Store {
   /** Opens (and creates) the database at `path`; see openSqliteStore. */
   static open(path: string): SqliteStore {
     const writer = new Database(path, { create: true, readwrite: true });
+    if (path !== ':memory:') ownerOnly(path);
     writer.run('PRAGMA busy_timeout = 5000');
     writer.run('PRAGMA foreign_keys = ON');
     if (path === ':memory:') return new SqliteStore(path, writer, null);

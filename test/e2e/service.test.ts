@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { openSqliteStore } from '../../src/store/sqlite';
 import { runCli, startServiceProcess } from '../support/serviceProcess';
 import { makeTempDir } from '../support/tempDir';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 
 describe('the service process', () => {
   let dir: { path: string; cleanup(): void | Promise<void> };
@@ -24,6 +24,18 @@ describe('the service process', () => {
       expect(ready.status).toBe(200);
       expect(await service.stop('SIGTERM')).toBe(0);
       expect(service.output()).toContain('"msg":"service stopped"');
+    });
+
+    it('keeps its databases readable by its own user only, whatever the umask', async () => {
+      const service = await startServiceProcess({ DATA_DIR: dir.path });
+      try {
+        const show = { dead_nation_id: 'dn-perm', number_of_tickets: 1, start_time: '2031-01-01T20:00:00Z', title: 'T', venue: 'V' };
+        expect((await fetch(`${service.url}/api/shows`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(show) })).status).toBe(201);
+        const modes = ['tickets.db', 'tickets.db-wal', 'bus.db'].map((file) => [file, (statSync(join(dir.path, file)).mode & 0o777).toString(8)]);
+        expect(modes).toEqual([['tickets.db', '600'], ['tickets.db-wal', '600'], ['bus.db', '600']]);
+      } finally {
+        await service.stop('SIGTERM');
+      }
     });
 
     it('is no longer ready once its data directory is deleted (its writes would be lost)', async () => {
