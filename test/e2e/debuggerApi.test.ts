@@ -43,6 +43,16 @@ for (const mode of MODES) {
       for (const query of ['limit=0', 'limit=101', 'cursor=nope']) expect((await call(t.url, 'GET', `/api/actors?${query}`, undefined, ops)).status).toBe(400);
     });
 
+    it('serves the page so that no other site can frame it', async () => {
+      const page = await fetch(`${t.url}/debug`);
+      expect(page.status).toBe(200);
+      expect([page.headers.get('content-security-policy'), page.headers.get('x-frame-options'), page.headers.get('x-content-type-options')]).toEqual([
+        "frame-ancestors 'none'",
+        'DENY',
+        'nosniff',
+      ]);
+    });
+
     it('searches `q` as literal text: % and _ are not wildcards', async () => {
       const ops = opsHeaders(t);
       const show = { dead_nation_id: crypto.randomUUID(), number_of_tickets: 5, start_time: '2031-01-01T20:00:00Z', title: 'Gig 100%_sold', venue: 'Hall' };

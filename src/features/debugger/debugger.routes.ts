@@ -48,6 +48,18 @@ export function exportedMachines(registry: MachineRegistry): ExportedMachine[] {
  * history (time travel from stored snapshots), and the `/debug` page that draws them. The page itself
  * holds no data and is public; everything it shows comes from the ops-only JSON routes.
  */
+/**
+ * The page holds an ops login and token: no other site may frame it (clickjacking), and the browser
+ * must not guess its type.
+ */
+const DEBUG_PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'content-security-policy': "frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+};
+
 export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stopping, pollMs = 500 }: DebuggerRoutesDeps) {
   const machines = exportedMachines(registry);
   const html = (debugPage as unknown as string).replace('__TRACE_UI_URL__', JSON.stringify(traceUiUrl ?? '').slice(1, -1));
@@ -83,7 +95,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
 
   return new Elysia({ name: 'debugger' })
     .use(auth)
-    .get('/debug', () => new Response(html, { headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } }), {
+    .get('/debug', () => new Response(html, { headers: DEBUG_PAGE_HEADERS }), {
       detail: { tags, summary: 'The debugger page (data comes from the ops routes)', responses: successResponse(200, 'The page', { contentType: 'text/html' }) },
     })
     .get('/api/machines', () => machines, { auth: 'ops', detail: { tags, summary: 'Every machine, all versions, as XState JSON', responses: successResponse(200, 'XState machine JSON, one per machine version', { contentType: 'application/json', schema: { type: 'array', items: MACHINE_SCHEMA } }) } })
