@@ -13,6 +13,9 @@ import { createRequestContext, requestContextOf } from './requestContext';
 
 const OPENAPI_JSON_PATH = '/openapi/json';
 
+/** The version of @scalar/api-reference the OpenAPI page loads. */
+const SCALAR_VERSION = '1.76.4';
+
 export interface AppDeps {
   store: Store;
   metrics: Metrics;
@@ -80,6 +83,9 @@ export function createApp(deps: AppDeps) {
     })
     .use(openapi({
       path: '/openapi',
+      // The page loads Scalar from jsDelivr: a pinned version, never whatever `latest` is that day, runs
+      // on this origin (where /debug keeps an ops token).
+      scalar: { version: SCALAR_VERSION },
       documentation: {
         info: { title: 'Tickets API', version: deps.version ?? '0.0.0' },
         // The error body, for feature routes to reference as `#/components/schemas/Problem`.

@@ -88,6 +88,12 @@ describe('the OpenAPI document', () => {
     expect(stream?.parameters?.find((p) => p.name === 'access_token')).toMatchObject({ in: 'query', required: true });
   });
 
+  it('serves the browsable page with a pinned version of its script, never `latest`', async () => {
+    const page = await (await fetch(`${t.url}/openapi`)).text();
+    expect(page).toMatch(/@scalar\/api-reference@\d+\.\d+\.\d+\//);
+    expect(page).not.toContain('@latest');
+  });
+
   it('gives every operation a success response, also those with an empty body or a Location header', () => {
     for (const { path, method, op } of operations()) {
       const where = `${method} ${path}`;
