@@ -40,7 +40,7 @@ export const UuidInput = Uuid.transform((id) => id.toLowerCase());
  */
 export const QueryWholeNumber = (min: number, max: number) =>
   z.string()
-    .regex(/^\d{1,7}$/, 'a whole number in decimal digits')
+    .regex(/^\d{1,15}$/, 'a whole number in decimal digits')
     .transform(Number)
     .pipe(z.number().int().min(min).max(max))
     .meta({ type: 'integer', minimum: min, maximum: max });

@@ -157,6 +157,8 @@ for (const mode of MODES) {
       }
       expect((await search(t, 'size=1')).status).toBe(200);
       expect((await search(t, 'size=100')).status).toBe(200);
+      // Past the bound, the error says the bound, not the format.
+      expect((await search(t, 'page=10000000')).json.errors.page[0]).toContain('1000000');
     });
 
     it('takes q as the text sent, also when it looks like JSON', async () => {
