@@ -170,6 +170,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     stopping: stopping.signal,
     // The dead letters need the consumers, which need the handlers made from these deps: bound on first use.
     redriveIfSafe: (handler, actor) => deadLetters.redriveIfSafe(handler, actor),
+    settleDeadLetters: (handler, actor, settled) => deadLetters.settle(handler, actor, settled),
   };
   const consumers = createConsumers({
     store,

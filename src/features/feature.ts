@@ -44,6 +44,8 @@ export interface FeatureDeps {
   stopping: AbortSignal;
   /** Redrives a handler's dead letter of an actor's message when that cannot repeat an effect (DeadLetters.redriveIfSafe). */
   redriveIfSafe: DeadLetters['redriveIfSafe'];
+  /** Marks the dead letters of a step done since as redriven (DeadLetters.settle). */
+  settleDeadLetters: DeadLetters['settle'];
 }
 
 /**

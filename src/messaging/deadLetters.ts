@@ -84,6 +84,12 @@ export interface DeadLetters {
    * must move on by itself once the service it calls is back (a VIP bundle's step check).
    */
   redriveIfSafe(handler: string, actor: string): Promise<RedriveResult['outcome'] | 'none' | 'may_have_acted'>;
+  /**
+   * Marks as redriven the dead letters of `handler` for messages of `actor` that `settled` picks: their
+   * step has since been asked again and done (a VIP bundle's step check sends a new command), so they
+   * need no operator. Resolves to how many.
+   */
+  settle(handler: string, actor: string, settled: (message: BusMessage) => boolean): Promise<number>;
 }
 
 /** What the dead-letter service needs: the store, the clock, and the consumers that redrive. */
@@ -209,6 +215,20 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
       const items = rows.slice(0, limit).map(toDeadLetter);
       const last = items.at(-1);
       return { items, next: rows.length > limit && last ? { failedAt: last.failedAt, id: last.id } : undefined };
+    },
+
+    async settle(handler, actor, settled) {
+      const rows = await store.query<{ id: string; message: string }>(
+        `SELECT d.id, d.message FROM dead_letters d JOIN messages m ON m.id = d.message_id
+          WHERE d.handler = $1 AND d.status = 'dead' AND m.actor = $2`,
+        [handler, actor],
+      );
+      let count = 0;
+      for (const row of rows) {
+        if (!settled(JSON.parse(row.message) as BusMessage)) continue;
+        count += await store.execute("UPDATE dead_letters SET status = 'redriven', redriven_at = $2 WHERE id = $1 AND status = 'dead'", [row.id, isoNow(clock)]);
+      }
+      return count;
     },
 
     async redriveIfSafe(handler, actor) {

@@ -34,12 +34,19 @@ const TAXI_STEP_STATES = ['bookingTaxi', 'abandoningTaxi'] as const;
  * the bundle's step check asks for the step again.
  * External calls carry the command's key (`<bundle id>-<leg>`), the same on every retry.
  */
-export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSafe }: FeatureDeps): Handler[] {
+export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSafe, settleDeadLetters }: FeatureDeps): Handler[] {
   const now = () => clock.now().toISOString();
   const tell = (vipBundleId: string, event: ActorEvent, ctx: HandlerContext) => reply(runtime, `vipBundle/${vipBundleId}`, event, ctx);
 
   /** Asks the ticket actor for a refund; a ticket already refunding, refunded or cancelled counts as done. */
   const refundTicket = (ticketId: string, ctx: HandlerContext) => reply(runtime, `ticket/${ticketId}`, { type: 'ticket.refund', now: now() }, ctx);
+
+  /**
+   * The step's outcome is told: earlier deliveries of it that were dead-lettered (before the step check
+   * asked again) need no operator any more. Only those of the same leg, when the step has legs.
+   */
+  const settled = (ctx: HandlerContext, vipBundleId: string, leg?: FlightLeg) =>
+    settleDeadLetters(ctx.handler, `vipBundle/${vipBundleId}`, (message) => leg === undefined || message.payload.leg === leg);
 
   /**
    * Whether the bundle still waits for this step's outcome (it is asking for it, also past its deadline).
@@ -132,9 +139,11 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
           } catch (error) {
             if (!(error instanceof TerminalError)) throw error;
             await tell(vipBundleId, { type: 'flights.failed', now: now(), leg, reason: error.message }, ctx);
+            await settled(ctx, vipBundleId, leg);
             return;
           }
           await tell(vipBundleId, { type: 'flights.booked', now: now(), leg, ticket_ids: ticketIds }, ctx);
+          await settled(ctx, vipBundleId, leg);
         },
       },
     }),
@@ -151,9 +160,11 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
           } catch (error) {
             if (!(error instanceof TerminalError)) throw error;
             await tell(vipBundleId, { type: 'taxi.failed', now: now(), reason: error.message }, ctx);
+            await settled(ctx, vipBundleId);
             return;
           }
           await tell(vipBundleId, { type: 'taxi.booked', now: now(), booking_id: taxiBookingId }, ctx);
+          await settled(ctx, vipBundleId);
         },
       },
     }),
@@ -172,6 +183,7 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
             }
           }
           await tell(c.vip_bundle_id, { type: 'flights.cancelled', now: now(), leg: c.leg }, ctx);
+          await settled(ctx, c.vip_bundle_id, c.leg);
         },
       },
     }),
@@ -185,6 +197,7 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
           await reply(runtime, `booking/${c.booking_id}`, { type: 'booking.cancel', now: now(), reason: `VIP bundle ${c.vip_bundle_id} failed` }, ctx);
           for (const ticketId of await ticketsOfBundle(store, c.vip_bundle_id)) await refundTicket(ticketId, ctx);
           await tell(c.vip_bundle_id, { type: 'tickets.cancelled', now: now() }, ctx);
+          await settled(ctx, c.vip_bundle_id);
         },
       },
     }),
