@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { decimalWholeNumber } from './kernel/numbers';
 import { OPS_PASSWORD_MIN_LENGTH, passwordProblems } from './kernel/passwords';
 
 /** How long a VIP bundle may take before it compensates, unless `VIP_BUNDLE_DEADLINE_SECONDS` says otherwise. */
@@ -49,12 +50,8 @@ const rateLimitRule = z
  */
 const DEFAULT_RATE_LIMIT = '200/1s';
 
-/**
- * A whole number in decimal digits, `min` to `max`: `z.coerce.number` would also read `0x50`, `1e3` or
- * ` 5`, which nobody writing a port or a size means.
- */
-const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.string().regex(/^\d{1,15}$/, 'a whole number in decimal digits').transform(Number).pipe(z.number().int().min(min).max(max));
+/** A whole number in decimal digits (kernel/numbers.ts): `0x50`, `1e3` or ` 80` are refused. */
+const wholeNumber = decimalWholeNumber;
 
 /**
  * The only reader of the environment. Every variable, its default for embedded mode and its meaning is

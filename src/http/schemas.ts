@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { UUID_PATTERN } from '../kernel/ids';
+import { decimalWholeNumber } from '../kernel/numbers';
 import { CURRENCY_PATTERN, MONEY_AMOUNT_PATTERN } from '../kernel/money';
 
 /** Money on the wire (API.md): `{"amount": "50.30", "currency": "GBP"}`. */
@@ -34,16 +35,8 @@ export const Uuid = z.string().regex(UUID_PATTERN, 'Invalid UUID');
  */
 export const UuidInput = Uuid.transform((id) => id.toLowerCase());
 
-/**
- * A whole number in a query string, `min` to `max`, in decimal digits: `z.coerce.number` would also
- * read `0x5`, `1e1`, `+5` or ` 5` (and `[]` as 0). Documented as the integer it is.
- */
-export const QueryWholeNumber = (min: number, max: number) =>
-  z.string()
-    .regex(/^\d{1,15}$/, 'a whole number in decimal digits')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max))
-    .meta({ type: 'integer', minimum: min, maximum: max });
+/** A whole number in a query string (`limit`, `page`, `size`), in decimal digits only. */
+export const QueryWholeNumber = (min: number, max: number) => decimalWholeNumber(min, max);
 
 /**
  * A seat label as sent: trimmed and in Unicode NFC, so that `é2` names one seat whether the client

@@ -10,3 +10,11 @@ export function ownerOnly(databasePath: string): void {
     if (existsSync(path)) chmodSync(path, 0o600);
   }
 }
+
+/**
+ * Throws when a file this process opened is gone: an open SQLite file keeps working after it is deleted
+ * (DATA_DIR removed or unmounted), but what it writes then is lost at the next start.
+ */
+export function assertStillThere(path: string, what: string): void {
+  if (!existsSync(path)) throw new Error(`${what} ${path} is gone (was DATA_DIR deleted or unmounted?)`);
+}

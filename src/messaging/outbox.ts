@@ -1,11 +1,11 @@
 import { Database } from 'bun:sqlite';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { LogCursor, LoggedMessage, Message, Store } from '../actors/ports';
 import { backoffMs } from '../kernel/backoff';
 import { isoNow, type Clock } from '../kernel/clock';
-import { ownerOnly } from '../kernel/files';
+import { assertStillThere, ownerOnly } from '../kernel/files';
 import { inSpan, SpanKind } from '../kernel/tracing';
 import type { Logger } from '../observability/logger';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
@@ -378,8 +378,7 @@ class BufferedRelay implements Outbox {
   }
 
   async stats(): Promise<OutboxStats> {
-    // An open SQLite file keeps working after it is deleted, but what it then writes is lost at the next start.
-    if (!existsSync(this.bufferPath)) throw new Error(`the outbox buffer ${this.bufferPath} is gone (was DATA_DIR deleted or unmounted?)`);
+    assertStillThere(this.bufferPath, 'the outbox buffer');
     this.appendUnbuffered();
     const row = this.db
       .query<BacklogRow, [number]>('SELECT COUNT(*) AS depth, MIN(occurred_at) AS oldest FROM outbox_buffer WHERE seq > ?')

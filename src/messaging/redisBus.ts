@@ -250,10 +250,7 @@ class RedisBus implements Bus {
   private async readOwnPending(stream: string, group: string, consumer: string, count: number): Promise<BusEntry[]> {
     const redis = await this.connection();
     const key = this.key(stream);
-    const reply = await redis.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', key, '0');
-    if (reply === null) return [];
-    const [streamReply] = asArray(reply, 'XREADGROUP');
-    const entries = asArray(asArray(streamReply, 'XREADGROUP')[1], 'XREADGROUP').map((entry) => asArray(entry, 'XREADGROUP'));
+    const entries = readReplyEntries(await redis.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', key, '0'));
     if (entries.length === 0) return [];
     const gone = entries.filter(([, fields]) => fields === null).map(([id]) => asString(id, 'entry id'));
     if (gone.length > 0) await redis.xack(key, group, ...gone);
@@ -361,13 +358,7 @@ class RedisBus implements Bus {
 
   /** XREADGROUP on one stream: null (nothing new) or `[[key, [[id, fields], …]]]`. Entries read with `>` are first deliveries. */
   private toReadEntries(stream: string, reply: unknown): BusEntry[] {
-    if (reply === null) return [];
-    const [streamReply] = asArray(reply, 'XREADGROUP');
-    const entries = asArray(asArray(streamReply, 'XREADGROUP')[1], 'XREADGROUP');
-    return entries.map((entry) => {
-      const [id, fields] = asArray(entry, 'XREADGROUP');
-      return this.toEntry(stream, id, fields, 1);
-    });
+    return readReplyEntries(reply).map(([id, fields]) => this.toEntry(stream, id, fields, 1));
   }
 
   private toEntry(stream: string, id: unknown, fields: unknown, deliveries: number): BusEntry {
@@ -398,4 +389,11 @@ function pairs(value: unknown, what: string): Map<string, unknown> {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The `[id, fields]` entries of an XREADGROUP reply on one stream (none for null); `fields` is null for an entry deleted since. */
+function readReplyEntries(reply: unknown): unknown[][] {
+  if (reply === null) return [];
+  const [streamReply] = asArray(reply, 'XREADGROUP');
+  return asArray(asArray(streamReply, 'XREADGROUP')[1], 'XREADGROUP').map((entry) => asArray(entry, 'XREADGROUP'));
 }

@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { ownerOnly } from '../kernel/files';
+import { assertStillThere, ownerOnly } from '../kernel/files';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Database, type SQLQueryBindings } from 'bun:sqlite';
 import type {
@@ -136,8 +135,7 @@ export class SqliteStore implements Store {
   }
 
   async ping(): Promise<void> {
-    // An open SQLite file keeps working after it is deleted, but what it then writes is lost at the next start.
-    if (this.path !== ':memory:' && !existsSync(this.path)) throw new Error(`the database file ${this.path} is gone (was DATA_DIR deleted or unmounted?)`);
+    if (this.path !== ':memory:') assertStillThere(this.path, 'the database file');
     await this.query('SELECT 1');
   }
 
