@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { UUID_PATTERN } from '../kernel/ids';
 import { decimalWholeNumber } from '../kernel/numbers';
-import { CURRENCY_PATTERN, MONEY_AMOUNT_PATTERN } from '../kernel/money';
+import { CURRENCY_PATTERN, MONEY_AMOUNT_PATTERN, isIsoCurrency } from '../kernel/money';
 
 /** Money on the wire (API.md): `{"amount": "50.30", "currency": "GBP"}`. */
 export const MoneySchema = z.object({
   amount: z.string().regex(MONEY_AMOUNT_PATTERN, 'a decimal string with at most 12 digits before the point and exactly 2 after, e.g. "50.30"'),
-  currency: z.string().regex(CURRENCY_PATTERN, 'an ISO 4217 code of 3 upper-case letters, e.g. "GBP"'),
+  currency: z.string()
+    .regex(CURRENCY_PATTERN, 'an ISO 4217 code of 3 upper-case letters, e.g. "GBP"')
+    .refine((code) => !CURRENCY_PATTERN.test(code) || isIsoCurrency(code), 'an ISO 4217 currency code, e.g. "GBP"'),
 });
 
 /**

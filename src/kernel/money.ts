@@ -9,6 +9,14 @@ export const MONEY_AMOUNT_PATTERN = /^\d{1,12}\.\d{2}$/;
 export const MAX_MINOR = 99_999_999_999_999;
 export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
 
+/**
+ * The ISO 4217 codes, current and withdrawn, as the runtime's ICU data knows them: a code outside them
+ * is a typo ("EUX") that no receipt or payment could be issued in, so it is refused at the door.
+ */
+const ISO_CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
+
+export const isIsoCurrency = (code: string): boolean => CURRENCY_PATTERN.test(code) && ISO_CURRENCIES.has(code);
+
 /** Amounts are handled as integer minor units so that sums never drift. */
 export const toMinor = (m: Money): number => {
   const [whole, frac] = m.amount.split('.') as [string, string];
