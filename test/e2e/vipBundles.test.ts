@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'bun:test';
 import type { ManualClock } from '../../src/kernel/clock';
 import { createDeadLetters } from '../../src/messaging/deadLetters';
+import { opsHeaders } from '../support/auth';
 import { MODES, call, eventually, startTestService, type TestService } from '../support/service';
 
 const NOW = '2030-01-01T00:00:00.000Z';
@@ -103,6 +104,19 @@ for (const mode of MODES) {
         expect(t.simulators.deadNation.bookings().filter((b) => b.booking_id === bookingId).length).toBe(1);
         expect(await availableSeats(showId)).toBe(8);
         expect(await stateOf(`booking/${bookingId}`)).toBe('placed');
+      });
+
+      it("gives ops the bundle's timeline by its own id at /api/bookings/:id/timeline, as by its booking's id", async () => {
+        const { vip_bundle_id: id, booking_id: bookingId } = await bookBundle(await createShow(10));
+        await settled(id, 'finalized');
+        const byBundle = await call(t.url, 'GET', `/api/bookings/${id}/timeline`, undefined, opsHeaders(t));
+        expect(byBundle.status).toBe(200);
+        expect(byBundle.json.address).toBe(`vipBundle/${id}`);
+        expect(byBundle.json.timeline.map((entry: { name?: string }) => entry.name)).toContain('VipBundleFinalized_v1');
+        expect((await call(t.url, 'GET', `/api/bookings/${bookingId}/timeline`, undefined, opsHeaders(t))).json.address).toBe(`booking/${bookingId}`);
+        const unknown = await call(t.url, 'GET', `/api/bookings/${crypto.randomUUID()}/timeline`, undefined, opsHeaders(t));
+        expect(unknown.status).toBe(404);
+        expect(unknown.json.detail).toMatch(/no booking, hold or VIP bundle/);
       });
 
       it('returns the first answer to a repeat with the same Idempotency-Key and starts one bundle', async () => {

@@ -142,14 +142,18 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
     })
     .get(
       '/api/bookings/:id/timeline',
-      async ({ params }) => (await actorReport(`booking/${params.id}`)) ?? (await actorReport(`hold/${params.id}`)) ?? unknownActor(`booking/${params.id}`),
+      async ({ params }) =>
+        (await actorReport(`booking/${params.id}`))
+        ?? (await actorReport(`hold/${params.id}`))
+        ?? (await actorReport(`vipBundle/${params.id}`))
+        ?? problem(404, 'NOT_FOUND', `no booking, hold or VIP bundle with id ${params.id}`),
       {
         params: BookingIdParams,
         auth: 'ops',
         detail: {
           tags,
           summary: "One booking's timeline and history",
-          description: 'A booking of book-tickets or a VIP bundle (`booking/<id>`), or one bought through a hold (`hold/<id>`).',
+          description: 'A booking of book-tickets or of a VIP bundle (`booking/<id>`), one bought through a hold (`hold/<id>`), or a VIP bundle by its own id (`vipBundle/<id>`).',
           responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'Timeline and history', { contentType: 'application/json', schema: ACTOR_REPORT_SCHEMA }) },
         },
       },
