@@ -63,9 +63,20 @@ export type HoldEvent =
   | { type: 'hold.expire'; now: string; due_at: string }
   | { type: 'hold.pay'; now: string; payment_method: string; amount: Price; payment_check_seconds?: number }
   | { type: 'hold.checkPayment'; now: string; due_at: string }
-  | { type: 'payment.declined'; now: string }
+  | { type: 'payment.declined'; now: string; call?: CallNote }
   /** The charge's outcome; `payment_id` null for a hold with nothing to pay. */
-  | { type: 'hold.confirm'; now: string; payment_id: string | null; ticket_ids: string[] };
+  | { type: 'hold.confirm'; now: string; payment_id: string | null; ticket_ids: string[]; call?: CallNote };
+
+/**
+ * The call to another service whose outcome an event carries (the charge), kept with the event in the
+ * journal so that the actor's timeline shows the call; the machine does not read it.
+ */
+export interface CallNote {
+  service: string;
+  operation: string;
+  started_at: string;
+  outcome: 'ok' | 'declined' | 'refused';
+}
 
 export interface HoldContext {
   holdId: string;

@@ -99,7 +99,10 @@ for (const mode of MODES) {
         const report = await call(t.url, 'GET', `/api/bookings/${bought.booking_id}/timeline`, undefined, opsHeaders(t));
         expect(report.status).toBe(200);
         expect(report.json).toMatchObject({ address: `hold/${bought.booking_id}`, state: 'sold' });
-        expect(report.json.timeline.length).toBeGreaterThan(0);
+        // The charge the confirm route made comes before the command that carried its outcome.
+        const charge = report.json.timeline.findIndex((e: { kind: string; name: string }) => e.kind === 'external.call' && e.name === 'payments.charge');
+        expect(report.json.timeline[charge]).toMatchObject({ status: 'ok', data: { service: 'payments', operation: 'charge', outcome: 'ok' } });
+        expect(charge).toBeLessThan(report.json.timeline.findIndex((e: { kind: string; name: string }) => e.kind === 'command' && e.name === 'hold.confirm'));
         // The handler that issues the tickets only tells actors: a delivery, not a call to another service.
         await eventually(async () => {
           const { timeline } = (await call(t.url, 'GET', `/api/bookings/${bought.booking_id}/timeline`, undefined, opsHeaders(t))).json;

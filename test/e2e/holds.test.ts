@@ -340,6 +340,10 @@ for (const mode of MODES) {
         expect(declined.json.code).toBe('PAYMENT_DECLINED');
         expect((await seatsOf(eventId)).status.A1).toBe('held');
         expect((await t.service.runtime.get(`hold/${id}`))?.state).toBe('held');
+        // The charge the route made is in the hold's timeline, with its outcome.
+        const { timeline } = (await call(t.url, 'GET', `/api/bookings/${id}/timeline`, undefined, opsHeaders(t))).json;
+        const charges = timeline.filter((e: { kind: string }) => e.kind === 'external.call');
+        expect(charges.map((e: { name: string; status: string; error?: string }) => [e.name, e.status, e.error])).toEqual([['payments.charge', 'failed', 'declined']]);
       });
 
       it('answers 502 PAYMENT_FAILED, not a decline, when the payments service refuses the request itself; the hold stays and a new confirm pays', async () => {

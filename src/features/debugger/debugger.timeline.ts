@@ -109,12 +109,16 @@ const isTimerEvent = (event: JournalEntry['event']): boolean => typeof event.due
 const HANDLED = new Set<TimelineEntry['kind']>(['delivery.failed', 'delivery', 'external.call', 'dead_letter']);
 
 /**
- * Where an entry falls among the journal steps: step k itself, or just after it for what handlers did
- * with its messages; after every step when it belongs to none (a message of a journal row older than
- * the message ids). A number for every entry, so that (time, position, kind, arrival) orders them all.
+ * Where an entry falls among the journal steps: step k itself, just after it for what handlers did
+ * with its messages, just before it for the call whose outcome it carries (no message: a route's call);
+ * after every step when it belongs to none (a message of a journal row older than the message ids). A
+ * number for every entry, so that (time, position, kind, arrival) orders them all.
  */
-const causalPosition = (entry: TimelineEntry): number =>
-  entry.step === undefined ? Number.MAX_SAFE_INTEGER : entry.step + (HANDLED.has(entry.kind) ? 0.5 : 0);
+const causalPosition = (entry: TimelineEntry): number => {
+  if (entry.step === undefined) return Number.MAX_SAFE_INTEGER;
+  if (!HANDLED.has(entry.kind)) return entry.step;
+  return entry.messageId === undefined ? entry.step - 0.25 : entry.step + 0.5;
+};
 
 type Ids = Pick<TimelineEntry, 'correlationId' | 'traceId'>;
 
@@ -196,6 +200,22 @@ function deliveryEntries(message: Message, sources: TimelineSources, base: Pick<
   return out;
 }
 
+/** A call made outside the handlers (a route's charge) whose outcome a command carries as `call`. */
+interface CallNote {
+  service: string;
+  operation: string;
+  started_at: string;
+  outcome: string;
+}
+
+function callNoteOf(event: JournalEntry['event']): CallNote | undefined {
+  const call = (event as { call?: unknown }).call;
+  if (typeof call !== 'object' || call === null) return undefined;
+  const { service, operation, started_at: startedAt, outcome } = call as Record<string, unknown>;
+  if (typeof service !== 'string' || typeof operation !== 'string' || typeof startedAt !== 'string' || typeof outcome !== 'string') return undefined;
+  return { service, operation, started_at: startedAt, outcome };
+}
+
 /**
  * Puts together one actor's history, oldest first: for every journal step the command (or timer firing)
  * and the transition it made (or its rejection), the timers it scheduled or cancelled, each message it
@@ -213,6 +233,11 @@ export function assembleTimeline(sources: TimelineSources): TimelineEntry[] {
   sources.journal.forEach((step, index) => {
     const ids = idsOf(step);
     const { type, ...data } = step.event;
+    const call = callNoteOf(step.event);
+    if (call !== undefined) {
+      const failed = call.outcome !== 'ok';
+      push({ kind: 'external.call', at: call.started_at, step: index, name: `${call.service}.${call.operation}`, attempts: 1, status: failed ? 'failed' : 'ok', ...(failed ? { error: call.outcome } : {}), data: call, ...ids });
+    }
     push({ kind: isTimerEvent(step.event) ? 'timer.fired' : 'command', at: step.at, step: index, name: type, data, ...ids });
     push({
       kind: step.rejected ? 'rejected' : 'transition',

@@ -1,4 +1,4 @@
-import type { HoldContext, HoldEvent } from '../../../machines/hold/hold.machine';
+import type { CallNote, HoldContext, HoldEvent } from '../../../machines/hold/hold.machine';
 import type { CallContext } from '../../adapters/call';
 import { TerminalError } from '../../adapters/errors';
 import type { ExternalServices } from '../../adapters';
@@ -46,6 +46,8 @@ export async function chargeHold(
   stamp: { now: () => string; ticketIds: () => string[] },
 ): Promise<ChargeOutcome> {
   const payment = context.payment!;
+  const note = (outcome: CallNote['outcome']): CallNote => ({ service: 'payments', operation: 'charge', started_at: startedAt, outcome });
+  const startedAt = stamp.now();
   let paymentId: string;
   try {
     const charge = await services.payments.charge(
@@ -56,10 +58,11 @@ export async function chargeHold(
   } catch (error) {
     // A terminal answer (402 declined, another 4xx) moved no money: the hold can be paid again.
     if (!(error instanceof TerminalError)) throw error;
-    await send({ type: 'payment.declined', now: stamp.now() });
-    return error.code === 'PAYMENT_DECLINED' ? 'declined' : 'refused';
+    const outcome = error.code === 'PAYMENT_DECLINED' ? 'declined' : 'refused';
+    await send({ type: 'payment.declined', now: stamp.now(), call: note(outcome) });
+    return outcome;
   }
-  const confirm = (now: string): HoldEvent => ({ type: 'hold.confirm', now, payment_id: paymentId, ticket_ids: stamp.ticketIds() });
+  const confirm = (now: string): HoldEvent => ({ type: 'hold.confirm', now, payment_id: paymentId, ticket_ids: stamp.ticketIds(), call: note('ok') });
   try {
     await send(confirm(stamp.now()));
   } catch (error) {
