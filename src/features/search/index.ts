@@ -1,10 +1,11 @@
 import type { Feature } from '../feature';
 import { searchRoutes } from './search.routes';
 import { searchEventsProjection } from './searchEvents.projection';
+import { searchTermsProjection } from './searchTerms.projection';
 
-/** Event search: a read model of shows and events fed by their creation facts, and its route. */
+/** Event search: read models of shows and events and of their words, fed by their creation facts, and its route. */
 export const searchFeature: Feature = {
   name: 'search',
-  projections: [searchEventsProjection],
+  projections: [searchEventsProjection, searchTermsProjection],
   routes: (deps) => searchRoutes(deps),
 };

@@ -1,5 +1,6 @@
 import { inStoredFormat } from '../../kernel/clock';
 import { defineProjection } from '../../messaging/projections';
+import { searchTextOf } from './searchText';
 
 /** A performer of an event as search shows it. */
 export interface SearchPerformer {
@@ -10,7 +11,7 @@ export interface SearchPerformer {
 /**
  * One searchable event: an event of the catalogue (`kind` "event") or a show of the compatibility API
  * (`kind` "show", a general-admission event whose `event_id` is its `show_id`). The columns are neutral;
- * the full-text index over them is dialect-specific (searchEvents.sqlite.ts, searchEvents.postgres.ts).
+ * the full-text index over `search_text` is dialect-specific (searchEvents.sqlite.ts, searchEvents.postgres.ts).
  */
 export type SearchEventRow = {
   event_id: string;
@@ -24,6 +25,8 @@ export type SearchEventRow = {
   performer_names: string;
   /** UTC, `toISOString()` form, so that text order is time order. */
   start_time: string;
+  /** The folded words of the searchable fields, a line per field (searchText.ts): what the indexes read. */
+  search_text: string;
 };
 
 const SHOW_CREATED = 'ShowCreated_v1';
@@ -38,10 +41,45 @@ function performersOf(value: unknown): SearchPerformer[] {
   return value.map((p: Record<string, unknown>) => ({ performer_id: str(p?.performer_id), name: str(p?.name) }));
 }
 
-/** The search index's rows (`GET /api/search/events`), fed by the creation facts of shows and events. */
+function showRow(data: Record<string, unknown>, key: string): Omit<SearchEventRow, 'search_text'> {
+  return { event_id: key, kind: 'show', name: str(data.title), description: '', venue_name: str(data.venue), venue_location: '', performers: [], performer_names: '', start_time: utc(data.start_time) };
+}
+
+function eventRow(data: Record<string, unknown>, key: string): Omit<SearchEventRow, 'search_text'> {
+  const venue = (data.venue ?? {}) as Record<string, unknown>;
+  const performers = performersOf(data.performers);
+  return {
+    event_id: key,
+    kind: 'event',
+    name: str(data.name),
+    description: str(data.description),
+    venue_name: str(venue.name),
+    venue_location: str(venue.location),
+    performers,
+    performer_names: performers.map((p) => p.name).join(' '),
+    start_time: utc(data.start_time),
+  };
+}
+
+/** The searchable fields of a show's or an event's creation fact, as the row keeps them. */
+export const searchableOf = (fact: { name: string; data: Record<string, unknown> }): Omit<SearchEventRow, 'search_text'> =>
+  fact.name === SHOW_CREATED ? showRow(fact.data, '') : eventRow(fact.data, '');
+
+/** The creation facts search reads. */
+export const SEARCHED_FACTS = [SHOW_CREATED, EVENT_CREATED] as const;
+
+/**
+ * The search index's rows (`GET /api/search/events`), fed by the creation facts of shows and events.
+ *
+ * The table name carries the row's version. The projection runner only creates a missing table (then
+ * fills it from the whole log) and cannot add a column to one that exists, so a change of columns or of
+ * `search_text`'s folding takes a new name: every deployment then refills the new table from the log on
+ * its first start, rows from before the upgrade included. v2 added `search_text`; `search_events` (v1)
+ * and its 0007 index objects are no longer read or written.
+ */
 export const searchEventsProjection = defineProjection<SearchEventRow>({
   name: 'searchEvents',
-  table: 'search_events',
+  table: 'search_events_v2',
   key: 'event_id',
   columns: {
     event_id: 'text',
@@ -53,27 +91,14 @@ export const searchEventsProjection = defineProjection<SearchEventRow>({
     performers: 'json',
     performer_names: 'text',
     start_time: 'text',
+    search_text: 'text',
   },
   indexes: { upcoming: ['start_time', 'event_id'] },
-  handles: [SHOW_CREATED, EVENT_CREATED],
+  handles: SEARCHED_FACTS,
   keyOf: (fact) => str(fact.name === SHOW_CREATED ? fact.data.show_id : fact.data.event_id),
   evolve(_row, fact, key) {
-    if (fact.name === SHOW_CREATED) {
-      return { event_id: key, kind: 'show', name: str(fact.data.title), description: '', venue_name: str(fact.data.venue), venue_location: '', performers: [], performer_names: '', start_time: utc(fact.data.start_time) };
-    }
-    const venue = (fact.data.venue ?? {}) as Record<string, unknown>;
-    const performers = performersOf(fact.data.performers);
-    return {
-      event_id: key,
-      kind: 'event',
-      name: str(fact.data.name),
-      description: str(fact.data.description),
-      venue_name: str(venue.name),
-      venue_location: str(venue.location),
-      performers,
-      performer_names: performers.map((p) => p.name).join(' '),
-      start_time: utc(fact.data.start_time),
-    };
+    const row = fact.name === SHOW_CREATED ? showRow(fact.data, key) : eventRow(fact.data, key);
+    return { ...row, search_text: searchTextOf(row) };
   },
 });
 
@@ -91,11 +116,11 @@ export interface SearchResult {
   total: number;
 }
 
-/** Weights of the fields in the score (API.md): name ×4, venue location ×2, description and performers ×1. */
-export const WEIGHTS = { name: 4, venue_location: 2, description: 1, performer_names: 1 } as const;
+/** The searchEvents table. */
+export const SEARCH_TABLE = searchEventsProjection.table;
 
-/** The columns of a hit, from `search_events e`. */
-export const SEARCH_COLUMNS = 'e.event_id, e.kind, e.name, e.description, e.venue_name, e.venue_location, e.performers, e.performer_names, e.start_time';
+/** The columns of a hit, from `${SEARCH_TABLE} e`. */
+export const SEARCH_COLUMNS = 'e.event_id, e.kind, e.name, e.description, e.venue_name, e.venue_location, e.performers, e.performer_names, e.start_time, e.search_text';
 
 export function toHit(record: Record<string, unknown>): SearchEventRow & { score: number } {
   return {
@@ -108,12 +133,7 @@ export function toHit(record: Record<string, unknown>): SearchEventRow & { score
     performers: record.performers ? (JSON.parse(String(record.performers)) as SearchPerformer[]) : [],
     performer_names: str(record.performer_names),
     start_time: str(record.start_time),
+    search_text: str(record.search_text),
     score: Math.round(Number(record.score ?? 0) * 1e6) / 1e6,
   };
 }
-
-/** Lowercase without accents ("Beyoncé" → "beyonce"), as both indexes fold text. */
-export const fold = (text: string): string => text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
-
-/** The words of a query, folded, at most 10 (a longer query adds cost, not precision). */
-export const wordsOf = (q: string): string[] => fold(q).split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 0).slice(0, 10);
