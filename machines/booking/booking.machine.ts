@@ -68,6 +68,7 @@ export const bookingMachine = setup({
         booking_id: context.bookingId,
         show_id: context.showId,
         number_of_tickets: context.numberOfTickets,
+        customer_email: context.customerEmail,
         vip_bundle_id: context.vipBundleId,
         reason: event.reason,
         refused_at: event.now,

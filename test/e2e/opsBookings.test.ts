@@ -110,11 +110,13 @@ for (const mode of MODES) {
       tickets: [
         ticket(t1, '2030-01-02T09:00:00.000Z', { ...receipt1, issued_at: '2030-01-02T09:00:05.000Z' }),
         ticket(t2, '2030-01-02T09:10:00.000Z', receipt2, '2030-01-02T09:10:04.000Z'),
+        // Cancelled by the provider: its receipt was issued (and stays valid), so ops keep seeing it.
+        ticket(t4, '2030-01-02T09:20:00.000Z', { receipt_number: 'R-0004', issued_at: '2030-01-02T09:20:05.000Z' }),
       ],
     });
 
     describe('when a booking has confirmed, printed, refunded and cancelled tickets', () => {
-      it('shows the booking with its standing tickets in confirmation order, times in UTC', async () => {
+      it('shows the booking with all its confirmed tickets in confirmation order, times in UTC', async () => {
         await eventually(async () => {
           const detail = await call(t.url, 'GET', `/api/ops/bookings/${a}`);
           expect(detail.status).toBe(200);
@@ -231,6 +233,19 @@ for (const mode of MODES) {
         });
         expect((await call(t.url, 'GET', '/api/ops/bookings?receipt_issue_date=2030-01-04')).json).toEqual([expected]);
         expect((await call(t.url, 'GET', '/api/ops/bookings')).json.map((booking: { booking_id: string }) => booking.booking_id)).toEqual([d, e, c, b, a]);
+      }, POLLING_TEST_MS);
+    });
+
+    describe("when a booking's only receipted ticket is then cancelled", () => {
+      it('keeps the ticket, so that the day of its receipt (which stays valid) still lists the booking', async () => {
+        const f = await book(t, showId, '2030-01-05T10:00:00.000Z', 1);
+        const t6 = crypto.randomUUID();
+        const receipt6 = { receipt_number: 'R-0006', issued_at: '2030-01-05T11:00:05.000Z' };
+        await tellTicket(t, { ticketId: t6, bookingId: f, at: '2030-01-05T11:00:00.000Z', receipt: receipt6, then: 'cancel' });
+        await eventually(async () => {
+          const onFifth = await call(t.url, 'GET', '/api/ops/bookings?receipt_issue_date=2030-01-05');
+          expect(onFifth.json.map((booking: { booking_id: string; tickets: unknown[] }) => [booking.booking_id, booking.tickets])).toEqual([[f, [ticket(t6, '2030-01-05T11:00:00.000Z', receipt6)]]]);
+        });
       }, POLLING_TEST_MS);
     });
   });

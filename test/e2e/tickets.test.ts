@@ -260,6 +260,21 @@ for (const mode of MODES) {
         ]);
       });
 
+      it('links a ticket whose booking_id is its booking UUID in upper case to that booking', async () => {
+        const show = await call(t.url, 'POST', '/api/shows', { dead_nation_id: `dn-${crypto.randomUUID()}`, number_of_tickets: 3, start_time: '2030-06-01T20:00:00Z', title: 'T', venue: 'V' });
+        const bookingId = (await call(t.url, 'POST', '/api/book-tickets', { show_id: show.json.show_id, number_of_tickets: 1, customer_email: 'bob@example.com' })).json.booking_id as string;
+        const shouted = ticket({ booking_id: bookingId.toUpperCase() });
+        expect((await webhook([shouted])).status).toBe(200);
+        await eventually(async () => {
+          const ops = await call(t.url, 'GET', `/api/ops/bookings/${bookingId}`);
+          expect(ops.json.tickets?.map((x: { ticket_id: string }) => x.ticket_id)).toEqual([shouted.ticket_id]);
+        });
+        // Not a UUID: kept as sent, an id of the provider's.
+        const other = ticket({ booking_id: 'EXT-Booking-7' });
+        expect((await webhook([other])).status).toBe(200);
+        await eventually(async () => expect((await t.service.runtime.get(`ticket/${other.ticket_id}`))?.context).toMatchObject({ bookingId: 'EXT-Booking-7' }));
+      });
+
       it('frees a seat for a cancelled ticket only if it had been confirmed, so a valid ticket keeps its seat', async () => {
         const show = await call(t.url, 'POST', '/api/shows', { dead_nation_id: `dn-${crypto.randomUUID()}`, number_of_tickets: 2, start_time: '2030-06-01T20:00:00Z', title: 'T', venue: 'V' });
         const booking = await call(t.url, 'POST', '/api/book-tickets', { show_id: show.json.show_id, number_of_tickets: 1, customer_email: 'bob@example.com' });

@@ -237,7 +237,13 @@ for (const mode of MODES) {
         expect(t.simulators.transportation.calls()).toEqual([]);
         expect(t.simulators.deadNation.calls()).toEqual([]);
         expect(await availableSeats(showId)).toBe(1);
-        expect((await call(t.url, 'GET', `/api/ops/bookings/${bookingId}`)).status).toBe(404);
+        // Ops see the refused booking as asked for, with the ticket the provider confirmed and its refund.
+        await eventually(async () => {
+          const ops = await call(t.url, 'GET', `/api/ops/bookings/${bookingId}`);
+          expect(ops.status).toBe(200);
+          expect(ops.json).toMatchObject({ booking_id: bookingId, show_id: showId, number_of_tickets: 2, customer_email: 'vip@example.com' });
+          expect(ops.json.tickets.map((x: { ticket_id: string; refunded_at: string | null }) => [x.ticket_id, x.refunded_at !== null])).toEqual([[ticketId, true]]);
+        });
       });
     });
 

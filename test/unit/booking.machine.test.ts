@@ -61,7 +61,7 @@ describe('booking machine', () => {
       expect(out.status).toBe('done');
       expect(out.context).toMatchObject({ bookingId: 'b1', vipBundleId: 'v1' });
       expect(out.facts).toEqual([{
-        type: 'BookingRefused_v1', booking_id: 'b1', show_id: 's1', number_of_tickets: 2, vip_bundle_id: 'v1',
+        type: 'BookingRefused_v1', booking_id: 'b1', show_id: 's1', number_of_tickets: 2, customer_email: forBundle.customer_email, vip_bundle_id: 'v1',
         reason: 'not enough seats available', refused_at: NOW,
       }]);
       expect(out.commands).toEqual([]);

@@ -22,6 +22,12 @@ export type OpsBookingRow = {
 export type MadeBooking = { [K in keyof OpsBookingRow]: NonNullable<OpsBookingRow[K]> };
 
 const BOOKING_MADE = 'BookingMade_v1';
+/**
+ * A VIP bundle's booking whose seats were refused: shown as asked for (booked when refused), so that a
+ * ticket the provider confirms for it anyway, and its refund, are seen by ops. Facts of this kind from
+ * before they carried `customer_email` leave the booking hidden, as it was.
+ */
+const BOOKING_REFUSED = 'BookingRefused_v1';
 
 /** The ticket facts that move a booking's `last_update`: every fact its tickets' read model applies. */
 const TICKET_FACTS = opsTicketsProjection.handles;
@@ -39,7 +45,7 @@ export const opsBookingsProjection = defineProjection<OpsBookingRow>({
   key: 'booking_id',
   columns: { booking_id: 'text', show_id: 'text', number_of_tickets: 'integer', customer_email: 'text', booked_at: 'text', last_update: 'text' },
   indexes: { booked: ['booked_at', 'booking_id'] },
-  handles: [BOOKING_MADE, ...TICKET_FACTS],
+  handles: [BOOKING_MADE, BOOKING_REFUSED, ...TICKET_FACTS],
   keyOf: (fact) => {
     const bookingId = text(fact.data.booking_id);
     return bookingId === null ? [] : [bookingId];
@@ -52,6 +58,16 @@ export const opsBookingsProjection = defineProjection<OpsBookingRow>({
         number_of_tickets: Number(fact.data.number_of_tickets),
         customer_email: text(fact.data.customer_email),
         booked_at: text(fact.data.booked_at) ?? fact.occurredAt,
+        last_update: latest(row?.last_update ?? fact.occurredAt, fact.occurredAt),
+      };
+    }
+    if (fact.name === BOOKING_REFUSED) {
+      return {
+        booking_id: key,
+        show_id: text(fact.data.show_id),
+        number_of_tickets: Number(fact.data.number_of_tickets),
+        customer_email: text(fact.data.customer_email),
+        booked_at: text(fact.data.refused_at) ?? fact.occurredAt,
         last_update: latest(row?.last_update ?? fact.occurredAt, fact.occurredAt),
       };
     }

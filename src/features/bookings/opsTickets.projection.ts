@@ -17,11 +17,11 @@ export type OpsTicketRow = {
   receipt_issued_at: string | null;
   receipt_number: string | null;
   refunded_at: string | null;
-  /** Kept so that a late fact cannot bring a cancelled ticket back; the API does not show these tickets. */
+  /** When the provider cancelled the ticket; the ticket stays shown with its receipt, which stays valid. */
   canceled_at: string | null;
 };
 
-/** A ticket the ops routes show: confirmed, not cancelled, so its booking, price and e-mail are known. */
+/** A ticket the ops routes show: confirmed (also if cancelled since), so its booking, price and e-mail are known. */
 export type ShownOpsTicket = OpsTicketRow & {
   booking_id: string;
   price_amount: string;
@@ -67,8 +67,9 @@ const emptyTicket = (ticketId: string): OpsTicketRow => ({
  * The tickets of the ops read model (`GET /api/ops/bookings[/:id]`): one row per ticket with its price,
  * receipt, printed file and refund. Facts about one ticket may be applied in any order (a rebuild, a
  * ticket whose booking comes later): each fact fills only its own columns, and the booking, price and
- * e-mail, which every fact carrying them states alike, are taken from the first that does. A cancelled
- * ticket keeps its row with `canceled_at` and is hidden by the queries, like in `GET /api/tickets`.
+ * e-mail, which every fact carrying them states alike, are taken from the first that does. A ticket the
+ * provider cancelled stays shown (unlike in `GET /api/tickets`): its receipt was issued and is not voided
+ * by a cancellation, so the booking stays in the report of that receipt's day.
  */
 export const opsTicketsProjection = defineProjection<OpsTicketRow>({
   name: 'opsTickets',
@@ -107,7 +108,7 @@ export const opsTicketsProjection = defineProjection<OpsTicketRow>({
   },
 });
 
-const SHOWN = 'confirmed_at IS NOT NULL AND canceled_at IS NULL';
+const SHOWN = 'confirmed_at IS NOT NULL';
 
 const isShown = (row: OpsTicketRow): row is ShownOpsTicket =>
   row.booking_id !== null && row.price_amount !== null && row.price_currency !== null && row.customer_email !== null && row.confirmed_at !== null;
