@@ -32,6 +32,8 @@ import sqliteBookingTickets from '../../migrations/sqlite/0016_booking_tickets.s
 import postgresBookingTickets from '../../migrations/postgres/0016_booking_tickets.sql' with { type: 'text' };
 import sqliteVipBundleBookings from '../../migrations/sqlite/0017_vip_bundle_bookings.sql' with { type: 'text' };
 import postgresVipBundleBookings from '../../migrations/postgres/0017_vip_bundle_bookings.sql' with { type: 'text' };
+import sqliteSeatNaturalOrder from '../../migrations/sqlite/0018_seat_natural_order.sql' with { type: 'text' };
+import postgresSeatNaturalOrder from '../../migrations/postgres/0018_seat_natural_order.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -58,6 +60,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0015_dead_letter_redrive_lease', sql: sqliteDeadLetterRedriveLease },
   { name: '0016_booking_tickets', sql: sqliteBookingTickets },
   { name: '0017_vip_bundle_bookings', sql: sqliteVipBundleBookings },
+  { name: '0018_seat_natural_order', sql: sqliteSeatNaturalOrder },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -79,6 +82,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0015_dead_letter_redrive_lease', sql: postgresDeadLetterRedriveLease },
   { name: '0016_booking_tickets', sql: postgresBookingTickets },
   { name: '0017_vip_bundle_bookings', sql: postgresVipBundleBookings },
+  { name: '0018_seat_natural_order', sql: postgresSeatNaturalOrder },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

@@ -87,17 +87,22 @@ for (const mode of MODES) {
         });
       });
 
-      it('orders seats by label byte by byte on both stores, and holds by quantity take the first labels in that order', async () => {
-        const labels = ['b1', 'A-2', 'A1', 'B1', 'a1', 'A10', 'A2'];
+      it('orders seats by label as people read them (numbers by value) on both stores, and holds by quantity take neighbours', async () => {
+        const labels = ['b1', 'B10', 'A10', 'A1', 'B9', 'a1', 'A2', 'A12', 'A11', 'Row 2 Seat 10', 'Row 2 Seat 9', 'Row 10 Seat 1', 'A-2', 'B1'];
         const created = await call(t.url, 'POST', '/api/events', {
           name: 'Order', venue_id: await createVenue(), start_time: '2031-01-01T20:00:00Z', seats: labels.map((label) => ({ label, price: eur('10.00') })),
         }, ops);
         expect(created.status).toBe(201);
-        const sorted = ['A-2', 'A1', 'A10', 'A2', 'B1', 'a1', 'b1'];
+        const sorted = ['A-2', 'A1', 'A2', 'A10', 'A11', 'A12', 'B1', 'B9', 'B10', 'Row 2 Seat 9', 'Row 2 Seat 10', 'Row 10 Seat 1', 'a1', 'b1'];
         expect(((await call(t.url, 'GET', `/api/events/${created.json.event_id}`)).json.seats as { label: string }[]).map((s) => s.label)).toEqual(sorted);
-        const hold = await call(t.url, 'POST', '/api/holds', { event_id: created.json.event_id, quantity: 2 }, authHeaders(t));
-        expect(hold.status).toBe(201);
-        expect(hold.json.seats).toEqual(sorted.slice(0, 2));
+        const first = await call(t.url, 'POST', '/api/holds', { event_id: created.json.event_id, quantity: 3 }, authHeaders(t));
+        expect(first.status).toBe(201);
+        expect(first.json.seats).toEqual(['A-2', 'A1', 'A2']);
+        const next = await call(t.url, 'POST', '/api/holds', { event_id: created.json.event_id, quantity: 2 }, authHeaders(t));
+        expect(next.json.seats).toEqual(['A10', 'A11']);
+        // Seats named in a hold come back in the same order.
+        const named = await call(t.url, 'POST', '/api/holds', { event_id: created.json.event_id, seats: ['B10', 'B9', 'B1'] }, authHeaders(t));
+        expect(named.json.seats).toEqual(['B1', 'B9', 'B10']);
       });
 
       it('answers 404 for an unknown event and 400 for a non-UUID id', async () => {

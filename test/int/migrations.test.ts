@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'bun:test';
 import { jsonParam } from '../../src/actors/ports';
+import { seatOrderKey } from '../../src/features/catalogue/catalogue.inventory';
 import { postgresMigrations, sqliteMigrations, type Migration } from '../../src/store/migrations';
 import { storeHarnesses, type StoreHarness } from '../support/stores';
 
@@ -22,6 +23,20 @@ for (const { name, make } of storeHarnesses) {
       await harness.cleanup();
     });
 
+    describe('when 0018_seat_natural_order meets seats listed before it', () => {
+      it('gives each seat the order key the service writes for new ones', async () => {
+        const labels = ['A1', 'A10', 'A-2', 'Row 2 Seat 10', 'Row 10 Seat 1', '007', 'X', '12345678901', '123456789012', '1234567890123', 'Ü5b', '9a9a'];
+        for (const label of labels) {
+          await harness.store.execute("INSERT INTO event_seats (event_id, label, label_order, price_amount, price_currency) VALUES ('e1', $1, 'stale', '10.00', 'EUR')", [label]);
+        }
+        const statements = dataStatements(migrationNamed(name === 'postgres' ? postgresMigrations : sqliteMigrations, '0018_seat_natural_order'));
+        expect(statements).toHaveLength(1);
+        await harness.store.execute(statements[0]!);
+        const rows = await harness.store.query<{ label: string; label_order: string }>('SELECT label, label_order FROM event_seats');
+        expect(Object.fromEntries(rows.map((r) => [r.label, r.label_order]))).toEqual(Object.fromEntries(labels.map((label) => [label, seatOrderKey(label)])));
+      });
+    });
+
     describe('when 0013_sold_seat_tickets meets seats sold before it', () => {
       const logFact = (id: string, factName: string, data: unknown) =>
         harness.store.execute(
@@ -30,7 +45,7 @@ for (const { name, make } of storeHarnesses) {
         );
       const seat = (label: string) =>
         harness.store.execute(
-          "INSERT INTO event_seats (event_id, label, price_amount, price_currency, status, hold_id, user_id) VALUES ('e1', $1, '25.00', 'EUR', 'sold', 'h1', 'u1')",
+          "INSERT INTO event_seats (event_id, label, label_order, price_amount, price_currency, status, hold_id, user_id) VALUES ('e1', $1, $1, '25.00', 'EUR', 'sold', 'h1', 'u1')",
           [label],
         );
 

@@ -34,13 +34,20 @@ export const catalogueTables: InlineHandler = {
         await tx.execute('UPDATE catalogue_events SET ttl_seconds = $1, max_renewals = $2, max_seats_per_user = $3 WHERE event_id = $4', [p.ttl_seconds, p.max_renewals, p.max_seats_per_user, listed.event_id]);
         for (let i = 0; i < listed.seats.length; i += 200) {
           const chunk = listed.seats.slice(i, i + 200);
-          const values = chunk.map((_, j) => `($1, ${placeholders(3, j * 3 + 2)})`).join(', ');
+          const values = chunk.map((_, j) => `($1, ${placeholders(4, j * 4 + 2)})`).join(', ');
           await tx.execute(
-            `INSERT INTO event_seats (event_id, label, price_amount, price_currency) VALUES ${values}`,
-            [listed.event_id, ...chunk.flatMap((s) => [s.label, s.price.amount, s.price.currency])],
+            `INSERT INTO event_seats (event_id, label, label_order, price_amount, price_currency) VALUES ${values}`,
+            [listed.event_id, ...chunk.flatMap((s) => [s.label, seatOrderKey(s.label), s.price.amount, s.price.currency])],
           );
         }
       }
     }
   },
 };
+
+/**
+ * The key seats are ordered by (`event_seats.label_order`, migration 0018): the label with each run of
+ * 1 to 11 ASCII digits left-padded with zeros to 12, so that A2 comes before A10 and "Row 2 Seat 10"
+ * after "Row 2 Seat 9"; everything else compares byte by byte, as labels did before.
+ */
+export const seatOrderKey = (label: string): string => label.replace(/[0-9]+/g, (digits) => (digits.length <= 11 ? digits.padStart(12, '0') : digits));

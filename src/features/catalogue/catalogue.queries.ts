@@ -56,7 +56,7 @@ export async function findEvent(db: SqlExecutor, eventId: string, now: string): 
   );
   if (!row) return findShowAsEvent(db, eventId, now);
   const seats = await db.query<SeatRow>(
-    `SELECT label, ${LIVE_STATUS} AS status, price_amount, price_currency FROM event_seats WHERE event_id = $1 ORDER BY label`,
+    `SELECT label, ${LIVE_STATUS} AS status, price_amount, price_currency FROM event_seats WHERE event_id = $1 ORDER BY label_order, label`,
     [eventId, now],
   );
   const counts = { available: 0, held: 0, sold: 0 };

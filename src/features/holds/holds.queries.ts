@@ -27,12 +27,12 @@ export async function seatsFor(db: SqlExecutor, eventId: string, want: { labels?
   type Row = { label: string; price_amount: string; price_currency: string };
   const rows = want.labels
     ? await db.query<Row>(
-        `SELECT label, price_amount, price_currency FROM event_seats WHERE event_id = $1 AND label IN (${placeholders(want.labels.length, 2)}) ORDER BY label`,
+        `SELECT label, price_amount, price_currency FROM event_seats WHERE event_id = $1 AND label IN (${placeholders(want.labels.length, 2)}) ORDER BY label_order, label`,
         [eventId, ...want.labels],
       )
     : await db.query<Row>(
         `SELECT label, price_amount, price_currency FROM event_seats
-         WHERE event_id = $1 AND (status = 'available' OR (status = 'held' AND held_until <= $2)) ORDER BY label LIMIT ${Number(want.quantity)}`,
+         WHERE event_id = $1 AND (status = 'available' OR (status = 'held' AND held_until <= $2)) ORDER BY label_order, label LIMIT ${Number(want.quantity)}`,
         [eventId, now],
       );
   return rows.map((r) => ({ label: r.label, price: { amount: r.price_amount, currency: r.price_currency } }));
