@@ -174,6 +174,7 @@ export const holdMachine = setup({
       ...placeFacts(context),
       booking_id: context.holdId,
       user_id: context.userId,
+      customer_email: context.customerEmail,
       payment_id: context.paymentId,
       tickets: context.tickets,
     })),

@@ -93,6 +93,22 @@ for (const mode of MODES) {
       });
     });
 
+    describe('when ops read the bookings', () => {
+      it('lists a booking bought through a hold like one of book-tickets, with its tickets, receipts and prints', async () => {
+        const eventId = await createEvent();
+        const bought = await buy(authHeaders(t, { email: 'dora@example.com' }), eventId, ['A2', 'A1']);
+        await eventually(async () => {
+          const ops = await call(t.url, 'GET', `/api/ops/bookings/${bought.booking_id}`);
+          expect(ops.status).toBe(200);
+          expect(ops.json).toMatchObject({ booking_id: bought.booking_id, show_id: eventId, number_of_tickets: 2, customer_email: 'dora@example.com' });
+          expect(ops.json.tickets.map((x: { ticket_id: string }) => x.ticket_id).sort()).toEqual(bought.tickets.map((x) => x.ticket_id).sort());
+          for (const ticket of ops.json.tickets) expect(ticket.receipt_number !== null && ticket.printed_file_name !== null).toBe(true);
+        });
+        const listed = (await call(t.url, 'GET', '/api/ops/bookings')).json.map((b: { booking_id: string }) => b.booking_id);
+        expect(listed).toContain(bought.booking_id);
+      });
+    });
+
     describe('when ops read the timeline of a booking bought through a hold', () => {
       it('finds it by the booking id, and answers 400 for an id that is not a UUID', async () => {
         const bought = await buy(authHeaders(t), await createEvent(), ['A1']);

@@ -52,7 +52,7 @@ describe('hold machine', () => {
       expect(out.state).toBe('sold');
       expect(out.status).toBe('done');
       expect(out.facts).toEqual([{
-        type: 'TicketsSold_v1', hold_id: 'h1', booking_id: 'h1', event_id: 'e1', user_id: 'u1', payment_id: 'p1', seats: ['A1', 'A2'], quantity: 2,
+        type: 'TicketsSold_v1', hold_id: 'h1', booking_id: 'h1', event_id: 'e1', user_id: 'u1', customer_email: placed.customer_email, payment_id: 'p1', seats: ['A1', 'A2'], quantity: 2,
         tickets: [{ ticket_id: 't1', seat: 'A1', price }, { ticket_id: 't2', seat: 'A2', price }],
       }]);
       expect(out.timers.cancel).toEqual(['expiry']);

@@ -1,4 +1,4 @@
-import type { SqlExecutor } from '../../actors/ports';
+import type { Message, SqlExecutor } from '../../actors/ports';
 import { defineProjection, rowsOf } from '../../messaging/projections';
 import { hasReceiptIssuedOn, opsTicketsProjection, text } from './opsTickets.projection';
 import { keysetAfter } from '../../kernel/statementShapes';
@@ -21,13 +21,38 @@ export type OpsBookingRow = {
 /** A booking whose BookingMade_v1 has been applied: the only bookings the ops routes show. */
 export type MadeBooking = { [K in keyof OpsBookingRow]: NonNullable<OpsBookingRow[K]> };
 
-const BOOKING_MADE = 'BookingMade_v1';
+type Opening = Pick<OpsBookingRow, 'show_id' | 'number_of_tickets' | 'customer_email' | 'booked_at'>;
+
 /**
- * A VIP bundle's booking whose seats were refused: shown as asked for (booked when refused), so that a
- * ticket the provider confirms for it anyway, and its refund, are seen by ops. Facts of this kind from
- * before they carried `customer_email` leave the booking hidden, as it was.
+ * The facts that open a booking, and what each says of it:
+ * - BookingMade_v1: a booking of book-tickets or of a VIP bundle;
+ * - BookingRefused_v1: a VIP bundle's booking whose seats were refused, shown as asked for (booked when
+ *   refused), so that a ticket the provider confirms for it anyway, and its refund, are seen by ops;
+ * - TicketsSold_v1: a hold that was bought (the hold id is the booking id, its event stands for the
+ *   show), booked when sold.
+ * The last two carry `customer_email` since 2026-12-06: older facts of those kinds leave their booking
+ * hidden, as it was.
  */
-const BOOKING_REFUSED = 'BookingRefused_v1';
+const OPENINGS = new Map<string, (fact: Message) => Opening>([
+  ['BookingMade_v1', (fact) => ({
+    show_id: text(fact.data.show_id),
+    number_of_tickets: Number(fact.data.number_of_tickets),
+    customer_email: text(fact.data.customer_email),
+    booked_at: text(fact.data.booked_at) ?? fact.occurredAt,
+  })],
+  ['BookingRefused_v1', (fact) => ({
+    show_id: text(fact.data.show_id),
+    number_of_tickets: Number(fact.data.number_of_tickets),
+    customer_email: text(fact.data.customer_email),
+    booked_at: text(fact.data.refused_at) ?? fact.occurredAt,
+  })],
+  ['TicketsSold_v1', (fact) => ({
+    show_id: text(fact.data.event_id),
+    number_of_tickets: Number(fact.data.quantity),
+    customer_email: text(fact.data.customer_email),
+    booked_at: fact.occurredAt,
+  })],
+]);
 
 /** The ticket facts that move a booking's `last_update`: every fact its tickets' read model applies. */
 const TICKET_FACTS = opsTicketsProjection.handles;
@@ -45,32 +70,14 @@ export const opsBookingsProjection = defineProjection<OpsBookingRow>({
   key: 'booking_id',
   columns: { booking_id: 'text', show_id: 'text', number_of_tickets: 'integer', customer_email: 'text', booked_at: 'text', last_update: 'text' },
   indexes: { booked: ['booked_at', 'booking_id'] },
-  handles: [BOOKING_MADE, BOOKING_REFUSED, ...TICKET_FACTS],
+  handles: [...OPENINGS.keys(), ...TICKET_FACTS],
   keyOf: (fact) => {
     const bookingId = text(fact.data.booking_id);
     return bookingId === null ? [] : [bookingId];
   },
   evolve(row, fact, key) {
-    if (fact.name === BOOKING_MADE) {
-      return {
-        booking_id: key,
-        show_id: text(fact.data.show_id),
-        number_of_tickets: Number(fact.data.number_of_tickets),
-        customer_email: text(fact.data.customer_email),
-        booked_at: text(fact.data.booked_at) ?? fact.occurredAt,
-        last_update: latest(row?.last_update ?? fact.occurredAt, fact.occurredAt),
-      };
-    }
-    if (fact.name === BOOKING_REFUSED) {
-      return {
-        booking_id: key,
-        show_id: text(fact.data.show_id),
-        number_of_tickets: Number(fact.data.number_of_tickets),
-        customer_email: text(fact.data.customer_email),
-        booked_at: text(fact.data.refused_at) ?? fact.occurredAt,
-        last_update: latest(row?.last_update ?? fact.occurredAt, fact.occurredAt),
-      };
-    }
+    const opening = OPENINGS.get(fact.name);
+    if (opening) return { booking_id: key, ...opening(fact), last_update: latest(row?.last_update ?? fact.occurredAt, fact.occurredAt) };
     if (!TICKET_FACTS.includes(fact.name)) return row;
     if (!row) return { booking_id: key, show_id: null, number_of_tickets: null, customer_email: null, booked_at: null, last_update: fact.occurredAt };
     const lastUpdate = latest(row.last_update, fact.occurredAt);
