@@ -70,6 +70,14 @@ for (const mode of MODES) {
     });
 
     describe('when a hold is placed', () => {
+      it('answers 422 SEAT_NOT_FOUND naming the seats the event does not have, and holds none', async () => {
+        const eventId = await createEvent();
+        const refused = await hold(eventId, ['A1', 'ZZ9', 'a5']);
+        expect(refused.status).toBe(422);
+        expect(refused.json).toMatchObject({ code: 'SEAT_NOT_FOUND', detail: `event ${eventId} has no seats ZZ9, a5`, errors: { seats: ['unknown seat: ZZ9', 'unknown seat: a5'] } });
+        expect((await seatsOf(eventId)).status).toMatchObject({ A1: 'available' });
+      });
+
       it('answers 201 with its expiry, and the seats read held', async () => {
         const eventId = await createEvent();
         const placed = await hold(eventId, ['A2', 'A1']);

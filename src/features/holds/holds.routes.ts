@@ -75,7 +75,11 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
           const seats = policy.generalAdmission
             ? Array.from({ length: wanted }, () => GENERAL_ADMISSION_SEAT)
             : await seatsFor(store, body.event_id, body.seats ? { labels: body.seats } : { quantity: wanted }, now);
-          if (body.seats && seats.length !== body.seats.length) return problem(422, 'SEAT_NOT_FOUND', 'some seats do not exist', { errors: { seats: ['unknown seat'] } });
+          if (body.seats && seats.length !== body.seats.length) {
+            const known = new Set(seats.map((seat) => seat.label));
+            const unknown = body.seats.filter((label) => !known.has(label));
+            return problem(422, 'SEAT_NOT_FOUND', `event ${body.event_id} has no seats ${unknown.join(', ')}`, { errors: { seats: unknown.map((label) => `unknown seat: ${label}`) } });
+          }
           if (seats.length < wanted) return problem(409, 'SEAT_UNAVAILABLE', `fewer than ${wanted} seats are available`);
           const holdId = ids.uuid();
           try {
