@@ -11,7 +11,7 @@ import { USAGE, parseArgs, type Command } from './cli/args';
 import { healthcheck } from './cli/healthcheck';
 import { rebuildProjection } from './cli/projections';
 import { ConfigError, loadConfig, type Config } from './config';
-import { accountsFeature, ensureOpsAccount, OpsAccountError } from './features/accounts';
+import { accountsFeature, ensureOpsAccount, OpsAccountError, opsTokenStanding } from './features/accounts';
 import { bookingsFeature } from './features/bookings';
 import { catalogueFeature } from './features/catalogue';
 import { createHoldsFeature } from './features/holds';
@@ -158,7 +158,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
 
   const services = overrides.services ?? createAdapters({ gatewayAddr: config.gatewayAddr, clock, ids, onCall: domainMetrics.observeCall });
   const jwtSecret = await resolveJwtSecret(config);
-  const tokens = createTokens({ secret: jwtSecret, clock, ttlSeconds: config.jwtTtlSeconds });
+  const tokens = createTokens({ secret: jwtSecret, clock, ttlSeconds: config.jwtTtlSeconds, opsStanding: opsTokenStanding(store) });
   const rateLimitCounter = config.redisAddr ? createRedisCounter({ url: config.redisAddr, keyPrefix: config.redisKeyPrefix }) : createMemoryCounter();
   const rateLimit = createRateLimit({ rules: config.rateLimits, counter: rateLimitCounter, clock, userOf: tokens.userOf, trustedProxyHops: config.trustedProxyHops, logger });
   const idempotency = createIdempotency({ store, clock, callerOf: tokens.callerOf });

@@ -18,6 +18,13 @@ export interface AuthUser {
   role: Role;
 }
 
+/**
+ * Whether the account behind a verified ops token still stands as the token says: it has the ops role
+ * and has not changed (a new password) since the token was issued. Tokens are otherwise stateless; this
+ * one lookup is made for ops routes only, so that an ops account can be revoked at once.
+ */
+export type OpsTokenStanding = (user: AuthUser, issuedAt: number) => Promise<boolean>;
+
 /** An access token as the login route returns it. */
 export interface IssuedToken {
   token: string;
@@ -38,6 +45,8 @@ export interface TokenOptions {
   ttlSeconds: number;
   /** Clock difference tolerated between instances for `exp`, `nbf` and `iat` (default 30 s). */
   leewaySeconds?: number;
+  /** Asked before an ops token is accepted (default: every verified ops token stands). */
+  opsStanding?: OpsTokenStanding;
 }
 
 /** Issues and verifies the service's access tokens. */
@@ -46,6 +55,8 @@ export interface Tokens {
   verify(token: string): VerifyResult;
   /** The user of the request's bearer token when it verifies, else undefined (verified once per request). */
   userOf(request: Request): AuthUser | undefined;
+  /** Whether the account of a user this object verified still stands (see OpsTokenStanding). */
+  opsStanding(user: AuthUser): Promise<boolean>;
   /** For idempotency scopes: `user:<id>` for a verified caller, `anonymous` otherwise. */
   callerOf: CallerOf;
 }
@@ -71,6 +82,9 @@ export function createTokens(options: TokenOptions): Tokens {
   const key = Buffer.from(options.secret, 'utf8');
   const leeway = options.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS;
   const verified = new WeakMap<Request, AuthUser | null>();
+  /** The `iat` of each user `verify` returned, kept aside so that AuthUser stays what a token says of its user. */
+  const issuedAt = new WeakMap<AuthUser, number>();
+  const standing = options.opsStanding ?? (async () => true);
   const sign = (signingInput: string) => createHmac('sha256', key).update(signingInput).digest('base64url');
 
   const verify = (token: string): VerifyResult => {
@@ -96,7 +110,9 @@ export function createTokens(options: TokenOptions): Tokens {
     const now = clock.now().getTime() / 1000;
     if (now >= exp + leeway) return { ok: false, problem: 'expired' };
     if (iat > now + leeway || (nbf !== undefined && nbf > now + leeway)) return { ok: false, problem: 'not_yet_valid' };
-    return { ok: true, user: { id: sub, email, role: role as Role } };
+    const user: AuthUser = { id: sub, email, role: role as Role };
+    issuedAt.set(user, iat);
+    return { ok: true, user };
   };
 
   const userOf = (request: Request): AuthUser | undefined => {
@@ -118,6 +134,10 @@ export function createTokens(options: TokenOptions): Tokens {
     },
     verify,
     userOf,
+    opsStanding: async (user) => {
+      const iat = issuedAt.get(user);
+      return iat !== undefined && standing(user, iat);
+    },
     callerOf: (request) => {
       const user = userOf(request);
       return user === undefined ? 'anonymous' : `user:${user.id}`;
@@ -156,7 +176,7 @@ export function createAuth(tokens: Tokens) {
         // The transform phase runs before validation: a caller without a valid token learns nothing
         // about the body, and gets 401 whatever it sent. A transform hook cannot answer with a
         // Response of its own, hence the throw (mapped by the one error mapper like any AppError).
-        transform({ request }) {
+        async transform({ request }) {
           const user = tokens.userOf(request);
           if (user === undefined) {
             const sent = bearerToken(request) !== undefined;
@@ -170,12 +190,22 @@ export function createAuth(tokens: Tokens) {
           if (requirement !== true && user.role !== requirement) {
             throw new AppError({ status: 403, code: 'FORBIDDEN', detail: `This route needs the ${requirement} role` });
           }
+          if (requirement === 'ops' && !(await tokens.opsStanding(user))) throw revokedToken();
         },
         resolve: ({ request }) => ({ user: tokens.userOf(request) as AuthUser }),
       };
     },
   });
 }
+
+/** 401 for a verified token whose account no longer stands as it says (OpsTokenStanding). */
+export const revokedToken = () =>
+  new AppError({
+    status: 401,
+    code: 'UNAUTHORIZED',
+    detail: 'The bearer token was issued before its account changed; log in again',
+    headers: { 'www-authenticate': `${REALM}, error="invalid_token"` },
+  });
 
 /** The `auth` macro, as features receive it. */
 export type AuthPlugin = ReturnType<typeof createAuth>;

@@ -283,6 +283,23 @@ for (const mode of MODES) {
         expect(claimsOf(await login(t.url, customer.email, 'Promoted-2030!'))).toMatchObject({ sub: customer.userId, role: 'ops' });
       });
 
+      it("ends the ops tokens issued before the account's password changed, and those of an account no longer ops", async () => {
+        await cli('rev@example.com', 'Revoke-password-2030').run;
+        const before = await login(t.url, 'rev@example.com', 'Revoke-password-2030');
+        expect((await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(before))).status).toBe(200);
+        // Tokens carry whole seconds: the change must fall in a later second than the token's issue.
+        await Bun.sleep(1100);
+        expect(await cli('rev@example.com', 'Revoke-password-2031').run).toMatchObject({ outcome: 'updated' });
+        const revoked = await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(before));
+        await expectProblem(revoked, 401, 'UNAUTHORIZED');
+        expect(revoked.headers.get('www-authenticate')).toContain('error="invalid_token"');
+        const after = await login(t.url, 'rev@example.com', 'Revoke-password-2031');
+        expect((await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(after))).status).toBe(200);
+
+        await t.service.store.execute("UPDATE users SET role = 'customer' WHERE email = $1", ['rev@example.com']);
+        await expectProblem(await call(t.url, 'GET', OPS_ROUTE, undefined, bearer(after)), 401, 'UNAUTHORIZED');
+      });
+
       it('refuses a weak password and writes nothing', async () => {
         await expect(cli('weak@example.com', 'aaaaaaaaaaaaaaaa').run).rejects.toThrow(OpsAccountError);
         await expect(cli('weak@example.com', undefined, 'Short-1\n').run).rejects.toThrow(/at least 12 characters/);

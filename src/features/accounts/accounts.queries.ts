@@ -1,5 +1,5 @@
 import type { SqlExecutor } from '../../actors/ports';
-import type { Role } from '../../http/auth';
+import type { AuthUser, Role } from '../../http/auth';
 
 /** A row of `users`. */
 export interface UserRow {
@@ -29,3 +29,15 @@ export async function insertUser(db: SqlExecutor, user: UserRow, now: string): P
 export async function updateUser(db: SqlExecutor, email: string, change: { password_hash: string; role: Role }, now: string): Promise<void> {
   await db.execute('UPDATE users SET password_hash = $1, role = $2, updated_at = $3 WHERE email = $4', [change.password_hash, change.role, now, email]);
 }
+
+/**
+ * An ops token stands while its account, when the store has it, still has the ops role and has not
+ * changed since the token was issued (`iat` is in whole seconds: a change in the token's own second
+ * leaves it standing). A token of an account the store does not have is taken as it says, as tokens
+ * are everywhere else.
+ */
+export const opsTokenStanding = (db: SqlExecutor) => async (user: AuthUser, issuedAt: number): Promise<boolean> => {
+  const [row] = await db.query<{ role: Role; updated_at: string }>('SELECT role, updated_at FROM users WHERE user_id = $1', [user.id]);
+  if (row === undefined) return true;
+  return row.role === 'ops' && Math.floor(Date.parse(row.updated_at) / 1000) <= issuedAt;
+};

@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia';
 import type { Store } from '../../actors/ports';
 import type { MachineRegistry } from '../../actors/registry';
-import type { AuthPlugin, Tokens } from '../../http/auth';
+import { revokedToken, type AuthPlugin, type Tokens } from '../../http/auth';
 import { problemResponses, successResponse } from '../../http/openapiProblems';
 import { pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
@@ -125,10 +125,11 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
       detail: { tags, summary: "One actor's timeline and history", responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'Timeline and history', { contentType: 'application/json', schema: ACTOR_REPORT_SCHEMA }) } },
     })
     // EventSource cannot send headers, so this one stream takes the ops token as `?access_token=`.
-    .get('/api/actors/:address/events', ({ params, query, request }) => {
+    .get('/api/actors/:address/events', async ({ params, query, request }) => {
       const verified = tokens.verify(typeof query.access_token === 'string' ? query.access_token : '');
       if (!verified.ok) return problem(401, 'UNAUTHORIZED', 'This stream needs a valid ?access_token=');
       if (verified.user.role !== 'ops') return problem(403, 'FORBIDDEN', 'This route needs the ops role');
+      if (!(await tokens.opsStanding(verified.user))) throw revokedToken();
       return liveStream(store, params.address, AbortSignal.any([request.signal, stopping]), pollMs);
     }, {
       params: ActorParams,
