@@ -173,6 +173,11 @@ export class ActorRuntime {
   async lastKnownState(address: string): Promise<string | null> {
     const cached = this.cache.get(address);
     if (cached !== undefined) return cached.state;
+    return this.storedState(address);
+  }
+
+  /** The actor's state as stored now (never this instance's cache); null when unknown. */
+  async storedState(address: string): Promise<string | null> {
     return (await this.deps.store.loadActor(address))?.state ?? null;
   }
 

@@ -86,8 +86,14 @@ const DRAIN_POLL_MS = 10;
 
 const IN_INBOX = 'SELECT 1 AS found FROM inbox WHERE handler = $1 AND message_id = $2';
 const INSERT_INBOX = 'INSERT INTO inbox (handler, message_id, processed_at, effect) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
-/** A `notRepeatable` handler's call, committed before it starts; its inbox row's transaction deletes it. */
-const INSERT_CALL_STARTED = 'INSERT INTO calls_started (handler, message_id, started_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING';
+/**
+ * A `notRepeatable` handler's call, committed before it starts; its inbox row's transaction deletes it.
+ * Not inserted when the message is in the inbox already: a delivery that checked the inbox just before
+ * another one finished must not start the call again.
+ */
+const INSERT_CALL_STARTED = `INSERT INTO calls_started (handler, message_id, started_at)
+  SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM inbox WHERE handler = $1 AND message_id = $2)
+  ON CONFLICT DO NOTHING`;
 const SELECT_CALL_STARTED = 'SELECT started_at FROM calls_started WHERE handler = $1 AND message_id = $2';
 const DELETE_CALL_STARTED = 'DELETE FROM calls_started WHERE handler = $1 AND message_id = $2';
 /** One failed attempt, for the debugger's timeline; successes are not recorded (the inbox says it). */
@@ -227,10 +233,16 @@ export function createConsumers(options: ConsumersOptions): Consumers {
   };
 
   /** A handler's context for one attempt; `reached` tells whether the attempt asked for a call context. */
-  const contextOf = (handler: Handler, message: BusMessage, log: Logger): HandlerContext & { readonly reached: boolean } => {
+  const contextOf = (handler: Handler, message: BusMessage, log: Logger, firstDelivery: boolean): HandlerContext & { readonly reached: boolean } => {
     let reached = false;
     const traceparent = tracing?.currentTraceparent() ?? message.metadata.traceparent;
+    const key = callKey(handler, message);
     return {
+      firstDelivery,
+      callAnswered(answer) {
+        answers.set(key, answer);
+      },
+      answered: <T>() => answers.get(key) as T | undefined,
       handler: handler.name,
       messageId: message.id,
       correlationId: message.metadata.correlation_id,
@@ -248,11 +260,18 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     };
   };
 
+  const callKey = (handler: Handler, message: BusMessage) => `${handler.name} ${message.id}`;
   /**
    * Messages whose `notRepeatable` handler ran to the end but whose inbox row could not be written: a
    * retry writes the row without calling again. A crash in that gap leaves the call's `calls_started` row.
    */
   const ranThrough = new Set<string>();
+  /**
+   * What the calls of `notRepeatable` handlers answered (`callAnswered`) while the message is not yet
+   * processed: a retry on this instance goes on from the answer. The call's `calls_started` row stays
+   * until the inbox row replaces it, so no other instance calls meanwhile.
+   */
+  const answers = new Map<string, unknown>();
   /** Messages whose `calls_started` row is this instance's and whose call did nothing, but the row could not be deleted. */
   const startedButUnsent = new Set<string>();
 
@@ -295,8 +314,8 @@ export function createConsumers(options: ConsumersOptions): Consumers {
    * One attempt; the inbox makes a message this handler already processed a no-op. `checked`: the
    * caller has just found the message unprocessed, so an external handler need not look again.
    */
-  const attempt = async (handler: Handler, message: BusMessage, log: Logger, checked = false): Promise<void> => {
-    const ctx = contextOf(handler, message, log);
+  const attempt = async (handler: Handler, message: BusMessage, log: Logger, checked = false, firstDelivery = false): Promise<void> => {
+    const ctx = contextOf(handler, message, log, firstDelivery);
     if (handler.effect === 'local') {
       const run = functionFor(handler.name, handler.on, message.name);
       await store.transaction(
@@ -314,14 +333,17 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     if (!checked && (await store.query(IN_INBOX, [handler.name, message.id])).length > 0) return;
     // Stamped with when the call began: what its reply caused comes after it in the actor's timeline.
     const calledAt = isoNow(clock);
-    const ranKey = `${handler.name} ${message.id}`;
+    const ranKey = callKey(handler, message);
     const notRepeatable = handler.notRepeatable === true;
     const runsNow = !ranThrough.has(ranKey);
     if (runsNow) {
-      if (notRepeatable && !(await startCall(handler, message, ranKey, calledAt))) return;
+      // An answered call's `calls_started` row is this instance's, still there: the handler goes on from the answer.
+      if (notRepeatable && !answers.has(ranKey) && !(await startCall(handler, message, ranKey, calledAt))) return;
       try {
         await timed(handler, () => run(message, ctx));
       } catch (error) {
+        // The call was answered and what followed failed: a retry here goes on from the answer.
+        if (notRepeatable && answers.has(ranKey)) throw error;
         // Past its call, a handler of a service that does not deduplicate cannot tell whether repeating
         // would do the call twice, unless the call itself said it did nothing.
         if (notRepeatable && ctx.reached && mayHaveActed(error) !== false) throw new MayHaveActedError(error);
@@ -342,6 +364,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       { groupable: true, ownRowsOnly: true },
     );
     ranThrough.delete(ranKey);
+    answers.delete(ranKey);
     rememberProcessed(handler, message);
   };
 
@@ -368,7 +391,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       while (attempts < retry.attempts) {
         attempts += 1;
         try {
-          await attempt(handler, message, log, attempts === spent + 1);
+          await attempt(handler, message, log, attempts === spent + 1, attempts === 1);
           return;
         } catch (error) {
           failure = error;

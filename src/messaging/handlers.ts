@@ -39,6 +39,21 @@ export interface HandlerContext {
    * handler may be retried after a later failure (its reply, say).
    */
   callContext(): { correlationId: string; traceparent: string | undefined };
+  /**
+   * True on the first attempt of the first delivery of this message to this handler. A retry, a
+   * redelivery from another consumer or a redrive may follow an attempt that changed things on another
+   * instance: read state from the store then, not from this instance's caches.
+   */
+  readonly firstDelivery: boolean;
+  /**
+   * For a `notRepeatable` handler: what its call answered, recorded before the handler goes on to record
+   * it (a reply to an actor). When that later step fails, the next attempt on this instance gets the
+   * answer from `answered()` instead of calling again, and the failure is retried like any other rather
+   * than dead-lettered as a call that may have acted.
+   */
+  callAnswered(answer: unknown): void;
+  /** The answer an earlier attempt on this instance recorded with `callAnswered`, if any. */
+  answered<T>(): T | undefined;
 }
 
 /** The context of a `local` handler: its writes go through `tx`, the transaction of its inbox row. */

@@ -451,6 +451,47 @@ for (const { name, make } of modes) {
         expect(String((await deadLetterRows())[0]!.error)).toContain('not retried: the call may have taken effect');
       });
 
+      it('retries a notRepeatable handler whose call was answered but whose reply failed, giving it the answer instead of calling again', async () => {
+        const calls: number[] = [];
+        const replies: unknown[] = [];
+        const seen: { first: boolean; answered: unknown }[] = [];
+        let replyFailures = 2;
+        const book = defineHandler({
+          name: 'book',
+          effect: 'external',
+          notRepeatable: true,
+          on: {
+            BookingMade_v1: async (_message, ctx) => {
+              seen.push({ first: ctx.firstDelivery, answered: ctx.answered() });
+              let answer = ctx.answered<{ reference: number }>();
+              if (answer === undefined) {
+                ctx.callContext();
+                calls.push(calls.length + 1);
+                answer = { reference: calls.length };
+                ctx.callAnswered(answer);
+              }
+              if (replyFailures-- > 0) throw new Error('the store is down: the reply was not recorded');
+              replies.push(answer);
+            },
+          },
+        });
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([book], { retry: { attempts: 5, baseMs: 1, maxMs: 5 } });
+        await publish(mode.bus, message!);
+        await consumers.drain();
+
+        expect(calls).toEqual([1]);
+        expect(replies).toEqual([{ reference: 1 }]);
+        expect(seen).toEqual([
+          { first: true, answered: undefined },
+          { first: false, answered: { reference: 1 } },
+          { first: false, answered: { reference: 1 } },
+        ]);
+        expect(await deadLetterRows()).toEqual([]);
+        expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
+        expect(await store.query('SELECT handler FROM inbox WHERE message_id = $1', [message!.id])).toEqual([{ handler: 'book' }]);
+      });
+
       it('does not make again a notRepeatable call during which its instance stopped; a redrive makes it once', async () => {
         const calls: string[] = [];
         const startedRows: unknown[] = [];

@@ -5,6 +5,9 @@ import { BOOK_AT_DEAD_NATION_HANDLER } from '../handlerNames';
 import { reply } from '../reply';
 import { deadNationIdOf } from './shows.queries';
 
+/** What Dead Nation answered a booking: placed, or refused (final). */
+type DeadNationAnswer = { booked: true } | { booked: false; reason: string };
+
 /**
  * Places each booking with Dead Nation, once (its inbox, and the booking's state), with the show's
  * `dead_nation_id` as `event_id`. A refusal is final: the booking is told it failed, which gives its
@@ -22,22 +25,31 @@ export function showHandlers({ runtime, services, store, clock }: FeatureDeps): 
           const eventId = await deadNationIdOf(store, booking.show_id);
           if (eventId === null) throw new PoisonMessageError(`show ${booking.show_id} of booking ${booking.booking_id} does not exist`);
           const address = `booking/${booking.booking_id}`;
-          // Placed (or failed, or cancelled) already: an earlier delivery called Dead Nation and recorded
-          // its answer, and only its inbox row was lost; Dead Nation must not get the booking twice. The
-          // booking never leaves those states, so this instance's last view of it is enough (and free
-          // for the booking it has just made).
-          if ((await runtime.lastKnownState(address)) !== 'placing') return;
-          try {
-            await services.deadNation.bookTickets(
-              { booking_id: booking.booking_id, event_id: eventId, number_of_tickets: booking.number_of_tickets, customer_address: booking.customer_email },
-              ctx.callContext(),
-            );
-          } catch (error) {
-            if (!(error instanceof TerminalError)) throw error;
-            await reply(runtime, address, { type: 'deadNation.failed', now: clock.now().toISOString(), reason: error.message }, ctx);
-            return;
+          let answer = ctx.answered<DeadNationAnswer>();
+          if (answer === undefined) {
+            // Placed (or failed, or cancelled) already: an earlier delivery called Dead Nation and recorded
+            // its answer, and only its inbox row was lost; Dead Nation must not get the booking twice. The
+            // booking never leaves those states, so on a first delivery this instance's last view of it
+            // is enough (and free for the booking it has just made); on a later one (a retry, a message
+            // claimed from another consumer, a redrive) another instance may have placed it: the store says.
+            const state = ctx.firstDelivery ? await runtime.lastKnownState(address) : await runtime.storedState(address);
+            if (state !== 'placing') return;
+            try {
+              await services.deadNation.bookTickets(
+                { booking_id: booking.booking_id, event_id: eventId, number_of_tickets: booking.number_of_tickets, customer_address: booking.customer_email },
+                ctx.callContext(),
+              );
+              answer = { booked: true };
+            } catch (error) {
+              if (!(error instanceof TerminalError)) throw error;
+              answer = { booked: false, reason: error.message };
+            }
+            // Recorded before the reply: if the reply cannot be written (the store is down), a retry on
+            // this instance replies with this answer instead of booking again.
+            ctx.callAnswered(answer);
           }
-          await reply(runtime, address, { type: 'deadNation.booked', now: clock.now().toISOString() }, ctx);
+          const now = clock.now().toISOString();
+          await reply(runtime, address, answer.booked ? { type: 'deadNation.booked', now } : { type: 'deadNation.failed', now, reason: answer.reason }, ctx);
         },
       },
     }),

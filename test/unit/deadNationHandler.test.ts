@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'bun:test';
+import type { HandlerContext, MessageHandler } from '../../src/messaging/handlers';
+import type { BusMessage } from '../../src/messaging/ports';
+import type { FeatureDeps } from '../../src/features/feature';
+import { showHandlers } from '../../src/features/shows/shows.handlers';
+import { systemClock } from '../../src/kernel/clock';
+import { createLogger } from '../../src/observability/logger';
+
+const BOOKING = { booking_id: 'b1', show_id: 's1', number_of_tickets: 2, customer_email: 'ann@example.com' };
+
+/**
+ * The Dead Nation handler over an instance whose cache says the booking is still `placing` while the
+ * store says another instance has `placed` it: the situation of a redelivery on the instance that made
+ * the booking, which never saw the reply.
+ */
+function harness(options: { firstDelivery: boolean; answered?: unknown }) {
+  const calls: unknown[] = [];
+  const replies: unknown[] = [];
+  const recorded: unknown[] = [];
+  const deps = {
+    runtime: {
+      lastKnownState: async () => 'placing',
+      storedState: async () => 'placed',
+      send: async (_address: string, event: unknown) => {
+        replies.push(event);
+        return {};
+      },
+    },
+    services: { deadNation: { bookTickets: async (request: unknown) => void calls.push(request) } },
+    store: { query: async () => [{ dead_nation_id: 'dn-1' }] },
+    clock: systemClock,
+  } as unknown as FeatureDeps;
+  const ctx: HandlerContext = {
+    handler: 'bookAtDeadNation',
+    messageId: 'm1',
+    correlationId: 'c1',
+    traceparent: undefined,
+    fields: BOOKING,
+    logger: createLogger({ level: 'silent' }),
+    idempotencyKey: () => 'k',
+    callContext: () => ({ correlationId: 'c1', traceparent: undefined }),
+    firstDelivery: options.firstDelivery,
+    callAnswered: (answer) => void recorded.push(answer),
+    answered: <T>() => options.answered as T | undefined,
+  };
+  const [handler] = showHandlers(deps);
+  const run = () => (handler!.on.BookingMade_v1 as MessageHandler<HandlerContext>)({} as BusMessage, ctx);
+  return { run, calls, replies, recorded };
+}
+
+describe('booking at Dead Nation', () => {
+  it("calls on a first delivery when this instance's last view is placing, and records the answer before replying", async () => {
+    const h = harness({ firstDelivery: true });
+    await h.run();
+    expect(h.calls).toEqual([{ booking_id: 'b1', event_id: 'dn-1', number_of_tickets: 2, customer_address: 'ann@example.com' }]);
+    expect(h.recorded).toEqual([{ booked: true }]);
+    expect(h.replies).toMatchObject([{ type: 'deadNation.booked' }]);
+  });
+
+  it('asks the store, not the cache, on a later delivery, and does not book a booking another instance placed', async () => {
+    const h = harness({ firstDelivery: false });
+    await h.run();
+    expect(h.calls).toEqual([]);
+    expect(h.replies).toEqual([]);
+  });
+
+  it('replies with the answer an earlier attempt recorded, without calling again', async () => {
+    const h = harness({ firstDelivery: false, answered: { booked: false, reason: 'Dead Nation: no such event' } });
+    await h.run();
+    expect(h.calls).toEqual([]);
+    expect(h.replies).toMatchObject([{ type: 'deadNation.failed', reason: 'Dead Nation: no such event' }]);
+  });
+});
