@@ -277,8 +277,11 @@ export interface Store extends SqlExecutor {
   claimIdempotency(claim: IdempotencyClaim): Promise<ClaimOutcome>;
   /** Completes a claimed key outside any other transaction. */
   completeIdempotency(scope: string, key: string, response: StoredResponse): Promise<void>;
-  /** Drops an in-progress claim (the request failed unexpectedly and may be retried). */
-  releaseIdempotency(scope: string, key: string): Promise<void>;
+  /**
+   * Drops an in-progress claim (the request failed unexpectedly and may be retried); with `claimedAt`,
+   * only the claim made then (its `created_at`), not one another claimer has taken over since.
+   */
+  releaseIdempotency(scope: string, key: string, claimedAt?: string): Promise<void>;
 
   close(): Promise<void>;
 }

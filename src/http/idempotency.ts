@@ -57,6 +57,8 @@ const PER_REQUEST_HEADERS = new Set(
 interface Claim {
   scope: string;
   key: string;
+  /** When it was claimed (the record's `created_at`), so that only this claim is ever released. */
+  claimedAt: string;
   /** The handler completed the record in its transaction. */
   completedInTx: boolean;
   /** The claim was completed or released after the response; later hooks leave it alone. */
@@ -86,6 +88,13 @@ export function createIdempotency(options: IdempotencyOptions) {
   const lockMs = options.lockMs ?? DEFAULT_LOCK_MS;
   const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
   const claims = new WeakMap<Request, Claim>();
+  /**
+   * Claims of this instance that a 5xx should have released but the store could not (it was down when
+   * the request failed), by scope and key: the next request with that key here releases it first, rather
+   * than answering REQUEST_IN_PROGRESS until the claim's lock runs out. Other instances wait for the lock.
+   */
+  const unreleased = new Map<string, Claim>();
+  const claimId = (scope: string, key: string) => `${scope}\n${key}`;
 
   const handleFor = (request: Request): IdempotencyHandle => ({
     key: keyOf(request) ?? undefined,
@@ -140,6 +149,11 @@ export function createIdempotency(options: IdempotencyOptions) {
           const rawBody = await rawBodyOf(request);
           const body = typeof mode === 'object' ? await mode.redact(rawBody) : rawBody;
           const fingerprint = await sha256(`${request.method}\n${url.pathname}${url.search}\n${body}`);
+          const stranded = unreleased.get(claimId(scope, key));
+          if (stranded !== undefined) {
+            await store.releaseIdempotency(scope, key, stranded.claimedAt);
+            unreleased.delete(claimId(scope, key));
+          }
           const now = clock.now().getTime();
           const outcome = await store.claimIdempotency({
             scope,
@@ -151,7 +165,7 @@ export function createIdempotency(options: IdempotencyOptions) {
           });
           switch (outcome.outcome) {
             case 'claimed':
-              claims.set(request, { scope, key, completedInTx: false, settled: false });
+              claims.set(request, { scope, key, claimedAt: new Date(now).toISOString(), completedInTx: false, settled: false });
               return;
             case 'replay':
               return toResponse(outcome.response, { [REPLAYED_HEADER]: 'true' });
@@ -175,7 +189,12 @@ export function createIdempotency(options: IdempotencyOptions) {
           if (stored.status >= 500 || saysRetry(stored)) {
             // Only an in-progress claim is dropped: a record the handler completed in a committed
             // transaction survives, and a rolled-back one frees the key for the retry.
-            await store.releaseIdempotency(claim.scope, claim.key);
+            try {
+              await store.releaseIdempotency(claim.scope, claim.key, claim.claimedAt);
+            } catch {
+              // The answer is a 5xx already; the next request with this key here releases the claim.
+              unreleased.set(claimId(claim.scope, claim.key), claim);
+            }
             return;
           }
           if (!claim.completedInTx) await store.completeIdempotency(claim.scope, claim.key, stored);

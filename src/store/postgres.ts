@@ -397,8 +397,8 @@ export class PostgresStore implements Store {
     return shared.completeIdempotency(this.pooled, scope, key, response);
   }
 
-  releaseIdempotency(scope: string, key: string): Promise<void> {
-    return shared.releaseIdempotency(this.pooled, scope, key);
+  releaseIdempotency(scope: string, key: string, claimedAt?: string): Promise<void> {
+    return shared.releaseIdempotency(this.pooled, scope, key, claimedAt);
   }
 
   close(): Promise<void> {

@@ -217,8 +217,8 @@ export class SqliteStore implements Store {
     await shared.completeIdempotency(this, scope, key, response);
   }
 
-  async releaseIdempotency(scope: string, key: string): Promise<void> {
-    await shared.releaseIdempotency(this, scope, key);
+  async releaseIdempotency(scope: string, key: string, claimedAt?: string): Promise<void> {
+    await shared.releaseIdempotency(this, scope, key, claimedAt);
   }
 
   close(): Promise<void> {

@@ -435,6 +435,20 @@ describe('the HTTP skeleton', () => {
       expect(app().fixture.counts.flaky).toBe(2);
     });
 
+    it('lets a retry on this instance run when the store could not release the claim of a 5xx (it was down)', async () => {
+      const release = store.releaseIdempotency.bind(store);
+      store.releaseIdempotency = async () => {
+        store.releaseIdempotency = release;
+        throw new Error('the store is down');
+      };
+      const before = app().fixture.counts.flaky;
+      const failed = await fetch(app().url('/fixture/flaky'), json({}, { 'Idempotency-Key': 'flaky-down' }));
+      expect(failed.status).toBeGreaterThanOrEqual(500);
+      const retry = await fetch(app().url('/fixture/flaky'), json({}, { 'Idempotency-Key': 'flaky-down' }));
+      expect(retry.status).toBe(201);
+      expect(app().fixture.counts.flaky).toBe(before + 2);
+    });
+
     it('releases the claim on a problem that says retryable (a lost race), so that the repeat runs', async () => {
       await expectProblem(await fetch(app().url('/fixture/raced'), json({}, { 'Idempotency-Key': 'raced-1' })), 409, 'CONCURRENT_UPDATE');
       const retry = await fetch(app().url('/fixture/raced'), json({}, { 'Idempotency-Key': 'raced-1' }));

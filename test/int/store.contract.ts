@@ -689,6 +689,15 @@ export function storeContract(name: string, open: () => Promise<ContractStore>) 
           expect(await store.claimIdempotency(claimOf({ fingerprint: 'fp-2' }))).toEqual({ outcome: 'claimed' });
         });
 
+        it('is released by the claim time it was made at, and not by that of a claim another claimer took over', async () => {
+          const takenOver = claimOf({ now: at(30_000), lockedUntil: at(90_000) });
+          expect(await store.claimIdempotency(takenOver)).toEqual({ outcome: 'claimed' });
+          await store.releaseIdempotency(claimOf().scope, claimOf().key, claimOf().now);
+          expect(await store.claimIdempotency(claimOf({ now: at(31_000) }))).toEqual({ outcome: 'in_progress' });
+          await store.releaseIdempotency(claimOf().scope, claimOf().key, takenOver.now);
+          expect(await store.claimIdempotency(claimOf({ now: at(32_000) }))).toEqual({ outcome: 'claimed' });
+        });
+
         it('lets exactly one of two concurrent claimers have it', async () => {
           const outcomes = await Promise.all([
             store.claimIdempotency(claimOf({ key: 'key-2' })),

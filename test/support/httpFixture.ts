@@ -73,7 +73,7 @@ export function httpFixture(deps: HttpFixtureDeps) {
     }, { idempotent: 'required' })
     .post('/flaky', () => {
       counts.flaky += 1;
-      if (counts.flaky === 1) throw new Error('transient failure');
+      if (counts.flaky % 2 === 1) throw new Error('transient failure'); // every other run
       return status(201, { attempt: counts.flaky });
     }, { idempotent: true })
     .post('/refuse', () => {
