@@ -288,7 +288,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     if (inserted > 0) return true;
     if ((await store.query(IN_INBOX, params)).length > 0) return false;
     const [row] = await store.query<{ started_at: string }>(SELECT_CALL_STARTED, params);
-    throw new MayHaveActedError(new Error(`an earlier delivery started this call at ${row?.started_at ?? 'an unknown time'} and never recorded its end (its instance stopped during the call, or another delivery is making it now)`));
+    throw new MayHaveActedError(new Error(`an earlier delivery started this call at ${row?.started_at ?? 'an unknown time'} and never recorded its end (its instance stopped, or could not reach the database, during or after the call; or another delivery is making it now)`));
   };
 
   /** The call did nothing (it failed before it reached the service, or the service said so): a retry may make it. */
