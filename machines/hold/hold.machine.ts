@@ -14,6 +14,9 @@ import { addMs, cancelTimer, setTimer } from '../shared/timers';
  * `hold.confirm` or `payment.declined`; if neither has come when the timer fires (the process that was
  * charging died), the hold asks for the charge again (ChargeHoldPayment, same idempotency key, so the
  * payments service answers with the first charge's outcome) and the answer comes back the same way.
+ * A charge started with less than its window (the recovery timer's wait) left extends the hold, once,
+ * to the end of that window (HoldExtended_v1), so that a customer who confirmed in time is not charged,
+ * then refunded, because the payments service answered after `expiresAt`.
  */
 export interface HoldSeat {
   /** null for a general-admission seat (a show): any place, no label. */
@@ -90,10 +93,16 @@ export interface HoldContext {
   expiresAt: string;
   /** Charges started, declined ones included: each new one after a decline gets its own idempotency key. */
   paymentAttempts?: number;
+  /** The hold was extended for a charge that started near its end (at most once). */
+  extendedForPayment?: boolean;
   payment?: PendingPayment | null;
   paymentId: string | null;
   tickets: HoldTicket[];
 }
+
+/** How long a charge may go without an outcome: the wait before the hold's recovery charges again. */
+const chargeWindowMs = (event: { payment_check_seconds?: number }): number =>
+  event.payment_check_seconds === undefined ? PAYMENT_CHECK_MS : event.payment_check_seconds * 1000;
 
 const labels = (context: HoldContext) => context.seats.flatMap((s) => (s.label === null ? [] : [s.label]));
 const placeFacts = (context: HoldContext) => ({ hold_id: context.holdId, event_id: context.eventId, seats: labels(context), quantity: context.seats.length });
@@ -109,6 +118,10 @@ export const holdMachine = setup({
     isCurrentCheck: ({ context, event }) => event.type === 'hold.checkPayment' && event.due_at === context.payment?.checkAt,
     isLive: ({ context, event }) => event.now < context.expiresAt,
     isPaid: ({ event }) => event.type === 'hold.confirm' && event.payment_id !== null,
+    /** A live hold whose first charge near its end needs more time than is left. */
+    isLiveButShortForCharge: ({ context, event }) =>
+      event.type === 'hold.pay' && event.now < context.expiresAt && !context.extendedForPayment
+      && addMs(event.now, chargeWindowMs(event)) > context.expiresAt,
   },
   actions: {
     assignHold: assign(({ event }) => {
@@ -132,7 +145,7 @@ export const holdMachine = setup({
     assignPayment: assign(({ context, event }) => {
       assertEvent(event, 'hold.pay');
       const attempt = (context.paymentAttempts ?? 0) + 1;
-      const checkAfterMs = event.payment_check_seconds === undefined ? PAYMENT_CHECK_MS : event.payment_check_seconds * 1000;
+      const checkAfterMs = chargeWindowMs(event);
       return {
         paymentAttempts: attempt,
         payment: {
@@ -152,6 +165,10 @@ export const holdMachine = setup({
       const checkAfterMs = Math.min((payment.checkAfterMs ?? PAYMENT_CHECK_MS) * 2, PAYMENT_CHECK_MAX_MS);
       return { payment: { ...payment, checkAt: addMs(event.now, checkAfterMs), checkAfterMs } };
     }),
+    assignChargeWindow: assign(({ event }) => {
+      assertEvent(event, 'hold.pay');
+      return { expiresAt: addMs(event.now, chargeWindowMs(event)), extendedForPayment: true };
+    }),
     clearPayment: assign({ payment: null }),
     assignSold: assign(({ context, event }) => {
       assertEvent(event, 'hold.confirm');
@@ -167,6 +184,7 @@ export const holdMachine = setup({
     cancelPaymentCheck: emit(() => cancelTimer('paymentCheck')),
     tellPlaced: emit(({ context }) => ({ type: 'HoldPlaced_v1', ...placeFacts(context), user_id: context.userId, expires_at: context.expiresAt })),
     tellRenewed: emit(({ context }) => ({ type: 'HoldRenewed_v1', ...placeFacts(context), expires_at: context.expiresAt, renewals: context.renewals })),
+    tellExtended: emit(({ context }) => ({ type: 'HoldExtended_v1', ...placeFacts(context), expires_at: context.expiresAt })),
     tellReleased: emit(({ context }) => ({ type: 'HoldReleased_v1', ...placeFacts(context) })),
     tellExpired: emit(({ context }) => ({ type: 'HoldExpired_v1', ...placeFacts(context) })),
     tellSold: emit(({ context }) => ({
@@ -208,7 +226,10 @@ export const holdMachine = setup({
           { target: 'expired', actions: ['tellExpired', 'cancelExpiry'] },
         ],
         'hold.expire': { guard: 'isCurrentDeadline', target: 'expired', actions: 'tellExpired' },
-        'hold.pay': { guard: 'isLive', target: 'paying', actions: ['assignPayment', 'schedulePaymentCheck'] },
+        'hold.pay': [
+          { guard: 'isLiveButShortForCharge', target: 'paying', actions: ['assignPayment', 'assignChargeWindow', 'tellExtended', 'scheduleExpiry', 'schedulePaymentCheck'] },
+          { guard: 'isLive', target: 'paying', actions: ['assignPayment', 'schedulePaymentCheck'] },
+        ],
         // Directly only for a hold with nothing to pay (payment_id null); a paid one goes through paying.
         'hold.confirm': [
           { guard: 'isLive', target: 'sold', actions: ['assignSold', 'tellSold', 'cancelExpiry'] },

@@ -340,6 +340,25 @@ for (const mode of MODES) {
         expect(t.simulators.payments.calls({ operation: 'charge' }).length).toBe(1);
       });
 
+      it('sells a hold confirmed in its last seconds whose charge answers after its expires_at, with one charge and no refund', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id, expires_at: expiresAt } = (await hold(eventId, ['A1'])).json;
+        t.clock!.set(new Date(Date.parse(expiresAt) - 5_000).toISOString());
+        t.simulators.payments.setLatency(300, { operation: 'charge' });
+        const confirming = call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
+        await eventually(() => expect(t.simulators.payments.calls({ operation: 'charge' }).length).toBe(1));
+        // The payments service answers 15 s later by the service's clock: past the hold's first expires_at.
+        t.clock!.advance(15_000);
+        const confirmed = await confirming;
+        expect(confirmed.status).toBe(200);
+        expect((await seatsOf(eventId)).status.A1).toBe('sold');
+        expect(t.simulators.payments.charges().length).toBe(1);
+        await Bun.sleep(200);
+        expect(t.simulators.payments.calls({ operation: 'refund' })).toEqual([]);
+        const facts = (await t.service.store.readActorMessages(`hold/${id}`)).map((m) => m.name);
+        expect(facts).toEqual(['HoldPlaced_v1', 'HoldExtended_v1', 'TicketsSold_v1']);
+      });
+
       it('answers 402 for a declined payment and keeps the hold, with no sale', async () => {
         const eventId = await createEvent();
         const { hold_id: id } = (await hold(eventId, ['A1'])).json;

@@ -151,6 +151,26 @@ describe('hold machine', () => {
       ]);
     });
 
+    it('extends a hold that has less than the charge window left, once, to that window after hold.pay', () => {
+      const late = { ...pay, now: '2030-01-01T00:00:45.000Z' } as const;
+      const extendedTo = new Date(Date.parse(late.now) + PAYMENT_CHECK_MS).toISOString();
+      const out = given(holdMachine, placed).when(late);
+      expect(out.state).toBe('paying');
+      expect(out.context.expiresAt).toBe(extendedTo);
+      expect(out.facts).toEqual([{ type: 'HoldExtended_v1', hold_id: 'h1', event_id: 'e1', seats: ['A1', 'A2'], quantity: 2, expires_at: extendedTo }]);
+      expect(out.timers.set).toEqual([
+        { name: 'expiry', dueAt: extendedTo, event: { type: 'hold.expire' } },
+        { name: 'paymentCheck', dueAt: extendedTo, event: { type: 'hold.checkPayment' } },
+      ]);
+      // The charge answered after the original expires_at, inside the window: sold.
+      expect(given(holdMachine, placed, late).when(confirm('2030-01-01T00:01:05.000Z')).state).toBe('sold');
+      // Declined, then paid again near the new expiry: not extended a second time.
+      const again = given(holdMachine, placed, late, { type: 'payment.declined', now: late.now }).when({ ...pay, now: '2030-01-01T00:01:10.000Z' });
+      expect(again.state).toBe('paying');
+      expect(again.context.expiresAt).toBe(extendedTo);
+      expect(again.facts).toEqual([]);
+    });
+
     it('still expires on its timer, keeping the charge pending', () => {
       const out = given(holdMachine, placed, pay).when(expire);
       expect(out.state).toBe('expired');
