@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Message } from '../actors/ports';
 import type { CommandOutcome, RuntimeObserver } from '../actors/runtime';
 import type { CallObservation } from '../adapters/call';
+import { toMinor, type Money } from '../kernel/money';
 
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -38,7 +39,18 @@ export function createDomainMetrics(registry: Registry, timersOverdue: () => Pro
   });
   const bookings = new Counter({ name: 'bookings_total', help: 'Bookings made', registers });
   const ticketsSold = new Counter({ name: 'tickets_sold_total', help: 'Tickets confirmed', registers });
-  const revenue = new Counter({ name: 'revenue_total', help: 'Price of confirmed tickets, in major units, by currency', labelNames: ['currency'] as const, registers });
+  // Summed in minor units and written out at each scrape: adding 50.30 to a float total drifts (180.89999999999998).
+  const revenueMinor = new Map<string, number>();
+  new Counter({
+    name: 'revenue_total',
+    help: 'Price of confirmed tickets, in major units, by currency',
+    labelNames: ['currency'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [currency, minor] of revenueMinor) this.inc({ currency }, minor / 100);
+    },
+  });
   const ticketsRefunded = new Counter({ name: 'tickets_refunded_total', help: 'Tickets refunded', registers });
   const holdsExpired = new Counter({ name: 'holds_expired_total', help: 'Seat holds that expired', registers });
   const bundles = new Counter({ name: 'vip_bundles_total', help: 'VIP bundles that ended, by outcome', labelNames: ['outcome'] as const, registers });
@@ -60,13 +72,15 @@ export function createDomainMetrics(registry: Registry, timersOverdue: () => Pro
     observeCommitted(messages) {
       for (const message of messages) {
         switch (message.name) {
+          // A booking of book-tickets or a VIP bundle, or a hold bought.
           case 'BookingMade_v1':
+          case 'TicketsSold_v1':
             bookings.inc();
             break;
           case 'TicketBookingConfirmed_v1': {
             ticketsSold.inc();
-            const price = message.data.price as { amount: string; currency: string } | undefined;
-            if (price) revenue.inc({ currency: price.currency }, Number(price.amount));
+            const price = message.data.price as Money | undefined;
+            if (price) revenueMinor.set(price.currency, (revenueMinor.get(price.currency) ?? 0) + toMinor(price));
             break;
           }
           case 'TicketRefunded_v1':

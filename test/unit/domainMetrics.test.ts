@@ -14,3 +14,26 @@ describe('domain metrics', () => {
     expect(await registry.metrics()).toMatch(/^timers_overdue 3$/m);
   });
 });
+
+describe('business metrics', () => {
+  const fact = (name: string, data: Record<string, unknown> = {}) => ({ name, data }) as never;
+
+  it('counts a bought hold as a booking, like one of book-tickets', async () => {
+    const registry = new Registry();
+    const metrics = createDomainMetrics(registry, async () => 0);
+    metrics.observeCommitted([fact('BookingMade_v1'), fact('TicketsSold_v1'), fact('TicketsSold_v1')]);
+    expect(await registry.metrics()).toMatch(/^bookings_total 3$/m);
+  });
+
+  it('adds revenue in minor units, so that the total has no rounding error', async () => {
+    const registry = new Registry();
+    const metrics = createDomainMetrics(registry, async () => 0);
+    for (let i = 0; i < 3; i++) {
+      metrics.observeCommitted([
+        fact('TicketBookingConfirmed_v1', { price: { amount: '50.30', currency: 'GBP' } }),
+        fact('TicketBookingConfirmed_v1', { price: { amount: '10.00', currency: 'GBP' } }),
+      ]);
+    }
+    expect(await registry.metrics()).toMatch(/^revenue_total\{currency="GBP"\} 180\.9$/m);
+  });
+});
