@@ -65,7 +65,10 @@ export function createTracing(options: TracingOptions): Tracing {
     processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl(options.otlpEndpoint) }) }));
   }
   // The SDK reports failed exports to its global error handler, which by default only tells its own diag logger.
-  const reportExportError = options.onExportError ?? (() => undefined);
+  // Exports run on a timer inside whatever context was active when it was set: the report is made
+  // outside it, so that its log line does not carry the ids of an unrelated request.
+  const onExportError = options.onExportError ?? (() => undefined);
+  const reportExportError = (error: unknown) => context.with(ROOT_CONTEXT, () => onExportError(error));
   if (options.otlpEndpoint) setGlobalErrorHandler(reportExportError);
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': options.serviceName }),

@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, it } from 'bun:test';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
+import { context } from '@opentelemetry/api';
+import { globalErrorHandler } from '@opentelemetry/core';
+import { CORRELATION_ID_KEY } from '../../src/observability/logger';
 import { createTracing, type Tracing } from '../../src/observability/tracing';
 
 const CALLER = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`;
@@ -24,6 +27,17 @@ describe('tracing', () => {
       const seen = await tracing.withSpan('child', {}, (span) => ({ recording: span.isRecording(), traceparent: tracing?.currentTraceparent() }), { traceparent: CALLER });
       expect(seen.recording).toBe(true);
       expect(seen.traceparent).toMatch(new RegExp(`^00-${'ab'.repeat(16)}-[0-9a-f]{16}-01$`));
+    });
+  });
+
+  describe('when spans cannot be exported', () => {
+    it("reports the failure outside whatever request was active, so that its log line carries no request's ids", async () => {
+      const seen: unknown[] = [];
+      tracing = createTracing({ serviceName: 'test', otlpEndpoint: 'http://127.0.0.1:9', onExportError: () => seen.push(context.active().getValue(CORRELATION_ID_KEY) ?? 'none') });
+      await context.with(context.active().setValue(CORRELATION_ID_KEY, 'some-request'), async () => {
+        globalErrorHandler(new Error('export failed'));
+      });
+      expect(seen).toEqual(['none']);
     });
   });
 
