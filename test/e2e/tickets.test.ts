@@ -320,6 +320,18 @@ for (const mode of MODES) {
         expect(await available(full)).toBe(1);
       });
 
+      it('gives every seat back when many tickets confirmed past the booking are cancelled in one webhook', async () => {
+        const show = (await call(t.url, 'POST', '/api/shows', { dead_nation_id: `dn-${crypto.randomUUID()}`, number_of_tickets: 10, start_time: '2030-06-01T20:00:00Z', title: 'T', venue: 'V' })).json.show_id as string;
+        const available = async () => (await call(t.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === show).available_tickets;
+        const bookingId = (await call(t.url, 'POST', '/api/book-tickets', { show_id: show, number_of_tickets: 2, customer_email: 'bob@example.com' })).json.booking_id;
+        const tickets = Array.from({ length: 20 }, () => ticket({ booking_id: bookingId }));
+        expect((await webhook(tickets)).status).toBe(200);
+        expect(await available()).toBe(0);
+        // Committed together (group commit), the releases must not see each other's counts half-done.
+        expect((await webhook(tickets.map((x) => ({ ...x, status: 'canceled' })))).status).toBe(200);
+        expect(await available()).toBe(10);
+      });
+
       it('gives the seats back when Dead Nation refuses the booking', async () => {
         const show = await call(t.url, 'POST', '/api/shows', { dead_nation_id: `dn-${crypto.randomUUID()}`, number_of_tickets: 2, start_time: '2030-06-01T20:00:00Z', title: 'T', venue: 'V' });
         t.simulators.controls('deadNation').failNext('bookTickets', 1, 'terminal');

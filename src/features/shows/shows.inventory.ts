@@ -105,11 +105,32 @@ async function countTicket(tx: Tx, bookingId: string): Promise<void> {
  * A valid ticket of the booking cancelled or refunded: its seat comes back, unless the booking's other
  * valid tickets need every seat it holds. (A row from before tickets were counted has 0: a seat back
  * per ticket, as then.)
+ *
+ * The members of a group commit share one transaction and their statements interleave, so no member
+ * may read the row and then write it: each statement below decides and writes the count at once, on
+ * the row as it is. Releasing and keeping exclude each other; when another member moved the row
+ * between the two (neither matched), they are tried again on the row as it is then.
  */
 async function releaseTicketSeat(tx: Tx, bookingId: string): Promise<void> {
   if (bookingId === '') return;
-  const released = await tx.execute('UPDATE booking_seats SET seats = seats - 1 WHERE booking_id = $1 AND seats >= 1 AND seats > tickets - 1', [bookingId]);
-  await tx.execute('UPDATE booking_seats SET tickets = tickets - 1 WHERE booking_id = $1 AND tickets > 0', [bookingId]);
-  if (released === 0) return;
-  await tx.execute('UPDATE shows SET seats_taken = seats_taken - 1 WHERE show_id = (SELECT show_id FROM booking_seats WHERE booking_id = $1)', [bookingId]);
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const [released] = await tx.query<{ show_id: string }>(
+      `UPDATE booking_seats SET seats = seats - 1, tickets = CASE WHEN tickets > 0 THEN tickets - 1 ELSE 0 END
+        WHERE booking_id = $1 AND seats >= 1 AND seats > tickets - 1 RETURNING show_id`,
+      [bookingId],
+    );
+    if (released !== undefined) {
+      await tx.execute('UPDATE shows SET seats_taken = seats_taken - 1 WHERE show_id = $1', [released.show_id]);
+      return;
+    }
+    const kept = await tx.execute(
+      'UPDATE booking_seats SET tickets = tickets - 1 WHERE booking_id = $1 AND tickets > 0 AND NOT (seats >= 1 AND seats > tickets - 1)',
+      [bookingId],
+    );
+    if (kept === 1) return;
+    // Neither: no such row, or a row with no ticket and no seat left; else another member moved it.
+    const [row] = await tx.query<{ seats: number; tickets: number }>('SELECT seats, tickets FROM booking_seats WHERE booking_id = $1', [bookingId]);
+    if (row === undefined || (Number(row.tickets) === 0 && Number(row.seats) === 0)) return;
+  }
+  throw new Error(`the seats of booking ${bookingId} kept changing while a ticket's seat was given back`);
 }
