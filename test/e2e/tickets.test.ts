@@ -187,6 +187,21 @@ for (const mode of MODES) {
       });
     });
 
+    describe('when a sale reports an unusual e-mail address', () => {
+      it('takes every address mail systems accept (quoted, internationalized, IP literal, a bare host) and refuses text that is no address', async () => {
+        const unusual = ['"john doe"@example.com', 'ünï@exämple.com', 'user@[192.168.0.1]', 'user@localhost'].map((customer_email) => ticket({ customer_email }));
+        expect((await webhook(unusual)).status).toBe(200);
+        await eventually(async () => {
+          const listed = (await call(t.url, 'GET', '/api/tickets')).json as { ticket_id: string; customer_email: string }[];
+          for (const sold of unusual) expect(listed).toContainEqual(expect.objectContaining({ ticket_id: sold.ticket_id, customer_email: sold.customer_email }));
+        });
+        for (const customer_email of ['no-at-sign', '@example.com', 'ann@', 'ann@exa\u0000mple.com', 'ann@example.com\n']) {
+          const refused = await webhook([ticket({ customer_email })]);
+          expect([customer_email, refused.status, Object.keys(refused.json?.errors ?? {})]).toEqual([customer_email, 400, ['tickets.0.customer_email']]);
+        }
+      });
+    });
+
     describe('when the webhook is malformed', () => {
       it('refuses a request without Idempotency-Key with 400', async () => {
         const refused = await webhook([ticket()], null);
