@@ -447,10 +447,16 @@ function olderThan(batch: LoggedMessage[], horizon: number): LoggedMessage[] {
  * re-sends all of them (the bus skips those it already holds).
  */
 function publishByStream(bus: Bus, messages: Message[], publishedAt: string): Promise<void> {
-  // One PRODUCER span per batch, linked to the traces of (up to 32 of) the messages it carries.
-  const links = [...new Set(messages.map((m) => m.metadata.traceparent))].slice(0, 32);
+  // One PRODUCER span per batch, linked to the sampled traces of (up to 32 of) the messages it carries;
+  // a batch of unsampled traces only (a caller who asked for none) records none.
+  const links = [...new Set(messages.map((m) => m.metadata.traceparent))].filter(isSampled).slice(0, 32);
+  if (links.length === 0) return publishStreams(bus, messages, publishedAt);
   return inSpan('outbox publish', { 'messaging.batch.message_count': messages.length }, () => publishStreams(bus, messages, publishedAt), { kind: SpanKind.PRODUCER, links });
 }
+
+/** Whether a W3C traceparent has its sampled flag set. */
+const isSampled = (traceparent: string | undefined): traceparent is string =>
+  traceparent !== undefined && (Number.parseInt(traceparent.slice(-2), 16) & 1) === 1;
 
 async function publishStreams(bus: Bus, messages: Message[], publishedAt: string): Promise<void> {
   const byStream = new Map<string, BusMessage[]>();

@@ -57,7 +57,14 @@ describe('tracing across every hop', () => {
     expect(sent.status).toBe(200);
     const traceId = sent.headers.get('x-trace-id');
     expect(traceId).toBe('ab'.repeat(16));
+    // A caller's unsampled trace is continued unsampled: nothing of it is exported, the outbox's batch included.
+    const unsampledTrace = 'ef'.repeat(16);
+    const quietTicket = crypto.randomUUID();
+    expect((await call(t.url, 'POST', '/api/tickets-status', {
+      tickets: [{ ticket_id: quietTicket, booking_id: '', status: 'confirmed', price: { amount: '9.99', currency: 'EUR' }, customer_email: 'quiet@example.com' }],
+    }, { 'Idempotency-Key': crypto.randomUUID(), traceparent: `00-${unsampledTrace}-${'cd'.repeat(8)}-00` })).status).toBe(200);
     await eventually(async () => expect((await t.service.runtime.get(`ticket/${ticketId}`))?.context.receiptNumber).not.toBeNull(), 15_000);
+    await eventually(async () => expect((await t.service.runtime.get(`ticket/${quietTicket}`))?.context.receiptNumber).not.toBeNull(), 15_000);
     const [issued] = await t.service.store.query<{ metadata: string }>("SELECT metadata FROM messages WHERE actor = $1 AND name = 'TicketReceiptIssued_v1'", [`ticket/${ticketId}`]);
     await t.close();
 
@@ -84,5 +91,6 @@ describe('tracing across every hop', () => {
     expect((JSON.parse(issued!.metadata) as { traceparent: string }).traceparent).toBe(`00-${traceId}-${replied.spanId}-01`);
     const publish = receiver.spans.filter((s) => s.kind === SPAN_KIND.producer && s.name === 'outbox publish' && (s.links ?? []).some((l) => l.traceId === traceId));
     expect(publish.length).toBeGreaterThan(0);
+    expect(receiver.spans.filter((s) => s.traceId === unsampledTrace || (s.links ?? []).some((l) => l.traceId === unsampledTrace))).toEqual([]);
   }, 60_000);
 });
