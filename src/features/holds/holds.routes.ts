@@ -236,7 +236,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
           if (!(error instanceof RetryableError)) throw error;
           // No answer (a timeout, a 5xx, a lost connection): the charge may or may not have been made. It
           // stays pending; a repeat of this confirm (any key) or the hold's recovery settles it, once.
-          logger.warn('the payments service did not answer a charge; it stays pending', { hold_id: params.id, correlation_id: correlationId, err: error });
+          logger.warn('the payments service did not answer a charge; it stays pending', { actor: `hold/${params.id}`, hold_id: params.id, correlation_id: correlationId, err: error });
           return problem(503, 'PAYMENT_UNAVAILABLE', 'the payments service did not answer; the charge is pending: repeat the confirm to settle it (nothing is charged twice)', {
             retryable: true,
             headers: { 'Retry-After': '1' },
@@ -244,7 +244,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         }
         if (charged === 'declined') return problem(402, 'PAYMENT_DECLINED', 'the payment was declined');
         if (charged === 'refused') {
-          logger.error('the payments service refused a charge as a bad request', { hold_id: params.id, correlation_id: correlationId });
+          logger.error('the payments service refused a charge as a bad request', { actor: `hold/${params.id}`, hold_id: params.id, correlation_id: correlationId });
           return problem(502, 'PAYMENT_FAILED', 'the payments service refused the charge; nothing was charged and the hold is kept', { retryable: true });
         }
         return outcome();

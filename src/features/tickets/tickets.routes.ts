@@ -45,7 +45,7 @@ export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency
             if (!(error instanceof AppError && error.code === 'NOT_ALLOWED_IN_STATE')) throw error;
             // Already in that state (a repeat), or final (cancelled, refunded): nothing to change.
             logger.info('ticket status not applied: the ticket is in a state that does not take it', {
-              ticket_id: ticket.ticket_id, status: ticket.status, reason: error.detail, correlation_id: correlationId,
+              actor: `ticket/${ticket.ticket_id}`, ticket_id: ticket.ticket_id, status: ticket.status, reason: error.detail, correlation_id: correlationId,
             });
           }
         };
