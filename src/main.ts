@@ -100,6 +100,8 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const logger = overrides.logger ?? createLogger({ level: config.logLevel, fields: { service: config.serviceName, instance: config.instanceId } });
   const tracing = createTracing({
     serviceName: config.serviceName,
+    instanceId: config.instanceId,
+    version: packageJson.version,
     otlpEndpoint: config.otlpEndpoint,
     onExportError: (error) => logger.warn('traces could not be exported to OTEL_EXPORTER_OTLP_ENDPOINT', { err: error }),
   });

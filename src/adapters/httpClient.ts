@@ -149,6 +149,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           return response;
         } catch (error) {
           outcome = error instanceof TerminalError ? 'terminal' : 'retryable';
+          const status = (error as { status?: unknown }).status;
+          if (typeof status === 'number') span.setAttribute('http.response.status_code', status);
           throw error;
         } finally {
           onCall?.({ service, operation: request.operation, outcome, durationSeconds: (performance.now() - startedAt) / 1000 });

@@ -22,6 +22,9 @@ export { recordError } from '../kernel/tracing';
 
 export interface TracingOptions {
   serviceName: string;
+  /** `service.instance.id` and `service.version` of every span's resource, to tell instances and releases apart. */
+  instanceId?: string;
+  version?: string;
   /** OTLP/HTTP base endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`); spans are only exported when set. */
   otlpEndpoint?: string | undefined;
   /** Extra processors, e.g. a SimpleSpanProcessor over an InMemorySpanExporter in tests. */
@@ -71,7 +74,11 @@ export function createTracing(options: TracingOptions): Tracing {
   const reportExportError = (error: unknown) => context.with(ROOT_CONTEXT, () => onExportError(error));
   if (options.otlpEndpoint) setGlobalErrorHandler(reportExportError);
   const provider = new TracerProvider({
-    resource: resourceFromAttributes({ 'service.name': options.serviceName }),
+    resource: resourceFromAttributes({
+      'service.name': options.serviceName,
+      ...(options.instanceId === undefined ? {} : { 'service.instance.id': options.instanceId }),
+      ...(options.version === undefined ? {} : { 'service.version': options.version }),
+    }),
     spanProcessors: processors,
     // With nowhere to send spans, the traces this service starts are not recorded: their spans still
     // carry ids (X-Trace-ID, the journal, messages' traceparent) but cost next to nothing. A caller's

@@ -19,15 +19,21 @@ const SPAN_KIND = { server: 2, client: 3, producer: 4, consumer: 5 } as const;
 /** A minimal OTLP/HTTP (JSON) receiver: what the service exports lands in `spans`. */
 function startOtlpReceiver() {
   const spans: ReceivedSpan[] = [];
+  const resources: Record<string, unknown>[] = [];
   const server = Bun.serve({
     port: 0,
     async fetch(request) {
-      const body = (await request.json()) as { resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: ReceivedSpan[] }> }> };
-      for (const rs of body.resourceSpans ?? []) for (const ss of rs.scopeSpans ?? []) spans.push(...(ss.spans ?? []));
+      const body = (await request.json()) as {
+        resourceSpans?: Array<{ resource?: { attributes?: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans?: Array<{ spans?: ReceivedSpan[] }> }>;
+      };
+      for (const rs of body.resourceSpans ?? []) {
+        resources.push(Object.fromEntries((rs.resource?.attributes ?? []).map((a) => [a.key, a.value.stringValue])));
+        for (const ss of rs.scopeSpans ?? []) spans.push(...(ss.spans ?? []));
+      }
       return Response.json({});
     },
   });
-  return { url: `http://localhost:${server.port}`, spans, stop: () => server.stop(true) };
+  return { url: `http://localhost:${server.port}`, spans, resources, stop: () => server.stop(true) };
 }
 
 describe('tracing across every hop', () => {
@@ -91,6 +97,9 @@ describe('tracing across every hop', () => {
     expect((JSON.parse(issued!.metadata) as { traceparent: string }).traceparent).toBe(`00-${traceId}-${replied.spanId}-01`);
     const publish = receiver.spans.filter((s) => s.kind === SPAN_KIND.producer && s.name === 'outbox publish' && (s.links ?? []).some((l) => l.traceId === traceId));
     expect(publish.length).toBeGreaterThan(0);
+    // Every span says which instance and release made it.
+    expect(receiver.resources.length).toBeGreaterThan(0);
+    for (const resource of receiver.resources) expect(resource).toMatchObject({ 'service.name': 'tickets', 'service.instance.id': expect.any(String), 'service.version': expect.stringMatching(/^\d+\.\d+\.\d+/) });
     expect(receiver.spans.filter((s) => s.traceId === unsampledTrace || (s.links ?? []).some((l) => l.traceId === unsampledTrace))).toEqual([]);
   }, 60_000);
 });
