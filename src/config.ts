@@ -63,7 +63,7 @@ const schema = z.object({
   // Host and database named: a bare `postgres://` would quietly use the driver's defaults.
   POSTGRES_URL: z
     .url({ protocol: /^postgres(ql)?$/ })
-    .refine((url) => new URL(url).hostname !== '' && new URL(url).pathname.length > 1, 'a URL with a host and a database, e.g. postgres://user@db:5432/tickets')
+    .refine((url) => URL.canParse(url) && new URL(url).hostname !== '' && new URL(url).pathname.length > 1, 'a URL with a host and a database, e.g. postgres://user@db:5432/tickets')
     .optional(),
   POSTGRES_POOL_SIZE: wholeNumber(2, 500).default(20),
   // Normalised to a URL here, once: the bus and the rate limiter take it as it is.
@@ -81,10 +81,11 @@ const schema = z.object({
   TRACE_UI_URL: z.url({ protocol: /^https?$/ }).optional(),
   OTEL_SERVICE_NAME: z.string().min(1).default('tickets'),
   INSTANCE_ID: z.string().min(1).optional(),
-  SHUTDOWN_TIMEOUT_MS: wholeNumber(0).default(10_000),
-  TIMER_POLL_MS: wholeNumber(10).default(250),
+  // Bounded so that every wait fits a timer (Node's and Bun's hold at most 2^31 - 1 ms) and a date.
+  SHUTDOWN_TIMEOUT_MS: wholeNumber(0, 3_600_000).default(10_000),
+  TIMER_POLL_MS: wholeNumber(10, 60_000).default(250),
   WEBHOOK_SECRET: z.string().min(1).optional(),
-  JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  JWT_SECRET: z.string().min(32, 'at least 32 characters').refine((secret) => secret.trim().length >= 32, 'at least 32 characters that are not blanks').optional(),
   JWT_TTL_SECONDS: wholeNumber(60, 86_400).default(3600),
   OPS_EMAIL: z.email().optional(),
   OPS_PASSWORD: z
@@ -96,9 +97,9 @@ const schema = z.object({
   RATE_LIMIT_AUTH: rateLimitRule.prefault(DEFAULT_RATE_LIMIT),
   RATE_LIMIT_HOLDS: rateLimitRule.prefault(DEFAULT_RATE_LIMIT),
   TRUSTED_PROXY_HOPS: wholeNumber(0, 10).default(0),
-  VIP_BUNDLE_DEADLINE_SECONDS: wholeNumber(1).default(DEFAULT_VIP_BUNDLE_DEADLINE_SECONDS),
+  VIP_BUNDLE_DEADLINE_SECONDS: wholeNumber(1, 2_592_000).default(DEFAULT_VIP_BUNDLE_DEADLINE_SECONDS),
   HOLDS_MAX_LIVE_PER_USER: wholeNumber(1, 1000).default(DEFAULT_HOLDS_MAX_LIVE_PER_USER),
-  HOLD_PAYMENT_CHECK_SECONDS: wholeNumber(1).default(DEFAULT_HOLD_PAYMENT_CHECK_SECONDS),
+  HOLD_PAYMENT_CHECK_SECONDS: wholeNumber(1, 86_400).default(DEFAULT_HOLD_PAYMENT_CHECK_SECONDS),
   HANDLER_RETRY_ATTEMPTS: wholeNumber(1, 50).default(DEFAULT_HANDLER_RETRY_ATTEMPTS),
   HANDLER_RETRY_MAX_DELAY_MS: wholeNumber(10, 600_000).default(DEFAULT_HANDLER_RETRY_MAX_DELAY_MS),
 });

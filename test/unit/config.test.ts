@@ -82,6 +82,29 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ OPS_EMAIL: 'ops@example.com', OPS_PASSWORD: 'short' })).toThrow(/OPS_PASSWORD/);
     });
 
+    it('refuses durations and intervals past what timers can wait, naming the variable and its bound', () => {
+      for (const [name, bad] of [
+        ['HOLD_PAYMENT_CHECK_SECONDS', '86401'], ['VIP_BUNDLE_DEADLINE_SECONDS', '2592001'], ['SHUTDOWN_TIMEOUT_MS', '3600001'], ['TIMER_POLL_MS', '60001'],
+        ['HOLD_PAYMENT_CHECK_SECONDS', '9000000000000'], ['SHUTDOWN_TIMEOUT_MS', '4294967296'], ['TIMER_POLL_MS', '2147483648'],
+      ] as const) {
+        expect(() => loadConfig({ [name]: bad })).toThrow(new RegExp(`${name}: .*at most`));
+      }
+      expect(loadConfig({ HOLD_PAYMENT_CHECK_SECONDS: '86400', VIP_BUNDLE_DEADLINE_SECONDS: '2592000', SHUTDOWN_TIMEOUT_MS: '3600000', TIMER_POLL_MS: '60000' })).toMatchObject({
+        holdPaymentCheckSeconds: 86400, vipBundleDeadlineSeconds: 2592000, shutdownTimeoutMs: 3600000, timerPollMs: 60000,
+      });
+    });
+
+    it('names POSTGRES_URL when it is not a URL at all', () => {
+      for (const bad of ['not a url', 'postgres://[bad', 'x', 'postgres://u@h:99999/db']) {
+        expect(() => loadConfig({ POSTGRES_URL: bad, REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'x'.repeat(32) })).toThrow(ConfigError);
+        expect(() => loadConfig({ POSTGRES_URL: bad, REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'x'.repeat(32) })).toThrow(/POSTGRES_URL/);
+      }
+    });
+
+    it('refuses a JWT_SECRET of blanks', () => {
+      expect(() => loadConfig({ JWT_SECRET: ' '.repeat(40) })).toThrow(/JWT_SECRET/);
+    });
+
     it('refuses half a distributed configuration', () => {
       expect(() => loadConfig({ POSTGRES_URL: 'postgres://u@h:5432/db' })).toThrow(ConfigError);
     });
