@@ -1,4 +1,5 @@
-import { chmodSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * Makes a SQLite database (and its `-wal` and `-shm` files, which SQLite creates with the database's
@@ -17,4 +18,16 @@ export function ownerOnly(databasePath: string): void {
  */
 export function assertStillThere(path: string, what: string): void {
   if (!existsSync(path)) throw new Error(`${what} ${path} is gone (was DATA_DIR deleted or unmounted?)`);
+}
+
+/**
+ * Creates `dir` when missing and checks that files can be made in it, so that a directory this process
+ * may not write (a root-owned mount, a read-only file system) fails here with an error naming a path in
+ * it, rather than later inside SQLite as "unable to open database file".
+ */
+export function usableDirectory(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const probe = join(dir, `.write-check-${process.pid}`);
+  writeFileSync(probe, '');
+  rmSync(probe, { force: true });
 }

@@ -1,5 +1,5 @@
 import { Database } from 'bun:sqlite';
-import { mkdirSync } from 'node:fs';
+import { usableDirectory } from '../kernel/files';
 import { join } from 'node:path';
 
 /** Another live process holds the lock of this DATA_DIR. */
@@ -19,7 +19,7 @@ export interface DataDirLock {
  * killed instance never leaves it behind. Throws DataDirInUseError when a live instance holds it.
  */
 export function lockDataDir(dataDir: string): DataDirLock {
-  mkdirSync(dataDir, { recursive: true });
+  usableDirectory(dataDir);
   const db = new Database(join(dataDir, 'instance.lock'), { create: true, readwrite: true });
   try {
     db.run('PRAGMA busy_timeout = 0');

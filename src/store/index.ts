@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { usableDirectory } from '../kernel/files';
 import { join } from 'node:path';
 import type { Store } from '../actors/ports';
 import { openPostgresStore } from './postgres';
@@ -19,6 +19,6 @@ export interface StoreOptions {
 /** Opens the store for the configured mode: PostgreSQL when `postgresUrl` is given, else SQLite. Call `migrate()` before use. */
 export async function openStore(opts: StoreOptions): Promise<Store> {
   if (opts.postgresUrl) return openPostgresStore({ url: opts.postgresUrl, ...(opts.postgresPoolSize ? { poolSize: opts.postgresPoolSize } : {}) });
-  await mkdir(opts.dataDir, { recursive: true });
+  usableDirectory(opts.dataDir);
   return openSqliteStore({ path: join(opts.dataDir, 'tickets.db') });
 }

@@ -137,6 +137,9 @@ describe('the service process', () => {
     it('names what is wrong when DATA_DIR cannot be made or the database cannot be reached, creating nothing', async () => {
       const unusable = await runCli(['migrate'], { DATA_DIR: '/proc/no-such-dir' });
       expect([unusable.code, unusable.output.trim().split('\n')[0]]).toEqual([2, "DATA_DIR /proc/no-such-dir cannot be used: ENOENT: no such file or directory, mkdir '/proc/no-such-dir'"]);
+      // A directory that exists but cannot be written (a read-only file system here; a root-owned mount in practice).
+      const readOnly = await runCli(['migrate'], { DATA_DIR: '/sys' });
+      expect([readOnly.code, readOnly.output.trim().split('\n')[0]]).toEqual([2, expect.stringMatching(/^DATA_DIR \/sys cannot be used: E[A-Z]+: .*\/sys\/\.write-check-\d+/)]);
       const empty = join(dir.path, 'no-database');
       const unreachable = await runCli(['migrate'], { DATA_DIR: empty, POSTGRES_URL: 'postgres://postgres@127.0.0.1:1/none', REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'j'.repeat(32) });
       expect([unreachable.code, unreachable.output.trim()]).toEqual([1, 'the database cannot be reached at 127.0.0.1:1 (POSTGRES_URL): Failed to connect']);
