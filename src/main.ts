@@ -6,7 +6,7 @@ import { TimerLoop } from './actors/timers';
 import { createAdapters, type ExternalServices } from './adapters';
 import { startGateway } from './adapters/gateway';
 import { createOpsAccount } from './cli/accounts';
-import { showActor, StoreNotMigratedError, UnknownActorError } from './cli/actors';
+import { assertMigrated, showActor, StoreNotMigratedError, UnknownActorError } from './cli/actors';
 import { USAGE, parseArgs, type Command } from './cli/args';
 import { healthcheck } from './cli/healthcheck';
 import { rebuildProjection } from './cli/projections';
@@ -240,14 +240,17 @@ export async function startService(config: Config, overrides: ServiceOverrides =
 
 /**
  * Runs a one-shot command on the configured store (the configured pool size included) and closes it.
- * `readOnly`: an embedded store that does not exist yet is an error, not a new empty database.
+ * `existing`: the store must be the service's, migrated: an embedded store that does not exist yet, an
+ * empty database or one with pending migrations is an error (a mistyped DATA_DIR or POSTGRES_URL), not
+ * a new store the command then reports success on.
  */
-async function withStore(config: Config, work: (store: Store) => Promise<void>, options: { readOnly?: boolean } = {}): Promise<void> {
-  if (options.readOnly && config.mode === 'embedded' && !existsSync(join(config.dataDir, 'tickets.db'))) {
+async function withStore(config: Config, work: (store: Store) => Promise<void>, options: { existing?: boolean } = {}): Promise<void> {
+  if (options.existing && config.mode === 'embedded' && !existsSync(join(config.dataDir, 'tickets.db'))) {
     throw new StoreNotMigratedError(`there is no store in DATA_DIR ${config.dataDir}: check that DATA_DIR names the service's data directory`);
   }
   const store = await openStore({ postgresUrl: config.postgresUrl, postgresPoolSize: config.postgresPoolSize, dataDir: config.dataDir });
   try {
+    if (options.existing) await assertMigrated(store);
     await work(store);
   } finally {
     await store.close();
@@ -259,20 +262,16 @@ async function rebuild(config: Config, name: string): Promise<void> {
   // Refused before a store is opened (in embedded mode, opening one creates it).
   if (!projections.some((p) => p.name === name)) throw new UnknownProjectionError(name, projections.map((p) => p.name));
   await withStore(config, async (store) => {
-    await store.migrate();
     const runner = createProjectionRunner({ store, projections, clock: systemClock });
     await rebuildProjection({ runner, name, write: (line) => console.log(line) });
-  });
+  }, { existing: true });
 }
 
 const actorTimeline = (config: Config, address: string) =>
-  withStore(config, (store) => showActor({ store, address, write: (line) => console.log(line) }), { readOnly: true });
+  withStore(config, (store) => showActor({ store, address, write: (line) => console.log(line) }), { existing: true });
 
 const createOps = (config: Config, email: string) =>
-  withStore(config, async (store) => {
-    await store.migrate();
-    await createOpsAccount({ store, clock: systemClock, ids: randomIds, email, password: config.opsPassword, readPassword: () => Bun.stdin.text(), write: (line) => console.log(line) });
-  });
+  withStore(config, (store) => createOpsAccount({ store, clock: systemClock, ids: randomIds, email, password: config.opsPassword, readPassword: () => Bun.stdin.text(), write: (line) => console.log(line) }).then(() => undefined), { existing: true });
 
 const migrateOnly = (config: Config) => withStore(config, (store) => store.migrate());
 

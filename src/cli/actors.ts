@@ -22,6 +22,12 @@ export class StoreNotMigratedError extends Error {
   override name = 'StoreNotMigratedError';
 }
 
+/** Throws StoreNotMigratedError unless the store is the service's, fully migrated (not an empty or older one). */
+export async function assertMigrated(store: Pick<ActorTimelineStore, 'pendingMigrations'>): Promise<void> {
+  const pending = await store.pendingMigrations();
+  if (pending.length > 0) throw new StoreNotMigratedError(`the store has pending migrations (${pending.join(', ')}): check that DATA_DIR or POSTGRES_URL names the service's store, or run \`tickets migrate\``);
+}
+
 /**
  * `tickets actors show <address>`: prints an actor's timeline from the store, a header with its machine,
  * state and version, then one line per journal step (time, version, event, from → to, emitted message
@@ -33,8 +39,7 @@ export async function showActor({ store, address: given, write }: ShowActorOptio
   const slash = given.indexOf('/');
   const id = given.slice(slash + 1);
   const address = UUID_PATTERN.test(id) ? `${given.slice(0, slash)}/${id.toLowerCase()}` : given;
-  const pending = await store.pendingMigrations();
-  if (pending.length > 0) throw new StoreNotMigratedError(`the store has pending migrations (${pending.join(', ')}): check that DATA_DIR or POSTGRES_URL names the service's store, or run \`tickets migrate\``);
+  await assertMigrated(store);
 
   const [actor, journal, messages] = await Promise.all([store.loadActor(address), store.readJournal(address), store.readActorMessages(address)]);
   if (actor === null && journal.length === 0 && messages.length === 0) throw new UnknownActorError(`unknown actor ${address}: nothing in the store under this address`);

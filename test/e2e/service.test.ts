@@ -129,6 +129,8 @@ describe('the service process', () => {
       expect(show.output).toContain(`there is no store in DATA_DIR ${empty}`);
       const rebuild = await runCli(['projections', 'rebuild', 'nope'], { DATA_DIR: empty });
       expect([rebuild.code, rebuild.output.includes('ticketsList')]).toEqual([2, true]);
+      const rebuildNowhere = await runCli(['projections', 'rebuild', 'ticketsList'], { DATA_DIR: empty });
+      expect([rebuildNowhere.code, rebuildNowhere.output.includes(`there is no store in DATA_DIR ${empty}`)]).toEqual([1, true]);
       const malformed = await runCli(['actors', 'show', 'garbage'], { DATA_DIR: empty });
       expect([malformed.code, malformed.output.includes('is not an actor address')]).toEqual([2, true]);
       expect(existsSync(empty)).toBe(false);
@@ -161,9 +163,15 @@ describe('the service process', () => {
 });
 
 describe('the accounts create-ops command', () => {
-  it('creates the ops account from OPS_PASSWORD, who can then log in', async () => {
+  it('creates the ops account from OPS_PASSWORD in a migrated store, who can then log in; refuses a DATA_DIR with no store', async () => {
     const dir = makeTempDir('tickets-ops-');
     try {
+      // A mistyped DATA_DIR gets no new store and no false "created".
+      const nowhere = join(dir.path, 'typo');
+      const refused = await runCli(['accounts', 'create-ops', 'Ops@Example.com'], { DATA_DIR: nowhere, OPS_PASSWORD: 'a-Long-ops-passw0rd' });
+      expect([refused.code, refused.output.includes(`there is no store in DATA_DIR ${nowhere}`)]).toEqual([1, true]);
+      expect(existsSync(nowhere)).toBe(false);
+      expect((await runCli(['migrate'], { DATA_DIR: dir.path })).code).toBe(0);
       const created = await runCli(['accounts', 'create-ops', 'Ops@Example.com'], { DATA_DIR: dir.path, OPS_PASSWORD: 'a-Long-ops-passw0rd' });
       expect(created.code).toBe(0);
       const service = await startServiceProcess({ DATA_DIR: dir.path });
