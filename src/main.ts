@@ -273,7 +273,13 @@ const actorTimeline = (config: Config, address: string) =>
 const createOps = (config: Config, email: string) =>
   withStore(config, (store) => createOpsAccount({ store, clock: systemClock, ids: randomIds, email, password: config.opsPassword, readPassword: () => Bun.stdin.text(), write: (line) => console.log(line) }).then(() => undefined), { existing: true });
 
-const migrateOnly = (config: Config) => withStore(config, (store) => store.migrate());
+const migrateOnly = (config: Config) =>
+  withStore(config, async (store) => {
+    const pending = await store.pendingMigrations();
+    await store.migrate();
+    const applied = pending.length === 0 ? 'no migration to apply' : `applied ${pending.length} migration${pending.length === 1 ? '' : 's'} (${pending.length === 1 ? pending[0] : `${pending[0]} … ${pending.at(-1)}`})`;
+    console.log(`${applied}; the store is up to date`);
+  });
 
 /** Resolves on the first SIGTERM or SIGINT. Installed before start-up, so an early signal still stops cleanly. */
 function shutdownSignal(): Promise<void> {

@@ -114,6 +114,8 @@ describe('the service process', () => {
       expect((await runCli(['--version'])).output.trim()).toMatch(/^\d+\.\d+\.\d+$/);
       const migrate = await runCli(['migrate'], { DATA_DIR: dir.path });
       expect(migrate.code).toBe(0);
+      expect(migrate.output.trim()).toMatch(/^applied \d+ migrations \(0001_core … \d{4}_\w+\); the store is up to date$/);
+      expect((await runCli(['migrate'], { DATA_DIR: dir.path })).output.trim()).toBe('no migration to apply; the store is up to date');
       const store = await openSqliteStore({ path: join(dir.path, 'tickets.db') });
       expect(await store.pendingMigrations()).toEqual([]);
       await store.close();
