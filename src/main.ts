@@ -5,7 +5,7 @@ import { ActorRuntime, UnregisteredMachinesError } from './actors/runtime';
 import { TimerLoop } from './actors/timers';
 import { createAdapters, type ExternalServices } from './adapters';
 import { startGateway } from './adapters/gateway';
-import { createOpsAccount } from './cli/accounts';
+import { createOpsAccount, readFirstLineOfStdin } from './cli/accounts';
 import { assertMigrated, showActor, StoreNotMigratedError, UnknownActorError } from './cli/actors';
 import { USAGE, parseArgs, type Command } from './cli/args';
 import { healthcheck } from './cli/healthcheck';
@@ -271,7 +271,7 @@ const actorTimeline = (config: Config, address: string) =>
   withStore(config, (store) => showActor({ store, address, write: (line) => console.log(line) }), { existing: true });
 
 const createOps = (config: Config, email: string) =>
-  withStore(config, (store) => createOpsAccount({ store, clock: systemClock, ids: randomIds, email, password: config.opsPassword, readPassword: () => Bun.stdin.text(), write: (line) => console.log(line) }).then(() => undefined), { existing: true });
+  withStore(config, (store) => createOpsAccount({ store, clock: systemClock, ids: randomIds, email, password: config.opsPassword, readPassword: () => readFirstLineOfStdin(`password for ${email}: `), write: (line) => console.log(line) }).then(() => undefined), { existing: true });
 
 const migrateOnly = (config: Config) =>
   withStore(config, async (store) => {

@@ -174,6 +174,8 @@ describe('the accounts create-ops command', () => {
       expect([refused.code, refused.output.includes(`there is no store in DATA_DIR ${nowhere}`)]).toEqual([1, true]);
       expect(existsSync(nowhere)).toBe(false);
       expect((await runCli(['migrate'], { DATA_DIR: dir.path })).code).toBe(0);
+      const nothing = await runCli(['accounts', 'create-ops', 'Ops@Example.com'], { DATA_DIR: dir.path });
+      expect([nothing.code, nothing.output.trim()]).toEqual([2, 'no password given: set OPS_PASSWORD, or give the password on the first line of standard input']);
       const created = await runCli(['accounts', 'create-ops', 'Ops@Example.com'], { DATA_DIR: dir.path, OPS_PASSWORD: 'a-Long-ops-passw0rd' });
       expect(created.code).toBe(0);
       const service = await startServiceProcess({ DATA_DIR: dir.path });
