@@ -308,7 +308,7 @@ async function run(command: Exclude<Command, { name: 'help' | 'version' | 'unkno
     case 'gateway': {
       const signalled = shutdownSignal();
       const gateway = startGateway({ port: config.port });
-      console.log(JSON.stringify({ msg: 'gateway started', port: gateway.port }));
+      console.log(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'gateway started', port: gateway.port }));
       await signalled;
       await gateway.stop();
       return 0;

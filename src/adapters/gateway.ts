@@ -53,6 +53,7 @@ const FILE_NAME = /^(.+)-ticket\.html$/;
  * The simulators served over HTTP on the exact paths of API.md ("External services"), so that the
  * HTTP clients talk to them as to the real services, plus control endpoints for tests that run the
  * service as a separate process:
+ * - `GET /health`: 200 `ok` (for health checks; not a call of any service);
  * - `GET /_sim/calls[?service=&operation=]`: the call log;
  * - `POST /_sim/reset`: forget all state, calls and faults;
  * - `POST /_sim/faults` `{"service","operation","fail_next":{"count","fault","after_effect"},"error_rate":{"rate","seed","fault"},"latency_ms"}`.
@@ -110,6 +111,7 @@ export function createGatewayApp(simulators: Simulators) {
     })
     .put('/transportation-api/taxi-booking', async ({ request }) =>
       json(200, await transportation.bookTaxi(await jsonBody(request, BookTaxiRequest), callContext(request))))
+    .get('/health', () => new Response('ok', { headers: { 'content-type': 'text/plain; charset=utf-8' } }))
     .get('/_sim/calls', ({ query }) => json(200, simulators.calls({ service: query.service, operation: query.operation })))
     .post('/_sim/reset', () => {
       simulators.reset();

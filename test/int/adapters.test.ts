@@ -120,6 +120,17 @@ describe('createHttpClient', () => {
       expect(error).toMatchObject({ status: 402, code: 'PAYMENT_DECLINED', body: { error: 'declined' } });
     });
 
+    it('answers GET /health like the service, for health checks of the simulator', async () => {
+      const gateway = startGateway({ port: 0 });
+      try {
+        const health = await fetch(`${gateway.url}/health`);
+        expect([health.status, await health.text()]).toEqual([200, 'ok']);
+        expect(gateway.simulators.calls()).toEqual([]);
+      } finally {
+        await gateway.stop(false);
+      }
+    });
+
     it('rejects with a retryable network error when nothing listens', async () => {
       const gateway = startGateway({ port: 0 });
       const url = gateway.url;
