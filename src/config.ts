@@ -53,6 +53,8 @@ const DEFAULT_RATE_LIMIT = '200/1s';
 /** A whole number in decimal digits (kernel/numbers.ts): `0x50`, `1e3` or ` 80` are refused. */
 const wholeNumber = decimalWholeNumber;
 
+const HTTP_URL = 'an http:// or https:// URL';
+
 /**
  * The only reader of the environment. Every variable, its default for embedded mode and its meaning is
  * listed here and in the README; a bad value stops start-up with a message naming the variable.
@@ -75,10 +77,10 @@ const schema = z.object({
     .optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w.:-]*$/, 'letters, digits and . : _ - only').default(''),
   // Paths are appended to it, so a query or a fragment would end up in the middle of every URL.
-  GATEWAY_ADDR: z.url({ protocol: /^https?$/ }).refine((url) => !/[?#]/.test(url), 'a base URL without query or fragment').optional(),
+  GATEWAY_ADDR: z.url({ protocol: /^https?$/, error: HTTP_URL }).refine((url) => !/[?#]/.test(url), 'a base URL without query or fragment').optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
-  TRACE_UI_URL: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: HTTP_URL }).optional(),
+  TRACE_UI_URL: z.url({ protocol: /^https?$/, error: HTTP_URL }).optional(),
   OTEL_SERVICE_NAME: z.string().min(1).default('tickets'),
   INSTANCE_ID: z.string().min(1).optional(),
   // Bounded so that every wait fits a timer (Node's and Bun's hold at most 2^31 - 1 ms) and a date.

@@ -101,6 +101,11 @@ describe('loadConfig', () => {
       }
     });
 
+    it('says which scheme a URL needs', () => {
+      expect(() => loadConfig({ GATEWAY_ADDR: 'ftp://x' })).toThrow(/GATEWAY_ADDR: an http:\/\/ or https:\/\/ URL/);
+      expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://x:4317' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT: an http:\/\/ or https:\/\/ URL/);
+    });
+
     it('refuses a JWT_SECRET of blanks', () => {
       expect(() => loadConfig({ JWT_SECRET: ' '.repeat(40) })).toThrow(/JWT_SECRET/);
     });
