@@ -206,7 +206,8 @@ export function createConsumers(options: ConsumersOptions): Consumers {
   };
 
   /** Runs `work` in a CONSUMER span continuing the message's trace, with a logger for this handling. */
-  const inSpan = <T>(handler: Handler, stream: string, message: BusMessage, work: (log: Logger, span?: Span) => Promise<T>): Promise<T> => {
+  /** `links`: traces that caused this run without being its parent (the request of a redrive). */
+  const inSpan = <T>(handler: Handler, stream: string, message: BusMessage, work: (log: Logger, span?: Span) => Promise<T>, links: readonly (string | undefined)[] = []): Promise<T> => {
     const logFor = (traceId: string | undefined) =>
       logger.child({
         handler: handler.name,
@@ -229,6 +230,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     return tracing.withSpan(`${handler.name} ${message.name}`, attributes, (span) => work(logFor(span.spanContext().traceId), span), {
       kind: SpanKind.CONSUMER,
       traceparent: message.metadata.traceparent,
+      links,
     });
   };
 
@@ -584,6 +586,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       await catchUp(handler, message);
       // A redrive is the operator's decision that the call may be made again, also after a crash during it.
       if (handler.effect === 'external' && handler.notRepeatable === true) await store.execute(DELETE_CALL_STARTED, [handlerName, message.id]);
+      // Runs in the message's trace, linked to the operator's request that asked for it.
       await inSpan(handler, streamOf(message), message, async (log) => {
         try {
           await attempt(handler, message, log);
@@ -592,7 +595,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
           log.warn('redrive failed', { err: error });
           throw error;
         }
-      });
+      }, [tracing?.currentTraceparent()]);
     },
   };
 }

@@ -800,6 +800,23 @@ for (const { name, make } of modes) {
       });
     });
 
+    describe('when an operator redrives a message', () => {
+      it("runs it in the message's trace, linked to the span of the redrive request", async () => {
+        spans.reset();
+        const handler = defineHandler({ name: 'greet', effect: 'external', on: { BookingMade_v1: () => undefined } });
+        const [message] = await commit(store, 'booking/r', 'BookingMade_v1');
+        const consumers = start([handler], { tracing });
+        const request = await tracing.withSpan('POST /api/ops/dead-letters/:id/retry', {}, async (span) => {
+          await consumers.redeliver('greet', toBusMessage(message!, NOW), 2);
+          return span.spanContext();
+        });
+
+        const span = spans.getFinishedSpans().find((s) => s.name === 'greet BookingMade_v1');
+        expect(span?.spanContext().traceId).toBe(TRACE_ID);
+        expect(span?.links.map((link) => [link.context.traceId, link.context.spanId])).toEqual([[request.traceId, request.spanId]]);
+      });
+    });
+
     describe('when the bus fails', () => {
       it('keeps consuming once it answers again', async () => {
         const seen: Seen[] = [];
