@@ -205,8 +205,10 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     if (settledThrough.size > SETTLED_MEMORY) settledThrough.delete(settledThrough.keys().next().value as string);
   };
 
-  /** Runs `work` in a CONSUMER span continuing the message's trace, with a logger for this handling. */
-  /** `links`: traces that caused this run without being its parent (the request of a redrive). */
+  /**
+   * Runs `work` in a CONSUMER span continuing the message's trace, with a logger for this handling;
+   * `links`: traces that caused this run without being its parent (the request of a redrive).
+   */
   const inSpan = <T>(handler: Handler, stream: string, message: BusMessage, work: (log: Logger, span?: Span) => Promise<T>, links: readonly (string | undefined)[] = []): Promise<T> => {
     const logFor = (traceId: string | undefined) =>
       logger.child({
