@@ -1,4 +1,5 @@
 import { assertEvent, assign, emit, setup } from 'xstate';
+import type { CallNote } from '../shared/calls';
 import type { Price } from '../shared/money';
 import { addMs, cancelTimer, setTimer } from '../shared/timers';
 
@@ -69,17 +70,6 @@ export type HoldEvent =
   | { type: 'payment.declined'; now: string; call?: CallNote }
   /** The charge's outcome; `payment_id` null for a hold with nothing to pay. */
   | { type: 'hold.confirm'; now: string; payment_id: string | null; ticket_ids: string[]; call?: CallNote };
-
-/**
- * The call to another service whose outcome an event carries (the charge), kept with the event in the
- * journal so that the actor's timeline shows the call; the machine does not read it.
- */
-export interface CallNote {
-  service: string;
-  operation: string;
-  started_at: string;
-  outcome: 'ok' | 'declined' | 'refused';
-}
 
 export interface HoldContext {
   holdId: string;

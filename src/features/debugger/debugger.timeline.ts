@@ -1,3 +1,4 @@
+import type { CallNote } from '../../../machines/shared/calls';
 import type { JournalEntry, Message, TimerSet } from '../../actors/ports';
 
 /** A handler's processing of one message (a row of `inbox`). */
@@ -200,14 +201,7 @@ function deliveryEntries(message: Message, sources: TimelineSources, base: Pick<
   return out;
 }
 
-/** A call made outside the handlers (a route's charge) whose outcome a command carries as `call`. */
-interface CallNote {
-  service: string;
-  operation: string;
-  started_at: string;
-  outcome: string;
-}
-
+/** The call a command carries as `call` (CallNote), when it carries one. */
 function callNoteOf(event: JournalEntry['event']): CallNote | undefined {
   const call = (event as { call?: unknown }).call;
   if (typeof call !== 'object' || call === null) return undefined;

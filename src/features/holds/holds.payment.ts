@@ -1,4 +1,5 @@
-import type { CallNote, HoldContext, HoldEvent } from '../../../machines/hold/hold.machine';
+import type { HoldContext, HoldEvent } from '../../../machines/hold/hold.machine';
+import type { CallNote } from '../../../machines/shared/calls';
 import type { CallContext } from '../../adapters/call';
 import { TerminalError } from '../../adapters/errors';
 import type { ExternalServices } from '../../adapters';
@@ -46,7 +47,7 @@ export async function chargeHold(
   stamp: { now: () => string; ticketIds: () => string[] },
 ): Promise<ChargeOutcome> {
   const payment = context.payment!;
-  const note = (outcome: CallNote['outcome']): CallNote => ({ service: 'payments', operation: 'charge', started_at: startedAt, outcome });
+  const note = (outcome: 'ok' | 'declined' | 'refused'): CallNote => ({ service: 'payments', operation: 'charge', started_at: startedAt, outcome });
   const startedAt = stamp.now();
   let paymentId: string;
   try {
