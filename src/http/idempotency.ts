@@ -193,6 +193,9 @@ export function createIdempotency(options: IdempotencyOptions) {
               await store.releaseIdempotency(claim.scope, claim.key, claim.claimedAt);
             } catch {
               // The answer is a 5xx already; the next request with this key here releases the claim.
+              // Claims whose lock has run out need no release any more: they are forgotten.
+              const lockedUntil = (c: Claim) => Date.parse(c.claimedAt) + lockMs;
+              for (const [id, stale] of unreleased) if (lockedUntil(stale) <= clock.now().getTime()) unreleased.delete(id);
               unreleased.set(claimId(claim.scope, claim.key), claim);
             }
             return;
