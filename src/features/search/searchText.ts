@@ -25,8 +25,18 @@ export const fold = (text: string): string =>
     .replace(/[\p{M}\p{Cf}]/gu, '')
     .replace(UNDECOMPOSED_LETTER, (letter) => UNDECOMPOSED[letter]!);
 
-/** The folded words of a text: runs of letters and digits. */
-export const wordsOf = (text: string): string[] => fold(text).split(/[^\p{L}\p{N}]+/u).filter((word) => word.length > 0);
+/**
+ * The longest word kept, in letters: a longer one (a pasted hash or blob) is cut to its start, on the
+ * index side and the query side alike. Postgres refuses a tsvector word over 2047 bytes.
+ */
+const MAX_WORD_LETTERS = 100;
+
+/** The folded words of a text: runs of letters and digits, each cut to MAX_WORD_LETTERS. */
+export const wordsOf = (text: string): string[] =>
+  fold(text)
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter((word) => word.length > 0)
+    .map((word) => (word.length > MAX_WORD_LETTERS ? [...word].slice(0, MAX_WORD_LETTERS).join('') : word));
 
 /** The words of a query, at most 10 (a longer query adds cost, not precision). */
 export const queryWordsOf = (q: string): string[] => wordsOf(q).slice(0, 10);
