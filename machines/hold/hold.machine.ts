@@ -16,8 +16,10 @@ import { addMs, cancelTimer, setTimer } from '../shared/timers';
  * charging died), the hold asks for the charge again (ChargeHoldPayment, same idempotency key, so the
  * payments service answers with the first charge's outcome) and the answer comes back the same way.
  * A charge started with less than its window (the recovery timer's wait) left extends the hold, once,
- * to the end of that window (HoldExtended_v1), so that a customer who confirmed in time is not charged,
- * then refunded, because the payments service answered after `expiresAt`.
+ * to the end of that window (HoldExpiryMoved_v1, reason `charge`), so that a customer who confirmed in
+ * time is not charged, then refunded, because the payments service answered after `expiresAt`. The
+ * extension is for that charge only: a decline gives the hold its own `expiresAt` back (reason
+ * `declined`), so a card that declines never holds seats longer.
  */
 export interface HoldSeat {
   /** null for a general-admission seat (a show): any place, no label. */
@@ -85,6 +87,8 @@ export interface HoldContext {
   paymentAttempts?: number;
   /** The hold was extended for a charge that started near its end (at most once). */
   extendedForPayment?: boolean;
+  /** While a charge runs on an extension: the `expiresAt` the hold had before it, given back on a decline. */
+  expiresBeforeCharge?: string | null;
   payment?: PendingPayment | null;
   paymentId: string | null;
   tickets: HoldTicket[];
@@ -109,6 +113,7 @@ export const holdMachine = setup({
     isLive: ({ context, event }) => event.now < context.expiresAt,
     isPaid: ({ event }) => event.type === 'hold.confirm' && event.payment_id !== null,
     /** A live hold whose first charge near its end needs more time than is left. */
+    isOnChargeExtension: ({ context }) => typeof context.expiresBeforeCharge === 'string',
     isLiveButShortForCharge: ({ context, event }) =>
       event.type === 'hold.pay' && event.now < context.expiresAt && !context.extendedForPayment
       && addMs(event.now, chargeWindowMs(event)) > context.expiresAt,
@@ -155,10 +160,11 @@ export const holdMachine = setup({
       const checkAfterMs = Math.min((payment.checkAfterMs ?? PAYMENT_CHECK_MS) * 2, PAYMENT_CHECK_MAX_MS);
       return { payment: { ...payment, checkAt: addMs(event.now, checkAfterMs), checkAfterMs } };
     }),
-    assignChargeWindow: assign(({ event }) => {
+    assignChargeWindow: assign(({ context, event }) => {
       assertEvent(event, 'hold.pay');
-      return { expiresAt: addMs(event.now, chargeWindowMs(event)), extendedForPayment: true };
+      return { expiresAt: addMs(event.now, chargeWindowMs(event)), extendedForPayment: true, expiresBeforeCharge: context.expiresAt };
     }),
+    restoreOwnExpiry: assign(({ context }) => ({ expiresAt: context.expiresBeforeCharge!, expiresBeforeCharge: null })),
     clearPayment: assign({ payment: null }),
     assignSold: assign(({ context, event }) => {
       assertEvent(event, 'hold.confirm');
@@ -174,7 +180,8 @@ export const holdMachine = setup({
     cancelPaymentCheck: emit(() => cancelTimer('paymentCheck')),
     tellPlaced: emit(({ context }) => ({ type: 'HoldPlaced_v1', ...placeFacts(context), user_id: context.userId, expires_at: context.expiresAt })),
     tellRenewed: emit(({ context }) => ({ type: 'HoldRenewed_v1', ...placeFacts(context), expires_at: context.expiresAt, renewals: context.renewals })),
-    tellExtended: emit(({ context }) => ({ type: 'HoldExtended_v1', ...placeFacts(context), expires_at: context.expiresAt })),
+    tellExtendedForCharge: emit(({ context }) => ({ type: 'HoldExpiryMoved_v1', ...placeFacts(context), expires_at: context.expiresAt, reason: 'charge' })),
+    tellOwnExpiryBack: emit(({ context }) => ({ type: 'HoldExpiryMoved_v1', ...placeFacts(context), expires_at: context.expiresAt, reason: 'declined' })),
     tellReleased: emit(({ context }) => ({ type: 'HoldReleased_v1', ...placeFacts(context) })),
     tellExpired: emit(({ context }) => ({ type: 'HoldExpired_v1', ...placeFacts(context) })),
     tellSold: emit(({ context }) => ({
@@ -217,7 +224,7 @@ export const holdMachine = setup({
         ],
         'hold.expire': { guard: 'isCurrentDeadline', target: 'expired', actions: 'tellExpired' },
         'hold.pay': [
-          { guard: 'isLiveButShortForCharge', target: 'paying', actions: ['assignPayment', 'assignChargeWindow', 'tellExtended', 'scheduleExpiry', 'schedulePaymentCheck'] },
+          { guard: 'isLiveButShortForCharge', target: 'paying', actions: ['assignPayment', 'assignChargeWindow', 'tellExtendedForCharge', 'scheduleExpiry', 'schedulePaymentCheck'] },
           { guard: 'isLive', target: 'paying', actions: ['assignPayment', 'schedulePaymentCheck'] },
         ],
         // Directly only for a hold with nothing to pay (payment_id null); a paid one goes through paying.
@@ -236,7 +243,10 @@ export const holdMachine = setup({
           { guard: 'isLive', target: 'sold', actions: ['assignSold', 'tellSold', 'cancelExpiry', 'cancelPaymentCheck'] },
           { target: 'expired', actions: ['clearPayment', 'tellExpired', 'askRefundLatePayment', 'cancelExpiry', 'cancelPaymentCheck'] },
         ],
-        'payment.declined': { target: 'held', actions: ['clearPayment', 'cancelPaymentCheck'] },
+        'payment.declined': [
+          { guard: 'isOnChargeExtension', target: 'held', actions: ['clearPayment', 'cancelPaymentCheck', 'restoreOwnExpiry', 'tellOwnExpiryBack', 'scheduleExpiry'] },
+          { target: 'held', actions: ['clearPayment', 'cancelPaymentCheck'] },
+        ],
         'hold.expire': { guard: 'isCurrentDeadline', target: 'expired', actions: 'tellExpired' },
         'hold.checkPayment': { guard: 'isCurrentCheck', actions: ['askCharge', 'assignNextCheck', 'schedulePaymentCheck'] },
       },

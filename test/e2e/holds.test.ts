@@ -356,7 +356,21 @@ for (const mode of MODES) {
         await Bun.sleep(200);
         expect(t.simulators.payments.calls({ operation: 'refund' })).toEqual([]);
         const facts = (await t.service.store.readActorMessages(`hold/${id}`)).map((m) => m.name);
-        expect(facts).toEqual(['HoldPlaced_v1', 'HoldExtended_v1', 'TicketsSold_v1']);
+        expect(facts).toEqual(['HoldPlaced_v1', 'HoldExpiryMoved_v1', 'TicketsSold_v1']);
+      });
+
+      it('gives a hold whose charge was declined its own expires_at back, so a decline never holds seats longer', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id, expires_at: expiresAt } = (await hold(eventId, ['A1'])).json;
+        t.clock!.set(new Date(Date.parse(expiresAt) - 5_000).toISOString());
+        const declined = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: DECLINED_PAYMENT_METHOD }, ann);
+        expect(declined.status).toBe(402);
+        expect((await t.service.runtime.get(`hold/${id}`))?.context.expiresAt).toBe(expiresAt);
+        t.clock!.set(expiresAt);
+        expect((await seatsOf(eventId)).status.A1).toBe('available');
+        const late = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
+        expect([late.status, late.json.code]).toEqual([409, 'HOLD_EXPIRED']);
+        expect(t.simulators.payments.charges()).toEqual([]);
       });
 
       it('answers 402 for a declined payment and keeps the hold, with no sale', async () => {

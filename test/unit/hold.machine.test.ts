@@ -157,18 +157,28 @@ describe('hold machine', () => {
       const out = given(holdMachine, placed).when(late);
       expect(out.state).toBe('paying');
       expect(out.context.expiresAt).toBe(extendedTo);
-      expect(out.facts).toEqual([{ type: 'HoldExtended_v1', hold_id: 'h1', event_id: 'e1', seats: ['A1', 'A2'], quantity: 2, expires_at: extendedTo }]);
+      expect(out.facts).toEqual([{ type: 'HoldExpiryMoved_v1', hold_id: 'h1', event_id: 'e1', seats: ['A1', 'A2'], quantity: 2, expires_at: extendedTo, reason: 'charge' }]);
       expect(out.timers.set).toEqual([
         { name: 'expiry', dueAt: extendedTo, event: { type: 'hold.expire' } },
         { name: 'paymentCheck', dueAt: extendedTo, event: { type: 'hold.checkPayment' } },
       ]);
       // The charge answered after the original expires_at, inside the window: sold.
       expect(given(holdMachine, placed, late).when(confirm('2030-01-01T00:01:05.000Z')).state).toBe('sold');
-      // Declined, then paid again near the new expiry: not extended a second time.
-      const again = given(holdMachine, placed, late, { type: 'payment.declined', now: late.now }).when({ ...pay, now: '2030-01-01T00:01:10.000Z' });
+      // Declined: the hold gets its own expires_at back (the extension was for the charge only) ...
+      const declined = given(holdMachine, placed, late).when({ type: 'payment.declined', now: '2030-01-01T00:00:50.000Z' });
+      expect(declined.state).toBe('held');
+      expect(declined.context.expiresAt).toBe(EXPIRES);
+      expect(declined.facts).toEqual([{ type: 'HoldExpiryMoved_v1', hold_id: 'h1', event_id: 'e1', seats: ['A1', 'A2'], quantity: 2, expires_at: EXPIRES, reason: 'declined' }]);
+      expect(declined.timers.set).toEqual([{ name: 'expiry', dueAt: EXPIRES, event: { type: 'hold.expire' } }]);
+      // ... and a charge started again is not extended a second time.
+      const again = given(holdMachine, placed, late, { type: 'payment.declined', now: '2030-01-01T00:00:50.000Z' }).when({ ...pay, now: '2030-01-01T00:00:55.000Z' });
       expect(again.state).toBe('paying');
-      expect(again.context.expiresAt).toBe(extendedTo);
+      expect(again.context.expiresAt).toBe(EXPIRES);
       expect(again.facts).toEqual([]);
+      // A decline that comes after the hold's own expires_at: it expires on its (now past) timer.
+      const lateDecline = given(holdMachine, placed, late).when({ type: 'payment.declined', now: '2030-01-01T00:01:05.000Z' });
+      expect(lateDecline.context.expiresAt).toBe(EXPIRES);
+      expect(given(holdMachine, placed, late, { type: 'payment.declined', now: '2030-01-01T00:01:05.000Z' }).when({ ...expire, now: '2030-01-01T00:01:05.000Z' }).state).toBe('expired');
     });
 
     it('still expires on its timer, keeping the charge pending', () => {

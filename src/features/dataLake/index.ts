@@ -33,7 +33,7 @@ export const ALL_FACTS = [
   'EventSeatsListed_v1',
   'HoldPlaced_v1',
   'HoldRenewed_v1',
-  'HoldExtended_v1',
+  'HoldExpiryMoved_v1',
   'HoldReleased_v1',
   'HoldExpired_v1',
   'TicketsSold_v1',

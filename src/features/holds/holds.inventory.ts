@@ -38,14 +38,14 @@ const quantityOf = (fact: HoldFact) => fact.quantity ?? fact.seats.length;
 export function holdInventory(limits: HoldLimits): InlineHandler {
   return {
     name: 'holdInventory',
-    handles: ['HoldPlaced_v1', 'HoldRenewed_v1', 'HoldExtended_v1', 'HoldReleased_v1', 'HoldExpired_v1', 'TicketsSold_v1', 'TicketRefunded_v1', 'TicketBookingCanceled_v1'],
+    handles: ['HoldPlaced_v1', 'HoldRenewed_v1', 'HoldExpiryMoved_v1', 'HoldReleased_v1', 'HoldExpired_v1', 'TicketsSold_v1', 'TicketRefunded_v1', 'TicketBookingCanceled_v1'],
     async apply(tx, message) {
       const fact = message.data as HoldFact;
       switch (message.name) {
         case 'HoldPlaced_v1':
           return reserve(tx, fact, message, limits);
         case 'HoldRenewed_v1':
-        case 'HoldExtended_v1':
+        case 'HoldExpiryMoved_v1':
           return extend(tx, fact);
         case 'TicketsSold_v1':
           return sell(tx, fact, message.occurredAt);
