@@ -200,4 +200,15 @@ describe('opsTickets projection', () => {
       for (const order of permutations(facts)) expect(ticketsAfter(...order)).toEqual(expected);
     });
   });
+
+  describe('when a hold was bought before TicketsSold_v1 carried the e-mail', () => {
+    it("opens its booking from the sale and takes the e-mail from its tickets' facts", () => {
+      const hold = 'h0000000-0000-4000-8000-000000000001';
+      const sold = fact('TicketsSold_v1', `hold/${hold}`, { hold_id: hold, booking_id: hold, event_id: SHOW, seats: ['A1'], quantity: 1, user_id: 'u1', payment_id: 'p1', tickets: [] }, '2030-01-01T10:00:00.000Z');
+      const rows = bookingsAfter(sold, confirmed(T1, hold));
+      expect(rows.get(hold)).toEqual({ booking_id: hold, show_id: SHOW, number_of_tickets: 1, customer_email: 'ann@example.com', booked_at: '2030-01-01T10:00:00.000Z', last_update: '2030-01-01T10:01:00.000Z' });
+      // A booking's own e-mail is never replaced by its tickets'.
+      expect(bookingsAfter(bookingMade(), fact('TicketBookingConfirmed_v1', `ticket/${T2}`, { ...ticketFields(T2, BOOKING), customer_email: 'bob@example.com' }, '2030-01-01T10:01:00.000Z')).get(BOOKING)?.customer_email).toBe('ann@example.com');
+    });
+  });
 });

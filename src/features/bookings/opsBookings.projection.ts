@@ -30,8 +30,8 @@ type Opening = Pick<OpsBookingRow, 'show_id' | 'number_of_tickets' | 'customer_e
  *   refused), so that a ticket the provider confirms for it anyway, and its refund, are seen by ops;
  * - TicketsSold_v1: a hold that was bought (the hold id is the booking id, its event stands for the
  *   show), booked when sold.
- * The last two carry `customer_email` since 2026-12-06: older facts of those kinds leave their booking
- * hidden, as it was.
+ * The last two carry `customer_email` since 2026-12-06; a booking opened by an older one takes the
+ * e-mail of its tickets' facts (a refused VIP booking with no ticket stays hidden, as it was).
  */
 const OPENINGS = new Map<string, (fact: Message) => Opening>([
   ['BookingMade_v1', (fact) => ({
@@ -77,10 +77,16 @@ export const opsBookingsProjection = defineProjection<OpsBookingRow>({
   },
   evolve(row, fact, key) {
     const opening = OPENINGS.get(fact.name);
-    if (opening) return { booking_id: key, ...opening(fact), last_update: latest(row?.last_update ?? fact.occurredAt, fact.occurredAt) };
+    if (opening) {
+      const opened = opening(fact);
+      return { booking_id: key, ...opened, customer_email: opened.customer_email ?? row?.customer_email ?? null, last_update: latest(row?.last_update ?? fact.occurredAt, fact.occurredAt) };
+    }
     if (!TICKET_FACTS.includes(fact.name)) return row;
     if (!row) return { booking_id: key, show_id: null, number_of_tickets: null, customer_email: null, booked_at: null, last_update: fact.occurredAt };
     const lastUpdate = latest(row.last_update, fact.occurredAt);
+    // A booking opened without an e-mail (a hold sold before TicketsSold_v1 carried it) takes its tickets'.
+    const email = row.booked_at !== null && row.customer_email === null ? text(fact.data.customer_email) : null;
+    if (email !== null) return { ...row, customer_email: email, last_update: lastUpdate };
     return lastUpdate === row.last_update ? row : { ...row, last_update: lastUpdate };
   },
 });
