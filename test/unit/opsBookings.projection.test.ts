@@ -211,4 +211,14 @@ describe('opsTickets projection', () => {
       expect(bookingsAfter(bookingMade(), fact('TicketBookingConfirmed_v1', `ticket/${T2}`, { ...ticketFields(T2, BOOKING), customer_email: 'bob@example.com' }, '2030-01-01T10:01:00.000Z')).get(BOOKING)?.customer_email).toBe('ann@example.com');
     });
   });
+
+  describe('when the booking itself ends (cancelled by a VIP compensation, refused by Dead Nation)', () => {
+    it('moves last_update, and changes nothing else of the booking', () => {
+      for (const [name, field] of [['BookingCanceled_v1', 'canceled_at'], ['BookingFailed_v1', 'failed_at']] as const) {
+        const at = '2030-01-01T12:00:00.000Z';
+        const rows = bookingsAfter(bookingMade(), fact(name, `booking/${BOOKING}`, { booking_id: BOOKING, show_id: SHOW, reason: 'x', [field]: at }, at));
+        expect(rows.get(BOOKING)).toEqual({ ...bookingsAfter(bookingMade()).get(BOOKING)!, last_update: at });
+      }
+    });
+  });
 });

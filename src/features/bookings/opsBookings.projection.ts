@@ -57,6 +57,9 @@ const OPENINGS = new Map<string, (fact: Message) => Opening>([
 /** The ticket facts that move a booking's `last_update`: every fact its tickets' read model applies. */
 const TICKET_FACTS = opsTicketsProjection.handles;
 
+/** The end of a made booking (a VIP compensation cancelled it, Dead Nation refused it): it moves `last_update` only. */
+const BOOKING_ENDINGS = ['BookingCanceled_v1', 'BookingFailed_v1'];
+
 /** Times are UTC strings of one format, so the latest is the greatest; taking it makes any order converge. */
 const latest = (a: string, b: string): string => (a >= b ? a : b);
 
@@ -70,7 +73,7 @@ export const opsBookingsProjection = defineProjection<OpsBookingRow>({
   key: 'booking_id',
   columns: { booking_id: 'text', show_id: 'text', number_of_tickets: 'integer', customer_email: 'text', booked_at: 'text', last_update: 'text' },
   indexes: { booked: ['booked_at', 'booking_id'] },
-  handles: [...OPENINGS.keys(), ...TICKET_FACTS],
+  handles: [...OPENINGS.keys(), ...BOOKING_ENDINGS, ...TICKET_FACTS],
   keyOf: (fact) => {
     const bookingId = text(fact.data.booking_id);
     return bookingId === null ? [] : [bookingId];
@@ -81,6 +84,7 @@ export const opsBookingsProjection = defineProjection<OpsBookingRow>({
       const opened = opening(fact);
       return { booking_id: key, ...opened, customer_email: opened.customer_email ?? row?.customer_email ?? null, last_update: latest(row?.last_update ?? fact.occurredAt, fact.occurredAt) };
     }
+    if (BOOKING_ENDINGS.includes(fact.name)) return row && { ...row, last_update: latest(row.last_update, fact.occurredAt) };
     if (!TICKET_FACTS.includes(fact.name)) return row;
     if (!row) return { booking_id: key, show_id: null, number_of_tickets: null, customer_email: null, booked_at: null, last_update: fact.occurredAt };
     const lastUpdate = latest(row.last_update, fact.occurredAt);
