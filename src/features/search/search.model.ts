@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { QueryWholeNumber } from '../../http/schemas';
-import type { SearchEventRow } from './searchEvents.projection';
+import type { SearchHitRow } from './searchEvents.projection';
 
 /** `GET /api/search/events` query: `q` (may be empty), `page` 1-based (default 1), `size` 1..100 (default 20). */
 export const SearchQuery = z.object({
@@ -25,7 +25,7 @@ export type SearchHit = z.infer<typeof SearchHit>;
 export const SearchPage = z.object({ events: z.array(SearchHit), total: z.number().int(), page: z.number().int(), size: z.number().int() });
 
 /** The API form of a search hit. */
-export function toSearchHit(row: SearchEventRow & { score: number }): SearchHit {
+export function toSearchHit(row: SearchHitRow): SearchHit {
   return {
     event_id: row.event_id,
     name: row.name,

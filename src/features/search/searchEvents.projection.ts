@@ -110,19 +110,22 @@ export interface SearchRequest {
   size: number;
 }
 
+/** A hit as search answers it: the row without its index text, with its score. */
+export type SearchHitRow = Omit<SearchEventRow, 'search_text'> & { score: number };
+
 /** One page of hits, best first, and how many events match in all. */
 export interface SearchResult {
-  hits: (SearchEventRow & { score: number })[];
+  hits: SearchHitRow[];
   total: number;
 }
 
 /** The searchEvents table. */
 export const SEARCH_TABLE = searchEventsProjection.table;
 
-/** The columns of a hit, from `${SEARCH_TABLE} e`. */
-export const SEARCH_COLUMNS = 'e.event_id, e.kind, e.name, e.description, e.venue_name, e.venue_location, e.performers, e.performer_names, e.start_time, e.search_text';
+/** The columns of a hit, from `${SEARCH_TABLE} e` (not `search_text`: ranking has read it already). */
+export const SEARCH_COLUMNS = 'e.event_id, e.kind, e.name, e.description, e.venue_name, e.venue_location, e.performers, e.performer_names, e.start_time';
 
-export function toHit(record: Record<string, unknown>): SearchEventRow & { score: number } {
+export function toHit(record: Record<string, unknown>): SearchHitRow {
   return {
     event_id: String(record.event_id),
     kind: String(record.kind),
@@ -133,7 +136,6 @@ export function toHit(record: Record<string, unknown>): SearchEventRow & { score
     performers: record.performers ? (JSON.parse(String(record.performers)) as SearchPerformer[]) : [],
     performer_names: str(record.performer_names),
     start_time: str(record.start_time),
-    search_text: str(record.search_text),
     score: Math.round(Number(record.score ?? 0) * 1e6) / 1e6,
   };
 }
