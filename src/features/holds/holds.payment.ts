@@ -47,8 +47,9 @@ export async function chargeHold(
   stamp: { now: () => string; ticketIds: () => string[] },
 ): Promise<ChargeOutcome> {
   const payment = context.payment!;
-  const note = (outcome: 'ok' | 'declined' | 'refused'): CallNote => ({ service: 'payments', operation: 'charge', started_at: startedAt, outcome });
+  // What the hold's outcome event carries of this call, for its timeline.
   const startedAt = stamp.now();
+  const note = (outcome: 'ok' | 'declined' | 'refused'): CallNote => ({ service: 'payments', operation: 'charge', started_at: startedAt, outcome });
   let paymentId: string;
   try {
     const charge = await services.payments.charge(
