@@ -271,7 +271,10 @@ const actorTimeline = (config: Config, address: string) =>
   withStore(config, (store) => showActor({ store, address, write: (line) => console.log(line) }), { existing: true });
 
 const createOps = (config: Config, email: string) =>
-  withStore(config, (store) => createOpsAccount({ store, clock: systemClock, ids: randomIds, email, password: config.opsPassword, readPassword: () => readFirstLineOfStdin(`password for ${email}: `), write: (line) => console.log(line) }).then(() => undefined), { existing: true });
+  withStore(config, async (store) => {
+    const readPassword = () => readFirstLineOfStdin(`password for ${email}: `);
+    await createOpsAccount({ store, clock: systemClock, ids: randomIds, email, password: config.opsPassword, readPassword, write: (line) => console.log(line) });
+  }, { existing: true });
 
 const migrateOnly = (config: Config) =>
   withStore(config, async (store) => {

@@ -6,7 +6,7 @@ import type { LogCursor, LoggedMessage, Message, Store } from '../actors/ports';
 import { backoffMs } from '../kernel/backoff';
 import { isoNow, type Clock } from '../kernel/clock';
 import { assertStillThere, ownerOnly } from '../kernel/files';
-import { inSpan, SpanKind } from '../kernel/tracing';
+import { inSpan, spanContextOf, SpanKind } from '../kernel/tracing';
 import type { Logger } from '../observability/logger';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
 import type { Bus, BusMessage } from './ports';
@@ -454,9 +454,8 @@ function publishByStream(bus: Bus, messages: Message[], publishedAt: string): Pr
   return inSpan('outbox publish', { 'messaging.batch.message_count': messages.length }, () => publishStreams(bus, messages, publishedAt), { kind: SpanKind.PRODUCER, links });
 }
 
-/** Whether a W3C traceparent has its sampled flag set. */
-const isSampled = (traceparent: string | undefined): traceparent is string =>
-  traceparent !== undefined && (Number.parseInt(traceparent.slice(-2), 16) & 1) === 1;
+/** Whether a W3C traceparent is valid and has its sampled flag set. */
+const isSampled = (traceparent: string | undefined): traceparent is string => ((spanContextOf(traceparent)?.traceFlags ?? 0) & 1) === 1;
 
 async function publishStreams(bus: Bus, messages: Message[], publishedAt: string): Promise<void> {
   const byStream = new Map<string, BusMessage[]>();
