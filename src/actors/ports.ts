@@ -278,10 +278,10 @@ export interface Store extends SqlExecutor {
   /** Completes a claimed key outside any other transaction. */
   completeIdempotency(scope: string, key: string, response: StoredResponse): Promise<void>;
   /**
-   * Drops an in-progress claim (the request failed unexpectedly and may be retried); with `claimedAt`,
-   * only the claim made then (its `created_at`), not one another claimer has taken over since.
+   * Drops the in-progress claim made at `claimedAt` (its `created_at`): the request failed unexpectedly
+   * and may be retried. A claim another claimer has taken over since is left alone.
    */
-  releaseIdempotency(scope: string, key: string, claimedAt?: string): Promise<void>;
+  releaseIdempotency(scope: string, key: string, claimedAt: string): Promise<void>;
 
   close(): Promise<void>;
 }

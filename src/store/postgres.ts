@@ -397,7 +397,7 @@ export class PostgresStore implements Store {
     return shared.completeIdempotency(this.pooled, scope, key, response);
   }
 
-  releaseIdempotency(scope: string, key: string, claimedAt?: string): Promise<void> {
+  releaseIdempotency(scope: string, key: string, claimedAt: string): Promise<void> {
     return shared.releaseIdempotency(this.pooled, scope, key, claimedAt);
   }
 

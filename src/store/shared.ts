@@ -377,11 +377,7 @@ export async function completeIdempotency(db: SqlExecutor, scope: string, key: s
 }
 
 /** Drops an in-progress claim; a completed record is kept. */
-export async function releaseIdempotency(db: SqlExecutor, scope: string, key: string, claimedAt?: string): Promise<void> {
-  if (claimedAt === undefined) {
-    await db.execute("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_progress'", [scope, key]);
-    return;
-  }
+export async function releaseIdempotency(db: SqlExecutor, scope: string, key: string, claimedAt: string): Promise<void> {
   // Only the claim made at `claimedAt`: one another claimer took over after its lock ran out is theirs.
   await db.execute("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_progress' AND created_at = $3", [scope, key, claimedAt]);
 }

@@ -217,7 +217,7 @@ export class SqliteStore implements Store {
     await shared.completeIdempotency(this, scope, key, response);
   }
 
-  async releaseIdempotency(scope: string, key: string, claimedAt?: string): Promise<void> {
+  async releaseIdempotency(scope: string, key: string, claimedAt: string): Promise<void> {
     await shared.releaseIdempotency(this, scope, key, claimedAt);
   }
 

@@ -685,7 +685,7 @@ export function storeContract(name: string, open: () => Promise<ContractStore>) 
         });
 
         it('is free again after release', async () => {
-          await store.releaseIdempotency(claimOf().scope, claimOf().key);
+          await store.releaseIdempotency(claimOf().scope, claimOf().key, claimOf().now);
           expect(await store.claimIdempotency(claimOf({ fingerprint: 'fp-2' }))).toEqual({ outcome: 'claimed' });
         });
 
@@ -718,7 +718,7 @@ export function storeContract(name: string, open: () => Promise<ContractStore>) 
         it('is kept by release', async () => {
           await store.claimIdempotency(claimOf());
           await store.completeIdempotency(claimOf().scope, claimOf().key, response);
-          await store.releaseIdempotency(claimOf().scope, claimOf().key);
+          await store.releaseIdempotency(claimOf().scope, claimOf().key, claimOf().now);
           expect(await store.claimIdempotency(claimOf())).toEqual({ outcome: 'replay', response });
         });
       });
