@@ -1,6 +1,6 @@
 import { openapi } from '@elysiajs/openapi';
 import { trace } from '@opentelemetry/api';
-import { Elysia, type AnyElysia } from 'elysia';
+import { Elysia, ParseError, type AnyElysia } from 'elysia';
 import type { Store } from '../actors/ports';
 import type { IdSource } from '../kernel/ids';
 import type { Logger } from '../observability/logger';
@@ -8,8 +8,8 @@ import type { Metrics } from '../observability/metrics';
 import { recordError, type Tracing } from '../observability/tracing';
 import { healthRoutes, type ReadinessCheck } from './health';
 import { BEARER_SCHEME, documentProblems, successResponse } from './openapiProblems';
-import { PROBLEM_CONTENT_TYPE, problemResponse, toProblem } from './problem';
-import { createRequestContext, requestContextOf } from './requestContext';
+import { PROBLEM_CONTENT_TYPE, problemResponse, toProblem, unsupportedMediaType } from './problem';
+import { createRequestContext, mediaTypeOf, requestContextOf } from './requestContext';
 
 const OPENAPI_JSON_PATH = '/openapi/json';
 
@@ -58,7 +58,10 @@ export function createApp(deps: AppDeps) {
     }))
     // The one place where errors become responses; registered before any route so that it covers all.
     .onError({ as: 'global' }, ({ error, request }) => {
-      const p = toProblem(error);
+      // Elysia parses form bodies itself, before the media-type check of requestContext.ts: a broken
+      // multipart body is a body that is not JSON (415), not malformed JSON.
+      const type = mediaTypeOf(request);
+      const p = toProblem(error instanceof ParseError && type !== 'application/json' ? unsupportedMediaType(type) : error);
       if (p.status >= 500) {
         const span = trace.getActiveSpan();
         if (span !== undefined) recordError(span, error);

@@ -140,7 +140,7 @@ export function createRequestContext(options: RequestContextOptions) {
       spanContext: trace.setSpan(parent, span).setValue(CORRELATION_ID_KEY, correlationId),
       route: UNMATCHED_ROUTE,
       // Elysia consumes the body when it parses it; fingerprints and signatures need the exact bytes.
-      bodyCopy: BODY_METHODS.has(method) && mediaType(request) === 'application/json' ? request.clone() : undefined,
+      bodyCopy: BODY_METHODS.has(method) && mediaTypeOf(request) === 'application/json' ? request.clone() : undefined,
       rawBody: undefined,
       startedAt: performance.now(),
     };
@@ -195,7 +195,7 @@ export function createRequestContext(options: RequestContextOptions) {
         const encoding = (request.headers.get('content-encoding') ?? '').trim().toLowerCase();
         if (encoding !== '' && encoding !== 'identity') return problemResponse(toProblem(unsupportedContentEncoding(encoding)));
         const charset = charsetOf(request);
-        if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && mediaType(request) === 'application/json') {
+        if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && mediaTypeOf(request) === 'application/json') {
           return problemResponse(toProblem(unsupportedCharset(charset)));
         }
       }
@@ -217,7 +217,7 @@ export function createRequestContext(options: RequestContextOptions) {
       if (request.url.includes('?')) context.query = queryOf(request.url) as typeof context.query;
       for (const input of [context.params, context.query]) refuseUnstorableText(input);
       if (!BODY_METHODS.has(request.method) || !hasBody(request)) return;
-      const type = mediaType(request);
+      const type = mediaTypeOf(request);
       if (type !== 'application/json') throw unsupportedMediaType(type);
       if (nestedDeeperThan(body, MAX_JSON_DEPTH)) throw validationFailed({ body: [`is nested more than ${MAX_JSON_DEPTH} levels deep`] });
       refuseUnstorableText(body);
@@ -323,7 +323,8 @@ function charsetOf(request: Request): string | undefined {
   return undefined;
 }
 
-function mediaType(request: Request): string {
+/** The media type of the request's body, lower-cased, without parameters; '' when there is no Content-Type. */
+export function mediaTypeOf(request: Request): string {
   return (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
 }
 

@@ -162,6 +162,13 @@ describe('the HTTP skeleton', () => {
         'UNSUPPORTED_MEDIA_TYPE',
       );
     });
+    it('answers 415, not MALFORMED_JSON, on a form body that is not even valid multipart', async () => {
+      for (const contentType of ['multipart/form-data; boundary=x', 'multipart/form-data']) {
+        const response = await fetch(app().url('/fixture/items'), { method: 'POST', headers: { 'content-type': contentType }, body: '{"name":"a","quantity":1}' });
+        const body = await expectProblem(response, 415, 'UNSUPPORTED_MEDIA_TYPE');
+        expect(body.detail).toBe('The request body must be application/json, not multipart/form-data');
+      }
+    });
     it('answers 413 CONTENT_TOO_LARGE as a problem for a body over the limit, without reading it', async () => {
       const padding = 'x'.repeat(MAX_BODY_BYTES);
       const response = await fetch(app().url('/fixture/items'), { ...json({ name: padding, quantity: 1 }), headers: { 'content-type': 'application/json', 'Correlation-ID': 'corr-large' } });
