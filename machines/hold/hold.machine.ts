@@ -98,6 +98,12 @@ export interface HoldContext {
 const chargeWindowMs = (event: { payment_check_seconds?: number }): number =>
   event.payment_check_seconds === undefined ? PAYMENT_CHECK_MS : event.payment_check_seconds * 1000;
 
+/**
+ * The time a charge needs on its hold: a window for its own answer, then a window for the recovery that
+ * charges again when that answer never came. With less left, the hold is extended to this (once).
+ */
+const chargeTimeMs = (event: { payment_check_seconds?: number }): number => 2 * chargeWindowMs(event);
+
 const labels = (context: HoldContext) => context.seats.flatMap((s) => (s.label === null ? [] : [s.label]));
 const placeFacts = (context: HoldContext) => ({ hold_id: context.holdId, event_id: context.eventId, seats: labels(context), quantity: context.seats.length });
 
@@ -116,7 +122,7 @@ export const holdMachine = setup({
     isOnChargeExtension: ({ context }) => typeof context.expiresBeforeCharge === 'string',
     isLiveButShortForCharge: ({ context, event }) =>
       event.type === 'hold.pay' && event.now < context.expiresAt && !context.extendedForPayment
-      && addMs(event.now, chargeWindowMs(event)) > context.expiresAt,
+      && addMs(event.now, chargeTimeMs(event)) > context.expiresAt,
   },
   actions: {
     assignHold: assign(({ event }) => {
@@ -162,7 +168,7 @@ export const holdMachine = setup({
     }),
     assignChargeWindow: assign(({ context, event }) => {
       assertEvent(event, 'hold.pay');
-      return { expiresAt: addMs(event.now, chargeWindowMs(event)), extendedForPayment: true, expiresBeforeCharge: context.expiresAt };
+      return { expiresAt: addMs(event.now, chargeTimeMs(event)), extendedForPayment: true, expiresBeforeCharge: context.expiresAt };
     }),
     restoreOwnExpiry: assign(({ context }) => ({ expiresAt: context.expiresBeforeCharge!, expiresBeforeCharge: null })),
     clearPayment: assign({ payment: null }),

@@ -359,6 +359,22 @@ for (const mode of MODES) {
         expect(facts).toEqual(['HoldPlaced_v1', 'HoldExpiryMoved_v1', 'TicketsSold_v1']);
       });
 
+      it('sells, with one charge and no refund, a hold confirmed in its last seconds whose charge was made but never answered', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id, expires_at: expiresAt } = (await hold(eventId, ['A1'])).json;
+        t.clock!.set(new Date(Date.parse(expiresAt) - 5_000).toISOString());
+        t.simulators.payments.failNext('charge', 1, 'retryable', { afterEffect: true });
+        const unanswered = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
+        expect([unanswered.status, unanswered.json.code]).toEqual([503, 'PAYMENT_UNAVAILABLE']);
+        // The customer does not retry: the hold's recovery charges again when its check is due.
+        t.clock!.advance(PAYMENT_CHECK_MS);
+        await eventually(async () => expect((await t.service.runtime.get(`hold/${id}`))?.state).toBe('sold'));
+        expect(t.simulators.payments.charges().length).toBe(1);
+        await Bun.sleep(200);
+        expect(t.simulators.payments.refunds()).toEqual([]);
+        expect((await seatsOf(eventId)).status.A1).toBe('sold');
+      });
+
       it('gives a hold whose charge was declined its own expires_at back, so a decline never holds seats longer', async () => {
         const eventId = await createEvent();
         const { hold_id: id, expires_at: expiresAt } = (await hold(eventId, ['A1'])).json;

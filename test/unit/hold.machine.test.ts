@@ -10,7 +10,7 @@ const placed = {
   seats: [{ label: 'A1', price }, { label: 'A2', price }], ttl_seconds: 60, max_renewals: 1,
 } as const;
 const confirm = (now: string) => ({ type: 'hold.confirm', now, payment_id: 'p1', ticket_ids: ['t1', 't2'] }) as const;
-const PAID_AT = '2030-01-01T00:00:10.000Z';
+const PAID_AT = NOW;
 const CHECK_AT = new Date(Date.parse(PAID_AT) + PAYMENT_CHECK_MS).toISOString();
 const pay = { type: 'hold.pay', now: PAID_AT, payment_method: 'pm_card_visa', amount: { amount: '50.00', currency: 'EUR' } } as const;
 const check = { type: 'hold.checkPayment', now: CHECK_AT, due_at: CHECK_AT } as const;
@@ -91,7 +91,7 @@ describe('hold machine', () => {
 
     it('sets the recovery timer after the payment_check_seconds of hold.pay, when given', () => {
       const out = given(holdMachine, placed).when({ ...pay, payment_check_seconds: 2 });
-      const checkAt = '2030-01-01T00:00:12.000Z';
+      const checkAt = '2030-01-01T00:00:02.000Z';
       expect(out.context.payment).toMatchObject({ checkAt });
       expect(out.timers.set).toEqual([{ name: 'paymentCheck', dueAt: checkAt, event: { type: 'hold.checkPayment' } }]);
       expect(given(holdMachine, placed, { ...pay, payment_check_seconds: 2 }).when({ ...check, now: checkAt, due_at: checkAt }).commands).toEqual([chargeCommand]);
@@ -151,19 +151,29 @@ describe('hold machine', () => {
       ]);
     });
 
-    it('extends a hold that has less than the charge window left, once, to that window after hold.pay', () => {
+    it('extends a hold that has less than two charge windows left, once, to two windows after hold.pay', () => {
       const late = { ...pay, now: '2030-01-01T00:00:45.000Z' } as const;
-      const extendedTo = new Date(Date.parse(late.now) + PAYMENT_CHECK_MS).toISOString();
+      const extendedTo = new Date(Date.parse(late.now) + 2 * PAYMENT_CHECK_MS).toISOString();
+      const checkAt = new Date(Date.parse(late.now) + PAYMENT_CHECK_MS).toISOString();
       const out = given(holdMachine, placed).when(late);
       expect(out.state).toBe('paying');
       expect(out.context.expiresAt).toBe(extendedTo);
       expect(out.facts).toEqual([{ type: 'HoldExpiryMoved_v1', hold_id: 'h1', event_id: 'e1', seats: ['A1', 'A2'], quantity: 2, expires_at: extendedTo, reason: 'charge' }]);
       expect(out.timers.set).toEqual([
         { name: 'expiry', dueAt: extendedTo, event: { type: 'hold.expire' } },
-        { name: 'paymentCheck', dueAt: extendedTo, event: { type: 'hold.checkPayment' } },
+        { name: 'paymentCheck', dueAt: checkAt, event: { type: 'hold.checkPayment' } },
       ]);
       // The charge answered after the original expires_at, inside the window: sold.
       expect(given(holdMachine, placed, late).when(confirm('2030-01-01T00:01:05.000Z')).state).toBe('sold');
+      // No answer at all: the recovery check comes a window before the extended expiry, so the charge it
+      // makes again still finds the hold live (sold, not charged and then refunded).
+      const recheck = { type: 'hold.checkPayment', now: checkAt, due_at: checkAt } as const;
+      expect(given(holdMachine, placed, late).when(recheck).commands).toEqual([{ ...chargeCommand }]);
+      const recovered = given(holdMachine, placed, late, recheck).when(confirm(new Date(Date.parse(checkAt) + 1_000).toISOString()));
+      expect(recovered.state).toBe('sold');
+      expect(recovered.commands).toEqual([]);
+      // A hold with two windows left is not extended.
+      expect(given(holdMachine, placed).when({ ...pay, now: '2030-01-01T00:00:00.000Z' }).facts).toEqual([]);
       // Declined: the hold gets its own expires_at back (the extension was for the charge only) ...
       const declined = given(holdMachine, placed, late).when({ type: 'payment.declined', now: '2030-01-01T00:00:50.000Z' });
       expect(declined.state).toBe('held');
