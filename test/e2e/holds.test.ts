@@ -299,6 +299,25 @@ for (const mode of MODES) {
         expect((await call(t.url, 'DELETE', `/api/holds/${id}`, undefined, ann)).status).toBe(409);
       });
 
+      it('has the tickets when the confirm answers: a refund sent right after it is accepted, not 404', async () => {
+        const eventId = await createEvent();
+        const { hold_id: id } = (await hold(eventId, ['A1', 'A2'])).json;
+        const sold = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
+        expect(sold.status).toBe(200);
+        for (const { ticket_id: ticketId } of sold.json.tickets) {
+          expect((await t.service.runtime.get(`ticket/${ticketId}`))?.state).toBe('active');
+        }
+        const refund = await call(t.url, 'PUT', `/api/ticket-refund/${sold.json.tickets[0].ticket_id}`, undefined, { 'Idempotency-Key': crypto.randomUUID() });
+        expect(refund.status).toBe(202);
+        await eventually(async () => expect((await t.service.runtime.get(`ticket/${sold.json.tickets[0].ticket_id}`))?.state).toBe('refunded'));
+        // The sale's handler, arriving later, confirms no ticket twice.
+        await Bun.sleep(200);
+        for (const { ticket_id: ticketId } of sold.json.tickets) {
+          const facts = (await t.service.store.readActorMessages(`ticket/${ticketId}`)).map((m) => m.name);
+          expect(facts.filter((name) => name === 'TicketBookingConfirmed_v1')).toEqual(['TicketBookingConfirmed_v1']);
+        }
+      });
+
       it('frees the seat of a refunded ticket and of a cancelled one, once each, and only that seat, and counts them no more against the buyer', async () => {
         const eventId = await createEvent();
         const { hold_id: id } = (await hold(eventId, ['A1', 'A2', 'A3'])).json;

@@ -3,18 +3,18 @@ import { defineHandler, type Handler, type HandlerContext } from '../../messagin
 import type { FeatureDeps } from '../feature';
 import { reply } from '../reply';
 import { chargeHold } from './holds.payment';
+import { ticketConfirmations } from './holds.tickets';
 
-type Sold = { hold_id: string; booking_id: string; payment_id: string | null; tickets: HoldTicket[] };
+type Sold = { hold_id: string; booking_id: string; customer_email?: string; payment_id: string | null; tickets: HoldTicket[] };
 type RefundHoldPayment = { hold_id: string; payment_id: string; reason: string };
 type ChargeHoldPayment = { hold_id: string };
 
 const fields = <T>(ctx: HandlerContext) => ctx.fields as unknown as T;
 
 /**
- * Tickets of a sale become ticket actors (`ticket.confirm`, paid by the charge), so receipts, prints,
- * sheets and refunds treat them like webhook tickets; a charge whose outcome never reached its hold
- * (the process charging died) is made again with the same idempotency key and its outcome fed back;
- * a payment for a hold that had expired or been released is refunded (one refund per hold and
+ * Tickets of a sale become ticket actors (holds.tickets.ts) where the confirm route did not make them;
+ * a charge whose outcome never reached its hold (the process charging died) is made again with the same
+ * idempotency key and its outcome fed back; a payment for a hold that had expired or been released is refunded (one refund per hold and
  * payment, whatever the retries).
  */
 export function holdHandlers({ runtime, services, clock, ids }: FeatureDeps): Handler[] {
@@ -25,19 +25,10 @@ export function holdHandlers({ runtime, services, clock, ids }: FeatureDeps): Ha
       on: {
         TicketsSold_v1: async (_message, ctx) => {
           const sold = fields<Sold>(ctx);
-          const hold = await runtime.get(`hold/${sold.hold_id}`);
-          const customerEmail = (hold?.context as HoldContext | undefined)?.customerEmail ?? '';
-          for (const ticket of sold.tickets) {
-            await reply(runtime, `ticket/${ticket.ticket_id}`, {
-              type: 'ticket.confirm',
-              now: clock.now().toISOString(),
-              ticket_id: ticket.ticket_id,
-              booking_id: sold.booking_id,
-              customer_email: customerEmail,
-              price: ticket.price,
-              // Null for a free ticket: nothing was charged, so its refund returns no money.
-              payment_reference: sold.payment_id,
-            }, ctx, true);
+          // Facts of sales made before TicketsSold_v1 carried the e-mail take it from the hold.
+          const customerEmail = sold.customer_email ?? ((await runtime.get(`hold/${sold.hold_id}`))?.context as HoldContext | undefined)?.customerEmail ?? '';
+          for (const { address, event } of ticketConfirmations({ ...sold, customer_email: customerEmail }, clock.now().toISOString())) {
+            await reply(runtime, address, event, ctx, true);
           }
         },
       },

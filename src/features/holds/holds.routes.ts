@@ -11,6 +11,7 @@ import type { FeatureDeps } from '../feature';
 import { ConfirmedHold, ConfirmHoldBody, holdTotal, HoldParams, PlacedHold, PlaceHoldBody, RenewedHold, seatLabels } from './holds.model';
 import { chargeHold, chargesInFlight, type ChargeOutcome } from './holds.payment';
 import { holdPolicyOf, seatsFor } from './holds.queries';
+import { saleOf, ticketConfirmations } from './holds.tickets';
 import { problemResponses, successResponse } from '../../http/openapiProblems';
 
 const tags = ['holds'];
@@ -197,9 +198,20 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
           }
           return last;
         };
+        // The tickets exist when the confirm answers, so that a refund sent right after finds them. Should
+        // that fail, the sale's handler makes them: the sale stands, and so does the answer.
+        const sold = async (context: HoldContext) => {
+          const at = now();
+          await Promise.all(ticketConfirmations(saleOf(context), at).map(({ address, event }) =>
+            runtime.send(address, event, { ...options, create: true }).catch((error: unknown) => {
+              if (error instanceof AppError && error.code === 'NOT_ALLOWED_IN_STATE') return;
+              logger.warn('a sold ticket was not issued before the answer; the sale\'s handler issues it', { actor: address, hold_id: params.id, correlation_id: correlationId, err: error });
+            })));
+          return confirmed(context);
+        };
         const outcome = async () => {
           const hold = last ?? (await ownHold(params.id, user));
-          if (hold?.state === 'sold') return confirmed(hold.context);
+          if (hold?.state === 'sold') return sold(hold.context);
           if (hold?.state === 'released') return released(params.id);
           // Back in `held` before its expiry: the charge of a concurrent confirm on another instance did not go through.
           if (hold?.state === 'held' && hold.context.expiresAt > now()) {
@@ -210,7 +222,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
 
         let hold = await ownHold(params.id, user);
         if (!hold) return notFound(params.id);
-        if (hold.state === 'sold') return confirmed(hold.context);
+        if (hold.state === 'sold') return sold(hold.context);
         if (hold.state === 'released') return released(params.id);
         // No charge starts past expires_at; one already out (paying) is settled by the hold's recovery.
         if (hold.context.expiresAt <= now()) return expired(params.id);
