@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { UUID_PATTERN } from '../kernel/ids';
 import { decimalWholeNumber } from '../kernel/numbers';
-import { CURRENCY_PATTERN, MONEY_AMOUNT_PATTERN, isIsoCurrency } from '../kernel/money';
+import { canonicalAmount, CURRENCY_PATTERN, MONEY_AMOUNT_PATTERN, isIsoCurrency, minorDigitsOf, NO_CURRENCY } from '../kernel/money';
 
 /** Money on the wire (API.md): `{"amount": "50.30", "currency": "GBP"}`. */
 export const MoneySchema = z.object({
@@ -9,6 +9,22 @@ export const MoneySchema = z.object({
   currency: z.string()
     .regex(CURRENCY_PATTERN, 'an ISO 4217 code of 3 upper-case letters, e.g. "GBP"')
     .refine((code) => !CURRENCY_PATTERN.test(code) || isIsoCurrency(code), 'an ISO 4217 currency code, e.g. "GBP"'),
+});
+
+/** Money received: read in its one written form (`0010.00` is `10.00` everywhere after). */
+export const MoneyInput = MoneySchema.transform((money) => ({ ...money, amount: canonicalAmount(money.amount) }));
+
+/**
+ * A price we set (a seat's): also payable in its currency, so no finer than its minor unit (JPY and KRW
+ * have none: `.00`; KWD's third place is beyond the two API.md writes, so it is always 0) and, in XXX
+ * ("no currency"), only 0.00. What a ticket provider reports it sold (MoneyInput) is taken as sent.
+ */
+export const PriceInput = MoneyInput.superRefine((money, ctx) => {
+  if (money.currency === NO_CURRENCY && money.amount !== '0.00') {
+    ctx.addIssue({ code: 'custom', path: ['amount'], message: `${NO_CURRENCY} means no currency: only 0.00 (a free seat)` });
+  } else if (isIsoCurrency(money.currency) && minorDigitsOf(money.currency) === 0 && !money.amount.endsWith('.00')) {
+    ctx.addIssue({ code: 'custom', path: ['amount'], message: `${money.currency} has no minor unit: the amount must end in .00` });
+  }
 });
 
 /**

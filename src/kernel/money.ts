@@ -17,6 +17,16 @@ const ISO_CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('curr
 
 export const isIsoCurrency = (code: string): boolean => CURRENCY_PATTERN.test(code) && ISO_CURRENCIES.has(code);
 
+/** The decimal places of a currency's minor unit (ISO 4217 as ICU knows it): JPY 0, EUR 2, KWD 3. */
+export const minorDigitsOf = (currency: string): number =>
+  new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+
+/** ISO 4217's code for "no currency": the currency of a free seat, whose only price is 0.00. */
+export const NO_CURRENCY = 'XXX';
+
+/** An amount of MONEY_AMOUNT_PATTERN in its one written form: no leading zeros (`0010.00` → `10.00`). */
+export const canonicalAmount = (amount: string): string => amount.replace(/^0+(?=\d)/, '');
+
 /** Amounts are handled as integer minor units so that sums never drift. */
 export const toMinor = (m: Money): number => {
   const [whole, frac] = m.amount.split('.') as [string, string];

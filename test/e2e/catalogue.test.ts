@@ -50,6 +50,19 @@ for (const mode of MODES) {
         const hold = await call(t.url, 'POST', '/api/holds', { event_id: created.json.event_id, seats: ['e\u03012'] }, authHeaders(t));
         expect([hold.status, hold.json.seats]).toEqual([201, ['\u00e92']]);
       });
+
+      it('refuses a price its currency cannot be paid in, and keeps an amount written with leading zeros in its one form', async () => {
+        const venueId = await createVenue();
+        const event = { name: 'E', venue_id: venueId, start_time: '2031-01-01T20:00:00Z' };
+        const yen = await call(t.url, 'POST', '/api/events', { ...event, seats: [{ label: 'A1', price: { amount: '0.50', currency: 'JPY' } }] }, ops);
+        expect([yen.status, yen.json.errors]).toEqual([400, { 'seats.0.price.amount': ['JPY has no minor unit: the amount must end in .00'] }]);
+        const noCurrency = await call(t.url, 'POST', '/api/events', { ...event, seats: [{ label: 'A1', price: { amount: '1.00', currency: 'XXX' } }] }, ops);
+        expect([noCurrency.status, noCurrency.json.errors]).toEqual([400, { 'seats.0.price.amount': ['XXX means no currency: only 0.00 (a free seat)'] }]);
+        const padded = await call(t.url, 'POST', '/api/events', { ...event, seats: [{ label: 'A1', price: eur('0010.00') }] }, ops);
+        expect(padded.status).toBe(201);
+        const read = await call(t.url, 'GET', `/api/events/${padded.json.event_id}`);
+        expect(read.json.seats.map((seat: { price: unknown }) => seat.price)).toEqual([eur('10.00')]);
+      });
     });
 
     describe('when an event exists', () => {

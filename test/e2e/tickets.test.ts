@@ -160,6 +160,17 @@ for (const mode of MODES) {
       });
     });
 
+    describe('when the provider writes a price with leading zeros', () => {
+      it('keeps the amount in its one form everywhere: list, sheet row', async () => {
+        const padded = ticket({ price: { amount: '0050.30', currency: 'GBP' } });
+        expect((await webhook([padded])).status).toBe(200);
+        await eventually(async () => {
+          expect((await call(t.url, 'GET', '/api/tickets')).json).toContainEqual({ ticket_id: padded.ticket_id, price, customer_email: 'ann@example.com' });
+          expect(sheetRows('tickets-to-print')).toEqual([[padded.ticket_id, 'ann@example.com', '50.30', 'GBP']]);
+        });
+      });
+    });
+
     describe('when the tickets are listed a page at a time', () => {
       it('gives `limit` tickets, announces the next page in Link, and refuses a limit outside 1..100', async () => {
         const mine = [ticket(), ticket(), ticket()];

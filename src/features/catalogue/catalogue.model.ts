@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MoneySchema, SeatLabel, StartTime, UuidInput } from '../../http/schemas';
+import { MoneySchema, PriceInput, SeatLabel, StartTime, UuidInput } from '../../http/schemas';
 import { MAX_MINOR, toMinor } from '../../kernel/money';
 
 const Name = z.string().trim().min(1).max(300);
@@ -24,7 +24,7 @@ export const CreateEventBody = z.object({
   performer_ids: z.array(UuidInput).max(100).default([]),
   start_time: StartTime,
   seats: z
-    .array(z.object({ label: SeatLabel, price: MoneySchema }))
+    .array(z.object({ label: SeatLabel, price: PriceInput }))
     .min(1)
     .max(20_000)
     .refine((seats) => new Set(seats.map((s) => s.label)).size === seats.length, 'seat labels must be unique')

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { UUID_PATTERN } from '../../kernel/ids';
-import { MoneySchema, Uuid, UuidInput } from '../../http/schemas';
+import { MoneyInput, MoneySchema, Uuid, UuidInput } from '../../http/schemas';
 
 /**
  * The buyer's address as the ticket provider reports a sale, which is never refused for its form:
@@ -24,7 +24,7 @@ export const WebhookTicket = z.object({
    */
   booking_id: z.string().max(200).transform((id) => (UUID_PATTERN.test(id) ? id.toLowerCase() : id)),
   status: z.enum(['confirmed', 'canceled']),
-  price: MoneySchema,
+  price: MoneyInput,
   customer_email: ReportedEmail,
 });
 
