@@ -39,18 +39,8 @@ export function createDomainMetrics(registry: Registry, timersOverdue: () => Pro
   });
   const bookings = new Counter({ name: 'bookings_total', help: 'Bookings made', registers });
   const ticketsSold = new Counter({ name: 'tickets_sold_total', help: 'Tickets confirmed', registers });
-  // Summed in minor units and written out at each scrape: adding 50.30 to a float total drifts (180.89999999999998).
-  const revenueMinor = new Map<string, number>();
-  new Counter({
-    name: 'revenue_total',
-    help: 'Price of confirmed tickets, in major units, by currency',
-    labelNames: ['currency'] as const,
-    registers,
-    collect() {
-      this.reset();
-      for (const [currency, minor] of revenueMinor) this.inc({ currency }, minor / 100);
-    },
-  });
+  const revenue = moneyCounter(registers, 'revenue_total', 'Price of confirmed tickets, in major units, by currency');
+  const refundedRevenue = moneyCounter(registers, 'refunded_revenue_total', 'Price of refunded tickets, in major units, by currency (net revenue: revenue_total minus this)');
   const ticketsRefunded = new Counter({ name: 'tickets_refunded_total', help: 'Tickets refunded', registers });
   const holdsExpired = new Counter({ name: 'holds_expired_total', help: 'Seat holds that expired', registers });
   const bundles = new Counter({ name: 'vip_bundles_total', help: 'VIP bundles that ended, by outcome', labelNames: ['outcome'] as const, registers });
@@ -79,12 +69,12 @@ export function createDomainMetrics(registry: Registry, timersOverdue: () => Pro
             break;
           case 'TicketBookingConfirmed_v1': {
             ticketsSold.inc();
-            const price = message.data.price as Money | undefined;
-            if (price) revenueMinor.set(price.currency, (revenueMinor.get(price.currency) ?? 0) + toMinor(price));
+            revenue.add(message.data.price as Money | undefined);
             break;
           }
           case 'TicketRefunded_v1':
             ticketsRefunded.inc();
+            refundedRevenue.add(message.data.price as Money | undefined);
             break;
           case 'HoldExpired_v1':
             holdsExpired.inc();
@@ -97,6 +87,29 @@ export function createDomainMetrics(registry: Registry, timersOverdue: () => Pro
             break;
         }
       }
+    },
+  };
+}
+
+/**
+ * A counter of money by currency, summed in minor units and written out at each scrape: adding 50.30 to
+ * a float total drifts (180.89999999999998).
+ */
+function moneyCounter(registers: Registry[], name: string, help: string) {
+  const minorByCurrency = new Map<string, number>();
+  new Counter({
+    name,
+    help,
+    labelNames: ['currency'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [currency, minor] of minorByCurrency) this.inc({ currency }, minor / 100);
+    },
+  });
+  return {
+    add(price: Money | undefined) {
+      if (price) minorByCurrency.set(price.currency, (minorByCurrency.get(price.currency) ?? 0) + toMinor(price));
     },
   };
 }

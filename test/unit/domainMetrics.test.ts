@@ -36,4 +36,20 @@ describe('business metrics', () => {
     }
     expect(await registry.metrics()).toMatch(/^revenue_total\{currency="GBP"\} 180\.9$/m);
   });
+
+  it('adds the price of refunded tickets apart, so that net revenue is revenue_total minus refunded_revenue_total', async () => {
+    const registry = new Registry();
+    const metrics = createDomainMetrics(registry, async () => 0);
+    metrics.observeCommitted([
+      fact('TicketBookingConfirmed_v1', { price: { amount: '50.30', currency: 'GBP' } }),
+      fact('TicketBookingConfirmed_v1', { price: { amount: '10.10', currency: 'GBP' } }),
+      fact('TicketRefunded_v1', { price: { amount: '50.30', currency: 'GBP' } }),
+      fact('TicketRefunded_v1', { price: { amount: '0.00', currency: 'XXX' } }),
+    ]);
+    const text = await registry.metrics();
+    expect(text).toMatch(/^revenue_total\{currency="GBP"\} 60\.4$/m);
+    expect(text).toMatch(/^refunded_revenue_total\{currency="GBP"\} 50\.3$/m);
+    expect(text).toMatch(/^refunded_revenue_total\{currency="XXX"\} 0$/m);
+    expect(text).toMatch(/^tickets_refunded_total 2$/m);
+  });
 });
