@@ -118,8 +118,9 @@ export function createIdempotency(options: IdempotencyOptions) {
           parameters: mode === false ? [] : [{
             name: IDEMPOTENCY_KEY_HEADER,
             in: 'header',
-            required: mode === 'required',
-            description: 'A repeat with the same key and body gets the first answer; the same key with another body is 422',
+            // Either name will do, so neither is required by itself.
+            required: false,
+            description: `A repeat with the same key and body gets the first answer; the same key with another body is 422${mode === 'required' ? `. Required: this header or ${LEGACY_IDEMPOTENCY_KEY_HEADER} (400 IDEMPOTENCY_KEY_REQUIRED without either)` : ''}`,
             schema: { type: 'string', minLength: 1, maxLength: MAX_KEY_LENGTH },
           }, {
             name: LEGACY_IDEMPOTENCY_KEY_HEADER,

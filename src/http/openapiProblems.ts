@@ -71,10 +71,13 @@ const HEADERS_OF_CODE: Readonly<Record<string, readonly string[]>> = {
   PAYMENT_UNAVAILABLE: ['Retry-After'],
 };
 
+/** Codes whose detail is always the same text (API.md quotes both). */
+const FIXED_DETAILS: Readonly<Record<string, string>> = { SOLD_OUT: 'not enough seats available', INTERNAL: 'Internal server error' };
+
 /** The body a code's problem has on the wire (problem.ts), as the example of that code. */
 function exampleOf(status: number, code: string) {
   const words = code.toLowerCase().replaceAll('_', ' ');
-  const detail = code === 'SOLD_OUT' ? 'not enough seats available' : `${words.charAt(0).toUpperCase()}${words.slice(1)} (the detail says what and why)`;
+  const detail = FIXED_DETAILS[code] ?? `${words.charAt(0).toUpperCase()}${words.slice(1)} (the detail says what and why)`;
   const errors = code === 'VALIDATION_FAILED' ? { 'field.path': ['what is wrong with it'] } : undefined;
   const retryable = status >= 500 || RETRYABLE_CODES.has(code);
   return toProblem(new AppError({ status, code, detail, retryable, ...(errors ? { errors } : {}) })).body;
@@ -106,6 +109,9 @@ interface RouteLike {
 interface Parameter {
   name: string;
   in: string;
+  required?: boolean;
+  description?: string;
+  schema?: Record<string, unknown>;
 }
 
 interface Operation {
@@ -134,22 +140,22 @@ export function documentProblems<D extends Document>(generated: D, routes: reado
   for (const route of routes) {
     const operation = document.paths?.[openApiPath(route.path)]?.[route.method.toLowerCase()];
     if (operation === undefined) continue;
-    const implicit: Record<number, string[]> = { 500: ['INTERNAL'] };
+    // Any request's Content-Length is checked before routing (requestContext.ts), a GET's too.
+    const implicit: Record<number, string[]> = { 413: ['CONTENT_TOO_LARGE'], 500: ['INTERNAL'] };
     if (!STORELESS.has(route.path)) implicit[503] = ['STORE_UNAVAILABLE'];
     const hasInput = operation.requestBody !== undefined || (operation.parameters?.length ?? 0) > 0;
     if (hasInput) implicit[400] = ['VALIDATION_FAILED'];
     // A body sent to any of these methods is read (requestContext.ts), even where the route takes none.
     if (operation.requestBody !== undefined || BODY_METHODS.has(route.method.toUpperCase())) {
       implicit[400] = ['VALIDATION_FAILED', 'MALFORMED_JSON'];
-      implicit[413] = ['CONTENT_TOO_LARGE'];
       implicit[415] = ['UNSUPPORTED_MEDIA_TYPE'];
     }
     // Every body is JSON (anything else is 415); the generator also offers form encodings for a schema.
     const json = operation.requestBody?.content?.['application/json'];
     if (operation.requestBody !== undefined && json !== undefined) operation.requestBody = { ...operation.requestBody, content: { 'application/json': json } };
     // Parameters a route option declares (the Idempotency-Key header); the generator keeps them only
-    // when it finds no path or query parameter of its own.
-    for (const parameter of route.hooks?.detail?.parameters ?? []) {
+    // when it finds no path or query parameter of its own. Then the headers every route reads.
+    for (const parameter of [...(route.hooks?.detail?.parameters ?? []), ...COMMON_REQUEST_HEADERS]) {
       const listed = operation.parameters ?? [];
       if (!listed.some((p) => p.name === parameter.name && p.in === parameter.in)) operation.parameters = [...listed, parameter];
     }
@@ -157,10 +163,32 @@ export function documentProblems<D extends Document>(generated: D, routes: reado
     for (const extra of [problemResponses(implicit), route.hooks?.detail?.responses ?? {}]) {
       for (const [status, response] of Object.entries(extra)) responses[status] = mergeProblem(responses[status], response as ResponseObject);
     }
+    // Every response carries the correlation and trace ids; a route that takes an idempotency key says
+    // when an answer is a replay.
+    const idempotent = (operation.parameters ?? []).some((p) => p.name === IDEMPOTENCY_KEY_HEADER);
+    const headers = { ...COMMON_RESPONSE_HEADERS, ...(idempotent ? REPLAYED_HEADER : {}) };
+    for (const [status, response] of Object.entries(responses)) responses[status] = { ...response, headers: { ...response.headers, ...headers } };
     operation.responses = responses;
   }
   return document;
 }
+
+/** The request headers of API.md "Conventions", which every route honours. */
+const COMMON_REQUEST_HEADERS: Parameter[] = [
+  { name: 'Correlation-ID', in: 'header', required: false, description: 'Carried into every event, log line and outgoing call the request causes; made up when absent', schema: { type: 'string', maxLength: 128 } },
+  { name: 'traceparent', in: 'header', required: false, description: 'W3C trace context to continue; a malformed one is ignored', schema: { type: 'string' } },
+  { name: 'X-Request-Id', in: 'header', required: false, description: 'Echoed in the response', schema: { type: 'string' } },
+];
+
+const COMMON_RESPONSE_HEADERS = {
+  'Correlation-ID': { description: 'The request\'s correlation id, as sent or as made up', schema: { type: 'string' } },
+  'X-Trace-ID': { description: 'Trace id of the request\'s span (it continues an incoming traceparent)', schema: { type: 'string' } },
+};
+
+const REPLAYED_HEADER = { 'Idempotent-Replayed': { description: '`true` on the stored answer to a repeat with the same idempotency key', schema: { type: 'string' } } };
+
+/** The header an idempotent route's option declares (http/idempotency.ts). */
+const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
 
 type ResponseObject = NonNullable<Operation['responses']>[string];
 

@@ -53,6 +53,12 @@ export const Uuid = z.string().regex(UUID_PATTERN, 'Invalid UUID');
  */
 export const UuidInput = Uuid.transform((id) => id.toLowerCase());
 
+/**
+ * Text that must say something: trimmed, then at least one character (the document says so with a
+ * pattern, since `minLength` counts the blanks that trimming removes).
+ */
+export const NonBlankText = (max: number) => z.string().trim().min(1).max(max).meta({ pattern: '\\S' });
+
 /** A whole number in a query string (`limit`, `page`, `size`), in decimal digits only. */
 export const QueryWholeNumber = (min: number, max: number) => decimalWholeNumber(min, max);
 
@@ -60,4 +66,4 @@ export const QueryWholeNumber = (min: number, max: number) => decimalWholeNumber
  * A seat label as sent: trimmed and in Unicode NFC, so that `é2` names one seat whether the client
  * composed the é or not.
  */
-export const SeatLabel = z.string().trim().min(1).max(20).transform((label) => label.normalize('NFC'));
+export const SeatLabel = NonBlankText(20).transform((label) => label.normalize('NFC'));

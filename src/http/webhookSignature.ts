@@ -28,7 +28,16 @@ export function createWebhookSignature(secret: string | undefined) {
     signed(required: boolean) {
       if (!required || secret === undefined) return {};
       return {
-        detail: { responses: problemResponses({ 401: ['INVALID_SIGNATURE'] }) },
+        detail: {
+          parameters: [{
+            name: 'X-Webhook-Signature',
+            in: 'header',
+            required: true,
+            description: 'sha256=<HMAC-SHA256 of the exact body under WEBHOOK_SECRET, in hex>',
+            schema: { type: 'string', pattern: '^sha256=[0-9a-fA-F]{64}$' },
+          }],
+          responses: problemResponses({ 401: ['INVALID_SIGNATURE'] }),
+        },
         // Transform runs before validation (see auth.ts); the throw is mapped by the one error mapper.
         async transform({ request }) {
           const sent = request.headers.get(WEBHOOK_SIGNATURE_HEADER);

@@ -400,6 +400,14 @@ describe('the ticket-status webhook with WEBHOOK_SECRET set', () => {
     await t.close();
   });
 
+  it('documents the signature header and its 401 in the OpenAPI document', async () => {
+    const doc = (await (await fetch(`${t.url}/openapi/json`)).json()) as { paths: Record<string, Record<string, { parameters?: { name: string; in: string; required?: boolean }[]; responses: Record<string, unknown> }>> };
+    const webhook = doc.paths['/api/tickets-status']!.post!;
+    expect(webhook.parameters?.find((p) => p.name === 'X-Webhook-Signature')).toMatchObject({ in: 'header', required: true });
+    expect(webhook.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['Idempotency-Key', 'X-Idempotency-Key']));
+    expect(Object.keys(webhook.responses)).toContain('401');
+  });
+
   it('takes a body signed with the secret', async () => {
     const signed = ticket();
     const body = JSON.stringify({ tickets: [signed] });

@@ -1,16 +1,16 @@
 import { z } from 'zod';
 import { DeliverableEmail } from '../../http/schemas';
-import { PASSWORD_MAX_LENGTH, passwordProblems } from '../../kernel/passwords';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblems } from '../../kernel/passwords';
 
 /** An e-mail address as accounts store it: trimmed and lower-cased, so that it is unique whatever the case. */
-export const Email = z.string().trim().toLowerCase().pipe(z.email().max(320));
+export const Email = z.string().trim().toLowerCase().pipe(z.email().max(320)).meta({ format: 'email' });
 
 /** The e-mail of a new account: deliverable. Only new accounts: one registered before these limits still logs in. */
 const NewEmail = Email.pipe(DeliverableEmail);
 
 const NewPassword = z.string().superRefine((password, ctx) => {
   for (const message of passwordProblems(password)) ctx.addIssue({ code: 'custom', message });
-});
+}).meta({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH, description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters, of at least two of: lower-case letters, upper-case letters, digits, other characters` });
 
 /** `POST /api/auth/register`. Anything else in the body (a `role`, say) is ignored: every new account is a customer. */
 export const RegisterBody = z.object({ email: NewEmail, password: NewPassword });

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { MoneySchema, PriceInput, SeatLabel, StartTime, UuidInput } from '../../http/schemas';
+import { MoneySchema, NonBlankText, PriceInput, SeatLabel, StartTime, UuidInput } from '../../http/schemas';
 import { MAX_MINOR, toMinor } from '../../kernel/money';
 
-const Name = z.string().trim().min(1).max(300);
+const Name = NonBlankText(300);
 
-export const CreateVenueBody = z.object({ name: Name, location: z.string().trim().min(1).max(300) });
+export const CreateVenueBody = z.object({ name: Name, location: NonBlankText(300) });
 export const CreatedVenue = z.object({ venue_id: z.uuid() });
 
 export const CreatePerformerBody = z.object({ name: Name, description: z.string().trim().max(5000).default('') });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { HoldContext, HoldSeat } from '../../../machines/hold/hold.machine';
-import { MoneySchema, SeatLabel, UuidInput } from '../../http/schemas';
+import { MoneySchema, NonBlankText, SeatLabel, UuidInput } from '../../http/schemas';
 import { sumMoney } from '../../kernel/money';
 
 export const PlaceHoldBody = z
@@ -16,7 +16,7 @@ export type PlaceHoldBody = z.infer<typeof PlaceHoldBody>;
 export const PlacedHold = z.object({ hold_id: z.uuid(), expires_at: z.string(), seconds_left: z.number().int(), seats: z.array(z.string()), quantity: z.number().int() });
 export const RenewedHold = z.object({ hold_id: z.uuid(), expires_at: z.string(), seconds_left: z.number().int(), renewals_left: z.number().int() });
 export const HoldParams = z.object({ id: UuidInput });
-export const ConfirmHoldBody = z.object({ payment_method: z.string().trim().min(1).max(200) });
+export const ConfirmHoldBody = z.object({ payment_method: NonBlankText(200) });
 /** `seat` is null for a general-admission ticket (a show): any place, no label. */
 export const ConfirmedHold = z.object({ booking_id: z.uuid(), tickets: z.array(z.object({ ticket_id: z.string(), seat: z.string().nullable() })) });
 

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { StartTime } from '../../http/schemas';
+import { NonBlankText, StartTime } from '../../http/schemas';
 
 export const CreateShowBody = z.object({
-  dead_nation_id: z.string().trim().min(1).max(200),
+  dead_nation_id: NonBlankText(200),
   number_of_tickets: z.number().int().min(1).max(1_000_000),
   start_time: StartTime,
-  title: z.string().trim().min(1).max(300),
-  venue: z.string().trim().min(1).max(300),
+  title: NonBlankText(300),
+  venue: NonBlankText(300),
 });
 export type CreateShowBody = z.infer<typeof CreateShowBody>;
 

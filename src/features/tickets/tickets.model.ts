@@ -14,7 +14,7 @@ const ReportedEmail = z.string().max(320).refine(
     return at > 0 && at < email.length - 1 && !/[\u0000-\u001f\u007f]/.test(email);
   },
   'an e-mail address: a local part, @ and a domain',
-);
+).meta({ pattern: '^[^\\u0000-\\u001f\\u007f]+@[^\\u0000-\\u001f\\u007f@]+$' });
 
 export const WebhookTicket = z.object({
   ticket_id: UuidInput,

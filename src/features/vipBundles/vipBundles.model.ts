@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { DeliverableEmail, UuidInput } from '../../http/schemas';
+import { DeliverableEmail, NonBlankText, UuidInput } from '../../http/schemas';
 import { COMPENSATING, vipBundleMachine, type VipBundleContext } from '../../../machines/vipBundle/vipBundle.machine';
 
-const Name = z.string().trim().min(1).max(200);
+const Name = NonBlankText(200);
 
 /** `POST /api/book-vip-bundle`. */
 export const BookVipBundleBody = z.object({
