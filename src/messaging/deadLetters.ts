@@ -75,8 +75,11 @@ export interface DeadLetters {
    * it `redriven`; failure keeps it `dead` with the new error and one more attempt.
    */
   redrive(id: string): Promise<RedriveResult>;
-  /** Redrives every `dead` letter, oldest first, so that the messages of one actor keep their order. */
-  redriveAll(): Promise<{ redriven: number; failed: number }>;
+  /**
+   * Redrives every `dead` letter, oldest first, so that the messages of one actor keep their order;
+   * skips (and counts) those whose call may have taken effect, which only an operator can redrive.
+   */
+  redriveAll(): Promise<{ redriven: number; failed: number; skipped: number }>;
   /**
    * Redrives the oldest dead letter of `handler` for a message of `actor`, if there is one and running
    * the handler again cannot repeat an effect: not when a call of a `notRepeatable` handler may have
@@ -245,9 +248,18 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
     },
 
     async redriveAll() {
-      const rows = await store.query<{ id: string }>("SELECT id FROM dead_letters WHERE status = 'dead' ORDER BY failed_at, id");
-      const counts = { redriven: 0, failed: 0 };
-      for (const { id } of rows) {
+      const rows = await store.query<{ id: string; started: number | string }>(
+        `SELECT d.id, (SELECT COUNT(*) FROM calls_started c WHERE c.handler = d.handler AND c.message_id = d.message_id) AS started
+           FROM dead_letters d WHERE d.status = 'dead' ORDER BY d.failed_at, d.id`,
+      );
+      const counts = { redriven: 0, failed: 0, skipped: 0 };
+      for (const { id, started } of rows) {
+        // Its call may have taken effect at a service that does not deduplicate: only an operator who
+        // checked that service redrives it, alone.
+        if (Number(started) > 0) {
+          counts.skipped += 1;
+          continue;
+        }
         const result = await redrive(id);
         if (result.outcome === 'redriven') counts.redriven += 1;
         if (result.outcome === 'failed') counts.failed += 1;

@@ -239,9 +239,27 @@ describe('dead letters over HTTP', () => {
       const response = await post('/api/ops/dead-letters/retry');
 
       expect(response.status).toBe(200);
-      expect(await response.json()).toEqual({ redriven: 1, failed: 1 });
+      expect(await response.json()).toEqual({ redriven: 1, failed: 1, skipped: 0 });
       expect((await list('?status=dead')).body.map((d) => d.message_id)).toEqual([second.id]);
       expect(printed.filter((id) => id === third.id)).toHaveLength(1);
+    });
+
+    it('leaves out of a redrive of all one whose call may have taken effect, for an operator to check and redrive alone', async () => {
+      const uncertain = await publishTicket(true);
+      // What a crash during the call leaves: its calls_started row, never followed by an inbox row.
+      await store.execute('INSERT INTO calls_started (handler, message_id, started_at) VALUES ($1, $2, $3)', ['print', uncertain.id, clock.now().toISOString()]);
+      broken.delete(uncertain.id);
+      broken.delete(second.id);
+
+      const response = await post('/api/ops/dead-letters/retry');
+
+      expect(await response.json()).toEqual({ redriven: 1, failed: 0, skipped: 1 });
+      expect((await list('?status=dead')).body.map((d) => d.message_id)).toEqual([uncertain.id]);
+      expect(printed).not.toContain(uncertain.id);
+      // The operator checked the service: redriving that one alone runs it.
+      const [letter] = (await list('?status=dead')).body;
+      expect((await post(`/api/ops/dead-letters/${letter!.id}/retry`)).status).toBe(200);
+      expect(printed.filter((id) => id === uncertain.id)).toHaveLength(1);
     });
   });
 });

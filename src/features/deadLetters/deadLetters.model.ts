@@ -36,7 +36,8 @@ export const DeadLetterBody = z.object({
 export type DeadLetterBody = z.infer<typeof DeadLetterBody>;
 
 /** The answer of `POST /api/ops/dead-letters/retry`. */
-export const RedriveAllBody = z.object({ redriven: z.number().int(), failed: z.number().int() });
+/** `skipped`: dead letters whose call may have taken effect (a `calls_started` row), left for one-by-one redrives. */
+export const RedriveAllBody = z.object({ redriven: z.number().int(), failed: z.number().int(), skipped: z.number().int() });
 
 /** A dead letter as the API shows it (snake_case, without the message body). */
 export function toDeadLetterBody(letter: DeadLetter): DeadLetterBody {

@@ -51,7 +51,7 @@ export function deadLettersRoutes({ deadLetters, auth, idempotency, logger }: De
       auth: 'ops',
       idempotent: true,
       response: { 200: RedriveAllBody },
-      detail: { summary: 'Redrive every dead letter, oldest first', tags },
+      detail: { summary: 'Redrive every dead letter, oldest first, except those whose call may have taken effect (counted as skipped)', tags },
     })
     .post(
       '/:id/retry',
