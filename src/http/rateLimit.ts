@@ -41,8 +41,9 @@ interface SocketAddress {
  * .post('/login', handler, { body: Credentials, rateLimit: 'auth' })
  * ```
  *
- * The client is the verified token's user when the request carries one, else its IP address (the peer
- * address, or the `X-Forwarded-For` entry written by the outermost trusted proxy). It runs in the
+ * The client is the verified token's user when the request carries one (not on `auth` routes, which
+ * are counted by address alone), else its IP address (the peer address, or the `X-Forwarded-For` entry
+ * written by the outermost trusted proxy). It runs in the
  * transform phase, before validation and idempotency (and before `auth` when listed before it), so
  * invalid requests count too. Limited routes answer with `RateLimit-Policy: "<class>";q=<limit>;w=<window s>`
  * and `RateLimit: "<class>";r=<remaining>;t=<seconds to reset>` (draft-ietf-httpapi-ratelimit-headers);
@@ -53,8 +54,10 @@ export function createRateLimit(options: RateLimitOptions) {
   const { rules, counter, clock, userOf, trustedProxyHops, logger } = options;
   let storeDownLoggedAt = Number.NEGATIVE_INFINITY;
 
-  const clientOf = (request: Request, server: SocketAddress | null): string => {
-    const user = userOf(request);
+  const clientOf = (request: Request, server: SocketAddress | null, routeClass: RateLimitClass): string => {
+    // A token proves nothing about a login or a registration: counted by user, each account minted
+    // would buy another round of password guesses.
+    const user = routeClass === 'auth' ? undefined : userOf(request);
     if (user !== undefined) return `user:${user.id}`;
     if (trustedProxyHops > 0) {
       const forwarded = (request.headers.get('x-forwarded-for') ?? '').split(',').map((a) => a.trim()).filter((a) => a !== '');
@@ -77,7 +80,7 @@ export function createRateLimit(options: RateLimitOptions) {
           const resetSeconds = Math.max(1, Math.ceil(msLeft / 1000));
           let count: number;
           try {
-            count = await counter.increment(`${routeClass}:${window}:${clientOf(request, server)}`, msLeft, now);
+            count = await counter.increment(`${routeClass}:${window}:${clientOf(request, server, routeClass)}`, msLeft, now);
           } catch (error) {
             if (now - storeDownLoggedAt >= STORE_DOWN_LOG_EVERY_MS) {
               storeDownLoggedAt = now;

@@ -370,6 +370,13 @@ for (const mode of MODES) {
       await expectProblem(spoofed, 429, 'RATE_LIMITED');
     });
 
+    it('counts logins and registrations by address whatever token they carry: a token buys no more guesses', async () => {
+      const client = from('198.51.100.7');
+      const attempts = [{}, bearer(mintToken()), bearer(mintToken({ role: 'ops' }))];
+      for (const token of attempts) expect((await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, { ...client, ...token })).status).toBe(401);
+      await expectProblem(await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, { ...client, ...bearer(mintToken()) }), 429, 'RATE_LIMITED');
+    });
+
     it('counts an authenticated client by its user, per route class', async () => {
       const ann = bearer(mintToken());
       const bob = bearer(mintToken());
