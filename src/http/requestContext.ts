@@ -243,6 +243,8 @@ function withContextHeaders(response: Response, state: RequestState): Response {
     headers.set(CORRELATION_ID_HEADER, state.correlationId);
     headers.set(TRACE_ID_HEADER, state.traceId);
     if (state.requestId !== undefined) headers.set(REQUEST_ID_HEADER, state.requestId);
+    // A body is what its Content-Type says: a browser must not run a JSON answer as a script or page.
+    headers.set('X-Content-Type-Options', 'nosniff');
   };
   try {
     set(response.headers);

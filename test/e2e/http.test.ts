@@ -256,6 +256,12 @@ describe('the HTTP skeleton', () => {
       expect(echoed.headers.get('Correlation-ID')).toBe('corr-123');
     });
 
+    it('tells browsers not to sniff any response as another media type, errors included', async () => {
+      for (const path of ['/health', '/nope', '/fixture/items']) {
+        expect([path, (await fetch(app().url(path))).headers.get('X-Content-Type-Options')]).toEqual([path, 'nosniff']);
+      }
+    });
+
     it('echoes X-Request-Id, also on error responses', async () => {
       const ok = await fetch(app().url('/health'), { headers: { 'X-Request-Id': 'req-1' } });
       expect(ok.headers.get('X-Request-Id')).toBe('req-1');
