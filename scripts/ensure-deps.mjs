@@ -1,15 +1,20 @@
 // Installs the locked dependencies (and with them the pinned Bun) when they are missing or stale,
 // so that `npm start` and `npm test` work on a machine that has only Node.js and npm. With
 // `--browser` (npm test), also Debian's Chromium for the debugger's browser test, when it is missing.
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 
-const marker = 'node_modules/.package-lock.json';
-const stale = !existsSync('node_modules/.bin/bun') || !existsSync(marker) ||
-  statSync('package-lock.json').mtimeMs > statSync(marker).mtimeMs;
+// Stale means the lockfile's content changed since the last install, not its modification time: a
+// fresh clone's lockfile is always newer than an existing node_modules (a copy, or a link to a shared
+// one, which `npm ci` would empty and refill for nothing).
+const marker = 'node_modules/.installed-lock.sha256';
+const lockHash = createHash('sha256').update(readFileSync('package-lock.json')).digest('hex');
+const stale = !existsSync('node_modules/.bin/bun') || !existsSync(marker) || readFileSync(marker, 'utf8').trim() !== lockHash;
 if (stale) {
   console.error('Installing locked dependencies (npm ci)…');
   execSync('npm ci --no-audit --no-fund', { stdio: 'inherit' });
+  writeFileSync(marker, `${lockHash}\n`);
 }
 
 /** Where test/e2e/debugger.browser.test.ts looks for the browser (Debian's package `chromium`). */
