@@ -1,6 +1,7 @@
 import type { DocumentDecoration } from 'elysia';
 import { AppError } from '../kernel/errors';
 import { PROBLEM_CONTENT_TYPE, toProblem } from './problem';
+import { CORRELATION_ID_HEADER, REQUEST_ID_HEADER, TRACE_ID_HEADER } from './requestContext';
 
 /**
  * The error responses of the OpenAPI document (API.md: "generated from the route schemas, with the
@@ -175,14 +176,14 @@ export function documentProblems<D extends Document>(generated: D, routes: reado
 
 /** The request headers of API.md "Conventions", which every route honours. */
 const COMMON_REQUEST_HEADERS: Parameter[] = [
-  { name: 'Correlation-ID', in: 'header', required: false, description: 'Carried into every event, log line and outgoing call the request causes; made up when absent', schema: { type: 'string', maxLength: 128 } },
+  { name: CORRELATION_ID_HEADER, in: 'header', required: false, description: 'Carried into every event, log line and outgoing call the request causes; one is made up when it is absent, or not 1 to 128 printable ASCII characters without spaces', schema: { type: 'string' } },
   { name: 'traceparent', in: 'header', required: false, description: 'W3C trace context to continue; a malformed one is ignored', schema: { type: 'string' } },
-  { name: 'X-Request-Id', in: 'header', required: false, description: 'Echoed in the response', schema: { type: 'string' } },
+  { name: REQUEST_ID_HEADER, in: 'header', required: false, description: 'Echoed in the response', schema: { type: 'string' } },
 ];
 
 const COMMON_RESPONSE_HEADERS = {
-  'Correlation-ID': { description: 'The request\'s correlation id, as sent or as made up', schema: { type: 'string' } },
-  'X-Trace-ID': { description: 'Trace id of the request\'s span (it continues an incoming traceparent)', schema: { type: 'string' } },
+  [CORRELATION_ID_HEADER]: { description: 'The request\'s correlation id, as sent or as made up', schema: { type: 'string' } },
+  [TRACE_ID_HEADER]: { description: 'Trace id of the request\'s span (it continues an incoming traceparent)', schema: { type: 'string' } },
 };
 
 const REPLAYED_HEADER = { 'Idempotent-Replayed': { description: '`true` on the stored answer to a repeat with the same idempotency key', schema: { type: 'string' } } };
