@@ -8,16 +8,19 @@ import { makeTempDir } from '../support/tempDir';
 
 const ARTIFACTS = join(import.meta.dir, '../../test-artifacts');
 const EMAIL = `debugger-${crypto.randomUUID()}@example.com`;
+// Operator configuration the page must carry as text: a quote and a script end tag in it change nothing.
+const TRACE_UI_URL = "https://trace.example/t/it's</script><script>alert(1)</script>?id=";
 
 describe('the /debug page', () => {
   let t: TestService;
   let browser: BrowserContext;
   let page: Page;
   let bookingId: string;
+  const dialogs: string[] = [];
   const profile = makeTempDir('tickets-chromium-');
 
   beforeAll(async () => {
-    t = await startTestService('embedded', { env: { ...OPS_ACCOUNT, HANDLER_RETRY_ATTEMPTS: '5' } });
+    t = await startTestService('embedded', { env: { ...OPS_ACCOUNT, HANDLER_RETRY_ATTEMPTS: '5', TRACE_UI_URL } });
     const show = await call(t.url, 'POST', '/api/shows', {
       dead_nation_id: crypto.randomUUID(), number_of_tickets: 10, start_time: '2030-06-01T20:00:00Z', title: 'Night', venue: 'Hall',
     });
@@ -38,6 +41,10 @@ describe('the /debug page', () => {
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
     page = await browser.newPage();
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -71,6 +78,13 @@ describe('the /debug page', () => {
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'debugger-dead-letter.png'), fullPage: true });
   }, 60_000);
+
+  it('links trace ids to TRACE_UI_URL exactly as configured, running nothing in it', async () => {
+    const href = await page.locator('#timeline a.trace').first().getAttribute('href');
+    expect(href).toStartWith(TRACE_UI_URL);
+    expect(href!.slice(TRACE_UI_URL.length)).toMatch(/^[0-9a-f]{32}$/);
+    expect(dialogs).toEqual([]);
+  });
 
   it('follows the booking live when ops redrive its dead letter', async () => {
     const letters = await call(t.url, 'GET', '/api/ops/dead-letters?status=dead', undefined, opsHeaders(t));

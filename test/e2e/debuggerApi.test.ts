@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
-import { opsHeaders } from '../support/auth';
+import { authHeaders, opsHeaders } from '../support/auth';
+import { expectProblem } from '../support/problems';
 import { MODES, call, startTestService, type TestService } from '../support/service';
 
 const NOW = '2030-01-01T00:00:00.000Z';
@@ -65,6 +66,52 @@ for (const mode of MODES) {
       expect(await found('%')).toEqual([address]);
       expect(await found('gig 1_0')).toEqual([]);
       expect(await found('g_g')).toEqual([]);
+    });
+  });
+
+  describe(`the debugger's live event stream (${mode})`, () => {
+    let t: TestService;
+    let venue: string;
+    const eventsOf = (address: string) => `${t.url}/api/actors/${encodeURIComponent(address)}/events`;
+
+    beforeAll(async () => {
+      t = await startTestService(mode, { clockAt: NOW });
+      venue = `venue/${(await call(t.url, 'POST', '/api/venues', { name: 'Hall', location: 'Dublin' }, opsHeaders(t))).json.venue_id}`;
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    const opsToken = () => opsHeaders(t).authorization!.slice('Bearer '.length);
+    /** The first chunk of a stream, then the stream is closed. */
+    const firstOf = async (response: Response, open: AbortController) => {
+      const first = await response.body!.getReader().read();
+      open.abort();
+      return new TextDecoder().decode(first.value);
+    };
+
+    it('takes the ops token in an Authorization header as well as in ?access_token=', async () => {
+      const open = new AbortController();
+      const stream = await fetch(eventsOf(venue), { headers: opsHeaders(t), signal: open.signal });
+      expect(stream.status).toBe(200);
+      expect(await firstOf(stream, open)).toStartWith('event: ready');
+      expect((await fetch(eventsOf(venue), { headers: authHeaders(t) })).status).toBe(403);
+      expect((await fetch(eventsOf(venue), { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+      expect((await fetch(eventsOf(venue))).status).toBe(401);
+    });
+
+    it('asks proxies not to buffer it and nobody to cache it', async () => {
+      const open = new AbortController();
+      const stream = await fetch(`${eventsOf(venue)}?access_token=${opsToken()}`, { signal: open.signal });
+      expect([stream.status, stream.headers.get('content-type'), stream.headers.get('cache-control'), stream.headers.get('x-accel-buffering')]).toEqual([200, 'text/event-stream', 'no-store', 'no']);
+      expect(await firstOf(stream, open)).toStartWith('event: ready');
+    });
+
+    it('answers an unknown actor with the same 404 as its timeline', async () => {
+      const unknown = `hold/${crypto.randomUUID()}`;
+      const stream = await expectProblem(await fetch(`${eventsOf(unknown)}?access_token=${opsToken()}`), 404, 'NOT_FOUND');
+      const timeline = await expectProblem(await fetch(`${t.url}/api/actors/${encodeURIComponent(unknown)}/timeline`, { headers: opsHeaders(t) }), 404, 'NOT_FOUND');
+      expect(stream).toEqual(timeline);
     });
   });
 }

@@ -90,7 +90,7 @@ describe('the OpenAPI document', () => {
       expect([path, jsonSchema(doc.paths[path]?.get)?.type]).toEqual([path, 'object']);
     }
     const stream = doc.paths['/api/actors/{address}/events']?.get;
-    expect(stream?.parameters?.find((p) => p.name === 'access_token')).toMatchObject({ in: 'query', required: true });
+    expect(stream?.parameters?.find((p) => p.name === 'access_token')).toMatchObject({ in: 'query', required: false });
   });
 
   it('serves the browsable page with a pinned version of its script, never `latest`', async () => {

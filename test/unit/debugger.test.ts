@@ -5,11 +5,13 @@ import { refundMachine } from '../../machines/refund/refund.machine';
 import { showMachine } from '../../machines/show/show.machine';
 import { ticketMachine } from '../../machines/ticket/ticket.machine';
 import { vipBundleMachine } from '../../machines/vipBundle/vipBundle.machine';
-import type { JournalEntry, Message } from '../../src/actors/ports';
+import type { JournalEntry, Message, Store, StoredActor } from '../../src/actors/ports';
 import { MachineRegistry } from '../../src/actors/registry';
+import { createAuth, createTokens } from '../../src/http/auth';
+import { ManualClock } from '../../src/kernel/clock';
 import { layoutMachine } from '../../src/features/debugger/debugger.layout';
 import { exportMachine, nameOf } from '../../src/features/debugger/debugger.machines';
-import { exportedMachines } from '../../src/features/debugger/debugger.routes';
+import { debuggerRoutes, exportedMachines, type DebuggerRoutesDeps } from '../../src/features/debugger/debugger.routes';
 import { assembleTimeline, diffContext, historyOf } from '../../src/features/debugger/debugger.timeline';
 
 const ALL = [bookingMachine, refundMachine, showMachine, ticketMachine, vipBundleMachine];
@@ -378,5 +380,126 @@ describe('timeline assembly', () => {
       expect(diffContext({ a: { b: [1, 2] } }, { a: { b: [1, 3] } })).toEqual([{ path: 'a.b[1]', before: 2, after: 3 }]);
       expect(diffContext({ a: 1 }, { a: 1 })).toEqual([]);
     });
+  });
+});
+
+const STREAMED = 'booking/b1';
+
+/**
+ * The debugger's routes on a store holding one actor whose version the test moves, with tokens on a
+ * manual clock whose ops standing the test revokes.
+ */
+function liveRoutes(options: Partial<DebuggerRoutesDeps> = {}) {
+  const clock = new ManualClock('2030-01-01T00:00:00.000Z');
+  const account = { standing: true, checks: 0 };
+  const tokens = createTokens({ secret: 'unit-test-secret-0123456789abcdef', clock, ttlSeconds: 60, opsStanding: async () => (account.checks++, account.standing) });
+  const actor = { version: 1 };
+  const stored = (): StoredActor => ({
+    address: STREAMED, kind: 'booking', machineId: 'booking-v1', version: actor.version, lastSeq: 0, state: 'placing', status: 'active', snapshot: { context: {} }, createdAt: T(0), updatedAt: T(0),
+  });
+  const store = {
+    loadActor: async (address: string) => (address === STREAMED ? stored() : null),
+    readJournal: async () => [],
+    readActorMessages: async () => [],
+    listTimers: async () => [],
+  } as unknown as Store;
+  const app = debuggerRoutes({ registry: new MachineRegistry([]), store, auth: createAuth(tokens), tokens, stopping: new AbortController().signal, pollMs: 10, ...options });
+  const token = tokens.issue({ id: 'ops-1', email: 'ops@example.com', role: 'ops' }).token;
+  const open = () => app.handle(new Request(`http://localhost/api/actors/${encodeURIComponent(STREAMED)}/events?access_token=${token}`));
+  return { app, clock, account, actor, open };
+}
+
+/** Reads a stream in windows: what it sends within `ms`, and whether it ended by then. */
+function streamReader(response: Response) {
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  // A read still waiting when a window closes takes the next chunk: it is kept for the next window.
+  let pending: ReturnType<typeof reader.read> | undefined;
+  return {
+    async readFor(ms: number): Promise<{ text: string; done: boolean }> {
+      const deadline = Bun.sleep(ms).then(() => 'timeout' as const);
+      let text = '';
+      for (;;) {
+        pending ??= reader.read();
+        const chunk = await Promise.race([pending, deadline]);
+        if (chunk === 'timeout') return { text, done: false };
+        pending = undefined;
+        if (chunk.done) return { text, done: true };
+        text += decoder.decode(chunk.value, { stream: true });
+      }
+    },
+    cancel: () => reader.cancel(),
+  };
+}
+const count = (text: string, part: string) => text.split(part).length - 1;
+
+describe('the live event stream', () => {
+  describe('when its token expires while it is open', () => {
+    it('says so in an `end` event and closes, sending no more changes', async () => {
+      const live = liveRoutes({ recheckMs: 50 });
+      const reader = streamReader(await live.open());
+      expect((await reader.readFor(100)).text).toStartWith('event: ready');
+
+      // Past `exp` and the 30 s leeway.
+      live.clock.advance(91_000);
+      live.actor.version = 2;
+      const { text, done } = await reader.readFor(1_000);
+      expect(done).toBe(true);
+      expect(text).toEndWith('event: end\ndata: {"reason":"token_expired"}\n\n');
+    });
+  });
+
+  describe('when its account is revoked while it is open', () => {
+    it('says so in an `end` event and closes, sending no more changes', async () => {
+      const live = liveRoutes({ recheckMs: 50 });
+      const reader = streamReader(await live.open());
+      expect((await reader.readFor(100)).text).toStartWith('event: ready');
+
+      live.account.standing = false;
+      live.actor.version = 2;
+      const { text, done } = await reader.readFor(1_000);
+      expect(done).toBe(true);
+      expect(text).toEndWith('event: end\ndata: {"reason":"token_revoked"}\n\n');
+    });
+
+    it('asks for the standing again once per recheck interval, not on every poll', async () => {
+      const live = liveRoutes({ recheckMs: 100 });
+      const reader = streamReader(await live.open());
+      await reader.readFor(550);
+      await reader.cancel();
+      // The check when it opened, then about one every 100 ms (polls come every 10 ms).
+      expect(live.account.checks).toBeGreaterThanOrEqual(3);
+      expect(live.account.checks).toBeLessThanOrEqual(8);
+    });
+  });
+
+  describe('when the actor does not change', () => {
+    it('sends a keep-alive comment only after keepAliveMs with nothing sent, not on every poll', async () => {
+      const live = liveRoutes({ keepAliveMs: 300 });
+      const reader = streamReader(await live.open());
+      const quiet = await reader.readFor(200);
+      expect(quiet.text).toStartWith('event: ready');
+      expect(count(quiet.text, ': keep-alive')).toBe(0);
+
+      const later = await reader.readFor(500);
+      await reader.cancel();
+      expect(count(later.text, ': keep-alive')).toBeGreaterThanOrEqual(1);
+      expect(count(later.text, ': keep-alive')).toBeLessThanOrEqual(2);
+    });
+  });
+});
+
+describe('the debug page', () => {
+  it('carries TRACE_UI_URL as an inert JavaScript string, whatever it holds', async () => {
+    const traceUiUrl = "https://trace.example/t/it's$'$&\u2028</script><script>alert(1)</script>?id=";
+    const { app } = liveRoutes({ traceUiUrl });
+    const html = await (await app.handle(new Request('http://localhost/debug'))).text();
+    // One script element, whose end is the page's own.
+    expect(count(html, '<script')).toBe(1);
+    expect(count(html, '</script')).toBe(1);
+    const declaration = /^const TRACE_UI_URL = (.*);$/m.exec(html)?.[1];
+    expect(declaration).toBeDefined();
+    expect(declaration).not.toMatch(/[<>&\u2028\u2029]/);
+    expect(new Function(`return ${declaration};`)()).toBe(traceUiUrl);
   });
 });

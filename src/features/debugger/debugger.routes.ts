@@ -1,8 +1,8 @@
 import { Elysia } from 'elysia';
-import type { Store } from '../../actors/ports';
+import type { JournalEntry, Message, Store, StoredActor } from '../../actors/ports';
 import type { MachineRegistry } from '../../actors/registry';
 import { revokedToken, type AuthPlugin, type Tokens } from '../../http/auth';
-import { problemResponses, successResponse } from '../../http/openapiProblems';
+import { BEARER_SCHEME, problemResponses, successResponse } from '../../http/openapiProblems';
 import { pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
 import { exportMachine, versionOf, type ExportedMachine } from './debugger.machines';
@@ -24,6 +24,10 @@ export interface DebuggerRoutesDeps {
   stopping: AbortSignal;
   /** How often the live stream looks for changes. */
   pollMs?: number;
+  /** How often the live stream asks again whether its token has expired or been revoked (a store query). */
+  recheckMs?: number;
+  /** After how long with nothing sent the live stream sends a comment, so that proxies keep it open. */
+  keepAliveMs?: number;
   /** Base URL of the trace UI; the page links `<base><trace id>`. */
   traceUiUrl?: string | undefined;
 }
@@ -44,11 +48,6 @@ export function exportedMachines(registry: MachineRegistry): ExportedMachine[] {
 }
 
 /**
- * The built-in debugger: machine definitions as XState JSON, an actor search, each actor's timeline and
- * history (time travel from stored snapshots), and the `/debug` page that draws them. The page itself
- * holds no data and is public; everything it shows comes from the ops-only JSON routes.
- */
-/**
  * The page holds an ops login and token: no other site may frame it (clickjacking), and the browser
  * must not guess its type.
  */
@@ -60,13 +59,33 @@ const DEBUG_PAGE_HEADERS = {
   'x-content-type-options': 'nosniff',
 };
 
-export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stopping, pollMs = 500 }: DebuggerRoutesDeps) {
-  const machines = exportedMachines(registry);
-  const html = (debugPage as unknown as string).replace('__TRACE_UI_URL__', JSON.stringify(traceUiUrl ?? '').slice(1, -1));
+/**
+ * `value` as a JavaScript string literal that stays text inside an inline script: `<`, `>` and `&`
+ * escaped so that no `</script>` or `<!--` can end or change the element, U+2028/U+2029 so that no
+ * older engine reads a line end inside the string.
+ */
+const scriptLiteral = (value: string) =>
+  JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
+/**
+ * The built-in debugger: machine definitions as XState JSON, an actor search, each actor's timeline and
+ * history (time travel from stored snapshots), and the `/debug` page that draws them. The page itself
+ * holds no data and is public; everything it shows comes from the ops-only JSON routes.
+ */
+export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stopping, pollMs = 500, recheckMs = 5_000, keepAliveMs = 15_000 }: DebuggerRoutesDeps) {
+  const machines = exportedMachines(registry);
+  // A function, so that `$&` and the like in the value are not replacement patterns.
+  const html = (debugPage as unknown as string).replace('__TRACE_UI_URL__', () => scriptLiteral(traceUiUrl ?? ''));
+
+  /** What the store holds under an address, or undefined when it holds nothing there (404 for the timeline and the stream alike). */
+  const storedAt = async (address: string): Promise<{ actor: StoredActor | null; journal: JournalEntry[]; messages: Message[] } | undefined> => {
+    const [actor, journal, messages] = await Promise.all([store.loadActor(address), store.readJournal(address), store.readActorMessages(address)]);
+    return actor === null && journal.length === 0 && messages.length === 0 ? undefined : { actor, journal, messages };
+  };
   const actorReport = async (address: string) => {
-    const [actor, journal, messages, timers] = await Promise.all([store.loadActor(address), store.readJournal(address), store.readActorMessages(address), store.listTimers(address)]);
-    if (actor === null && journal.length === 0 && messages.length === 0) return undefined;
+    const [stored, timers] = await Promise.all([storedAt(address), store.listTimers(address)]);
+    if (stored === undefined) return undefined;
+    const { actor, journal, messages } = stored;
     const ids = messages.map((m) => m.id);
     const [deliveries, failedAttempts, deadLetters] = await Promise.all([deliveriesOf(store, ids), failedAttemptsOf(store, ids), deadLettersOf(store, ids)]);
     return {
@@ -124,21 +143,47 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
       auth: 'ops',
       detail: { tags, summary: "One actor's timeline and history", responses: { ...problemResponses({ 404: ['NOT_FOUND'] }), ...successResponse(200, 'Timeline and history', { contentType: 'application/json', schema: ACTOR_REPORT_SCHEMA }) } },
     })
-    // EventSource cannot send headers, so this one stream takes the ops token as `?access_token=`.
+    // EventSource cannot send headers, so this one stream also takes the ops token as `?access_token=`.
     .get('/api/actors/:address/events', async ({ params, query, request }) => {
-      const verified = tokens.verify(typeof query.access_token === 'string' ? query.access_token : '');
-      if (!verified.ok) return problem(401, 'UNAUTHORIZED', 'This stream needs a valid ?access_token=');
-      if (verified.user.role !== 'ops') return problem(403, 'FORBIDDEN', 'This route needs the ops role');
-      if (!(await tokens.opsStanding(verified.user))) throw revokedToken();
-      return liveStream(store, params.address, AbortSignal.any([request.signal, stopping]), pollMs);
+      const authorization = typeof query.access_token === 'string' ? `Bearer ${query.access_token}` : (request.headers.get('authorization') ?? '');
+      // userOf verifies once per Request: each new one verifies the token again (its expiry, by the clock), as the auth macro would.
+      const refusal = async (): Promise<'invalid' | 'forbidden' | 'revoked' | undefined> => {
+        const user = tokens.userOf(new Request(request.url, { headers: { authorization } }));
+        if (user === undefined) return 'invalid';
+        if (user.role !== 'ops') return 'forbidden';
+        return (await tokens.opsStanding(user)) ? undefined : 'revoked';
+      };
+      const refused = await refusal();
+      if (refused === 'invalid') return problem(401, 'UNAUTHORIZED', 'This stream needs a valid ops token, as Authorization: Bearer or ?access_token=');
+      if (refused === 'forbidden') return problem(403, 'FORBIDDEN', 'This route needs the ops role');
+      if (refused === 'revoked') throw revokedToken();
+      const stored = await storedAt(params.address);
+      if (stored === undefined) return unknownActor(params.address);
+      return liveStream({
+        store,
+        address: params.address,
+        version: stored.actor?.version ?? 0,
+        // The role is in the token and cannot change: what a recheck finds is an expired or a revoked token.
+        endReason: async () => {
+          const why = await refusal();
+          return why === undefined ? undefined : why === 'revoked' ? 'token_revoked' : 'token_expired';
+        },
+        signal: AbortSignal.any([request.signal, stopping]),
+        pollMs,
+        recheckMs,
+        keepAliveMs,
+      });
     }, {
       params: ActorParams,
       detail: {
         tags,
         summary: 'Server-sent `changed` events when the actor changes',
-        // EventSource sends no Authorization header: the ops token comes in the query.
-        parameters: [{ name: 'access_token', in: 'query', required: true, description: 'An access token of the ops role', schema: { type: 'string' } }],
-        responses: { ...problemResponses({ 401: ['UNAUTHORIZED'], 403: ['FORBIDDEN'] }), ...successResponse(200, 'Event stream', { contentType: 'text/event-stream' }) },
+        description: 'The ops token comes as Authorization: Bearer or, for EventSource (which sends no headers), as ?access_token=. '
+          + 'It is checked again every few seconds: once it expires or its account changes, an `end` event (`{"reason":"token_expired"}` or `"token_revoked"`) ends the stream.',
+        // Either the bearer header or, without it, the query parameter.
+        security: [{ [BEARER_SCHEME]: [] }, {}],
+        parameters: [{ name: 'access_token', in: 'query', required: false, description: 'An access token of the ops role, for clients that cannot send Authorization', schema: { type: 'string' } }],
+        responses: { ...problemResponses({ 401: ['UNAUTHORIZED'], 403: ['FORBIDDEN'], 404: ['NOT_FOUND'] }), ...successResponse(200, 'Event stream', { contentType: 'text/event-stream' }) },
       },
     })
     .get(
@@ -161,39 +206,85 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
     );
 }
 
-/** An SSE stream that sends `changed` (with the new version) whenever the stored actor's version moves. */
-function liveStream(store: Store, address: string, signal: AbortSignal, pollMs: number): Response {
+/** Why a live stream ends before its client or the service closes it. */
+type EndReason = 'token_expired' | 'token_revoked';
+
+interface LiveStreamOptions {
+  store: Store;
+  address: string;
+  /** The actor's version when the stream opens. */
+  version: number;
+  /** Undefined while the stream's token still holds; else why it no longer does. */
+  endReason: () => Promise<EndReason | undefined>;
+  signal: AbortSignal;
+  pollMs: number;
+  recheckMs: number;
+  keepAliveMs: number;
+}
+
+/**
+ * An SSE stream that sends `changed` (with the new version) whenever the stored actor's version moves,
+ * a keep-alive comment when nothing else was sent for keepAliveMs, and `end` (then closes) once its
+ * token no longer holds. One poll at a time: a slow store delays the next poll rather than piling them up.
+ */
+function liveStream({ store, address, version, endReason, signal, pollMs, recheckMs, keepAliveMs }: LiveStreamOptions): Response {
   const encoder = new TextEncoder();
-  let timer: ReturnType<typeof setInterval> | undefined;
+  let closed = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const body = new ReadableStream<Uint8Array>({
-    async start(controller) {
+    start(controller) {
+      let sentAt = performance.now();
+      let checkedAt = sentAt;
+      const send = (text: string) => {
+        controller.enqueue(encoder.encode(text));
+        sentAt = performance.now();
+      };
       const end = () => {
-        clearInterval(timer);
+        if (closed) return;
+        closed = true;
+        clearTimeout(timer);
         try {
           controller.close();
         } catch {
           // already closed by the client going away
         }
       };
-      // Listened to before the first read, so that a stop during it still ends the stream.
-      signal.addEventListener('abort', end);
-      let version = (await store.loadActor(address))?.version ?? 0;
-      if (signal.aborted) return end();
-      controller.enqueue(encoder.encode(`event: ready\ndata: ${JSON.stringify({ version })}\n\n`));
-      timer = setInterval(() => {
-        void store.loadActor(address).then(
-          (actor) => {
-            if ((actor?.version ?? 0) === version) return controller.enqueue(encoder.encode(': keep-alive\n\n'));
+      const poll = async () => {
+        try {
+          if (performance.now() - checkedAt >= recheckMs) {
+            const reason = await endReason();
+            // Only a check that answered counts: a failed one is made again at the next poll.
+            checkedAt = performance.now();
+            if (closed) return;
+            if (reason !== undefined) {
+              send(`event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
+              return end();
+            }
+          }
+          const actor = await store.loadActor(address);
+          if (closed) return;
+          if ((actor?.version ?? 0) !== version) {
             version = actor?.version ?? 0;
-            controller.enqueue(encoder.encode(`event: changed\ndata: ${JSON.stringify({ version, state: actor?.state ?? null })}\n\n`));
-          },
-          () => undefined,
-        );
-      }, pollMs);
+            send(`event: changed\ndata: ${JSON.stringify({ version, state: actor?.state ?? null })}\n\n`);
+          } else if (performance.now() - sentAt >= keepAliveMs) {
+            send(': keep-alive\n\n');
+          }
+        } catch {
+          // the store failed this once (or is closing with the service): the next poll tries again
+        }
+        if (!closed) timer = setTimeout(poll, pollMs);
+      };
+      signal.addEventListener('abort', end);
+      // The stop may have come while the route looked the actor up.
+      if (signal.aborted) return end();
+      send(`event: ready\ndata: ${JSON.stringify({ version })}\n\n`);
+      timer = setTimeout(poll, pollMs);
     },
     cancel() {
-      clearInterval(timer);
+      closed = true;
+      clearTimeout(timer);
     },
   });
-  return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' } });
+  // Buffering proxies (nginx) would hold the events back: X-Accel-Buffering asks them not to.
+  return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' } });
 }
