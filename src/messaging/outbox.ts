@@ -3,12 +3,12 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { LogCursor, LoggedMessage, Message, Store } from '../actors/ports';
-import { backoffMs } from '../kernel/backoff';
 import { isoNow, type Clock } from '../kernel/clock';
 import { assertStillThere, ownerOnly } from '../kernel/files';
 import { inSpan, spanContextOf, SpanKind } from '../kernel/tracing';
 import type { Logger } from '../observability/logger';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
+import { Loop } from './loop';
 import type { Bus, BusMessage } from './ports';
 import { streamOf, toBusMessage } from './wire';
 
@@ -77,7 +77,6 @@ const DEFAULT_MAX_BACKOFF_MS = 5_000;
 const DEFAULT_GRACE_MS = 5_000;
 const DEFAULT_RECONCILE_MS = 1_000;
 const DEFAULT_APPEND_EVERY_MS = 10;
-const FIRST_BACKOFF_MS = 100;
 /** How many ids of messages its buffer published a buffered relay remembers for its reconciler. */
 const PUBLISHED_MEMORY = 100_000;
 
@@ -436,17 +435,17 @@ class BufferedRelay implements Outbox {
 }
 
 /** The leading messages of `batch` that occurred at or before `horizon` (epoch ms): commit order decides. */
-function olderThan(batch: LoggedMessage[], horizon: number): LoggedMessage[] {
+export function olderThan(batch: LoggedMessage[], horizon: number): LoggedMessage[] {
   const firstYoung = batch.findIndex((message) => Date.parse(message.occurredAt) > horizon);
   return firstYoung === -1 ? batch : batch.slice(0, firstYoung);
 }
 
 /**
- * Publishes each message to its stream, every stream's messages in the order given. Streams are
- * published concurrently; when one fails the whole call fails after the others settle, and the caller
- * re-sends all of them (the bus skips those it already holds).
+ * Publishes each message to its stream, every stream's messages in the order given, and resolves to how
+ * many the bus appended (it skips those it already holds). Streams are published concurrently; when
+ * one fails the whole call fails after the others settle, and the caller re-sends all of them.
  */
-function publishByStream(bus: Bus, messages: Message[], publishedAt: string): Promise<void> {
+export function publishByStream(bus: Bus, messages: Message[], publishedAt: string): Promise<number> {
   // One PRODUCER span per batch, linked to the sampled traces of (up to 32 of) the messages it carries;
   // a batch of unsampled traces only (a caller who asked for none) records none.
   const links = [...new Set(messages.map((m) => m.metadata.traceparent))].filter(isSampled).slice(0, 32);
@@ -457,7 +456,7 @@ function publishByStream(bus: Bus, messages: Message[], publishedAt: string): Pr
 /** Whether a W3C traceparent is valid and has its sampled flag set. */
 const isSampled = (traceparent: string | undefined): traceparent is string => ((spanContextOf(traceparent)?.traceFlags ?? 0) & 1) === 1;
 
-async function publishStreams(bus: Bus, messages: Message[], publishedAt: string): Promise<void> {
+async function publishStreams(bus: Bus, messages: Message[], publishedAt: string): Promise<number> {
   const byStream = new Map<string, BusMessage[]>();
   for (const message of messages) {
     const stream = streamOf(message);
@@ -468,6 +467,7 @@ async function publishStreams(bus: Bus, messages: Message[], publishedAt: string
   const results = await Promise.allSettled([...byStream].map(([stream, batch]) => bus.publish(stream, batch)));
   const failed = results.find((result) => result.status === 'rejected');
   if (failed) throw failed.reason;
+  return results.reduce((sum, result) => sum + (result.status === 'fulfilled' ? result.value : 0), 0);
 }
 
 function toStats(row: BacklogRow | undefined, clock: Clock): OutboxStats {
@@ -535,85 +535,6 @@ function outboxMetrics(registry: Registry | undefined, stats: () => Promise<Outb
     failed: (source) => failures.inc({ source }),
   };
 }
-
-interface LoopOptions {
-  /** One unit of work; resolves to true when more work is waiting. */
-  step: () => Promise<boolean>;
-  idleMs: number;
-  maxBackoffMs: number;
-  onError: (error: unknown, failures: number) => void;
-}
-
-/**
- * Runs `step` until stopped: again at once while it reports more work, otherwise after `idleMs` or as
- * soon as `wake()` is called; after a failure, after a capped exponential backoff with jitter, which a
- * wake does not cut short (a commit during an outage must not turn into a retry storm). Steps and
- * `exclusive` work never overlap.
- */
-class Loop {
-  private running: Promise<void> | undefined;
-  private stopped = false;
-  private woken = false;
-  private tail: Promise<unknown> = Promise.resolve();
-  private sleeping: { wake: () => void; wakeable: boolean } | undefined;
-
-  constructor(private readonly opts: LoopOptions) {}
-
-  start(): void {
-    if (this.running || this.stopped) return;
-    this.running = this.run();
-  }
-
-  wake(): void {
-    this.woken = true;
-    if (this.sleeping?.wakeable) this.sleeping.wake();
-  }
-
-  /** Ends the loop after the step in flight and waits for any exclusive work. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.sleeping?.wake();
-    await this.running;
-    await this.tail;
-  }
-
-  /** Runs `work` when no step or other exclusive work is running. */
-  exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(work);
-    this.tail = result.catch(() => {});
-    return result;
-  }
-
-  private async run(): Promise<void> {
-    let failures = 0;
-    while (!this.stopped) {
-      this.woken = false;
-      try {
-        const more = await this.exclusive(this.opts.step);
-        failures = 0;
-        if (!more && !this.woken) await this.sleep(this.opts.idleMs, true);
-      } catch (error) {
-        failures += 1;
-        this.opts.onError(error, failures);
-        await this.sleep(backoffMs(failures, FIRST_BACKOFF_MS, this.opts.maxBackoffMs), false);
-      }
-    }
-  }
-
-  private sleep(ms: number, wakeable: boolean): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.sleeping = undefined;
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleeping = { wake, wakeable };
-    });
-  }
-}
-
 
 const silentLogger: Logger = {
   debug: () => {},

@@ -52,7 +52,8 @@ export interface BusEntry {
 }
 
 export interface Bus {
-  publish(stream: string, messages: BusMessage[]): Promise<void>;
+  /** Appends the messages it has not published before (by id), in order; resolves to how many it appended. */
+  publish(stream: string, messages: BusMessage[]): Promise<number>;
   /** Creates the group if missing (reading from the start of the stream). Idempotent. */
   ensureGroup(stream: string, group: string): Promise<void>;
   /** Entries never delivered to the group, oldest first; waits up to `blockMs` when there are none. */

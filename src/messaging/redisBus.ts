@@ -194,13 +194,14 @@ class RedisBus implements Bus {
     this.shared = new Connection(url, connectionOptions({ commandTimeout: COMMAND_TIMEOUT_MS }));
   }
 
-  async publish(stream: string, messages: BusMessage[]): Promise<void> {
+  async publish(stream: string, messages: BusMessage[]): Promise<number> {
     const redis = await this.connection();
-    if (messages.length === 0) return;
+    if (messages.length === 0) return 0;
     const keys = [this.key(stream), ...messages.map((message) => this.key(`published:${stream}:${message.id}`))];
-    await redis.eval(PUBLISH_SCRIPT, keys.length, ...keys, PUBLISHED_TTL_SECONDS, MESSAGE_FIELD, ...messages.map(encodeMessage));
+    const appended = Number(await redis.eval(PUBLISH_SCRIPT, keys.length, ...keys, PUBLISHED_TTL_SECONDS, MESSAGE_FIELD, ...messages.map(encodeMessage)));
     // The messages are on the stream: a failed trim only leaves entries for the next one.
     if (trimDue(this.trimmedAt, stream, this.trimEveryMs)) await this.trim(stream).catch(() => undefined);
+    return appended;
   }
 
   async ensureGroup(stream: string, group: string): Promise<void> {

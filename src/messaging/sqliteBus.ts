@@ -101,12 +101,13 @@ class SqliteBus implements Bus {
     this.db.run(SCHEMA);
   }
 
-  async publish(stream: string, messages: BusMessage[]): Promise<void> {
+  async publish(stream: string, messages: BusMessage[]): Promise<number> {
     this.assertOpen();
-    if (messages.length === 0) return;
-    this.append(stream, messages, new Date().toISOString());
+    if (messages.length === 0) return 0;
+    const appended = this.append(stream, messages, new Date().toISOString());
     this.wakeReaders();
     if (trimDue(this.trimmedAt, stream, this.trimEveryMs)) await this.trim(stream);
+    return appended;
   }
 
   async ensureGroup(stream: string, group: string): Promise<void> {
@@ -188,13 +189,16 @@ class SqliteBus implements Bus {
     this.db.close();
   }
 
-  private append(stream: string, messages: BusMessage[], publishedAt: string): void {
+  /** Inserts the messages the stream does not hold yet; returns how many. */
+  private append(stream: string, messages: BusMessage[], publishedAt: string): number {
     const insert = this.db.query(
       `INSERT INTO bus_entries (stream, message_id, message, published_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (stream, message_id) DO NOTHING`,
     );
-    this.immediate(() => {
-      for (const message of messages) insert.run(stream, message.id, encodeMessage(message), publishedAt);
+    return this.immediate(() => {
+      let appended = 0;
+      for (const message of messages) appended += insert.run(stream, message.id, encodeMessage(message), publishedAt).changes;
+      return appended;
     });
   }
 

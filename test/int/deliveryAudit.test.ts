@@ -1,0 +1,175 @@
+import { afterEach, beforeEach, describe, expect, it } from 'bun:test';
+import type { Message, NewMessage, Store } from '../../src/actors/ports';
+import { ManualClock } from '../../src/kernel/clock';
+import { randomIds } from '../../src/kernel/ids';
+import { readCheckpoint } from '../../src/messaging/checkpoints';
+import { createConsumers, type Consumers } from '../../src/messaging/consumers';
+import { createDeliveryAudit, DELIVERY_AUDIT_CHECKPOINT, type DeliveryAudit } from '../../src/messaging/deliveryAudit';
+import { defineHandler, PoisonMessageError, type Handler } from '../../src/messaging/handlers';
+import type { Bus } from '../../src/messaging/ports';
+import { createRedisBus } from '../../src/messaging/redisBus';
+import { streamOf, toBusMessage } from '../../src/messaging/wire';
+import { createLogger } from '../../src/observability/logger';
+import { deleteKeys, requireRedis, testRedisUrl, uniquePrefix } from '../support/redis';
+import { storeHarnesses, type StoreHarness } from '../support/stores';
+
+const NOW = '2030-01-01T00:00:00.000Z';
+const GRACE_MS = 60_000;
+const silent = createLogger({ level: 'silent' });
+const postgres = storeHarnesses.find((h) => h.name === 'postgres')!;
+
+/** Commits one TicketPrinted_v1 of a new actor, as the runtime would, at the clock's time. */
+async function commitFact(store: Store, clock: ManualClock): Promise<Message> {
+  const actor = `ticket/${randomIds.uuid()}`;
+  const at = clock.now().toISOString();
+  const message: NewMessage = { id: randomIds.uuid(), name: 'TicketPrinted_v1', kind: 'event', actor, actorSeq: 1, data: { ticket_id: actor }, metadata: { correlation_id: 'corr' }, occurredAt: at };
+  const [committed] = await store.commit({
+    address: actor,
+    kind: 'ticket',
+    machineId: 'ticket-v1',
+    expectedVersion: 0,
+    state: 'printed',
+    status: 'active',
+    snapshot: {},
+    messages: [message],
+    timers: { set: [], cancel: [], cancelAll: false },
+    journal: { event: { type: 'ticket.print' }, fromState: 'new', toState: 'printed', messageIds: [message.id], at },
+    at,
+  });
+  return committed!;
+}
+
+const publish = (bus: Bus, message: Message) => bus.publish(streamOf(message), [toBusMessage(message, NOW)]);
+
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await Bun.sleep(5);
+  }
+}
+
+describe('the delivery audit (distributed: Postgres store, Redis bus)', () => {
+  let harness: StoreHarness;
+  let store: Store;
+  let bus: Bus;
+  let keyPrefix: string;
+  let consumers: Consumers | undefined;
+  let audit: DeliveryAudit;
+  let clock: ManualClock;
+  /** Message ids the handler processed, once per processing. */
+  let printed: string[];
+  /** Message ids the handler refuses as poison. */
+  let poison: Set<string>;
+  let handler: Handler;
+
+  const startConsumers = () => {
+    consumers = createConsumers({ store, bus, handlers: [handler], clock, ids: randomIds, logger: silent, consumerName: 'c1', blockMs: 50, retry: { attempts: 2, baseMs: 1, maxMs: 2 } });
+    consumers.start();
+  };
+  const stopConsumers = async () => {
+    await consumers?.stop();
+    consumers = undefined;
+  };
+  const auditedThrough = async () => (await readCheckpoint(store, DELIVERY_AUDIT_CHECKPOINT)).position;
+
+  beforeEach(async () => {
+    await requireRedis();
+    harness = await postgres.make();
+    store = harness.store;
+    keyPrefix = uniquePrefix();
+    bus = createRedisBus({ url: testRedisUrl(), keyPrefix });
+    clock = new ManualClock(NOW);
+    printed = [];
+    poison = new Set();
+    handler = defineHandler({
+      name: 'printer',
+      effect: 'local',
+      on: {
+        TicketPrinted_v1: (message) => {
+          if (poison.has(message.id)) throw new PoisonMessageError(`cannot print ${message.id}`);
+          printed.push(message.id);
+        },
+      },
+    });
+    audit = createDeliveryAudit({ store, bus, clock, logger: silent, handlers: [handler], graceMs: GRACE_MS });
+  });
+
+  afterEach(async () => {
+    await stopConsumers();
+    await bus.close();
+    await harness.cleanup();
+    await deleteKeys(keyPrefix);
+  });
+
+  describe('when it runs for the first time', () => {
+    it('starts at the head of the log and never sends older messages again', async () => {
+      const before = await commitFact(store, clock);
+      expect(await audit.runOnce()).toBe(0);
+      clock.advance(GRACE_MS + 1_000);
+      startConsumers();
+      expect(await audit.runOnce()).toBe(0);
+      await Bun.sleep(200);
+      expect(printed).not.toContain(before.id);
+      expect(await auditedThrough()).toBe(before.position);
+    });
+  });
+
+  describe('when Redis lost a message the handler had not processed (a restart without persistence)', () => {
+    it('publishes it again once it is past the grace period, and the handler processes it once', async () => {
+      await audit.runOnce();
+      startConsumers();
+      const first = await commitFact(store, clock);
+      await publish(bus, first);
+      await until(() => printed.includes(first.id));
+      await stopConsumers();
+      const lost = await commitFact(store, clock);
+      await publish(bus, lost);
+      // Redis restarts empty: the stream, its groups and the markers of what was published are gone.
+      await deleteKeys(keyPrefix);
+      startConsumers();
+
+      clock.advance(GRACE_MS - 1_000);
+      expect(await audit.runOnce()).toBe(0);
+      clock.advance(2_000);
+      expect(await audit.runOnce()).toBe(1);
+      await until(() => printed.includes(lost.id));
+      expect(await audit.runOnce()).toBe(0);
+      expect(printed.filter((id) => id === lost.id)).toEqual([lost.id]);
+      expect(printed.filter((id) => id === first.id)).toEqual([first.id]);
+      expect(await auditedThrough()).toBe(lost.position);
+    });
+  });
+
+  describe('when a message is still on the bus, not yet read', () => {
+    it('appends nothing, and moves on once the handler has processed it', async () => {
+      await audit.runOnce();
+      const waiting = await commitFact(store, clock);
+      await publish(bus, waiting);
+      clock.advance(GRACE_MS + 1_000);
+      expect(await audit.runOnce()).toBe(0);
+      expect(await auditedThrough()).toBeLessThan(waiting.position);
+      startConsumers();
+      await until(() => printed.includes(waiting.id));
+      expect(await audit.runOnce()).toBe(0);
+      expect(printed).toEqual([waiting.id]);
+      expect(await auditedThrough()).toBe(waiting.position);
+    });
+  });
+
+  describe('when the handler gave a message up (a dead letter)', () => {
+    it('counts it as settled: the operator redrives it, not the audit', async () => {
+      await audit.runOnce();
+      startConsumers();
+      const bad = await commitFact(store, clock);
+      poison.add(bad.id);
+      await publish(bus, bad);
+      await consumers!.drain();
+      await deleteKeys(keyPrefix);
+      clock.advance(GRACE_MS + 1_000);
+      expect(await audit.runOnce()).toBe(0);
+      expect(await auditedThrough()).toBe(bad.position);
+      expect(printed).toEqual([]);
+    });
+  });
+});
