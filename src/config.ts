@@ -1,3 +1,4 @@
+import { SQL } from 'bun';
 import { z } from 'zod';
 import { decimalWholeNumber } from './kernel/numbers';
 import { OPS_PASSWORD_MIN_LENGTH, passwordProblems } from './kernel/passwords';
@@ -54,6 +55,26 @@ const DEFAULT_RATE_LIMIT = '200/1s';
 const wholeNumber = decimalWholeNumber;
 
 const HTTP_URL = 'an http:// or https:// URL';
+const POSTGRES_URL = 'a postgres:// or postgresql:// URL';
+const REDIS_ADDR = 'host:port, or a redis:// or rediss:// URL';
+
+/**
+ * What the Postgres driver refuses in `url` (an unknown `sslmode`, a `connect_timeout` that is not a
+ * number, …), in its own words: only it knows every query parameter it reads. It reads them when a
+ * client is made, and connects on first use, so the client made here opens nothing.
+ */
+function postgresDriverRefusal(url: string): string | undefined {
+  try {
+    // `max` as the store gives it: given, a `max` in the URL is not read.
+    void new SQL({ url, max: 1 }).close().catch(() => undefined);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/** The port written in a `redis://` URL, if any: a port past 65535 makes the URL unparsable, but deserves its own message. */
+const writtenPort = (url: string) => /^rediss?:\/\/(?:[^@/?#]*@)?(?:\[[^\]/]*\]|[^:/?#]*):(\d+)(?=[/?#]|$)/.exec(url)?.[1];
 
 /**
  * The only reader of the environment. Every variable, its default for embedded mode and its meaning is
@@ -62,18 +83,24 @@ const HTTP_URL = 'an http:// or https:// URL';
 const schema = z.object({
   PORT: wholeNumber(0, 65535).default(8080),
   DATA_DIR: z.string().min(1).default('./data'),
-  // Host and database named: a bare `postgres://` would quietly use the driver's defaults.
+  // Host and database named: a bare `postgres://` would quietly use the driver's defaults. Each check
+  // stops at the first problem, so that one mistake gives one message.
   POSTGRES_URL: z
-    .url({ protocol: /^postgres(ql)?$/ })
-    .refine((url) => URL.canParse(url) && new URL(url).hostname !== '' && new URL(url).pathname.length > 1, 'a URL with a host and a database, e.g. postgres://user@db:5432/tickets')
+    .url({ protocol: /^postgres(ql)?$/, error: (issue) => (/^postgres(ql)?:\/\//.test(String(issue.input)) ? 'not a valid URL: a port of 1..65535, special characters percent-encoded' : POSTGRES_URL), abort: true })
+    .refine((url) => new URL(url).hostname !== '' && new URL(url).pathname.length > 1, { message: 'a URL with a host and a database, e.g. postgres://user@db:5432/tickets', abort: true })
+    .superRefine((url, ctx) => {
+      const refusal = postgresDriverRefusal(url);
+      if (refusal !== undefined) ctx.addIssue({ code: 'custom', message: refusal });
+    })
     .optional(),
   POSTGRES_POOL_SIZE: wholeNumber(2, 500).default(20),
   // Normalised to a URL here, once: the bus and the rate limiter take it as it is.
   REDIS_ADDR: z
     .string()
-    .regex(/^(rediss?:\/\/.+|[^\s:/]+:\d+)$/, 'host:port, or a redis:// or rediss:// URL')
+    .regex(/^(rediss?:\/\/.+|[^\s:/]+:\d+)$/, REDIS_ADDR)
     .transform((value) => (value.includes('://') ? value : `redis://${value}`))
-    .refine((url) => URL.canParse(url) && Number(new URL(url).port || 6379) >= 1 && Number(new URL(url).port || 6379) <= 65535, 'a port of 1..65535')
+    .refine((url) => Number(writtenPort(url) ?? 6379) >= 1 && Number(writtenPort(url) ?? 6379) <= 65535, { message: 'a port of 1..65535', abort: true })
+    .refine((url) => URL.canParse(url) && new URL(url).hostname !== '', REDIS_ADDR)
     .optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w.:-]*$/, 'letters, digits and . : _ - only').default(''),
   // Paths are appended to it, so a query or a fragment would end up in the middle of every URL.
@@ -87,7 +114,7 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: wholeNumber(0, 3_600_000).default(10_000),
   TIMER_POLL_MS: wholeNumber(10, 60_000).default(250),
   WEBHOOK_SECRET: z.string().min(1).optional(),
-  JWT_SECRET: z.string().min(32, 'at least 32 characters').refine((secret) => secret.trim().length >= 32, 'at least 32 characters that are not blanks').optional(),
+  JWT_SECRET: z.string().refine((secret) => secret.trim().length >= 32, 'at least 32 characters that are not blanks').optional(),
   JWT_TTL_SECONDS: wholeNumber(60, 86_400).default(3600),
   OPS_EMAIL: z.email().optional(),
   OPS_PASSWORD: z
@@ -149,19 +176,30 @@ export interface Config {
   readonly handlerRetryMaxDelayMs: number;
 }
 
+/** What `tickets gateway` reads, and `tickets healthcheck`, which checks it (or the service) on PORT. */
+export interface GatewayConfig {
+  readonly port: number;
+  readonly logLevel: Config['logLevel'];
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Reads and validates the environment once; the result is frozen and passed down explicitly. */
-export function loadConfig(env: Env = process.env): Config {
+/** `env` (blank values as unset) parsed by `fields`; a ConfigError naming each bad variable otherwise. */
+function parseEnv<T extends z.ZodType>(fields: T, env: Env): z.output<T> {
   const blankAsUnset = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = schema.safeParse(blankAsUnset);
+  const parsed = fields.safeParse(blankAsUnset);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
-  const e = parsed.data;
+  return parsed.data;
+}
+
+/** Reads and validates the environment once; the result is frozen and passed down explicitly. */
+export function loadConfig(env: Env = process.env): Config {
+  const e = parseEnv(schema, env);
   if (Boolean(e.POSTGRES_URL) !== Boolean(e.REDIS_ADDR)) {
     throw new ConfigError('Invalid configuration:\n  POSTGRES_URL and REDIS_ADDR: set both for distributed mode, or neither for embedded mode');
   }
@@ -201,4 +239,14 @@ export function loadConfig(env: Env = process.env): Config {
     handlerRetryAttempts: e.HANDLER_RETRY_ATTEMPTS,
     handlerRetryMaxDelayMs: e.HANDLER_RETRY_MAX_DELAY_MS,
   } satisfies Config);
+}
+
+/**
+ * Reads only what the external-services simulator uses, with the same fields as loadConfig: it has no
+ * store, bus or accounts, so it can share the service's env file, whose settings it would otherwise
+ * refuse (a distributed configuration without the JWT_SECRET it never needs).
+ */
+export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
+  const e = parseEnv(schema.pick({ PORT: true, LOG_LEVEL: true }), env);
+  return Object.freeze({ port: e.PORT, logLevel: e.LOG_LEVEL });
 }

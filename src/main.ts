@@ -1,3 +1,4 @@
+import type { SQLiteError } from 'bun:sqlite';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Store } from './actors/ports';
@@ -10,7 +11,7 @@ import { assertMigrated, showActor, StoreNotMigratedError, UnknownActorError } f
 import { USAGE, parseArgs, type Command } from './cli/args';
 import { healthcheck } from './cli/healthcheck';
 import { rebuildProjection } from './cli/projections';
-import { ConfigError, loadConfig, type Config } from './config';
+import { ConfigError, loadConfig, loadGatewayConfig, type Config, type GatewayConfig } from './config';
 import { accountsFeature, ensureOpsAccount, OpsAccountError, opsTokenStanding } from './features/accounts';
 import { bookingsFeature } from './features/bookings';
 import { catalogueFeature } from './features/catalogue';
@@ -33,6 +34,7 @@ import { systemClock, type Clock } from './kernel/clock';
 import { randomIds, type IdSource } from './kernel/ids';
 import { AppError } from './kernel/errors';
 import { createConsumers, type Consumers } from './messaging/consumers';
+import { createDeliveryAudit } from './messaging/deliveryAudit';
 import { createDeadLetters } from './messaging/deadLetters';
 import { busReadiness, createBufferedRelay, createLogRelay, outboxReadiness } from './messaging/outbox';
 import type { Bus } from './messaging/ports';
@@ -43,7 +45,8 @@ import { createLogger, type Logger } from './observability/logger';
 import { createDomainMetrics } from './observability/domainMetrics';
 import { createMetrics } from './observability/metrics';
 import { createTracing } from './observability/tracing';
-import { openStore } from './store';
+import { assertNotNewer, NewerSchemaError, openStore } from './store';
+import { fileFailureOf } from './store/sqlite';
 import { DataDirInUseError, lockDataDir } from './store/dataDirLock';
 import packageJson from '../package.json' with { type: 'json' };
 
@@ -109,26 +112,30 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const registry = metrics.registry;
   const features = [...featuresOf(config), ...(overrides.features ?? [])];
 
-  const dataDirLock = lockDataDir(config.dataDir);
+  const dataDirLock = await usingDataFile(config.dataDir, 'instance.lock', () => lockDataDir(config.dataDir));
   let store: Store;
   try {
-    store = await openStore({ postgresUrl: config.postgresUrl, postgresPoolSize: config.postgresPoolSize, dataDir: config.dataDir });
-    await store.migrate();
+    store = await usingDataFile(config.dataDir, storeFileOf(config), async () => {
+      const opened = await openStore({ postgresUrl: config.postgresUrl, postgresPoolSize: config.postgresPoolSize, dataDir: config.dataDir });
+      await assertNotNewer(opened);
+      await opened.migrate();
+      if (config.opsEmail !== undefined && config.opsPassword !== undefined) {
+        const ops = await ensureOpsAccount({ db: opened, clock, ids, email: config.opsEmail, password: config.opsPassword });
+        logger.info('ops account ready', { email: ops.email, outcome: ops.outcome });
+      }
+      return opened;
+    });
   } catch (error) {
     dataDirLock.release();
     throw error;
   }
-  if (config.opsEmail !== undefined && config.opsPassword !== undefined) {
-    const ops = await ensureOpsAccount({ db: store, clock, ids, email: config.opsEmail, password: config.opsPassword });
-    logger.info('ops account ready', { email: ops.email, outcome: ops.outcome });
-  }
-  const bus = openBus(config);
+  const bus = await usingDataFile(config.dataDir, config.redisAddr ? undefined : 'bus.db', () => openBus(config));
 
   const projections = createProjectionRunner({ store, projections: projectionsOf(features), clock, logger, registry });
   await projections.ensureTables();
   const outbox = config.mode === 'embedded'
     ? createLogRelay({ store, bus, clock, logger, registry })
-    : createBufferedRelay({ store, bus, clock, logger, registry, bufferPath: join(config.dataDir, 'outbox.db') });
+    : await usingDataFile(config.dataDir, 'outbox.db', () => createBufferedRelay({ store, bus, clock, logger, registry, bufferPath: join(config.dataDir, 'outbox.db') }));
 
   const domainMetrics = createDomainMetrics(registry, async () => {
     const [row] = await store.query<{ n: number }>('SELECT COUNT(*) AS n FROM timers WHERE due_at < $1', [new Date(clock.now().getTime() - 1000).toISOString()]);
@@ -174,10 +181,11 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     redriveIfSafe: (handler, actor) => deadLetters.redriveIfSafe(handler, actor),
     settleDeadLetters: (handler, actor, settled) => deadLetters.settle(handler, actor, settled),
   };
+  const handlers = features.flatMap((f) => f.handlers?.(deps) ?? []);
   const consumers = createConsumers({
     store,
     bus,
-    handlers: features.flatMap((f) => f.handlers?.(deps) ?? []),
+    handlers,
     clock,
     ids,
     logger,
@@ -187,6 +195,8 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     retry: { attempts: config.handlerRetryAttempts, maxMs: config.handlerRetryMaxDelayMs },
   });
   const deadLetters = createDeadLetters({ store, clock, consumers });
+  // Embedded mode's bus is a file beside the store: only Redis can lose what the outbox published.
+  const deliveryAudit = config.mode === 'distributed' ? createDeliveryAudit({ store, bus, clock, logger, handlers, registry }) : undefined;
 
   const app = createApp({
     store,
@@ -202,6 +212,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   outbox.start();
   projections.start();
   consumers.start();
+  deliveryAudit?.start();
   timers.start();
   const server = startServer(app, config.port, { shutdownTimeoutMs: config.shutdownTimeoutMs });
   logger.info('service started', { port: server.port, mode: config.mode });
@@ -222,6 +233,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         // Handlers reply into actors, so they stop before the runtime stops taking commands.
         if (await server.stop(true)) logger.warn('requests still running when SHUTDOWN_TIMEOUT_MS ran out were cut off', { shutdown_timeout_ms: config.shutdownTimeoutMs });
         await timers.stop();
+        await deliveryAudit?.stop();
         await consumers.stop();
         await runtime.close();
         await outbox.stop();
@@ -248,12 +260,39 @@ async function withStore(config: Config, work: (store: Store) => Promise<void>, 
   if (options.existing && config.mode === 'embedded' && !existsSync(join(config.dataDir, 'tickets.db'))) {
     throw new StoreNotMigratedError(`there is no store in DATA_DIR ${config.dataDir}: check that DATA_DIR names the service's data directory`);
   }
-  const store = await openStore({ postgresUrl: config.postgresUrl, postgresPoolSize: config.postgresPoolSize, dataDir: config.dataDir });
+  await usingDataFile(config.dataDir, storeFileOf(config), async () => {
+    const store = await openStore({ postgresUrl: config.postgresUrl, postgresPoolSize: config.postgresPoolSize, dataDir: config.dataDir });
+    try {
+      await assertNotNewer(store);
+      if (options.existing) await assertMigrated(store);
+      await work(store);
+    } finally {
+      await store.close();
+    }
+  });
+}
+
+/** The store's SQLite file in DATA_DIR: embedded mode's whole state; none in distributed mode. */
+const storeFileOf = (config: Config) => (config.mode === 'embedded' ? 'tickets.db' : undefined);
+
+/** A SQLite file of DATA_DIR that SQLite refused at start-up: not a database, damaged, or on a full disk. */
+class DataFileError extends Error {
+  override name = 'DataFileError';
+}
+
+/**
+ * Runs `step`, which opens or first uses the SQLite file `file` of DATA_DIR (none: `step` as it is). A
+ * SQLite error about the file (fileFailureOf), also as the cause of the STORE_UNAVAILABLE it became,
+ * is a DataFileError naming the file: SQLite's own messages ("file is not a database") do not say
+ * which of the files it is.
+ */
+async function usingDataFile<T>(dataDir: string, file: string | undefined, step: () => T | Promise<T>): Promise<T> {
   try {
-    if (options.existing) await assertMigrated(store);
-    await work(store);
-  } finally {
-    await store.close();
+    return await step();
+  } catch (error) {
+    const sqlite = [error, (error as { cause?: unknown } | null)?.cause].find((e): e is SQLiteError => fileFailureOf(e) !== undefined);
+    if (file === undefined || sqlite === undefined) throw error;
+    throw new DataFileError(`DATA_DIR ${dataDir} cannot be used: ${join(dataDir, file)}: ${sqlite.message}${sqlite.code ? ` (${sqlite.code})` : ''}`, { cause: error });
   }
 }
 
@@ -292,7 +331,25 @@ function shutdownSignal(): Promise<void> {
   });
 }
 
-async function run(command: Exclude<Command, { name: 'help' | 'version' | 'unknown' }>, config: Config): Promise<number> {
+/** A command that uses no store, bus or accounts: the simulator, or a check of the server on PORT. */
+type StorelessCommand = Extract<Command, { name: 'gateway' | 'healthcheck' }>;
+
+async function runStoreless(command: StorelessCommand, config: GatewayConfig): Promise<number> {
+  switch (command.name) {
+    case 'healthcheck':
+      return healthcheck({ port: config.port, path: command.path, write: (line) => console.log(line) });
+    case 'gateway': {
+      const signalled = shutdownSignal();
+      const gateway = startGateway({ port: config.port });
+      createLogger({ level: config.logLevel }).info('gateway started', { port: gateway.port });
+      await signalled;
+      await gateway.stop();
+      return 0;
+    }
+  }
+}
+
+async function run(command: Exclude<Command, StorelessCommand | { name: 'help' | 'version' | 'unknown' }>, config: Config): Promise<number> {
   switch (command.name) {
     case 'migrate':
       await migrateOnly(config);
@@ -306,16 +363,6 @@ async function run(command: Exclude<Command, { name: 'help' | 'version' | 'unkno
     case 'actor':
       await actorTimeline(config, command.address);
       return 0;
-    case 'healthcheck':
-      return healthcheck({ port: config.port, path: command.path, write: (line) => console.log(line) });
-    case 'gateway': {
-      const signalled = shutdownSignal();
-      const gateway = startGateway({ port: config.port });
-      console.log(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'gateway started', port: gateway.port }));
-      await signalled;
-      await gateway.stop();
-      return 0;
-    }
     case 'serve': {
       const signalled = shutdownSignal();
       const service = await startService(config);
@@ -333,12 +380,22 @@ async function main(args: readonly string[]): Promise<number> {
   if (command.name === 'version') return (console.log(packageJson.version), 0);
   if (command.name === 'unknown') return (console.error(`${command.problem}\n\n${USAGE}`), 2);
   let config: Config | undefined;
+  let port: number | undefined;
   try {
+    // `tickets healthcheck` too reads only what the gateway reads: it may be the gateway's it checks.
+    if (command.name === 'gateway' || command.name === 'healthcheck') {
+      const gatewayConfig = loadGatewayConfig();
+      port = gatewayConfig.port;
+      return await runStoreless(command, gatewayConfig);
+    }
     config = loadConfig();
+    port = config.port;
     return await run(command, config);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof UnknownProjectionError || error instanceof OpsAccountError || error instanceof DataDirInUseError) return (console.error(error.message), 2);
-    if (error instanceof UnknownActorError || error instanceof StoreNotMigratedError || error instanceof UnregisteredMachinesError) return (console.error(error.message), 1);
+    if (error instanceof ConfigError || error instanceof UnknownProjectionError || error instanceof OpsAccountError || error instanceof DataDirInUseError || error instanceof DataFileError) {
+      return (console.error(error.message), 2);
+    }
+    if (error instanceof UnknownActorError || error instanceof StoreNotMigratedError || error instanceof NewerSchemaError || error instanceof UnregisteredMachinesError) return (console.error(error.message), 1);
     if (error instanceof AppError && error.code === 'STORE_UNAVAILABLE' && config?.postgresUrl !== undefined) {
       const reason = error.cause instanceof Error ? error.cause.message : error.message;
       return (console.error(`the database cannot be reached at ${new URL(config.postgresUrl).host} (POSTGRES_URL): ${reason}`), 1);
@@ -347,8 +404,8 @@ async function main(args: readonly string[]): Promise<number> {
     if (error instanceof Error && error.name === 'PostgresError' && config?.postgresUrl !== undefined) {
       return (console.error(`the database at ${new URL(config.postgresUrl).host} (POSTGRES_URL) refused: ${error.message}`), 1);
     }
-    if ((error as { code?: unknown } | null)?.code === 'EADDRINUSE' && config !== undefined) {
-      return (console.error(`PORT ${config.port} is in use: another process listens on it`), 2);
+    if ((error as { code?: unknown } | null)?.code === 'EADDRINUSE' && port !== undefined) {
+      return (console.error(`PORT ${port} is in use: another process listens on it`), 2);
     }
     if (config !== undefined && isFileErrorUnder(error, config.dataDir)) return (console.error(`DATA_DIR ${config.dataDir} cannot be used: ${(error as Error).message}`), 2);
     throw error;

@@ -234,6 +234,8 @@ export interface Store extends SqlExecutor {
   migrate(): Promise<void>;
   /** Names of migrations not yet applied (empty when up to date). */
   pendingMigrations(): Promise<string[]>;
+  /** Names of applied migrations this build does not have: a newer version migrated the database (empty normally). */
+  unknownMigrations(): Promise<string[]>;
   /** Resolves when the database answers. */
   ping(): Promise<void>;
 

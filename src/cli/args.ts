@@ -65,6 +65,7 @@ export function parseArgs(args: readonly string[]): Command {
       return { name: 'help' };
     case '--version':
     case '-v':
+      if (second !== undefined) return { name: 'unknown', problem: 'Usage: tickets --version (it takes no arguments)' };
       return { name: 'version' };
     default:
       return { name: 'unknown', problem: `Unknown command "${first}".` };

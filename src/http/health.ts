@@ -12,7 +12,7 @@ export interface ReadinessCheck {
 }
 
 export interface HealthOptions {
-  store: Pick<Store, 'ping' | 'pendingMigrations'>;
+  store: Pick<Store, 'ping' | 'pendingMigrations' | 'unknownMigrations'>;
   /** More conditions (bus, outbox, …) besides the store and its migrations. */
   checks?: ReadinessCheck[];
   logger: Logger;
@@ -35,8 +35,9 @@ export function healthRoutes(options: HealthOptions) {
     {
       name: 'migrations',
       check: async () => {
-        const pending = await store.pendingMigrations();
+        const [pending, unknown] = await Promise.all([store.pendingMigrations(), store.unknownMigrations()]);
         if (pending.length > 0) throw new NotReady(`pending migrations: ${pending.join(', ')}`);
+        if (unknown.length > 0) throw new NotReady(`migrated by a newer version: ${unknown.join(', ')}`);
       },
     },
     ...(options.checks ?? []),

@@ -22,3 +22,19 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   usableDirectory(opts.dataDir);
   return openSqliteStore({ path: join(opts.dataDir, 'tickets.db') });
 }
+
+/** The store was migrated by a newer version of the service: this build must not run against it. */
+export class NewerSchemaError extends Error {
+  override name = 'NewerSchemaError';
+}
+
+/**
+ * Refuses a store that a newer version migrated (a rollback, or an old instance left running after an
+ * upgrade): this build would write rows the new schema refuses, or miss what the new version reads.
+ */
+export async function assertNotNewer(store: Pick<Store, 'unknownMigrations'>): Promise<void> {
+  const unknown = await store.unknownMigrations();
+  if (unknown.length > 0) {
+    throw new NewerSchemaError(`the store was migrated by a newer version of the service (${unknown.join(', ')}): run that version, or restore the backup taken before its migration`);
+  }
+}

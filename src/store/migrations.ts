@@ -91,6 +91,12 @@ export const SELECT_APPLIED_MIGRATIONS = 'SELECT name FROM schema_migrations';
 /** Records one applied migration; run in the same transaction as its SQL. */
 export const RECORD_MIGRATION = 'INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)';
 
+/** The names in `applied` that `all` does not have: a newer version of the service migrated the database. */
+export function unknownOf(all: readonly Migration[], applied: Iterable<string>): string[] {
+  const known = new Set(all.map((migration) => migration.name));
+  return [...applied].filter((name) => !known.has(name)).sort();
+}
+
 /** The migrations of `all` whose names are not in `applied`, in order. */
 export function pendingOf(all: readonly Migration[], applied: Iterable<string>): Migration[] {
   const done = new Set(applied);

@@ -20,7 +20,7 @@ import {
   type Tx,
 } from '../actors/ports';
 import { storeUnavailable } from '../kernel/errors';
-import { RECORD_MIGRATION, SELECT_APPLIED_MIGRATIONS, pendingOf, postgresMigrations } from './migrations';
+import { RECORD_MIGRATION, SELECT_APPLIED_MIGRATIONS, pendingOf, postgresMigrations, unknownOf } from './migrations';
 import * as shared from './shared';
 
 export interface PostgresStoreOptions {
@@ -206,6 +206,10 @@ export class PostgresStore implements Store {
   async pendingMigrations(): Promise<string[]> {
     const applied = await appliedMigrations(this.pooled);
     return pendingOf(postgresMigrations, applied).map((migration) => migration.name);
+  }
+
+  async unknownMigrations(): Promise<string[]> {
+    return unknownOf(postgresMigrations, await appliedMigrations(this.pooled));
   }
 
   async ping(): Promise<void> {

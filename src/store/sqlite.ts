@@ -1,6 +1,7 @@
 import { assertStillThere, ownerOnly } from '../kernel/files';
+import { storeUnavailable } from '../kernel/errors';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Database, type SQLQueryBindings } from 'bun:sqlite';
+import { Database, SQLiteError, type SQLQueryBindings } from 'bun:sqlite';
 import type {
   ActorCommit,
   ClaimOutcome,
@@ -19,13 +20,22 @@ import type {
   Tx,
 } from '../actors/ports';
 import { LOG_START } from '../actors/ports';
-import { RECORD_MIGRATION, SELECT_APPLIED_MIGRATIONS, pendingOf, sqliteMigrations } from './migrations';
+import { RECORD_MIGRATION, SELECT_APPLIED_MIGRATIONS, pendingOf, sqliteMigrations, unknownOf } from './migrations';
 import * as shared from './shared';
 
 export interface SqliteStoreOptions {
   /** A file path, or `':memory:'` for a private in-memory database. */
   path: string;
+  /** How long `ping` fails after a statement failed for want of space or an I/O error; FAILED_WRITE_REPORT_MS by default. */
+  failedWriteReportMs?: number;
 }
+
+/**
+ * How long the store is reported not ready after a write failed for want of space or an I/O error:
+ * a few readiness polls, so that a load balancer sees it, short enough that the instance comes back
+ * soon after space is freed (its next write failing puts it out again).
+ */
+const FAILED_WRITE_REPORT_MS = 10_000;
 
 /**
  * Opens the embedded store. For a file: one write connection (WAL, `synchronous=FULL`) whose
@@ -34,7 +44,22 @@ export interface SqliteStoreOptions {
  * single connection, so reads take the lock too. Call `migrate()` before use.
  */
 export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteStore> {
-  return SqliteStore.open(opts.path);
+  return SqliteStore.open(opts.path, opts.failedWriteReportMs);
+}
+
+/**
+ * How a SQLite error is about the database file rather than the statement: `unavailable`, the disk
+ * (or a quota) is full or a read or write of the file failed (SQLITE_IOERR_*, e.g. the volume is
+ * gone), so the same statement may pass once that is repaired; `unusable`, the file is not a
+ * database, is damaged, or cannot be opened or written. Undefined for anything else (a constraint, a
+ * syntax error), which is the statement's.
+ */
+export function fileFailureOf(error: unknown): 'unavailable' | 'unusable' | undefined {
+  if (!(error instanceof SQLiteError)) return undefined;
+  const code = error.code ?? '';
+  if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR')) return 'unavailable';
+  if (/^SQLITE_(NOTADB|CORRUPT|CANTOPEN|READONLY|PERM)/.test(code)) return 'unusable';
+  return undefined;
 }
 
 /** Serialises async work: each `run` starts after every earlier one has settled. */
@@ -82,33 +107,40 @@ export class SqliteStore implements Store {
   private readonly inTransaction = new AsyncLocalStorage<true>();
   private readonly writeConnection: SqlExecutor;
   private closing: Promise<void> | undefined;
+  /** The last failure for want of space or an I/O error, reported by `ping` for failedWriteReportMs. */
+  private lastFileSystemFailure: { at: number; error: SQLiteError } | undefined;
 
   private constructor(
     private readonly path: string,
     private readonly writer: Database,
     /** Null for ':memory:', where the write connection is the only one. */
     private readonly reader: Database | null,
+    private readonly failedWriteReportMs: number,
   ) {
     this.writeConnection = connectionExecutor(writer);
   }
 
   /** Opens (and creates) the database at `path`; see openSqliteStore. */
-  static open(path: string): SqliteStore {
+  static open(path: string, failedWriteReportMs = FAILED_WRITE_REPORT_MS): SqliteStore {
     const writer = new Database(path, { create: true, readwrite: true });
     if (path !== ':memory:') ownerOnly(path);
     writer.run('PRAGMA busy_timeout = 5000');
     writer.run('PRAGMA foreign_keys = ON');
-    if (path === ':memory:') return new SqliteStore(path, writer, null);
+    if (path === ':memory:') return new SqliteStore(path, writer, null, failedWriteReportMs);
     writer.run('PRAGMA journal_mode = WAL');
     writer.run('PRAGMA synchronous = FULL');
     const reader = new Database(path, { readonly: true });
     reader.run('PRAGMA busy_timeout = 5000');
-    return new SqliteStore(path, writer, reader);
+    return new SqliteStore(path, writer, reader, failedWriteReportMs);
   }
 
   async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-    const statement = this.reader?.query(toSqliteSql(sql));
-    if (statement?.readonly) return statement.all(...toBindings(params)) as T[];
+    try {
+      const statement = this.reader?.query(toSqliteSql(sql));
+      if (statement?.readonly) return statement.all(...toBindings(params)) as T[];
+    } catch (error) {
+      throw this.asStoreError(error);
+    }
     return this.write(() => this.writeConnection.query<T>(sql, params));
   }
 
@@ -130,12 +162,30 @@ export class SqliteStore implements Store {
   }
 
   async pendingMigrations(): Promise<string[]> {
-    const applied = this.reader ? this.appliedMigrations(this.reader) : await this.write(async () => this.appliedMigrations(this.writer));
-    return pendingOf(sqliteMigrations, applied).map((migration) => migration.name);
+    return pendingOf(sqliteMigrations, await this.applied()).map((migration) => migration.name);
   }
 
+  async unknownMigrations(): Promise<string[]> {
+    return unknownOf(sqliteMigrations, await this.applied());
+  }
+
+  private async applied(): Promise<string[]> {
+    return this.reader ? this.appliedMigrations(this.reader) : await this.write(async () => this.appliedMigrations(this.writer));
+  }
+
+  /**
+   * Fails while the file is gone, or for failedWriteReportMs after a write failed for want of space or
+   * an I/O error. Those failures are remembered rather than probed with a write of its own: a small
+   * write can fit in the free pages and the WAL file's space when a booking's does not, so only the
+   * writes that really failed tell, and they cost nothing to remember.
+   */
   async ping(): Promise<void> {
     if (this.path !== ':memory:') assertStillThere(this.path, 'the database file');
+    const failure = this.lastFileSystemFailure;
+    if (failure !== undefined && Date.now() - failure.at < this.failedWriteReportMs) {
+      const ago = Math.round((Date.now() - failure.at) / 1000);
+      throw new Error(`disk full or I/O error ${ago} s ago: ${failure.error.message}`, { cause: failure.error });
+    }
     await this.query('SELECT 1');
   }
 
@@ -239,8 +289,22 @@ export class SqliteStore implements Store {
     // lets the event loop serve what has arrived.
     return this.lock.run(async () => {
       await new Promise<void>((resolve) => setImmediate(resolve));
-      return work();
+      try {
+        return await work();
+      } catch (error) {
+        throw this.asStoreError(error);
+      }
     });
+  }
+
+  /**
+   * The one place SQLite errors become the store's: a full disk or an I/O error is 503
+   * STORE_UNAVAILABLE, as a lost Postgres connection is, not an internal error; it is remembered for `ping`.
+   */
+  private asStoreError(error: unknown): unknown {
+    if (fileFailureOf(error) !== 'unavailable') return error;
+    this.lastFileSystemFailure = { at: Date.now(), error: error as SQLiteError };
+    return storeUnavailable(error);
   }
 
   /** BEGIN IMMEDIATE … COMMIT around async work; the caller holds the write lock. */

@@ -46,3 +46,18 @@ describe('metrics after a booking and a ticket flow', () => {
     });
   });
 });
+
+describe('metrics of a distributed instance', () => {
+  let t: TestService;
+  beforeAll(async () => {
+    t = await startTestService('distributed');
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('has the delivery audit running: its series, and its checkpoint at the head of the log', async () => {
+    expect((await call(t.url, 'GET', '/metrics')).text).toMatch(/^delivery_audit_recovered_total 0$/m);
+    await eventually(async () => expect((await t.service.store.query("SELECT name FROM checkpoints WHERE name = 'delivery-audit'")).length).toBe(1));
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import { join } from 'node:path';
+import { AppError } from '../../src/kernel/errors';
 import { sqliteMigrations } from '../../src/store/migrations';
 import { openSqliteStore } from '../../src/store/sqlite';
 import { makeTempDir } from '../support/tempDir';
@@ -98,6 +99,37 @@ describe('SqliteStore', () => {
         expect(written).toBe(200);
       } finally {
         await store.close();
+      }
+    });
+  });
+
+  describe('when the disk is full', () => {
+    it('fails writes with 503 STORE_UNAVAILABLE (retryable), and fails ping until no write has failed so for a while', async () => {
+      const dir = makeTempDir('tickets-store-sqlite-');
+      const store = await openSqliteStore({ path: join(dir.path, 'tickets.db'), failedWriteReportMs: 300 });
+      try {
+        await store.migrate();
+        await store.execute('CREATE TABLE notes (body BLOB)');
+        // The database may not grow past its size now: what SQLite answers on a full disk.
+        const [size] = await store.query<{ page_count: number }>('PRAGMA page_count');
+        await store.execute(`PRAGMA max_page_count = ${size!.page_count}`);
+        await store.ping();
+        const grow = 'INSERT INTO notes (body) VALUES (randomblob(100000))';
+        for (const failing of [() => store.execute(grow), () => store.transaction((tx) => tx.execute(grow))]) {
+          const error = await failing().then(() => undefined, (e: unknown) => e);
+          expect(error).toBeInstanceOf(AppError);
+          expect(error).toMatchObject({ status: 503, code: 'STORE_UNAVAILABLE', retryable: true, headers: { 'Retry-After': '1' } });
+          expect(String((error as AppError).cause)).toContain('database or disk is full');
+        }
+        expect(String(await store.ping().then(() => undefined, (e: unknown) => e))).toContain('database or disk is full');
+        // A small write that fits in the pages there are says nothing about the next booking: still not ready.
+        await store.execute('INSERT INTO notes (body) VALUES (1)');
+        expect(await store.ping().then(() => 'ok', () => 'failed')).toBe('failed');
+        await Bun.sleep(350);
+        await store.ping();
+      } finally {
+        await store.close();
+        await dir.cleanup();
       }
     });
   });

@@ -45,6 +45,7 @@ describe('parseArgs', () => {
     expect(parseArgs(['migrate', 'now'])).toEqual({ name: 'unknown', problem: 'Usage: tickets migrate (it takes no arguments; configuration comes from the environment)' });
     expect(parseArgs(['serve', '--port', '9000']).name).toBe('unknown');
     expect(parseArgs(['gateway', 'x']).name).toBe('unknown');
+    for (const args of [['--version', 'extra'], ['-v', 'x'], ['--version', '--version']]) expect(parseArgs(args)).toEqual({ name: 'unknown', problem: 'Usage: tickets --version (it takes no arguments)' });
   });
 
   it('reports an unknown command', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { ConfigError, loadConfig } from '../../src/config';
+import { ConfigError, loadConfig, loadGatewayConfig } from '../../src/config';
 
 describe('loadConfig', () => {
   describe('when nothing is set', () => {
@@ -106,6 +106,37 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://x:4317' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT: an http:\/\/ or https:\/\/ URL/);
     });
 
+    it('says that POSTGRES_URL needs a postgres:// or postgresql:// URL', () => {
+      for (const bad of ['mysql://x/y', 'http://x/y']) {
+        expect(() => loadConfig({ POSTGRES_URL: bad, REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'x'.repeat(32) })).toThrow(/POSTGRES_URL: a postgres:\/\/ or postgresql:\/\/ URL/);
+      }
+    });
+
+    it('refuses a POSTGRES_URL whose parameters the driver refuses (sslmode, connect_timeout), naming the parameter', () => {
+      const distributed = (postgres: string) => loadConfig({ POSTGRES_URL: postgres, REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'x'.repeat(32) });
+      expect(() => distributed('postgres://h/db?sslmode=bogus')).toThrow(ConfigError);
+      expect(() => distributed('postgres://h/db?sslmode=bogus')).toThrow(/POSTGRES_URL: .*sslmode.*bogus/);
+      expect(() => distributed('postgres://h/db?connect_timeout=soon')).toThrow(/POSTGRES_URL: .*connection_timeout/);
+      expect(distributed('postgres://h/db?sslmode=verify-full').postgresUrl).toBe('postgres://h/db?sslmode=verify-full');
+    });
+
+    it('gives one message for one problem', () => {
+      const messages = (env: Record<string, string>) => {
+        try {
+          loadConfig(env);
+        } catch (error) {
+          return (error as Error).message.split('\n').slice(1);
+        }
+        throw new Error('no error');
+      };
+      const distributed = { REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'x'.repeat(32) };
+      expect(messages({ JWT_SECRET: 'short' })).toEqual(['  JWT_SECRET: at least 32 characters that are not blanks']);
+      expect(messages({ ...distributed, POSTGRES_URL: 'not a url' })).toEqual(['  POSTGRES_URL: a postgres:// or postgresql:// URL']);
+      expect(messages({ ...distributed, POSTGRES_URL: 'postgres://u@h:99999/db' })).toHaveLength(1);
+      expect(messages({ POSTGRES_URL: 'postgres://h/db', JWT_SECRET: 'x'.repeat(32), REDIS_ADDR: 'redis://[bad' })).toEqual(['  REDIS_ADDR: host:port, or a redis:// or rediss:// URL']);
+      expect(messages({ POSTGRES_URL: 'postgres://h/db', JWT_SECRET: 'x'.repeat(32), REDIS_ADDR: 'redis://:6379' })).toEqual(['  REDIS_ADDR: host:port, or a redis:// or rediss:// URL']);
+    });
+
     it('refuses a JWT_SECRET of blanks', () => {
       expect(() => loadConfig({ JWT_SECRET: ' '.repeat(40) })).toThrow(/JWT_SECRET/);
     });
@@ -135,6 +166,25 @@ describe('loadConfig', () => {
 
     it('treats an empty variable as unset', () => {
       expect(loadConfig({ PORT: '' }).port).toBe(8080);
+    });
+  });
+});
+
+describe('loadGatewayConfig', () => {
+  describe('when the environment is the service\'s', () => {
+    it('reads only PORT and LOG_LEVEL, so that the gateway can share an env file with the service', () => {
+      const config = loadGatewayConfig({ PORT: '8081', LOG_LEVEL: 'warn', POSTGRES_URL: 'x', REDIS_ADDR: 'also bad', JWT_SECRET: 'short', OPS_EMAIL: 'ops@example.com' });
+      expect(config).toEqual({ port: 8081, logLevel: 'warn' });
+      expect(Object.isFrozen(config)).toBe(true);
+      expect(loadGatewayConfig({ POSTGRES_URL: 'postgres://u@h:5432/db', REDIS_ADDR: '127.0.0.1:6379' })).toEqual({ port: 8080, logLevel: 'info' });
+    });
+  });
+
+  describe('when what it reads is bad', () => {
+    it('names the variable, as loadConfig does', () => {
+      expect(() => loadGatewayConfig({ PORT: 'eighty' })).toThrow(ConfigError);
+      expect(() => loadGatewayConfig({ PORT: 'eighty' })).toThrow(/PORT/);
+      expect(() => loadGatewayConfig({ LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
     });
   });
 });
