@@ -20,6 +20,7 @@ import { createTracing, type Tracing } from '../../src/observability/tracing';
 import { openSqliteStore } from '../../src/store/sqlite';
 import { bearer, mintToken } from '../support/auth';
 import { TEST_JWT_SECRET } from '../support/service';
+import { commitFirstFact } from '../support/stores';
 import { makeTempDir } from '../support/tempDir';
 import { expectProblem } from '../support/problems';
 
@@ -61,22 +62,10 @@ async function publishTicket(fails: boolean): Promise<Message> {
     occurredAt: clock.now().toISOString(),
   };
   if (fails) broken.add(message.id);
-  const [committed] = await store.commit({
-    address: message.actor,
-    kind: 'ticket',
-    machineId: 'ticket-v1',
-    expectedVersion: 0,
-    state: 'printed',
-    status: 'active',
-    snapshot: {},
-    messages: [message],
-    timers: { set: [], cancel: [], cancelAll: false },
-    journal: { event: { type: 'ticket.print' }, fromState: 'new', toState: 'printed', messageIds: [message.id], at: message.occurredAt },
-    at: message.occurredAt,
-  });
-  await bus.publish(streamOf(committed!), [toBusMessage(committed!, message.occurredAt)]);
+  const committed = await commitFirstFact(store, message, 'printed');
+  await bus.publish(streamOf(committed), [toBusMessage(committed, message.occurredAt)]);
   await consumers.drain();
-  return committed!;
+  return committed;
 }
 
 type DeadLetterJson = Record<string, unknown> & { id: string; message_id: string; status: string };

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'bun:test';
-import type { Message, NewMessage, Store } from '../../src/actors/ports';
+import type { Message, Store } from '../../src/actors/ports';
 import { ManualClock } from '../../src/kernel/clock';
 import { randomIds } from '../../src/kernel/ids';
 import { readCheckpoint } from '../../src/messaging/checkpoints';
@@ -11,7 +11,7 @@ import { createRedisBus } from '../../src/messaging/redisBus';
 import { streamOf, toBusMessage } from '../../src/messaging/wire';
 import { createLogger } from '../../src/observability/logger';
 import { deleteKeys, requireRedis, testRedisUrl, uniquePrefix } from '../support/redis';
-import { storeHarnesses, type StoreHarness } from '../support/stores';
+import { commitFirstFact, storeHarnesses, type StoreHarness } from '../support/stores';
 
 const NOW = '2030-01-01T00:00:00.000Z';
 const GRACE_MS = 60_000;
@@ -19,24 +19,10 @@ const silent = createLogger({ level: 'silent' });
 const postgres = storeHarnesses.find((h) => h.name === 'postgres')!;
 
 /** Commits one TicketPrinted_v1 of a new actor, as the runtime would, at the clock's time. */
-async function commitFact(store: Store, clock: ManualClock): Promise<Message> {
+function commitFact(store: Store, clock: ManualClock): Promise<Message> {
   const actor = `ticket/${randomIds.uuid()}`;
   const at = clock.now().toISOString();
-  const message: NewMessage = { id: randomIds.uuid(), name: 'TicketPrinted_v1', kind: 'event', actor, actorSeq: 1, data: { ticket_id: actor }, metadata: { correlation_id: 'corr' }, occurredAt: at };
-  const [committed] = await store.commit({
-    address: actor,
-    kind: 'ticket',
-    machineId: 'ticket-v1',
-    expectedVersion: 0,
-    state: 'printed',
-    status: 'active',
-    snapshot: {},
-    messages: [message],
-    timers: { set: [], cancel: [], cancelAll: false },
-    journal: { event: { type: 'ticket.print' }, fromState: 'new', toState: 'printed', messageIds: [message.id], at },
-    at,
-  });
-  return committed!;
+  return commitFirstFact(store, { id: randomIds.uuid(), name: 'TicketPrinted_v1', kind: 'event', actor, actorSeq: 1, data: { ticket_id: actor }, metadata: { correlation_id: 'corr' }, occurredAt: at }, 'printed');
 }
 
 const publish = (bus: Bus, message: Message) => bus.publish(streamOf(message), [toBusMessage(message, NOW)]);

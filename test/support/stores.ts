@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Store } from '../../src/actors/ports';
+import type { Message, NewMessage, Store } from '../../src/actors/ports';
 import { openPostgresStore } from '../../src/store/postgres';
 import { openSqliteStore } from '../../src/store/sqlite';
 import { createTestDatabase } from './postgres';
@@ -49,4 +49,22 @@ async function track(open: () => Promise<Store>, dispose: () => Promise<void>): 
     },
   };
   return harness;
+}
+
+/** Commits `message` as the first and only fact of a new actor (`message.actor`), as the runtime would. */
+export async function commitFirstFact(store: Store, message: NewMessage, state = 'done'): Promise<Message> {
+  const [committed] = await store.commit({
+    address: message.actor,
+    kind: message.actor.split('/')[0]!,
+    machineId: `${message.actor.split('/')[0]}-v1`,
+    expectedVersion: 0,
+    state,
+    status: 'active',
+    snapshot: {},
+    messages: [message],
+    timers: { set: [], cancel: [], cancelAll: false },
+    journal: { event: { type: 'test.step' }, fromState: 'new', toState: state, messageIds: [message.id], at: message.occurredAt },
+    at: message.occurredAt,
+  });
+  return committed!;
 }
