@@ -40,6 +40,7 @@ import { busReadiness, createBufferedRelay, createLogRelay, outboxReadiness } fr
 import type { Bus } from './messaging/ports';
 import { createProjectionRunner, UnknownProjectionError, type ProjectionRunner } from './messaging/projections';
 import { createRedisBus } from './messaging/redisBus';
+import { createRetention } from './messaging/retention';
 import { openSqliteBus } from './messaging/sqliteBus';
 import { createLogger, type Logger } from './observability/logger';
 import { createDomainMetrics } from './observability/domainMetrics';
@@ -214,6 +215,8 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   consumers.start();
   deliveryAudit?.start();
   timers.start();
+  const retention = createRetention({ db: store, clock, logger });
+  retention.start();
   const server = startServer(app, config.port, { shutdownTimeoutMs: config.shutdownTimeoutMs });
   logger.info('service started', { port: server.port, mode: config.mode });
 
@@ -233,6 +236,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         // Handlers reply into actors, so they stop before the runtime stops taking commands.
         if (await server.stop(true)) logger.warn('requests still running when SHUTDOWN_TIMEOUT_MS ran out were cut off', { shutdown_timeout_ms: config.shutdownTimeoutMs });
         await timers.stop();
+        await retention.stop();
         await deliveryAudit?.stop();
         await consumers.stop();
         await runtime.close();

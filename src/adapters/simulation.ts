@@ -45,7 +45,27 @@ export interface CallLog {
   clear(service?: string): void;
 }
 
-/** An empty call log. */
+/**
+ * How many calls, and how many records of each kind (files, receipts, charges, rows of a sheet…), a
+ * simulator keeps: it runs as long as the service does (embedded mode's default), so it forgets the
+ * oldest rather than hold every call it was ever sent. A test or a probe looks at far fewer.
+ */
+export const SIM_MEMORY = 10_000;
+
+/** A Map that forgets its oldest entry (by first insertion) past `max` entries. */
+export class RecentMap<K, V> extends Map<K, V> {
+  constructor(private readonly max = SIM_MEMORY) {
+    super();
+  }
+
+  override set(key: K, value: V): this {
+    super.set(key, value);
+    if (this.size > this.max) this.delete(this.keys().next().value as K);
+    return this;
+  }
+}
+
+/** An empty call log that keeps the last SIM_MEMORY calls. */
 export function createCallLog(): CallLog {
   let calls: SimCall[] = [];
   let seq = 0;
@@ -53,6 +73,7 @@ export function createCallLog(): CallLog {
     append(call) {
       const entry: SimCall = { seq: ++seq, ...call, outcome: 'pending', status: null };
       calls.push(entry);
+      if (calls.length > SIM_MEMORY) calls.shift();
       return entry;
     },
     list(filter = {}) {

@@ -5,7 +5,7 @@ import { paddedToPowerOfTwo, placeholders } from '../kernel/statementShapes';
 import type { Logger } from '../observability/logger';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
 import type { Handler } from './handlers';
-import { Loop } from './loop';
+import { Loop } from '../kernel/loop';
 import { olderThan, publishByStream } from './outbox';
 import type { Bus } from './ports';
 

@@ -8,7 +8,7 @@ import { assertStillThere, ownerOnly } from '../kernel/files';
 import { inSpan, spanContextOf, SpanKind } from '../kernel/tracing';
 import type { Logger } from '../observability/logger';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
-import { Loop } from './loop';
+import { Loop } from '../kernel/loop';
 import type { Bus, BusMessage } from './ports';
 import { streamOf, toBusMessage } from './wire';
 

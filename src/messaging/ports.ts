@@ -11,7 +11,7 @@
  *   except those `trim` removed.
  * - Publishing is keyed by message `id` per stream: a message whose id was already published to that
  *   stream is skipped (the others of the batch are appended, in order), so re-sends by the outbox and
- *   its reconciler are harmless. Both remember published ids for PUBLISHED_MEMORY_MS (7 days): Redis
+ *   its reconciler are harmless. Both remember published ids for PUBLISHED_MEMORY_MS (a day): Redis
  *   in marker keys that expire, SQLite in the entries themselves, which `trim` keeps that long.
  *   Consumers still deduplicate by id: delivery to a group is at least once.
  * - `trim` removes the entries that every group of the stream has acknowledged (none pending, none
@@ -21,8 +21,13 @@
  *   `trimEveryMs` (default TRIM_EVERY_MS), so no stream grows for ever.
  */
 
-/** How long a bus remembers the ids it published, to skip re-sends: far longer than any outbox or reconciler lags. */
-export const PUBLISHED_MEMORY_MS = 7 * 24 * 60 * 60 * 1000;
+/**
+ * How long a bus remembers the ids it published, to skip re-sends: far longer than any outbox,
+ * reconciler or delivery audit lags, and shorter than the handlers' inbox is kept (messaging/retention.ts),
+ * which skips what comes again later. Every published message costs a marker (Redis) or an entry
+ * (SQLite) for this long: a week of them was gigabytes at a modest steady rate.
+ */
+export const PUBLISHED_MEMORY_MS = 24 * 60 * 60 * 1000;
 /** How often `publish` trims the stream it appends to. */
 export const TRIM_EVERY_MS = 60_000;
 

@@ -34,6 +34,8 @@ import sqliteVipBundleBookings from '../../migrations/sqlite/0017_vip_bundle_boo
 import postgresVipBundleBookings from '../../migrations/postgres/0017_vip_bundle_bookings.sql' with { type: 'text' };
 import sqliteSeatNaturalOrder from '../../migrations/sqlite/0018_seat_natural_order.sql' with { type: 'text' };
 import postgresSeatNaturalOrder from '../../migrations/postgres/0018_seat_natural_order.sql' with { type: 'text' };
+import sqliteInboxRetention from '../../migrations/sqlite/0019_inbox_retention.sql' with { type: 'text' };
+import postgresInboxRetention from '../../migrations/postgres/0019_inbox_retention.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -61,6 +63,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0016_booking_tickets', sql: sqliteBookingTickets },
   { name: '0017_vip_bundle_bookings', sql: sqliteVipBundleBookings },
   { name: '0018_seat_natural_order', sql: sqliteSeatNaturalOrder },
+  { name: '0019_inbox_retention', sql: sqliteInboxRetention },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -83,6 +86,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0016_booking_tickets', sql: postgresBookingTickets },
   { name: '0017_vip_bundle_bookings', sql: postgresVipBundleBookings },
   { name: '0018_seat_natural_order', sql: postgresSeatNaturalOrder },
+  { name: '0019_inbox_retention', sql: postgresInboxRetention },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

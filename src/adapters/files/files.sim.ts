@@ -1,4 +1,4 @@
-import { createSimulation, type SimulatorControls, type SimulatorDeps } from '../simulation';
+import { createSimulation, RecentMap, type SimulatorControls, type SimulatorDeps } from '../simulation';
 import {
   FILES_OPERATIONS,
   FILES_SERVICE,
@@ -19,9 +19,9 @@ export interface FilesSimulator extends FilesPort, SimulatorControls<FilesOperat
 /** Stores each file once: a second put of the same name keeps the first content and answers "already exists". */
 export function createFilesSimulator(deps: SimulatorDeps): FilesSimulator {
   const sim = createSimulation(FILES_SERVICE, FILES_OPERATIONS, deps, { successStatuses: FILES_SUCCESS_STATUSES });
-  let files = new Map<string, string>();
+  let files = new RecentMap<string, string>();
   sim.onReset(() => {
-    files = new Map();
+    files = new RecentMap();
   });
 
   return {

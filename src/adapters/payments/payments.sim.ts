@@ -1,4 +1,4 @@
-import { createSimulation, type SimulatorControls, type SimulatorDeps } from '../simulation';
+import { createSimulation, RecentMap, type SimulatorControls, type SimulatorDeps } from '../simulation';
 import {
   PAYMENTS_ERROR_CODES,
   PAYMENTS_OPERATIONS,
@@ -27,11 +27,11 @@ export interface PaymentsSimulator extends PaymentsPort, SimulatorControls<Payme
  */
 export function createPaymentsSimulator(deps: SimulatorDeps): PaymentsSimulator {
   const sim = createSimulation(PAYMENTS_SERVICE, PAYMENTS_OPERATIONS, deps, { errorCodes: PAYMENTS_ERROR_CODES });
-  let charges = new Map<string, (ChargeRequest & Charge) | 'declined'>();
-  let refunds = new Map<string, RefundRequest>();
+  let charges = new RecentMap<string, (ChargeRequest & Charge) | 'declined'>();
+  let refunds = new RecentMap<string, RefundRequest>();
   sim.onReset(() => {
-    charges = new Map();
-    refunds = new Map();
+    charges = new RecentMap();
+    refunds = new RecentMap();
   });
 
   return {

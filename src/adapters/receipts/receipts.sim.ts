@@ -1,5 +1,5 @@
 import { isoNow } from '../../kernel/clock';
-import { createSimulation, type SimulatorControls, type SimulatorDeps } from '../simulation';
+import { createSimulation, RecentMap, type SimulatorControls, type SimulatorDeps } from '../simulation';
 import {
   RECEIPTS_OPERATIONS,
   RECEIPTS_SERVICE,
@@ -24,10 +24,10 @@ export interface ReceiptsSimulator extends ReceiptsPort, SimulatorControls<Recei
 export function createReceiptsSimulator(deps: SimulatorDeps): ReceiptsSimulator {
   const sim = createSimulation(RECEIPTS_SERVICE, RECEIPTS_OPERATIONS, deps);
   let issued = new Map<string, IssuedReceipt & { ticket_id: string; idempotency_key: string }>();
-  let voided = new Map<string, VoidReceiptRequest>();
+  let voided = new RecentMap<string, VoidReceiptRequest>();
   sim.onReset(() => {
-    issued = new Map();
-    voided = new Map();
+    issued = new RecentMap();
+    voided = new RecentMap();
   });
 
   return {

@@ -1,4 +1,4 @@
-import { createSimulation, type SimulatorControls, type SimulatorDeps } from '../simulation';
+import { createSimulation, RecentMap, SIM_MEMORY, type SimulatorControls, type SimulatorDeps } from '../simulation';
 import {
   SPREADSHEETS_OPERATIONS,
   SPREADSHEETS_SERVICE,
@@ -15,9 +15,9 @@ export interface SpreadsheetsSimulator extends SpreadsheetsPort, SimulatorContro
 /** Appends every row it receives, duplicates included, as the real service does. */
 export function createSpreadsheetsSimulator(deps: SimulatorDeps): SpreadsheetsSimulator {
   const sim = createSimulation(SPREADSHEETS_SERVICE, SPREADSHEETS_OPERATIONS, deps);
-  let sheets = new Map<string, string[][]>();
+  let sheets = new RecentMap<string, string[][]>();
   sim.onReset(() => {
-    sheets = new Map();
+    sheets = new RecentMap();
   });
 
   return {
@@ -25,6 +25,7 @@ export function createSpreadsheetsSimulator(deps: SimulatorDeps): SpreadsheetsSi
     appendRow: (request, context) => sim.run('appendRow', request, context, () => {
       const rows = sheets.get(request.sheet) ?? [];
       rows.push([...request.columns]);
+      if (rows.length > SIM_MEMORY) rows.shift();
       sheets.set(request.sheet, rows);
     }),
     rows: (sheet) => structuredClone(sheets.get(sheet) ?? []),

@@ -1,4 +1,4 @@
-import { createSimulation, type SimulatorControls, type SimulatorDeps } from '../simulation';
+import { createSimulation, RecentMap, type SimulatorControls, type SimulatorDeps } from '../simulation';
 import {
   TRANSPORTATION_OPERATIONS,
   TRANSPORTATION_SERVICE,
@@ -33,13 +33,13 @@ export interface TransportationSimulator extends TransportationPort, SimulatorCo
  */
 export function createTransportationSimulator(deps: SimulatorDeps): TransportationSimulator {
   const sim = createSimulation(TRANSPORTATION_SERVICE, TRANSPORTATION_OPERATIONS, deps);
-  let flightsByKey = new Map<string, BookedFlight>();
-  let tickets = new Map<string, SimFlightTicket>();
-  let taxis = new Map<string, BookTaxiRequest & BookedTaxi>();
+  let flightsByKey = new RecentMap<string, BookedFlight>();
+  let tickets = new RecentMap<string, SimFlightTicket>();
+  let taxis = new RecentMap<string, BookTaxiRequest & BookedTaxi>();
   sim.onReset(() => {
-    flightsByKey = new Map();
-    tickets = new Map();
-    taxis = new Map();
+    flightsByKey = new RecentMap();
+    tickets = new RecentMap();
+    taxis = new RecentMap();
   });
 
   const bookFlight = (request: BookFlightRequest): BookedFlight => {

@@ -1,4 +1,4 @@
-import { backoffMs } from '../kernel/backoff';
+import { backoffMs } from './backoff';
 
 /** The first pause after a failed step; each further failure doubles it, up to `maxBackoffMs`. */
 const FIRST_BACKOFF_MS = 100;
