@@ -535,12 +535,14 @@ export function createConsumers(options: ConsumersOptions): Consumers {
         }
         if (entries.length === 0) entries = await bus.readNew(stream, handler.group, consumer, batchSize, blockMs);
         await consumeBatch(loop, entries);
+        if (failures > 0) logger.info('consumer loop reads again', { group: handler.group, stream, consumer, failures });
         failures = 0;
       } catch (error) {
         failures += 1;
         // The group may be gone (a Redis that restarted empty): create it again before the next read.
         loop.ready = false;
-        logger.error('consumer loop failed', { group: handler.group, stream, consumer, failures, err: error });
+        // An outage fails every loop at every retry: the 1st, 2nd, 4th, 8th … failure of a loop is logged.
+        if ((failures & (failures - 1)) === 0) logger.error('consumer loop failed', { group: handler.group, stream, consumer, failures, err: error });
         await pause(backoffMs(failures, retry.baseMs, retry.maxMs));
       }
     }
