@@ -91,6 +91,7 @@ for (const mode of MODES) {
       expect(placed.status).toBe(201);
       const holdId = placed.json.hold_id as string;
       payments().setLatency(CHARGE_LATENCY_MS, { operation: 'charge' });
+      const confirmedAt = Date.now();
       const firstConfirm = confirm(holdId).then((r) => r.status, () => 'connection lost' as const);
       await eventually(() => expect(chargeCalls(holdId).map((c) => c.outcome)).toEqual(['pending']), 5_000, 10);
       expect(chargesOf(holdId)).toEqual([]);
@@ -103,7 +104,7 @@ for (const mode of MODES) {
       }, 5_000, 25);
       expect(charge).toMatchObject({ idempotency_key: `hold-${holdId}`, amount: eur('25.00'), payment_method: PAYMENT_METHOD });
       payments().setLatency(0, { operation: 'charge' });
-      return { holdId, placed: placed.json as { expires_at: string }, paymentId: charge!.payment_id };
+      return { holdId, placed: placed.json as { expires_at: string }, confirmedAt, paymentId: charge!.payment_id };
     };
     const restart = async () => {
       child = await startServiceProcess(deployment!.env);
@@ -137,9 +138,10 @@ for (const mode of MODES) {
 
     it('expires the hold that ran out while the service was down, and refunds the one charge exactly once', async () => {
       const eventId = await createEvent(3);
-      const { holdId, placed, paymentId } = await crashWhileCharging(eventId);
-      // Down until the hold has expired, so the restarted service finds it past expires_at.
-      const downUntil = Date.parse(placed.expires_at) + 250;
+      const { holdId, placed, confirmedAt, paymentId } = await crashWhileCharging(eventId);
+      // Down until the hold has expired, so the restarted service finds it past expires_at: a confirm
+      // with less than two charge windows left extends the hold to two windows after it.
+      const downUntil = Math.max(Date.parse(placed.expires_at), confirmedAt + 2 * PAYMENT_CHECK_SECONDS * 1000) + 250;
       await Bun.sleep(Math.max(0, downUntil - Date.now()));
       await restart();
 
