@@ -98,6 +98,8 @@ for (const mode of MODES) {
       expect((await fetch(eventsOf(venue), { headers: authHeaders(t) })).status).toBe(403);
       expect((await fetch(eventsOf(venue), { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
       expect((await fetch(eventsOf(venue))).status).toBe(401);
+      // A token no header could carry is a bad token too: 401, not a 500.
+      expect((await fetch(`${eventsOf(venue)}?access_token=a%0Ab`)).status).toBe(401);
     });
 
     it('asks proxies not to buffer it and nobody to cache it', async () => {

@@ -23,7 +23,7 @@ export interface ReceiptsSimulator extends ReceiptsPort, SimulatorControls<Recei
  */
 export function createReceiptsSimulator(deps: SimulatorDeps): ReceiptsSimulator {
   const sim = createSimulation(RECEIPTS_SERVICE, RECEIPTS_OPERATIONS, deps);
-  let issued = new Map<string, IssuedReceipt & { ticket_id: string; idempotency_key: string }>();
+  let issued = new RecentMap<string, IssuedReceipt & { ticket_id: string; idempotency_key: string }>();
   let voided = new RecentMap<string, VoidReceiptRequest>();
   sim.onReset(() => {
     issued = new RecentMap();

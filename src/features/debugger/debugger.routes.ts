@@ -148,7 +148,13 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
       const authorization = typeof query.access_token === 'string' ? `Bearer ${query.access_token}` : (request.headers.get('authorization') ?? '');
       // userOf verifies once per Request: each new one verifies the token again (its expiry, by the clock), as the auth macro would.
       const refusal = async (): Promise<'invalid' | 'forbidden' | 'revoked' | undefined> => {
-        const user = tokens.userOf(new Request(request.url, { headers: { authorization } }));
+        let user: ReturnType<typeof tokens.userOf>;
+        try {
+          user = tokens.userOf(new Request(request.url, { headers: { authorization } }));
+        } catch {
+          // A token with characters no header may carry (`?access_token=a%0Ab`) is no token.
+          return 'invalid';
+        }
         if (user === undefined) return 'invalid';
         if (user.role !== 'ops') return 'forbidden';
         return (await tokens.opsStanding(user)) ? undefined : 'revoked';

@@ -28,6 +28,8 @@ export function holdHandlers({ runtime, services, clock, ids }: FeatureDeps): Ha
           // Facts of sales made before TicketsSold_v1 carried the e-mail take it from the hold.
           const customerEmail = sold.customer_email ?? ((await runtime.get(`hold/${sold.hold_id}`))?.context as HoldContext | undefined)?.customerEmail ?? '';
           for (const { address, event } of ticketConfirmations({ ...sold, customer_email: customerEmail }, clock.now().toISOString())) {
+            // Made already by the confirm that sold them (the usual case): nothing to refuse and journal.
+            if ((await runtime.get(address)) !== null) continue;
             await reply(runtime, address, event, ctx, true);
           }
         },

@@ -210,8 +210,11 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
           return confirmed(context);
         };
         const outcome = async () => {
+          // Sold by this request's own command: its tickets are made now. Sold by another (a repeat, the
+          // recovery): they were made by that one, or its sale's handler makes them.
+          if (last?.state === 'sold') return sold(last.context);
           const hold = last ?? (await ownHold(params.id, user));
-          if (hold?.state === 'sold') return sold(hold.context);
+          if (hold?.state === 'sold') return confirmed(hold.context);
           if (hold?.state === 'released') return released(params.id);
           // Back in `held` before its expiry: the charge of a concurrent confirm on another instance did not go through.
           if (hold?.state === 'held' && hold.context.expiresAt > now()) {
@@ -222,7 +225,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
 
         let hold = await ownHold(params.id, user);
         if (!hold) return notFound(params.id);
-        if (hold.state === 'sold') return sold(hold.context);
+        if (hold.state === 'sold') return confirmed(hold.context);
         if (hold.state === 'released') return released(params.id);
         // No charge starts past expires_at; one already out (paying) is settled by the hold's recovery.
         if (hold.context.expiresAt <= now()) return expired(params.id);
