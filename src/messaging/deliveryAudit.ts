@@ -39,6 +39,8 @@ const DEFAULT_GRACE_MS = 2 * 60_000;
 const DEFAULT_EVERY_MS = 10_000;
 const DEFAULT_BATCH_SIZE = 1_000;
 const MAX_BACKOFF_MS = 30_000;
+/** Messages a pass sends to the bus again at most (the oldest missing ones). */
+const MAX_RESENT_PER_PASS = 100;
 /** Message ids per inbox lookup, padded to a power of two so that a few statement shapes serve all. */
 const LOOKUP_CHUNK = 256;
 
@@ -48,9 +50,9 @@ const LOOKUP_CHUNK = 256;
  * again: the outbox's reconciler has passed them, and the handlers' groups start afresh. The audit
  * tails the event log behind the handlers. Once a message is `graceMs` old, every handler subscribed to
  * it should have processed it (an inbox row) or given up on it (a dead letter). For a message that some
- * handler has neither for, it publishes the message again through the bus's usual deduplication: a bus
- * that still knows it published the message (in flight, or being retried) appends nothing; a bus that
- * lost it appends it again, and the handlers that had it already skip it by their inbox. The checkpoint
+ * handler has neither for, it asks the bus to republish it: a stream that still holds the message (in
+ * flight, or being retried) appends nothing; a stream that lost it, or trimmed it before a handler
+ * added since had its group, gets it again, and the handlers that had it already skip it by their inbox. The checkpoint
  * moves past a message only once every handler has it, so a message lost while its handler was far
  * behind is still found. Instances may audit at the same time: the bus appends a message once, and the
  * checkpoint moves by compare-and-set. The audit starts at the log's head the first time it runs.
@@ -112,12 +114,15 @@ export function createDeliveryAudit(opts: DeliveryAuditOptions): DeliveryAudit {
       if (waitingFor.length > 0) missing.push(message);
       else if (missing.length === 0) through = message.cursor;
     }
-    const appended = missing.length === 0 ? 0 : await publishByStream(bus, missing, isoNow(clock));
+    // The first few only: while a handler is far behind, its missing messages are still on the stream,
+    // and each pass would otherwise send a batch of payloads for Redis to find there.
+    const resend = missing.slice(0, MAX_RESENT_PER_PASS);
+    const appended = resend.length === 0 ? 0 : await publishByStream(bus, resend, isoNow(clock), 'republish');
     if (appended > 0) {
       recovered.inc(appended);
       logger.warn('the bus had lost messages that not every handler had processed; published them again', {
         messages: appended,
-        message_ids: missing.slice(0, 20).map((m) => m.id),
+        message_ids: resend.slice(0, 20).map((m) => m.id),
       });
     }
     if (through !== from) await advanceCheckpoint(store, DELIVERY_AUDIT_CHECKPOINT, from, through, isoNow(clock));

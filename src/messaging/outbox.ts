@@ -445,18 +445,18 @@ export function olderThan(batch: LoggedMessage[], horizon: number): LoggedMessag
  * many the bus appended (it skips those it already holds). Streams are published concurrently; when
  * one fails the whole call fails after the others settle, and the caller re-sends all of them.
  */
-export function publishByStream(bus: Bus, messages: Message[], publishedAt: string): Promise<number> {
+export function publishByStream(bus: Bus, messages: Message[], publishedAt: string, how: 'publish' | 'republish' = 'publish'): Promise<number> {
   // One PRODUCER span per batch, linked to the sampled traces of (up to 32 of) the messages it carries;
   // a batch of unsampled traces only (a caller who asked for none) records none.
   const links = [...new Set(messages.map((m) => m.metadata.traceparent))].filter(isSampled).slice(0, 32);
-  if (links.length === 0) return publishStreams(bus, messages, publishedAt);
-  return inSpan('outbox publish', { 'messaging.batch.message_count': messages.length }, () => publishStreams(bus, messages, publishedAt), { kind: SpanKind.PRODUCER, links });
+  if (links.length === 0) return publishStreams(bus, messages, publishedAt, how);
+  return inSpan('outbox publish', { 'messaging.batch.message_count': messages.length }, () => publishStreams(bus, messages, publishedAt, how), { kind: SpanKind.PRODUCER, links });
 }
 
 /** Whether a W3C traceparent is valid and has its sampled flag set. */
 const isSampled = (traceparent: string | undefined): traceparent is string => ((spanContextOf(traceparent)?.traceFlags ?? 0) & 1) === 1;
 
-async function publishStreams(bus: Bus, messages: Message[], publishedAt: string): Promise<number> {
+async function publishStreams(bus: Bus, messages: Message[], publishedAt: string, how: 'publish' | 'republish'): Promise<number> {
   const byStream = new Map<string, BusMessage[]>();
   for (const message of messages) {
     const stream = streamOf(message);
@@ -464,7 +464,7 @@ async function publishStreams(bus: Bus, messages: Message[], publishedAt: string
     batch.push(toBusMessage(message, publishedAt));
     byStream.set(stream, batch);
   }
-  const results = await Promise.allSettled([...byStream].map(([stream, batch]) => bus.publish(stream, batch)));
+  const results = await Promise.allSettled([...byStream].map(([stream, batch]) => bus[how](stream, batch)));
   const failed = results.find((result) => result.status === 'rejected');
   if (failed) throw failed.reason;
   return results.reduce((sum, result) => sum + (result.status === 'fulfilled' ? result.value : 0), 0);

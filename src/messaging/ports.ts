@@ -59,6 +59,12 @@ export interface BusEntry {
 export interface Bus {
   /** Appends the messages it has not published before (by id), in order; resolves to how many it appended. */
   publish(stream: string, messages: BusMessage[]): Promise<number>;
+  /**
+   * Appends again each message whose entry the stream no longer holds (trimmed, or lost with the stream
+   * in a Redis that restarted empty), whether or not it was published before; leaves alone those still
+   * on it. For the delivery audit, which sends only messages a handler is known not to have processed.
+   */
+  republish(stream: string, messages: BusMessage[]): Promise<number>;
   /** Creates the group if missing (reading from the start of the stream). Idempotent. */
   ensureGroup(stream: string, group: string): Promise<void>;
   /** Entries never delivered to the group, oldest first; waits up to `blockMs` when there are none. */

@@ -46,15 +46,40 @@ const UNREAD_RETENTION_MS = 60 * 60 * 1000;
 
 /**
  * Appends each message whose id was not yet published to the stream, in order, in one atomic step: the
- * `published:<stream>:<id>` marker is set only if absent, and the entry is added only when it was.
- * KEYS[1] stream key, KEYS[2..] marker keys; ARGV ttl seconds, field name, then the encoded messages
- * in the order of their markers. Returns how many entries were appended.
+ * `published:<stream>:<id>` marker is set only if absent, and the entry is added only when it was; the
+ * marker then holds the entry's id (for REPUBLISH_SCRIPT). KEYS[1] stream key, KEYS[2..] marker keys;
+ * ARGV ttl seconds, field name, then the encoded messages in the order of their markers. Returns how
+ * many entries were appended.
  */
 const PUBLISH_SCRIPT = `
 local appended = 0
 for i = 2, #KEYS do
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('XADD', KEYS[1], '*', ARGV[2], ARGV[i + 1])
+    local id = redis.call('XADD', KEYS[1], '*', ARGV[2], ARGV[i + 1])
+    redis.call('SET', KEYS[i], id, 'KEEPTTL')
+    appended = appended + 1
+  end
+end
+return appended
+`;
+
+/**
+ * Like PUBLISH_SCRIPT, but appends a message again when the entry its marker names is no longer on the
+ * stream (trimmed after its groups acknowledged it, or lost with the stream), or when it has no marker.
+ * A message still on the stream (undelivered, or pending in a group) is left alone.
+ */
+const REPUBLISH_SCRIPT = `
+local appended = 0
+for i = 2, #KEYS do
+  local id = redis.call('GET', KEYS[i])
+  local present = false
+  if id then
+    local ok, entries = pcall(redis.call, 'XRANGE', KEYS[1], id, id)
+    present = ok and #entries > 0
+  end
+  if not present then
+    local added = redis.call('XADD', KEYS[1], '*', ARGV[2], ARGV[i + 1])
+    redis.call('SET', KEYS[i], added, 'EX', ARGV[1])
     appended = appended + 1
   end
 end
@@ -194,11 +219,19 @@ class RedisBus implements Bus {
     this.shared = new Connection(url, connectionOptions({ commandTimeout: COMMAND_TIMEOUT_MS }));
   }
 
-  async publish(stream: string, messages: BusMessage[]): Promise<number> {
+  publish(stream: string, messages: BusMessage[]): Promise<number> {
+    return this.append(PUBLISH_SCRIPT, stream, messages);
+  }
+
+  republish(stream: string, messages: BusMessage[]): Promise<number> {
+    return this.append(REPUBLISH_SCRIPT, stream, messages);
+  }
+
+  private async append(script: string, stream: string, messages: BusMessage[]): Promise<number> {
     const redis = await this.connection();
     if (messages.length === 0) return 0;
     const keys = [this.key(stream), ...messages.map((message) => this.key(`published:${stream}:${message.id}`))];
-    const appended = Number(await redis.eval(PUBLISH_SCRIPT, keys.length, ...keys, PUBLISHED_TTL_SECONDS, MESSAGE_FIELD, ...messages.map(encodeMessage)));
+    const appended = Number(await redis.eval(script, keys.length, ...keys, PUBLISHED_TTL_SECONDS, MESSAGE_FIELD, ...messages.map(encodeMessage)));
     // The messages are on the stream: a failed trim only leaves entries for the next one.
     if (trimDue(this.trimmedAt, stream, this.trimEveryMs)) await this.trim(stream).catch(() => undefined);
     return appended;

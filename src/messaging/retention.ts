@@ -9,6 +9,7 @@ export const INBOX_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 /** Rows one statement deletes: small enough to hold no lock for long, on a table in use. */
 const BATCH = 1_000;
 const DEFAULT_EVERY_MS = 60_000;
+const BACKLOG_PAUSE_MS = 50;
 const MAX_BACKOFF_MS = 60_000;
 
 export interface RetentionOptions {
@@ -60,6 +61,9 @@ export function createRetention({ db, clock, logger, everyMs = DEFAULT_EVERY_MS 
       deleted += count;
       if (count >= BATCH) more = true;
     }
+    // A backlog (the first sweep after an upgrade) is deleted a batch at a time with a breath between,
+    // so that the requests' writes (embedded mode: one SQLite writer) are not kept waiting meanwhile.
+    if (more) await new Promise((resolve) => setTimeout(resolve, BACKLOG_PAUSE_MS));
     return { deleted, more };
   };
 

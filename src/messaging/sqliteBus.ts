@@ -110,6 +110,11 @@ class SqliteBus implements Bus {
     return appended;
   }
 
+  /** The same as `publish`: the stream keeps every entry as long as it remembers the id, so none is lost. */
+  republish(stream: string, messages: BusMessage[]): Promise<number> {
+    return this.publish(stream, messages);
+  }
+
   async ensureGroup(stream: string, group: string): Promise<void> {
     this.assertOpen();
     this.db

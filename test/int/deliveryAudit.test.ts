@@ -10,6 +10,7 @@ import type { Bus } from '../../src/messaging/ports';
 import { createRedisBus } from '../../src/messaging/redisBus';
 import { streamOf, toBusMessage } from '../../src/messaging/wire';
 import { createLogger } from '../../src/observability/logger';
+import { Redis } from 'ioredis';
 import { deleteKeys, requireRedis, testRedisUrl, uniquePrefix } from '../support/redis';
 import { commitFirstFact, storeHarnesses, type StoreHarness } from '../support/stores';
 
@@ -26,14 +27,6 @@ function commitFact(store: Store, clock: ManualClock): Promise<Message> {
 }
 
 const publish = (bus: Bus, message: Message) => bus.publish(streamOf(message), [toBusMessage(message, NOW)]);
-
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await Bun.sleep(5);
-  }
-}
 
 describe('the delivery audit (distributed: Postgres store, Redis bus)', () => {
   let harness: StoreHarness;
@@ -58,6 +51,14 @@ describe('the delivery audit (distributed: Postgres store, Redis bus)', () => {
     consumers = undefined;
   };
   const auditedThrough = async () => (await readCheckpoint(store, DELIVERY_AUDIT_CHECKPOINT)).position;
+  /** Waits for the handler's inbox row, which commits after the handler ran. */
+  const processed = async (message: Message) => {
+    const deadline = Date.now() + 5_000;
+    while ((await store.query('SELECT 1 AS found FROM inbox WHERE handler = $1 AND message_id = $2', ['printer', message.id])).length === 0) {
+      if (Date.now() > deadline) throw new Error(`${message.id} was not processed within 5 s`);
+      await Bun.sleep(5);
+    }
+  };
 
   beforeEach(async () => {
     await requireRedis();
@@ -107,7 +108,7 @@ describe('the delivery audit (distributed: Postgres store, Redis bus)', () => {
       startConsumers();
       const first = await commitFact(store, clock);
       await publish(bus, first);
-      await until(() => printed.includes(first.id));
+      await processed(first);
       await stopConsumers();
       const lost = await commitFact(store, clock);
       await publish(bus, lost);
@@ -119,10 +120,32 @@ describe('the delivery audit (distributed: Postgres store, Redis bus)', () => {
       expect(await audit.runOnce()).toBe(0);
       clock.advance(2_000);
       expect(await audit.runOnce()).toBe(1);
-      await until(() => printed.includes(lost.id));
+      await processed(lost);
       expect(await audit.runOnce()).toBe(0);
       expect(printed.filter((id) => id === lost.id)).toEqual([lost.id]);
       expect(printed.filter((id) => id === first.id)).toEqual([first.id]);
+      expect(await auditedThrough()).toBe(lost.position);
+    });
+  });
+
+  describe('when only the stream was lost (deleted), and Redis still remembers having published the message', () => {
+    it('appends it again all the same, once, and the handler processes it once', async () => {
+      await audit.runOnce();
+      const lost = await commitFact(store, clock);
+      await publish(bus, lost);
+      const raw = new Redis(testRedisUrl());
+      try {
+        await raw.del(`${keyPrefix}${streamOf(lost)}`);
+        expect(await raw.exists(`${keyPrefix}published:${streamOf(lost)}:${lost.id}`)).toBe(1);
+      } finally {
+        raw.disconnect();
+      }
+      startConsumers();
+      clock.advance(GRACE_MS + 1_000);
+      expect(await audit.runOnce()).toBe(1);
+      await processed(lost);
+      expect(await audit.runOnce()).toBe(0);
+      expect(printed).toEqual([lost.id]);
       expect(await auditedThrough()).toBe(lost.position);
     });
   });
@@ -136,7 +159,7 @@ describe('the delivery audit (distributed: Postgres store, Redis bus)', () => {
       expect(await audit.runOnce()).toBe(0);
       expect(await auditedThrough()).toBeLessThan(waiting.position);
       startConsumers();
-      await until(() => printed.includes(waiting.id));
+      await processed(waiting);
       expect(await audit.runOnce()).toBe(0);
       expect(printed).toEqual([waiting.id]);
       expect(await auditedThrough()).toBe(waiting.position);
