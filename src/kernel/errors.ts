@@ -69,12 +69,12 @@ export const notAllowedInState = (address: string, state: string, event: string)
   });
 
 /**
- * 503 STORE_UNAVAILABLE: the database could not be reached or dropped the session. The same request may
- * pass in a moment; nothing was committed unless the session was lost during COMMIT itself, so a
- * client repeats it with the same Idempotency-Key.
+ * 503 STORE_UNAVAILABLE: the database could not be reached, dropped the session, or is out of
+ * connections or disk. The same request may pass in a moment; nothing was committed unless the session
+ * was lost during COMMIT itself, so a client repeats it with the same Idempotency-Key.
  */
 export const storeUnavailable = (cause: unknown) =>
-  new AppError({ code: 'STORE_UNAVAILABLE', status: 503, detail: 'The database cannot be reached; retry shortly', retryable: true, headers: { 'Retry-After': '1' }, cause });
+  new AppError({ code: 'STORE_UNAVAILABLE', status: 503, detail: 'The database cannot take this request now (unreachable, out of connections or of disk); retry shortly', retryable: true, headers: { 'Retry-After': '1' }, cause });
 
 /** 500 INTERNAL with no internals: the one answer to anything unexpected. Repeating the request may succeed. */
 export const internalError = () =>

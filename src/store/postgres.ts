@@ -122,14 +122,15 @@ const CONNECTION_LOST = new Set([
 ]);
 
 /**
- * `error` as the store's callers should see it: a lost or refused connection, or a server that is
- * shutting down (SQLSTATE class 08, 57P), becomes 503 STORE_UNAVAILABLE; anything else (a constraint,
- * a lock timeout, a syntax error) is passed on as it is.
+ * `error` as the store's callers should see it: a lost or refused connection, a server that is
+ * shutting down (SQLSTATE class 08, 57P) or short of resources (class 53: too many connections, disk
+ * full, out of memory) becomes 503 STORE_UNAVAILABLE; anything else (a constraint, a lock timeout, a
+ * syntax error) is passed on as it is.
  */
 function asStoreError(error: unknown): unknown {
   const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
   const sqlState = typeof errno === 'string' ? errno : '';
-  const lost = CONNECTION_LOST.has(String(code)) || sqlState.startsWith('08') || sqlState.startsWith('57P');
+  const lost = CONNECTION_LOST.has(String(code)) || sqlState.startsWith('08') || sqlState.startsWith('57P') || sqlState.startsWith('53');
   return lost ? storeUnavailable(error) : error;
 }
 

@@ -97,6 +97,30 @@ describe('PostgresStore', () => {
     });
   });
 
+  describe('when the server has no connection left for it (SQLSTATE class 53: too many connections, disk full)', () => {
+    it('fails with 503 STORE_UNAVAILABLE (retryable), not an internal error', async () => {
+      const role = `limited_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
+      const admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+      try {
+        // No connection allowed at all: the server answers 53300 "too many connections for role".
+        await admin.query(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 0`);
+        const url = new URL(database.url);
+        url.username = role;
+        const store = await openPostgresStore({ url: url.toString(), poolSize: 2 });
+        try {
+          const error = await store.query('SELECT 1').then(() => undefined, (e: unknown) => e);
+          expect(error).toMatchObject({ status: 503, code: 'STORE_UNAVAILABLE', retryable: true });
+        } finally {
+          await store.close().catch(() => undefined);
+        }
+      } finally {
+        await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+        await admin.end();
+      }
+    });
+  });
+
   describe('when two pools migrate a new database at once', () => {
     it('both succeed and every migration is applied once', async () => {
       const fresh = await createTestDatabase();
