@@ -167,7 +167,9 @@ export function documentProblems<D extends Document>(generated: D, routes: reado
     // Every response carries the correlation and trace ids; a route that takes an idempotency key says
     // when an answer is a replay.
     const idempotent = (operation.parameters ?? []).some((p) => p.name === IDEMPOTENCY_KEY_HEADER);
-    const headers = { ...COMMON_RESPONSE_HEADERS, ...(idempotent ? REPLAYED_HEADER : {}) };
+    // A rate-limited route (its option declared 429 RATE_LIMITED) says where the client stands on every answer.
+    const limited = responses['429']?.content?.[PROBLEM_CONTENT_TYPE]?.examples?.RATE_LIMITED !== undefined;
+    const headers = { ...COMMON_RESPONSE_HEADERS, ...(idempotent ? REPLAYED_HEADER : {}), ...(limited ? RATE_LIMIT_HEADERS : {}) };
     for (const [status, response] of Object.entries(responses)) responses[status] = { ...response, headers: { ...response.headers, ...headers } };
     operation.responses = responses;
   }
@@ -184,6 +186,11 @@ const COMMON_REQUEST_HEADERS: Parameter[] = [
 const COMMON_RESPONSE_HEADERS = {
   [CORRELATION_ID_HEADER]: { description: 'The request\'s correlation id, as sent or as made up', schema: { type: 'string' } },
   [TRACE_ID_HEADER]: { description: 'Trace id of the request\'s span (it continues an incoming traceparent)', schema: { type: 'string' } },
+};
+
+const RATE_LIMIT_HEADERS = {
+  RateLimit: { description: 'Requests left in the window and seconds to its end (draft-ietf-httpapi-ratelimit-headers)', schema: { type: 'string' } },
+  'RateLimit-Policy': { description: 'The limit and the window of the route class', schema: { type: 'string' } },
 };
 
 const REPLAYED_HEADER = { 'Idempotent-Replayed': { description: '`true` on the stored answer to a repeat with the same idempotency key', schema: { type: 'string' } } };

@@ -77,7 +77,7 @@ describe('the OpenAPI document', () => {
     const hold = doc.paths['/api/holds']?.post;
     const own = (response: Response | undefined) => Object.keys(response?.headers ?? {}).filter((name) => ![...RESPONSE_HEADERS, 'Idempotent-Replayed'].includes(name)).sort();
     expect(own(hold?.responses?.['429'])).toEqual(['RateLimit', 'RateLimit-Policy', 'Retry-After']);
-    expect(own(hold?.responses?.['409'])).toEqual(['Retry-After']);
+    expect(own(hold?.responses?.['409'])).toEqual(['RateLimit', 'RateLimit-Policy', 'Retry-After']);
     expect(own(doc.paths['/api/book-tickets']?.post?.responses?.['503'])).toEqual(['Retry-After']);
   });
 
@@ -181,6 +181,9 @@ describe('the OpenAPI document', () => {
       expect([where, codes(op, 413)]).toEqual([where, ['CONTENT_TOO_LARGE']]);
       expect(op.responses?.['500']?.content?.['application/problem+json']?.examples?.INTERNAL?.value).toMatchObject({ detail: 'Internal server error', error: 'Internal server error' });
     }
+    // A rate-limited route says where the client stands on every answer, not only on its 429.
+    expect(Object.keys(doc.paths['/api/auth/login']?.post?.responses?.['200']?.headers ?? {})).toEqual(expect.arrayContaining(['RateLimit', 'RateLimit-Policy']));
+    expect(Object.keys(doc.paths['/api/shows']?.post?.responses?.['201']?.headers ?? {})).not.toContain('RateLimit');
     // A repeat with an idempotency key says it is one.
     expect(Object.keys(doc.paths['/api/shows']?.post?.responses?.['201']?.headers ?? {})).toContain('Idempotent-Replayed');
     expect(Object.keys(doc.paths['/api/shows']?.get?.responses?.['200']?.headers ?? {})).not.toContain('Idempotent-Replayed');
