@@ -164,11 +164,12 @@ export function documentProblems<D extends Document>(generated: D, routes: reado
     for (const extra of [problemResponses(implicit), route.hooks?.detail?.responses ?? {}]) {
       for (const [status, response] of Object.entries(extra)) responses[status] = mergeProblem(responses[status], response as ResponseObject);
     }
-    // Every response carries the correlation and trace ids; a route that takes an idempotency key says
-    // when an answer is a replay.
-    const idempotent = (operation.parameters ?? []).some((p) => p.name === IDEMPOTENCY_KEY_HEADER);
-    // A rate-limited route (its option declared 429 RATE_LIMITED) says where the client stands on every answer.
-    const limited = responses['429']?.content?.[PROBLEM_CONTENT_TYPE]?.examples?.RATE_LIMITED !== undefined;
+    // Every response carries the correlation and trace ids.
+    // Read off the codes the route options declared: an idempotent route (422 IDEMPOTENCY_KEY_REUSED)
+    // says when an answer is a replay, a rate-limited one (429 RATE_LIMITED) where the client stands.
+    const declares = (status: string, code: string) => responses[status]?.content?.[PROBLEM_CONTENT_TYPE]?.examples?.[code] !== undefined;
+    const idempotent = declares('422', 'IDEMPOTENCY_KEY_REUSED');
+    const limited = declares('429', 'RATE_LIMITED');
     const headers = { ...COMMON_RESPONSE_HEADERS, ...(idempotent ? REPLAYED_HEADER : {}), ...(limited ? RATE_LIMIT_HEADERS : {}) };
     for (const [status, response] of Object.entries(responses)) responses[status] = { ...response, headers: { ...response.headers, ...headers } };
     operation.responses = responses;
@@ -195,8 +196,6 @@ const RATE_LIMIT_HEADERS = {
 
 const REPLAYED_HEADER = { 'Idempotent-Replayed': { description: '`true` on the stored answer to a repeat with the same idempotency key', schema: { type: 'string' } } };
 
-/** The header an idempotent route's option declares (http/idempotency.ts). */
-const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
 
 type ResponseObject = NonNullable<Operation['responses']>[string];
 

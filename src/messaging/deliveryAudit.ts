@@ -71,10 +71,15 @@ export function createDeliveryAudit(opts: DeliveryAuditOptions): DeliveryAudit {
     registers: opts.registry ? [opts.registry] : [],
   });
 
+  /** Whether the checkpoint row is known to exist (it is never deleted): asked once, not every pass. */
+  let started = false;
   /** The checkpoint; set to the log's head the first time, so that the audit never replays history. */
   const cursor = async (): Promise<LogCursor> => {
-    const [row] = await store.query('SELECT 1 AS found FROM checkpoints WHERE name = $1', [DELIVERY_AUDIT_CHECKPOINT]);
-    if (row === undefined) await advanceCheckpoint(store, DELIVERY_AUDIT_CHECKPOINT, LOG_START, await store.logHead(), isoNow(clock));
+    if (!started) {
+      const [row] = await store.query('SELECT 1 AS found FROM checkpoints WHERE name = $1', [DELIVERY_AUDIT_CHECKPOINT]);
+      if (row === undefined) await advanceCheckpoint(store, DELIVERY_AUDIT_CHECKPOINT, LOG_START, await store.logHead(), isoNow(clock));
+      started = true;
+    }
     return readCheckpoint(store, DELIVERY_AUDIT_CHECKPOINT);
   };
 
