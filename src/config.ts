@@ -73,6 +73,9 @@ function postgresDriverRefusal(url: string): string | undefined {
   }
 }
 
+/** A key that signs access tokens (HS256). */
+const jwtSecret = z.string().refine((secret) => secret.trim().length >= 32, 'at least 32 characters that are not blanks').optional();
+
 /** The port written in a `redis://` URL, if any: a port past 65535 makes the URL unparsable, but deserves its own message. */
 const writtenPort = (url: string) => /^rediss?:\/\/(?:[^@/?#]*@)?(?:\[[^\]/]*\]|[^:/?#]*):(\d+)(?=[/?#]|$)/.exec(url)?.[1];
 
@@ -114,7 +117,8 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: wholeNumber(0, 3_600_000).default(10_000),
   TIMER_POLL_MS: wholeNumber(10, 60_000).default(250),
   WEBHOOK_SECRET: z.string().min(1).optional(),
-  JWT_SECRET: z.string().refine((secret) => secret.trim().length >= 32, 'at least 32 characters that are not blanks').optional(),
+  JWT_SECRET: jwtSecret,
+  JWT_PREVIOUS_SECRET: jwtSecret,
   JWT_TTL_SECONDS: wholeNumber(60, 86_400).default(3600),
   OPS_EMAIL: z.email().optional(),
   OPS_PASSWORD: z
@@ -156,6 +160,8 @@ export interface Config {
   readonly webhookSecret: string | undefined;
   /** Signs access tokens; required in distributed mode. Embedded mode without it keeps a generated one in `dataDir`. */
   readonly jwtSecret: string | undefined;
+  /** The key JWT_SECRET replaced: tokens it signed are still accepted until they expire, none are signed with it. */
+  readonly jwtPreviousSecret: string | undefined;
   readonly jwtTtlSeconds: number;
   readonly opsEmail: string | undefined;
   /** The ops account's password: with `opsEmail` at start-up, or for `tickets accounts create-ops`. */
@@ -206,6 +212,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (e.POSTGRES_URL && e.JWT_SECRET === undefined) {
     throw new ConfigError('Invalid configuration:\n  JWT_SECRET: required in distributed mode (every instance must verify the tokens of the others)');
   }
+  // The generated key of embedded mode is rotated by deleting its file, which logs everyone out anyway.
+  if (e.JWT_PREVIOUS_SECRET !== undefined && e.JWT_SECRET === undefined) {
+    throw new ConfigError('Invalid configuration:\n  JWT_PREVIOUS_SECRET: needs JWT_SECRET (the key that replaced it)');
+  }
   // OPS_PASSWORD alone is allowed: it is where `tickets accounts create-ops <email>` reads the password.
   if (e.OPS_EMAIL !== undefined && e.OPS_PASSWORD === undefined) {
     throw new ConfigError('Invalid configuration:\n  OPS_PASSWORD: required with OPS_EMAIL');
@@ -228,6 +238,7 @@ export function loadConfig(env: Env = process.env): Config {
     timerPollMs: e.TIMER_POLL_MS,
     webhookSecret: e.WEBHOOK_SECRET,
     jwtSecret: e.JWT_SECRET,
+    jwtPreviousSecret: e.JWT_PREVIOUS_SECRET,
     jwtTtlSeconds: e.JWT_TTL_SECONDS,
     opsEmail: e.OPS_EMAIL,
     opsPassword: e.OPS_PASSWORD,

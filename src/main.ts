@@ -168,7 +168,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
 
   const services = overrides.services ?? createAdapters({ gatewayAddr: config.gatewayAddr, clock, ids, onCall: domainMetrics.observeCall });
   const jwtSecret = await resolveJwtSecret(config);
-  const tokens = createTokens({ secret: jwtSecret, clock, ttlSeconds: config.jwtTtlSeconds, opsStanding: opsTokenStanding(store) });
+  const tokens = createTokens({ secret: jwtSecret, previousSecret: config.jwtPreviousSecret, clock, ttlSeconds: config.jwtTtlSeconds, opsStanding: opsTokenStanding(store) });
   const rateLimitCounter = config.redisAddr ? createRedisCounter({ url: config.redisAddr, keyPrefix: config.redisKeyPrefix }) : createMemoryCounter();
   const rateLimit = createRateLimit({ rules: config.rateLimits, counter: rateLimitCounter, clock, userOf: tokens.userOf, trustedProxyHops: config.trustedProxyHops, logger });
   const idempotency = createIdempotency({ store, clock, callerOf: tokens.callerOf });

@@ -40,6 +40,8 @@ export type VerifyResult = { ok: true; user: AuthUser } | { ok: false; problem: 
 export interface TokenOptions {
   /** The HMAC key (`JWT_SECRET`, or the generated one of embedded mode). */
   secret: string;
+  /** The key `secret` replaced (`JWT_PREVIOUS_SECRET`): its tokens still verify until they expire; none is signed with it. */
+  previousSecret?: string | undefined;
   clock: Clock;
   /** Lifetime of issued tokens (`JWT_TTL_SECONDS`). */
   ttlSeconds: number;
@@ -73,19 +75,28 @@ const SEGMENT = /^[A-Za-z0-9_-]+$/;
  * JWT access tokens, HS256 only (RFC 7519 + RFC 7515). Verification is strict and in this order: three
  * base64url segments; a header whose `alg` is exactly `HS256` (so `none` and every other algorithm are
  * refused before anything else is looked at), `typ` `JWT` and no `crit`; the signature, compared in
- * constant time with the canonical encoding of the expected one; then the claims: `iss` is ours, `sub`
+ * constant time with the canonical encoding of the expected one under the secret or, during a rotation,
+ * the previous secret; then the claims: `iss` is ours, `sub`
  * and `email` are strings, `role` is a known role, `exp` and `iat` are numbers, `exp` is not past,
  * neither `iat` nor `nbf` is in the future (each with the leeway).
  */
 export function createTokens(options: TokenOptions): Tokens {
   const { clock, ttlSeconds } = options;
   const key = Buffer.from(options.secret, 'utf8');
+  const verifyingKeys = [key, ...(options.previousSecret === undefined ? [] : [Buffer.from(options.previousSecret, 'utf8')])];
   const leeway = options.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS;
   const verified = new WeakMap<Request, AuthUser | null>();
   /** The `iat` of each user `verify` returned, kept aside so that AuthUser stays what a token says of its user. */
   const issuedAt = new WeakMap<AuthUser, number>();
   const standing = options.opsStanding ?? (async () => true);
-  const sign = (signingInput: string) => createHmac('sha256', key).update(signingInput).digest('base64url');
+  const sign = (signingInput: string, withKey = key) => createHmac('sha256', withKey).update(signingInput).digest('base64url');
+  const signedByOneOfOurs = (signingInput: string, signature: string) => {
+    const actual = Buffer.from(signature);
+    return verifyingKeys.some((candidate) => {
+      const expected = Buffer.from(sign(signingInput, candidate));
+      return actual.length === expected.length && timingSafeEqual(actual, expected);
+    });
+  };
 
   const verify = (token: string): VerifyResult => {
     if (token.length > MAX_TOKEN_LENGTH) return { ok: false, problem: 'malformed' };
@@ -95,9 +106,7 @@ export function createTokens(options: TokenOptions): Tokens {
     const header = decodeJson(encodedHeader);
     if (header === undefined) return { ok: false, problem: 'malformed' };
     if (header.alg !== HEADER.alg || header.typ !== HEADER.typ || 'crit' in header) return { ok: false, problem: 'algorithm' };
-    const expected = Buffer.from(sign(`${encodedHeader}.${encodedPayload}`));
-    const actual = Buffer.from(signature);
-    if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return { ok: false, problem: 'signature' };
+    if (!signedByOneOfOurs(`${encodedHeader}.${encodedPayload}`, signature)) return { ok: false, problem: 'signature' };
     const claims = decodeJson(encodedPayload);
     if (claims === undefined) return { ok: false, problem: 'malformed' };
     const { iss, sub, email, role, exp, iat, nbf } = claims;

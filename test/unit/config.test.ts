@@ -137,6 +137,14 @@ describe('loadConfig', () => {
       expect(messages({ POSTGRES_URL: 'postgres://h/db', JWT_SECRET: 'x'.repeat(32), REDIS_ADDR: 'redis://:6379' })).toEqual(['  REDIS_ADDR: host:port, or a redis:// or rediss:// URL']);
     });
 
+    it('reads JWT_PREVIOUS_SECRET with the rules of JWT_SECRET, and only beside it', () => {
+      const secret = 'x'.repeat(32);
+      expect(loadConfig({ JWT_SECRET: secret, JWT_PREVIOUS_SECRET: 'y'.repeat(32) }).jwtPreviousSecret).toBe('y'.repeat(32));
+      expect(loadConfig({ JWT_SECRET: secret }).jwtPreviousSecret).toBeUndefined();
+      expect(() => loadConfig({ JWT_SECRET: secret, JWT_PREVIOUS_SECRET: 'short' })).toThrow(/JWT_PREVIOUS_SECRET: at least 32 characters that are not blanks/);
+      expect(() => loadConfig({ JWT_PREVIOUS_SECRET: 'y'.repeat(32) })).toThrow(/JWT_PREVIOUS_SECRET: needs JWT_SECRET/);
+    });
+
     it('refuses a JWT_SECRET of blanks', () => {
       expect(() => loadConfig({ JWT_SECRET: ' '.repeat(40) })).toThrow(/JWT_SECRET/);
     });

@@ -61,6 +61,36 @@ describe('access tokens', () => {
     });
   });
 
+  describe('while the secret is being rotated (JWT_PREVIOUS_SECRET)', () => {
+    const OLD = 'the-old-secret-0123456789abcdef012345';
+    const rotated = (clock: ManualClock) => createTokens({ secret: SECRET, previousSecret: OLD, clock, ttlSeconds: 3600 });
+
+    it('still accepts a token signed with the previous secret, until it expires', () => {
+      const { clock } = setup();
+      const before = createTokens({ secret: OLD, clock, ttlSeconds: 3600 }).issue(ANN).token;
+
+      expect(rotated(clock).verify(before)).toEqual({ ok: true, user: ANN });
+      clock.advance(3600_000 + 30_000);
+      expect(rotated(clock).verify(before)).toEqual({ ok: false, problem: 'expired' });
+    });
+
+    it('signs new tokens with the current secret only', () => {
+      const { clock } = setup();
+      const { token } = rotated(clock).issue(ANN);
+
+      expect(setup().tokens.verify(token)).toEqual({ ok: true, user: ANN });
+      expect(createTokens({ secret: OLD, clock, ttlSeconds: 3600 }).verify(token)).toEqual({ ok: false, problem: 'signature' });
+    });
+
+    it('refuses a token signed with any third secret, and the previous secret does not loosen the other checks', () => {
+      const { clock } = setup();
+
+      expect(rotated(clock).verify(craft(HEADER, claims(), { secret: 'a-third-secret-0123456789abcdef0123456' }))).toEqual({ ok: false, problem: 'signature' });
+      expect(rotated(clock).verify(craft({ alg: 'HS512', typ: 'JWT' }, claims(), { secret: OLD }))).toEqual({ ok: false, problem: 'algorithm' });
+      expect(rotated(clock).verify(craft(HEADER, claims({ iss: 'other' }), { secret: OLD }))).toEqual({ ok: false, problem: 'claims' });
+    });
+  });
+
   describe('when a token was tampered with', () => {
     it('refuses a changed claim (customer made ops) with the original signature', () => {
       const { tokens } = setup();
