@@ -2,10 +2,14 @@ import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } fro
 import { Elysia } from 'elysia';
 import { validationFailed } from '../kernel/errors';
 import type { IdSource } from '../kernel/ids';
+import { ROUTINE_SPAN_ATTRIBUTE } from '../kernel/tracing';
 import { CORRELATION_ID_KEY } from '../observability/logger';
 import { UNMATCHED_ROUTE } from '../observability/metrics';
 import type { Tracing } from '../observability/tracing';
 import { contentTooLarge, invalidUtf8, problemResponse, toProblem, unsupportedCharset, unsupportedContentEncoding, unsupportedMediaType } from './problem';
+
+/** Probes and scrapes, made every few seconds by machines: their traces are not recorded unless the caller's is. */
+const ROUTINE_PATHS = new Set(['/health', '/ready', '/metrics']);
 
 /** What every handler knows about the request it serves (derived into the Elysia context). */
 export type RequestContext = {
@@ -105,7 +109,8 @@ async function strictText(body: { arrayBuffer(): Promise<ArrayBuffer> }): Promis
 /**
  * Request context plugin: for every request (matched or not, successful or failed) it
  * - starts the server span, continuing an incoming W3C `traceparent` or starting a new trace, and makes
- *   it the active context for everything the request does;
+ *   it the active context for everything the request does (a probe's or a scrape's new trace is routine:
+ *   not recorded);
  * - takes `Correlation-ID` (or generates one) and `X-Request-Id`, and puts them with `X-Trace-ID` on the
  *   response, error responses included;
  * - refuses a body declared larger than MAX_BODY_BYTES (413), a compressed body or a charset other
@@ -123,9 +128,10 @@ export function createRequestContext(options: RequestContextOptions) {
   const begin = (request: Request): RequestState => {
     const parent = tracing.extract(request.headers);
     const method = request.method;
+    const path = new URL(request.url).pathname;
     const span = tracing.tracer.startSpan(method, {
       kind: SpanKind.SERVER,
-      attributes: { 'http.request.method': method, 'url.path': new URL(request.url).pathname },
+      attributes: { 'http.request.method': method, 'url.path': path, ...(ROUTINE_PATHS.has(path) ? { [ROUTINE_SPAN_ATTRIBUTE]: true } : {}) },
     }, parent);
     const incomingCorrelation = request.headers.get(CORRELATION_ID_HEADER);
     const incomingRequestId = request.headers.get(REQUEST_ID_HEADER);

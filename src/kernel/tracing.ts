@@ -24,6 +24,13 @@ export interface SpanOptions {
   links?: readonly (string | undefined)[];
 }
 
+/**
+ * Set on a span when it is started to say that it is routine (a liveness or readiness probe, a metrics
+ * scrape): the tracer provider records it only when it continues a sampled trace, so that probes every
+ * few seconds on every instance do not fill the trace store.
+ */
+export const ROUTINE_SPAN_ATTRIBUTE = 'tickets.routine';
+
 const TRACER = 'tickets';
 const getter = { keys: (carrier: Record<string, string>) => Object.keys(carrier), get: (carrier: Record<string, string>, key: string) => carrier[key] };
 

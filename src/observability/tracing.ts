@@ -14,9 +14,17 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { setGlobalErrorHandler, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AlwaysOffSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import {
+  AlwaysOffSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  SamplingDecision,
+  TracerProvider,
+  type Sampler,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
 import { withTimeout } from '../kernel/timeout';
-import { activeTraceparent, inSpan, traceparentOf, type SpanOptions } from '../kernel/tracing';
+import { activeTraceparent, inSpan, ROUTINE_SPAN_ATTRIBUTE, traceparentOf, type SpanOptions } from '../kernel/tracing';
 
 export { recordError } from '../kernel/tracing';
 
@@ -53,6 +61,13 @@ export interface Tracing {
 
 const propagator = new W3CTraceContextPropagator();
 
+/** The root sampler while spans are exported: every trace the service starts, but a routine one. */
+const recordingAllButRoutine: Sampler = {
+  shouldSample: (_context, _traceId, _name, _kind, attributes) =>
+    ({ decision: attributes[ROUTINE_SPAN_ATTRIBUTE] === true ? SamplingDecision.NOT_RECORD : SamplingDecision.RECORD_AND_SAMPLED }),
+  toString: () => 'AllButRoutine',
+};
+
 /** How long a shutdown waits for the last spans to be exported. */
 const SHUTDOWN_FLUSH_MS = 2000;
 
@@ -81,9 +96,10 @@ export function createTracing(options: TracingOptions): Tracing {
     }),
     spanProcessors: processors,
     // With nowhere to send spans, the traces this service starts are not recorded: their spans still
-    // carry ids (X-Trace-ID, the journal, messages' traceparent) but cost next to nothing. A caller's
-    // sampled trace is still recorded and continued as sampled.
-    ...(processors.length === 0 ? { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }) } : {}),
+    // carry ids (X-Trace-ID, the journal, messages' traceparent) but cost next to nothing. Nor are
+    // routine ones (ROUTINE_SPAN_ATTRIBUTE). A caller's sampled trace is still recorded and continued
+    // as sampled.
+    sampler: new ParentBasedSampler({ root: processors.length === 0 ? new AlwaysOffSampler() : recordingAllButRoutine }),
   });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(propagator);

@@ -301,6 +301,20 @@ describe('the HTTP skeleton', () => {
       expect(a).toMatch(/^[0-9a-f]{32}$/);
       expect(a).not.toBe(b);
     });
+
+    it('does not record the traces of probes and scrapes it starts, but records them in a sampled trace of the caller', async () => {
+      const recorded = (traceId: string | null) => spans.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId).length;
+      for (const path of ['/health', '/ready', '/metrics']) {
+        const response = await fetch(app().url(path));
+        expect(response.status).toBe(200);
+        expect(response.headers.get('X-Trace-ID')).toMatch(/^[0-9a-f]{32}$/);
+        expect(recorded(response.headers.get('X-Trace-ID'))).toBe(0);
+      }
+      const traced = await fetch(app().url('/health'), { headers: { traceparent: `00-${INCOMING_TRACE_ID.replace(/^./, 'e')}-${INCOMING_SPAN_ID}-01` } });
+      expect(recorded(traced.headers.get('X-Trace-ID'))).toBe(1);
+      const other = await fetch(app().url('/fixture/context'));
+      expect(recorded(other.headers.get('X-Trace-ID'))).toBeGreaterThanOrEqual(1);
+    });
   });
 
   describe('operations routes', () => {
