@@ -159,6 +159,8 @@ describe('dead letters over HTTP', () => {
         stream: 'events.TicketPrinted_v1',
         message_id: third.id,
         message_name: 'TicketPrinted_v1',
+        actor: `ticket/t${seq - 1}`,
+        correlation_id: `corr-${seq - 1}`,
         error: `no paper for ${third.id}`,
         attempts: 1,
         status: 'dead',

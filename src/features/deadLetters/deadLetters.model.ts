@@ -27,6 +27,10 @@ export const DeadLetterBody = z.object({
   stream: z.string(),
   message_id: z.string(),
   message_name: z.string(),
+  /** The actor whose message it is (`ticket/<id>`): its timeline is `GET /api/actors/<actor>/timeline`. */
+  actor: z.string(),
+  /** The `Correlation-ID` of the request the message came from, as in the logs. */
+  correlation_id: z.string(),
   error: z.string(),
   attempts: z.number().int(),
   status: DeadLetterStatus,
@@ -47,6 +51,8 @@ export function toDeadLetterBody(letter: DeadLetter): DeadLetterBody {
     stream: letter.stream,
     message_id: letter.messageId,
     message_name: letter.message.name,
+    actor: letter.message.actor,
+    correlation_id: letter.message.metadata.correlation_id,
     error: letter.error,
     attempts: letter.attempts,
     status: letter.status,
