@@ -217,7 +217,10 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   timers.start();
   const retention = createRetention({ db: store, clock, logger });
   retention.start();
-  const server = startServer(app, config.port, { shutdownTimeoutMs: config.shutdownTimeoutMs });
+  const server = startServer(app, config.port, {
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    onEscapedError: (error) => logger.error('request failed outside the app', { err: error }),
+  });
   logger.info('service started', { port: server.port, mode: config.mode });
 
   let stopped: Promise<void> | undefined;

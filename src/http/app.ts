@@ -9,7 +9,7 @@ import { recordError, type Tracing } from '../observability/tracing';
 import { healthRoutes, type ReadinessCheck } from './health';
 import { BEARER_SCHEME, documentProblems, successResponse } from './openapiProblems';
 import { PROBLEM_CONTENT_TYPE, problemResponse, toProblem, unsupportedMediaType } from './problem';
-import { createRequestContext, mediaTypeOf, requestContextOf } from './requestContext';
+import { createRequestContext, mediaTypeOf, requestContextOf, requestTarget } from './requestContext';
 
 const OPENAPI_JSON_PATH = '/openapi/json';
 
@@ -68,7 +68,7 @@ export function createApp(deps: AppDeps) {
         logger.error('request failed', {
           err: error,
           method: request.method,
-          url: new URL(request.url).pathname,
+          url: requestTarget(request.url).pathname,
           correlation_id: requestContextOf(request)?.correlationId,
         });
       }

@@ -3,7 +3,7 @@ import type { Store, StoredResponse, Tx } from '../actors/ports';
 import type { Clock } from '../kernel/clock';
 import { problemResponses } from './openapiProblems';
 import { problem } from './problem';
-import { CORRELATION_ID_HEADER, rawBodyOf, REQUEST_ID_HEADER, TRACE_ID_HEADER } from './requestContext';
+import { CORRELATION_ID_HEADER, rawBodyOf, REQUEST_ID_HEADER, requestTarget, TRACE_ID_HEADER } from './requestContext';
 
 /** Who is calling, for the key's scope: two callers never share a key. */
 export type CallerOf = (request: Request) => string | Promise<string>;
@@ -146,7 +146,7 @@ export function createIdempotency(options: IdempotencyOptions) {
             return problem(400, 'VALIDATION_FAILED', 'The request is not valid', { errors: { [IDEMPOTENCY_KEY_HEADER]: [invalid] } });
           }
           const scope = `${await callerOf(request)} ${request.method} ${route}`;
-          const url = new URL(request.url);
+          const url = requestTarget(request.url);
           const rawBody = await rawBodyOf(request);
           const body = typeof mode === 'object' ? await mode.redact(rawBody) : rawBody;
           const fingerprint = await sha256(`${request.method}\n${url.pathname}${url.search}\n${body}`);

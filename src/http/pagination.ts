@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { successResponse, type JsonSchema } from './openapiProblems';
+import { requestTarget } from './requestContext';
 import { QueryWholeNumber, Uuid } from './schemas';
 
 /**
@@ -59,7 +60,7 @@ export const limitParam = QueryWholeNumber(1, 100).default(50);
 
 /** The `Link` header value for the page after `lastKey`, on the request's own URL. */
 export function nextLink(requestUrl: string, cursor: ListCursor, lastKey: readonly string[]): string {
-  const next = new URL(requestUrl);
+  const next = requestTarget(requestUrl);
   next.searchParams.set('cursor', encodeCursor(cursor, lastKey));
   return `<${next.pathname}${next.search}>; rel="next"`;
 }

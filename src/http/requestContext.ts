@@ -8,6 +8,17 @@ import { UNMATCHED_ROUTE } from '../observability/metrics';
 import type { Tracing } from '../observability/tracing';
 import { contentTooLarge, invalidUtf8, problemResponse, toProblem, unsupportedCharset, unsupportedContentEncoding, unsupportedMediaType } from './problem';
 
+/**
+ * The path and query a request was sent to, as a URL on a fixed origin. Never throws: Bun's
+ * `request.url` is the bare path when the Host header is missing or unusable (an HTTP/1.0 health
+ * check sends none), and an absolute URL that does not parse when the Host holds a bad port
+ * (`http://x:abc/health`).
+ */
+export function requestTarget(url: string): URL {
+  const start = url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('://') + 3);
+  return new URL(start < 0 ? '/' : url.slice(start), 'http://localhost');
+}
+
 /** Probes and scrapes, made every few seconds by machines: their traces are not recorded unless the caller's is. */
 const ROUTINE_PATHS = new Set(['/health', '/ready', '/metrics']);
 
@@ -128,7 +139,7 @@ export function createRequestContext(options: RequestContextOptions) {
   const begin = (request: Request): RequestState => {
     const parent = tracing.extract(request.headers);
     const method = request.method;
-    const path = new URL(request.url).pathname;
+    const path = requestTarget(request.url).pathname;
     const span = tracing.tracer.startSpan(method, {
       kind: SpanKind.SERVER,
       attributes: { 'http.request.method': method, 'url.path': path, ...(ROUTINE_PATHS.has(path) ? { [ROUTINE_SPAN_ATTRIBUTE]: true } : {}) },
@@ -266,7 +277,7 @@ function withContextHeaders(response: Response, state: RequestState): Response {
 /** The query string's parameters as text; a repeated one is a list (which the routes' schemas refuse). */
 function queryOf(url: string): Record<string, string | string[]> {
   const query: Record<string, string | string[]> = {};
-  for (const [name, value] of new URL(url).searchParams) {
+  for (const [name, value] of requestTarget(url).searchParams) {
     const earlier = query[name];
     query[name] = earlier === undefined ? value : [...(Array.isArray(earlier) ? earlier : [earlier]), value];
   }

@@ -1,4 +1,5 @@
 import type { AnyElysia } from 'elysia';
+import { problemResponse, toProblem } from './problem';
 import { SERVER_MAX_BODY_BYTES } from './requestContext';
 
 /** A listening HTTP server. */
@@ -17,6 +18,8 @@ export interface ServerOptions {
   hostname?: string;
   /** Upper bound of a graceful stop. */
   shutdownTimeoutMs?: number;
+  /** Told of an error that escaped the app (answered 500 INTERNAL): a bug of the service. */
+  onEscapedError?: (error: unknown) => void;
 }
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -25,7 +28,19 @@ const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 export function startServer(app: AnyElysia, port: number, options: ServerOptions = {}): RunningServer {
   // Elysia turns reusePort on by default; off, a second instance on the same port fails loudly instead
   // of silently sharing the traffic.
-  app.listen({ port, reusePort: false, maxRequestBodySize: SERVER_MAX_BODY_BYTES, ...(options.hostname === undefined ? {} : { hostname: options.hostname }) });
+  app.listen({
+    port,
+    reusePort: false,
+    maxRequestBodySize: SERVER_MAX_BODY_BYTES,
+    // Whatever NODE_ENV says: Bun's development mode answers an error that escapes the app with an
+    // HTML page of source lines and paths. Such an error gets the plain INTERNAL problem instead.
+    development: false,
+    error: (error) => {
+      options.onEscapedError?.(error);
+      return problemResponse(toProblem(error));
+    },
+    ...(options.hostname === undefined ? {} : { hostname: options.hostname }),
+  });
   const server = app.server;
   if (server === null || server.port === undefined) throw new Error(`the server did not start on port ${port}`);
   const timeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;

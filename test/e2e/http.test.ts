@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
+import { Elysia } from 'elysia';
 import type { Store } from '../../src/actors/ports';
 import { createApp } from '../../src/http/app';
 import { createIdempotency } from '../../src/http/idempotency';
@@ -519,6 +521,44 @@ describe('the HTTP skeleton', () => {
   });
 
   describe('server', () => {
+    /** Sends `head` as written on a new connection and returns what came back until the server closed it. */
+    const raw = async (head: string): Promise<string> => {
+      const port = new URL(app().url('/')).port;
+      const chunks: Buffer[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.end(head));
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.on('close', () => resolve());
+        socket.on('error', reject);
+      });
+      return Buffer.concat(chunks).toString('utf8');
+    };
+
+    it('answers an error that escapes the app with the INTERNAL problem, never a page of source lines', async () => {
+      const escaping = startServer(new Elysia().wrap(() => () => {
+        throw new Error('escaped at /secret/path.ts:1');
+      }).get('/boom', () => 'never'), 0);
+      try {
+        const response = await fetch(`http://localhost:${escaping.port}/boom`);
+        await expectProblem(response, 500, 'INTERNAL');
+      } finally {
+        await escaping.stop(false);
+      }
+    });
+
+    it('answers a request without a usable Host header (an HTTP/1.0 health check) like any other', async () => {
+      const health = await raw('GET /health HTTP/1.0\r\n\r\n');
+      expect(health).toStartWith('HTTP/1.1 200');
+      expect(health).toEndWith('\r\n\r\nok');
+      expect(health).toMatch(/\r\nx-trace-id: [0-9a-f]{32}\r\n/i);
+
+      for (const host of ['', 'a b', 'x:abc', 'x:99999', '[::1']) {
+        const answer = await raw(`GET /nope HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+        expect(answer).toStartWith('HTTP/1.1 404');
+        expect(answer).toContain('"code":"ROUTE_NOT_FOUND"');
+      }
+    });
+
     it('stops gracefully: refuses new connections and finishes in-flight requests', async () => {
       const booted = await boot({ store });
       const release = booted.fixture.holdOrders();

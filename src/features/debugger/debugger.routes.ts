@@ -150,7 +150,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
       const refusal = async (): Promise<'invalid' | 'forbidden' | 'revoked' | undefined> => {
         let user: ReturnType<typeof tokens.userOf>;
         try {
-          user = tokens.userOf(new Request(request.url, { headers: { authorization } }));
+          user = tokens.userOf(new Request('http://localhost/', { headers: { authorization } }));
         } catch {
           // A token with characters no header may carry (`?access_token=a%0Ab`) is no token.
           return 'invalid';
