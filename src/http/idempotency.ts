@@ -126,7 +126,7 @@ export function createIdempotency(options: IdempotencyOptions) {
             name: LEGACY_IDEMPOTENCY_KEY_HEADER,
             in: 'header',
             required: false,
-            description: `The same as ${IDEMPOTENCY_KEY_HEADER}, for clients that send this name; ${IDEMPOTENCY_KEY_HEADER} wins when both are sent`,
+            description: `The same as ${IDEMPOTENCY_KEY_HEADER}, for clients that send this name; both at once must carry the same key (400 otherwise)`,
             schema: { type: 'string', minLength: 1, maxLength: MAX_KEY_LENGTH },
           }],
           responses: problemResponses(
@@ -136,6 +136,13 @@ export function createIdempotency(options: IdempotencyOptions) {
         async beforeHandle({ request, route }) {
           if (mode === false) return;
           const key = keyOf(request);
+          // Which of two different keys a retry will send cannot be known: taking either could act twice.
+          const legacy = request.headers.get(LEGACY_IDEMPOTENCY_KEY_HEADER);
+          if (key !== null && legacy !== null && legacy.trim() !== key) {
+            return problem(400, 'VALIDATION_FAILED', 'The request is not valid', {
+              errors: { [IDEMPOTENCY_KEY_HEADER]: [`differs from ${LEGACY_IDEMPOTENCY_KEY_HEADER}: send one key`] },
+            });
+          }
           if (key === null || (key === '' && mode === 'required')) {
             if (mode !== 'required') return;
             return problem(400, 'IDEMPOTENCY_KEY_REQUIRED', `This route requires an ${IDEMPOTENCY_KEY_HEADER} header`);

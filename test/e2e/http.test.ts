@@ -412,6 +412,20 @@ describe('the HTTP skeleton', () => {
       expect(app().fixture.counts.orders).toBe(before + 1);
     });
 
+    it('refuses two different keys in Idempotency-Key and X-Idempotency-Key, and takes the same key sent in both', async () => {
+      const before = app().fixture.counts.orders;
+      const both = (a: string, b: string) => fetch(app().url('/fixture/orders'), json({ quantity: 1 }, { 'Idempotency-Key': a, 'X-Idempotency-Key': b }));
+
+      const refused = await expectProblem(await both('order-a', 'order-b'), 400, 'VALIDATION_FAILED');
+      expect(refused.errors).toEqual({ 'Idempotency-Key': ['differs from X-Idempotency-Key: send one key'] });
+      expect(app().fixture.counts.orders).toBe(before);
+
+      expect((await both('order-same', ' order-same')).status).toBe(201);
+      const again = await fetch(app().url('/fixture/orders'), json({ quantity: 1 }, { 'X-Idempotency-Key': 'order-same' }));
+      expect(again.headers.get('Idempotent-Replayed')).toBe('true');
+      expect(app().fixture.counts.orders).toBe(before + 1);
+    });
+
     it('completes the record after the response when the handler did not, keeping headers', async () => {
       const first = await fetch(app().url('/fixture/plain-orders'), json({ quantity: 3 }, { 'Idempotency-Key': 'plain-1' }));
       expect(first.status).toBe(201);
