@@ -11,6 +11,8 @@ export interface RedisBusOptions {
   trimEveryMs?: number;
   /** How long a stream that no group reads keeps its entries (default an hour; tests use 0). */
   unreadRetentionMs?: number;
+  /** How long a consumer may stay idle with nothing pending before a trim forgets it (default an hour). */
+  staleConsumerMs?: number;
 }
 
 /**
@@ -28,7 +30,13 @@ export interface RedisBusOptions {
  * calls succeed again once it has.
  */
 export function createRedisBus(opts: RedisBusOptions): Bus {
-  return new RedisBus(opts.url, opts.keyPrefix ?? '', opts.trimEveryMs ?? TRIM_EVERY_MS, opts.unreadRetentionMs ?? UNREAD_RETENTION_MS);
+  return new RedisBus(
+    opts.url,
+    opts.keyPrefix ?? '',
+    opts.trimEveryMs ?? TRIM_EVERY_MS,
+    opts.unreadRetentionMs ?? UNREAD_RETENTION_MS,
+    opts.staleConsumerMs ?? STALE_CONSUMER_MS,
+  );
 }
 
 const CONNECT_TIMEOUT_MS = 2_000;
@@ -43,6 +51,11 @@ const MESSAGE_FIELD = 'message';
 const LAG_COUNT_PAGE = 1_000;
 const PUBLISHED_TTL_SECONDS = PUBLISHED_MEMORY_MS / 1000;
 const UNREAD_RETENTION_MS = 60 * 60 * 1000;
+/**
+ * A consumer idle this long with nothing pending is gone (an instance that stopped: each start reads
+ * under a new name). Live consumers read every second or so; one that reads again is created again.
+ */
+const STALE_CONSUMER_MS = 60 * 60 * 1000;
 
 /**
  * Appends each message whose id was not yet published to the stream, in order, in one atomic step: the
@@ -111,7 +124,8 @@ return claimed
  * Trims a stream to what some group still needs, in one atomic step: for each group the oldest pending
  * entry, or when none is pending the entry after its last delivered one; XTRIM MINID removes every
  * entry below the lowest of these. A stream without groups is trimmed below ARGV[1] (an entry id:
- * the end of its retention time).
+ * the end of its retention time). On the way it deletes each consumer idle more than ARGV[2] ms with
+ * nothing pending (its pending entries, had it any, would be lost with it).
  * KEYS[1] stream key. Returns how many entries were removed.
  */
 const TRIM_SCRIPT = `
@@ -129,6 +143,13 @@ local floor = nil
 for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   local info = {}
   for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], info['name'])) do
+    local c = {}
+    for i = 1, #consumer, 2 do c[consumer[i]] = consumer[i + 1] end
+    if tonumber(c['pending']) == 0 and tonumber(c['idle']) > tonumber(ARGV[2]) then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], info['name'], c['name'])
+    end
+  end
   local keep
   if tonumber(info['pending']) > 0 then
     keep = redis.call('XPENDING', KEYS[1], info['name'], '-', '+', 1)[1][1]
@@ -213,6 +234,7 @@ class RedisBus implements Bus {
     keyPrefix: string,
     private readonly trimEveryMs: number,
     private readonly unreadRetentionMs: number,
+    private readonly staleConsumerMs: number,
   ) {
     this.url = url;
     this.keyPrefix = keyPrefix;
@@ -342,7 +364,7 @@ class RedisBus implements Bus {
     // Entry ids start with the millisecond of the append: below this id is everything appended
     // unreadRetentionMs ago or earlier.
     const retainedFrom = `${Math.max(0, Date.now() - this.unreadRetentionMs + 1)}-0`;
-    return Number(await redis.eval(TRIM_SCRIPT, 1, this.key(stream), retainedFrom));
+    return Number(await redis.eval(TRIM_SCRIPT, 1, this.key(stream), retainedFrom, this.staleConsumerMs));
   }
 
   async ping(): Promise<void> {

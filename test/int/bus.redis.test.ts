@@ -171,6 +171,39 @@ describe('redis bus', () => {
     });
   });
 
+  describe('when a stream is trimmed after instances have come and gone', () => {
+    const keyPrefix = uniquePrefix();
+    let bus: Bus;
+
+    afterEach(async () => {
+      await bus.close();
+      await deleteKeys(keyPrefix);
+    });
+
+    it('forgets the consumers idle past staleConsumerMs with nothing pending, and keeps those with pending entries', async () => {
+      bus = createRedisBus({ url: testRedisUrl(), keyPrefix, staleConsumerMs: 50 });
+      await bus.ensureGroup('s', 'g');
+      await bus.publish('s', [message('m1'), message('m2')]);
+      const done = await bus.readNew('s', 'g', 'gone', 1, 0);
+      await bus.ack('s', 'g', done.map((entry) => entry.entryId));
+      await bus.readNew('s', 'g', 'crashed', 1, 0);
+      await Bun.sleep(100);
+      await bus.publish('s', [message('m3')]);
+      const recent = await bus.readNew('s', 'g', 'live', 1, 0);
+      await bus.ack('s', 'g', recent.map((entry) => entry.entryId));
+
+      await bus.trim('s');
+
+      const redis = new Redis(testRedisUrl());
+      try {
+        const consumers = (await redis.xinfo('CONSUMERS', `${keyPrefix}s`, 'g')) as unknown[][];
+        expect(consumers.map((fields) => fields[1]).sort()).toEqual(['crashed', 'live']);
+      } finally {
+        redis.disconnect();
+      }
+    });
+  });
+
   describe('when publishing', () => {
     const keyPrefix = uniquePrefix();
     let bus: Bus;
