@@ -37,8 +37,14 @@ export const DeliverableEmail = z.email()
   .refine((email) => email.slice(0, email.lastIndexOf('@')).length <= 64, 'at most 64 characters before the @')
   .refine((email) => email.slice(email.lastIndexOf('@') + 1).split('.').every((label) => label.length <= 63), 'at most 63 characters between dots of the domain');
 
-/** A start time: RFC 3339 with an offset, read and kept in UTC with `Z`. */
-export const StartTime = z.iso.datetime({ offset: true }).transform((value) => new Date(value).toISOString());
+/**
+ * A start time: RFC 3339 with an offset, read and kept in UTC with `Z`. RFC 3339 lets `T` and `Z` be
+ * written in lower case; the document shows the upper-case form, which is what is sent back.
+ */
+export const StartTime = z.preprocess(
+  (value) => (typeof value === 'string' ? value.toUpperCase() : value),
+  z.iso.datetime({ offset: true }).transform((value) => new Date(value).toISOString()),
+);
 
 /**
  * A UUID as text: 8-4-4-4-12 hex digits of any version and variant, as PostgreSQL and the system we

@@ -29,6 +29,13 @@ for (const mode of MODES) {
         });
       });
 
+      it('reads a start time written with a lower-case t and z (RFC 3339 allows them), kept in UTC with Z', async () => {
+        const created = await call(t.url, 'POST', '/api/shows', show({ dead_nation_id: 'dn-lower', start_time: '2030-06-02t20:00:00.5z' }));
+        expect(created.status).toBe(201);
+        const listed = ((await call(t.url, 'GET', '/api/shows')).json as Array<{ dead_nation_id: string; start_time: string }>).find((s) => s.dead_nation_id === 'dn-lower');
+        expect(listed?.start_time).toBe('2030-06-02T20:00:00.500Z');
+      });
+
       it('refuses a duplicate dead_nation_id with 409 and writes nothing', async () => {
         expect((await call(t.url, 'POST', '/api/shows', show({ dead_nation_id: 'dn-dup' }))).status).toBe(201);
         const before = (await call(t.url, 'GET', '/api/shows')).json.length;
