@@ -93,6 +93,18 @@ for (const mode of MODES) {
       }
     });
 
+    it('finds "beyonce in london" and "renaissance at the wembley": filler words need not match when others do', async () => {
+      for (const q of ['beyonce in london', 'renaissance at the wembley', 'the renaissance tour']) {
+        const r = await eventually(async () => {
+          const r = await search(t, `q=${encodeURIComponent(q)}`);
+          expect(ids(r.json)).toEqual([e.beyonce]);
+          return r.json;
+        });
+        expect(r.total).toBe(1);
+      }
+      expect((await search(t, `q=${encodeURIComponent('zephyr in paris')}`)).json.total).toBe(0);
+    });
+
     it('finds accented names from plain text and typos in names ("motorhed")', async () => {
       await eventually(async () => expect(ids((await search(t, 'q=motorhead')).json)).toEqual([e.show]));
       expect(ids((await search(t, 'q=motorhed')).json)).toEqual([e.show]);

@@ -166,18 +166,37 @@ describe('search matching', () => {
     expect(scoreOf(['metallica', 'london'], fields('Metallica Live', 'Arena', 'London'))).toBe(6);
   });
 
+  it('lets short and filler words (in, at, the, of…) go unmatched beside others, and scores them where they match', () => {
+    expect(scoreOf(['jazz', 'in', 'london'], fields('Jazz Night', 'Club', 'London'))).toBe(6);
+    expect(scoreOf(['jazz', 'at', 'the', 'olympia'], fields('Jazz Gala', 'Olympia'))).toBe(6);
+    expect(scoreOf(['jazz', 'in', 'london'], fields('Jazz in the Park', 'Club', 'London'))).toBe(10);
+    expect(scoreOf(['jazz', 'in', 'london'], fields('Jazz in the Park', 'Club', 'Paris'))).toBeNull();
+    expect(scoreOf(['u2', 'dublin'], fields('Joshua Tree', 'Croke Park', 'Dublin'))).toBe(2);
+    expect(scoreOf(['u2', 'dublin'], fields('U2', 'Croke Park', 'Dublin'))).toBe(6);
+  });
+
+  it('requires the filler words of a query made of nothing else', () => {
+    expect(scoreOf(['the', 'who'], fields('The Who'))).toBe(8);
+    expect(scoreOf(['the', 'who'], fields('The Band'))).toBeNull();
+    expect(scoreOf(['u2'], fields('Joshua Tree'))).toBeNull();
+  });
+
   it('expands each query word into its prefix (3+ letters) and the indexed words within its edits', () => {
     const vocabulary = ['beyonce', 'beyond', 'beyonse', 'london', 'uk', 'ul'];
     expect(expandQuery(['beyonse', 'uk'], vocabulary)).toEqual([
-      { word: 'beyonse', prefix: true, near: ['beyonce'] },
-      { word: 'uk', prefix: false, near: [] },
+      { word: 'beyonse', prefix: true, near: ['beyonce'], optional: false },
+      { word: 'uk', prefix: false, near: [], optional: true },
     ]);
+    expect(expandQuery(['uk'], vocabulary)).toEqual([{ word: 'uk', prefix: false, near: [], optional: false }]);
   });
 
   it('builds an FTS5 query (SQLite) and a tsquery (Postgres) of the same terms', () => {
-    const terms = [{ word: 'beyonse', prefix: true, near: ['beyonce'] }, { word: 'uk', prefix: false, near: [] }];
+    const terms = [{ word: 'beyonse', prefix: true, near: ['beyonce'], optional: false }, { word: 'uk', prefix: false, near: [], optional: false }];
     expect(ftsExpression(terms)).toBe('("beyonse"* OR "beyonce") AND ("uk")');
     expect(tsqueryOf(terms)).toBe("('beyonse':* | 'beyonce') & ('uk')");
+    const withFiller = [terms[0]!, { word: 'in', prefix: false, near: [], optional: true }];
+    expect(ftsExpression(withFiller)).toBe('("beyonse"* OR "beyonce")');
+    expect(tsqueryOf(withFiller)).toBe("('beyonse':* | 'beyonce')");
   });
 
   describe('when ranking candidates', () => {

@@ -33,9 +33,10 @@ async function ensureIndex(store: Store): Promise<void> {
 
 const lexeme = (word: string): string => `'${word.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
 
-/** The tsquery: every word, as itself or a prefix (3+ letters), or one of its near indexed words. */
+/** The tsquery: every word but the optional ones, as itself or a prefix (3+ letters), or one of its near indexed words. */
 export function tsqueryOf(terms: readonly QueryTerm[]): string {
   return terms
+    .filter((term) => !term.optional)
     .map(({ word, prefix, near }) => `(${[`${lexeme(word)}${prefix ? ':*' : ''}`, ...near.map(lexeme)].join(' | ')})`)
     .join(' & ');
 }

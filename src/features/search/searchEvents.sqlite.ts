@@ -52,11 +52,12 @@ const phrase = (word: string): string => `"${word.replaceAll('"', '""')}"`;
 /** The FTS5 query: every word, as itself or a prefix (3+ letters), or one of its near indexed words. */
 export function ftsExpression(terms: readonly QueryTerm[]): string {
   return terms
+    .filter((term) => !term.optional)
     .map(({ word, prefix, near }) => `(${[`${phrase(word)}${prefix ? '*' : ''}`, ...near.map(phrase)].join(' OR ')})`)
     .join(' AND ');
 }
 
-/** The upcoming events (start after `now`) the FTS index recalls for `terms`. */
+/** The upcoming events (start after `now`) the FTS index recalls for `terms` (their optional words left out). */
 export async function recallSqlite(store: Store, terms: readonly QueryTerm[], now: string): Promise<Candidate[]> {
   await ensureIndex(store);
   return store.query<Candidate>(

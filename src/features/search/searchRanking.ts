@@ -6,8 +6,9 @@ import { FIELDS, lengthOf, WEIGHTS } from './searchText';
  *
  * A query word matches an indexed word exactly (quality 1), as its prefix when 3+ letters long (0.9), or
  * within `maxEdits` edits, a transposition of adjacent letters counting as one (one edit 0.8, two 0.6).
- * Every query word must match. A word's score is the best over fields of weight × quality; the event's
- * score is the sum over the query's words.
+ * Every query word must match, but filler words (`isFiller`) beside others: they only add to the score
+ * where they match. A word's score is the best over fields of weight × quality; the event's score is the
+ * sum over the query's words.
  */
 
 const EXACT = 1;
@@ -59,20 +60,34 @@ export function matchQuality(word: string, term: string): number {
   return edits <= limit ? BY_EDITS[edits]! : 0;
 }
 
-/** A query word as the indexes look it up: itself, as a prefix when 3+ letters long, and the indexed words within its edits. */
+/**
+ * Words people put between the words they look for ("jazz in london", "jazz at the olympia"): every
+ * word under 3 letters, and the common longer ones of the languages our events are named in.
+ */
+const FILLERS = new Set(['the', 'and', 'for', 'with', 'from', 'les', 'des', 'une', 'los', 'las', 'del', 'der', 'die', 'das', 'und', 'den']);
+
+/** Whether a (folded) query word is a filler: not required to match when the query has other words. */
+export const isFiller = (word: string): boolean => lengthOf(word) < 3 || FILLERS.has(word);
+
+/**
+ * A query word as the indexes look it up: itself, as a prefix when 3+ letters long, and the indexed
+ * words within its edits. An optional one is not looked up, and scores where it matches.
+ */
 export interface QueryTerm {
   word: string;
   prefix: boolean;
   near: string[];
+  optional: boolean;
 }
 
 /** The query terms of `words`, given the indexed words (`vocabulary`, any order) that might be near them. */
 export function expandQuery(words: readonly string[], vocabulary: readonly string[]): QueryTerm[] {
+  const allFillers = words.every(isFiller);
   return words.map((word) => {
     const limit = maxEdits(word);
     const prefix = lengthOf(word) >= 3;
     const near = limit === 0 ? [] : vocabulary.filter((term) => term !== word && !(prefix && term.startsWith(word)) && editDistance(word, term, limit) <= limit);
-    return { word, prefix, near: [...new Set(near)].sort() };
+    return { word, prefix, near: [...new Set(near)].sort(), optional: !allFillers && isFiller(word) };
   });
 }
 
@@ -109,17 +124,25 @@ function lineMatcher({ word, prefix, near }: QueryTerm): (line: string) => numbe
   };
 }
 
-/** The score of the lines of a `search_text` (FIELDS order) for the terms' matchers, or null when some term matches nothing. */
-function scoreLines(matchers: readonly ((line: string) => number)[], lines: readonly string[]): number | null {
+/** A term's line matcher, and whether the term may match nothing. */
+interface TermMatcher {
+  matches: (line: string) => number;
+  optional: boolean;
+}
+
+const matcherOf = (term: QueryTerm): TermMatcher => ({ matches: lineMatcher(term), optional: term.optional });
+
+/** The score of the lines of a `search_text` (FIELDS order) for the terms' matchers, or null when some required term matches nothing. */
+function scoreLines(matchers: readonly TermMatcher[], lines: readonly string[]): number | null {
   let score = 0;
-  for (const matches of matchers) {
+  for (const { matches, optional } of matchers) {
     let best = 0;
     for (let f = 0; f < lines.length; f++) {
       const weight = WEIGHTS[FIELDS[f]!] ?? 0;
       if (weight * EXACT <= best) continue;
       if (lines[f] !== '') best = Math.max(best, weight * matches(lines[f]!));
     }
-    if (best === 0) return null;
+    if (best === 0 && !optional) return null;
     score += best;
   }
   return Math.round(score * 1e6) / 1e6;
@@ -127,7 +150,7 @@ function scoreLines(matchers: readonly ((line: string) => number)[], lines: read
 
 /** The score of an event whose fields hold `fields` (FIELDS order) for the query `words`, or null when some word matches nothing. */
 export function scoreOf(words: readonly string[], fields: readonly (readonly string[])[]): number | null {
-  return scoreLines(expandQuery(words, fields.flat()).map(lineMatcher), fields.map((terms) => terms.join(' ')));
+  return scoreLines(expandQuery(words, fields.flat()).map(matcherOf), fields.map((terms) => terms.join(' ')));
 }
 
 /** An event the index recalled: its id, start time and stored search text. */
@@ -149,7 +172,7 @@ export interface Ranked {
  * start time, then id; page `page` (1-based) of `size`.
  */
 export function rank(terms: readonly QueryTerm[], candidates: readonly Candidate[], { page, size }: { page: number; size: number }): Ranked {
-  const matchers = terms.map(lineMatcher);
+  const matchers = terms.map(matcherOf);
   const matches: { event_id: string; start_time: string; score: number }[] = [];
   for (const candidate of candidates) {
     const score = scoreLines(matchers, candidate.search_text.split('\n'));
