@@ -94,6 +94,11 @@ describe('search text', () => {
     expect(queryWordsOf('a b c d e f g h i j k l')).toHaveLength(10);
   });
 
+  it('takes a word repeated in a query once, so that repeating it does not weigh it more', () => {
+    expect(queryWordsOf('Jazz jazz JAZZ rock jázz')).toEqual(['jazz', 'rock']);
+    expect(queryWordsOf('a a a a a a a a a a b c')).toEqual(['a', 'b', 'c']);
+  });
+
   it('takes a q of only spaces and format characters as empty', () => {
     for (const q of ['', '  ', '\u200B', ' \u200B\u200D \uFEFF\u2060 ']) expect([q, isBlankQuery(q)]).toEqual([q, true]);
     for (const q of ['{}', '!', 'a\u200B']) expect([q, isBlankQuery(q)]).toEqual([q, false]);

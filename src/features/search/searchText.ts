@@ -38,8 +38,8 @@ export const wordsOf = (text: string): string[] =>
     .filter((word) => word.length > 0)
     .map((word) => (word.length > MAX_WORD_LETTERS ? [...word].slice(0, MAX_WORD_LETTERS).join('') : word));
 
-/** The words of a query, at most 10 (a longer query adds cost, not precision). */
-export const queryWordsOf = (q: string): string[] => wordsOf(q).slice(0, 10);
+/** The distinct words of a query, at most 10 (a longer query adds cost, not precision; a repeated word, weight). */
+export const queryWordsOf = (q: string): string[] => [...new Set(wordsOf(q))].slice(0, 10);
 
 /** A q of nothing but spaces and format characters (a zero-width space) is an empty q: it lists events by date. */
 export const isBlankQuery = (q: string): boolean => q.replace(/[\s\p{Cf}]/gu, '') === '';
