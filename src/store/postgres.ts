@@ -19,7 +19,7 @@ import {
   type TimerSet,
   type Tx,
 } from '../actors/ports';
-import { storeUnavailable } from '../kernel/errors';
+import { concurrentUpdate, storeUnavailable } from '../kernel/errors';
 import { RECORD_MIGRATION, SELECT_APPLIED_MIGRATIONS, pendingOf, postgresMigrations, unknownOf } from './migrations';
 import * as shared from './shared';
 
@@ -27,6 +27,8 @@ export interface PostgresStoreOptions {
   url: string;
   /** Connections in the pool (default 10). */
   poolSize?: number;
+  /** How long a commit written alone waits for a row lock before it gives up (default COMMIT_LOCK_TIMEOUT_MS). */
+  commitLockTimeoutMs?: number;
 }
 
 /**
@@ -38,7 +40,7 @@ export interface PostgresStoreOptions {
  */
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
   const sql = new SQL({ url: opts.url, max: opts.poolSize ?? 10, bigint: false });
-  return new PostgresStore(sql);
+  return new PostgresStore(sql, opts.commitLockTimeoutMs ?? COMMIT_LOCK_TIMEOUT_MS);
 }
 
 /** Key of the advisory lock held while migrating: any fixed number ("tick" in ASCII). */
@@ -49,17 +51,27 @@ const MAX_GROUP = 64;
 /** How long a group transaction waits for a row lock before its commits are written alone instead. */
 const GROUP_LOCK_TIMEOUT_MS = 200;
 /**
+ * How long a commit written alone waits for a row lock: this service holds a show's row for
+ * milliseconds, so a longer wait means a lock held elsewhere (a stuck session, a manual transaction).
+ * The commit then fails with 409 CONCURRENT_UPDATE (retryable) instead of holding its caller and a
+ * connection for as long as the lock lasts.
+ */
+const COMMIT_LOCK_TIMEOUT_MS = 5_000;
+/**
  * After a group failed, its lane's work goes alone for this long: where refusals are common (a show
  * selling out) a group would mostly fail and be written twice.
  */
 const GROUP_PAUSE_MS = 250;
 
+/** The 409s of commits that gave up waiting for a row lock (see commitAlone). */
+const lockTimeouts = new WeakSet<object>();
+
 /** Groupable work waiting for the group transaction in flight to finish. */
 interface Queued {
   /** Its statements, run in the group's transaction. */
   work(tx: Tx): Promise<unknown>;
-  /** The same in a transaction of its own, when the group failed. */
-  alone(): Promise<unknown>;
+  /** The same in a transaction of its own (waiting at most `lockTimeoutMs` for a lock, default the commit lock timeout). */
+  alone(lockTimeoutMs?: number): Promise<unknown>;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -165,7 +177,10 @@ export class PostgresStore implements Store {
   /** Groupable work that may change shared rows, and groupable work that writes only its own rows. */
   private readonly lanes: Record<'shared' | 'ownRows', Lane> = { shared: newLane(), ownRows: newLane() };
 
-  constructor(private readonly sql: SQL) {
+  constructor(
+    private readonly sql: SQL,
+    private readonly commitLockTimeoutMs: number,
+  ) {
     this.pooled = executorOn(sql);
   }
 
@@ -239,9 +254,9 @@ export class PostgresStore implements Store {
       if (inTx) await inTx(tx, messages);
       return messages;
     };
-    const alone = async () => {
+    const alone = async (lockTimeoutMs?: number) => {
       try {
-        return await this.transactionAlone(work);
+        return await this.commitAlone(work, lockTimeoutMs);
       } catch (error) {
         if (isVersionConflict(error)) throw new VersionConflictError(commit.address);
         throw error;
@@ -252,10 +267,29 @@ export class PostgresStore implements Store {
 
   /** A write transaction; a groupable one (see CommitOptions and `commit`) may share it with others. */
   transaction<T>(fn: (tx: Tx) => Promise<T>, options: CommitOptions = {}): Promise<T> {
-    return options.groupable ? this.grouped(fn, () => this.transactionAlone(fn), options) : this.transactionAlone(fn);
+    return options.groupable ? this.grouped(fn, (lockTimeoutMs) => this.commitAlone(fn, lockTimeoutMs), options) : this.transactionAlone(fn);
   }
 
-  private async transactionAlone<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  /**
+   * Commit work in a transaction of its own, waiting at most `lockTimeoutMs` (default
+   * commitLockTimeoutMs) for a row lock: past it, 409 CONCURRENT_UPDATE, remembered in `lockTimeouts`.
+   */
+  private async commitAlone<T>(fn: (tx: Tx) => Promise<T>, lockTimeoutMs = this.commitLockTimeoutMs): Promise<T> {
+    try {
+      return await this.transactionAlone(fn, lockTimeoutMs);
+    } catch (error) {
+      // 55P03 lock_not_available: lock_timeout ran out.
+      if (error instanceof SQL.PostgresError && error.errno === '55P03') {
+        const refusal = concurrentUpdate('Rows this change needs are locked by another transaction; retry');
+        lockTimeouts.add(refusal);
+        throw refusal;
+      }
+      throw error;
+    }
+  }
+
+  /** `fn` in a transaction of its own; with `lockTimeoutMs`, a statement that waits longer for a lock fails (55P03). */
+  private async transactionAlone<T>(fn: (tx: Tx) => Promise<T>, lockTimeoutMs?: number): Promise<T> {
     const connection = await this.sql.reserve().catch(rethrowAsStoreError);
     try {
       const tx: Tx = {
@@ -267,9 +301,13 @@ export class PostgresStore implements Store {
       // driver prepares those and pipelines them, whereas `unsafe` without values is sent on the simple
       // protocol, and nothing queued behind a simple query goes out before its answer is back.
       const begun = connection`BEGIN`.execute();
+      // set_config(…, true) is SET LOCAL; with a bound value it is pipelined with fn's statements (a
+      // statement without values goes on the simple protocol, which stops the pipeline). Issued before
+      // fn is called, so that it runs first.
+      const limited = lockTimeoutMs === undefined ? undefined : tx.query('SELECT set_config($1, $2, true)', ['lock_timeout', `${lockTimeoutMs}ms`]);
       let result: T;
       try {
-        [, result] = await Promise.all([begun, fn(tx)]);
+        [, result] = await Promise.all([begun, fn(tx), limited]);
       } catch (error) {
         await connection`ROLLBACK`.catch(() => undefined);
         throw asStoreError(error);
@@ -285,7 +323,7 @@ export class PostgresStore implements Store {
     }
   }
 
-  private grouped<T>(work: (tx: Tx) => Promise<T>, alone: () => Promise<T>, options: CommitOptions): Promise<T> {
+  private grouped<T>(work: (tx: Tx) => Promise<T>, alone: (lockTimeoutMs?: number) => Promise<T>, options: CommitOptions): Promise<T> {
     const lane = options.ownRowsOnly ? this.lanes.ownRows : this.lanes.shared;
     if (performance.now() < lane.pausedUntil) return alone();
     return new Promise<T>((resolve, reject) => {
@@ -297,11 +335,15 @@ export class PostgresStore implements Store {
   private async writeQueued(lane: Lane): Promise<void> {
     lane.writing = true;
     try {
+      // The lane waits for nothing longer than a group's lock timeout: work that waits longer for a
+      // lock (held outside, a stuck session) goes on alone, and the next groups do not queue behind it.
       while (lane.queued.length > 0) {
         const group = lane.queued.splice(0, MAX_GROUP);
-        if (group.length === 1 || !(await this.writeGroup(group))) {
-          if (group.length > 1) lane.pausedUntil = performance.now() + GROUP_PAUSE_MS;
-          await Promise.all(group.map((item) => item.alone().then(item.resolve, item.reject)));
+        if (group.length === 1) {
+          await this.writeLone(group[0]!);
+        } else if (!(await this.writeGroup(group))) {
+          lane.pausedUntil = performance.now() + GROUP_PAUSE_MS;
+          for (const item of group) void item.alone().then(item.resolve, item.reject);
         }
       }
     } finally {
@@ -309,24 +351,30 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** Writes a group of one alone: at once when it gets its locks within the group's lock timeout, else in the background. */
+  private async writeLone(item: Queued): Promise<void> {
+    try {
+      item.resolve(await item.alone(GROUP_LOCK_TIMEOUT_MS));
+    } catch (error) {
+      if (lockTimeouts.has(error as object)) void item.alone().then(item.resolve, item.reject);
+      else item.reject(error);
+    }
+  }
+
   /** Writes the whole group in one transaction; false (rolled back) when any member failed. */
   private async writeGroup(group: Queued[]): Promise<boolean> {
     let results: unknown[];
     try {
+      // Groups of two instances can lock two shared rows (two shows) in opposite orders; rather than
+      // wait for the deadlock detector (a second by default), a group gives up on a long lock wait
+      // and its members go alone.
       results = await this.transactionAlone(async (tx) => {
-        // Groups of two instances can lock two shared rows (two shows) in opposite orders; rather than
-        // wait for the deadlock detector (a second by default), a group gives up on a long lock wait
-        // and its members go alone.
-        // set_config(…, true) is SET LOCAL; with a bound value it is pipelined with the members'
-        // statements (a statement without values goes on the simple protocol, which stops the pipeline).
-        const lockTimeout = tx.query('SELECT set_config($1, $2, true)', ['lock_timeout', `${GROUP_LOCK_TIMEOUT_MS}ms`]);
         // Issued together, so the driver pipelines every member's statements on the one connection.
         const outcomes = await Promise.allSettled(group.map((item) => item.work(tx)));
-        await lockTimeout;
         const failed = outcomes.find((outcome) => outcome.status === 'rejected');
         if (failed) throw failed.reason;
         return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value);
-      });
+      }, GROUP_LOCK_TIMEOUT_MS);
     } catch {
       return false;
     }

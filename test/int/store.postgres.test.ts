@@ -233,6 +233,50 @@ describe('PostgresStore', () => {
     });
   });
 
+  describe('when a commit of a failed group waits alone for a row lock', () => {
+    it('does not hold up the groups of its lane behind it', async () => {
+      await withLockedRow('lane_hold_locks', async (store, release) => {
+        const id = crypto.randomUUID();
+        const finished: string[] = [];
+        const done = (name: string) => () => void finished.push(name);
+        const first = store.commit(creation(`hold/${id}-1`, false), undefined, { groupable: true }).then(done('first'));
+        const free = store.commit(creation(`hold/${id}-2`, false), undefined, { groupable: true }).then(done('free'));
+        const blocked = store
+          .commit(creation(`hold/${id}-3`, false), async (tx) => void (await tx.execute('UPDATE lane_hold_locks SET n = n + 1 WHERE id = 1')), { groupable: true })
+          .then(done('blocked'));
+        await Promise.all([first, free]);
+        // Past the pause that follows a failed group: these group again in the lane.
+        await Bun.sleep(400);
+        const later = [1, 2, 3].map((i) => store.commit(creation(`hold/${id}-later-${i}`, false), undefined, { groupable: true }).then(done(`later-${i}`)));
+        await Promise.all(later);
+        expect(finished).not.toContain('blocked');
+
+        await release();
+        await blocked;
+      });
+    });
+
+    it('gives up past the commit lock timeout with 409 CONCURRENT_UPDATE (retryable), writing nothing', async () => {
+      const store = await openPostgresStore({ url: database.url, poolSize: 4, commitLockTimeoutMs: 300 });
+      try {
+        await withLockedRow('commit_timeout_locks', async (_, release) => {
+          const address = `timeout/${crypto.randomUUID()}`;
+          const startedAt = performance.now();
+          const error = await store
+            .commit(creation(address), async (tx) => void (await tx.execute('UPDATE commit_timeout_locks SET n = n + 1 WHERE id = 1')), { groupable: true })
+            .then(() => undefined, (e: unknown) => e);
+          expect(performance.now() - startedAt).toBeLessThan(2_000);
+          expect(error).toBeInstanceOf(AppError);
+          expect(error).toMatchObject({ status: 409, code: 'CONCURRENT_UPDATE', retryable: true });
+          expect(await store.query('SELECT address FROM actors WHERE address = $1', [address])).toEqual([]);
+          await release();
+        });
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   describe('when groupable work that writes only its own rows arrives while a commit waits for a lock', () => {
     it('writes it at once in its own lane instead of queueing it behind the blocked commit', async () => {
       await withLockedRow('lane_locks', async (store, release) => {
