@@ -16,7 +16,8 @@ import { contentTooLarge, invalidUtf8, problemResponse, toProblem, unsupportedCh
  */
 export function requestTarget(url: string): URL {
   const start = url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('://') + 3);
-  return new URL(start < 0 ? '/' : url.slice(start), 'http://localhost');
+  // Appended, not resolved against the origin: `//health` is a path, not a host.
+  return new URL(`http://localhost${start < 0 ? '/' : url.slice(start)}`);
 }
 
 /** Probes and scrapes, made every few seconds by machines: their traces are not recorded unless the caller's is. */
@@ -142,7 +143,7 @@ export function createRequestContext(options: RequestContextOptions) {
     const path = requestTarget(request.url).pathname;
     const span = tracing.tracer.startSpan(method, {
       kind: SpanKind.SERVER,
-      attributes: { 'http.request.method': method, 'url.path': path, ...(ROUTINE_PATHS.has(path) ? { [ROUTINE_SPAN_ATTRIBUTE]: true } : {}) },
+      attributes: { 'http.request.method': method, 'url.path': path, ...(ROUTINE_PATHS.has(path.replace(/(?<=.)\/+$/, '')) ? { [ROUTINE_SPAN_ATTRIBUTE]: true } : {}) },
     }, parent);
     const incomingCorrelation = request.headers.get(CORRELATION_ID_HEADER);
     const incomingRequestId = request.headers.get(REQUEST_ID_HEADER);

@@ -10,6 +10,7 @@ import {
   type Span,
   type SpanContext,
 } from '@opentelemetry/api';
+import { AppError } from './errors';
 
 /**
  * Spans, written by hand (auto-instrumentation does not work on Bun), on the vendor-neutral
@@ -60,7 +61,8 @@ export function recordError(span: Span, error: unknown): void {
 
 /**
  * Runs `fn` in a new active span: a child of `options.traceparent` when given, else of the active
- * span. A thrown error is recorded on the span; the span ends when `fn` settles.
+ * span. A thrown error is recorded on the span (a 4xx AppError as a `refused` event, the span's status
+ * left unset); the span ends when `fn` settles.
  */
 export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => T | Promise<T>, options: SpanOptions = {}): Promise<T> {
   const parentContext = spanContextOf(options.traceparent);
@@ -73,7 +75,13 @@ export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span)
     try {
       return await fn(span);
     } catch (error) {
-      recordError(span, error);
+      // A refusal (sold out, not allowed in this state, not found) is an outcome, not a failure of
+      // the span's work: error alerts must not fire on the normal path of a purchase.
+      if (error instanceof AppError && error.status < 500) {
+        span.addEvent('refused', { 'refusal.code': error.code, 'refusal.detail': error.detail });
+      } else {
+        recordError(span, error);
+      }
       throw error;
     } finally {
       span.end();

@@ -306,7 +306,7 @@ describe('the HTTP skeleton', () => {
 
     it('does not record the traces of probes and scrapes it starts, but records them in a sampled trace of the caller', async () => {
       const recorded = (traceId: string | null) => spans.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId).length;
-      for (const path of ['/health', '/ready', '/metrics']) {
+      for (const path of ['/health', '/ready', '/metrics', '/ready/']) {
         const response = await fetch(app().url(path));
         expect(response.status).toBe(200);
         expect(response.headers.get('X-Trace-ID')).toMatch(/^[0-9a-f]{32}$/);

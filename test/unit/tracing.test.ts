@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'bun:test';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
-import { context } from '@opentelemetry/api';
+import { context, SpanStatusCode } from '@opentelemetry/api';
 import { globalErrorHandler } from '@opentelemetry/core';
+import { AppError } from '../../src/kernel/errors';
 import { CORRELATION_ID_KEY } from '../../src/observability/logger';
 import { createTracing, type Tracing } from '../../src/observability/tracing';
 
@@ -48,6 +49,21 @@ describe('tracing', () => {
       const traceparent = await tracing.withSpan('root', {}, () => tracing?.currentTraceparent());
       expect(traceparent).toMatch(/-01$/);
       expect(exporter.getFinishedSpans().map((span) => span.name)).toEqual(['root']);
+    });
+
+    it('marks a span ERROR when its work fails, but not when it was refused (a 4xx AppError): that is an outcome, noted as an event', async () => {
+      const exporter = new InMemorySpanExporter();
+      tracing = createTracing({ serviceName: 'test', spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+      const run = (name: string, error: Error) => tracing!.withSpan(name, {}, () => Promise.reject(error)).catch(() => undefined);
+      await run('refused', new AppError({ code: 'SOLD_OUT', status: 400, detail: 'not enough seats available' }));
+      await run('unavailable', new AppError({ code: 'STORE_UNAVAILABLE', status: 503, detail: 'down' }));
+      await run('broken', new Error('boom'));
+
+      const span = (name: string) => exporter.getFinishedSpans().find((s) => s.name === name)!;
+      expect(span('refused').status.code).toBe(SpanStatusCode.UNSET);
+      expect(span('refused').events.map((e) => [e.name, e.attributes])).toEqual([['refused', { 'refusal.code': 'SOLD_OUT', 'refusal.detail': 'not enough seats available' }]]);
+      expect(span('unavailable').status.code).toBe(SpanStatusCode.ERROR);
+      expect(span('broken').status).toEqual({ code: SpanStatusCode.ERROR, message: 'boom' });
     });
 
     it('reports spans it cannot export, and still shuts down, when the collector is down', async () => {
