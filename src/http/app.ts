@@ -13,6 +13,9 @@ import { createRequestContext, mediaTypeOf, requestContextOf, requestTarget } fr
 
 const OPENAPI_JSON_PATH = '/openapi/json';
 
+/** At most one warning this often while a dependency's outage makes requests fail with 503. */
+const UNAVAILABLE_LOG_EVERY_MS = 10_000;
+
 /** The version of @scalar/api-reference the OpenAPI page loads. */
 const SCALAR_VERSION = '1.76.4';
 
@@ -38,6 +41,8 @@ export interface AppDeps {
 export function createApp(deps: AppDeps) {
   const { store, metrics, tracing, logger, ids } = deps;
   const withProblems = new WeakMap<object, object>();
+  let unavailableLoggedAt = Number.NEGATIVE_INFINITY;
+  let refusedSinceLog = 0;
   // Every route of the app, known once it is built (the document is only asked for after start-up).
   let routes: () => AnyElysia['routes'] = () => [];
   const app = new Elysia()
@@ -62,7 +67,23 @@ export function createApp(deps: AppDeps) {
       // multipart body is a body that is not JSON (415), not malformed JSON.
       const type = mediaTypeOf(request);
       const p = toProblem(error instanceof ParseError && type !== 'application/json' ? unsupportedMediaType(type) : error);
-      if (p.status >= 500) {
+      if (p.status === 503) {
+        // A dependency that is down (the database, the bus) refuses every request alike: the access
+        // log has each one; this says why, once per interval, with how many were refused since.
+        refusedSinceLog += 1;
+        const now = performance.now();
+        if (now - unavailableLoggedAt >= UNAVAILABLE_LOG_EVERY_MS) {
+          unavailableLoggedAt = now;
+          const cause = error instanceof Error ? error.cause : undefined;
+          logger.warn('requests refused: a dependency is unavailable', {
+            code: p.body.code,
+            cause: cause instanceof Error ? cause.message : cause === undefined ? p.body.detail : String(cause),
+            refused_since_last_log: refusedSinceLog,
+            correlation_id: requestContextOf(request)?.correlationId,
+          });
+          refusedSinceLog = 0;
+        }
+      } else if (p.status >= 500) {
         const span = trace.getActiveSpan();
         if (span !== undefined) recordError(span, error);
         logger.error('request failed', {

@@ -244,6 +244,15 @@ describe('the HTTP skeleton', () => {
       expect(JSON.stringify(logged?.err)).toContain('hunter2');
     });
 
+    it('logs a 503 of a dependency that is down as one warning per interval, without a stack per request', async () => {
+      for (const n of [1, 2, 3]) {
+        await expectProblem(await fetch(app().url('/fixture/unavailable'), { headers: { 'Correlation-ID': `corr-down-${n}` } }), 503, 'STORE_UNAVAILABLE');
+      }
+      const lines = app().logLines.filter((l) => String(l.correlation_id).startsWith('corr-down-') && l.msg !== 'request');
+      expect(lines.map((l) => [l.level, l.msg, l.code, l.cause])).toEqual([['warn', 'requests refused: a dependency is unavailable', 'STORE_UNAVAILABLE', 'connect ECONNREFUSED 127.0.0.1:5432']]);
+      expect(lines[0]?.err).toBeUndefined();
+    });
+
     it('sends a returned problem as problem+json', async () => {
       const body = await expectProblem(await fetch(app().url('/fixture/sold-out')), 409, 'SOLD_OUT');
       expect(body).toMatchObject({ detail: 'not enough seats available', errors: {}, retryable: false });

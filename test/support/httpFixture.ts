@@ -1,6 +1,7 @@
 import { Elysia, status } from 'elysia';
 import { z } from 'zod';
 import type { Store } from '../../src/actors/ports';
+import { storeUnavailable } from '../../src/kernel/errors';
 import type { IdSource } from '../../src/kernel/ids';
 import type { createIdempotency } from '../../src/http/idempotency';
 import { problem } from '../../src/http/problem';
@@ -52,6 +53,9 @@ export function httpFixture(deps: HttpFixtureDeps) {
       throw new Error('connection to postgres://admin:hunter2@db failed');
     })
     .get('/sold-out', () => problem(409, 'SOLD_OUT', 'not enough seats available'))
+    .get('/unavailable', () => {
+      throw storeUnavailable(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
+    })
     .get('/context', async ({ correlationId, requestId, traceparent, traceId }) => {
       const child = await tracing.withSpan('fixture.child', { 'fixture.attr': 1 }, () => tracing.currentTraceparent());
       return { correlationId, requestId: requestId ?? null, traceparent, traceId, child: child ?? null };
