@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../actors/ports';
 import { backoffMs, sleep } from '../kernel/backoff';
 import { isoNow, type Clock } from '../kernel/clock';
+import { INBOX_RETENTION_MS } from './retention';
 import { isTerminalFailure, mayHaveActed, retryAfterMsOf } from '../kernel/errors';
 import type { IdSource } from '../kernel/ids';
 import type { Logger } from '../observability/logger';
@@ -428,15 +429,17 @@ export function createConsumers(options: ConsumersOptions): Consumers {
 
   /**
    * Processes, in actor order, the earlier messages of `message`'s actor that `handler` handles and has
-   * neither processed nor dead-lettered (they may still be on their way through another stream).
+   * neither processed nor dead-lettered (they may still be on their way through another stream), of
+   * the last INBOX_RETENTION_MS: an older one was delivered long ago, and its inbox row may be swept.
    * Processing a message settles every earlier one first, so when the latest earlier one is settled, all
    * are: that lookup is the common case, and the long history of a busy actor is not scanned each time.
    */
   const catchUp = async (handler: Handler, message: BusMessage): Promise<void> => {
     if (message.actorSeq <= 1 || (settledThrough.get(memoryKey(handler, message.actor)) ?? 0) >= message.actorSeq - 1) return;
-    const names = placeholders(handler.messageNames.length, 3);
-    const earlier = `SELECT m.id FROM messages m WHERE m.actor = $1 AND m.actor_seq < $2 AND m.name IN (${names})`;
-    const params = [message.actor, message.actorSeq, ...handler.messageNames];
+    const names = placeholders(handler.messageNames.length, 4);
+    // Messages older than the inbox keeps its rows were delivered long ago: their rows may be gone.
+    const earlier = `SELECT m.id FROM messages m WHERE m.actor = $1 AND m.actor_seq < $2 AND m.occurred_at >= $3 AND m.name IN (${names})`;
+    const params = [message.actor, message.actorSeq, new Date(clock.now().getTime() - INBOX_RETENTION_MS).toISOString(), ...handler.messageNames];
     const [latest] = await store.query<{ id: string }>(`${earlier} ORDER BY m.actor_seq DESC LIMIT 1`, params);
     if (latest === undefined || (await isSettled(handler, latest.id))) return;
     const handlerParam = `$${params.length + 1}`;

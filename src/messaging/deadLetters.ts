@@ -90,7 +90,9 @@ export interface DeadLetters {
   /**
    * Marks as redriven the dead letters of `handler` for messages of `actor` that `settled` picks: their
    * step has since been asked again and done (a VIP bundle's step check sends a new command), so they
-   * need no operator. Resolves to how many.
+   * need no operator. Each is recorded as processed by the handler too (its inbox row, in the same
+   * transaction), so that no later delivery or catch-up of the actor's messages runs it again: a dead
+   * letter no longer `dead` with no inbox row would read as a message never handled. Resolves to how many.
    */
   settle(handler: string, actor: string, settled: (message: BusMessage) => boolean): Promise<number>;
 }
@@ -228,8 +230,14 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
       );
       let count = 0;
       for (const row of rows) {
-        if (!settled(JSON.parse(row.message) as BusMessage)) continue;
-        count += await store.execute("UPDATE dead_letters SET status = 'redriven', redriven_at = $2 WHERE id = $1 AND status = 'dead'", [row.id, isoNow(clock)]);
+        const message = JSON.parse(row.message) as BusMessage;
+        if (!settled(message)) continue;
+        const at = isoNow(clock);
+        count += await store.transaction(async (tx) => {
+          const marked = await tx.execute("UPDATE dead_letters SET status = 'redriven', redriven_at = $2 WHERE id = $1 AND status = 'dead'", [row.id, at]);
+          if (marked > 0) await tx.execute('INSERT INTO inbox (handler, message_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [handler, message.id, at]);
+          return marked;
+        });
       }
       return count;
     },

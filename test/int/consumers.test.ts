@@ -8,6 +8,7 @@ import { ManualClock } from '../../src/kernel/clock';
 import { randomIds } from '../../src/kernel/ids';
 import { createConsumers, type Consumers, type ConsumersOptions } from '../../src/messaging/consumers';
 import { createDeadLetters } from '../../src/messaging/deadLetters';
+import { INBOX_RETENTION_MS } from '../../src/messaging/retention';
 import { defineHandler, PoisonMessageError, type Handler, type HandlerContext, type LocalHandlerContext, type MessageHandler } from '../../src/messaging/handlers';
 import type { Bus, BusMessage } from '../../src/messaging/ports';
 import { createRedisBus } from '../../src/messaging/redisBus';
@@ -753,6 +754,46 @@ for (const { name, make } of modes) {
 
         expect(seen.map((s) => s.seq)).toEqual([1, 2, 3]);
         expect(await effects(store, 'sales')).toEqual(idsOf([placed!, sold!, replaced!]));
+      });
+
+      it('does not catch up an earlier message whose dead letter was settled: settling counts it as processed', async () => {
+        const ran: number[] = [];
+        const steps = defineHandler({
+          name: 'steps',
+          effect: 'external',
+          on: {
+            BookingMade_v1: (message) => {
+              ran.push(message.actorSeq);
+              if (message.actorSeq === 1) throw new PoisonMessageError('the first step failed');
+            },
+          },
+        });
+        const [first, second] = await commit(store, 'booking/a', 'BookingMade_v1', 'BookingMade_v1');
+        const consumers = start([steps]);
+        await publish(mode.bus, first!);
+        await consumers.drain();
+        expect(await deadLetterRows()).toMatchObject([{ message_id: first!.id, status: 'dead' }]);
+
+        // The step was asked again and done by another message: its first delivery needs no operator.
+        expect(await createDeadLetters({ store, clock, consumers }).settle('steps', 'booking/a', () => true)).toBe(1);
+        await publish(mode.bus, second!);
+        await consumers.drain();
+
+        expect(ran).toEqual([1, 2]);
+        expect(await deadLetterRows()).toMatchObject([{ message_id: first!.id, status: 'redriven' }]);
+      });
+
+      it('does not catch up an earlier message older than the inbox keeps its rows: it was delivered long ago', async () => {
+        const seen: Seen[] = [];
+        const [first, second] = await commit(store, 'booking/a', 'BookingMade_v1', 'BookingMade_v1');
+        clock.advance(INBOX_RETENTION_MS + 60_000);
+        const consumers = start([recorder('late', ['BookingMade_v1'], seen)]);
+
+        await publish(mode.bus, second!);
+        await consumers.drain();
+
+        expect(seen.map((s) => s.seq)).toEqual([2]);
+        expect(first!.actorSeq).toBe(1);
       });
 
       it('ignores earlier messages of the actor that the handler does not handle', async () => {
