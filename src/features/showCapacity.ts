@@ -9,10 +9,13 @@ import type { Message, SqlExecutor, Tx } from '../actors/ports';
  * (`reclaimLapsedHolds`), so a lapsed hold never stops a sale.
  */
 
-/** Whether a show with this id exists (shows are never deleted, so a yes stays true). */
-export async function showExists(db: SqlExecutor, showId: string): Promise<boolean> {
-  const rows = await db.query('SELECT 1 FROM shows WHERE show_id = $1', [showId]);
-  return rows.length > 0;
+/** The seats of a show free at `now` (live holds taken off, lapsed ones not), or null when there is no such show. */
+export async function seatsLeft(db: SqlExecutor, showId: string, now: string): Promise<number | null> {
+  const [row] = await db.query<{ left: number }>(
+    `SELECT number_of_tickets - seats_taken - ${liveHeldSeatsSql('shows.show_id', '$2')} AS left FROM shows WHERE show_id = $1`,
+    [showId, now],
+  );
+  return row === undefined ? null : Number(row.left);
 }
 
 /** The hold policy of every show: shows have none of their own (API.md's defaults). */

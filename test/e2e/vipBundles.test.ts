@@ -38,6 +38,17 @@ for (const mode of MODES) {
       expect(response.status).toBe(201);
       return response.json as { vip_bundle_id: string; booking_id: string };
     };
+    /** A bundle started as the route starts it, but past the route's check of the seats left: its saga finds out. */
+    const startBundle = async (showId: string, numberOfTickets: number) => {
+      const ids = { vip_bundle_id: crypto.randomUUID(), booking_id: crypto.randomUUID() };
+      const now = t.clock!.now().toISOString();
+      await t.service.runtime.send(`vipBundle/${ids.vip_bundle_id}`, {
+        type: 'vipBundle.start', now, ...ids, show_id: showId, number_of_tickets: numberOfTickets,
+        customer_email: 'vip@example.com', passengers: ['Ann Lee', 'Bob Ray'], inbound_flight_id: 'FL-IN-1', returned_flight_id: 'FL-RET-1',
+        deadline_at: new Date(Date.parse(now) + DEADLINE_SECONDS * 1000).toISOString(),
+      }, { create: true, metadata: { correlation_id: `start-${ids.vip_bundle_id}` } });
+      return ids;
+    };
     const bundleOf = async (id: string): Promise<Bundle> => (await call(t.url, 'GET', `/api/vip-bundles/${id}`)).json;
     const settled = (id: string, status: string) => eventually(async () => {
       const bundle = await bundleOf(id);
@@ -223,9 +234,21 @@ for (const mode of MODES) {
     });
 
     describe('when there are not enough seats', () => {
-      it('fails with no flight or taxi call and no seat taken, and refunds a ticket confirmed for its booking anyway', async () => {
+      it('answers 400 SOLD_OUT at once when the show has fewer seats left than asked, and starts nothing', async () => {
         const showId = await createShow(1);
-        const { vip_bundle_id: id, booking_id: bookingId } = await bookBundle(showId, { number_of_tickets: 2 });
+        const bundles = async () => Number((await t.service.store.query<{ n: number }>("SELECT COUNT(*) AS n FROM actors WHERE kind = 'vipBundle'"))[0]?.n);
+        const before = await bundles();
+        const response = await call(t.url, 'POST', '/api/book-vip-bundle', {
+          customer_email: 'vip@example.com', number_of_tickets: 2, show_id: showId, passengers: ['Ann Lee', 'Bob Ray'], inbound_flight_id: 'FL-IN-1', returned_flight_id: 'FL-RET-1',
+        });
+        expect([response.status, response.json.code, response.json.error]).toEqual([400, 'SOLD_OUT', 'not enough seats available']);
+        expect(await bundles()).toBe(before);
+        expect(await availableSeats(showId)).toBe(1);
+      });
+
+      it('fails, when they went between the request and its saga, with no flight or taxi call and no seat taken, and refunds a ticket confirmed for its booking anyway', async () => {
+        const showId = await createShow(1);
+        const { vip_bundle_id: id, booking_id: bookingId } = await startBundle(showId, 2);
 
         const bundle = await settled(id, 'failed');
         expect(bundle.legs.tickets).toMatchObject({ status: 'failed', reason: 'not enough seats available' });
@@ -252,7 +275,7 @@ for (const mode of MODES) {
         const showId = await createShow(1);
         // The 201 hands out the booking id at once; a ticket confirmed right then races the saga's booking.
         const bundles = await Promise.all(Array.from({ length: 8 }, async () => {
-          const bundle = await bookBundle(showId, { number_of_tickets: 2 });
+          const bundle = await startBundle(showId, 2);
           return { ...bundle, ticketId: await confirmTicket(bundle.booking_id) };
         }));
         for (const { vip_bundle_id: id, ticketId } of bundles) {

@@ -6,7 +6,7 @@ import { problemResponses, successResponse } from '../../http/openapiProblems';
 import { problem } from '../../http/problem';
 import { createRequestContext } from '../../http/requestContext';
 import type { FeatureDeps } from '../feature';
-import { showExists } from '../showCapacity';
+import { seatsLeft } from '../showCapacity';
 import { BookedVipBundle, BookVipBundleBody, isCompensating, toVipBundle, VipBundle, VipBundleParams } from './vipBundles.model';
 import { hasStuckCompensation } from './vipBundles.queries';
 
@@ -27,9 +27,13 @@ export function vipBundlesRoutes({ runtime, store, clock, ids, tracing, idempote
     .post(
       '/book-vip-bundle',
       async ({ body, idempotency, correlationId, requestId, traceparent, traceId }) => {
-        // As book-tickets: an unknown show is 404 now, not a bundle that fails in the background.
-        if (!(await showExists(store, body.show_id))) return problem(404, 'SHOW_NOT_FOUND', `show ${body.show_id} not found`);
+        // As book-tickets: an unknown show is 404 now, and a show without the seats asked for 400, not a
+        // bundle that fails in the background. Seats that go between this check and the saga's booking
+        // are still found out by the saga.
         const now = clock.now().toISOString();
+        const left = await seatsLeft(store, body.show_id, now);
+        if (left === null) return problem(404, 'SHOW_NOT_FOUND', `show ${body.show_id} not found`);
+        if (left < body.number_of_tickets) return problem(400, 'SOLD_OUT', 'not enough seats available');
         const vipBundleId = ids.uuid();
         const bookingId = ids.uuid();
         return sendCommand(runtime, {
@@ -52,7 +56,7 @@ export function vipBundlesRoutes({ runtime, store, clock, ids, tracing, idempote
         detail: {
           summary: 'Book tickets, an inbound and a return flight and a taxi as one bundle',
           description: '201 at once with `Location`; the saga runs in the background (follow it at the Location).',
-          responses: { ...problemResponses({ 404: ['SHOW_NOT_FOUND'] }), ...successResponse(201, 'Bundle started', { headers: ['Location'] }) },
+          responses: { ...problemResponses({ 400: ['SOLD_OUT'], 404: ['SHOW_NOT_FOUND'] }), ...successResponse(201, 'Bundle started', { headers: ['Location'] }) },
         },
         response: { 201: BookedVipBundle },
       },
