@@ -1,4 +1,4 @@
-import { assertEvent, assign, emit, setup } from 'xstate';
+import { and, assertEvent, assign, emit, setup } from 'xstate';
 import type { CallNote } from '../shared/calls';
 import type { Price } from '../shared/money';
 import { addMs, cancelTimer, setTimer } from '../shared/timers';
@@ -69,9 +69,10 @@ export type HoldEvent =
   | { type: 'hold.expire'; now: string; due_at: string }
   | { type: 'hold.pay'; now: string; payment_method: string; amount: Price; payment_check_seconds?: number }
   | { type: 'hold.checkPayment'; now: string; due_at: string }
-  | { type: 'payment.declined'; now: string; call?: CallNote }
+  /** `idempotency_key`: the charge declined (absent in events of earlier versions: the one out). */
+  | { type: 'payment.declined'; now: string; idempotency_key?: string; call?: CallNote }
   /** The charge's outcome; `payment_id` null for a hold with nothing to pay. */
-  | { type: 'hold.confirm'; now: string; payment_id: string | null; ticket_ids: string[]; call?: CallNote };
+  | { type: 'hold.confirm'; now: string; payment_id: string | null; ticket_ids: string[]; idempotency_key?: string; call?: CallNote };
 
 export interface HoldContext {
   holdId: string;
@@ -118,6 +119,13 @@ export const holdMachine = setup({
     isCurrentCheck: ({ context, event }) => event.type === 'hold.checkPayment' && event.due_at === context.payment?.checkAt,
     isLive: ({ context, event }) => event.now < context.expiresAt,
     isPaid: ({ event }) => event.type === 'hold.confirm' && event.payment_id !== null,
+    /**
+     * A decline of the charge out now. One of an earlier charge (declined already, answered again to a
+     * second confirm or to the recovery) must not end the later one: the hold would charge a third time
+     * while the second may still go through.
+     */
+    isOfChargeOut: ({ context, event }) =>
+      event.type === 'payment.declined' && (event.idempotency_key === undefined || event.idempotency_key === context.payment?.idempotencyKey),
     /** A live hold whose first charge near its end needs more time than is left. */
     isOnChargeExtension: ({ context }) => typeof context.expiresBeforeCharge === 'string',
     isLiveButShortForCharge: ({ context, event }) =>
@@ -250,8 +258,8 @@ export const holdMachine = setup({
           { target: 'expired', actions: ['clearPayment', 'tellExpired', 'askRefundLatePayment', 'cancelExpiry', 'cancelPaymentCheck'] },
         ],
         'payment.declined': [
-          { guard: 'isOnChargeExtension', target: 'held', actions: ['clearPayment', 'cancelPaymentCheck', 'restoreOwnExpiry', 'tellOwnExpiryBack', 'scheduleExpiry'] },
-          { target: 'held', actions: ['clearPayment', 'cancelPaymentCheck'] },
+          { guard: and(['isOfChargeOut', 'isOnChargeExtension']), target: 'held', actions: ['clearPayment', 'cancelPaymentCheck', 'restoreOwnExpiry', 'tellOwnExpiryBack', 'scheduleExpiry'] },
+          { guard: 'isOfChargeOut', target: 'held', actions: ['clearPayment', 'cancelPaymentCheck'] },
         ],
         'hold.expire': { guard: 'isCurrentDeadline', target: 'expired', actions: 'tellExpired' },
         'hold.checkPayment': { guard: 'isCurrentCheck', actions: ['askCharge', 'assignNextCheck', 'schedulePaymentCheck'] },
@@ -262,7 +270,7 @@ export const holdMachine = setup({
     expired: {
       on: {
         'hold.confirm': { guard: 'isPaid', actions: ['clearPayment', 'askRefundLatePayment', 'cancelPaymentCheck'] },
-        'payment.declined': { actions: ['clearPayment', 'cancelPaymentCheck'] },
+        'payment.declined': { guard: 'isOfChargeOut', actions: ['clearPayment', 'cancelPaymentCheck'] },
         'hold.checkPayment': { guard: 'isCurrentCheck', actions: ['askCharge', 'assignNextCheck', 'schedulePaymentCheck'] },
       },
     },

@@ -420,6 +420,9 @@ for (const mode of MODES) {
         const { timeline } = (await call(t.url, 'GET', `/api/bookings/${id}/timeline`, undefined, opsHeaders(t))).json;
         const charges = timeline.filter((e: { kind: string }) => e.kind === 'external.call');
         expect(charges.map((e: { name: string; status: string; error?: string }) => [e.name, e.status, e.error])).toEqual([['payments.charge', 'failed', 'declined']]);
+        // The decline names the charge it answers, so that it can never end a later charge of the hold.
+        const declines = (await t.service.store.readJournal(`hold/${id}`)).filter((entry) => entry.event.type === 'payment.declined');
+        expect(declines.map((entry) => (entry.event as { idempotency_key?: string }).idempotency_key)).toEqual([`hold-${id}`]);
       });
 
       it('answers 502 PAYMENT_FAILED, not a decline, when the payments service refuses the request itself; the hold stays and a new confirm pays', async () => {

@@ -132,6 +132,19 @@ describe('hold machine', () => {
       expect((again.context.payment as { idempotencyKey: string }).idempotencyKey).toBe('hold-h1-2');
     });
 
+    it('ignores the decline of an earlier charge while a later one is out: only its own outcome moves it', () => {
+      const declinedFirst = { type: 'payment.declined', now: PAID_AT, idempotency_key: 'hold-h1' } as const;
+      const stale = given(holdMachine, placed, pay, declinedFirst, pay).when(declinedFirst);
+      expect(stale.rejected).toBe(true);
+      expect(stale.state).toBe('paying');
+      expect((stale.context.payment as { idempotencyKey: string }).idempotencyKey).toBe('hold-h1-2');
+      const own = given(holdMachine, placed, pay, declinedFirst, pay).when({ ...declinedFirst, idempotency_key: 'hold-h1-2' });
+      expect(own.state).toBe('held');
+      // Expired meanwhile: the later charge is still asked for by its recovery, whatever the earlier one said.
+      const expiredPaying = given(holdMachine, placed, pay, declinedFirst, pay, expire).when(declinedFirst);
+      expect([expiredPaying.rejected, expiredPaying.state]).toEqual([true, 'expired']);
+    });
+
     it('asks for the charge again with the same key when its recovery timer fires with no outcome', () => {
       const out = given(holdMachine, placed, pay).when(check);
       expect(out.state).toBe('paying');

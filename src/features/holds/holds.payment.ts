@@ -61,10 +61,10 @@ export async function chargeHold(
     // A terminal answer (402 declined, another 4xx) moved no money: the hold can be paid again.
     if (!(error instanceof TerminalError)) throw error;
     const outcome = error.code === 'PAYMENT_DECLINED' ? 'declined' : 'refused';
-    await send({ type: 'payment.declined', now: stamp.now(), call: note(outcome) });
+    await send({ type: 'payment.declined', now: stamp.now(), idempotency_key: payment.idempotencyKey, call: note(outcome) });
     return outcome;
   }
-  const confirm = (now: string): HoldEvent => ({ type: 'hold.confirm', now, payment_id: paymentId, ticket_ids: stamp.ticketIds(), call: note('ok') });
+  const confirm = (now: string): HoldEvent => ({ type: 'hold.confirm', now, payment_id: paymentId, ticket_ids: stamp.ticketIds(), idempotency_key: payment.idempotencyKey, call: note('ok') });
   try {
     await send(confirm(stamp.now()));
   } catch (error) {
