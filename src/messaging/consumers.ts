@@ -8,7 +8,7 @@ import { isTerminalFailure, mayHaveActed, retryAfterMsOf } from '../kernel/error
 import type { IdSource } from '../kernel/ids';
 import type { Logger } from '../observability/logger';
 import { recordError, type Tracing } from '../observability/tracing';
-import { errorText, recordDeadLetter, type Redeliverer } from './deadLetters';
+import { errorText, NotResolvableError, recordDeadLetter, type Redeliverer } from './deadLetters';
 import { PoisonMessageError, type Handler, type HandlerContext, type MessageHandler } from './handlers';
 import type { Bus, BusEntry, BusMessage } from './ports';
 import { paddedToPowerOfTwo, placeholders } from '../kernel/statementShapes';
@@ -67,7 +67,14 @@ export interface Consumers extends Redeliverer {
    * after recording it as attempt number `attempt` in `delivery_attempts`.
    */
   redeliver(handler: string, message: BusMessage, attempt: number): Promise<void>;
+  /**
+   * The same, for a dead letter whose call an operator found had taken effect: `handler` goes on from
+   * its `answerWhenTookEffect` instead of calling. Rejects with NotResolvableError, having run nothing,
+   * when the handler has no such answer.
+   */
+  resolve(handler: string, message: BusMessage, attempt: number): Promise<void>;
 }
+
 
 /** A failure of a `notRepeatable` handler after it reached the service it calls: repeating it could do the call twice. */
 class MayHaveActedError extends Error {
@@ -551,6 +558,31 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     }
   };
 
+  /** A redrive (`tookEffect` false: the call is made again) or a resolve (the call took effect: its answer is given). */
+  const runAgain = async (handlerName: string, message: BusMessage, attemptNo: number, tookEffect: boolean): Promise<void> => {
+    const handler = byName.get(handlerName);
+    if (handler === undefined) throw new Error(`no handler named ${handlerName} is registered`);
+    if (tookEffect) {
+      if (handler.effect !== 'external' || handler.notRepeatable !== true || handler.answerWhenTookEffect === undefined) {
+        throw new NotResolvableError(`handler ${handlerName} cannot go on without its call: redrive the dead letter instead`);
+      }
+      answers.set(callKey(handler, message), handler.answerWhenTookEffect);
+    }
+    await catchUp(handler, message);
+    // A redrive is the operator's decision that the call may be made again, also after a crash during it.
+    if (handler.effect === 'external' && handler.notRepeatable === true) await store.execute(DELETE_CALL_STARTED, [handlerName, message.id]);
+    // Runs in the message's trace, linked to the operator's request that asked for it.
+    await inSpan(handler, streamOf(message), message, async (log) => {
+      try {
+        await attempt(handler, message, log);
+      } catch (error) {
+        await recordFailure(handler, message, attemptNo, error, log);
+        log.warn(tookEffect ? 'resolve failed' : 'redrive failed', { err: error });
+        throw error;
+      }
+    }, [tracing?.currentTraceparent()]);
+  };
+
   return {
     start() {
       if (started) throw new Error('the consumers were started already');
@@ -587,24 +619,10 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       }
     },
 
-    async redeliver(handlerName, message, attemptNo) {
-      const handler = byName.get(handlerName);
-      if (handler === undefined) throw new Error(`no handler named ${handlerName} is registered`);
-      await catchUp(handler, message);
-      // A redrive is the operator's decision that the call may be made again, also after a crash during it.
-      if (handler.effect === 'external' && handler.notRepeatable === true) await store.execute(DELETE_CALL_STARTED, [handlerName, message.id]);
-      // Runs in the message's trace, linked to the operator's request that asked for it.
-      await inSpan(handler, streamOf(message), message, async (log) => {
-        try {
-          await attempt(handler, message, log);
-        } catch (error) {
-          await recordFailure(handler, message, attemptNo, error, log);
-          log.warn('redrive failed', { err: error });
-          throw error;
-        }
-      }, [tracing?.currentTraceparent()]);
-    },
+    redeliver: (handlerName, message, attemptNo) => runAgain(handlerName, message, attemptNo, false),
+    resolve: (handlerName, message, attemptNo) => runAgain(handlerName, message, attemptNo, true),
   };
+
 }
 
 /** The function of `handler` for `messageName`; a message it does not handle can never succeed. */

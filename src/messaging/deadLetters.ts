@@ -3,8 +3,8 @@ import { isoNow, type Clock } from '../kernel/clock';
 import type { BusMessage } from './ports';
 import { keysetAfter } from '../kernel/statementShapes';
 
-/** `dead` until a redrive succeeds, then `redriven`. */
-export type DeadLetterStatus = 'dead' | 'redriven';
+/** `dead` until a redrive succeeds (`redriven`), or an operator resolves it: its call had taken effect (`resolved`). */
+export type DeadLetterStatus = 'dead' | 'redriven' | 'resolved';
 
 /** A message one handler failed to process within its retry budget (table `dead_letters`). */
 export interface DeadLetter {
@@ -58,10 +58,23 @@ export type RedriveResult =
   | { outcome: 'redriven'; deadLetter: DeadLetter }
   | { outcome: 'failed'; deadLetter: DeadLetter };
 
+/** What a resolve did: as a redrive, or `not_resolvable` (nothing ran) for a handler that cannot go on without its call. */
+export type ResolveResult =
+  | Exclude<RedriveResult, { outcome: 'redriven' }>
+  | { outcome: 'resolved'; deadLetter: DeadLetter }
+  | { outcome: 'not_resolvable'; deadLetter: DeadLetter };
+
+/** A dead letter of a handler that cannot go on without its call (see ExternalHandlerDefinition.answerWhenTookEffect). */
+export class NotResolvableError extends Error {
+  override name = 'NotResolvableError';
+}
+
 /** Runs one handler on one message through the consumers' processing path (see createConsumers). */
 export interface Redeliverer {
   /** `attempt` numbers this run among the message's attempts, for its row in `delivery_attempts` when it fails. */
   redeliver(handler: string, message: BusMessage, attempt: number): Promise<void>;
+  /** The same, going on from the answer the handler's call gives when it took effect (see createConsumers). */
+  resolve(handler: string, message: BusMessage, attempt: number): Promise<void>;
 }
 
 /** Ops access to the dead letters: list them and redrive them. */
@@ -75,6 +88,12 @@ export interface DeadLetters {
    * it `redriven`; failure keeps it `dead` with the new error and one more attempt.
    */
   redrive(id: string): Promise<RedriveResult>;
+  /**
+   * For a dead letter whose call an operator checked and found had taken effect at a service that does
+   * not deduplicate (Dead Nation, the spreadsheets): the handler goes on from that outcome without
+   * calling again. Success marks it `resolved`; a failure after that keeps it `dead`, as a redrive.
+   */
+  resolve(id: string): Promise<ResolveResult>;
   /**
    * Redrives every `dead` letter, oldest first, so that the messages of one actor keep their order;
    * skips (and counts) those whose call may have taken effect, which only an operator can redrive.
@@ -170,12 +189,15 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
     return letter;
   };
 
-  const redrive = async (id: string): Promise<RedriveResult> => {
+  /**
+   * Runs the letter's handler again (`redrive`: calling again; `resolve`: going on from the answer of a
+   * call that took effect), claimed by compare-and-set, so that two at once (two ops, two instances) do
+   * not both run the handler: a service that does not deduplicate would get the call twice.
+   */
+  const runClaimed = async (id: string, how: 'redrive' | 'resolve'): Promise<RedriveResult | ResolveResult> => {
     const letter = await get(id);
     if (!letter) return { outcome: 'not_found' };
     if (letter.status !== 'dead') return { outcome: 'not_dead', deadLetter: letter };
-    // Claimed by compare-and-set, so that two redrives at once (two ops, two instances) do not both run
-    // the handler: a service that does not deduplicate would get the call twice.
     const now = clock.now();
     const leaseFrom = new Date(now.getTime() - REDRIVE_LEASE_MS).toISOString();
     const claimed = await store.execute(
@@ -187,18 +209,25 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
       return current.status === 'dead' ? { outcome: 'in_progress', deadLetter: current } : { outcome: 'not_dead', deadLetter: current };
     }
     try {
-      await consumers.redeliver(letter.handler, letter.message, letter.attempts + 1);
+      await (how === 'redrive' ? consumers.redeliver : consumers.resolve)(letter.handler, letter.message, letter.attempts + 1);
     } catch (error) {
+      if (error instanceof NotResolvableError) {
+        await store.execute('UPDATE dead_letters SET redrive_started_at = NULL WHERE id = $1', [id]);
+        return { outcome: 'not_resolvable', deadLetter: await reload(id) };
+      }
       await store.execute('UPDATE dead_letters SET error = $2, attempts = attempts + 1, failed_at = $3, redrive_started_at = NULL WHERE id = $1', [id, errorText(error), isoNow(clock)]);
       return { outcome: 'failed', deadLetter: await reload(id) };
     }
-    await store.execute("UPDATE dead_letters SET status = 'redriven', redriven_at = $2, redrive_started_at = NULL WHERE id = $1 AND status = 'dead'", [id, isoNow(clock)]);
-    return { outcome: 'redriven', deadLetter: await reload(id) };
+    const status = how === 'redrive' ? 'redriven' : 'resolved';
+    await store.execute("UPDATE dead_letters SET status = $3, redriven_at = $2, redrive_started_at = NULL WHERE id = $1 AND status = 'dead'", [id, isoNow(clock), status]);
+    return { outcome: status, deadLetter: await reload(id) };
   };
+  const redrive = (id: string) => runClaimed(id, 'redrive') as Promise<RedriveResult>;
 
   return {
     get,
     redrive,
+    resolve: (id) => runClaimed(id, 'resolve') as Promise<ResolveResult>,
 
     async list({ status, limit, after }) {
       const conditions: string[] = [];

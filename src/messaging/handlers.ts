@@ -94,6 +94,13 @@ export interface ExternalHandlerDefinition {
    * committed before the call, tells the next delivery, which dead-letters the message.
    */
   notRepeatable?: boolean;
+  /**
+   * For a `notRepeatable` handler: what `ctx.answered()` gives once an operator has checked the service
+   * and found that the call of a dead-lettered message took effect (`resolve` of the dead letters): the
+   * handler goes on from this answer without calling again. Without it, such letters can only be
+   * redriven, which calls again.
+   */
+  answerWhenTookEffect?: unknown;
 }
 
 /** What `defineHandler` takes. */

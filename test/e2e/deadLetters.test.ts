@@ -32,6 +32,11 @@ const clock = new ManualClock(T0);
 /** Ids of the messages the `print` handler still fails on. */
 const broken = new Set<string>();
 const printed: string[] = [];
+/** Ids of the messages whose `ship` call takes effect but whose answer is lost. */
+const lostAnswers = new Set<string>();
+/** What the `ship` handler did: each call made, and each message it went on with as resolved, no call. */
+const shipCalls: string[] = [];
+const shippedAsResolved: string[] = [];
 let store: Store;
 let bus: Bus;
 let consumers: Consumers;
@@ -91,7 +96,25 @@ beforeAll(async () => {
       },
     },
   });
-  consumers = createConsumers({ store, bus, handlers: [print], clock, ids: randomIds, logger, consumerName: 'e2e', blockMs: 50 });
+  // A handler of a service that does not deduplicate: a call whose answer is lost is dead-lettered at once.
+  const ship = defineHandler({
+    name: 'ship',
+    effect: 'external',
+    notRepeatable: true,
+    answerWhenTookEffect: 'shipped',
+    on: {
+      TicketRefunded_v1: (message, ctx) => {
+        if (ctx.answered() === 'shipped') {
+          shippedAsResolved.push(message.id);
+          return;
+        }
+        ctx.callContext();
+        shipCalls.push(message.id);
+        if (lostAnswers.has(message.id)) throw new Error('connection reset while shipping');
+      },
+    },
+  });
+  consumers = createConsumers({ store, bus, handlers: [print, ship], clock, ids: randomIds, logger, consumerName: 'e2e', blockMs: 50 });
   consumers.start();
   const deadLetters = createDeadLetters({ store, clock, consumers });
   const auth = createAuth(createTokens({ secret: TEST_JWT_SECRET, clock, ttlSeconds: 3600 }));
@@ -118,11 +141,13 @@ describe('dead letters over HTTP', () => {
         () => post('/api/ops/dead-letters/retry', {}),
         () => post(`/api/ops/dead-letters/${UNKNOWN_ID}/retry`, {}),
         () => post('/api/ops/dead-letters/nope/retry', {}),
+        () => post(`/api/ops/dead-letters/${UNKNOWN_ID}/resolve`, {}),
       ];
       for (const route of routes) await expectProblem(await route(), 401, 'UNAUTHORIZED');
       await expectProblem(await get('/api/ops/dead-letters', customer), 403, 'FORBIDDEN');
       await expectProblem(await post('/api/ops/dead-letters/retry', customer), 403, 'FORBIDDEN');
       await expectProblem(await post(`/api/ops/dead-letters/${UNKNOWN_ID}/retry`, customer), 403, 'FORBIDDEN');
+      await expectProblem(await post(`/api/ops/dead-letters/${UNKNOWN_ID}/resolve`, customer), 403, 'FORBIDDEN');
     });
   });
 
@@ -251,6 +276,47 @@ describe('dead letters over HTTP', () => {
       const [letter] = (await list('?status=dead')).body;
       expect((await post(`/api/ops/dead-letters/${letter!.id}/retry`)).status).toBe(200);
       expect(printed.filter((id) => id === uncertain.id)).toHaveLength(1);
+    });
+  });
+
+  describe('when a call to a service that does not deduplicate took effect but its answer was lost', () => {
+    it('resolves the dead letter: the handler goes on from the call\'s success without calling again', async () => {
+      seq += 1;
+      const message: NewMessage = {
+        id: randomIds.uuid(), name: 'TicketRefunded_v1', kind: 'event', actor: `ticket/t${seq}`, actorSeq: 1,
+        data: { ticket_id: `t${seq}` }, metadata: { correlation_id: `corr-${seq}` }, occurredAt: clock.now().toISOString(),
+      };
+      lostAnswers.add(message.id);
+      const committed = await commitFirstFact(store, message, 'refunded');
+      await bus.publish(streamOf(committed), [toBusMessage(committed, message.occurredAt)]);
+      await consumers.drain();
+      const letter = (await list('?status=dead')).body.find((d) => d.message_id === message.id)!;
+      expect(letter).toMatchObject({ handler: 'ship', attempts: 1 });
+      expect(shipCalls.filter((id) => id === message.id)).toHaveLength(1);
+
+      const response = await post(`/api/ops/dead-letters/${letter.id}/resolve`);
+
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ id: letter.id, status: 'resolved', redriven_at: clock.now().toISOString() });
+      expect(shipCalls.filter((id) => id === message.id)).toHaveLength(1);
+      expect(shippedAsResolved).toEqual([message.id]);
+      expect(await store.query('SELECT handler FROM inbox WHERE message_id = $1', [message.id])).toEqual([{ handler: 'ship' }]);
+      await expectProblem(await post(`/api/ops/dead-letters/${letter.id}/resolve`), 409, 'NOT_ALLOWED_IN_STATE');
+      await expectProblem(await post(`/api/ops/dead-letters/${letter.id}/retry`), 409, 'NOT_ALLOWED_IN_STATE');
+      expect((await list('?status=resolved')).body.map((d) => d.message_id)).toEqual([message.id]);
+    });
+
+    it('refuses to resolve the letter of a handler that cannot go on without its call (409), which stays dead for a redrive', async () => {
+      const stuck = await publishTicket(true);
+      const letter = (await list('?status=dead')).body.find((d) => d.message_id === stuck.id)!;
+
+      const refused = await expectProblem(await post(`/api/ops/dead-letters/${letter.id}/resolve`), 409, 'NOT_ALLOWED_IN_STATE');
+
+      expect(refused.detail).toContain('redrive');
+      expect((await list('?status=dead')).body.map((d) => d.message_id)).toContain(stuck.id);
+      await expectProblem(await post(`/api/ops/dead-letters/${UNKNOWN_ID}/resolve`), 404, 'NOT_FOUND');
+      broken.delete(stuck.id);
+      expect((await post(`/api/ops/dead-letters/${letter.id}/retry`)).status).toBe(200);
     });
   });
 });

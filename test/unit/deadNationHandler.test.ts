@@ -70,4 +70,14 @@ describe('booking at Dead Nation', () => {
     expect(h.calls).toEqual([]);
     expect(h.replies).toMatchObject([{ type: 'deadNation.failed', reason: 'Dead Nation: no such event' }]);
   });
+
+  it('places the booking without calling when an operator resolves its dead letter: the call took effect', async () => {
+    const [handler] = showHandlers({ runtime: {}, services: {}, store: {}, clock: systemClock } as unknown as FeatureDeps);
+    if (handler?.effect !== 'external') throw new Error('the Dead Nation handler calls out');
+    expect(handler.notRepeatable).toBe(true);
+    const h = harness({ firstDelivery: false, answered: handler.answerWhenTookEffect });
+    await h.run();
+    expect(h.calls).toEqual([]);
+    expect(h.replies).toMatchObject([{ type: 'deadNation.booked' }]);
+  });
 });

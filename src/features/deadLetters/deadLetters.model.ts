@@ -3,8 +3,8 @@ import { UuidInput } from '../../http/schemas';
 import { CURSOR_TIME, CURSOR_UUID, cursorParam, limitParam, listCursor } from '../../http/pagination';
 import type { DeadLetter } from '../../messaging/deadLetters';
 
-/** `dead` until redriven. */
-export const DeadLetterStatus = z.enum(['dead', 'redriven']);
+/** `dead` until redriven, or resolved by an operator who found that its call had taken effect. */
+export const DeadLetterStatus = z.enum(['dead', 'redriven', 'resolved']);
 
 /** Cursors of `GET /api/ops/dead-letters`: `[failed_at, id]` of the last dead letter of the previous page. */
 export const DEAD_LETTERS_CURSOR = listCursor('dead-letters', CURSOR_TIME, CURSOR_UUID);

@@ -79,5 +79,38 @@ export function deadLettersRoutes({ deadLetters, auth, idempotency, logger }: De
           tags,
         },
       },
+    )
+    .post(
+      '/:id/resolve',
+      async ({ params, user }) => {
+        const result = await deadLetters.resolve(params.id);
+        audit(logger, 'deadLetters.resolve', { user_id: user.id, dead_letter_id: params.id, outcome: result.outcome });
+        if (result.outcome === 'not_found') return problem(404, 'NOT_FOUND', `dead letter ${params.id} not found`);
+        if (result.outcome === 'in_progress') {
+          return problem(409, 'REQUEST_IN_PROGRESS', `a redrive of dead letter ${params.id} is under way`, { retryable: true, headers: { 'retry-after': '1' } });
+        }
+        if (result.outcome === 'not_dead') {
+          return problem(409, 'NOT_ALLOWED_IN_STATE', `dead letter ${params.id} is ${result.deadLetter.status}; only dead ones can be resolved`);
+        }
+        if (result.outcome === 'not_resolvable') {
+          return problem(409, 'NOT_ALLOWED_IN_STATE', `the handler ${result.deadLetter.handler} cannot go on without its call; redrive the dead letter instead`);
+        }
+        return Response.json(toDeadLetterBody(result.deadLetter));
+      },
+      {
+        params: DeadLetterParams,
+        auth: 'ops',
+        idempotent: true,
+        response: { 200: DeadLetterBody },
+        detail: {
+          summary: 'Record that the call of a dead letter took effect (checked at the service), and go on from there without calling again',
+          description:
+            'For the handlers of services that do not deduplicate (Dead Nation, the spreadsheets): a call whose answer was lost may have taken effect. '
+            + 'Check the service; if it did, resolve the letter (the booking is placed, the row counts as written); if it did not, redrive it. '
+            + 'Other handlers cannot be resolved (409): redrive them.',
+          responses: problemResponses({ 404: ['NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE', 'REQUEST_IN_PROGRESS'] }),
+          tags,
+        },
+      },
     );
 }

@@ -19,6 +19,7 @@ export function showHandlers({ runtime, services, store, clock }: FeatureDeps): 
       name: BOOK_AT_DEAD_NATION_HANDLER,
       effect: 'external',
       notRepeatable: true,
+      answerWhenTookEffect: { booked: true } satisfies DeadNationAnswer,
       on: {
         BookingMade_v1: async (_message, ctx) => {
           const booking = ctx.fields as { booking_id: string; show_id: string; number_of_tickets: number; customer_email: string };

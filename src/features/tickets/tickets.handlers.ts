@@ -14,6 +14,9 @@ interface TicketFields {
 
 const ticketOf = (ctx: HandlerContext) => ctx.fields as unknown as TicketFields;
 /** The row of a ticket in the print and refund sheets (API.md): `[ticket_id, customer_email, amount, currency]`. */
+/** The answer of a sheet row an operator found written after its call's answer was lost (see answerWhenTookEffect). */
+const ROW_WRITTEN = 'row written';
+
 const sheetRow = (ctx: HandlerContext) => {
   const t = ticketOf(ctx);
   return [t.ticket_id, sheetText(t.customer_email), t.price.amount, t.price.currency];
@@ -74,8 +77,11 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
       name: 'appendToPrintSheet',
       effect: 'external',
       notRepeatable: true,
+      answerWhenTookEffect: ROW_WRITTEN,
       on: {
         TicketBookingConfirmed_v1: async (_message, ctx) => {
+          // Resolved by an operator who found the row in the sheet: it is not written again.
+          if (ctx.answered() === ROW_WRITTEN) return;
           await services.spreadsheets.appendRow({ sheet: TICKETS_TO_PRINT, columns: sheetRow(ctx) }, ctx.callContext());
         },
       },
@@ -84,8 +90,11 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
       name: 'appendToRefundSheet',
       effect: 'external',
       notRepeatable: true,
+      answerWhenTookEffect: ROW_WRITTEN,
       on: {
         TicketBookingCanceled_v1: async (_message, ctx) => {
+          // Resolved by an operator who found the row in the sheet: it is not written again.
+          if (ctx.answered() === ROW_WRITTEN) return;
           await services.spreadsheets.appendRow({ sheet: TICKETS_TO_REFUND, columns: sheetRow(ctx) }, ctx.callContext());
         },
       },
