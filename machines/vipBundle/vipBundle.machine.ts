@@ -1,5 +1,6 @@
 import { assertEvent, assign, emit, setup } from 'xstate';
-import { addMs, cancelTimer, setTimer } from '../shared/timers';
+import { firstCheck, nextCheck, STEP_CHECK_TIMER, type StepCheck } from '../shared/stepChecks';
+import { cancelTimer, setTimer } from '../shared/timers';
 
 /** The two flights of a bundle. */
 export type FlightLeg = 'inbound' | 'return';
@@ -71,7 +72,7 @@ export interface VipBundleContext {
    * When the step the bundle waits for is asked again if no reply has come (its command dead-lettered,
    * say), and the wait before that; absent in bundles started before step checks existed.
    */
-  stepCheck?: { at: string; afterMs: number } | null;
+  stepCheck?: StepCheck | null;
 }
 
 /** Tag of the states in which the bundle undoes what it booked, or waits to learn what it must undo. */
@@ -80,15 +81,6 @@ export const COMPENSATING = 'compensating';
 /** The name of the durable deadline timer. */
 export const DEADLINE_TIMER = 'deadline';
 
-/** The timer that asks again for the step the bundle waits for. */
-export const STEP_CHECK_TIMER = 'stepCheck';
-/**
- * The first wait for a step's reply before it is asked again: well past a handler's retry budget, so
- * that a check finds a command that has given up rather than one still being retried.
- */
-export const STEP_CHECK_MS = 60_000;
-/** The longest wait between two asks of a step that still has no reply. */
-export const STEP_CHECK_MAX_MS = 60 * 60_000;
 
 const LEG_NAMES: Record<FlightLeg, string> = { inbound: 'inbound flight', return: 'return flight' };
 
@@ -189,13 +181,8 @@ export const vipBundleMachine = setup({
         reason: context.reason ?? `taxi: ${event.reason}`,
       };
     }),
-    assignFirstCheck: assign({ stepCheck: ({ event }) => ({ at: addMs(event.now, STEP_CHECK_MS), afterMs: STEP_CHECK_MS }) }),
-    assignNextCheck: assign({
-      stepCheck: ({ context, event }) => {
-        const afterMs = Math.min((context.stepCheck?.afterMs ?? STEP_CHECK_MS) * 2, STEP_CHECK_MAX_MS);
-        return { at: addMs(event.now, afterMs), afterMs };
-      },
-    }),
+    assignFirstCheck: assign({ stepCheck: ({ event }) => firstCheck(event.now) }),
+    assignNextCheck: assign({ stepCheck: ({ context, event }) => nextCheck(context.stepCheck, event.now) }),
     scheduleStepCheck: emit(({ context }) => setTimer(STEP_CHECK_TIMER, context.stepCheck!.at, { type: 'vipBundle.checkStep' })),
     scheduleDeadline: emit(({ context }) => setTimer(DEADLINE_TIMER, context.deadlineAt, { type: 'vipBundle.expire' })),
     cancelDeadline: emit(() => cancelTimer(DEADLINE_TIMER)),

@@ -375,6 +375,28 @@ for (const mode of MODES) {
         expect(await availableSeats(showId)).toBe(10);
       });
 
+      it('asks for a refund dead-lettered during the compensation again at its check, and fails with the ticket refunded once, with no redrive', async () => {
+        const showId = await createShow(10);
+        t.simulators.transportation.failNext('bookTaxi', 1, 'terminal');
+        const { vip_bundle_id: id, booking_id: bookingId } = await bookBundle(showId);
+        await settled(id, 'failed');
+        t.simulators.payments.failNext('refund', RETRY_ATTEMPTS, 'retryable');
+        const ticketId = await confirmTicket(bookingId);
+        const refundLetters = () => t.service.store.query<{ status: string }>(
+          "SELECT d.status FROM dead_letters d JOIN messages m ON m.id = d.message_id WHERE m.actor = $1 AND m.name = 'RefundPayment'",
+          [`refund/${ticketId}`],
+        );
+        await eventually(async () => expect(await refundLetters()).toEqual([{ status: 'dead' }]));
+        expect(await stateOf(`refund/${ticketId}`)).toBe('refundingPayment');
+
+        pastStepCheck();
+        await eventually(async () => expect(await stateOf(`ticket/${ticketId}`)).toBe('refunded'));
+        expect(refundsOf(ticketId).map((c) => c.outcome)).toEqual([...Array(RETRY_ATTEMPTS).fill('retryable'), 'success']);
+        expect(new Set(refundsOf(ticketId).map((c) => (c.request as { deduplication_id: string }).deduplication_id))).toEqual(new Set([`refund-${ticketId}`]));
+        // Asked again and done: the dead letter needs no operator any more.
+        await eventually(async () => expect(await refundLetters()).toEqual([{ status: 'redriven' }]));
+      });
+
       it('asks for a flight dead-lettered before the deadline again, with the same key, and compensates past the deadline', async () => {
         const showId = await createShow(10);
         t.simulators.transportation.failNext('bookFlight', RETRY_ATTEMPTS, 'retryable');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import { refundMachine } from '../../machines/refund/refund.machine';
+import { STEP_CHECK_MS } from '../../machines/shared/stepChecks';
 import { given } from '../support/machineHarness';
 
 const NOW = '2030-01-01T10:00:00.000Z';
@@ -45,6 +46,33 @@ describe('refund machine', () => {
       expect(out.state).toBe('refunded');
       expect(out.status).toBe('done');
       expect(out.facts).toEqual([{ type: 'TicketRefundCompleted_v1', ticket_id: 't1', payment_reference: 'pay-1', completed_at: NOW }]);
+    });
+  });
+
+  describe('when a step gets no reply (its command dead-lettered)', () => {
+    const at = (ms: number) => new Date(Date.parse(NOW) + ms).toISOString();
+    const checkAt = (ms: number) => ({ type: 'refund.checkStep', now: at(ms), due_at: at(ms) }) as const;
+    const voided = { type: 'receipts.voided', now: NOW } as const;
+
+    it('schedules a check of each step when it asks for it', () => {
+      expect(given(refundMachine).when(requested).timers.set).toEqual([{ name: 'stepCheck', dueAt: at(STEP_CHECK_MS), event: { type: 'refund.checkStep' } }]);
+      expect(given(refundMachine, requested).when(voided).timers.set).toEqual([{ name: 'stepCheck', dueAt: at(STEP_CHECK_MS), event: { type: 'refund.checkStep' } }]);
+    });
+
+    it('asks for the step again with the same key at its check, then waits twice as long', () => {
+      const voiding = given(refundMachine, requested).when(checkAt(STEP_CHECK_MS));
+      expect(voiding.state).toBe('voidingReceipt');
+      expect(voiding.commands).toEqual([{ type: 'VoidReceipt', ticket_id: 't1', reason: 'customer request', idempotent_id: 'void-t1' }]);
+      expect(voiding.timers.set).toEqual([{ name: 'stepCheck', dueAt: at(3 * STEP_CHECK_MS), event: { type: 'refund.checkStep' } }]);
+
+      const refunding = given(refundMachine, requested, voided).when(checkAt(STEP_CHECK_MS));
+      expect(refunding.commands).toEqual([{ type: 'RefundPayment', ticket_id: 't1', payment_reference: 'pay-1', reason: 'customer request', deduplication_id: 'refund-t1' }]);
+    });
+
+    it('ignores a check that is not the current one, and any check once refunded', () => {
+      expect(given(refundMachine, requested).when(checkAt(1_000)).rejected).toBe(true);
+      const done = given(refundMachine, requested, voided, { type: 'payments.refunded', now: NOW });
+      expect(done.when(checkAt(STEP_CHECK_MS)).rejected).toBe(true);
     });
   });
 });

@@ -41,8 +41,13 @@ export function ticketHtml(ticket: TicketFields): string {
  * for cancelled ones, and the refund chain (void the receipt, then refund the payment). External calls
  * carry keys derived from the message, and each reply goes back into the actor that asked.
  */
-export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handler[] {
+export function ticketHandlers({ runtime, services, clock, settleDeadLetters }: FeatureDeps): Handler[] {
   const now = () => clock.now().toISOString();
+  /**
+   * A refund's step is done: the dead letters of earlier asks of it (before its step check asked again)
+   * need no operator any more.
+   */
+  const stepDone = (ctx: HandlerContext, ticketId: string) => settleDeadLetters(ctx.handler, `refund/${ticketId}`, () => true);
   return [
     defineHandler({
       name: 'issueReceipt',
@@ -117,6 +122,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
           const f = ctx.fields as { ticket_id: string; reason: string; idempotent_id: string };
           await services.receipts.voidReceipt({ ticket_id: f.ticket_id, reason: f.reason, idempotent_id: f.idempotent_id }, ctx.callContext());
           await reply(runtime, `refund/${f.ticket_id}`, { type: 'receipts.voided', now: now() }, ctx);
+          await stepDone(ctx, f.ticket_id);
         },
       },
     }),
@@ -128,6 +134,7 @@ export function ticketHandlers({ runtime, services, clock }: FeatureDeps): Handl
           const f = ctx.fields as { ticket_id: string; payment_reference: string; reason: string; deduplication_id: string };
           await services.payments.refund({ payment_reference: f.payment_reference, reason: f.reason, deduplication_id: f.deduplication_id }, ctx.callContext());
           await reply(runtime, `refund/${f.ticket_id}`, { type: 'payments.refunded', now: now() }, ctx);
+          await stepDone(ctx, f.ticket_id);
         },
       },
     }),
