@@ -13,6 +13,13 @@ import { createRequestContext, mediaTypeOf, requestContextOf, requestTarget } fr
 
 const OPENAPI_JSON_PATH = '/openapi/json';
 
+/** The paths a route template matches: `:id` one segment, `*` the rest, a trailing slash or not. */
+function templatePattern(template: string): RegExp {
+  const segments = template.replace(/\/$/, '').split('/').map((segment) =>
+    segment.startsWith(':') ? '[^/]+' : segment === '*' ? '.*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^${segments.join('/')}/?$`);
+}
+
 /** At most one warning this often while a dependency's outage makes requests fail with 503. */
 const UNAVAILABLE_LOG_EVERY_MS = 10_000;
 
@@ -45,10 +52,21 @@ export function createApp(deps: AppDeps) {
   let refusedSinceLog = 0;
   // Every route of the app, known once it is built (the document is only asked for after start-up).
   let routes: () => AnyElysia['routes'] = () => [];
+  let templates: { method: string; path: string; pattern: RegExp }[] | undefined;
+  /** Every route's template and the paths it matches, built once, when first needed (the app is built by then). */
+  const routeTemplates = () => {
+    templates ??= routes().map(({ method, path }) => ({
+      method,
+      path: path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path,
+      pattern: templatePattern(path),
+    }));
+    return templates;
+  };
   const app = new Elysia()
     .use(createRequestContext({
       tracing,
       ids,
+      routeOf: (method, path) => routeTemplates().find((route) => route.method === method && route.pattern.test(path))?.path,
       onFinish: (r) => {
         metrics.observeHttpRequest(r);
         logger.info('request', {

@@ -51,6 +51,11 @@ export interface RequestContextOptions {
   ids: IdSource;
   /** Called once per request when its response is ready. Must not throw. */
   onFinish?: (request: FinishedRequest) => void;
+  /**
+   * The template of the route a request was sent to, if any: for a request refused before routing (a
+   * body too large, compressed or in another charset), so that its metrics and span name the route.
+   */
+  routeOf?: (method: string, path: string) => string | undefined;
 }
 
 type RequestState = RequestContext & {
@@ -135,7 +140,7 @@ async function strictText(body: { arrayBuffer(): Promise<ArrayBuffer> }): Promis
  * Features may `.use()` their own instance for the types; Elysia deduplicates it by name.
  */
 export function createRequestContext(options: RequestContextOptions) {
-  const { tracing, ids, onFinish } = options;
+  const { tracing, ids, onFinish, routeOf } = options;
 
   const begin = (request: Request): RequestState => {
     const parent = tracing.extract(request.headers);
@@ -167,6 +172,9 @@ export function createRequestContext(options: RequestContextOptions) {
   };
 
   const finish = (request: Request, state: RequestState, response: Response): Response => {
+    if (state.route === UNMATCHED_ROUTE && routeOf !== undefined) {
+      state.route = routeOf(request.method, requestTarget(request.url).pathname) ?? UNMATCHED_ROUTE;
+    }
     const withHeaders = withContextHeaders(response, state);
     const status = withHeaders.status;
     state.span.updateName(`${request.method} ${state.route}`);

@@ -382,6 +382,13 @@ describe('the HTTP skeleton', () => {
       expect(text).toContain('http_requests_total{method="GET",route="/fixture/items/:id",status="200"}');
       expect(text).toContain('route="unmatched",status="404"');
       expect(text).not.toContain('/definitely/unknown/path');
+      // Refused before routing (413, 415), a request still counts under the route it was sent to.
+      await fetch(app().url('/fixture/items'), { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: '{}' });
+      await fetch(app().url('/fixture/items/'), { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(MAX_BODY_BYTES + 1) }, body: 'x'.repeat(MAX_BODY_BYTES + 1) });
+      const after = await (await fetch(app().url('/metrics'))).text();
+      expect(after).toContain('http_requests_total{method="POST",route="/fixture/items",status="415"}');
+      expect(after).toContain('http_requests_total{method="POST",route="/fixture/items",status="413"}');
+      expect(after).not.toContain('route="unmatched",status="415"');
       expect(text).toContain('http_request_duration_seconds_bucket');
       expect(text).toContain('process_cpu_user_seconds_total');
     });
