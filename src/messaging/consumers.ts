@@ -3,7 +3,6 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../actors/ports';
 import { backoffMs, sleep } from '../kernel/backoff';
 import { isoNow, type Clock } from '../kernel/clock';
-import { INBOX_RETENTION_MS } from './retention';
 import { isTerminalFailure, mayHaveActed, retryAfterMsOf } from '../kernel/errors';
 import type { IdSource } from '../kernel/ids';
 import type { Logger } from '../observability/logger';
@@ -11,6 +10,7 @@ import { recordError, type Tracing } from '../observability/tracing';
 import { errorText, NotResolvableError, recordDeadLetter, type Redeliverer } from './deadLetters';
 import { PoisonMessageError, type Handler, type HandlerContext, type MessageHandler } from './handlers';
 import type { Bus, BusEntry, BusMessage } from './ports';
+import { INBOX_RETENTION_MS } from './retention';
 import { paddedToPowerOfTwo, placeholders } from '../kernel/statementShapes';
 import { fieldsOf, streamOf, toBusMessage } from './wire';
 
@@ -74,7 +74,6 @@ export interface Consumers extends Redeliverer {
    */
   resolve(handler: string, message: BusMessage, attempt: number): Promise<void>;
 }
-
 
 /** A failure of a `notRepeatable` handler after it reached the service it calls: repeating it could do the call twice. */
 class MayHaveActedError extends Error {
@@ -622,7 +621,6 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     redeliver: (handlerName, message, attemptNo) => runAgain(handlerName, message, attemptNo, false),
     resolve: (handlerName, message, attemptNo) => runAgain(handlerName, message, attemptNo, true),
   };
-
 }
 
 /** The function of `handler` for `messageName`; a message it does not handle can never succeed. */
