@@ -109,6 +109,31 @@ for (const mode of MODES) {
       expect(await firstOf(stream, open)).toStartWith('event: ready');
     });
 
+    it('tells of a change of what happened to its messages too (a failed delivery), not only of a new state', async () => {
+      const show = await call(t.url, 'POST', '/api/shows', { dead_nation_id: crypto.randomUUID(), number_of_tickets: 5, start_time: '2099-01-01T20:00:00Z', title: 'Live', venue: 'Hall' });
+      const address = `show/${show.json.show_id}`;
+      const [message] = await t.service.store.query<{ id: string }>('SELECT id FROM messages WHERE actor = $1', [address]);
+      const open = new AbortController();
+      const stream = await fetch(`${eventsOf(address)}?access_token=${opsToken()}`, { signal: open.signal });
+      const reader = stream.body!.getReader();
+      const decoder = new TextDecoder();
+      expect(decoder.decode((await reader.read()).value)).toStartWith('event: ready');
+
+      await t.service.store.execute(
+        'INSERT INTO delivery_attempts (handler, effect, message_id, attempt, error, at) VALUES ($1, $2, $3, $4, $5, $6)',
+        ['probeHandler', 'external', message!.id, 1, 'service unavailable', NOW],
+      );
+
+      let received = '';
+      const deadline = Date.now() + 5_000;
+      while (!received.includes('event: changed') && Date.now() < deadline) {
+        const chunk = await Promise.race([reader.read(), Bun.sleep(deadline - Date.now()).then(() => undefined)]);
+        if (chunk?.value) received += decoder.decode(chunk.value);
+      }
+      open.abort();
+      expect(received).toContain('event: changed');
+    });
+
     it('answers an unknown actor with the same 404 as its timeline', async () => {
       const unknown = `hold/${crypto.randomUUID()}`;
       const stream = await expectProblem(await fetch(`${eventsOf(unknown)}?access_token=${opsToken()}`), 404, 'NOT_FOUND');

@@ -105,3 +105,21 @@ export async function deadLettersOf(db: SqlExecutor, messageIds: readonly string
     redrivenAt: r.redriven_at ?? null,
   }));
 }
+
+/**
+ * A cheap summary of what happened to an actor's messages after they were written (deliveries, failed
+ * attempts, dead letters and their redrives): it changes whenever the timeline gains such an entry,
+ * which the actor's version does not tell.
+ */
+export async function deliveryActivityOf(db: SqlExecutor, address: string): Promise<string> {
+  const ofActor = 'message_id IN (SELECT id FROM messages WHERE actor = $1)';
+  const [row] = await db.query<Record<string, number | string | null>>(
+    `SELECT (SELECT COUNT(*) FROM inbox WHERE ${ofActor}) AS deliveries,
+            (SELECT COUNT(*) FROM delivery_attempts WHERE ${ofActor}) AS failures,
+            (SELECT COUNT(*) FROM dead_letters WHERE ${ofActor}) AS letters,
+            (SELECT COUNT(*) FROM dead_letters WHERE ${ofActor} AND status = 'dead') AS dead,
+            (SELECT COALESCE(SUM(attempts), 0) FROM dead_letters WHERE ${ofActor}) AS letter_attempts`,
+    [address],
+  );
+  return ['deliveries', 'failures', 'letters', 'dead', 'letter_attempts'].map((column) => Number(row?.[column] ?? 0)).join('/');
+}

@@ -10,7 +10,7 @@ import {
   ACTOR_LIST_SCHEMA, ACTOR_REPORT_SCHEMA, ACTORS_CURSOR, ActorParams, ActorSearchQuery, BookingIdParams, IdParams, LAYOUT_SCHEMA, MACHINE_SCHEMA, toActorBody, toStepBody, toTimelineBody,
 } from './debugger.model';
 import { layoutMachine, type MachineLayout } from './debugger.layout';
-import { deadLettersOf, deliveriesOf, failedAttemptsOf, searchActors } from './debugger.queries';
+import { deadLettersOf, deliveriesOf, deliveryActivityOf, failedAttemptsOf, searchActors } from './debugger.queries';
 import { assembleTimeline, historyOf } from './debugger.timeline';
 import debugPage from './debug.html' with { type: 'text' };
 
@@ -169,6 +169,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
         store,
         address: params.address,
         version: stored.actor?.version ?? 0,
+        activity: await deliveryActivityOf(store, params.address),
         // The role is in the token and cannot change: what a recheck finds is an expired or a revoked token.
         endReason: async () => {
           const why = await refusal();
@@ -220,6 +221,8 @@ interface LiveStreamOptions {
   address: string;
   /** The actor's version when the stream opens. */
   version: number;
+  /** What its messages had been through when the stream opens (deliveryActivityOf). */
+  activity: string;
   /** Undefined while the stream's token still holds; else why it no longer does. */
   endReason: () => Promise<EndReason | undefined>;
   signal: AbortSignal;
@@ -229,11 +232,12 @@ interface LiveStreamOptions {
 }
 
 /**
- * An SSE stream that sends `changed` (with the new version) whenever the stored actor's version moves,
+ * An SSE stream that sends `changed` (with the new version) whenever the stored actor's version moves
+ * or its messages gain a delivery, a failed attempt or a dead letter (or one is redriven),
  * a keep-alive comment when nothing else was sent for keepAliveMs, and `end` (then closes) once its
  * token no longer holds. One poll at a time: a slow store delays the next poll rather than piling them up.
  */
-function liveStream({ store, address, version, endReason, signal, pollMs, recheckMs, keepAliveMs }: LiveStreamOptions): Response {
+function liveStream({ store, address, version, activity, endReason, signal, pollMs, recheckMs, keepAliveMs }: LiveStreamOptions): Response {
   const encoder = new TextEncoder();
   let closed = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -267,10 +271,11 @@ function liveStream({ store, address, version, endReason, signal, pollMs, rechec
               return end();
             }
           }
-          const actor = await store.loadActor(address);
+          const [actor, seen] = await Promise.all([store.loadActor(address), deliveryActivityOf(store, address)]);
           if (closed) return;
-          if ((actor?.version ?? 0) !== version) {
+          if ((actor?.version ?? 0) !== version || seen !== activity) {
             version = actor?.version ?? 0;
+            activity = seen;
             send(`event: changed\ndata: ${JSON.stringify({ version, state: actor?.state ?? null })}\n\n`);
           } else if (performance.now() - sentAt >= keepAliveMs) {
             send(': keep-alive\n\n');
