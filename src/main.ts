@@ -38,6 +38,7 @@ import { createDeliveryAudit } from './messaging/deliveryAudit';
 import { createDeadLetters } from './messaging/deadLetters';
 import { busReadiness, createBufferedRelay, createLogRelay, outboxReadiness } from './messaging/outbox';
 import type { Bus } from './messaging/ports';
+import { LeaseHeldError } from './messaging/leases';
 import { createProjectionRunner, UnknownProjectionError, type ProjectionRunner } from './messaging/projections';
 import { createRedisBus } from './messaging/redisBus';
 import { createRetention } from './messaging/retention';
@@ -402,7 +403,12 @@ async function main(args: readonly string[]): Promise<number> {
     if (error instanceof ConfigError || error instanceof UnknownProjectionError || error instanceof OpsAccountError || error instanceof DataDirInUseError || error instanceof DataFileError) {
       return (console.error(error.message), 2);
     }
-    if (error instanceof UnknownActorError || error instanceof StoreNotMigratedError || error instanceof NewerSchemaError || error instanceof UnregisteredMachinesError) return (console.error(error.message), 1);
+    if (
+      error instanceof UnknownActorError || error instanceof StoreNotMigratedError || error instanceof NewerSchemaError
+      || error instanceof UnregisteredMachinesError || error instanceof LeaseHeldError
+    ) {
+      return (console.error(error.message), 1);
+    }
     if (error instanceof AppError && error.code === 'STORE_UNAVAILABLE' && config?.postgresUrl !== undefined) {
       const reason = error.cause instanceof Error ? error.cause.message : error.message;
       return (console.error(`the database cannot be reached at ${new URL(config.postgresUrl).host} (POSTGRES_URL): ${reason}`), 1);

@@ -3,6 +3,7 @@ import { LOG_START, type LogCursor, type LoggedMessage, type Message, type SqlEx
 import { isoNow, type Clock } from '../kernel/clock';
 import type { Logger } from '../observability/logger';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
+import { claimLease, LeaseHeldError } from './leases';
 import { paddedToPowerOfTwo, placeholders, powerOfTwoAtMost, powerOfTwoChunks } from '../kernel/statementShapes';
 
 /**
@@ -188,7 +189,8 @@ export interface ProjectionRunner {
   /**
    * Rebuilds a projection from the whole log into `<table>__rebuild` while the live table keeps serving,
    * then in one transaction swaps it in and sets the checkpoint. An interrupted rebuild leaves the live
-   * table and its checkpoint untouched. One rebuild of a projection at a time.
+   * table and its checkpoint untouched. One rebuild of a projection at a time, across processes: a
+   * second is refused (LeaseHeldError) while the first runs, and takes over one killed a minute ago.
    */
   rebuild(name: string, onProgress?: (progress: RebuildProgress) => void | Promise<void>): Promise<RebuildResult>;
 }
@@ -201,6 +203,11 @@ const MAX_IN_LIST = powerOfTwoAtMost(MAX_PARAMS);
 const MAX_BACKOFF_ROUNDS = 64;
 /** How often a rebuild's swap may find the live checkpoint moved between reading and claiming it. */
 const MAX_SWAP_ATTEMPTS = 20;
+/**
+ * A rebuild renews its lease after every batch; one not renewed for this long was killed, and the next
+ * rebuild of the projection takes over.
+ */
+const REBUILD_LEASE_STALE_MS = 60_000;
 /** How long `settle` pauses when nothing is readable yet: a transaction below the head is still open. */
 const SETTLE_RETRY_MS = 5;
 
@@ -448,6 +455,11 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
   const rebuild = async (name: string, onProgress?: (progress: RebuildProgress) => void | Promise<void>): Promise<RebuildResult> => {
     const projection = projectionNamed(name);
     const building = `${projection.table}${REBUILD_SUFFIX}`;
+    const lease = await claimLease(store, clock, `rebuild:${name}`, `pid ${process.pid} ${Math.random().toString(36).slice(2, 8)}`, REBUILD_LEASE_STALE_MS)
+      .catch((error: unknown) => {
+        if (!(error instanceof LeaseHeldError)) throw error;
+        throw new LeaseHeldError(`a rebuild of ${name} is running already (${error.message}); wait for it to end, or, if it was killed, retry in a minute`);
+      });
     const checkpoint = checkpointOf(projection);
     let cursor = LOG_START;
     let progress: RebuildProgress = { read: 0, applied: 0, position: 0 };
@@ -464,6 +476,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
         const facts = factsOf(projection, batch);
         if (facts.length > 0) await store.transaction((tx) => applyFacts(tx, projection, building, facts));
         advance(batch, facts.length);
+        await lease.renew();
         if (batch.length > 0) await onProgress?.(progress);
         if (batch.length < batchSize) return;
       }
@@ -484,6 +497,8 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
       }
       for (let attempt = 1; ; attempt++) {
         const swapped = await store.transaction(async (tx) => {
+          // Still ours: a rebuild that took the lease over (this one seemed killed) fills its own table.
+          await lease.renew(tx);
           const live = await readCheckpoint(tx, checkpoint);
           // Claimed first: a live runner's next advance waits for this transaction, then finds the checkpoint moved.
           if (!(await advanceCheckpoint(tx, checkpoint, live, live, isoNow(clock)))) return null;
@@ -515,10 +530,14 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
         if (attempt >= MAX_SWAP_ATTEMPTS) throw new Error(`rebuild of ${name}: the live checkpoint kept moving; try again`);
       }
     } catch (error) {
+      // A rebuild that lost its lease leaves the table alone: the one that took it over is filling it.
+      if (error instanceof LeaseHeldError) throw error;
       await store.execute(`DROP TABLE IF EXISTS ${quote(building)}`).catch((dropError: unknown) => {
         logger?.warn('could not drop the table of an interrupted rebuild; the next rebuild drops it', { projection: name, err: dropError });
       });
       throw error;
+    } finally {
+      await lease.release().catch(() => undefined);
     }
     const [count] = await store.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${quote(projection.table)}`);
     return { name, table: projection.table, read: progress.read, applied: progress.applied, rows: Number(count?.n ?? 0), checkpoint: cursor };

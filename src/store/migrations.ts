@@ -36,6 +36,8 @@ import sqliteSeatNaturalOrder from '../../migrations/sqlite/0018_seat_natural_or
 import postgresSeatNaturalOrder from '../../migrations/postgres/0018_seat_natural_order.sql' with { type: 'text' };
 import sqliteInboxRetention from '../../migrations/sqlite/0019_inbox_retention.sql' with { type: 'text' };
 import postgresInboxRetention from '../../migrations/postgres/0019_inbox_retention.sql' with { type: 'text' };
+import sqliteLeases from '../../migrations/sqlite/0020_leases.sql' with { type: 'text' };
+import postgresLeases from '../../migrations/postgres/0020_leases.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -64,6 +66,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0017_vip_bundle_bookings', sql: sqliteVipBundleBookings },
   { name: '0018_seat_natural_order', sql: sqliteSeatNaturalOrder },
   { name: '0019_inbox_retention', sql: sqliteInboxRetention },
+  { name: '0020_leases', sql: sqliteLeases },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -87,6 +90,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0017_vip_bundle_bookings', sql: postgresVipBundleBookings },
   { name: '0018_seat_natural_order', sql: postgresSeatNaturalOrder },
   { name: '0019_inbox_retention', sql: postgresInboxRetention },
+  { name: '0020_leases', sql: postgresLeases },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

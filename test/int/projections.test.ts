@@ -650,6 +650,40 @@ for (const { name, make } of storeHarnesses) {
         expect(await tableNames(store)).toEqual(['reservation_counts_view', 'reservations_view']);
       });
 
+      it('refuses a second rebuild of a projection while one runs, and takes over the lease of one that stopped (killed)', async () => {
+        const { store } = harness;
+        const runner = runnerOn(store, { batchSize: 4 });
+        await runner.ensureTables();
+        await bookings(runtimeOn(store), 0, 20);
+        await settle(runner, store);
+        let reached!: () => void;
+        let release!: () => void;
+        const paused = new Promise<void>((resolve) => {
+          reached = resolve;
+        });
+        const gate = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        const first = runner.rebuild('reservations', async () => {
+          reached();
+          await gate;
+        });
+        await paused;
+
+        await expect(runnerOn(store).rebuild('reservations')).rejects.toThrow(/a rebuild of reservations is running already/);
+        // Another projection's rebuild is not held up.
+        expect((await runnerOn(store).rebuild('reservation_counts')).name).toBe('reservation_counts');
+        release();
+        await first;
+        expect(await tables(store)).toEqual(await replayed(store));
+
+        // What a rebuild killed with SIGKILL leaves: a lease nobody renews any more.
+        await store.execute("INSERT INTO leases (name, owner, renewed_at) VALUES ('rebuild:reservations', 'killed', '2000-01-01T00:00:00.000Z')");
+        await runner.rebuild('reservations');
+        expect(await tables(store)).toEqual(await replayed(store));
+        expect(await store.query('SELECT name FROM leases')).toEqual([]);
+      });
+
       it('rejects an unknown name, listing the known ones', async () => {
         const runner = runnerOn(harness.store);
         await expect(runner.rebuild('bookings')).rejects.toThrow('unknown projection "bookings"; known projections: reservations, reservation_counts');
