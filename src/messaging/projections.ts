@@ -2,6 +2,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { LOG_START, type LogCursor, type LoggedMessage, type Message, type SqlExecutor, type Store } from '../actors/ports';
 import { isoNow, type Clock } from '../kernel/clock';
 import type { Logger } from '../observability/logger';
+import { forScrape } from '../observability/metrics';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
 import { claimLease, LeaseHeldError } from './leases';
 import { paddedToPowerOfTwo, placeholders, powerOfTwoAtMost, powerOfTwoChunks } from '../kernel/statementShapes';
@@ -242,13 +243,15 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
       registers: [options.registry],
       async collect() {
         try {
-          const [head] = await store.query<{ head: number | null }>('SELECT MAX(position) AS head FROM messages');
-          for (const projection of projections) {
-            const checkpoint = await readCheckpoint(store, checkpointOf(projection));
-            this.set({ projection: projection.name }, Math.max(0, Number(head?.head ?? 0) - checkpoint.position));
-          }
+          const [head, ...checkpoints] = await forScrape(Promise.all([
+            store.query<{ head: number | null }>('SELECT MAX(position) AS head FROM messages').then(([row]) => Number(row?.head ?? 0)),
+            ...projections.map((projection) => readCheckpoint(store, checkpointOf(projection))),
+          ]));
+          projections.forEach((projection, i) => {
+            this.set({ projection: projection.name }, Math.max(0, (head as number) - (checkpoints[i] as LogCursor).position));
+          });
         } catch (error) {
-          // A scrape must not fail because the database is away; the last values stay.
+          // A scrape must not fail, nor wait, because the database is away or hangs; the last values stay.
           logger?.warn('projection lag not measured', { err: error });
         }
       },

@@ -3,6 +3,7 @@ import type { Message } from '../actors/ports';
 import type { CommandOutcome, RuntimeObserver } from '../actors/runtime';
 import type { CallObservation } from '../adapters/call';
 import { toMinor, type Money } from '../kernel/money';
+import { forScrape } from './metrics';
 
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -32,8 +33,8 @@ export function createDomainMetrics(registry: Registry, timersOverdue: () => Pro
     help: 'Durable timers due more than a second ago and not yet fired',
     registers,
     async collect() {
-      // A scrape must not fail while the database is away (`/ready` says so): the last value stays.
-      const overdue = await timersOverdue().catch(() => undefined);
+      // A scrape must not fail, nor wait, while the database is away or hangs (`/ready` says so): the last value stays.
+      const overdue = await forScrape(timersOverdue()).catch(() => undefined);
       if (overdue !== undefined) this.set(overdue);
     },
   });

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { withTimeout } from '../kernel/timeout';
 
 /** One finished HTTP request, as counted by the HTTP metrics. */
 export interface HttpObservation {
@@ -24,6 +25,17 @@ export interface Metrics {
 
 /** Route label for requests that matched no route, so unknown paths cannot blow up label cardinality. */
 export const UNMATCHED_ROUTE = 'unmatched';
+
+/**
+ * How long a gauge may wait for the database while a scrape collects it: a hung database must not make
+ * the whole scrape time out (Prometheus would see the instance down and lose every series). Past it
+ * the gauge keeps its last value.
+ */
+export const SCRAPE_QUERY_TIMEOUT_MS = 1_000;
+
+/** `query` for a gauge's collect, given up after SCRAPE_QUERY_TIMEOUT_MS. */
+export const forScrape = <T>(query: Promise<T>): Promise<T> =>
+  withTimeout(query, SCRAPE_QUERY_TIMEOUT_MS, () => new Error(`no answer within ${SCRAPE_QUERY_TIMEOUT_MS} ms`));
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 

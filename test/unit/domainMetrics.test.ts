@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'bun:test';
 import { Registry } from 'prom-client';
 import { createDomainMetrics } from '../../src/observability/domainMetrics';
+import { SCRAPE_QUERY_TIMEOUT_MS } from '../../src/observability/metrics';
 
 describe('domain metrics', () => {
   it('still answers a scrape while the database is away, keeping the last timers_overdue', async () => {
@@ -12,6 +13,18 @@ describe('domain metrics', () => {
       throw new Error('Failed to connect');
     };
     expect(await registry.metrics()).toMatch(/^timers_overdue 3$/m);
+  });
+
+  it('answers a scrape within a second or so while the database hangs, keeping the last timers_overdue', async () => {
+    const registry = new Registry();
+    let overdue: () => Promise<number> = async () => 2;
+    createDomainMetrics(registry, () => overdue());
+    await registry.metrics();
+    overdue = () => new Promise<number>(() => undefined);
+    const startedAt = performance.now();
+    const text = await registry.metrics();
+    expect(performance.now() - startedAt).toBeLessThan(SCRAPE_QUERY_TIMEOUT_MS + 500);
+    expect(text).toMatch(/^timers_overdue 2$/m);
   });
 });
 
