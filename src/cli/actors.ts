@@ -1,5 +1,5 @@
 import type { JournalEntry, Message, Store, StoredActor } from '../actors/ports';
-import { UUID_PATTERN } from '../kernel/ids';
+import { canonicalAddress } from '../kernel/ids';
 
 /** The store reads `tickets actors show` needs; nothing it calls writes. */
 export type ActorTimelineStore = Pick<Store, 'pendingMigrations' | 'loadActor' | 'readJournal' | 'readActorMessages'>;
@@ -35,10 +35,7 @@ export async function assertMigrated(store: Pick<ActorTimelineStore, 'pendingMig
  * Rejects with UnknownActorError when the store knows nothing of the address.
  */
 export async function showActor({ store, address: given, write }: ShowActorOptions): Promise<void> {
-  // Ids are UUIDs read in lower case everywhere (the API takes them in any case): so does this command.
-  const slash = given.indexOf('/');
-  const id = given.slice(slash + 1);
-  const address = UUID_PATTERN.test(id) ? `${given.slice(0, slash)}/${id.toLowerCase()}` : given;
+  const address = canonicalAddress(given);
   await assertMigrated(store);
 
   const [actor, journal, messages] = await Promise.all([store.loadActor(address), store.readJournal(address), store.readActorMessages(address)]);

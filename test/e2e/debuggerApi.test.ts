@@ -134,6 +134,17 @@ for (const mode of MODES) {
       expect(received).toContain('event: changed');
     });
 
+    it('reads the id of an address in either case, as every other route does', async () => {
+      const upper = venue.replace(/\/(.*)$/, (_, id: string) => `/${id.toUpperCase()}`);
+      const timeline = await fetch(`${t.url}/api/actors/${encodeURIComponent(upper)}/timeline`, { headers: opsHeaders(t) });
+      expect(timeline.status).toBe(200);
+      expect(((await timeline.json()) as { address: string }).address).toBe(venue);
+      const open = new AbortController();
+      const stream = await fetch(`${eventsOf(upper)}?access_token=${opsToken()}`, { signal: open.signal });
+      expect(stream.status).toBe(200);
+      open.abort();
+    });
+
     it('answers an unknown actor with the same 404 as its timeline', async () => {
       const unknown = `hold/${crypto.randomUUID()}`;
       const stream = await expectProblem(await fetch(`${eventsOf(unknown)}?access_token=${opsToken()}`), 404, 'NOT_FOUND');

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CURSOR_ADDRESS, CURSOR_TIME, cursorParam, limitParam, listCursor } from '../../http/pagination';
 import { UuidInput } from '../../http/schemas';
+import { canonicalAddress } from '../../kernel/ids';
 import type { ActorSummary } from './debugger.queries';
 import type { HistoryStep, TimelineEntry } from './debugger.timeline';
 
@@ -16,8 +17,8 @@ export const ActorSearchQuery = z.object({
   cursor: cursorParam(ACTORS_CURSOR).optional(),
 });
 
-/** `:address` of an actor, URL-encoded `<kind>/<id>`. */
-export const ActorParams = z.object({ address: z.string().regex(/^[A-Za-z][A-Za-z0-9]*\/[^/]+$/, 'an actor address <kind>/<id>') });
+/** `:address` of an actor, URL-encoded `<kind>/<id>`; a UUID id in either case. */
+export const ActorParams = z.object({ address: z.string().regex(/^[A-Za-z][A-Za-z0-9]*\/[^/]+$/, 'an actor address <kind>/<id>').transform(canonicalAddress) });
 
 /** `:id` of a machine version (`booking-v1`). */
 export const IdParams = z.object({ id: z.string().min(1).max(200) });
