@@ -325,10 +325,10 @@ const createOps = (config: Config, email: string) =>
 
 const migrateOnly = (config: Config) =>
   withStore(config, async (store) => {
-    const pending = await store.pendingMigrations();
-    await store.migrate();
-    const applied = pending.length === 0 ? 'no migration to apply' : `applied ${pending.length} migration${pending.length === 1 ? '' : 's'} (${pending.length === 1 ? pending[0] : `${pending[0]} … ${pending.at(-1)}`})`;
-    console.log(`${applied}; the store is up to date`);
+    // What this run applied itself: another `migrate` at the same time may have applied some first.
+    const applied = await store.migrate();
+    const said = applied.length === 0 ? 'no migration to apply' : `applied ${applied.length} migration${applied.length === 1 ? '' : 's'} (${applied.length === 1 ? applied[0] : `${applied[0]} … ${applied.at(-1)}`})`;
+    console.log(`${said}; the store is up to date`);
   });
 
 /** Resolves on the first SIGTERM or SIGINT. Installed before start-up, so an early signal still stops cleanly. */

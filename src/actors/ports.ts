@@ -230,8 +230,11 @@ export interface CommitOptions {
 export type InTransaction = (tx: Tx, messages: Message[]) => Promise<void>;
 
 export interface Store extends SqlExecutor {
-  /** Applies pending migrations under a lock (advisory lock in Postgres); safe to run concurrently. */
-  migrate(): Promise<void>;
+  /**
+   * Applies pending migrations under a lock (advisory lock in Postgres); safe to run concurrently.
+   * Resolves to the names of those this call applied (none when another process applied them first).
+   */
+  migrate(): Promise<string[]>;
   /** Names of migrations not yet applied (empty when up to date). */
   pendingMigrations(): Promise<string[]>;
   /** Names of applied migrations this build does not have: a newer version migrated the database (empty normally). */

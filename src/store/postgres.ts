@@ -193,8 +193,9 @@ export class PostgresStore implements Store {
   }
 
   /** Applies pending migrations, each in its own transaction, under a session advisory lock. */
-  async migrate(): Promise<void> {
+  async migrate(): Promise<string[]> {
     const connection = await this.sql.reserve().catch(rethrowAsStoreError);
+    const appliedNow: string[] = [];
     try {
       await connection.unsafe('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
       try {
@@ -206,6 +207,7 @@ export class PostgresStore implements Store {
             await connection.unsafe(migration.sql).simple();
             await connection.unsafe(RECORD_MIGRATION, [migration.name, new Date().toISOString()]);
             await connection.unsafe('COMMIT');
+            appliedNow.push(migration.name);
           } catch (error) {
             await connection.unsafe('ROLLBACK');
             throw error;
@@ -217,6 +219,7 @@ export class PostgresStore implements Store {
     } finally {
       connection.release();
     }
+    return appliedNow;
   }
 
   async pendingMigrations(): Promise<string[]> {

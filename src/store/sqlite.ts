@@ -148,17 +148,23 @@ export class SqliteStore implements Store {
     return this.write(() => this.writeConnection.execute(sql, params));
   }
 
-  async migrate(): Promise<void> {
+  async migrate(): Promise<string[]> {
+    const appliedNow: string[] = [];
     await this.write(async () => {
       for (const migration of sqliteMigrations) {
+        let ran = false;
         await this.inWriteTransaction(async () => {
           // Re-read inside the write transaction: another process may have applied it meanwhile.
           if (pendingOf([migration], this.appliedMigrations(this.writer)).length === 0) return;
           this.writer.run(migration.sql);
           await this.writeConnection.execute(RECORD_MIGRATION, [migration.name, new Date().toISOString()]);
+          ran = true;
         });
+        // Counted once its transaction has committed.
+        if (ran) appliedNow.push(migration.name);
       }
     });
+    return appliedNow;
   }
 
   async pendingMigrations(): Promise<string[]> {
