@@ -402,6 +402,8 @@ function liveRoutes(options: Partial<DebuggerRoutesDeps> = {}) {
     readJournal: async () => [],
     readActorMessages: async () => [],
     listTimers: async () => [],
+    // What the actor's messages went through (deliveryActivityOf): nothing changes there in these tests.
+    query: async () => [{ deliveries: 0, failures: 0, letters: 0, dead: 0, letter_attempts: 0 }],
   } as unknown as Store;
   const app = debuggerRoutes({ registry: new MachineRegistry([]), store, auth: createAuth(tokens), tokens, stopping: new AbortController().signal, pollMs: 10, ...options });
   const token = tokens.issue({ id: 'ops-1', email: 'ops@example.com', role: 'ops' }).token;
