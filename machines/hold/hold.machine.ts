@@ -1,4 +1,4 @@
-import { and, assertEvent, assign, emit, setup } from 'xstate';
+import { assertEvent, assign, emit, setup } from 'xstate';
 import type { CallNote } from '../shared/calls';
 import type { Price } from '../shared/money';
 import { addMs, cancelTimer, setTimer } from '../shared/timers';
@@ -126,6 +126,10 @@ export const holdMachine = setup({
      */
     isOfChargeOut: ({ context, event }) =>
       event.type === 'payment.declined' && (event.idempotency_key === undefined || event.idempotency_key === context.payment?.idempotencyKey),
+    /** The decline of the charge out now, which had extended the hold: its own expiry comes back. */
+    isOfChargeOutOnExtension: ({ context, event }) =>
+      event.type === 'payment.declined' && typeof context.expiresBeforeCharge === 'string'
+      && (event.idempotency_key === undefined || event.idempotency_key === context.payment?.idempotencyKey),
     /** A live hold whose first charge near its end needs more time than is left. */
     isOnChargeExtension: ({ context }) => typeof context.expiresBeforeCharge === 'string',
     isLiveButShortForCharge: ({ context, event }) =>
@@ -258,7 +262,7 @@ export const holdMachine = setup({
           { target: 'expired', actions: ['clearPayment', 'tellExpired', 'askRefundLatePayment', 'cancelExpiry', 'cancelPaymentCheck'] },
         ],
         'payment.declined': [
-          { guard: and(['isOfChargeOut', 'isOnChargeExtension']), target: 'held', actions: ['clearPayment', 'cancelPaymentCheck', 'restoreOwnExpiry', 'tellOwnExpiryBack', 'scheduleExpiry'] },
+          { guard: 'isOfChargeOutOnExtension', target: 'held', actions: ['clearPayment', 'cancelPaymentCheck', 'restoreOwnExpiry', 'tellOwnExpiryBack', 'scheduleExpiry'] },
           { guard: 'isOfChargeOut', target: 'held', actions: ['clearPayment', 'cancelPaymentCheck'] },
         ],
         'hold.expire': { guard: 'isCurrentDeadline', target: 'expired', actions: 'tellExpired' },
