@@ -5,6 +5,8 @@
 export interface CallContext {
   correlationId: string;
   traceparent?: string | undefined;
+  /** Told how the call ended, for its caller's records (a handler's delivery shows a refused call as refused). */
+  onOutcome?: ((outcome: CallOutcome) => void) | undefined;
 }
 
 /** How one external call ended, as seen by its caller. */

@@ -154,6 +154,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           throw error;
         } finally {
           onCall?.({ service, operation: request.operation, outcome, durationSeconds: (performance.now() - startedAt) / 1000 });
+          request.context.onOutcome?.(outcome);
         }
       }, { kind: SpanKind.CLIENT, traceparent: request.context.traceparent });
     },

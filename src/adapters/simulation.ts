@@ -320,6 +320,7 @@ export function createSimulation<Op extends string>(
         throw error;
       } finally {
         onCall?.({ service, operation, outcome, durationSeconds: (performance.now() - startedAt) / 1000 });
+        context.onOutcome?.(outcome);
       }
     },
   };

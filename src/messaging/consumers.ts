@@ -75,6 +75,9 @@ export interface Consumers extends Redeliverer {
   resolve(handler: string, message: BusMessage, attempt: number): Promise<void>;
 }
 
+/** How a handler's processing of a message is recorded in its inbox row, for the timeline. */
+type DeliveryEffect = 'local' | 'external' | 'refused';
+
 /** A failure of a `notRepeatable` handler after it reached the service it calls: repeating it could do the call twice. */
 class MayHaveActedError extends Error {
   override name = 'MayHaveActedError';
@@ -243,9 +246,13 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     });
   };
 
-  /** A handler's context for one attempt; `reached` tells whether the attempt asked for a call context. */
-  const contextOf = (handler: Handler, message: BusMessage, log: Logger, firstDelivery: boolean): HandlerContext & { readonly reached: boolean } => {
+  /**
+   * A handler's context for one attempt; `reached` tells whether the attempt asked for a call context,
+   * `refused` whether a call it made was refused (a terminal answer, which the handler may have handled).
+   */
+  const contextOf = (handler: Handler, message: BusMessage, log: Logger, firstDelivery: boolean): HandlerContext & { readonly reached: boolean; readonly refused: boolean } => {
     let reached = false;
+    let refused = false;
     const traceparent = tracing?.currentTraceparent() ?? message.metadata.traceparent;
     const key = callKey(handler, message);
     return {
@@ -263,10 +270,19 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       idempotencyKey: (suffix) => `${handler.name}:${message.id}${suffix === undefined ? '' : `:${suffix}`}`,
       callContext() {
         reached = true;
-        return { correlationId: message.metadata.correlation_id, traceparent };
+        return {
+          correlationId: message.metadata.correlation_id,
+          traceparent,
+          onOutcome: (outcome) => {
+            if (outcome === 'terminal') refused = true;
+          },
+        };
       },
       get reached() {
         return reached;
+      },
+      get refused() {
+        return refused;
       },
     };
   };
@@ -364,8 +380,9 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       if (notRepeatable) ranThrough.add(ranKey);
     }
     // What the timeline shows: an external call when the handler asked for a call context (it called
-    // another service), a delivery when it only told actors.
-    const effect: Handler['effect'] = runsNow && !ctx.reached ? 'local' : 'external';
+    // another service), refused when that service refused it (the handler reported the refusal), a
+    // delivery when it only told actors.
+    const effect: DeliveryEffect = runsNow && !ctx.reached ? 'local' : runsNow && ctx.refused ? 'refused' : 'external';
     // Rows of its own, conflict ignored: it may share a transaction with other commits (CommitOptions).
     await store.transaction(
       async (tx) => {

@@ -38,7 +38,7 @@ export interface HandlerContext {
    * each call: it records that this attempt reached out, which decides whether a `notRepeatable`
    * handler may be retried after a later failure (its reply, say).
    */
-  callContext(): { correlationId: string; traceparent: string | undefined };
+  callContext(): { correlationId: string; traceparent: string | undefined; onOutcome?: (outcome: 'success' | 'retryable' | 'terminal') => void };
   /**
    * True on the first attempt of the first delivery of this message to this handler. A retry, a
    * redelivery from another consumer or a redrive may follow an attempt that changed things on another

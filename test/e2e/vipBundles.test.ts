@@ -165,6 +165,10 @@ for (const mode of MODES) {
         expect(await stateOf(`booking/${bookingId}`)).toBe('canceled');
         expect(await availableSeats(showId)).toBe(10);
         expect(refundsOf(ticketId).length).toBe(1);
+        // Ops see the airline's refusal as such in the bundle's timeline, not as a call that went well.
+        const { timeline } = (await call(t.url, 'GET', `/api/bookings/${id}/timeline`, undefined, opsHeaders(t))).json;
+        const flightCalls = timeline.filter((e: { kind: string; handler?: string }) => e.kind === 'external.call' && e.handler === 'bookVipBundleFlight');
+        expect(flightCalls.map((e: { status: string }) => e.status)).toEqual(['refused']);
       });
     });
 

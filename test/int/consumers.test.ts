@@ -808,6 +808,24 @@ for (const { name, make } of modes) {
       });
     });
 
+    describe('when a handler reports that the service it called refused (a terminal answer it handled)', () => {
+      it('records its delivery as a refused call, and a call that succeeded as an external one', async () => {
+        const outcomeOf = (message: BusMessage) => (message.actorSeq === 1 ? 'terminal' : 'success');
+        const flights = defineHandler({
+          name: 'flights',
+          effect: 'external',
+          on: { BookingMade_v1: (message, ctx) => ctx.callContext().onOutcome?.(outcomeOf(message)) },
+        });
+        const messages = await commit(store, 'booking/a', 'BookingMade_v1', 'BookingMade_v1');
+        const consumers = start([flights]);
+        await publish(mode.bus, ...messages);
+        await consumers.drain();
+
+        const rows = await store.query<{ message_id: string; effect: string }>("SELECT message_id, effect FROM inbox WHERE handler = 'flights'");
+        expect(Object.fromEntries(rows.map((r) => [r.message_id, r.effect]))).toEqual({ [messages[0]!.id]: 'refused', [messages[1]!.id]: 'external' });
+      });
+    });
+
     describe('when handling a message', () => {
       it('runs in a CONSUMER span continuing its traceparent and logs with its correlation id', async () => {
         spans.reset();

@@ -307,6 +307,21 @@ describe('timeline assembly', () => {
       ]);
     });
 
+    it('shows a call the service refused (a terminal answer the handler reported) as refused, not ok', () => {
+      const only = assembleTimeline({
+        journal: [],
+        messages: [message('m8', 'BookFlight', 'command', 1, T(1))],
+        deliveries: [{ handler: 'flights', messageId: 'm8', processedAt: T(2), effect: 'refused' }],
+        failedAttempts: [],
+        deadLetters: [],
+        timers: [],
+      });
+      expect(only.map((e) => [e.kind, e.name, e.status])).toEqual([
+        ['outbound', 'BookFlight', undefined],
+        ['external.call', 'flights', 'refused'],
+      ]);
+    });
+
     it('shows a call still retrying, and an inbox row older than the effect column as a delivery', () => {
       const only = assembleTimeline({
         journal: [],

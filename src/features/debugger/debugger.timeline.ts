@@ -7,8 +7,11 @@ export interface Delivery {
   messageId: string;
   /** For a handler that calls another service, when the successful attempt began (its call). */
   processedAt: string;
-  /** `external` when the handler calls another service; null for rows older than the column. */
-  effect: 'local' | 'external' | null;
+  /**
+   * `external` when the handler called another service, `refused` when that service refused the call
+   * (a terminal answer the handler reported, e.g. a flight not booked); null for rows older than the column.
+   */
+  effect: 'local' | 'external' | 'refused' | null;
 }
 
 /** One failed attempt of a handler on a message (a row of `delivery_attempts`). */
@@ -187,7 +190,9 @@ function deliveryEntries(message: Message, sources: TimelineSources, base: Pick<
     const effect = delivery?.effect ?? failed[0]?.effect ?? null;
     for (const f of failed) out.push({ kind: 'delivery.failed', at: f.at, name: handler, handler, attempts: f.attempt, error: f.error, status: 'failed', ...base });
     if (delivery !== undefined) {
-      out.push({ kind: effect === 'external' ? 'external.call' : 'delivery', at: delivery.processedAt, name: handler, handler, attempts: attempts + 1, status: effect === 'external' ? 'ok' : 'processed', ...base });
+      const called = effect === 'external' || effect === 'refused';
+      const status = effect === 'refused' ? 'refused' : called ? 'ok' : 'processed';
+      out.push({ kind: called ? 'external.call' : 'delivery', at: delivery.processedAt, name: handler, handler, attempts: attempts + 1, status, ...base });
     } else if (effect === 'external') {
       const last = failed.at(-1);
       const at = letter?.failedAt ?? last?.at ?? message.occurredAt;
