@@ -5,7 +5,7 @@ import type { AuthPlugin } from '../../http/auth';
 import type { createIdempotency } from '../../http/idempotency';
 import { nextLink, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
-import type { DeadLetters } from '../../messaging/deadLetters';
+import type { DeadLetters, RedriveResult, ResolveResult } from '../../messaging/deadLetters';
 import { DEAD_LETTERS_CURSOR, DeadLetterBody, DeadLetterListQuery, DeadLetterParams, RedriveAllBody, toDeadLetterBody } from './deadLetters.model';
 import { problemResponses } from '../../http/openapiProblems';
 
@@ -58,15 +58,7 @@ export function deadLettersRoutes({ deadLetters, auth, idempotency, logger }: De
       async ({ params, user }) => {
         const result = await deadLetters.redrive(params.id);
         audit(logger, 'deadLetters.redrive', { user_id: user.id, dead_letter_id: params.id, outcome: result.outcome });
-        if (result.outcome === 'not_found') return problem(404, 'NOT_FOUND', `dead letter ${params.id} not found`);
-        if (result.outcome === 'in_progress') {
-          return problem(409, 'REQUEST_IN_PROGRESS', `a redrive of dead letter ${params.id} is under way`, { retryable: true, headers: { 'retry-after': '1' } });
-        }
-        if (result.outcome === 'not_dead') {
-          return problem(409, 'NOT_ALLOWED_IN_STATE', `dead letter ${params.id} is ${result.deadLetter.status}; only dead ones can be retried`);
-        }
-        // A Response like the problems: Elysia's types refuse a handler returning a body or a Response.
-        return Response.json(toDeadLetterBody(result.deadLetter));
+        return answerOf(params.id, result, 'retried');
       },
       {
         params: DeadLetterParams,
@@ -85,17 +77,7 @@ export function deadLettersRoutes({ deadLetters, auth, idempotency, logger }: De
       async ({ params, user }) => {
         const result = await deadLetters.resolve(params.id);
         audit(logger, 'deadLetters.resolve', { user_id: user.id, dead_letter_id: params.id, outcome: result.outcome });
-        if (result.outcome === 'not_found') return problem(404, 'NOT_FOUND', `dead letter ${params.id} not found`);
-        if (result.outcome === 'in_progress') {
-          return problem(409, 'REQUEST_IN_PROGRESS', `a redrive of dead letter ${params.id} is under way`, { retryable: true, headers: { 'retry-after': '1' } });
-        }
-        if (result.outcome === 'not_dead') {
-          return problem(409, 'NOT_ALLOWED_IN_STATE', `dead letter ${params.id} is ${result.deadLetter.status}; only dead ones can be resolved`);
-        }
-        if (result.outcome === 'not_resolvable') {
-          return problem(409, 'NOT_ALLOWED_IN_STATE', `the handler ${result.deadLetter.handler} cannot go on without its call; redrive the dead letter instead`);
-        }
-        return Response.json(toDeadLetterBody(result.deadLetter));
+        return answerOf(params.id, result, 'resolved');
       },
       {
         params: DeadLetterParams,
@@ -113,4 +95,21 @@ export function deadLettersRoutes({ deadLetters, auth, idempotency, logger }: De
         },
       },
     );
+}
+
+/** The answer to a redrive or a resolve of one dead letter: the letter as it is now, or why nothing ran. */
+function answerOf(id: string, result: RedriveResult | ResolveResult, verb: 'retried' | 'resolved'): Response {
+  switch (result.outcome) {
+    case 'not_found':
+      return problem(404, 'NOT_FOUND', `dead letter ${id} not found`);
+    case 'in_progress':
+      return problem(409, 'REQUEST_IN_PROGRESS', `a redrive of dead letter ${id} is under way`, { retryable: true, headers: { 'retry-after': '1' } });
+    case 'not_dead':
+      return problem(409, 'NOT_ALLOWED_IN_STATE', `dead letter ${id} is ${result.deadLetter.status}; only dead ones can be ${verb}`);
+    case 'not_resolvable':
+      return problem(409, 'NOT_ALLOWED_IN_STATE', `the handler ${result.deadLetter.handler} cannot go on without its call; redrive the dead letter instead`);
+    default:
+      // A Response like the problems: Elysia's types refuse a handler returning a body or a Response.
+      return Response.json(toDeadLetterBody(result.deadLetter));
+  }
 }
