@@ -19,7 +19,7 @@ import {
   type TimerSet,
   type Tx,
 } from '../actors/ports';
-import { concurrentUpdate, storeUnavailable } from '../kernel/errors';
+import { concurrentUpdate, storeUnavailable, type AppError } from '../kernel/errors';
 import { RECORD_MIGRATION, SELECT_APPLIED_MIGRATIONS, pendingOf, postgresMigrations, unknownOf } from './migrations';
 import * as shared from './shared';
 
@@ -39,8 +39,9 @@ export interface PostgresStoreOptions {
  * text, which the typed methods parse. Call `migrate()` before use.
  */
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
-  const sql = new SQL({ url: opts.url, max: opts.poolSize ?? 10, bigint: false });
-  return new PostgresStore(sql, opts.commitLockTimeoutMs ?? COMMIT_LOCK_TIMEOUT_MS);
+  const poolSize = opts.poolSize ?? 10;
+  const sql = new SQL({ url: opts.url, max: poolSize, bigint: false });
+  return new PostgresStore(sql, opts.commitLockTimeoutMs ?? COMMIT_LOCK_TIMEOUT_MS, Math.max(1, Math.floor(poolSize / 4)));
 }
 
 /** Key of the advisory lock held while migrating: any fixed number ("tick" in ASCII). */
@@ -51,10 +52,12 @@ const MAX_GROUP = 64;
 /** How long a group transaction waits for a row lock before its commits are written alone instead. */
 const GROUP_LOCK_TIMEOUT_MS = 200;
 /**
- * How long a commit written alone waits for a row lock: this service holds a show's row for
- * milliseconds, so a longer wait means a lock held elsewhere (a stuck session, a manual transaction).
- * The commit then fails with 409 CONCURRENT_UPDATE (retryable) instead of holding its caller and a
- * connection for as long as the lock lasts.
+ * How long a commit waits in all for row locks: this service holds a show's row for milliseconds, so a
+ * longer wait means a lock held elsewhere (a stuck session, a manual transaction). The commit then
+ * fails with 409 CONCURRENT_UPDATE (retryable) instead of holding its caller for as long as the lock
+ * lasts. A commit first waits GROUP_LOCK_TIMEOUT_MS; then it waits patiently, on one of a few
+ * connections only (a quarter of the pool), so that commits piling up on one locked row never take
+ * the connections every other request needs.
  */
 const COMMIT_LOCK_TIMEOUT_MS = 5_000;
 /**
@@ -66,12 +69,64 @@ const GROUP_PAUSE_MS = 250;
 /** The 409s of commits that gave up waiting for a row lock (see commitAlone). */
 const lockTimeouts = new WeakSet<object>();
 
+/**
+ * How a commit written alone waits for row locks: `quick` at most GROUP_LOCK_TIMEOUT_MS, `patient` up
+ * to COMMIT_LOCK_TIMEOUT_MS on a connection reserved for such waits, `both` the one and then the other.
+ */
+type Patience = 'quick' | 'patient' | 'both';
+
+/** At most `slots` holders at a time; the others wait in turn, each until its own deadline. */
+class Slots {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(slots: number) {
+    this.free = slots;
+  }
+
+  /** Resolves to a release function once a slot is free, or to undefined when `deadline` (performance.now()) comes first. */
+  async take(deadline: number): Promise<(() => void) | undefined> {
+    if (this.free > 0) {
+      this.free -= 1;
+      return this.releaser();
+    }
+    let turn: () => void = () => undefined;
+    const granted = new Promise<boolean>((resolve) => {
+      turn = () => resolve(true);
+      this.waiting.push(turn);
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
+    });
+    const inTime = await Promise.race([granted, late]);
+    clearTimeout(timer);
+    if (inTime) return this.releaser();
+    const index = this.waiting.indexOf(turn);
+    if (index >= 0) this.waiting.splice(index, 1);
+    // Granted just as the deadline came: hand the slot on.
+    else this.releaser()();
+    return undefined;
+  }
+
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free += 1;
+    };
+  }
+}
+
 /** Groupable work waiting for the group transaction in flight to finish. */
 interface Queued {
   /** Its statements, run in the group's transaction. */
   work(tx: Tx): Promise<unknown>;
-  /** The same in a transaction of its own (waiting at most `lockTimeoutMs` for a lock, default the commit lock timeout). */
-  alone(lockTimeoutMs?: number): Promise<unknown>;
+  /** The same in a transaction of its own (see `PostgresStore.commitAlone` for `patience`). */
+  alone(patience?: Patience): Promise<unknown>;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -87,6 +142,13 @@ interface Lane {
 
 function newLane(): Lane {
   return { queued: [], writing: false, pausedUntil: 0 };
+}
+
+/** 409 CONCURRENT_UPDATE of a commit that waited its time for row locks held by others. */
+function rowsLocked(): AppError {
+  const refusal = concurrentUpdate('Rows this change needs are locked by another transaction; retry');
+  lockTimeouts.add(refusal);
+  return refusal;
 }
 
 /** Unique constraints that a lost race on one actor trips: it is a version conflict, not a bug. */
@@ -177,11 +239,16 @@ export class PostgresStore implements Store {
   /** Groupable work that may change shared rows, and groupable work that writes only its own rows. */
   private readonly lanes: Record<'shared' | 'ownRows', Lane> = { shared: newLane(), ownRows: newLane() };
 
+  /** The connections commits may hold while they wait patiently for a row lock. */
+  private readonly lockWaits: Slots;
+
   constructor(
     private readonly sql: SQL,
     private readonly commitLockTimeoutMs: number,
+    lockWaitConnections: number,
   ) {
     this.pooled = executorOn(sql);
+    this.lockWaits = new Slots(lockWaitConnections);
   }
 
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]> {
@@ -257,9 +324,9 @@ export class PostgresStore implements Store {
       if (inTx) await inTx(tx, messages);
       return messages;
     };
-    const alone = async (lockTimeoutMs?: number) => {
+    const alone = async (patience: Patience = 'both') => {
       try {
-        return await this.commitAlone(work, lockTimeoutMs);
+        return await this.commitAlone(work, patience);
       } catch (error) {
         if (isVersionConflict(error)) throw new VersionConflictError(commit.address);
         throw error;
@@ -270,23 +337,42 @@ export class PostgresStore implements Store {
 
   /** A write transaction; a groupable one (see CommitOptions and `commit`) may share it with others. */
   transaction<T>(fn: (tx: Tx) => Promise<T>, options: CommitOptions = {}): Promise<T> {
-    return options.groupable ? this.grouped(fn, (lockTimeoutMs) => this.commitAlone(fn, lockTimeoutMs), options) : this.transactionAlone(fn);
+    return options.groupable ? this.grouped(fn, (patience = 'both') => this.commitAlone(fn, patience), options) : this.transactionAlone(fn);
   }
 
   /**
-   * Commit work in a transaction of its own, waiting at most `lockTimeoutMs` (default
-   * commitLockTimeoutMs) for a row lock: past it, 409 CONCURRENT_UPDATE, remembered in `lockTimeouts`.
+   * Commit work in a transaction of its own. `quick`: waiting at most GROUP_LOCK_TIMEOUT_MS for a row
+   * lock; `patient`: then up to commitLockTimeoutMs from now in all, on one of the few connections
+   * reserved for such waits (taking one counts against the time too); `both`: the one, then the other.
+   * Past its time, 409 CONCURRENT_UPDATE, remembered in `lockTimeouts`.
    */
-  private async commitAlone<T>(fn: (tx: Tx) => Promise<T>, lockTimeoutMs = this.commitLockTimeoutMs): Promise<T> {
+  private async commitAlone<T>(fn: (tx: Tx) => Promise<T>, patience: Patience): Promise<T> {
+    if (patience === 'both') {
+      try {
+        return await this.commitAlone(fn, 'quick');
+      } catch (error) {
+        if (!lockTimeouts.has(error as object)) throw error;
+        return this.commitAlone(fn, 'patient');
+      }
+    }
+    if (patience === 'quick') return this.committedWithin(fn, GROUP_LOCK_TIMEOUT_MS);
+    const deadline = performance.now() + this.commitLockTimeoutMs;
+    const release = await this.lockWaits.take(deadline);
+    if (release === undefined) throw rowsLocked();
+    try {
+      return await this.committedWithin(fn, Math.max(1, Math.round(deadline - performance.now())));
+    } finally {
+      release();
+    }
+  }
+
+  /** `fn` in a transaction of its own whose statements wait at most `lockTimeoutMs` for a row lock. */
+  private async committedWithin<T>(fn: (tx: Tx) => Promise<T>, lockTimeoutMs: number): Promise<T> {
     try {
       return await this.transactionAlone(fn, lockTimeoutMs);
     } catch (error) {
       // 55P03 lock_not_available: lock_timeout ran out.
-      if (error instanceof SQL.PostgresError && error.errno === '55P03') {
-        const refusal = concurrentUpdate('Rows this change needs are locked by another transaction; retry');
-        lockTimeouts.add(refusal);
-        throw refusal;
-      }
+      if (error instanceof SQL.PostgresError && error.errno === '55P03') throw rowsLocked();
       throw error;
     }
   }
@@ -326,7 +412,7 @@ export class PostgresStore implements Store {
     }
   }
 
-  private grouped<T>(work: (tx: Tx) => Promise<T>, alone: (lockTimeoutMs?: number) => Promise<T>, options: CommitOptions): Promise<T> {
+  private grouped<T>(work: (tx: Tx) => Promise<T>, alone: (patience?: Patience) => Promise<T>, options: CommitOptions): Promise<T> {
     const lane = options.ownRowsOnly ? this.lanes.ownRows : this.lanes.shared;
     if (performance.now() < lane.pausedUntil) return alone();
     return new Promise<T>((resolve, reject) => {
@@ -354,12 +440,12 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** Writes a group of one alone: at once when it gets its locks within the group's lock timeout, else in the background. */
+  /** Writes a group of one alone: at once when it gets its locks within the group's lock timeout, else patiently in the background. */
   private async writeLone(item: Queued): Promise<void> {
     try {
-      item.resolve(await item.alone(GROUP_LOCK_TIMEOUT_MS));
+      item.resolve(await item.alone('quick'));
     } catch (error) {
-      if (lockTimeouts.has(error as object)) void item.alone().then(item.resolve, item.reject);
+      if (lockTimeouts.has(error as object)) void item.alone('patient').then(item.resolve, item.reject);
       else item.reject(error);
     }
   }

@@ -258,6 +258,32 @@ describe('PostgresStore', () => {
       });
     });
 
+    it('leaves most of the pool to other work while many commits wait for the same lock, and refuses them by the deadline', async () => {
+      const store = await openPostgresStore({ url: database.url, poolSize: 4, commitLockTimeoutMs: 1_000 });
+      try {
+        await withLockedRow('crowd_locks', async (_, release) => {
+          const id = crypto.randomUUID();
+          const startedAt = performance.now();
+          const blocked = Array.from({ length: 8 }, (_, i) => store
+            .commit(creation(`crowd/${id}-blocked-${i}`, false), async (tx) => void (await tx.execute('UPDATE crowd_locks SET n = n + 1 WHERE id = 1')))
+            .then(() => 'committed', (error: unknown) => [(error as AppError).code, Math.round(performance.now() - startedAt)] as const));
+          await Bun.sleep(300);
+          const freeStartedAt = performance.now();
+          await Promise.all([1, 2, 3].map((i) => store.commit(creation(`crowd/${id}-free-${i}`, false))));
+          expect(performance.now() - freeStartedAt).toBeLessThan(500);
+
+          const outcomes = await Promise.all(blocked);
+          for (const outcome of outcomes) {
+            expect(outcome[0]).toBe('CONCURRENT_UPDATE');
+            expect(outcome[1]).toBeLessThan(2_500);
+          }
+          await release();
+        });
+      } finally {
+        await store.close();
+      }
+    });
+
     it('gives up past the commit lock timeout with 409 CONCURRENT_UPDATE (retryable), writing nothing', async () => {
       const store = await openPostgresStore({ url: database.url, poolSize: 4, commitLockTimeoutMs: 300 });
       try {
