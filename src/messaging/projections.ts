@@ -477,9 +477,13 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
       for (;;) {
         const batch = await store.readMessages(cursor, batchSize);
         const facts = factsOf(projection, batch);
-        if (facts.length > 0) await store.transaction((tx) => applyFacts(tx, projection, building, facts));
+        // Renewed in the transaction that writes: a rebuild whose lease was taken over (it stalled a
+        // minute) writes nothing more into the table the new holder fills.
+        await store.transaction(async (tx) => {
+          await lease.renew(tx);
+          if (facts.length > 0) await applyFacts(tx, projection, building, facts);
+        });
         advance(batch, facts.length);
-        await lease.renew();
         if (batch.length > 0) await onProgress?.(progress);
         if (batch.length < batchSize) return;
       }
@@ -495,6 +499,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
       // index: it builds them inside the swap, which only holds back writers (WAL readers go on).
       if (store.dialect === 'postgres') {
         await store.transaction(async (tx) => {
+          await lease.renew(tx);
           for (const sql of createIndexesSql(projection, building)) await tx.execute(sql);
         });
       }
