@@ -594,6 +594,8 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       } catch (error) {
         await recordFailure(handler, message, attemptNo, error, log);
         log.warn(tookEffect ? 'resolve failed' : 'redrive failed', { err: error });
+        // The answer an operator gave holds for this resolve only: a later redrive calls again.
+        if (tookEffect) answers.delete(callKey(handler, message));
         throw error;
       }
     }, [tracing?.currentTraceparent()]);
