@@ -76,8 +76,9 @@ export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span)
       return await fn(span);
     } catch (error) {
       // A refusal (sold out, not allowed in this state, not found) is an outcome, not a failure of
-      // the span's work: error alerts must not fire on the normal path of a purchase.
-      if (error instanceof AppError && error.status < 500) {
+      // the span's work: error alerts must not fire on the normal path of a purchase. A retryable 4xx
+      // (a race lost too often, a row locked for seconds) is a failure to look at.
+      if (error instanceof AppError && error.status < 500 && !error.retryable) {
         span.addEvent('refused', { 'refusal.code': error.code, 'refusal.detail': error.detail });
       } else {
         recordError(span, error);

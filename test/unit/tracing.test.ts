@@ -51,18 +51,20 @@ describe('tracing', () => {
       expect(exporter.getFinishedSpans().map((span) => span.name)).toEqual(['root']);
     });
 
-    it('marks a span ERROR when its work fails, but not when it was refused (a 4xx AppError): that is an outcome, noted as an event', async () => {
+    it('marks a span ERROR when its work fails (a retryable 409 too), but not when it was refused (a 4xx AppError): that is an outcome, noted as an event', async () => {
       const exporter = new InMemorySpanExporter();
       tracing = createTracing({ serviceName: 'test', spanProcessors: [new SimpleSpanProcessor({ exporter })] });
       const run = (name: string, error: Error) => tracing!.withSpan(name, {}, () => Promise.reject(error)).catch(() => undefined);
       await run('refused', new AppError({ code: 'SOLD_OUT', status: 400, detail: 'not enough seats available' }));
       await run('unavailable', new AppError({ code: 'STORE_UNAVAILABLE', status: 503, detail: 'down' }));
+      await run('locked', new AppError({ code: 'CONCURRENT_UPDATE', status: 409, detail: 'locked', retryable: true }));
       await run('broken', new Error('boom'));
 
       const span = (name: string) => exporter.getFinishedSpans().find((s) => s.name === name)!;
       expect(span('refused').status.code).toBe(SpanStatusCode.UNSET);
       expect(span('refused').events.map((e) => [e.name, e.attributes])).toEqual([['refused', { 'refusal.code': 'SOLD_OUT', 'refusal.detail': 'not enough seats available' }]]);
       expect(span('unavailable').status.code).toBe(SpanStatusCode.ERROR);
+      expect(span('locked').status.code).toBe(SpanStatusCode.ERROR);
       expect(span('broken').status).toEqual({ code: SpanStatusCode.ERROR, message: 'boom' });
     });
 
