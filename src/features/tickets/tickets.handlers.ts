@@ -13,10 +13,10 @@ interface TicketFields {
 }
 
 const ticketOf = (ctx: HandlerContext) => ctx.fields as unknown as TicketFields;
-/** The row of a ticket in the print and refund sheets (API.md): `[ticket_id, customer_email, amount, currency]`. */
 /** The answer of a sheet row an operator found written after its call's answer was lost (see answerWhenTookEffect). */
 const ROW_WRITTEN = 'row written';
 
+/** The row of a ticket in the print and refund sheets (API.md): `[ticket_id, customer_email, amount, currency]`. */
 const sheetRow = (ctx: HandlerContext) => {
   const t = ticketOf(ctx);
   return [t.ticket_id, sheetText(t.customer_email), t.price.amount, t.price.currency];
