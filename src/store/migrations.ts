@@ -38,6 +38,8 @@ import sqliteInboxRetention from '../../migrations/sqlite/0019_inbox_retention.s
 import postgresInboxRetention from '../../migrations/postgres/0019_inbox_retention.sql' with { type: 'text' };
 import sqliteLeases from '../../migrations/sqlite/0020_leases.sql' with { type: 'text' };
 import postgresLeases from '../../migrations/postgres/0020_leases.sql' with { type: 'text' };
+import sqliteDeliveryLookups from '../../migrations/sqlite/0021_delivery_lookups.sql' with { type: 'text' };
+import postgresDeliveryLookups from '../../migrations/postgres/0021_delivery_lookups.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -67,6 +69,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0018_seat_natural_order', sql: sqliteSeatNaturalOrder },
   { name: '0019_inbox_retention', sql: sqliteInboxRetention },
   { name: '0020_leases', sql: sqliteLeases },
+  { name: '0021_delivery_lookups', sql: sqliteDeliveryLookups },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -91,6 +94,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0018_seat_natural_order', sql: postgresSeatNaturalOrder },
   { name: '0019_inbox_retention', sql: postgresInboxRetention },
   { name: '0020_leases', sql: postgresLeases },
+  { name: '0021_delivery_lookups', sql: postgresDeliveryLookups },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */
