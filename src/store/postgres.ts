@@ -355,19 +355,20 @@ export class PostgresStore implements Store {
         return this.commitAlone(fn, 'patient');
       }
     }
-    if (patience === 'quick') return this.committedWithin(fn, GROUP_LOCK_TIMEOUT_MS);
+    if (patience === 'quick') return this.committedWithin(fn, () => GROUP_LOCK_TIMEOUT_MS);
     const deadline = performance.now() + this.commitLockTimeoutMs;
     const release = await this.lockWaits.take(deadline);
     if (release === undefined) throw rowsLocked();
     try {
-      return await this.committedWithin(fn, Math.max(1, Math.round(deadline - performance.now())));
+      // Measured once it has its connection: the wait for one counts against the deadline too.
+      return await this.committedWithin(fn, () => Math.max(1, Math.round(deadline - performance.now())));
     } finally {
       release();
     }
   }
 
-  /** `fn` in a transaction of its own whose statements wait at most `lockTimeoutMs` for a row lock. */
-  private async committedWithin<T>(fn: (tx: Tx) => Promise<T>, lockTimeoutMs: number): Promise<T> {
+  /** `fn` in a transaction of its own whose statements wait at most `lockTimeoutMs()` (asked once connected) for a row lock. */
+  private async committedWithin<T>(fn: (tx: Tx) => Promise<T>, lockTimeoutMs: () => number): Promise<T> {
     try {
       return await this.transactionAlone(fn, lockTimeoutMs);
     } catch (error) {
@@ -377,8 +378,11 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** `fn` in a transaction of its own; with `lockTimeoutMs`, a statement that waits longer for a lock fails (55P03). */
-  private async transactionAlone<T>(fn: (tx: Tx) => Promise<T>, lockTimeoutMs?: number): Promise<T> {
+  /**
+   * `fn` in a transaction of its own; with `lockTimeoutMs` (asked once a connection is reserved), a
+   * statement that waits longer for a lock fails (55P03).
+   */
+  private async transactionAlone<T>(fn: (tx: Tx) => Promise<T>, lockTimeoutMs?: () => number): Promise<T> {
     const connection = await this.sql.reserve().catch(rethrowAsStoreError);
     try {
       const tx: Tx = {
@@ -393,7 +397,7 @@ export class PostgresStore implements Store {
       // set_config(…, true) is SET LOCAL; with a bound value it is pipelined with fn's statements (a
       // statement without values goes on the simple protocol, which stops the pipeline). Issued before
       // fn is called, so that it runs first.
-      const limited = lockTimeoutMs === undefined ? undefined : tx.query('SELECT set_config($1, $2, true)', ['lock_timeout', `${lockTimeoutMs}ms`]);
+      const limited = lockTimeoutMs === undefined ? undefined : tx.query('SELECT set_config($1, $2, true)', ['lock_timeout', `${lockTimeoutMs()}ms`]);
       let result: T;
       try {
         [, result] = await Promise.all([begun, fn(tx), limited]);
@@ -463,7 +467,7 @@ export class PostgresStore implements Store {
         const failed = outcomes.find((outcome) => outcome.status === 'rejected');
         if (failed) throw failed.reason;
         return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value);
-      }, GROUP_LOCK_TIMEOUT_MS);
+      }, () => GROUP_LOCK_TIMEOUT_MS);
     } catch {
       return false;
     }
