@@ -12,13 +12,18 @@ import { setTimer } from '../shared/timers';
  *
  * A step whose reply does not come (its command dead-lettered while the receipts or payments service
  * was down) is asked again, with the same idempotency key, at its step check: STEP_CHECK_MS after it
- * was asked, then twice as long each time (stepChecks.ts). A refund never waits for an operator.
+ * was asked, then twice as long each time (stepChecks.ts), MAX_STEP_CHECKS times: about five hours in
+ * all. A service that still refuses it then (a refund it cannot make) leaves it to an operator, who
+ * sees its dead letter.
  */
 export type RefundEvent =
   | { type: 'refund.request'; now: string; ticket_id: string; payment_reference: string | null; reason: string }
   | { type: 'receipts.voided'; now: string }
   | { type: 'payments.refunded'; now: string }
   | { type: 'refund.checkStep'; now: string; due_at: string };
+
+/** How often a refund asks again for a step that gets no reply: with the doubling waits, about five hours. */
+export const MAX_STEP_CHECKS = 10;
 
 export interface RefundContext {
   ticketId: string;
@@ -34,7 +39,8 @@ export const refundMachine = setup({
   types: { context: {} as RefundContext, events: {} as RefundEvent },
   guards: {
     nothingCharged: ({ context }) => context.paymentReference === null,
-    isCurrentCheck: ({ context, event }) => event.type === 'refund.checkStep' && event.due_at === context.stepCheck?.at,
+    isCurrentCheck: ({ context, event }) =>
+      event.type === 'refund.checkStep' && event.due_at === context.stepCheck?.at && (context.stepCheck.made ?? 0) < MAX_STEP_CHECKS,
   },
   actions: {
     assignRequest: assign(({ event }) => {

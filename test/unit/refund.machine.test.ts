@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { refundMachine } from '../../machines/refund/refund.machine';
+import { MAX_STEP_CHECKS, refundMachine } from '../../machines/refund/refund.machine';
 import { STEP_CHECK_MS } from '../../machines/shared/stepChecks';
 import { given } from '../support/machineHarness';
 
@@ -67,6 +67,20 @@ describe('refund machine', () => {
 
       const refunding = given(refundMachine, requested, voided).when(checkAt(STEP_CHECK_MS));
       expect(refunding.commands).toEqual([{ type: 'RefundPayment', ticket_id: 't1', payment_reference: 'pay-1', reason: 'customer request', deduplication_id: 'refund-t1' }]);
+    });
+
+    it('stops asking after MAX_STEP_CHECKS checks (about five hours), leaving the step to an operator', () => {
+      let dueMs = STEP_CHECK_MS;
+      let afterMs = STEP_CHECK_MS;
+      const events: object[] = [requested];
+      for (let made = 0; made < MAX_STEP_CHECKS; made++) {
+        const out = given(refundMachine, ...(events as [typeof requested])).when(checkAt(dueMs));
+        expect(out.commands.map((c) => c.type)).toEqual(['VoidReceipt']);
+        events.push(checkAt(dueMs));
+        afterMs = Math.min(afterMs * 2, 60 * 60_000);
+        dueMs += afterMs;
+      }
+      expect(given(refundMachine, ...(events as [typeof requested])).when(checkAt(dueMs)).rejected).toBe(true);
     });
 
     it('ignores a check that is not the current one, and any check once refunded', () => {
