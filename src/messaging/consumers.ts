@@ -75,8 +75,12 @@ export interface Consumers extends Redeliverer {
   resolve(handler: string, message: BusMessage, attempt: number): Promise<void>;
 }
 
-/** How a handler's processing of a message is recorded in its inbox row, for the timeline. */
-type DeliveryEffect = 'local' | 'external' | 'refused';
+/**
+ * How a handler's processing of a message is recorded in its inbox row, for the timeline: `refused`, a
+ * call the service refused; `resolved`, a call an operator found had taken effect (no call made);
+ * `settled` (written by the dead letters' `settle`), a step done by a later ask of it.
+ */
+type DeliveryEffect = 'local' | 'external' | 'refused' | 'resolved';
 
 /** A failure of a `notRepeatable` handler after it reached the service it calls: repeating it could do the call twice. */
 class MayHaveActedError extends Error {
@@ -299,6 +303,8 @@ export function createConsumers(options: ConsumersOptions): Consumers {
    * until the inbox row replaces it, so no other instance calls meanwhile.
    */
   const answers = new Map<string, unknown>();
+  /** The (handler, message) pairs being resolved by an operator (see `resolve`): their inbox rows say so. */
+  const resolving = new Set<string>();
   /** Messages whose `calls_started` row is this instance's and whose call did nothing, but the row could not be deleted. */
   const startedButUnsent = new Set<string>();
 
@@ -382,7 +388,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     // What the timeline shows: an external call when the handler asked for a call context (it called
     // another service), refused when that service refused it (the handler reported the refusal), a
     // delivery when it only told actors.
-    const effect: DeliveryEffect = runsNow && !ctx.reached ? 'local' : runsNow && ctx.refused ? 'refused' : 'external';
+    const effect: DeliveryEffect = resolving.has(ranKey) ? 'resolved' : runsNow && !ctx.reached ? 'local' : runsNow && ctx.refused ? 'refused' : 'external';
     // Rows of its own, conflict ignored: it may share a transaction with other commits (CommitOptions).
     await store.transaction(
       async (tx) => {
@@ -583,6 +589,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
         throw new NotResolvableError(`handler ${handlerName} cannot go on without its call: redrive the dead letter instead`);
       }
       answers.set(callKey(handler, message), handler.answerWhenTookEffect);
+      resolving.add(callKey(handler, message));
     }
     await catchUp(handler, message);
     // A redrive is the operator's decision that the call may be made again, also after a crash during it.
@@ -597,6 +604,8 @@ export function createConsumers(options: ConsumersOptions): Consumers {
         // The answer an operator gave holds for this resolve only: a later redrive calls again.
         if (tookEffect) answers.delete(callKey(handler, message));
         throw error;
+      } finally {
+        resolving.delete(callKey(handler, message));
       }
     }, [tracing?.currentTraceparent()]);
   };

@@ -264,7 +264,9 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
         const at = isoNow(clock);
         count += await store.transaction(async (tx) => {
           const marked = await tx.execute("UPDATE dead_letters SET status = 'redriven', redriven_at = $2 WHERE id = $1 AND status = 'dead'", [row.id, at]);
-          if (marked > 0) await tx.execute('INSERT INTO inbox (handler, message_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [handler, message.id, at]);
+          if (marked > 0) {
+            await tx.execute("INSERT INTO inbox (handler, message_id, processed_at, effect) VALUES ($1, $2, $3, 'settled') ON CONFLICT DO NOTHING", [handler, message.id, at]);
+          }
           return marked;
         });
       }

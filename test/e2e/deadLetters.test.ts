@@ -300,7 +300,7 @@ describe('dead letters over HTTP', () => {
       expect(await response.json()).toMatchObject({ id: letter.id, status: 'resolved', redriven_at: clock.now().toISOString() });
       expect(shipCalls.filter((id) => id === message.id)).toHaveLength(1);
       expect(shippedAsResolved).toEqual([message.id]);
-      expect(await store.query('SELECT handler FROM inbox WHERE message_id = $1', [message.id])).toEqual([{ handler: 'ship' }]);
+      expect(await store.query('SELECT handler, effect FROM inbox WHERE message_id = $1', [message.id])).toEqual([{ handler: 'ship', effect: 'resolved' }]);
       await expectProblem(await post(`/api/ops/dead-letters/${letter.id}/resolve`), 409, 'NOT_ALLOWED_IN_STATE');
       await expectProblem(await post(`/api/ops/dead-letters/${letter.id}/retry`), 409, 'NOT_ALLOWED_IN_STATE');
       expect((await list('?status=resolved')).body.map((d) => d.message_id)).toEqual([message.id]);

@@ -781,6 +781,7 @@ for (const { name, make } of modes) {
 
         expect(ran).toEqual([1, 2]);
         expect(await deadLetterRows()).toMatchObject([{ message_id: first!.id, status: 'redriven' }]);
+        expect(await store.query('SELECT effect FROM inbox WHERE message_id = $1', [first!.id])).toEqual([{ effect: 'settled' }]);
       });
 
       it('does not catch up an earlier message older than the inbox keeps its rows: it was delivered long ago', async () => {

@@ -307,6 +307,24 @@ describe('timeline assembly', () => {
       ]);
     });
 
+    it('shows a call an operator resolved, and a step settled by a later ask, as such, not as a call that went well', () => {
+      const only = assembleTimeline({
+        journal: [],
+        messages: [message('m6', 'BookingMade_v1', 'event', 1, T(1)), message('m7', 'BookFlight', 'command', 2, T(1))],
+        deliveries: [
+          { handler: 'bookAtDeadNation', messageId: 'm6', processedAt: T(4), effect: 'resolved' },
+          { handler: 'flights', messageId: 'm7', processedAt: T(5), effect: 'settled' },
+        ],
+        failedAttempts: [],
+        deadLetters: [],
+        timers: [],
+      });
+      expect(only.filter((e) => e.kind === 'external.call').map((e) => [e.name, e.status])).toEqual([
+        ['bookAtDeadNation', 'resolved'],
+        ['flights', 'settled'],
+      ]);
+    });
+
     it('shows a call the service refused (a terminal answer the handler reported) as refused, not ok', () => {
       const only = assembleTimeline({
         journal: [],

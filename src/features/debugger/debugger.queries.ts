@@ -63,7 +63,8 @@ export async function searchActors(db: SqlExecutor, search: ActorSearch): Promis
   return rows.map((r) => ({ address: r.address, kind: r.kind, machineId: r.machine_id, version: Number(r.version), state: r.state, status: r.status, updatedAt: r.updated_at }));
 }
 
-const effectOf = (effect: string | null): Delivery['effect'] => (effect === 'local' || effect === 'external' || effect === 'refused' ? effect : null);
+const EFFECTS = ['local', 'external', 'refused', 'resolved', 'settled'] as const;
+const effectOf = (effect: string | null): Delivery['effect'] => EFFECTS.find((known) => known === effect) ?? null;
 
 /** Which handlers processed these messages, when, and whether they called another service. */
 export async function deliveriesOf(db: SqlExecutor, messageIds: readonly string[]): Promise<Delivery[]> {

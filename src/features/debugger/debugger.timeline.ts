@@ -9,9 +9,11 @@ export interface Delivery {
   processedAt: string;
   /**
    * `external` when the handler called another service, `refused` when that service refused the call
-   * (a terminal answer the handler reported, e.g. a flight not booked); null for rows older than the column.
+   * (a terminal answer the handler reported, e.g. a flight not booked), `resolved` when an operator found
+   * that a call whose answer was lost took effect, `settled` when a later ask of the step did it; null
+   * for rows older than the column.
    */
-  effect: 'local' | 'external' | 'refused' | null;
+  effect: 'local' | 'external' | 'refused' | 'resolved' | 'settled' | null;
 }
 
 /** One failed attempt of a handler on a message (a row of `delivery_attempts`). */
@@ -190,8 +192,8 @@ function deliveryEntries(message: Message, sources: TimelineSources, base: Pick<
     const effect = delivery?.effect ?? failed[0]?.effect ?? null;
     for (const f of failed) out.push({ kind: 'delivery.failed', at: f.at, name: handler, handler, attempts: f.attempt, error: f.error, status: 'failed', ...base });
     if (delivery !== undefined) {
-      const called = effect === 'external' || effect === 'refused';
-      const status = effect === 'refused' ? 'refused' : called ? 'ok' : 'processed';
+      const called = effect !== 'local' && effect !== null;
+      const status = effect === 'external' ? 'ok' : called ? effect : 'processed';
       out.push({ kind: called ? 'external.call' : 'delivery', at: delivery.processedAt, name: handler, handler, attempts: attempts + 1, status, ...base });
     } else if (effect === 'external') {
       const last = failed.at(-1);
