@@ -11,12 +11,12 @@ import type { Message, SqlExecutor, Tx } from '../actors/ports';
 
 /** The seats of a show free at `now` (live holds taken off, lapsed ones not), or null when there is no such show. */
 export async function seatsLeft(db: SqlExecutor, showId: string, now: string): Promise<number | null> {
-  const [row] = await db.query<{ left: number }>(
-    `SELECT number_of_tickets - seats_taken - ${liveHeldSeatsSql('shows.show_id', '$2')} AS left FROM shows WHERE show_id = $1`,
-    [showId, now],
-  );
+  const [row] = await db.query<{ left: number }>(`SELECT ${seatsLeftSql('$2')} AS left FROM shows WHERE show_id = $1`, [showId, now]);
   return row === undefined ? null : Number(row.left);
 }
+
+/** SQL for the seats of the `shows` row in scope free at `now` (an SQL expression, e.g. `$1`). */
+export const seatsLeftSql = (now: string): string => `shows.number_of_tickets - shows.seats_taken - ${liveHeldSeatsSql('shows.show_id', now)}`;
 
 /** The hold policy of every show: shows have none of their own (API.md's defaults). */
 export const SHOW_HOLD_POLICY = { ttl_seconds: 900, max_renewals: 2, max_seats_per_user: 10 } as const;

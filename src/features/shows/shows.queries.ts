@@ -1,5 +1,5 @@
 import type { SqlExecutor } from '../../actors/ports';
-import { liveHeldSeatsSql } from '../showCapacity';
+import { seatsLeftSql } from '../showCapacity';
 import type { Show } from './shows.model';
 import { keysetAfter } from '../../kernel/statementShapes';
 
@@ -7,22 +7,20 @@ interface ShowRow {
   show_id: string;
   dead_nation_id: string;
   number_of_tickets: number;
-  seats_taken: number;
-  held: number;
+  available_tickets: number;
   start_time: string;
   title: string;
   venue: string;
 }
 
 /** `$1` is now: seats of general-admission holds live at that time are not available (lapsed ones are). */
-const COLUMNS = `show_id, dead_nation_id, number_of_tickets, seats_taken, start_time, title, venue,
-  ${liveHeldSeatsSql('shows.show_id', '$1')} AS held`;
+const COLUMNS = `show_id, dead_nation_id, number_of_tickets, start_time, title, venue, ${seatsLeftSql('$1')} AS available_tickets`;
 
 const toShow = (row: ShowRow): Show => ({
   show_id: row.show_id,
   dead_nation_id: row.dead_nation_id,
   number_of_tickets: Number(row.number_of_tickets),
-  available_tickets: Number(row.number_of_tickets) - Number(row.seats_taken) - Number(row.held),
+  available_tickets: Number(row.available_tickets),
   start_time: row.start_time,
   title: row.title,
   venue: row.venue,
