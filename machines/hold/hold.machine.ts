@@ -108,6 +108,10 @@ const chargeTimeMs = (event: { payment_check_seconds?: number }): number => 2 * 
 const labels = (context: HoldContext) => context.seats.flatMap((s) => (s.label === null ? [] : [s.label]));
 const placeFacts = (context: HoldContext) => ({ hold_id: context.holdId, event_id: context.eventId, seats: labels(context), quantity: context.seats.length });
 
+/** Whether `event` is the decline of the charge `context` has out (a decline of earlier versions names none). */
+const declinesChargeOut = (context: HoldContext, event: HoldEvent): boolean =>
+  event.type === 'payment.declined' && (event.idempotency_key === undefined || event.idempotency_key === context.payment?.idempotencyKey);
+
 /** `hold-<hold_id>` for the first charge; a charge after a decline (no money moved) is a new one. */
 const idempotencyKeyOf = (holdId: string, attempt: number) => (attempt === 1 ? `hold-${holdId}` : `hold-${holdId}-${attempt}`);
 
@@ -124,14 +128,10 @@ export const holdMachine = setup({
      * second confirm or to the recovery) must not end the later one: the hold would charge a third time
      * while the second may still go through.
      */
-    isOfChargeOut: ({ context, event }) =>
-      event.type === 'payment.declined' && (event.idempotency_key === undefined || event.idempotency_key === context.payment?.idempotencyKey),
+    isOfChargeOut: ({ context, event }) => declinesChargeOut(context, event),
     /** The decline of the charge out now, which had extended the hold: its own expiry comes back. */
-    isOfChargeOutOnExtension: ({ context, event }) =>
-      event.type === 'payment.declined' && typeof context.expiresBeforeCharge === 'string'
-      && (event.idempotency_key === undefined || event.idempotency_key === context.payment?.idempotencyKey),
+    isOfChargeOutOnExtension: ({ context, event }) => declinesChargeOut(context, event) && typeof context.expiresBeforeCharge === 'string',
     /** A live hold whose first charge near its end needs more time than is left. */
-    isOnChargeExtension: ({ context }) => typeof context.expiresBeforeCharge === 'string',
     isLiveButShortForCharge: ({ context, event }) =>
       event.type === 'hold.pay' && event.now < context.expiresAt && !context.extendedForPayment
       && addMs(event.now, chargeTimeMs(event)) > context.expiresAt,
