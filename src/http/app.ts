@@ -129,7 +129,13 @@ export function createApp(deps: AppDeps) {
       // on this origin (where /debug keeps an ops token).
       scalar: { version: SCALAR_VERSION },
       documentation: {
-        info: { title: 'Tickets API', version: deps.version ?? '0.0.0' },
+        info: {
+          title: 'Tickets API',
+          version: deps.version ?? '0.0.0',
+          description: 'Shows, bookings, the ticket provider\'s webhook, refunds, seat holds, search and VIP bundles. '
+            + 'Every error is application/problem+json with a stable `code` (listed per response); a request that changes '
+            + 'state takes an `Idempotency-Key`, and a repeat gets the first answer.',
+        },
         // The error body, for feature routes to reference as `#/components/schemas/Problem`.
         components: {
           securitySchemes: { [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },

@@ -129,8 +129,10 @@ export function createIdempotency(options: IdempotencyOptions) {
             description: `The same as ${IDEMPOTENCY_KEY_HEADER}, for clients that send this name; both at once must carry the same key (400 otherwise)`,
             schema: { type: 'string', minLength: 1, maxLength: MAX_KEY_LENGTH },
           }],
+          // A route that takes a key changes state, and its commit gives up with 409 CONCURRENT_UPDATE
+          // (retryable) after waiting about 5 s for row locks that others hold (store/postgres.ts).
           responses: problemResponses(
-            mode === false ? {} : { 400: mode === 'required' ? ['IDEMPOTENCY_KEY_REQUIRED'] : [], 409: ['REQUEST_IN_PROGRESS'], 422: ['IDEMPOTENCY_KEY_REUSED'] },
+            mode === false ? {} : { 400: mode === 'required' ? ['IDEMPOTENCY_KEY_REQUIRED'] : [], 409: ['REQUEST_IN_PROGRESS', 'CONCURRENT_UPDATE'], 422: ['IDEMPOTENCY_KEY_REUSED'] },
           ),
         },
         async beforeHandle({ request, route }) {

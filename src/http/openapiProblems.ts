@@ -186,6 +186,7 @@ const COMMON_REQUEST_HEADERS: Parameter[] = [
 
 const COMMON_RESPONSE_HEADERS = {
   [CORRELATION_ID_HEADER]: { description: 'The request\'s correlation id, as sent or as made up', schema: { type: 'string' } },
+  [REQUEST_ID_HEADER]: { description: 'The request\'s X-Request-Id, echoed when it was sent', schema: { type: 'string' } },
   [TRACE_ID_HEADER]: { description: 'Trace id of the request\'s span (it continues an incoming traceparent)', schema: { type: 'string' } },
 };
 

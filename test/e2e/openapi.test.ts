@@ -21,11 +21,12 @@ interface Operation {
 interface Document {
   paths: Record<string, Record<string, Operation>>;
   components: { securitySchemes?: Record<string, unknown> };
+  info: { title: string; description?: string };
 }
 
 /** Headers every route reads, and every response carries (API.md "Conventions"). */
 const REQUEST_HEADERS = ['Correlation-ID', 'traceparent', 'X-Request-Id'];
-const RESPONSE_HEADERS = ['Correlation-ID', 'X-Trace-ID'];
+const RESPONSE_HEADERS = ['Correlation-ID', 'X-Request-Id', 'X-Trace-ID'];
 
 /** The problem codes a document lists for one status of one operation. */
 const codes = (operation: Operation | undefined, status: number) =>
@@ -143,7 +144,7 @@ describe('the OpenAPI document', () => {
     expect(codes(book, 400)).toEqual(['MALFORMED_JSON', 'SOLD_OUT', 'VALIDATION_FAILED']);
     expect(codes(book, 404)).toEqual(['SHOW_NOT_FOUND']);
     expect(book?.responses?.['404']?.description).toBe('Problem: SHOW_NOT_FOUND');
-    expect(codes(doc.paths['/api/shows']?.post, 409)).toEqual(['REQUEST_IN_PROGRESS', 'SHOW_ALREADY_EXISTS']);
+    expect(codes(doc.paths['/api/shows']?.post, 409)).toEqual(['CONCURRENT_UPDATE', 'REQUEST_IN_PROGRESS', 'SHOW_ALREADY_EXISTS']);
     expect(Object.keys(doc.paths['/api/shows']?.post?.responses ?? {})).toContain('201');
     expect(codes(doc.paths['/api/holds/{id}/confirm']?.post, 402)).toEqual(['PAYMENT_DECLINED']);
     expect(codes(doc.paths['/api/vip-bundles/{id}']?.get, 404)).toEqual(['VIP_BUNDLE_NOT_FOUND']);
@@ -159,7 +160,7 @@ describe('the OpenAPI document', () => {
     expect(codes(hold, 409)).toEqual(['CONCURRENT_UPDATE', 'LIMIT_REACHED', 'REQUEST_IN_PROGRESS', 'SEAT_UNAVAILABLE']);
     expect(codes(hold, 422)).toEqual(expect.arrayContaining(['IDEMPOTENCY_KEY_REUSED']));
     expect(codes(doc.paths['/api/tickets-status']?.post, 400)).toEqual(['IDEMPOTENCY_KEY_REQUIRED', 'MALFORMED_JSON', 'VALIDATION_FAILED']);
-    expect(codes(doc.paths['/api/auth/register']?.post, 409)).toEqual(['EMAIL_ALREADY_REGISTERED', 'REQUEST_IN_PROGRESS']);
+    expect(codes(doc.paths['/api/auth/register']?.post, 409)).toEqual(['CONCURRENT_UPDATE', 'EMAIL_ALREADY_REGISTERED', 'REQUEST_IN_PROGRESS']);
     expect(codes(doc.paths['/api/auth/login']?.post, 401)).toEqual(['INVALID_CREDENTIALS']);
     expect(codes(doc.paths['/api/auth/login']?.post, 409)).toEqual([]);
     const event = doc.paths['/api/events']?.post;
@@ -170,7 +171,17 @@ describe('the OpenAPI document', () => {
     expect(codes(search, 401)).toEqual([]);
   });
 
+  it('lists 409 CONCURRENT_UPDATE on every route that changes state: its commit gives up after waiting 5 s for row locks', () => {
+    const changing = operations().filter(({ op }) => (op.parameters ?? []).some((p) => p.name === 'Idempotency-Key'));
+    expect(changing.map(({ method, path }) => `${method} ${path}`)).toEqual(expect.arrayContaining(['post /api/book-tickets', 'put /api/ticket-refund/{ticket_id}', 'post /api/tickets-status', 'delete /api/holds/{id}']));
+    for (const { path, method, op } of changing) {
+      expect([method, path, codes(op, 409)]).toEqual([method, path, expect.arrayContaining(['CONCURRENT_UPDATE'])]);
+      expect([method, path, Object.keys(op.responses?.['409']?.headers ?? {})]).toEqual([method, path, expect.arrayContaining(['Retry-After'])]);
+    }
+  });
+
   it('documents the headers every route reads and every response carries, a 413 for any request, and the 500 as it is sent', () => {
+    expect(doc.info.description).toContain('problem+json');
     for (const { path, method, op } of operations()) {
       const where = `${method} ${path}`;
       const names = (op.parameters ?? []).filter((p) => p.in === 'header').map((p) => p.name);
@@ -192,7 +203,10 @@ describe('the OpenAPI document', () => {
   it('describes request bodies as strictly as the server reads them: non-blank text, e-mail addresses, the password policy', () => {
     const schemaOf = (path: string) => (doc.paths[path]?.post?.requestBody?.content?.['application/json'] as { schema: { properties: Record<string, Record<string, unknown>> } }).schema.properties;
     const register = schemaOf('/api/auth/register');
-    expect(register.email).toMatchObject({ type: 'string', format: 'email' });
+    expect(register.email).toMatchObject({ type: 'string', format: 'email', maxLength: 254 });
+    // A hold names its seats or a quantity, never both (400 otherwise).
+    const hold = (doc.paths['/api/holds']?.post?.requestBody?.content?.['application/json'] as { schema: { oneOf?: Array<{ required: string[] }> } }).schema;
+    expect(hold.oneOf?.map((branch) => branch.required)).toEqual([['seats'], ['quantity']]);
     expect(register.password).toMatchObject({ type: 'string', minLength: 8, maxLength: 256 });
     for (const field of ['dead_nation_id', 'title', 'venue']) {
       const pattern = String(schemaOf('/api/shows')[field]?.pattern);

@@ -6,7 +6,7 @@ import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblems } from '../.
 export const Email = z.string().trim().toLowerCase().pipe(z.email().max(320)).meta({ format: 'email' });
 
 /** The e-mail of a new account: deliverable. Only new accounts: one registered before these limits still logs in. */
-const NewEmail = Email.pipe(DeliverableEmail);
+const NewEmail = Email.pipe(DeliverableEmail).meta({ format: 'email', maxLength: 254 });
 
 const NewPassword = z.string().superRefine((password, ctx) => {
   for (const message of passwordProblems(password)) ctx.addIssue({ code: 'custom', message });

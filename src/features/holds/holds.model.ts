@@ -9,7 +9,8 @@ export const PlaceHoldBody = z
     seats: z.array(SeatLabel).min(1).max(100).refine((s) => new Set(s).size === s.length, 'seats must be distinct').optional(),
     quantity: z.number().int().min(1).max(100).optional(),
   })
-  .refine((b) => (b.seats === undefined) !== (b.quantity === undefined), 'give either seats or quantity');
+  .refine((b) => (b.seats === undefined) !== (b.quantity === undefined), 'give either seats or quantity')
+  .meta({ oneOf: [{ required: ['seats'] }, { required: ['quantity'] }] });
 export type PlaceHoldBody = z.infer<typeof PlaceHoldBody>;
 
 /** `seats`: the labels held, `[]` on a general-admission show; `quantity`: how many seats either way. */
