@@ -157,7 +157,8 @@ export function createTokens(options: TokenOptions): Tokens {
 /** `true`: any valid token; a role: a valid token with that role. */
 export type AuthRequirement = true | Role;
 
-const REALM = 'Bearer realm="tickets"';
+/** The `WWW-Authenticate` challenge of every 401 (RFC 9110: a 401 must carry one). */
+export const REALM = 'Bearer realm="tickets"';
 
 /**
  * The `auth` route option (STYLE.md §5), on top of `tokens`:

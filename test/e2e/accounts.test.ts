@@ -187,6 +187,8 @@ for (const mode of MODES) {
         await expectProblem(unknown, 401, 'INVALID_CREDENTIALS');
         expect(wrong.status).toBe(unknown.status);
         expect(wrong.json).toEqual(unknown.json);
+        // RFC 9110: every 401 names the scheme that would get the client in.
+        expect([unknown.headers.get('www-authenticate'), wrong.headers.get('www-authenticate')]).toEqual(['Bearer realm="tickets"', 'Bearer realm="tickets"']);
       });
 
       it('answers 400 to a body without e-mail or password', async () => {

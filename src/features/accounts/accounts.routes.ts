@@ -1,7 +1,7 @@
 import { audit, type Logger } from '../../observability/logger';
 import { Elysia } from 'elysia';
 import type { Store } from '../../actors/ports';
-import type { SecretHash, Tokens } from '../../http/auth';
+import { REALM, type SecretHash, type Tokens } from '../../http/auth';
 import type { createIdempotency, RedactBody } from '../../http/idempotency';
 import { problemResponses } from '../../http/openapiProblems';
 import { problem } from '../../http/problem';
@@ -71,7 +71,7 @@ export function accountsRoutes({ store, clock, ids, tokens, secretHash, idempote
         const user = await findUserByEmail(store, body.email);
         if (!(await verifyPassword(body.password, user?.password_hash)) || user === null) {
           audit(logger, 'login.failed', { email: body.email });
-          return problem(401, 'INVALID_CREDENTIALS', 'The e-mail or the password is wrong');
+          return problem(401, 'INVALID_CREDENTIALS', 'The e-mail or the password is wrong', { headers: { 'www-authenticate': REALM } });
         }
         audit(logger, 'login.succeeded', { user_id: user.user_id, email: user.email, role: user.role });
         const { token, expiresIn } = tokens.issue({ id: user.user_id, email: user.email, role: user.role });
