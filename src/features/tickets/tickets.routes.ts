@@ -1,7 +1,7 @@
 import { audit } from '../../observability/logger';
 import { Elysia } from 'elysia';
 import { z } from 'zod';
-import { AppError } from '../../kernel/errors';
+import { AppError, notFound } from '../../kernel/errors';
 import { sendCommand } from '../../http/commands';
 import { CURSOR_TIME, CURSOR_UUID, cursorParam, listCursor, optionalLimitParam, pageOf, pageResponse } from '../../http/pagination';
 import { createRequestContext } from '../../http/requestContext';
@@ -100,6 +100,7 @@ export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency
             respond: () => ({ status: 202 }),
           });
         } catch (error) {
+          if (error instanceof AppError && error.code === 'NOT_FOUND') throw notFound(`ticket ${params.ticket_id}`, 'TICKET_NOT_FOUND');
           const joined = error instanceof AppError && error.code === 'NOT_ALLOWED_IN_STATE' && REFUND_UNDER_WAY.has((await runtime.get(address))?.state ?? '');
           if (!joined) throw error;
           return new Response(null, { status: 202 });
@@ -108,7 +109,7 @@ export function ticketsRoutes({ runtime, store, clock, ids, tracing, idempotency
       {
         params: TicketIdParams,
         idempotent: true,
-        detail: { summary: 'Refund a ticket (202; a repeat joins the refund under way)', description: 'A cancelled ticket cannot be refunded (409).', responses: { ...problemResponses({ 404: ['NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE'] }), ...successResponse(202, 'Refund started or joined (empty body)') } },
+        detail: { summary: 'Refund a ticket (202; a repeat joins the refund under way)', description: 'A cancelled ticket cannot be refunded (409).', responses: { ...problemResponses({ 404: ['TICKET_NOT_FOUND'], 409: ['NOT_ALLOWED_IN_STATE'] }), ...successResponse(202, 'Refund started or joined (empty body)') } },
       },
     );
 }
