@@ -41,6 +41,9 @@ for (const mode of MODES) {
         const event = { name: 'E', venue_id: venueId, start_time: '2031-01-01T20:00:00Z' };
         const tooDear = await call(t.url, 'POST', '/api/events', { ...event, seats: [{ label: 'A1', price: eur('999999999999.99') }, { label: 'A2', price: eur('0.01') }] }, ops);
         expect([tooDear.status, tooDear.json.errors]).toEqual([400, { seats: ['the seats together must cost at most 999999999999.99'] }]);
+        // A malformed price has its own error, not also a total it cannot have.
+        const malformed = await call(t.url, 'POST', '/api/events', { ...event, seats: [{ label: 'A1', price: eur('10') }] }, ops);
+        expect([malformed.status, Object.keys(malformed.json.errors)]).toEqual([400, ['seats.0.price.amount']]);
         const none = await call(t.url, 'POST', '/api/events', { ...event, seats: [] }, ops);
         expect(none.status).toBe(400);
         expect(none.json.errors.seats).toHaveLength(1);

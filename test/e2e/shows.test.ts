@@ -52,6 +52,9 @@ for (const mode of MODES) {
         const past = await call(t.url, 'POST', '/api/shows', show({ start_time: '2029-12-31T23:00:00Z' }));
         expect(past.status).toBe(422);
         expect(past.json.code).toBe('START_TIME_IN_PAST');
+        // Past the year 9999 in UTC is not a time RFC 3339 can write back: a bad value, not one in the past.
+        const tooLate = await call(t.url, 'POST', '/api/shows', show({ start_time: '9999-12-31T23:59:59-01:00' }));
+        expect([tooLate.status, tooLate.json.code, Object.keys(tooLate.json.errors)]).toEqual([400, 'VALIDATION_FAILED', ['start_time']]);
       });
     });
 

@@ -30,7 +30,11 @@ export const CreateEventBody = z.object({
     .refine((seats) => new Set(seats.map((s) => s.label)).size === seats.length, 'seat labels must be unique')
     .refine((seats) => new Set(seats.map((s) => s.price.currency)).size <= 1, 'every seat of an event is priced in one currency')
     // A hold of any of its seats must be chargeable: its total has to fit the money format too.
-    .refine((seats) => seats.reduce((sum, s) => sum + toMinor(s.price), 0) <= MAX_MINOR, 'the seats together must cost at most 999999999999.99'),
+    // Only of prices that are valid: a malformed one has its own error, and no total to speak of.
+    .refine((seats) => seats.reduce((sum, s) => sum + toMinor(s.price), 0) <= MAX_MINOR, {
+      message: 'the seats together must cost at most 999999999999.99',
+      when: (payload) => payload.issues.length === 0,
+    }),
   hold_policy: HoldPolicy.default({ ttl_seconds: 900, max_renewals: 2, max_seats_per_user: 10 }),
 });
 export type CreateEventBody = z.infer<typeof CreateEventBody>;
