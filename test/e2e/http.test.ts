@@ -118,6 +118,26 @@ describe('the HTTP skeleton', () => {
       expect((await expectProblem(shallow, 400, 'VALIDATION_FAILED')).errors.name![0]).toContain('expected string');
     });
 
+    it('checks a body of two million values (under the size cap) without holding other requests for seconds', async () => {
+      // Its depth and text checks run before any route, auth or signature check: they took about 5 s
+      // of the event loop, and every other request waited (anyone could stall an instance that way).
+      const body = `{"name":[${'0,'.repeat(2_000_000)}0]}`;
+      expect(body.length).toBeLessThan(MAX_BODY_BYTES);
+      let done = false;
+      const big = fetch(app().url('/fixture/items'), { method: 'POST', headers: { 'content-type': 'application/json' }, body }).finally(() => {
+        done = true;
+      });
+      // Small requests one after another while the big one is read and checked: the longest wait.
+      let longest = 0;
+      while (!done) {
+        const started = performance.now();
+        expect((await fetch(app().url('/api/nope'))).status).toBe(404);
+        longest = Math.max(longest, performance.now() - started);
+      }
+      await expectProblem(await big, 400, 'VALIDATION_FAILED');
+      expect(longest).toBeLessThan(1_500);
+    });
+
     it('answers 400 VALIDATION_FAILED with field errors on a wrong type and an out-of-range number', async () => {
       const response = await fetch(app().url('/fixture/items'), json({ name: 42, quantity: 11 }));
       const body = await expectProblem(response, 400, 'VALIDATION_FAILED');
