@@ -50,6 +50,24 @@ interface SocketAddress {
  * past the limit: 429 `RATE_LIMITED` with `Retry-After`. When the counter store fails (Redis down) the
  * request is let through: an outage of Redis must not take the API down with it.
  */
+/**
+ * The part of a client's address that names the client: an IPv4 address (also written IPv4-mapped,
+ * `::ffff:198.51.100.8`), or the first 64 bits of an IPv6 one, the block a provider gives one host or
+ * site, which can pick a new address in it for every request. Anything else is taken as it is.
+ */
+export function addressKey(address: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(':') || !/^[0-9a-f:]+$/i.test(address)) return address;
+  const [head = '', tail] = address.toLowerCase().split('::');
+  const groupsOf = (part: string | undefined) => (part === undefined || part === '' ? [] : part.split(':'));
+  const before = groupsOf(head);
+  const after = groupsOf(tail);
+  // `::` stands for as many zero groups as make eight in all.
+  const groups = tail === undefined ? before : [...before, ...Array<string>(Math.max(0, 8 - before.length - after.length)).fill('0'), ...after];
+  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
 export function createRateLimit(options: RateLimitOptions) {
   const { rules, counter, clock, userOf, trustedProxyHops, logger } = options;
   let storeDownLoggedAt = Number.NEGATIVE_INFINITY;
@@ -62,9 +80,9 @@ export function createRateLimit(options: RateLimitOptions) {
     if (trustedProxyHops > 0) {
       const forwarded = (request.headers.get('x-forwarded-for') ?? '').split(',').map((a) => a.trim()).filter((a) => a !== '');
       const client = forwarded[Math.max(0, forwarded.length - trustedProxyHops)];
-      if (client !== undefined) return `ip:${client}`;
+      if (client !== undefined) return `ip:${addressKey(client)}`;
     }
-    return `ip:${server?.requestIP(request)?.address ?? 'unknown'}`;
+    return `ip:${addressKey(server?.requestIP(request)?.address ?? 'unknown')}`;
   };
 
   return new Elysia({ name: 'rate-limit' }).macro({

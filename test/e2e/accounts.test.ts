@@ -366,6 +366,16 @@ for (const mode of MODES) {
       expect((await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('198.51.100.3'))).status).toBe(401);
     });
 
+    it('counts an IPv6 client by its /64, the block one host is given, and an IPv4-mapped one by its IPv4 address', async () => {
+      for (const address of ['2001:db8:1:2::1', '2001:DB8:1:2:ffff::9', '2001:0db8:0001:0002:0:0:0:42']) {
+        expect((await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from(address))).status).toBe(401);
+      }
+      await expectProblem(await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('2001:db8:1:2:abcd::1')), 429, 'RATE_LIMITED');
+      expect((await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('2001:db8:1:3::1'))).status).toBe(401);
+      for (let i = 0; i < 3; i += 1) await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('198.51.100.8'));
+      await expectProblem(await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('::ffff:198.51.100.8')), 429, 'RATE_LIMITED');
+    });
+
     it('takes the address the trusted proxy wrote, not one the client put before it', async () => {
       for (let i = 0; i < 3; i += 1) await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('198.51.100.4'));
       const spoofed = await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('203.0.113.9, 198.51.100.4'));
