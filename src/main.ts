@@ -197,8 +197,9 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     retry: { attempts: config.handlerRetryAttempts, maxMs: config.handlerRetryMaxDelayMs },
   });
   const deadLetters = createDeadLetters({ store, clock, consumers });
-  // Embedded mode's bus is a file beside the store: only Redis can lose what the outbox published.
-  const deliveryAudit = config.mode === 'distributed' ? createDeliveryAudit({ store, bus, clock, logger, handlers, registry }) : undefined;
+  // Either bus can lose what the outbox published to it: Redis restarted without persistence, or a
+  // DATA_DIR/bus.db lost or deleted while the store's tickets.db was kept.
+  const deliveryAudit = createDeliveryAudit({ store, bus, clock, logger, handlers, registry });
 
   const app = createApp({
     store,
@@ -214,7 +215,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   outbox.start();
   projections.start();
   consumers.start();
-  deliveryAudit?.start();
+  deliveryAudit.start();
   timers.start();
   const retention = createRetention({ db: store, clock, logger });
   retention.start();
@@ -241,7 +242,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         if (await server.stop(true)) logger.warn('requests still running when SHUTDOWN_TIMEOUT_MS ran out were cut off', { shutdown_timeout_ms: config.shutdownTimeoutMs });
         await timers.stop();
         await retention.stop();
-        await deliveryAudit?.stop();
+        await deliveryAudit.stop();
         await consumers.stop();
         await runtime.close();
         await outbox.stop();

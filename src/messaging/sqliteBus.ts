@@ -1,5 +1,5 @@
 import { Database } from 'bun:sqlite';
-import { ownerOnly } from '../kernel/files';
+import { assertStillThere, ownerOnly } from '../kernel/files';
 import { assertCount, closedBusError, decodeMessage, encodeMessage, trimDue, unknownGroupError } from './bus';
 import { PUBLISHED_MEMORY_MS, TRIM_EVERY_MS, type Bus, type BusEntry, type BusMessage } from './ports';
 
@@ -89,7 +89,7 @@ class SqliteBus implements Bus {
   private readonly trimmedAt = new Map<string, number>();
 
   constructor(
-    path: string,
+    private readonly path: string,
     private readonly publishedMemoryMs: number,
     private readonly trimEveryMs: number,
   ) {
@@ -182,8 +182,10 @@ class SqliteBus implements Bus {
     });
   }
 
+  /** Fails while the file is gone: the open file keeps working, but what it holds is lost at the next start. */
   async ping(): Promise<void> {
     this.assertOpen();
+    if (this.path !== ':memory:') assertStillThere(this.path, 'the bus file');
     this.db.query('SELECT 1').get();
   }
 

@@ -8,16 +8,21 @@ import { createDeliveryAudit, DELIVERY_AUDIT_CHECKPOINT, type DeliveryAudit } fr
 import { defineHandler, PoisonMessageError, type Handler } from '../../src/messaging/handlers';
 import type { Bus } from '../../src/messaging/ports';
 import { createRedisBus } from '../../src/messaging/redisBus';
+import { openSqliteBus } from '../../src/messaging/sqliteBus';
 import { streamOf, toBusMessage } from '../../src/messaging/wire';
 import { createLogger } from '../../src/observability/logger';
 import { Redis } from 'ioredis';
 import { deleteKeys, requireRedis, testRedisUrl, uniquePrefix } from '../support/redis';
 import { commitFirstFact, storeHarnesses, type StoreHarness } from '../support/stores';
+import { makeTempDir, type TempDir } from '../support/tempDir';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 const NOW = '2030-01-01T00:00:00.000Z';
 const GRACE_MS = 60_000;
 const silent = createLogger({ level: 'silent' });
 const postgres = storeHarnesses.find((h) => h.name === 'postgres')!;
+const sqlite = storeHarnesses.find((h) => h.name === 'sqlite')!;
 
 /** Commits one TicketPrinted_v1 of a new actor, as the runtime would, at the clock's time. */
 function commitFact(store: Store, clock: ManualClock): Promise<Message> {
@@ -180,5 +185,59 @@ describe('the delivery audit (distributed: Postgres store, Redis bus)', () => {
       expect(await auditedThrough()).toBe(bad.position);
       expect(printed).toEqual([]);
     });
+  });
+});
+
+describe('the delivery audit (embedded: SQLite store, SQLite bus file)', () => {
+  it('sends again what a lost bus.db held: once the bus file is back (empty), each message reaches its handler once', async () => {
+    const harness = await sqlite.make();
+    const dir: TempDir = makeTempDir('tickets-bus-');
+    const busPath = join(dir.path, 'bus.db');
+    const clock = new ManualClock(NOW);
+    const printed: string[] = [];
+    const handler = defineHandler({ name: 'printer', effect: 'local', on: { TicketPrinted_v1: (message) => void printed.push(message.id) } });
+    // One audit per bus file: the audit of the restarted service works on the new one.
+    const auditWith = (b: Bus) => createDeliveryAudit({ store: harness.store, bus: b, clock, logger: silent, handlers: [handler], graceMs: GRACE_MS });
+    let bus = openSqliteBus({ path: busPath });
+    let consumers: Consumers | undefined;
+    try {
+      expect(await auditWith(bus).runOnce()).toBe(0);
+      const lost = await commitFact(harness.store, clock);
+      await publish(bus, lost);
+      // The service stops before the handler had it, and DATA_DIR/bus.db is lost (or deleted).
+      await bus.close();
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${busPath}${suffix}`, { force: true });
+      bus = openSqliteBus({ path: busPath });
+      consumers = createConsumers({ store: harness.store, bus, handlers: [handler], clock, ids: randomIds, logger: silent, consumerName: 'c1', blockMs: 50, retry: { attempts: 2, baseMs: 1, maxMs: 2 } });
+      consumers.start();
+      clock.advance(GRACE_MS + 1_000);
+      expect(await auditWith(bus).runOnce()).toBe(1);
+      const deadline = Date.now() + 5_000;
+      while ((await harness.store.query('SELECT 1 AS found FROM inbox WHERE handler = $1 AND message_id = $2', ['printer', lost.id])).length === 0) {
+        if (Date.now() > deadline) throw new Error(`${lost.id} was not processed within 5 s`);
+        await Bun.sleep(5);
+      }
+      expect(await auditWith(bus).runOnce()).toBe(0);
+      expect(printed).toEqual([lost.id]);
+    } finally {
+      await consumers?.stop();
+      await bus.close();
+      await harness.cleanup();
+      await dir.cleanup();
+    }
+  });
+
+  it('reports the bus file gone while it is open: readiness fails instead of writing into a deleted file', async () => {
+    const dir = makeTempDir('tickets-bus-');
+    const busPath = join(dir.path, 'bus.db');
+    const bus = openSqliteBus({ path: busPath });
+    try {
+      await bus.ping();
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${busPath}${suffix}`, { force: true });
+      await expect(bus.ping()).rejects.toThrow(/is gone/);
+    } finally {
+      await bus.close();
+      await dir.cleanup();
+    }
   });
 });
