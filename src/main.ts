@@ -168,7 +168,10 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   });
 
   const services = overrides.services ?? createAdapters({ gatewayAddr: config.gatewayAddr, clock, ids, onCall: domainMetrics.observeCall });
-  const jwtSecret = await resolveJwtSecret(config);
+  // The key file is DATA_DIR's like the SQLite files: one that cannot be used stops start-up with one line.
+  const jwtSecret = await resolveJwtSecret(config).catch((error: unknown) => {
+    throw new DataFileError(`DATA_DIR ${config.dataDir} cannot be used: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  });
   const tokens = createTokens({ secret: jwtSecret, previousSecret: config.jwtPreviousSecret, clock, ttlSeconds: config.jwtTtlSeconds, opsStanding: opsTokenStanding(store) });
   const rateLimitCounter = config.redisAddr ? createRedisCounter({ url: config.redisAddr, keyPrefix: config.redisKeyPrefix }) : createMemoryCounter();
   const rateLimit = createRateLimit({ rules: config.rateLimits, counter: rateLimitCounter, clock, userOf: tokens.userOf, trustedProxyHops: config.trustedProxyHops, logger });
@@ -284,7 +287,7 @@ async function withStore(config: Config, work: (store: Store) => Promise<void>, 
 /** The store's SQLite file in DATA_DIR: embedded mode's whole state; none in distributed mode. */
 const storeFileOf = (config: Config) => (config.mode === 'embedded' ? 'tickets.db' : undefined);
 
-/** A SQLite file of DATA_DIR that SQLite refused at start-up: not a database, damaged, or on a full disk. */
+/** A file of DATA_DIR refused at start-up: a SQLite file not a database, damaged, or on a full disk; an unusable key file. */
 class DataFileError extends Error {
   override name = 'DataFileError';
 }

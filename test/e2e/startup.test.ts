@@ -45,7 +45,7 @@ describe('tickets gateway', () => {
 });
 
 describe('start-up', () => {
-  describe('when a SQLite file of DATA_DIR cannot be used', () => {
+  describe('when a file of DATA_DIR cannot be used', () => {
     it('exits 2 with one line naming the file and what SQLite says, not a stack trace', async () => {
       const cases: { file: string; command: string; damage: (path: string) => void; says: RegExp }[] = [
         { file: 'tickets.db', command: 'migrate', damage: (path) => writeFileSync(path, GARBAGE), says: /file is not a database/ },
@@ -53,6 +53,8 @@ describe('start-up', () => {
         { file: 'tickets.db', command: 'serve', damage: (path) => truncateSync(path, 20_000), says: /database disk image is malformed/ },
         { file: 'bus.db', command: 'serve', damage: (path) => writeFileSync(path, GARBAGE), says: /file is not a database/ },
         { file: 'instance.lock', command: 'serve', damage: (path) => writeFileSync(path, GARBAGE), says: /file is not a database/ },
+        { file: 'jwt-secret', command: 'serve', damage: (path) => writeFileSync(path, 'short'), says: /holds less than 32 characters; delete it/ },
+        { file: 'jwt-secret', command: 'serve', damage: (path) => writeFileSync(path, ''), says: /holds less than 32 characters; delete it/ },
       ];
       for (const { file, command, damage, says } of cases) {
         const dir = makeTempDir('tickets-startup-');
