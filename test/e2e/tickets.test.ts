@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'bun:test';
 import { webhookSignature } from '../../src/http/webhookSignature';
 import { toBusMessage } from '../../src/messaging/wire';
+import { opsHeaders } from '../support/auth';
 import { MODES, call, eventually, startTestService, type TestService } from '../support/service';
 
 const NOW = '2030-01-01T00:00:00.000Z';
@@ -385,6 +386,26 @@ for (const mode of MODES) {
         await eventually(async () => expect((await t.service.runtime.get(`booking/${booking.json.booking_id}`))?.state).toBe('failed'));
         const listed = (await call(t.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === show.json.show_id);
         expect(listed.available_tickets).toBe(2);
+      });
+
+      it('keeps the booking and its seats when Dead Nation answers 401 (credentials, GATEWAY_ADDR): a dead letter that a redrive places', async () => {
+        const show = await call(t.url, 'POST', '/api/shows', { dead_nation_id: `dn-${crypto.randomUUID()}`, number_of_tickets: 2, start_time: '2030-06-01T20:00:00Z', title: 'T', venue: 'V' });
+        const deadNation = t.simulators.controls('deadNation');
+        deadNation.failNext('bookTickets', 1, { status: 401 });
+        const booking = await call(t.url, 'POST', '/api/book-tickets', { show_id: show.json.show_id, number_of_tickets: 2, customer_email: 'bob@example.com' });
+        const address = `booking/${booking.json.booking_id}`;
+        const letter = await eventually(async () => {
+          const letters = await t.service.store.query<{ id: string }>("SELECT id FROM dead_letters WHERE handler = 'bookAtDeadNation' AND CAST(message AS TEXT) LIKE $1", [`%${booking.json.booking_id}%`]);
+          const [row] = letters;
+          expect(row).toBeDefined();
+          return row!;
+        });
+        expect((await t.service.runtime.get(address))?.state).toBe('placing');
+        const listed = (await call(t.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === show.json.show_id);
+        expect(listed.available_tickets).toBe(0);
+        expect((await call(t.url, 'POST', `/api/ops/dead-letters/${letter.id}/retry`, {}, opsHeaders(t))).status).toBe(200);
+        await eventually(async () => expect((await t.service.runtime.get(address))?.state).toBe('placed'));
+        expect(deadNation.calls({ operation: 'bookTickets' }).filter((c) => (c.request as { booking_id: string }).booking_id === booking.json.booking_id).length).toBe(2);
       });
     });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'bun:test';
+import { TerminalError } from '../../src/adapters/errors';
 import type { HandlerContext, MessageHandler } from '../../src/messaging/handlers';
 import type { BusMessage } from '../../src/messaging/ports';
 import type { FeatureDeps } from '../../src/features/feature';
@@ -13,7 +14,7 @@ const BOOKING = { booking_id: 'b1', show_id: 's1', number_of_tickets: 2, custome
  * store says another instance has `placed` it: the situation of a redelivery on the instance that made
  * the booking, which never saw the reply.
  */
-function harness(options: { firstDelivery: boolean; answered?: unknown }) {
+function harness(options: { firstDelivery: boolean; answered?: unknown; deadNationAnswers?: number }) {
   const calls: unknown[] = [];
   const replies: unknown[] = [];
   const recorded: unknown[] = [];
@@ -26,7 +27,15 @@ function harness(options: { firstDelivery: boolean; answered?: unknown }) {
         return {};
       },
     },
-    services: { deadNation: { bookTickets: async (request: unknown) => void calls.push(request) } },
+    services: {
+      deadNation: {
+        bookTickets: async (request: unknown) => {
+          calls.push(request);
+          const status = options.deadNationAnswers;
+          if (status !== undefined) throw new TerminalError({ service: 'deadNation', operation: 'bookTickets', status });
+        },
+      },
+    },
     store: { query: async () => [{ dead_nation_id: 'dn-1' }] },
     clock: systemClock,
   } as unknown as FeatureDeps;
@@ -69,6 +78,23 @@ describe('booking at Dead Nation', () => {
     await h.run();
     expect(h.calls).toEqual([]);
     expect(h.replies).toMatchObject([{ type: 'deadNation.failed', reason: 'Dead Nation: no such event' }]);
+  });
+
+  it('fails the booking when Dead Nation refuses it (400, 409, 410, 422): its seats go back', async () => {
+    for (const status of [400, 409, 410, 422]) {
+      const h = harness({ firstDelivery: true, deadNationAnswers: status });
+      await h.run();
+      expect([status, h.replies]).toMatchObject([status, [{ type: 'deadNation.failed' }]]);
+    }
+  });
+
+  it('leaves the booking placing when the call never reached a Dead Nation that could judge it (401, 403, 404, 405…): a dead letter, not a refusal', async () => {
+    // A wrong GATEWAY_ADDR path or credentials would otherwise fail every booking its customer got a 201 for.
+    for (const status of [401, 403, 404, 405, 407, 415]) {
+      const h = harness({ firstDelivery: true, deadNationAnswers: status });
+      await expect(h.run()).rejects.toBeInstanceOf(TerminalError);
+      expect([status, h.replies, h.recorded]).toEqual([status, [], []]);
+    }
   });
 
   it('places the booking without calling when an operator resolves its dead letter: the call took effect', async () => {

@@ -5,13 +5,17 @@ import { BOOK_AT_DEAD_NATION_HANDLER } from '../handlerNames';
 import { reply } from '../reply';
 import { deadNationIdOf } from './shows.queries';
 
+/** The answers by which Dead Nation judged a booking and refused it: bad request, conflict, gone, unprocessable. */
+const REFUSALS = new Set([400, 409, 410, 422]);
+const isRefusal = (error: TerminalError) => error.status !== undefined && REFUSALS.has(error.status);
+
 /** What Dead Nation answered a booking: placed, or refused (final). */
 type DeadNationAnswer = { booked: true } | { booked: false; reason: string };
 
 /**
  * Places each booking with Dead Nation, once (its inbox, and the booking's state), with the show's
- * `dead_nation_id` as `event_id`. A refusal is final: the booking is told it failed, which gives its
- * seats back. Dead Nation does not deduplicate, so a call that may have reached it is not retried.
+ * `dead_nation_id` as `event_id`. A refusal (isRefusal) is final: the booking is told it failed, which
+ * gives its seats back. Dead Nation does not deduplicate, so a call that may have reached it is not retried.
  */
 export function showHandlers({ runtime, services, store, clock }: FeatureDeps): Handler[] {
   return [
@@ -42,7 +46,10 @@ export function showHandlers({ runtime, services, store, clock }: FeatureDeps): 
               );
               answer = { booked: true };
             } catch (error) {
-              if (!(error instanceof TerminalError)) throw error;
+              // Other 4xx (401, 403, 404, 405…) say the call did not reach a Dead Nation that could judge
+              // the booking (credentials, GATEWAY_ADDR): thrown, it is dead-lettered with the booking left
+              // as it is, for ops to mend and redrive, instead of failing every booking while it lasts.
+              if (!(error instanceof TerminalError && isRefusal(error))) throw error;
               answer = { booked: false, reason: error.message };
             }
             // Recorded before the reply: if the reply cannot be written (the store is down), a retry on
