@@ -85,6 +85,17 @@ export class TerminalError extends ExternalCallError {
   }
 }
 
+/** The answers by which a service judged a request and refused it: bad request, conflict, gone, unprocessable. */
+const REFUSAL_STATUSES = new Set([400, 409, 410, 422]);
+
+/**
+ * Whether `error` is the service's refusal of the request: final, the thing asked for will not be done.
+ * Any other 4xx (401, 403, 404, 405…) says the call did not reach a service that could judge it (its
+ * credentials, a wrong GATEWAY_ADDR): a fault of ours for an operator to mend, not an answer to act on.
+ */
+export const isRefusal = (error: unknown): error is TerminalError =>
+  error instanceof TerminalError && error.status !== undefined && REFUSAL_STATUSES.has(error.status);
+
 /** `code` of the TerminalError for a declined charge (HTTP 402 from the payments service). */
 export const PAYMENT_DECLINED = 'PAYMENT_DECLINED';
 

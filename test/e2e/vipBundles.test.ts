@@ -417,6 +417,21 @@ for (const mode of MODES) {
         expect(await availableSeats(showId)).toBe(10);
       });
 
+      it('keeps the bundle pending when the airline answers 401 (credentials, GATEWAY_ADDR): a dead letter the step check asks again, not a refusal that compensates', async () => {
+        const showId = await createShow(10);
+        t.simulators.transportation.failNext('bookFlight', 1, { status: 401 });
+        const { vip_bundle_id: id } = await bookBundle(showId);
+        await eventually(async () => expect(await deadLetterOf(id, 'BookFlight')).toHaveLength(1));
+        const bundle = await bundleOf(id);
+        expect([bundle.status, bundle.legs.tickets.status]).toEqual(['pending', 'booked']);
+        expect(await availableSeats(showId)).toBe(8);
+        expect(cancelledTicketIds()).toEqual([]);
+        // Settled before the next test moves the clock: past the deadline, it compensates.
+        pastStepCheck();
+        expect((await settled(id, 'failed')).reason).toBe('the deadline passed');
+        expect(await availableSeats(showId)).toBe(10);
+      });
+
       it('books no flight when the dead letter of a step the bundle has since settled is redriven', async () => {
         const showId = await createShow(10);
         t.simulators.transportation.failNext('bookFlight', RETRY_ATTEMPTS, 'retryable');

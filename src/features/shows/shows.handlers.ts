@@ -1,13 +1,9 @@
-import { TerminalError } from '../../adapters/errors';
+import { isRefusal } from '../../adapters/errors';
 import { defineHandler, PoisonMessageError, type Handler } from '../../messaging/handlers';
 import type { FeatureDeps } from '../feature';
 import { BOOK_AT_DEAD_NATION_HANDLER } from '../handlerNames';
 import { reply } from '../reply';
 import { deadNationIdOf } from './shows.queries';
-
-/** The answers by which Dead Nation judged a booking and refused it: bad request, conflict, gone, unprocessable. */
-const REFUSALS = new Set([400, 409, 410, 422]);
-const isRefusal = (error: TerminalError) => error.status !== undefined && REFUSALS.has(error.status);
 
 /** What Dead Nation answered a booking: placed, or refused (final). */
 type DeadNationAnswer = { booked: true } | { booked: false; reason: string };
@@ -46,10 +42,9 @@ export function showHandlers({ runtime, services, store, clock }: FeatureDeps): 
               );
               answer = { booked: true };
             } catch (error) {
-              // Other 4xx (401, 403, 404, 405…) say the call did not reach a Dead Nation that could judge
-              // the booking (credentials, GATEWAY_ADDR): thrown, it is dead-lettered with the booking left
-              // as it is, for ops to mend and redrive, instead of failing every booking while it lasts.
-              if (!(error instanceof TerminalError && isRefusal(error))) throw error;
+              // Another 4xx (credentials, GATEWAY_ADDR) is thrown: dead-lettered with the booking left as it
+              // is, for ops to mend and redrive, instead of failing every booking while it lasts.
+              if (!isRefusal(error)) throw error;
               answer = { booked: false, reason: error.message };
             }
             // Recorded before the reply: if the reply cannot be written (the store is down), a retry on

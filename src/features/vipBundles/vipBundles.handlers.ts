@@ -1,6 +1,6 @@
 import type { FlightLeg, VipBundleContext } from '../../../machines/vipBundle/vipBundle.machine';
 import type { ActorEvent } from '../../actors/runtime';
-import { TerminalError } from '../../adapters/errors';
+import { isRefusal, TerminalError } from '../../adapters/errors';
 import type { BookFlightRequest, BookTaxiRequest } from '../../adapters/transportation/transportation.port';
 import { isTerminalFailure } from '../../kernel/errors';
 import { defineHandler, type Handler, type HandlerContext } from '../../messaging/handlers';
@@ -137,7 +137,8 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
           try {
             ticketIds = (await services.transportation.bookFlight(request, ctx.callContext())).ticket_ids;
           } catch (error) {
-            if (!(error instanceof TerminalError)) throw error;
+            // Another 4xx (credentials, GATEWAY_ADDR) is dead-lettered: the step check asks again.
+            if (!isRefusal(error)) throw error;
             await tell(vipBundleId, { type: 'flights.failed', now: now(), leg, reason: error.message }, ctx);
             await settled(ctx, vipBundleId, leg);
             return;
@@ -158,7 +159,7 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
           try {
             taxiBookingId = (await services.transportation.bookTaxi(request, ctx.callContext())).booking_id;
           } catch (error) {
-            if (!(error instanceof TerminalError)) throw error;
+            if (!isRefusal(error)) throw error;
             await tell(vipBundleId, { type: 'taxi.failed', now: now(), reason: error.message }, ctx);
             await settled(ctx, vipBundleId);
             return;
