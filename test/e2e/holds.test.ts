@@ -18,7 +18,8 @@ for (const mode of MODES) {
     let bob: Record<string, string>;
 
     beforeAll(async () => {
-      t = await startTestService(mode, { clockAt: NOW, env: { HOLDS_MAX_LIVE_PER_USER: String(MAX_LIVE_HOLDS) } });
+      // Short retry waits: a recovery that fails past its budget is dead-lettered in well under a second.
+      t = await startTestService(mode, { clockAt: NOW, env: { HOLDS_MAX_LIVE_PER_USER: String(MAX_LIVE_HOLDS), HANDLER_RETRY_MAX_DELAY_MS: '20' } });
       ann = authHeaders(t);
       bob = authHeaders(t);
     });
@@ -482,6 +483,24 @@ for (const mode of MODES) {
         expect(t.simulators.payments.refunds()).toEqual([]);
         const confirm = await call(t.url, 'POST', `/api/holds/${id}/confirm`, { payment_method: 'pm_card_visa' }, ann);
         expect(confirm.status).toBe(200);
+        expect(t.simulators.payments.charges().length).toBe(1);
+      });
+
+      it('marks the dead letter of a recovery that failed past its budget redriven once a later check has sold the hold', async () => {
+        const eventId = await createEvent({ ttl_seconds: 600 });
+        const { hold_id: id } = (await hold(eventId, ['A1'])).json;
+        await startPaying(id);
+        const letters = () => t.service.store.query<{ status: string }>(
+          "SELECT d.status FROM dead_letters d JOIN messages m ON m.id = d.message_id WHERE d.handler = 'recoverHoldPayment' AND m.actor = $1",
+          [`hold/${id}`],
+        );
+        t.simulators.payments.failNext('charge', 8, 'retryable');
+        t.clock!.advance(PAYMENT_CHECK_MS);
+        await eventually(async () => expect(await letters()).toEqual([{ status: 'dead' }]));
+        // The next check (twice as late) charges and sells: the letter needs no operator any more.
+        t.clock!.advance(2 * PAYMENT_CHECK_MS);
+        await eventually(async () => expect(await stateOf(id)).toBe('sold'));
+        await eventually(async () => expect(await letters()).toEqual([{ status: 'redriven' }]));
         expect(t.simulators.payments.charges().length).toBe(1);
       });
 

@@ -17,7 +17,7 @@ const fields = <T>(ctx: HandlerContext) => ctx.fields as unknown as T;
  * idempotency key and its outcome fed back; a payment for a hold that had expired or been released is refunded (one refund per hold and
  * payment, whatever the retries).
  */
-export function holdHandlers({ runtime, services, clock, ids }: FeatureDeps): Handler[] {
+export function holdHandlers({ runtime, services, clock, ids, settleDeadLetters }: FeatureDeps): Handler[] {
   return [
     defineHandler({
       name: 'issueHoldTickets',
@@ -43,11 +43,14 @@ export function holdHandlers({ runtime, services, clock, ids }: FeatureDeps): Ha
           const address = `hold/${fields<ChargeHoldPayment>(ctx).hold_id}`;
           const context = (await runtime.get(address))?.context as HoldContext | undefined;
           // The outcome arrived meanwhile (the charge's own route, an earlier delivery): nothing pending.
-          if (!context?.payment) return;
-          await chargeHold(services, context, ctx.callContext(), (event: HoldEvent) => reply(runtime, address, event, ctx), {
-            now: () => clock.now().toISOString(),
-            ticketIds: () => context.seats.map(() => ids.uuid()),
-          });
+          if (context?.payment) {
+            await chargeHold(services, context, ctx.callContext(), (event: HoldEvent) => reply(runtime, address, event, ctx), {
+              now: () => clock.now().toISOString(),
+              ticketIds: () => context.seats.map(() => ids.uuid()),
+            });
+          }
+          // The hold has its outcome: the dead letters of earlier checks (a payments outage) need no operator.
+          await settleDeadLetters(ctx.handler, address, () => true);
         },
       },
     }),
