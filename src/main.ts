@@ -335,11 +335,15 @@ const migrateOnly = (config: Config) =>
     console.log(`${said}; the store is up to date`);
   });
 
-/** Resolves on the first SIGTERM or SIGINT. Installed before start-up, so an early signal still stops cleanly. */
+/**
+ * Resolves on the first SIGTERM, SIGINT or SIGHUP (the terminal of the session that started it closed).
+ * Installed before start-up, so an early signal still stops cleanly. The listeners stay: a second
+ * signal while the service stops changes nothing, where the default action would kill it mid-stop
+ * (requests cut off, the store left open). SIGKILL remains for an operator who will not wait.
+ */
 function shutdownSignal(): Promise<void> {
   return new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => resolve());
   });
 }
 

@@ -45,15 +45,42 @@ describe('the service process', () => {
         expect((await fetch(`${service.url}/ready`)).status).toBe(200);
         rmSync(data, { recursive: true, force: true });
         const ready = await fetch(`${service.url}/ready`);
-        expect([ready.status, ((await ready.json()) as { errors: Record<string, string[]> }).errors]).toEqual([503, { store: ['unavailable'] }]);
+        // The bus's bus.db went with it: what it holds would be lost at the next start too.
+        expect([ready.status, ((await ready.json()) as { errors: Record<string, string[]> }).errors]).toEqual([503, { bus: ['unavailable'], store: ['unavailable'] }]);
       } finally {
         await service.stop('SIGTERM');
       }
     });
 
-    it('stops cleanly on SIGINT too', async () => {
-      const service = await startServiceProcess({ DATA_DIR: dir.path });
-      expect(await service.stop('SIGINT')).toBe(0);
+    it('stops cleanly on SIGINT too, and on SIGHUP (its terminal closed)', async () => {
+      for (const signal of ['SIGINT', 'SIGHUP'] as const) {
+        const service = await startServiceProcess({ DATA_DIR: dir.path });
+        expect([signal, await service.stop(signal)]).toEqual([signal, 0]);
+        expect(service.output()).toContain('"msg":"service stopped"');
+      }
+    });
+
+    it('finishes its stop when a second signal comes while it stops: the request in flight still gets its answer', async () => {
+      const service = await startServiceProcess({ DATA_DIR: dir.path, SHUTDOWN_TIMEOUT_MS: '5000' });
+      // A request whose body arrives slowly is in flight when the signals come.
+      const body = JSON.stringify({ dead_nation_id: 'dn-twice', number_of_tickets: 1, start_time: '2031-01-01T20:00:00Z', title: 'T', venue: 'V' });
+      const stream = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(new TextEncoder().encode(body.slice(0, 10)));
+          await Bun.sleep(800);
+          controller.enqueue(new TextEncoder().encode(body.slice(10)));
+          controller.close();
+        },
+      });
+      const answer = fetch(`${service.url}/api/shows`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(body.length) }, body: stream });
+      await Bun.sleep(200);
+      service.proc.kill('SIGTERM');
+      await Bun.sleep(100);
+      service.proc.kill('SIGTERM');
+      service.proc.kill('SIGINT');
+      expect((await answer).status).toBe(201);
+      expect(await service.proc.exited).toBe(0);
+      expect(service.output()).toContain('"msg":"service stopped"');
     });
 
     it('refuses a second instance on the same DATA_DIR while the first runs, and takes it once the first was killed', async () => {
