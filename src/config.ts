@@ -103,7 +103,9 @@ const schema = z.object({
     .regex(/^(rediss?:\/\/.+|[^\s:/]+:\d+)$/, REDIS_ADDR)
     .transform((value) => (value.includes('://') ? value : `redis://${value}`))
     .refine((url) => Number(writtenPort(url) ?? 6379) >= 1 && Number(writtenPort(url) ?? 6379) <= 65535, { message: 'a port of 1..65535', abort: true })
-    .refine((url) => URL.canParse(url) && new URL(url).hostname !== '', REDIS_ADDR)
+    .refine((url) => URL.canParse(url) && new URL(url).hostname !== '', { message: REDIS_ADDR, abort: true })
+    // The driver reads `/abc` or `/2x` as database 0, which may be another deployment's.
+    .refine((url) => /^\/?(\d+)?$/.test(new URL(url).pathname), 'after the host, only a database number, e.g. redis://cache:6379/2')
     .optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w.:-]*$/, 'letters, digits and . : _ - only').default(''),
   // Paths are appended to it, so a query or a fragment would end up in the middle of every URL.

@@ -40,7 +40,7 @@ import { busReadiness, createBufferedRelay, createLogRelay, outboxReadiness } fr
 import type { Bus } from './messaging/ports';
 import { LeaseHeldError } from './messaging/leases';
 import { createProjectionRunner, UnknownProjectionError, type ProjectionRunner } from './messaging/projections';
-import { createRedisBus } from './messaging/redisBus';
+import { createRedisBus, RedisDatabaseError } from './messaging/redisBus';
 import { createRetention } from './messaging/retention';
 import { openSqliteBus } from './messaging/sqliteBus';
 import { createLogger, type Logger } from './observability/logger';
@@ -132,6 +132,13 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     throw error;
   }
   const bus = await usingDataFile(config.dataDir, config.redisAddr ? undefined : 'bus.db', () => openBus(config));
+  // A database the Redis server does not have stops start-up; a Redis that is down does not (the
+  // outbox keeps the events until it is back, and /ready says so).
+  if (config.redisAddr) {
+    await bus.ping().catch((error: unknown) => {
+      if (error instanceof RedisDatabaseError) throw error;
+    });
+  }
 
   const projections = createProjectionRunner({ store, projections: projectionsOf(features), clock, logger, registry });
   await projections.ensureTables();
@@ -408,6 +415,7 @@ async function main(args: readonly string[]): Promise<number> {
     port = config.port;
     return await run(command, config);
   } catch (error) {
+    if (error instanceof RedisDatabaseError) return (console.error(`REDIS_ADDR: ${error.message}`), 2);
     if (error instanceof ConfigError || error instanceof UnknownProjectionError || error instanceof OpsAccountError || error instanceof DataDirInUseError || error instanceof DataFileError) {
       return (console.error(error.message), 2);
     }

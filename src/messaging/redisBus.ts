@@ -177,13 +177,25 @@ function connectionOptions(extra: RedisOptions): RedisOptions {
   };
 }
 
+/** REDIS_ADDR names a database (`redis://host:6379/16`) that the server does not have. */
+export class RedisDatabaseError extends Error {
+  override name = 'RedisDatabaseError';
+}
+
+/** The database a Redis URL names (its path), 0 when none. */
+const databaseOf = (url: string) => Number(new URL(url).pathname.slice(1) || '0');
+
 /** One ioredis connection that connects on its first command. */
 class Connection {
   readonly redis: Redis;
   private connecting: Promise<void> | undefined;
+  private readonly database: number;
+  /** Set once the server refused the database: every command fails with it. */
+  private refused: RedisDatabaseError | undefined;
 
   constructor(url: string, options: RedisOptions) {
     this.redis = new Redis(url, options);
+    this.database = databaseOf(url);
     // Failures reach callers as rejected commands; without a listener ioredis would also print each one.
     this.redis.on('error', () => {});
   }
@@ -194,17 +206,33 @@ class Connection {
    * background, and commands fail fast until they succeed.
    */
   async ready(): Promise<Redis> {
-    if (this.redis.status === 'wait') {
-      this.connecting = this.redis.connect().finally(() => {
+    if (this.redis.status === 'wait' && this.refused === undefined) {
+      this.connecting = this.redis.connect().then(() => this.checkDatabase()).finally(() => {
         this.connecting = undefined;
       });
     }
     if (this.connecting) {
       await this.connecting.catch((error: unknown) => {
+        if (error instanceof RedisDatabaseError) throw error;
         throw new Error(`cannot connect to Redis: ${errorMessage(error)}`, { cause: error });
       });
     }
+    if (this.refused) throw this.refused;
     return this.redis;
+  }
+
+  /**
+   * ioredis selects the URL's database on connecting, but when the server refuses it (`DB index is out
+   * of range`) it only emits an error and goes on in database 0, another deployment's maybe: asked
+   * again here, before the connection is handed out, and a refusal refuses every command.
+   */
+  private async checkDatabase(): Promise<void> {
+    if (this.database === 0) return;
+    await this.redis.select(this.database).catch((error: unknown) => {
+      this.refused = new RedisDatabaseError(`Redis has no database ${this.database}: ${errorMessage(error)}`, { cause: error });
+      this.redis.disconnect();
+      throw this.refused;
+    });
   }
 
   /** Quits gracefully when connected (replies in flight still arrive), else drops the connection. */

@@ -3,7 +3,8 @@ import { spawn } from 'bun';
 import { Database } from 'bun:sqlite';
 import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '../support/redis';
+import { createTestDatabase } from '../support/postgres';
+import { freePort, testRedisUrl } from '../support/redis';
 import { runCli } from '../support/serviceProcess';
 import { makeTempDir } from '../support/tempDir';
 
@@ -102,6 +103,24 @@ describe('start-up', () => {
         expect(output).toMatch(/POSTGRES_URL: .*sslmode.*bogus/);
         expect(output).not.toMatch(/^\s+at /m);
       } finally {
+        await dir.cleanup();
+      }
+    });
+  });
+
+  describe('when REDIS_ADDR names a database the Redis server does not have', () => {
+    it('exits 2 naming REDIS_ADDR and the database, instead of serving from database 0', async () => {
+      const dir = makeTempDir('tickets-startup-');
+      const db = await createTestDatabase();
+      try {
+        const redis = new URL(testRedisUrl());
+        redis.pathname = '/999';
+        const { code, output } = await runCli(['serve'], { DATA_DIR: dir.path, PORT: '0', POSTGRES_URL: db.url, REDIS_ADDR: redis.toString(), JWT_SECRET: 'j'.repeat(32) });
+        const lines = linesOf(output).filter((line) => !line.startsWith('{'));
+        expect([code, lines.length]).toEqual([2, 1]);
+        expect(lines[0]).toMatch(/^REDIS_ADDR: .*database 999/);
+      } finally {
+        await db.drop();
         await dir.cleanup();
       }
     });

@@ -67,6 +67,21 @@ async function msToReject(work: () => Promise<unknown>, message = ''): Promise<n
 }
 
 describe('redis bus', () => {
+  describe('when REDIS_ADDR names a database the server does not have', () => {
+    it('refuses every command instead of using database 0, which another deployment may use', async () => {
+      await requireRedis();
+      const url = new URL(testRedisUrl());
+      url.pathname = '/999';
+      const bus = createRedisBus({ url: url.toString(), keyPrefix: uniquePrefix() });
+      try {
+        await expect(bus.ping()).rejects.toThrow(/database 999/);
+        await expect(bus.ensureGroup('tickets.probe', 'g')).rejects.toThrow(/database 999/);
+      } finally {
+        await bus.close();
+      }
+    });
+  });
+
   describe("when entries were deleted past a group's position", () => {
     const keyPrefix = uniquePrefix();
     let bus: Bus;

@@ -25,6 +25,9 @@ describe('loadConfig', () => {
       expect(distributed('rediss://user:pw@cache:6380').redisAddr).toBe('rediss://user:pw@cache:6380');
       expect(distributed('redis://cache:6379/2').redisAddr).toBe('redis://cache:6379/2');
       for (const bad of ['cache', 'http://cache:6379', 'cache:port', '127.0.0.1:99999', 'redis://cache:70000', '127.0.0.1:0']) expect(() => distributed(bad)).toThrow(/REDIS_ADDR/);
+      // A database is a number: the driver reads `/abc` or `/2x` as database 0, another deployment's.
+      expect(distributed('redis://cache:6379/').redisAddr).toBe('redis://cache:6379/');
+      for (const bad of ['redis://cache:6379/abc', 'redis://cache/2x', 'redis://cache:6379/-1', 'redis://cache:6379/1/2']) expect(() => distributed(bad)).toThrow(/REDIS_ADDR: .*database number/);
     });
 
     it('takes PostgreSQL only as a URL that names its host and database', () => {
