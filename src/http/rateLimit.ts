@@ -6,6 +6,7 @@ import { AppError } from '../kernel/errors';
 import type { Logger } from '../observability/logger';
 import type { AuthUser } from './auth';
 import { problemResponses } from './openapiProblems';
+import { addResponseHeaders } from './requestContext';
 
 /** Where the counts live: Redis in distributed mode (shared by the instances), memory in embedded mode. */
 export interface RateLimitCounter {
@@ -91,7 +92,7 @@ export function createRateLimit(options: RateLimitOptions) {
       const windowSeconds = Math.ceil(rule.windowMs / 1000);
       return {
         detail: { responses: problemResponses({ 429: ['RATE_LIMITED'] }) },
-        async transform({ request, server, set }) {
+        async transform({ request, server }) {
           const now = clock.now().getTime();
           const window = Math.floor(now / rule.windowMs);
           const msLeft = (window + 1) * rule.windowMs - now;
@@ -110,7 +111,7 @@ export function createRateLimit(options: RateLimitOptions) {
             'ratelimit-policy': `"${routeClass}";q=${rule.limit};w=${windowSeconds}`,
             ratelimit: `"${routeClass}";r=${Math.max(0, rule.limit - count)};t=${resetSeconds}`,
           };
-          Object.assign(set.headers, headers);
+          addResponseHeaders(request, headers);
           if (count > rule.limit) {
             // Thrown, not returned: a transform hook cannot answer with a Response of its own.
             throw new AppError({

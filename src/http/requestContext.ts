@@ -66,6 +66,8 @@ type RequestState = RequestContext & {
   bodyCopy: { arrayBuffer(): Promise<ArrayBuffer> } | undefined;
   rawBody: Promise<string> | undefined;
   startedAt: number;
+  /** Headers a hook adds to whatever answers the request (addResponseHeaders). */
+  headers: Record<string, string>;
 };
 
 export const CORRELATION_ID_HEADER = 'Correlation-ID';
@@ -91,6 +93,17 @@ export const SERVER_MAX_BODY_BYTES = 2 * MAX_BODY_BYTES;
 export const MAX_JSON_DEPTH = 32;
 
 const states = new WeakMap<Request, RequestState>();
+
+/**
+ * Adds headers to the answer of `request`, whatever answers it: a handler's body or its own Response,
+ * a mapped error. Elysia applies a hook's `set.headers` only where it infers from the source text of the
+ * route's functions that one uses `set`, which the compiled binary does not always give it (a login's
+ * RateLimit headers went missing there); the answer's own headers win.
+ */
+export function addResponseHeaders(request: Request, headers: Record<string, string>): void {
+  const state = states.get(request);
+  if (state !== undefined) Object.assign(state.headers, headers);
+}
 
 /** The context of a request being served, for hooks outside handlers (error logging); undefined for unknown requests. */
 export function requestContextOf(request: Request): RequestContext | undefined {
@@ -166,6 +179,7 @@ export function createRequestContext(options: RequestContextOptions) {
       bodyCopy: BODY_METHODS.has(method) && mediaTypeOf(request) === 'application/json' ? request.clone() : undefined,
       rawBody: undefined,
       startedAt: performance.now(),
+      headers: {},
     };
     states.set(request, state);
     return state;
@@ -266,6 +280,7 @@ export function createRequestContext(options: RequestContextOptions) {
 
 function withContextHeaders(response: Response, state: RequestState): Response {
   const set = (headers: Headers) => {
+    for (const [name, value] of Object.entries(state.headers)) if (!headers.has(name)) headers.set(name, value);
     headers.set(CORRELATION_ID_HEADER, state.correlationId);
     headers.set(TRACE_ID_HEADER, state.traceId);
     if (state.requestId !== undefined) headers.set(REQUEST_ID_HEADER, state.requestId);

@@ -360,6 +360,16 @@ for (const mode of MODES) {
       await expectProblem(await call(t.url, 'POST', '/api/auth/register', { email: 'new@example.com', password: GOOD_PASSWORD }, client), 429, 'RATE_LIMITED');
     });
 
+    it('says where the client stands on every answer of a limited route, a login\'s 200 and 401 too', async () => {
+      const { email } = await registerCustomer(t.url, `${crypto.randomUUID()}@example.com`, GOOD_PASSWORD);
+      const client = from('198.51.100.9');
+      const answers = [await loginAttempt(t.url, email, GOOD_PASSWORD, client), await loginAttempt(t.url, email, `${GOOD_PASSWORD}x`, client)];
+      expect(answers.map((a) => [a.status, a.headers.get('ratelimit-policy'), /r=(\d+)/.exec(a.headers.get('ratelimit') ?? '')?.[1]])).toEqual([
+        [200, '"auth";q=3;w=3600', '2'],
+        [401, '"auth";q=3;w=3600', '1'],
+      ]);
+    });
+
     it('counts each client on its own: another address is not limited', async () => {
       for (let i = 0; i < 3; i += 1) await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('198.51.100.2'));
       await expectProblem(await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('198.51.100.2')), 429, 'RATE_LIMITED');
