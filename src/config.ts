@@ -73,6 +73,9 @@ function postgresDriverRefusal(url: string): string | undefined {
   }
 }
 
+/** A name or a key given as text: a value of blanks, or with blanks around it, is a copy-and-paste slip. */
+const trimmedText = z.string().refine((value) => value.trim() === value && value !== '', 'not blank, and no blanks around it');
+
 /** A key that signs access tokens (HS256). */
 const jwtSecret = z.string().refine((secret) => secret.trim().length >= 32, 'at least 32 characters that are not blanks').optional();
 
@@ -113,12 +116,12 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: HTTP_URL }).optional(),
   TRACE_UI_URL: z.url({ protocol: /^https?$/, error: HTTP_URL }).optional(),
-  OTEL_SERVICE_NAME: z.string().min(1).default('tickets'),
-  INSTANCE_ID: z.string().min(1).optional(),
+  OTEL_SERVICE_NAME: trimmedText.default('tickets'),
+  INSTANCE_ID: trimmedText.optional(),
   // Bounded so that every wait fits a timer (Node's and Bun's hold at most 2^31 - 1 ms) and a date.
   SHUTDOWN_TIMEOUT_MS: wholeNumber(0, 3_600_000).default(10_000),
   TIMER_POLL_MS: wholeNumber(10, 60_000).default(250),
-  WEBHOOK_SECRET: z.string().min(1).optional(),
+  WEBHOOK_SECRET: trimmedText.optional(),
   JWT_SECRET: jwtSecret,
   JWT_PREVIOUS_SECRET: jwtSecret,
   JWT_TTL_SECONDS: wholeNumber(60, 86_400).default(3600),

@@ -152,6 +152,13 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ JWT_SECRET: ' '.repeat(40) })).toThrow(/JWT_SECRET/);
     });
 
+    it('refuses an INSTANCE_ID, OTEL_SERVICE_NAME or WEBHOOK_SECRET of blanks or with blanks around it, naming it', () => {
+      for (const name of ['INSTANCE_ID', 'OTEL_SERVICE_NAME', 'WEBHOOK_SECRET']) {
+        for (const value of [' ', '  \t', ' web-1', 'web-1 ']) expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}: not blank, and no blanks around it`));
+        expect(() => loadConfig({ [name]: 'web-1' })).not.toThrow();
+      }
+    });
+
     it('refuses half a distributed configuration', () => {
       expect(() => loadConfig({ POSTGRES_URL: 'postgres://u@h:5432/db' })).toThrow(ConfigError);
     });
