@@ -97,6 +97,8 @@ const DEFAULT_CLAIM_IDLE_MS = 30_000;
 const DEFAULT_BLOCK_MS = 1_000;
 const DEFAULT_BATCH_SIZE = 128;
 const DRAIN_POLL_MS = 10;
+/** How often a bus outage that fails the consumer loops is logged (one line for every loop). */
+const LOOP_FAILURES_LOG_EVERY_MS = 10_000;
 
 const IN_INBOX = 'SELECT 1 AS found FROM inbox WHERE handler = $1 AND message_id = $2';
 const INSERT_INBOX = 'INSERT INTO inbox (handler, message_id, processed_at, effect) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
@@ -547,6 +549,34 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       wakers.add(wake);
     });
 
+  /**
+   * An outage of the bus fails every loop (one per handler) at every retry: one error line for them all
+   * at most every LOOP_FAILURES_LOG_EVERY_MS, with how many loops fail and how many reads failed since,
+   * and one line once the last of them reads again.
+   */
+  const outage = (() => {
+    const failing = new Set<Loop>();
+    let loggedAt = Number.NEGATIVE_INFINITY;
+    let failedReads = 0;
+    return {
+      failed(loop: Loop, error: unknown) {
+        failing.add(loop);
+        failedReads += 1;
+        const now = performance.now();
+        if (now - loggedAt < LOOP_FAILURES_LOG_EVERY_MS) return;
+        loggedAt = now;
+        logger.error('consumer loops failing', { loops_failing: failing.size, failed_reads_since_last_log: failedReads, group: loop.handler.group, stream: loop.stream, consumer: loop.consumer, err: error });
+        failedReads = 0;
+      },
+      recovered(loop: Loop) {
+        if (!failing.delete(loop) || failing.size > 0) return;
+        logger.info('consumer loops read again', { loops: loops.length });
+        loggedAt = Number.NEGATIVE_INFINITY;
+        failedReads = 0;
+      },
+    };
+  })();
+
   const run = async (loop: Loop): Promise<void> => {
     const { handler, stream, consumer } = loop;
     let lastClaimAt = -Infinity;
@@ -567,14 +597,13 @@ export function createConsumers(options: ConsumersOptions): Consumers {
         }
         if (entries.length === 0) entries = await bus.readNew(stream, handler.group, consumer, batchSize, blockMs);
         await consumeBatch(loop, entries);
-        if (failures > 0) logger.info('consumer loop reads again', { group: handler.group, stream, consumer, failures });
+        if (failures > 0) outage.recovered(loop);
         failures = 0;
       } catch (error) {
         failures += 1;
         // The group may be gone (a Redis that restarted empty): create it again before the next read.
         loop.ready = false;
-        // An outage fails every loop at every retry: the 1st, 2nd, 4th, 8th … failure of a loop is logged.
-        if ((failures & (failures - 1)) === 0) logger.error('consumer loop failed', { group: handler.group, stream, consumer, failures, err: error });
+        outage.failed(loop, error);
         await pause(backoffMs(failures, retry.baseMs, retry.maxMs));
       }
     }
