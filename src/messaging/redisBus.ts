@@ -182,8 +182,8 @@ export class RedisDatabaseError extends Error {
   override name = 'RedisDatabaseError';
 }
 
-/** The database a Redis URL names (its path), 0 when none. */
-const databaseOf = (url: string) => Number(new URL(url).pathname.slice(1) || '0');
+/** The database a Redis URL names (its path), 0 when none (also for `host:port`). */
+const databaseOf = (url: string) => (url.includes('://') ? Number(new URL(url).pathname.slice(1) || '0') : 0);
 
 /** One ioredis connection that connects on its first command. */
 class Connection {
