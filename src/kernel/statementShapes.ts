@@ -48,12 +48,14 @@ export function powerOfTwoChunks<T>(items: readonly T[], max: number): T[][] {
 
 /**
  * The keyset condition of a list ordered by two columns, the second breaking ties: the rows after the
- * key `after` (SQL expressions, usually placeholders). `(a > $x OR (a = $x AND b > $y))` ascending,
- * with `<` descending.
+ * key `after` (SQL expressions, usually placeholders). `(a, b) > ($x, $y)` ascending, with `<`
+ * descending: as a row comparison, PostgreSQL and SQLite start an index on (a, b) at the key, where
+ * the same condition written `a > $x OR (a = $x AND b > $y)` makes PostgreSQL read the index from its
+ * start and filter, unless its statistics tell it better (the event log: 41 ms against 0.1 ms at
+ * 200 000 messages without them).
  */
 export function keysetAfter(columns: readonly [string, string], after: readonly [string, string], order: 'asc' | 'desc'): string {
   const [first, second] = columns;
   const [firstKey, secondKey] = after;
-  const beyond = order === 'asc' ? '>' : '<';
-  return `(${first} ${beyond} ${firstKey} OR (${first} = ${firstKey} AND ${second} ${beyond} ${secondKey}))`;
+  return `(${first}, ${second}) ${order === 'asc' ? '>' : '<'} (${firstKey}, ${secondKey})`;
 }

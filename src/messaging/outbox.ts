@@ -6,6 +6,7 @@ import type { LogCursor, LoggedMessage, Message, Store } from '../actors/ports';
 import { isoNow, type Clock } from '../kernel/clock';
 import { assertStillThere, ownerOnly } from '../kernel/files';
 import { inSpan, spanContextOf, SpanKind } from '../kernel/tracing';
+import { keysetAfter } from '../kernel/statementShapes';
 import type { Logger } from '../observability/logger';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
 import { Loop } from '../kernel/loop';
@@ -184,7 +185,7 @@ class LogRelay implements Outbox {
         )
       : await this.store.query<BacklogRow>(
           `SELECT COUNT(*) AS depth, MIN(occurred_at) AS oldest FROM messages
-            WHERE tx_id > $1::text::xid8 OR (tx_id = $1::text::xid8 AND position > $2)`,
+            WHERE ${keysetAfter(['tx_id', 'position'], ['$1::text::xid8', '$2'], 'asc')}`,
           [String(checkpoint.tx), checkpoint.position],
         );
     return toStats(row, this.clock);

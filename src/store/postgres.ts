@@ -20,6 +20,7 @@ import {
   type Tx,
 } from '../actors/ports';
 import { concurrentUpdate, storeUnavailable, type AppError } from '../kernel/errors';
+import { keysetAfter } from '../kernel/statementShapes';
 import { RECORD_MIGRATION, SELECT_APPLIED_MIGRATIONS, pendingOf, postgresMigrations, unknownOf } from './migrations';
 import * as shared from './shared';
 
@@ -487,7 +488,7 @@ export class PostgresStore implements Store {
   async readMessages(after: LogCursor, limit: number): Promise<LoggedMessage[]> {
     const rows = await this.pooled.query<shared.MessageRow & { tx: string }>(
       `SELECT ${shared.MESSAGE_COLUMNS}, tx_id::text AS tx FROM messages
-        WHERE (tx_id > $1::text::xid8 OR (tx_id = $1::text::xid8 AND position > $2))
+        WHERE ${keysetAfter(['tx_id', 'position'], ['$1::text::xid8', '$2'], 'asc')}
           AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
         ORDER BY tx_id, position LIMIT $3`,
       [String(after.tx), after.position, limit],

@@ -45,8 +45,8 @@ describe('statement shapes', () => {
 });
 
 describe('keysetAfter', () => {
-  it('writes the rows after a two-column key, ties broken by the second column, in either order', () => {
-    expect(keysetAfter(['start_time', 'show_id'], ['$2', '$3'], 'asc')).toBe('(start_time > $2 OR (start_time = $2 AND show_id > $3))');
-    expect(keysetAfter(['failed_at', 'id'], ['$1', '$2'], 'desc')).toBe('(failed_at < $1 OR (failed_at = $1 AND id < $2))');
+  it('writes the rows after a two-column key as a row comparison, which an index on the two columns starts at, in either order', () => {
+    expect(keysetAfter(['start_time', 'show_id'], ['$2', '$3'], 'asc')).toBe('(start_time, show_id) > ($2, $3)');
+    expect(keysetAfter(['failed_at', 'id'], ['$1', '$2'], 'desc')).toBe('(failed_at, id) < ($1, $2)');
   });
 });
