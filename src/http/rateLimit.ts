@@ -36,27 +36,11 @@ interface SocketAddress {
 }
 
 /**
- * The `rateLimit` route option (STYLE.md §5): a fixed-window counter per (client, route class).
- *
- * ```ts
- * .post('/login', handler, { body: Credentials, rateLimit: 'auth' })
- * ```
- *
- * The client is the verified token's user when the request carries one (not on `auth` routes, which
- * are counted by address alone), else its IP address (the peer address, or the `X-Forwarded-For` entry
- * written by the outermost trusted proxy). It runs in the
- * transform phase, before validation and idempotency (and before `auth` when listed before it), so
- * invalid requests count too. Limited routes answer with `RateLimit-Policy: "<class>";q=<limit>;w=<window s>`
- * and `RateLimit: "<class>";r=<remaining>;t=<seconds to reset>` (draft-ietf-httpapi-ratelimit-headers);
- * past the limit: 429 `RATE_LIMITED` with `Retry-After`. When the counter store fails (Redis down) the
- * request is let through: an outage of Redis must not take the API down with it.
- */
-/**
  * The part of a client's address that names the client: an IPv4 address (also written IPv4-mapped,
  * `::ffff:198.51.100.8`), or the first 64 bits of an IPv6 one, the block a provider gives one host or
  * site, which can pick a new address in it for every request. Anything else is taken as it is.
  */
-export function addressKey(address: string): string {
+function addressKey(address: string): string {
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
   if (mapped) return mapped[1]!;
   if (!address.includes(':') || !/^[0-9a-f:]+$/i.test(address)) return address;
@@ -69,6 +53,22 @@ export function addressKey(address: string): string {
   return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
 
+/**
+ * The `rateLimit` route option (STYLE.md §5): a fixed-window counter per (client, route class).
+ *
+ * ```ts
+ * .post('/login', handler, { body: Credentials, rateLimit: 'auth' })
+ * ```
+ *
+ * The client is the verified token's user when the request carries one (not on `auth` routes, which
+ * are counted by address alone), else its IP address (the peer address, or the `X-Forwarded-For` entry
+ * written by the outermost trusted proxy; an IPv6 one by its /64, see addressKey). It runs in the
+ * transform phase, before validation and idempotency (and before `auth` when listed before it), so
+ * invalid requests count too. Limited routes answer with `RateLimit-Policy: "<class>";q=<limit>;w=<window s>`
+ * and `RateLimit: "<class>";r=<remaining>;t=<seconds to reset>` (draft-ietf-httpapi-ratelimit-headers);
+ * past the limit: 429 `RATE_LIMITED` with `Retry-After`. When the counter store fails (Redis down) the
+ * request is let through: an outage of Redis must not take the API down with it.
+ */
 export function createRateLimit(options: RateLimitOptions) {
   const { rules, counter, clock, userOf, trustedProxyHops, logger } = options;
   let storeDownLoggedAt = Number.NEGATIVE_INFINITY;
