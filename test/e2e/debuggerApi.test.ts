@@ -67,6 +67,26 @@ for (const mode of MODES) {
       expect(await found('gig 1_0')).toEqual([]);
       expect(await found('g_g')).toEqual([]);
     });
+
+    it('searches `q` case-insensitively beyond ASCII too, in either mode, and pages through what it finds', async () => {
+      const ops = opsHeaders(t);
+      const addresses: string[] = [];
+      for (const title of ['Концерт Ångström', 'концерт ångström encore']) {
+        const created = await call(t.url, 'POST', '/api/shows', { dead_nation_id: crypto.randomUUID(), number_of_tickets: 5, start_time: '2031-01-01T20:00:00Z', title, venue: 'Hall' });
+        expect(created.status).toBe(201);
+        addresses.unshift(`show/${created.json.show_id}`);
+        t.clock!.advance(1_000);
+      }
+      const found = async (q: string) =>
+        (await call(t.url, 'GET', `/api/actors?q=${encodeURIComponent(q)}`, undefined, ops)).json.map((a: { address: string }) => a.address);
+      expect(await found('КОНЦЕРТ ÅNGSTRÖM')).toEqual(addresses);
+      expect(await found('концерт ångström')).toEqual(addresses);
+      expect(await found('ENCORE')).toEqual([addresses[0]]);
+      const first = await call(t.url, 'GET', `/api/actors?limit=1&q=${encodeURIComponent('ÅNGSTRÖM')}`, undefined, ops);
+      expect(first.json.map((a: { address: string }) => a.address)).toEqual([addresses[0]]);
+      const second = await call(t.url, 'GET', nextOf(first.headers.get('link'))!, undefined, ops);
+      expect([second.json.map((a: { address: string }) => a.address), second.headers.get('link')]).toEqual([[addresses[1]], null]);
+    });
   });
 
   describe(`the debugger's live event stream (${mode})`, () => {

@@ -33,35 +33,59 @@ interface ActorRow {
   state: string;
   status: string;
   updated_at: string;
+  /** Only when asked for: the snapshot as stored (JSON text in SQLite). */
+  snapshot?: unknown;
 }
 
 /** `text` as a LIKE pattern that matches it literally (`%` and `_` are text, not wildcards), with `\` as the escape. */
 const likeLiteral = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
-/** Finds actors, most recently changed first. */
+/** Actors read per round when SQLite's are searched for `q` here (see searchActors). */
+const SCAN_CHUNK = 256;
+
+/**
+ * Finds actors, most recently changed first. PostgreSQL matches `q` itself; SQLite's LOWER() folds
+ * ASCII only (`Å`, `К` would never match `å`, `к`), so in embedded mode the actors are read in pages
+ * and `q` is matched here, with JavaScript's Unicode lower case.
+ */
 export async function searchActors(db: SqlExecutor, search: ActorSearch): Promise<ActorSummary[]> {
+  const wanted = search.limit + 1; // one more than the page: whether there is a next page (pageOf)
+  if (!search.q || db.dialect === 'postgres') return (await actorRows(db, search, wanted)).map(toSummary);
+  const q = search.q.toLowerCase();
+  const found: ActorRow[] = [];
+  let after = search.after;
+  for (;;) {
+    const rows = await actorRows(db, { ...search, q: undefined, after }, SCAN_CHUNK, true);
+    found.push(...rows.filter((r) => r.address.toLowerCase().includes(q) || String(r.snapshot).toLowerCase().includes(q)));
+    if (found.length >= wanted || rows.length < SCAN_CHUNK) return found.slice(0, wanted).map(toSummary);
+    const last = rows.at(-1)!;
+    after = [last.updated_at, last.address];
+  }
+}
+
+/** One page of actors that pass the filters SQL applies, in the search's order. */
+function actorRows(db: SqlExecutor, search: ActorSearch, limit: number, withSnapshot = false): Promise<ActorRow[]> {
   const where: string[] = [];
   const params: unknown[] = [];
   const param = (value: unknown) => (params.push(value), `$${params.length}`);
   if (search.kind) where.push(`kind = ${param(search.kind)}`);
   if (search.state) where.push(`(state = ${param(search.state)} OR state LIKE ${param(`${likeLiteral(search.state)}.%`)} ESCAPE '\\')`);
   if (search.q) {
-    const snapshot = db.dialect === 'postgres' ? 'snapshot::text' : 'snapshot';
     const like = param(`%${likeLiteral(search.q.toLowerCase())}%`);
-    where.push(`(LOWER(address) LIKE ${like} ESCAPE '\\' OR LOWER(${snapshot}) LIKE ${like} ESCAPE '\\')`);
+    where.push(`(LOWER(address) LIKE ${like} ESCAPE '\\' OR LOWER(snapshot::text) LIKE ${like} ESCAPE '\\')`);
   }
   if (search.after) {
     where.push(keysetAfter(['updated_at', 'address'], [param(search.after[0]), param(search.after[1])], 'desc'));
   }
-  // One row more than the page: whether there is a next page (pageOf).
-  const rows = await db.query<ActorRow>(
-    `SELECT address, kind, machine_id, version, state, status, updated_at FROM actors
+  return db.query<ActorRow>(
+    `SELECT address, kind, machine_id, version, state, status, updated_at${withSnapshot ? ', snapshot' : ''} FROM actors
      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-     ORDER BY updated_at DESC, address DESC LIMIT ${param(search.limit + 1)}`,
+     ORDER BY updated_at DESC, address DESC LIMIT ${param(limit)}`,
     params,
   );
-  return rows.map((r) => ({ address: r.address, kind: r.kind, machineId: r.machine_id, version: Number(r.version), state: r.state, status: r.status, updatedAt: r.updated_at }));
 }
+
+const toSummary = (r: ActorRow): ActorSummary => ({ address: r.address, kind: r.kind, machineId: r.machine_id, version: Number(r.version), state: r.state, status: r.status, updatedAt: r.updated_at });
 
 const EFFECTS = ['local', 'external', 'refused', 'resolved', 'settled'] as const;
 const effectOf = (effect: string | null): Delivery['effect'] => EFFECTS.find((known) => known === effect) ?? null;
