@@ -388,7 +388,11 @@ async function run(command: Exclude<Command, StorelessCommand | { name: 'help' |
       return 0;
     case 'serve': {
       const signalled = shutdownSignal();
-      const service = await startService(config);
+      // A stop asked for while start-up still waits (a database that does not answer holds it for the
+      // driver's 30 s) ends the process at once: nothing is served yet, and what start-up was writing
+      // is a transaction the database rolls back.
+      const service = await Promise.race([startService(config), signalled.then(() => undefined)]);
+      if (service === undefined) return 0;
       await signalled;
       await service.stop();
       return 0;

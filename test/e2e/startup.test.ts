@@ -126,6 +126,31 @@ describe('start-up', () => {
     });
   });
 
+  describe('when it is told to stop while start-up waits for a database that does not answer', () => {
+    it('stops at once, exit 0, instead of waiting out the connection timeout', async () => {
+      // Accepts connections and never answers: PostgreSQL behind a dead network path.
+      const silent = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
+      const dir = makeTempDir('tickets-startup-');
+      const env = {
+        PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', PORT: '0', DATA_DIR: dir.path,
+        POSTGRES_URL: `postgres://postgres@127.0.0.1:${silent.port}/tickets`, REDIS_ADDR: testRedisUrl(), JWT_SECRET: 'j'.repeat(32),
+      };
+      const service = spawn([process.execPath, 'src/main.ts', 'serve'], { cwd: ROOT, env, stdout: 'pipe', stderr: 'pipe' });
+      try {
+        await Bun.sleep(1_500);
+        expect(service.exitCode).toBeNull();
+        const signalled = Date.now();
+        service.kill('SIGTERM');
+        expect(await service.exited).toBe(0);
+        expect(Date.now() - signalled).toBeLessThan(3_000);
+      } finally {
+        service.kill('SIGKILL');
+        silent.stop(true);
+        await dir.cleanup();
+      }
+    });
+  });
+
   describe('when --version is given an argument', () => {
     it('exits 2 with the usage, as for any argument a command does not take', async () => {
       const { code, output } = await runCli(['--version', 'extra']);
