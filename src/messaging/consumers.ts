@@ -97,6 +97,14 @@ const DEFAULT_CLAIM_IDLE_MS = 30_000;
 const DEFAULT_BLOCK_MS = 1_000;
 const DEFAULT_BATCH_SIZE = 128;
 const DRAIN_POLL_MS = 10;
+/** A message's retries given up because the consumers stop: it stays pending on the bus. */
+class ConsumersStopping extends Error {
+  override name = 'ConsumersStopping';
+  constructor() {
+    super('the consumers are stopping: the message stays pending for the next start');
+  }
+}
+
 /** How often a bus outage that fails the consumer loops is logged (one line for every loop). */
 const LOOP_FAILURES_LOG_EVERY_MS = 10_000;
 
@@ -440,7 +448,13 @@ export function createConsumers(options: ConsumersOptions): Consumers {
           metrics.retries.inc({ handler: handler.name });
           span?.addEvent('retry', { attempt: attempts, 'exception.message': errorText(error) });
           log.warn('handler failed, retrying', { attempt: attempts, err: error });
-          await sleep(Math.min(retry.maxMs, Math.max(backoffMs(attempts, retry.baseMs, retry.maxMs), retryAfterMsOf(error) ?? 0)));
+          await pause(Math.min(retry.maxMs, Math.max(backoffMs(attempts, retry.baseMs, retry.maxMs), retryAfterMsOf(error) ?? 0)));
+          // A stop neither waits out the budget nor spends it: the entry stays unacknowledged, and the
+          // next start (or another instance, after claimIdleMs) delivers it again with its attempts counted.
+          if (stopping !== undefined) {
+            log.info('handler retry left for the next start: the consumers stop', { attempt: attempts });
+            throw new ConsumersStopping();
+          }
         }
       }
       await recordDeadLetter(store, {
@@ -600,6 +614,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
         if (failures > 0) outage.recovered(loop);
         failures = 0;
       } catch (error) {
+        if (error instanceof ConsumersStopping) return;
         failures += 1;
         // The group may be gone (a Redis that restarted empty): create it again before the next read.
         loop.ready = false;

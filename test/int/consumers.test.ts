@@ -401,6 +401,21 @@ for (const { name, make } of modes) {
         expect(await deadLetterRows()).toMatchObject([{ message_id: message!.id, attempts: 3, error: 'still on fire' }]);
       });
 
+      it('stops retrying when the consumers stop: the message stays pending for the next start, with no dead letter', async () => {
+        const seen: Seen[] = [];
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        await publish(mode.bus, message!);
+        // A budget that would take minutes: a stop must not wait it out, nor spend it.
+        const consumers = start([recorder('print', ['BookingMade_v1'], seen, () => Promise.reject(new Error('files service down')))], { retry: { attempts: 50, baseMs: 500, maxMs: 2_000 } });
+        const deadline = Date.now() + 5_000;
+        while (seen.length < 2 && Date.now() < deadline) await Bun.sleep(10);
+        const stopping = Date.now();
+        await consumers.stop();
+        expect(Date.now() - stopping).toBeLessThan(1_000);
+        expect(await deadLetterRows()).toEqual([]);
+        expect((await mode.bus.lag('events.BookingMade_v1', 'tickets.print')).pending).toBe(1);
+      });
+
       it('waits at least what Retry-After asked before the next attempt, but never more than maxMs', async () => {
         for (const [maxMs, atLeast, below] of [[2_000, 290, 1_500], [40, 0, 250]] as const) {
           const attemptsAt: number[] = [];
