@@ -134,7 +134,8 @@ export function createApp(deps: AppDeps) {
           version: deps.version ?? '0.0.0',
           description: 'Shows, bookings, the ticket provider\'s webhook, refunds, seat holds, search and VIP bundles. '
             + 'Every error is application/problem+json with a stable `code` (listed per response); a request that changes '
-            + 'state takes an `Idempotency-Key`, and a repeat gets the first answer.',
+            + 'state takes an `Idempotency-Key`, and a repeat gets the first answer. A path that no route below matches, '
+            + 'with any method, is 404 `ROUTE_NOT_FOUND`.',
         },
         // The error body, for feature routes to reference as `#/components/schemas/Problem`.
         components: {

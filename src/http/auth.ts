@@ -190,12 +190,7 @@ export function createAuth(tokens: Tokens) {
           const user = tokens.userOf(request);
           if (user === undefined) {
             const sent = bearerToken(request) !== undefined;
-            throw new AppError({
-              status: 401,
-              code: 'UNAUTHORIZED',
-              detail: sent ? 'The bearer token is invalid or expired' : 'This route needs an Authorization: Bearer token',
-              headers: { 'www-authenticate': sent ? `${REALM}, error="invalid_token"` : REALM },
-            });
+            throw unauthorized(sent ? 'The bearer token is invalid or expired' : 'This route needs an Authorization: Bearer token', sent);
           }
           if (requirement !== true && user.role !== requirement) {
             throw new AppError({ status: 403, code: 'FORBIDDEN', detail: `This route needs the ${requirement} role` });
@@ -208,14 +203,16 @@ export function createAuth(tokens: Tokens) {
   });
 }
 
+/**
+ * 401 `UNAUTHORIZED` with its challenge: the realm, and `error="invalid_token"` when a token was sent
+ * but does not do (RFC 6750 §3.1), so a client knows to log in again rather than to add a token.
+ */
+export function unauthorized(detail: string, tokenSent: boolean): AppError {
+  return new AppError({ status: 401, code: 'UNAUTHORIZED', detail, headers: { 'www-authenticate': tokenSent ? `${REALM}, error="invalid_token"` : REALM } });
+}
+
 /** 401 for a verified token whose account no longer stands as it says (OpsTokenStanding). */
-export const revokedToken = () =>
-  new AppError({
-    status: 401,
-    code: 'UNAUTHORIZED',
-    detail: 'The bearer token was issued before its account changed; log in again',
-    headers: { 'www-authenticate': `${REALM}, error="invalid_token"` },
-  });
+export const revokedToken = () => unauthorized('The bearer token was issued before its account changed; log in again', true);
 
 /** The `auth` macro, as features receive it. */
 export type AuthPlugin = ReturnType<typeof createAuth>;

@@ -70,6 +70,9 @@ const HEADERS_OF_CODE: Readonly<Record<string, readonly string[]>> = {
   CONCURRENT_UPDATE: ['Retry-After'],
   STORE_UNAVAILABLE: ['Retry-After'],
   PAYMENT_UNAVAILABLE: ['Retry-After'],
+  UNAUTHORIZED: ['WWW-Authenticate'],
+  INVALID_CREDENTIALS: ['WWW-Authenticate'],
+  INVALID_SIGNATURE: ['WWW-Authenticate'],
 };
 
 /** Codes whose detail is always the same text (API.md quotes both). */
@@ -126,7 +129,7 @@ type Document = { paths?: Record<string, Record<string, Operation>> };
 /**
  * The generated document with every operation's problem responses: the ones its route declared
  * (the generator drops `detail.responses` when a route has a response schema, so they are taken from
- * the route again), 400 VALIDATION_FAILED for any input, MALFORMED_JSON, 413 and 415 wherever a body
+ * the route again), 400 VALIDATION_FAILED everywhere, MALFORMED_JSON, 413 and 415 wherever a body
  * may be sent (POST, PUT, PATCH, DELETE), 500
  * INTERNAL everywhere and 503 STORE_UNAVAILABLE wherever the database is used; paths without a
  * trailing slash; request bodies as JSON only; the parameters route options declare. Returns a new
@@ -144,8 +147,8 @@ export function documentProblems<D extends Document>(generated: D, routes: reado
     // Any request's Content-Length is checked before routing (requestContext.ts), a GET's too.
     const implicit: Record<number, string[]> = { 413: ['CONTENT_TOO_LARGE'], 500: ['INTERNAL'] };
     if (!STORELESS.has(route.path)) implicit[503] = ['STORE_UNAVAILABLE'];
-    const hasInput = operation.requestBody !== undefined || (operation.parameters?.length ?? 0) > 0;
-    if (hasInput) implicit[400] = ['VALIDATION_FAILED'];
+    // The query and path of any request are checked before routing (text no store keeps, U+0000).
+    implicit[400] = ['VALIDATION_FAILED'];
     // A body sent to any of these methods is read (requestContext.ts), even where the route takes none.
     if (operation.requestBody !== undefined || BODY_METHODS.has(route.method.toUpperCase())) {
       implicit[400] = ['VALIDATION_FAILED', 'MALFORMED_JSON'];

@@ -44,8 +44,9 @@ export const DeliverableEmail = z.email()
 export const StartTime = z.preprocess(
   (value) => (typeof value === 'string' ? value.toUpperCase() : value),
   z.iso.datetime({ offset: true })
-    // 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC, which RFC 3339 cannot write.
-    .refine((value) => new Date(value).getUTCFullYear() <= 9999, 'must be before the year 10000 in UTC')
+    // 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC, which RFC 3339 cannot write. A time that
+    // does not exist (hour 25, month 13) is refused by the format alone and needs no word about the year.
+    .refine((value) => !(new Date(value).getUTCFullYear() > 9999), 'must be before the year 10000 in UTC')
     .transform((value) => new Date(value).toISOString()),
 );
 

@@ -12,8 +12,14 @@ export function webhookSignature(secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body, 'utf8').digest('hex')}`;
 }
 
+/**
+ * The challenge of the webhook's 401 (RFC 9110: every 401 names one). The scheme is ours, as signed
+ * webhooks have no registered one: the algorithm, and the header that carries the signature.
+ */
+export const WEBHOOK_CHALLENGE = 'HMAC-SHA256 realm="tickets-webhook", header="X-Webhook-Signature"';
+
 function refused(detail: string): AppError {
-  return new AppError({ status: 401, code: 'INVALID_SIGNATURE', detail });
+  return new AppError({ status: 401, code: 'INVALID_SIGNATURE', detail, headers: { 'www-authenticate': WEBHOOK_CHALLENGE } });
 }
 
 /**

@@ -171,6 +171,18 @@ describe('the OpenAPI document', () => {
     expect(codes(search, 401)).toEqual([]);
   });
 
+  it('lists what any request may get: 400 for a query or path no store keeps (U+0000), WWW-Authenticate on every 401, and 404 ROUTE_NOT_FOUND', () => {
+    for (const { path, method, op } of operations()) {
+      const where = `${method} ${path}`;
+      // The query of every request is checked before routing, also on /health (`?x=%00` is 400).
+      expect([where, codes(op, 400)]).toEqual([where, expect.arrayContaining(['VALIDATION_FAILED'])]);
+      if (op.responses?.['401'] !== undefined) expect([where, Object.keys(op.responses['401'].headers ?? {})]).toEqual([where, expect.arrayContaining(['WWW-Authenticate'])]);
+    }
+    expect(doc.paths['/api/auth/login']?.post?.responses?.['401']?.headers).toHaveProperty('WWW-Authenticate');
+    // No operation answers it, so the document's description names it: an unknown route, any method.
+    expect(doc.info.description).toContain('404 `ROUTE_NOT_FOUND`');
+  });
+
   it('lists 409 CONCURRENT_UPDATE on every route that changes state: its commit gives up after waiting 5 s for row locks', () => {
     const changing = operations().filter(({ op }) => (op.parameters ?? []).some((p) => p.name === 'Idempotency-Key'));
     expect(changing.map(({ method, path }) => `${method} ${path}`)).toEqual(expect.arrayContaining(['post /api/book-tickets', 'put /api/ticket-refund/{ticket_id}', 'post /api/tickets-status', 'delete /api/holds/{id}']));

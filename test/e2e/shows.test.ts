@@ -55,6 +55,11 @@ for (const mode of MODES) {
         // Past the year 9999 in UTC is not a time RFC 3339 can write back: a bad value, not one in the past.
         const tooLate = await call(t.url, 'POST', '/api/shows', show({ start_time: '9999-12-31T23:59:59-01:00' }));
         expect([tooLate.status, tooLate.json.code, Object.keys(tooLate.json.errors)]).toEqual([400, 'VALIDATION_FAILED', ['start_time']]);
+        // A time that does not exist is refused for that alone, without a word about the year 10000.
+        for (const start_time of ['2031-07-01T25:00:00Z', '2031-13-01T20:00:00Z', '2031-07-01T23:59:60Z']) {
+          const impossible = await call(t.url, 'POST', '/api/shows', show({ start_time }));
+          expect([impossible.status, impossible.json.errors.start_time]).toEqual([400, ['Invalid ISO datetime']]);
+        }
       });
     });
 

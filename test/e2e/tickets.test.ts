@@ -470,6 +470,8 @@ describe('the ticket-status webhook with WEBHOOK_SECRET set', () => {
       const response = await post(body, headers);
       expect(response.status).toBe(401);
       expect(response.headers.get('content-type')).toContain('application/problem+json');
+      // RFC 9110: a 401 names how to authenticate; here the signature header.
+      expect(response.headers.get('www-authenticate')).toBe('HMAC-SHA256 realm="tickets-webhook", header="X-Webhook-Signature"');
       expect(((await response.json()) as { code: string }).code).toBe('INVALID_SIGNATURE');
     }
     expect(await t.service.runtime.get(`ticket/${refusedTicket.ticket_id}`)).toBeNull();

@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia';
 import type { JournalEntry, Message, Store, StoredActor } from '../../actors/ports';
 import type { MachineRegistry } from '../../actors/registry';
-import { revokedToken, type AuthPlugin, type Tokens } from '../../http/auth';
+import { revokedToken, unauthorized, type AuthPlugin, type Tokens } from '../../http/auth';
 import { BEARER_SCHEME, problemResponses, successResponse } from '../../http/openapiProblems';
 import { pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
@@ -160,7 +160,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
         return (await tokens.opsStanding(user)) ? undefined : 'revoked';
       };
       const refused = await refusal();
-      if (refused === 'invalid') return problem(401, 'UNAUTHORIZED', 'This stream needs a valid ops token, as Authorization: Bearer or ?access_token=');
+      if (refused === 'invalid') throw unauthorized('This stream needs a valid ops token, as Authorization: Bearer or ?access_token=', /^Bearer +\S/i.test(authorization));
       if (refused === 'forbidden') return problem(403, 'FORBIDDEN', 'This route needs the ops role');
       if (refused === 'revoked') throw revokedToken();
       const stored = await storedAt(params.address);
