@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'bun:test';
 import type { ManualClock } from '../../src/kernel/clock';
 import { createDeadLetters } from '../../src/messaging/deadLetters';
+import { toBusMessage } from '../../src/messaging/wire';
 import { opsHeaders } from '../support/auth';
 import { MODES, call, eventually, startTestService, type TestService } from '../support/service';
 
@@ -217,6 +218,22 @@ for (const mode of MODES) {
         expect(t.simulators.transportation.flightTickets().filter((f) => f.reference_id === id).every((f) => f.cancelled)).toBe(true);
         expect(t.simulators.transportation.taxiBookings()).toEqual([]);
         expect(await availableSeats(showId)).toBe(10);
+      });
+
+      it('does not cancel a flight again when the cancel of it comes again after the bundle has moved on (another instance catching up before its inbox row)', async () => {
+        const showId = await createShow(10);
+        t.simulators.transportation.failNext('bookTaxi', 1, 'terminal');
+        const { vip_bundle_id: id } = await bookBundle(showId);
+        const bundle = await settled(id, 'failed');
+        const before = transport('cancelFlightTicket').length;
+        expect(before).toBe(bundle.legs.inbound_flight.ticket_ids.length + bundle.legs.return_flight.ticket_ids.length);
+        // The return leg's cancel, as another instance's catch-up saw it: its reply committed (the inbound
+        // cancel asked), its inbox row not yet.
+        const [returnCancel] = (await t.service.store.readActorMessages(`vipBundle/${id}`)).filter((m) => m.name === 'CancelFlightTickets' && m.data.leg === 'return');
+        await t.service.store.execute("DELETE FROM inbox WHERE handler = 'cancelVipBundleFlight' AND message_id = $1", [returnCancel!.id]);
+        await t.service.consumers.redeliver('cancelVipBundleFlight', toBusMessage(returnCancel!, t.clock!.now().toISOString()), 1);
+        expect(transport('cancelFlightTicket').length).toBe(before);
+        expect((await bundleOf(id)).status).toBe('failed');
       });
     });
 

@@ -25,6 +25,11 @@ const FLIGHT_STEP_STATES: Readonly<Record<FlightLeg, readonly string[]>> = {
   return: ['bookingReturnFlight', 'abandoningReturnFlight'],
 };
 const TAXI_STEP_STATES = ['bookingTaxi', 'abandoningTaxi'] as const;
+/** The bundle state that asks to cancel each flight leg (compensation). */
+const CANCEL_STEP_STATES: Readonly<Record<FlightLeg, readonly string[]>> = {
+  inbound: ['cancellingInboundFlight'],
+  return: ['cancellingReturnFlight'],
+};
 
 /**
  * The steps of the VIP bundle saga. Each handler does one step and replies with its outcome into the
@@ -51,12 +56,14 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
   /**
    * Whether the bundle still waits for this step's outcome (it is asking for it, also past its deadline).
    * A delivery that comes later (a dead letter redriven after the step check settled the step, say)
-   * must not book: nothing would ever cancel that booking.
+   * must not book: nothing would ever cancel that booking. Nor cancel again: with several instances, the
+   * step's reply asks for the next cancel before its inbox row is written, and another instance that
+   * takes the next one catches up on this one first.
    */
   const awaits = async (vipBundleId: string, states: readonly string[], ctx: HandlerContext): Promise<boolean> => {
     const state = (await runtime.get(`vipBundle/${vipBundleId}`))?.state;
     if (state !== undefined && states.includes(state)) return true;
-    ctx.logger.info('step not booked: the bundle no longer waits for it', { vip_bundle_id: vipBundleId, state: state ?? null });
+    ctx.logger.info('step not taken: the bundle no longer waits for it', { vip_bundle_id: vipBundleId, state: state ?? null });
     return false;
   };
 
@@ -175,6 +182,7 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
       on: {
         CancelFlightTickets: async (_message, ctx) => {
           const c = fields<CancelFlightTickets>(ctx);
+          if (!(await awaits(c.vip_bundle_id, CANCEL_STEP_STATES[c.leg], ctx))) return;
           for (const ticketId of c.ticket_ids) {
             try {
               await services.transportation.cancelFlightTicket({ ticket_id: ticketId }, ctx.callContext());
