@@ -209,6 +209,15 @@ for (const mode of MODES) {
         expect((await seatsOf(eventId)).counts).toEqual({ available: 10, held: 20, sold: 0 });
       });
 
+      it('gives 60 concurrent quantity holds (an on-sale of "best available") their own seats, none refused while seats are free', async () => {
+        const labels = Array.from({ length: 200 }, (_, i) => `E${String(i).padStart(3, '0')}`);
+        const eventId = await createEvent({}, labels);
+        const responses = await Promise.all(Array.from({ length: 60 }, () => call(t.url, 'POST', '/api/holds', { event_id: eventId, quantity: 2 }, authHeaders(t))));
+        expect(responses.map((r) => r.status).filter((status) => status !== 201)).toEqual([]);
+        expect(new Set(responses.flatMap((r) => r.json.seats as string[])).size).toBe(120);
+        expect((await seatsOf(eventId)).counts).toEqual({ available: 80, held: 120, sold: 0 });
+      });
+
       it('answers a release that loses to a confirm with 409, and a confirm that loses to a release with NOT_ALLOWED_IN_STATE, never both won', async () => {
         const eventId = await createEvent({ max_seats_per_user: 6 });
         for (const label of LABELS) {

@@ -17,6 +17,43 @@ import { problemResponses, successResponse } from '../../http/openapiProblems';
 const tags = ['holds'];
 /** How often a quantity hold picks its seats again when concurrent holds keep taking them first. */
 const QUANTITY_PICKS = 20;
+
+/**
+ * The seats that quantity holds of this instance are placing right now, by event. A concurrent pick
+ * passes over them, so that an on-sale's simultaneous "best available" holds take different seats
+ * instead of all picking the same first free ones and all but one picking again. Only a hint: the
+ * database decides in the hold's commit, and holds on other instances pick again when they collide.
+ */
+function seatsBeingPlaced() {
+  const byEvent = new Map<string, Map<string, number>>();
+  return {
+    count: (eventId: string): number => byEvent.get(eventId)?.size ?? 0,
+    /**
+     * The first `wanted` of `free` (free seats in order) that no other pick is placing, or, when too few
+     * are left, the first `wanted` of them all (the database then decides, and the loser picks again).
+     * Called right before `claim`, with no await between: the two are one step for concurrent picks.
+     */
+    choose(eventId: string, free: readonly HoldSeat[], wanted: number): HoldSeat[] {
+      const placed = byEvent.get(eventId);
+      const others = placed === undefined ? free : free.filter((seat) => seat.label === null || !placed.has(seat.label));
+      return (others.length >= wanted ? others : free).slice(0, wanted);
+    },
+    /** Marks `labels` as being placed; the function returned unmarks them. */
+    claim(eventId: string, labels: readonly string[]): () => void {
+      const claimed = byEvent.get(eventId) ?? new Map<string, number>();
+      byEvent.set(eventId, claimed);
+      for (const label of labels) claimed.set(label, (claimed.get(label) ?? 0) + 1);
+      return () => {
+        for (const label of labels) {
+          const left = (claimed.get(label) ?? 1) - 1;
+          if (left > 0) claimed.set(label, left);
+          else claimed.delete(label);
+        }
+        if (claimed.size === 0 && byEvent.get(eventId) === claimed) byEvent.delete(eventId);
+      };
+    },
+  };
+}
 const secondsLeft = (expiresAt: string, now: string) => Math.max(0, Math.ceil((Date.parse(expiresAt) - Date.parse(now)) / 1000));
 const notFound = (id: string) => problem(404, 'HOLD_NOT_FOUND', `hold ${id} not found`);
 const expired = (id: string) => problem(409, 'HOLD_EXPIRED', `hold ${id} has expired`);
@@ -52,6 +89,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
   };
   const metadataOf = (r: RequestContext) => ({ correlation_id: r.correlationId, traceparent: r.traceparent });
   const chargesOut = chargesInFlight();
+  const placing = seatsBeingPlaced();
 
   return new Elysia({ name: 'holds', prefix: '/api/holds' })
     .use(createRequestContext({ tracing, ids }))
@@ -75,7 +113,10 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
         for (let attempt = 1; ; attempt++) {
           const seats = policy.generalAdmission
             ? Array.from({ length: wanted }, () => GENERAL_ADMISSION_SEAT)
-            : await seatsFor(store, body.event_id, body.seats ? { labels: body.seats } : { quantity: wanted }, now);
+            : body.seats
+              ? await seatsFor(store, body.event_id, { labels: body.seats }, now)
+              // Enough free seats to pass over those that concurrent picks are placing.
+              : placing.choose(body.event_id, await seatsFor(store, body.event_id, { quantity: wanted + placing.count(body.event_id) }, now), wanted);
           if (body.seats && seats.length !== body.seats.length) {
             const known = new Set(seats.map((seat) => seat.label));
             const unknown = body.seats.filter((label) => !known.has(label));
@@ -83,6 +124,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
           }
           if (seats.length < wanted) return problem(409, 'SEAT_UNAVAILABLE', `fewer than ${wanted} seats are available`);
           const holdId = ids.uuid();
+          const unclaim = picksQuantity ? placing.claim(body.event_id, seatLabels(seats)) : () => {};
           try {
             return await sendCommand(runtime, {
               address: `hold/${holdId}`,
@@ -104,6 +146,8 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
             if (attempt >= QUANTITY_PICKS) {
               throw concurrentUpdate(`the seats of event ${body.event_id} are being taken by other holds; retry`);
             }
+          } finally {
+            unclaim();
           }
         }
       },
