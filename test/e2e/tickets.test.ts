@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'bun:test';
 import { webhookSignature } from '../../src/http/webhookSignature';
+import type { ManualClock } from '../../src/kernel/clock';
 import { toBusMessage } from '../../src/messaging/wire';
 import { opsHeaders } from '../support/auth';
 import { MODES, call, eventually, startTestService, type TestService } from '../support/service';
@@ -424,6 +425,41 @@ for (const mode of MODES) {
           expect(listed.has(twice.ticket_id)).toBe(false);
         });
       });
+    });
+  });
+}
+
+for (const mode of MODES) {
+  describe(`a refund that waits for a receipt whose issue was dead-lettered (${mode})`, () => {
+    let t: TestService;
+    beforeAll(async () => {
+      // Two quick attempts: the receipts service down for a moment dead-letters the receipt's issue.
+      t = await startTestService(mode, { clockAt: NOW, env: { HANDLER_RETRY_ATTEMPTS: '2', HANDLER_RETRY_MAX_DELAY_MS: '20' } });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    it('asks for the receipt again at its check once the receipts service is back, and refunds with one receipt, one void and one refund', async () => {
+      const confirmed = ticket();
+      const address = `ticket/${confirmed.ticket_id}`;
+      t.simulators.controls('receipts').failNext('issueReceipt', 2, 'retryable');
+      expect((await call(t.url, 'POST', '/api/tickets-status', { tickets: [confirmed] }, { 'Idempotency-Key': crypto.randomUUID() })).status).toBe(200);
+      expect((await call(t.url, 'PUT', `/api/ticket-refund/${confirmed.ticket_id}`)).status).toBe(202);
+      const letters = (status: string) => t.service.store.query<{ id: string }>(
+        "SELECT d.id FROM dead_letters d JOIN messages m ON m.id = d.message_id WHERE d.handler = 'issueReceipt' AND m.actor = $1 AND d.status = $2",
+        [address, status],
+      );
+      await eventually(async () => expect(await letters('dead')).toHaveLength(1));
+      expect((await t.service.runtime.get(address))?.state).toBe('refundAwaitingReceipt');
+
+      (t.clock as ManualClock).advance(61_000);
+      await eventually(async () => expect((await t.service.runtime.get(address))?.state).toBe('refunded'));
+      const succeeded = t.simulators.calls({ service: 'receipts' }).filter((c) => c.outcome === 'success').map((c) => c.operation);
+      expect(succeeded).toEqual(['issueReceipt', 'voidReceipt']);
+      expect(t.simulators.calls({ service: 'payments', operation: 'refund' })).toHaveLength(1);
+      // Asked again and done: the letter needs no operator.
+      expect([await letters('dead'), (await letters('redriven')).length]).toEqual([[], 1]);
     });
   });
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'bun:test';
-import { ticketMachine } from '../../machines/ticket/ticket.machine';
+import { STEP_CHECK_MAX_MS, STEP_CHECK_MS } from '../../machines/shared/stepChecks';
+import { MAX_RECEIPT_CHECKS, ticketMachine } from '../../machines/ticket/ticket.machine';
 import { given } from '../support/machineHarness';
 
 const NOW = '2030-01-01T10:00:00.000Z';
@@ -79,6 +80,35 @@ describe('ticket machine', () => {
     it('rejects a second ticket.refund and a ticket.cancel: the refund under way wins', () => {
       expect(given(ticketMachine, confirmed, refund).when(refund).rejected).toBe(true);
       expect(given(ticketMachine, confirmed, refund).when(canceled).rejected).toBe(true);
+    });
+
+    // The receipt's issue may have been dead-lettered (the receipts service down past the retry budget):
+    // the refund would wait for it for ever, so the ticket asks for it again, as a refund asks for its steps.
+    const at = (ms: number) => new Date(Date.parse(NOW) + ms).toISOString();
+    const checkAt = (ms: number) => ({ type: 'ticket.checkReceipt', now: at(ms), due_at: at(ms) }) as const;
+
+    it('schedules a check of the receipt a minute later', () => {
+      expect(given(ticketMachine, confirmed).when(refund).timers.set).toEqual([{ name: 'stepCheck', dueAt: at(STEP_CHECK_MS), event: { type: 'ticket.checkReceipt' } }]);
+    });
+
+    it('asks for the receipt again at its check, then twice as late each time, at most MAX_RECEIPT_CHECKS times', () => {
+      const first = given(ticketMachine, confirmed, refund).when(checkAt(STEP_CHECK_MS));
+      expect([first.state, first.commands]).toEqual(['refundAwaitingReceipt', [{ type: 'AskReceiptAgain', ticket_id: 't1' }]]);
+      expect(first.timers.set).toEqual([{ name: 'stepCheck', dueAt: at(3 * STEP_CHECK_MS), event: { type: 'ticket.checkReceipt' } }]);
+      const events: { type: string; now: string; due_at?: string }[] = [confirmed, refund];
+      let due = STEP_CHECK_MS;
+      let wait = STEP_CHECK_MS;
+      for (let made = 0; made < MAX_RECEIPT_CHECKS; made++) {
+        events.push(checkAt(due));
+        wait = Math.min(wait * 2, STEP_CHECK_MAX_MS);
+        due += wait;
+      }
+      expect(given(ticketMachine, ...(events as never[])).when(checkAt(due)).rejected).toBe(true);
+    });
+
+    it('ignores a check that is not the current one, and every check once the receipt is issued', () => {
+      expect(given(ticketMachine, confirmed, refund).when(checkAt(STEP_CHECK_MS + 1)).rejected).toBe(true);
+      expect(given(ticketMachine, confirmed, refund, receipt).when(checkAt(STEP_CHECK_MS)).rejected).toBe(true);
     });
   });
 

@@ -13,6 +13,8 @@ interface TicketFields {
 }
 
 const ticketOf = (ctx: HandlerContext) => ctx.fields as unknown as TicketFields;
+/** The handler that issues a ticket's receipt; a refund waiting for that receipt redrives it. */
+const ISSUE_RECEIPT_HANDLER = 'issueReceipt';
 /** The answer of a sheet row an operator found written after its call's answer was lost (see answerWhenTookEffect). */
 const ROW_WRITTEN = 'row written';
 
@@ -41,7 +43,7 @@ export function ticketHtml(ticket: TicketFields): string {
  * for cancelled ones, and the refund chain (void the receipt, then refund the payment). External calls
  * carry keys derived from the message, and each reply goes back into the actor that asked.
  */
-export function ticketHandlers({ runtime, services, clock, settleDeadLetters }: FeatureDeps): Handler[] {
+export function ticketHandlers({ runtime, services, clock, settleDeadLetters, redriveIfSafe }: FeatureDeps): Handler[] {
   const now = () => clock.now().toISOString();
   /**
    * A refund's step is done: the dead letters of earlier asks of it (before its step check asked again)
@@ -50,7 +52,7 @@ export function ticketHandlers({ runtime, services, clock, settleDeadLetters }: 
   const stepDone = (ctx: HandlerContext, ticketId: string) => settleDeadLetters(ctx.handler, `refund/${ticketId}`, () => true);
   return [
     defineHandler({
-      name: 'issueReceipt',
+      name: ISSUE_RECEIPT_HANDLER,
       effect: 'external',
       on: {
         TicketBookingConfirmed_v1: async (message, ctx) => {
@@ -64,6 +66,20 @@ export function ticketHandlers({ runtime, services, clock, settleDeadLetters }: 
             ctx.callContext(),
           );
           await reply(runtime, `ticket/${ticket.ticket_id}`, { type: 'receipts.issued', now: now(), receipt_number: receipt.number, issued_at: receipt.issued_at }, ctx);
+        },
+      },
+    }),
+    defineHandler({
+      // A refund waits for the receipt it voids: at its step check the ticket asks for the receipt again.
+      // Its issue, if dead-lettered, runs again with its first idempotency key (the receipts service
+      // deduplicates it); a receipt still on its way, or issued, needs nothing.
+      name: 'askReceiptAgain',
+      effect: 'external',
+      on: {
+        AskReceiptAgain: async (_message, ctx) => {
+          const { ticket_id: ticketId } = ctx.fields as { ticket_id: string };
+          const outcome = await redriveIfSafe(ISSUE_RECEIPT_HANDLER, `ticket/${ticketId}`);
+          ctx.logger.info('asked for the receipt again', { ticket_id: ticketId, outcome });
         },
       },
     }),
