@@ -208,6 +208,20 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
       const current = await reload(id);
       return current.status === 'dead' ? { outcome: 'in_progress', deadLetter: current } : { outcome: 'not_dead', deadLetter: current };
     }
+    // A call started after the letter's failure and never ended: a redrive whose instance stopped during
+    // it. It may have taken effect, which the letter does not say yet: the operator is told, and only a
+    // redrive after that (the operator's decision, as for any letter that says so) calls again.
+    if (how === 'redrive') {
+      const [started] = await store.query<{ started_at: string }>(
+        'SELECT started_at FROM calls_started WHERE handler = $1 AND message_id = $2 AND started_at > $3',
+        [letter.handler, letter.messageId, letter.failedAt],
+      );
+      if (started !== undefined) {
+        const error = `a redrive started this call at ${started.started_at} and never recorded its end (its instance stopped during the call): it may have taken effect; check the service, then resolve this letter, or redrive it again to call anyway`;
+        await store.execute('UPDATE dead_letters SET error = $2, failed_at = $3, redrive_started_at = NULL WHERE id = $1', [id, error, isoNow(clock)]);
+        return { outcome: 'failed', deadLetter: await reload(id) };
+      }
+    }
     try {
       await (how === 'redrive' ? consumers.redeliver : consumers.resolve)(letter.handler, letter.message, letter.attempts + 1);
     } catch (error) {
@@ -287,16 +301,18 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
     },
 
     async redriveAll() {
-      const rows = await store.query<{ id: string; started: number | string }>(
-        `SELECT d.id, (SELECT COUNT(*) FROM calls_started c WHERE c.handler = d.handler AND c.message_id = d.message_id) AS started
+      const rows = await store.query<{ id: string; started: number | string; redrive_started_at: string | null }>(
+        `SELECT d.id, d.redrive_started_at, (SELECT COUNT(*) FROM calls_started c WHERE c.handler = d.handler AND c.message_id = d.message_id) AS started
            FROM dead_letters d WHERE d.status = 'dead' ORDER BY d.failed_at, d.id`,
       );
       const counts = { redriven: 0, failed: 0, skipped: 0 };
-      for (const { id, started } of rows) {
+      const leaseFrom = new Date(clock.now().getTime() - REDRIVE_LEASE_MS).toISOString();
+      for (const { id, started, redrive_started_at: redriveStartedAt } of rows) {
         // Its call may have taken effect at a service that does not deduplicate: only an operator who
-        // checked that service redrives it, alone.
+        // checked that service redrives it, alone. Unless the call is a redrive's under way (another
+        // instance's, say): that one is neither ours nor the operator's to check.
         if (Number(started) > 0) {
-          counts.skipped += 1;
+          if (redriveStartedAt === null || redriveStartedAt < leaseFrom) counts.skipped += 1;
           continue;
         }
         const result = await redrive(id);

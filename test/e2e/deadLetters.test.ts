@@ -279,6 +279,40 @@ describe('dead letters over HTTP', () => {
     });
   });
 
+  describe('when the instance running a redrive stopped during its call', () => {
+    it('does not call again on the next redrive: the letter says the call may have taken effect, and only a redrive after that calls', async () => {
+      const message = await publishTicket(true);
+      broken.delete(message.id);
+      const letter = (await list('?status=dead')).body.find((d) => d.message_id === message.id)!;
+      // What the stopped redrive left: its claim, and the calls_started row of its call, after the letter's failure.
+      clock.advance(1_000);
+      await store.execute('INSERT INTO calls_started (handler, message_id, started_at) VALUES ($1, $2, $3)', ['print', message.id, clock.now().toISOString()]);
+      await store.execute('UPDATE dead_letters SET redrive_started_at = $2 WHERE id = $1', [letter.id, clock.now().toISOString()]);
+      clock.advance(5 * 60_000 + 1);
+
+      const next = await post(`/api/ops/dead-letters/${letter.id}/retry`);
+      expect(next.status).toBe(200);
+      const told = (await next.json()) as { status: string; error: string };
+      expect(told.status).toBe('dead');
+      expect(told.error).toContain('may have taken effect');
+      expect(printed).not.toContain(message.id);
+      // A redrive of all still leaves it to the operator.
+      expect((await (await post('/api/ops/dead-letters/retry')).json()) as Record<string, number>).toMatchObject({ skipped: 1 });
+      expect(printed).not.toContain(message.id);
+
+      // While a redrive of it runs (another instance's, its call under way), a redrive of all does not
+      // count it as one for the operator to check.
+      await store.execute('UPDATE dead_letters SET redrive_started_at = $2 WHERE id = $1', [letter.id, clock.now().toISOString()]);
+      expect((await (await post('/api/ops/dead-letters/retry')).json()) as Record<string, number>).toMatchObject({ skipped: 0 });
+      await store.execute('UPDATE dead_letters SET redrive_started_at = NULL WHERE id = $1', [letter.id]);
+
+      // The operator checked the service and redrives it again: that one calls, once.
+      const decided = await post(`/api/ops/dead-letters/${letter.id}/retry`);
+      expect(((await decided.json()) as { status: string }).status).toBe('redriven');
+      expect(printed.filter((id) => id === message.id)).toHaveLength(1);
+    });
+  });
+
   describe('when a call to a service that does not deduplicate took effect but its answer was lost', () => {
     it('resolves the dead letter: the handler goes on from the call\'s success without calling again', async () => {
       seq += 1;
