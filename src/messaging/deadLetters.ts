@@ -189,6 +189,9 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
     return letter;
   };
 
+  /** Claims of redrives started before this are stale: their instance stopped during the redrive. */
+  const staleClaimsBefore = () => new Date(clock.now().getTime() - REDRIVE_LEASE_MS).toISOString();
+
   /**
    * Runs the letter's handler again (`redrive`: calling again; `resolve`: going on from the answer of a
    * call that took effect), claimed by compare-and-set, so that two at once (two ops, two instances) do
@@ -199,10 +202,9 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
     if (!letter) return { outcome: 'not_found' };
     if (letter.status !== 'dead') return { outcome: 'not_dead', deadLetter: letter };
     const now = clock.now();
-    const leaseFrom = new Date(now.getTime() - REDRIVE_LEASE_MS).toISOString();
     const claimed = await store.execute(
       "UPDATE dead_letters SET redrive_started_at = $2 WHERE id = $1 AND status = 'dead' AND (redrive_started_at IS NULL OR redrive_started_at < $3)",
-      [id, now.toISOString(), leaseFrom],
+      [id, now.toISOString(), staleClaimsBefore()],
     );
     if (claimed === 0) {
       const current = await reload(id);
@@ -306,13 +308,13 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
            FROM dead_letters d WHERE d.status = 'dead' ORDER BY d.failed_at, d.id`,
       );
       const counts = { redriven: 0, failed: 0, skipped: 0 };
-      const leaseFrom = new Date(clock.now().getTime() - REDRIVE_LEASE_MS).toISOString();
+      const staleBefore = staleClaimsBefore();
       for (const { id, started, redrive_started_at: redriveStartedAt } of rows) {
         // Its call may have taken effect at a service that does not deduplicate: only an operator who
         // checked that service redrives it, alone. Unless the call is a redrive's under way (another
         // instance's, say): that one is neither ours nor the operator's to check.
         if (Number(started) > 0) {
-          if (redriveStartedAt === null || redriveStartedAt < leaseFrom) counts.skipped += 1;
+          if (redriveStartedAt === null || redriveStartedAt < staleBefore) counts.skipped += 1;
           continue;
         }
         const result = await redrive(id);
