@@ -129,6 +129,12 @@ export interface DeadLettersOptions {
  */
 const REDRIVE_LEASE_MS = 5 * 60_000;
 const COLUMNS = 'id, handler, stream, message_id, message, error, attempts, status, failed_at, redriven_at';
+/**
+ * Of a dead letter `d`: how many calls its handler started for its message and never recorded the end
+ * of (`calls_started` rows). More than none: a call may have taken effect at a service that does not
+ * deduplicate, so the letter is not redriven without an operator.
+ */
+const CALLS_STARTED = '(SELECT COUNT(*) FROM calls_started c WHERE c.handler = d.handler AND c.message_id = d.message_id) AS started';
 
 interface DeadLetterRow {
   id: string;
@@ -291,7 +297,7 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
 
     async redriveIfSafe(handler, actor) {
       const [letter] = await store.query<{ id: string; started: number | string }>(
-        `SELECT d.id, (SELECT COUNT(*) FROM calls_started c WHERE c.handler = d.handler AND c.message_id = d.message_id) AS started
+        `SELECT d.id, ${CALLS_STARTED}
            FROM dead_letters d JOIN messages m ON m.id = d.message_id
           WHERE d.handler = $1 AND d.status = 'dead' AND m.actor = $2
           ORDER BY d.failed_at, d.id LIMIT 1`,
@@ -304,7 +310,7 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetters {
 
     async redriveAll() {
       const rows = await store.query<{ id: string; started: number | string; redrive_started_at: string | null }>(
-        `SELECT d.id, d.redrive_started_at, (SELECT COUNT(*) FROM calls_started c WHERE c.handler = d.handler AND c.message_id = d.message_id) AS started
+        `SELECT d.id, d.redrive_started_at, ${CALLS_STARTED}
            FROM dead_letters d WHERE d.status = 'dead' ORDER BY d.failed_at, d.id`,
       );
       const counts = { redriven: 0, failed: 0, skipped: 0 };
