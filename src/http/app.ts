@@ -135,7 +135,8 @@ export function createApp(deps: AppDeps) {
           description: 'Shows, bookings, the ticket provider\'s webhook, refunds, seat holds, search and VIP bundles. '
             + 'Every error is application/problem+json with a stable `code` (listed per response); a request that changes '
             + 'state takes an `Idempotency-Key`, and a repeat gets the first answer. A path that no route below matches, '
-            + 'with any method, is 404 `ROUTE_NOT_FOUND`.',
+            + 'with any method, is 404 `ROUTE_NOT_FOUND`. This document is `GET /openapi/json`, and its page `GET /openapi` '
+            + '(neither needs a token).',
         },
         // The error body, for feature routes to reference as `#/components/schemas/Problem`.
         components: {

@@ -181,6 +181,10 @@ describe('the OpenAPI document', () => {
     expect(doc.paths['/api/auth/login']?.post?.responses?.['401']?.headers).toHaveProperty('WWW-Authenticate');
     // No operation answers it, so the document's description names it: an unknown route, any method.
     expect(doc.info.description).toContain('404 `ROUTE_NOT_FOUND`');
+    // The plugin leaves its own two routes out of the paths: the description names them.
+    expect(doc.paths['/openapi/json']).toBeUndefined();
+    expect(doc.info.description).toContain('`GET /openapi/json`');
+    expect(doc.info.description).toContain('`GET /openapi`');
   });
 
   it('lists 409 CONCURRENT_UPDATE on every route that changes state: its commit gives up after waiting 5 s for row locks', () => {
