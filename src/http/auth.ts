@@ -59,7 +59,14 @@ export interface Tokens {
   userOf(request: Request): AuthUser | undefined;
   /** Whether the account of a user this object verified still stands (see OpsTokenStanding). */
   opsStanding(user: AuthUser): Promise<boolean>;
-  /** For idempotency scopes: `user:<id>` for a verified caller, `anonymous` otherwise. */
+  /** Records that the request's route needs a token and admitted it (the `auth` macro calls it). */
+  admit(request: Request): void;
+  /**
+   * For idempotency scopes: `user:<id>` on a route that needs a token and admitted this one;
+   * `anonymous` on a route that needs none, whatever token is sent. There an optional token can stop
+   * verifying between an attempt and its retry (it expires, the client drops it), and the retry must
+   * still find the first attempt's record.
+   */
   callerOf: CallerOf;
 }
 
@@ -86,6 +93,7 @@ export function createTokens(options: TokenOptions): Tokens {
   const verifyingKeys = [key, ...(options.previousSecret === undefined ? [] : [Buffer.from(options.previousSecret, 'utf8')])];
   const leeway = options.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS;
   const verified = new WeakMap<Request, AuthUser | null>();
+  const admitted = new WeakSet<Request>();
   /** The `iat` of each user `verify` returned, kept aside so that AuthUser stays what a token says of its user. */
   const issuedAt = new WeakMap<AuthUser, number>();
   const standing = options.opsStanding ?? (async () => true);
@@ -147,8 +155,11 @@ export function createTokens(options: TokenOptions): Tokens {
       const iat = issuedAt.get(user);
       return iat !== undefined && standing(user, iat);
     },
+    admit: (request) => {
+      admitted.add(request);
+    },
     callerOf: (request) => {
-      const user = userOf(request);
+      const user = admitted.has(request) ? userOf(request) : undefined;
       return user === undefined ? 'anonymous' : `user:${user.id}`;
     },
   };
@@ -196,6 +207,7 @@ export function createAuth(tokens: Tokens) {
             throw new AppError({ status: 403, code: 'FORBIDDEN', detail: `This route needs the ${requirement} role` });
           }
           if (requirement === 'ops' && !(await tokens.opsStanding(user))) throw revokedToken();
+          tokens.admit(request);
         },
         resolve: ({ request }) => ({ user: tokens.userOf(request) as AuthUser }),
       };

@@ -17,12 +17,14 @@ const OPS_ROUTE = '/api/ops/dead-letters';
  */
 const probeFeature: Feature = {
   name: 'authProbe',
-  routes: ({ auth, rateLimit }) =>
+  routes: ({ auth, rateLimit, idempotency }) =>
     new Elysia({ name: 'auth-probe', prefix: '/test' })
       .use(rateLimit)
       .use(auth)
+      .use(idempotency)
       .post('/whoami', ({ user }) => Response.json(user), { auth: true })
-      .post('/hold', ({ user }) => Response.json(user), { rateLimit: 'holds', auth: true }),
+      .post('/hold', ({ user }) => Response.json(user), { rateLimit: 'holds', auth: true })
+      .post('/once', ({ user }) => Response.json({ user_id: user.id, answer: crypto.randomUUID() }, { status: 201 }), { auth: true, idempotent: true }),
 };
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -237,14 +239,34 @@ for (const mode of MODES) {
         expect(seen.json).toEqual({ id: userId, email, role: 'customer' });
       });
 
-      it('scopes idempotency keys to the verified caller', async () => {
-        const show = { dead_nation_id: crypto.randomUUID(), number_of_tickets: 5, start_time: '2099-01-01T20:00:00Z', title: 'Night', venue: 'Hall' };
-        const create = (headers: Record<string, string>) => call(t.url, 'POST', '/api/shows', show, { 'Idempotency-Key': 'same-key', ...headers });
-        const first = await create(bearer(mintToken()));
-        const other = await create(bearer(mintToken()));
-        expect(first.status).toBe(201);
+      it('scopes idempotency keys to the verified caller on a route that needs a token', async () => {
+        const once = (token: string) => call(t.url, 'POST', '/test/once', {}, { 'Idempotency-Key': 'same-key', ...bearer(token) });
+        const ann = mintToken();
+        const first = await once(ann);
+        const again = await once(ann);
+        const other = await once(mintToken());
+        expect([first.status, again.status, again.headers.get('idempotent-replayed'), again.json]).toEqual([201, 201, 'true', first.json]);
+        expect(other.status).toBe(201);
         expect(other.headers.get('idempotent-replayed')).toBeNull();
-        await expectProblem(other, 409, 'SHOW_ALREADY_EXISTS');
+        expect(other.json.answer).not.toBe(first.json.answer);
+      });
+
+      it('replays a retry on a route that needs no token whatever token it carries: one that has expired since, a bad one or none', async () => {
+        const show = { dead_nation_id: crypto.randomUUID(), number_of_tickets: 5, start_time: '2099-01-01T20:00:00Z', title: 'Night', venue: 'Hall' };
+        const created = (await call(t.url, 'POST', '/api/shows', show)).json.show_id as string;
+        const booking = { show_id: created, number_of_tickets: 2, customer_email: 'ann@example.com' };
+        const book = (headers: Record<string, string>) => call(t.url, 'POST', '/api/book-tickets', booking, { 'Idempotency-Key': 'book-retry', ...headers });
+        const ann = { id: crypto.randomUUID() };
+        const first = await book(bearer(mintToken(ann)));
+        expect(first.status).toBe(201);
+        // The same user's token, issued two hours ago for one hour: it expired between the two attempts.
+        const expired = mintToken(ann, { clock: new ManualClock(new Date(Date.now() - 7_200_000)) });
+        for (const headers of [bearer(expired), bearer('not-a-jwt'), {}, bearer(mintToken())]) {
+          const retry = await book(headers);
+          expect([retry.status, retry.headers.get('idempotent-replayed'), retry.json]).toEqual([201, 'true', first.json]);
+        }
+        const listed = (await call(t.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === created);
+        expect(listed.available_tickets).toBe(3);
       });
     });
 

@@ -175,11 +175,16 @@ describe('access tokens', () => {
       expect(tokens.userOf(request(`Bearer ${token}x`))).toBeUndefined();
     });
 
-    it('gives idempotency the caller: user:<id> when verified, anonymous otherwise', async () => {
+    it('gives idempotency the caller: user:<id> when the route admitted the token, anonymous on a route that needs none', async () => {
       const { tokens } = setup();
+      const admitted = request(`Bearer ${tokens.issue(ANN).token}`);
+      tokens.admit(admitted);
 
-      expect(await tokens.callerOf(request(`Bearer ${tokens.issue(ANN).token}`))).toBe('user:user-1');
+      expect(await tokens.callerOf(admitted)).toBe('user:user-1');
+      // A route that needs no token: the same valid token, or a bad one, or none, is one caller.
+      expect(await tokens.callerOf(request(`Bearer ${tokens.issue(ANN).token}`))).toBe('anonymous');
       expect(await tokens.callerOf(request('Bearer nope'))).toBe('anonymous');
+      expect(await tokens.callerOf(request())).toBe('anonymous');
     });
   });
 });
