@@ -182,7 +182,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const tokens = createTokens({ secret: jwtSecret, previousSecret: config.jwtPreviousSecret, clock, ttlSeconds: config.jwtTtlSeconds, opsStanding: opsTokenStanding(store) });
   const rateLimitCounter = config.redisAddr ? createRedisCounter({ url: config.redisAddr, keyPrefix: config.redisKeyPrefix }) : createMemoryCounter();
   const rateLimit = createRateLimit({ rules: config.rateLimits, counter: rateLimitCounter, clock, userOf: tokens.userOf, trustedProxyHops: config.trustedProxyHops, logger });
-  const idempotency = createIdempotency({ store, clock, callerOf: tokens.callerOf });
+  const idempotency = createIdempotency({ store, clock, callerOf: tokens.callerOf, logger });
   const stopping = new AbortController();
   const deps: FeatureDeps = {
     runtime, store, clock, ids, tracing, logger, idempotency, services, tokens, secretHash: createSecretHash(jwtSecret), projections,

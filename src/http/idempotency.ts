@@ -1,6 +1,7 @@
 import { Elysia, ElysiaCustomStatusResponse, StatusMap } from 'elysia';
 import type { Store, StoredResponse, Tx } from '../actors/ports';
 import type { Clock } from '../kernel/clock';
+import type { Logger } from '../observability/logger';
 import { problemResponses } from './openapiProblems';
 import { problem } from './problem';
 import { CORRELATION_ID_HEADER, rawBodyOf, REQUEST_ID_HEADER, requestTarget, TRACE_ID_HEADER } from './requestContext';
@@ -17,6 +18,8 @@ export interface IdempotencyOptions {
   lockMs?: number;
   /** How long a completed key is kept (API.md: at least 24 h). */
   ttlMs?: number;
+  /** Told when a record cannot be completed after its response. */
+  logger?: Logger;
 }
 
 /**
@@ -95,6 +98,17 @@ export function createIdempotency(options: IdempotencyOptions) {
    */
   const unreleased = new Map<string, Claim>();
   const claimId = (scope: string, key: string) => `${scope}\n${key}`;
+  /** Frees a claim; when the store cannot (it is down), the next request with its key here frees it first. */
+  const release = async (claim: Claim) => {
+    try {
+      await store.releaseIdempotency(claim.scope, claim.key, claim.claimedAt);
+    } catch {
+      // Claims whose lock has run out need no release any more: they are forgotten.
+      const lockedUntil = (c: Claim) => Date.parse(c.claimedAt) + lockMs;
+      for (const [id, stale] of unreleased) if (lockedUntil(stale) <= clock.now().getTime()) unreleased.delete(id);
+      unreleased.set(claimId(claim.scope, claim.key), claim);
+    }
+  };
 
   const handleFor = (request: Request): IdempotencyHandle => ({
     key: keyOf(request) ?? undefined,
@@ -199,18 +213,20 @@ export function createIdempotency(options: IdempotencyOptions) {
           if (stored.status >= 500 || saysRetry(stored)) {
             // Only an in-progress claim is dropped: a record the handler completed in a committed
             // transaction survives, and a rolled-back one frees the key for the retry.
-            try {
-              await store.releaseIdempotency(claim.scope, claim.key, claim.claimedAt);
-            } catch {
-              // The answer is a 5xx already; the next request with this key here releases the claim.
-              // Claims whose lock has run out need no release any more: they are forgotten.
-              const lockedUntil = (c: Claim) => Date.parse(c.claimedAt) + lockMs;
-              for (const [id, stale] of unreleased) if (lockedUntil(stale) <= clock.now().getTime()) unreleased.delete(id);
-              unreleased.set(claimId(claim.scope, claim.key), claim);
-            }
+            await release(claim);
             return;
           }
-          if (!claim.completedInTx) await store.completeIdempotency(claim.scope, claim.key, stored);
+          if (!claim.completedInTx) {
+            try {
+              await store.completeIdempotency(claim.scope, claim.key, stored);
+            } catch (error) {
+              // The change is made (routes that complete afterwards are the ones whose repeat has no
+              // second effect): answering a 503 would tell the client that nothing was. The key is
+              // freed, if the store lets it, so that a retry runs again and answers the same.
+              options.logger?.warn('the idempotency record could not be completed after its response; a retry with this key runs again', { key: claim.key, scope: claim.scope, err: error });
+              await release(claim);
+            }
+          }
           if (!(responseValue instanceof Response)) return toResponse(stored);
         },
       };

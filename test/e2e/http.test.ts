@@ -528,6 +528,22 @@ describe('the HTTP skeleton', () => {
       expect(app().fixture.counts.flaky).toBe(before + 2);
     });
 
+    it('answers what the handler did when the record cannot be completed after it (a full disk), and lets the retry run', async () => {
+      const complete = store.completeIdempotency.bind(store);
+      store.completeIdempotency = async () => {
+        store.completeIdempotency = complete;
+        throw new Error('database or disk is full');
+      };
+      const before = app().fixture.counts.plainOrders;
+      const first = await fetch(app().url('/fixture/plain-orders'), json({ quantity: 5 }, { 'Idempotency-Key': 'plain-full' }));
+      // The change stands: answering 503 would tell the client that nothing was done.
+      expect(first.status).toBe(201);
+      expect(first.headers.get('location')).toStartWith('/fixture/orders/');
+      const retry = await fetch(app().url('/fixture/plain-orders'), json({ quantity: 5 }, { 'Idempotency-Key': 'plain-full' }));
+      expect([retry.status, retry.headers.get('Idempotent-Replayed')]).toEqual([201, null]);
+      expect(app().fixture.counts.plainOrders).toBe(before + 2);
+    });
+
     it('releases the claim on a problem that says retryable (a lost race), so that the repeat runs', async () => {
       await expectProblem(await fetch(app().url('/fixture/raced'), json({}, { 'Idempotency-Key': 'raced-1' })), 409, 'CONCURRENT_UPDATE');
       const retry = await fetch(app().url('/fixture/raced'), json({}, { 'Idempotency-Key': 'raced-1' }));
