@@ -5,6 +5,7 @@ import { revokedToken, unauthorized, type AuthPlugin, type Tokens } from '../../
 import { BEARER_SCHEME, problemResponses, successResponse } from '../../http/openapiProblems';
 import { pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
+import { AppError } from '../../kernel/errors';
 import { exportMachine, versionOf, type ExportedMachine } from './debugger.machines';
 import {
   ACTOR_LIST_SCHEMA, ACTOR_REPORT_SCHEMA, ACTORS_CURSOR, ActorParams, ActorSearchQuery, BookingIdParams, IdParams, LAYOUT_SCHEMA, MACHINE_SCHEMA, toActorBody, toStepBody, toTimelineBody,
@@ -111,6 +112,22 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
     return layout;
   };
   const unknownActor = (address: string) => problem(404, 'NOT_FOUND', `unknown actor ${address}: nothing in the store under this address`);
+  /** The stream's token: `?access_token=` (EventSource sends no headers), else the Authorization header. */
+  const streamAuthorization = (query: Record<string, unknown>, request: Request) =>
+    typeof query.access_token === 'string' ? `Bearer ${query.access_token}` : (request.headers.get('authorization') ?? '');
+  /** Why the stream's token does not do, or undefined; verified anew at each call (its expiry, by the clock), as the auth option would. */
+  const streamRefusal = async (authorization: string): Promise<'invalid' | 'forbidden' | 'revoked' | undefined> => {
+    let user: ReturnType<typeof tokens.userOf>;
+    try {
+      user = tokens.userOf(new Request('http://localhost/', { headers: { authorization } }));
+    } catch {
+      // A token with characters no header may carry (`?access_token=a%0Ab`) is no token.
+      return 'invalid';
+    }
+    if (user === undefined) return 'invalid';
+    if (user.role !== 'ops') return 'forbidden';
+    return (await tokens.opsStanding(user)) ? undefined : 'revoked';
+  };
 
   return new Elysia({ name: 'debugger' })
     .use(auth)
@@ -145,24 +162,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
     })
     // EventSource cannot send headers, so this one stream also takes the ops token as `?access_token=`.
     .get('/api/actors/:address/events', async ({ params, query, request }) => {
-      const authorization = typeof query.access_token === 'string' ? `Bearer ${query.access_token}` : (request.headers.get('authorization') ?? '');
-      // userOf verifies once per Request: each new one verifies the token again (its expiry, by the clock), as the auth macro would.
-      const refusal = async (): Promise<'invalid' | 'forbidden' | 'revoked' | undefined> => {
-        let user: ReturnType<typeof tokens.userOf>;
-        try {
-          user = tokens.userOf(new Request('http://localhost/', { headers: { authorization } }));
-        } catch {
-          // A token with characters no header may carry (`?access_token=a%0Ab`) is no token.
-          return 'invalid';
-        }
-        if (user === undefined) return 'invalid';
-        if (user.role !== 'ops') return 'forbidden';
-        return (await tokens.opsStanding(user)) ? undefined : 'revoked';
-      };
-      const refused = await refusal();
-      if (refused === 'invalid') throw unauthorized('This stream needs a valid ops token, as Authorization: Bearer or ?access_token=', /^Bearer +\S/i.test(authorization));
-      if (refused === 'forbidden') return problem(403, 'FORBIDDEN', 'This route needs the ops role');
-      if (refused === 'revoked') throw revokedToken();
+      const authorization = streamAuthorization(query, request);
       const stored = await storedAt(params.address);
       if (stored === undefined) return unknownActor(params.address);
       return liveStream({
@@ -172,7 +172,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
         activity: await deliveryActivityOf(store, params.address),
         // The role is in the token and cannot change: what a recheck finds is an expired or a revoked token.
         endReason: async () => {
-          const why = await refusal();
+          const why = await streamRefusal(authorization);
           return why === undefined ? undefined : why === 'revoked' ? 'token_revoked' : 'token_expired';
         },
         signal: AbortSignal.any([request.signal, stopping]),
@@ -182,6 +182,14 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
       });
     }, {
       params: ActorParams,
+      // Before validation, as the auth option does: a caller without a valid ops token learns nothing about the address.
+      async transform({ query, request }) {
+        const authorization = streamAuthorization(query, request);
+        const refused = await streamRefusal(authorization);
+        if (refused === 'invalid') throw unauthorized('This stream needs a valid ops token, as Authorization: Bearer or ?access_token=', /^Bearer +\S/i.test(authorization));
+        if (refused === 'forbidden') throw new AppError({ status: 403, code: 'FORBIDDEN', detail: 'This route needs the ops role' });
+        if (refused === 'revoked') throw revokedToken();
+      },
       detail: {
         tags,
         summary: 'Server-sent `changed` events when the actor changes',
