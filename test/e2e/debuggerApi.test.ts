@@ -130,11 +130,11 @@ for (const mode of MODES) {
 
     it('checks the token before the address, as every other bearer route does: 401 or 403 for a bad address too', async () => {
       const noToken = await fetch(eventsOf('bad'));
-      expect([noToken.status, noToken.headers.get('www-authenticate'), (await noToken.json()).code]).toEqual([401, 'Bearer realm="tickets"', 'UNAUTHORIZED']);
+      expect([noToken.status, noToken.headers.get('www-authenticate'), ((await noToken.json()) as { code: string }).code]).toEqual([401, 'Bearer realm="tickets"', 'UNAUTHORIZED']);
       const customer = await fetch(eventsOf('bad'), { headers: authHeaders(t) });
-      expect([customer.status, (await customer.json()).code]).toEqual([403, 'FORBIDDEN']);
+      expect([customer.status, ((await customer.json()) as { code: string }).code]).toEqual([403, 'FORBIDDEN']);
       const ops = await fetch(eventsOf('bad'), { headers: opsHeaders(t) });
-      expect([ops.status, (await ops.json()).code]).toEqual([400, 'VALIDATION_FAILED']);
+      expect([ops.status, ((await ops.json()) as { code: string }).code]).toEqual([400, 'VALIDATION_FAILED']);
     });
 
     it('asks proxies not to buffer it and nobody to cache it', async () => {
