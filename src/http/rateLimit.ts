@@ -38,9 +38,13 @@ interface SocketAddress {
 /**
  * The part of a client's address that names the client: an IPv4 address (also written IPv4-mapped,
  * `::ffff:198.51.100.8`), or the first 64 bits of an IPv6 one, the block a provider gives one host or
- * site, which can pick a new address in it for every request. Anything else is taken as it is.
+ * site, which can pick a new address in it for every request. A port that a proxy wrote with it
+ * (`198.51.100.8:51234`, `[2001:db8::1]:443`) is dropped: the client has a new one for every
+ * connection. Anything else is taken as it is.
  */
-function addressKey(address: string): string {
+function addressKey(written: string): string {
+  const withPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(written) ?? /^\[([0-9a-f:.]+)\](?::\d{1,5})?$/i.exec(written);
+  const address = withPort ? withPort[1]! : written;
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
   if (mapped) return mapped[1]!;
   if (!address.includes(':') || !/^[0-9a-f:]+$/i.test(address)) return address;

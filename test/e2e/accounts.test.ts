@@ -408,6 +408,17 @@ for (const mode of MODES) {
       await expectProblem(await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('::ffff:198.51.100.8')), 429, 'RATE_LIMITED');
     });
 
+    it('counts a client by its address when the proxy writes it with a port (a new port each connection), or an IPv6 one in brackets', async () => {
+      for (const address of ['198.51.100.10:1001', '198.51.100.10:1002', '198.51.100.10']) {
+        expect((await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from(address))).status).toBe(401);
+      }
+      await expectProblem(await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('198.51.100.10:1003')), 429, 'RATE_LIMITED');
+      for (const address of ['[2001:db8:9:9::1]:443', '[2001:db8:9:9::2]', '2001:db8:9:9::3']) {
+        expect((await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from(address))).status).toBe(401);
+      }
+      await expectProblem(await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('[2001:db8:9:9::4]:8443')), 429, 'RATE_LIMITED');
+    });
+
     it('takes the address the trusted proxy wrote, not one the client put before it', async () => {
       for (let i = 0; i < 3; i += 1) await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('198.51.100.4'));
       const spoofed = await loginAttempt(t.url, 'nobody@example.com', GOOD_PASSWORD, from('203.0.113.9, 198.51.100.4'));
