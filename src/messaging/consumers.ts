@@ -91,6 +91,11 @@ class MayHaveActedError extends Error {
   }
 }
 
+/** Thrown out of a handler by its call context: another delivery processed the message meanwhile. */
+class ProcessedMeanwhile extends Error {
+  override name = 'ProcessedMeanwhile';
+}
+
 /** For callers that pass no policy (tests, tools); the service passes the configured one (HANDLER_RETRY_*). */
 const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 100, maxMs: 5_000 };
 const DEFAULT_CLAIM_IDLE_MS = 30_000;
@@ -262,10 +267,12 @@ export function createConsumers(options: ConsumersOptions): Consumers {
 
   /**
    * A handler's context for one attempt; `reached` tells whether the attempt asked for a call context,
-   * `refused` whether a call it made was refused (a terminal answer, which the handler may have handled).
+   * `started` whether that committed the call's `calls_started` row (a `notRepeatable` handler's first
+   * ask), `refused` whether a call it made was refused (a terminal answer, which the handler may have handled).
    */
-  const contextOf = (handler: Handler, message: BusMessage, log: Logger, firstDelivery: boolean): HandlerContext & { readonly reached: boolean; readonly refused: boolean } => {
+  const contextOf = (handler: Handler, message: BusMessage, log: Logger, firstDelivery: boolean): HandlerContext & { readonly reached: boolean; readonly started: boolean; readonly refused: boolean } => {
     let reached = false;
+    let started = false;
     let refused = false;
     const traceparent = tracing?.currentTraceparent() ?? message.metadata.traceparent;
     const key = callKey(handler, message);
@@ -282,8 +289,14 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       fields: fieldsOf(message),
       logger: log,
       idempotencyKey: (suffix) => `${handler.name}:${message.id}${suffix === undefined ? '' : `:${suffix}`}`,
-      callContext() {
+      async callContext() {
         reached = true;
+        // Committed right before the call, after whatever the handler reads first: a crash in between
+        // leaves a row for a call that was never made, and the narrower that gap, the fewer such rows.
+        if (handler.effect === 'external' && handler.notRepeatable === true && !started && !answers.has(key)) {
+          if (!(await startCall(handler, message, key, isoNow(clock)))) throw new ProcessedMeanwhile();
+          started = true;
+        }
         return {
           correlationId: message.metadata.correlation_id,
           traceparent,
@@ -294,6 +307,9 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       },
       get reached() {
         return reached;
+      },
+      get started() {
+        return started;
       },
       get refused() {
         return refused;
@@ -380,17 +396,20 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     const notRepeatable = handler.notRepeatable === true;
     const runsNow = !ranThrough.has(ranKey);
     if (runsNow) {
-      // An answered call's `calls_started` row is this instance's, still there: the handler goes on from the answer.
-      if (notRepeatable && !answers.has(ranKey) && !(await startCall(handler, message, ranKey, calledAt))) return;
       try {
         await timed(handler, () => run(message, ctx));
       } catch (error) {
-        // The call was answered and what followed failed: a retry here goes on from the answer.
+        // Another delivery processed it between this one's check and its call: nothing is left to do.
+        if (error instanceof ProcessedMeanwhile) return;
+        // The call was answered and what followed failed: a retry here goes on from the answer. An
+        // answered call's `calls_started` row is this instance's, still there until the inbox row.
         if (notRepeatable && answers.has(ranKey)) throw error;
-        // Past its call, a handler of a service that does not deduplicate cannot tell whether repeating
-        // would do the call twice, unless the call itself said it did nothing.
-        if (notRepeatable && ctx.reached && mayHaveActed(error) !== false) throw new MayHaveActedError(error);
-        if (notRepeatable) await unstartCall(handler, message, ranKey, log);
+        // An earlier delivery started the call and never recorded its end (callContext).
+        if (error instanceof MayHaveActedError) throw error;
+        // Past the start of its call, a handler of a service that does not deduplicate cannot tell
+        // whether repeating would do the call twice, unless the call itself said it did nothing.
+        if (ctx.started && mayHaveActed(error) !== false) throw new MayHaveActedError(error);
+        if (ctx.started) await unstartCall(handler, message, ranKey, log);
         throw error;
       }
       if (notRepeatable) ranThrough.add(ranKey);

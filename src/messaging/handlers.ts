@@ -35,10 +35,12 @@ export interface HandlerContext {
   idempotencyKey(suffix?: string): string;
   /**
    * The correlation id and trace context to put on a call to another service. Ask for it right before
-   * each call: it records that this attempt reached out, which decides whether a `notRepeatable`
-   * handler may be retried after a later failure (its reply, say).
+   * each call, after any read the handler makes first: it records that this attempt reached out, which
+   * decides whether a `notRepeatable` handler may be retried after a later failure (its reply, say).
+   * For a `notRepeatable` handler the first ask also commits that the call starts (`calls_started`),
+   * and throws instead when an earlier delivery started it and never recorded its end.
    */
-  callContext(): { correlationId: string; traceparent: string | undefined; onOutcome?: (outcome: 'success' | 'retryable' | 'terminal') => void };
+  callContext(): Promise<{ correlationId: string; traceparent: string | undefined; onOutcome?: (outcome: 'success' | 'retryable' | 'terminal') => void }>;
   /**
    * True on the first attempt of the first delivery of this message to this handler. A retry, a
    * redelivery from another consumer or a redrive may follow an attempt that changed things on another
@@ -128,7 +130,7 @@ const HANDLER_NAME = /^[a-z][A-Za-z0-9]*$/;
  *   on: {
  *     TicketBookingConfirmed_v1: async (_message, ctx) => {
  *       // A repeat is a success: the files service answers 409 for a file that exists.
- *       await services.files.putTicketFile({ ticket_id: String(ctx.fields.ticket_id), content: html }, ctx.callContext());
+ *       await services.files.putTicketFile({ ticket_id: String(ctx.fields.ticket_id), content: html }, await ctx.callContext());
  *     },
  *   },
  * });

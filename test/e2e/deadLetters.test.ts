@@ -103,12 +103,12 @@ beforeAll(async () => {
     notRepeatable: true,
     answerWhenTookEffect: 'shipped',
     on: {
-      TicketRefunded_v1: (message, ctx) => {
+      TicketRefunded_v1: async (message, ctx) => {
         if (ctx.answered() === 'shipped') {
           shippedAsResolved.push(message.id);
           return;
         }
-        ctx.callContext();
+        await ctx.callContext();
         shipCalls.push(message.id);
         if (lostAnswers.has(message.id)) throw new Error('connection reset while shipping');
       },

@@ -137,9 +137,9 @@ function recorder(name: string, messageNames: string[], seen: Seen[], before?: (
 }
 
 /** Polls `condition` every 5 ms; fails after `timeoutMs`. */
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await Bun.sleep(5);
   }
@@ -452,7 +452,7 @@ for (const { name, make } of modes) {
         const failure = (kind: string): MessageHandler<HandlerContext> => async (_message, ctx) => {
           attempts[kind]! += 1;
           if (kind === 'beforeCall' && attempts[kind]! < 3) throw new Error('store blip before the call');
-          ctx.callContext();
+          await ctx.callContext();
           if (kind === 'afterCall') throw new Error('the reply after the call failed');
           if (kind === 'refusedUnread' && attempts[kind]! < 3) throw Object.assign(new Error('503'), { mayHaveActed: false });
         };
@@ -481,7 +481,7 @@ for (const { name, make } of modes) {
               seen.push({ first: ctx.firstDelivery, answered: ctx.answered() });
               let answer = ctx.answered<{ reference: number }>();
               if (answer === undefined) {
-                ctx.callContext();
+                await ctx.callContext();
                 calls.push(calls.length + 1);
                 answer = { reference: calls.length };
                 ctx.callAnswered(answer);
@@ -522,7 +522,7 @@ for (const { name, make } of modes) {
             notRepeatable: true,
             on: {
               BookingMade_v1: async (message, ctx) => {
-                ctx.callContext();
+                await ctx.callContext();
                 calls.push(instance);
                 startedRows.push(...(await store.query('SELECT handler, message_id FROM calls_started WHERE message_id = $1', [message.id])));
                 // The first instance's call never ends: as far as the others can tell, that instance is gone.
@@ -560,6 +560,47 @@ for (const { name, make } of modes) {
         endCall();
       });
 
+      it('starts a notRepeatable call only when the handler asks for its call context: an instance that stopped before that leaves nothing to dead-letter', async () => {
+        const calls: string[] = [];
+        const reading: string[] = [];
+        let endRead = () => {};
+        const readNeverEnds = new Promise<void>((resolve) => {
+          endRead = resolve;
+        });
+        const book = (instance: string) =>
+          defineHandler({
+            name: 'book',
+            effect: 'external',
+            notRepeatable: true,
+            on: {
+              BookingMade_v1: async (_message, ctx) => {
+                // What the handler reads before its call (the show's Dead Nation id, say): the first
+                // instance stops there, as far as the others can tell.
+                reading.push(instance);
+                if (instance === 'stopped') await readNeverEnds;
+                await ctx.callContext();
+                calls.push(instance);
+              },
+            },
+          });
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        start([book('stopped')], { consumerName: 'stopped' });
+        await publish(mode.bus, message!);
+        await until(() => reading.length === 1);
+        expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
+
+        start([book('survivor')], { consumerName: 'survivor', claimIdleMs: 100, bus: mode.openBus() });
+        await until(async () => (await store.query('SELECT handler FROM inbox WHERE message_id = $1', [message!.id])).length === 1);
+
+        expect(calls).toEqual(['survivor']);
+        expect(await deadLetterRows()).toEqual([]);
+        expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
+        // Should the first instance go on after all, its call context finds the message processed.
+        endRead();
+        await Bun.sleep(50);
+        expect(calls).toEqual(['survivor']);
+      });
+
       it('redrives the message once after the handler is fixed, and only once', async () => {
         let broken = true;
         const seen: Seen[] = [];
@@ -595,7 +636,7 @@ for (const { name, make } of modes) {
           notRepeatable: true,
           on: {
             BookingMade_v1: async (_message, ctx) => {
-              ctx.callContext();
+              await ctx.callContext();
               calls += 1;
               if (broken) throw new PoisonMessageError('refused');
               await Bun.sleep(100);
@@ -830,7 +871,7 @@ for (const { name, make } of modes) {
         const flights = defineHandler({
           name: 'flights',
           effect: 'external',
-          on: { BookingMade_v1: (message, ctx) => ctx.callContext().onOutcome?.(outcomeOf(message)) },
+          on: { BookingMade_v1: async (message, ctx) => (await ctx.callContext()).onOutcome?.(outcomeOf(message)) },
         });
         const messages = await commit(store, 'booking/a', 'BookingMade_v1', 'BookingMade_v1');
         const consumers = start([flights]);

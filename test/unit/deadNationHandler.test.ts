@@ -47,7 +47,7 @@ function harness(options: { firstDelivery: boolean; answered?: unknown; deadNati
     fields: BOOKING,
     logger: createLogger({ level: 'silent' }),
     idempotencyKey: () => 'k',
-    callContext: () => ({ correlationId: 'c1', traceparent: undefined }),
+    callContext: async () => ({ correlationId: 'c1', traceparent: undefined }),
     firstDelivery: options.firstDelivery,
     callAnswered: (answer) => void recorded.push(answer),
     answered: <T>() => options.answered as T | undefined,

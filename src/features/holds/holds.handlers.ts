@@ -44,7 +44,7 @@ export function holdHandlers({ runtime, services, clock, ids, settleDeadLetters 
           const context = (await runtime.get(address))?.context as HoldContext | undefined;
           // The outcome arrived meanwhile (the charge's own route, an earlier delivery): nothing pending.
           if (context?.payment) {
-            await chargeHold(services, context, ctx.callContext(), (event: HoldEvent) => reply(runtime, address, event, ctx), {
+            await chargeHold(services, context, await ctx.callContext(), (event: HoldEvent) => reply(runtime, address, event, ctx), {
               now: () => clock.now().toISOString(),
               ticketIds: () => context.seats.map(() => ids.uuid()),
             });
@@ -60,7 +60,7 @@ export function holdHandlers({ runtime, services, clock, ids, settleDeadLetters 
       on: {
         RefundHoldPayment: async (_message, ctx) => {
           const c = fields<RefundHoldPayment>(ctx);
-          await services.payments.refund({ payment_reference: c.payment_id, reason: c.reason, deduplication_id: `hold-${c.hold_id}-${c.payment_id}` }, ctx.callContext());
+          await services.payments.refund({ payment_reference: c.payment_id, reason: c.reason, deduplication_id: `hold-${c.hold_id}-${c.payment_id}` }, await ctx.callContext());
         },
       },
     }),

@@ -38,7 +38,7 @@ export function showHandlers({ runtime, services, store, clock }: FeatureDeps): 
             try {
               await services.deadNation.bookTickets(
                 { booking_id: booking.booking_id, event_id: eventId, number_of_tickets: booking.number_of_tickets, customer_address: booking.customer_email },
-                ctx.callContext(),
+                await ctx.callContext(),
               );
               answer = { booked: true };
             } catch (error) {

@@ -63,7 +63,7 @@ export function ticketHandlers({ runtime, services, clock, settleDeadLetters, re
               price: { money_amount: ticket.price.amount, money_currency: ticket.price.currency },
               idempotency_key: `${receiptKeyBaseOf(message)}-${ticket.ticket_id}`,
             },
-            ctx.callContext(),
+            await ctx.callContext(),
           );
           await reply(runtime, `ticket/${ticket.ticket_id}`, { type: 'receipts.issued', now: now(), receipt_number: receipt.number, issued_at: receipt.issued_at }, ctx);
         },
@@ -89,7 +89,7 @@ export function ticketHandlers({ runtime, services, clock, settleDeadLetters, re
       on: {
         TicketBookingConfirmed_v1: async (_message, ctx) => {
           const ticket = ticketOf(ctx);
-          const file = await services.files.putTicketFile({ ticket_id: ticket.ticket_id, content: ticketHtml(ticket) }, ctx.callContext());
+          const file = await services.files.putTicketFile({ ticket_id: ticket.ticket_id, content: ticketHtml(ticket) }, await ctx.callContext());
           await reply(runtime, `ticket/${ticket.ticket_id}`, { type: 'files.printed', now: now(), file_name: file.file_name }, ctx);
         },
       },
@@ -103,7 +103,7 @@ export function ticketHandlers({ runtime, services, clock, settleDeadLetters, re
         TicketBookingConfirmed_v1: async (_message, ctx) => {
           // Resolved by an operator who found the row in the sheet: it is not written again.
           if (ctx.answered() === ROW_WRITTEN) return;
-          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_PRINT, columns: sheetRow(ctx) }, ctx.callContext());
+          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_PRINT, columns: sheetRow(ctx) }, await ctx.callContext());
         },
       },
     }),
@@ -116,7 +116,7 @@ export function ticketHandlers({ runtime, services, clock, settleDeadLetters, re
         TicketBookingCanceled_v1: async (_message, ctx) => {
           // Resolved by an operator who found the row in the sheet: it is not written again.
           if (ctx.answered() === ROW_WRITTEN) return;
-          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_REFUND, columns: sheetRow(ctx) }, ctx.callContext());
+          await services.spreadsheets.appendRow({ sheet: TICKETS_TO_REFUND, columns: sheetRow(ctx) }, await ctx.callContext());
         },
       },
     }),
@@ -136,7 +136,7 @@ export function ticketHandlers({ runtime, services, clock, settleDeadLetters, re
       on: {
         VoidReceipt: async (_message, ctx) => {
           const f = ctx.fields as { ticket_id: string; reason: string; idempotent_id: string };
-          await services.receipts.voidReceipt({ ticket_id: f.ticket_id, reason: f.reason, idempotent_id: f.idempotent_id }, ctx.callContext());
+          await services.receipts.voidReceipt({ ticket_id: f.ticket_id, reason: f.reason, idempotent_id: f.idempotent_id }, await ctx.callContext());
           await reply(runtime, `refund/${f.ticket_id}`, { type: 'receipts.voided', now: now() }, ctx);
           await stepDone(ctx, f.ticket_id);
         },
@@ -148,7 +148,7 @@ export function ticketHandlers({ runtime, services, clock, settleDeadLetters, re
       on: {
         RefundPayment: async (_message, ctx) => {
           const f = ctx.fields as { ticket_id: string; payment_reference: string; reason: string; deduplication_id: string };
-          await services.payments.refund({ payment_reference: f.payment_reference, reason: f.reason, deduplication_id: f.deduplication_id }, ctx.callContext());
+          await services.payments.refund({ payment_reference: f.payment_reference, reason: f.reason, deduplication_id: f.deduplication_id }, await ctx.callContext());
           await reply(runtime, `refund/${f.ticket_id}`, { type: 'payments.refunded', now: now() }, ctx);
           await stepDone(ctx, f.ticket_id);
         },

@@ -142,7 +142,7 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
           if (!(await awaits(vipBundleId, FLIGHT_STEP_STATES[leg], ctx))) return;
           let ticketIds: string[];
           try {
-            ticketIds = (await services.transportation.bookFlight(request, ctx.callContext())).ticket_ids;
+            ticketIds = (await services.transportation.bookFlight(request, await ctx.callContext())).ticket_ids;
           } catch (error) {
             // Another 4xx (credentials, GATEWAY_ADDR) is dead-lettered: the step check asks again.
             if (!isRefusal(error)) throw error;
@@ -164,7 +164,7 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
           if (!(await awaits(vipBundleId, TAXI_STEP_STATES, ctx))) return;
           let taxiBookingId: string;
           try {
-            taxiBookingId = (await services.transportation.bookTaxi(request, ctx.callContext())).booking_id;
+            taxiBookingId = (await services.transportation.bookTaxi(request, await ctx.callContext())).booking_id;
           } catch (error) {
             if (!isRefusal(error)) throw error;
             await tell(vipBundleId, { type: 'taxi.failed', now: now(), reason: error.message }, ctx);
@@ -185,7 +185,7 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
           if (!(await awaits(c.vip_bundle_id, CANCEL_STEP_STATES[c.leg], ctx))) return;
           for (const ticketId of c.ticket_ids) {
             try {
-              await services.transportation.cancelFlightTicket({ ticket_id: ticketId }, ctx.callContext());
+              await services.transportation.cancelFlightTicket({ ticket_id: ticketId }, await ctx.callContext());
             } catch (error) {
               // Cancelling twice succeeds upstream; a 404 is a ticket already gone, which is what we want.
               if (!(error instanceof TerminalError && error.status === 404)) throw error;
