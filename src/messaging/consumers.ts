@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../actors/ports';
 import { backoffMs, sleep } from '../kernel/backoff';
 import { isoNow, type Clock } from '../kernel/clock';
-import { isTerminalFailure, mayHaveActed, retryAfterMsOf } from '../kernel/errors';
+import { AppError, isTerminalFailure, mayHaveActed, retryAfterMsOf } from '../kernel/errors';
 import type { IdSource } from '../kernel/ids';
 import type { Logger } from '../observability/logger';
 import { recordError, type Tracing } from '../observability/tracing';
@@ -444,6 +444,17 @@ export function createConsumers(options: ConsumersOptions): Consumers {
   };
 
   /**
+   * Whether all that is left of a `notRepeatable` handler's delivery is to record the answer of its call,
+   * and the store cannot take it now: its retries go on past the budget, since a dead letter (which the
+   * store could not take either) or another instance taking the message over would find only the call's
+   * row, and report as "may have taken effect" a call that was made once and answered.
+   */
+  const recordingWaitsForStore = (handler: Handler, message: BusMessage, error: unknown): boolean => {
+    const key = callKey(handler, message);
+    return (answers.has(key) || ranThrough.has(key)) && error instanceof AppError && error.code === 'STORE_UNAVAILABLE';
+  };
+
+  /**
    * Attempts until success or the budget is spent (`spent` attempts are already used), then dead-letters.
    * Callers have just found the message unprocessed (see `attempt`).
    */
@@ -451,7 +462,10 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     inSpan(handler, stream, message, async (log, span) => {
       let attempts = spent;
       let failure: unknown = new Error(`delivered ${spent} times without completing: the retry budget is spent`);
-      while (attempts < retry.attempts) {
+      // An answer this instance holds is recorded whatever the deliveries so far.
+      const key = callKey(handler, message);
+      let waitsForStore = answers.has(key) || ranThrough.has(key);
+      while (attempts < retry.attempts || waitsForStore) {
         attempts += 1;
         try {
           await attempt(handler, message, log, attempts === spent + 1, attempts === 1);
@@ -459,7 +473,9 @@ export function createConsumers(options: ConsumersOptions): Consumers {
         } catch (error) {
           failure = error;
           await recordFailure(handler, message, attempts, error, log);
-          if (isTerminalFailure(error) || attempts >= retry.attempts) break;
+          if (isTerminalFailure(error)) break;
+          waitsForStore = recordingWaitsForStore(handler, message, error);
+          if (attempts >= retry.attempts && !waitsForStore) break;
           if (handler.effect === 'external' && handler.notRepeatable === true && mayHaveActed(error) === true) {
             failure = new Error(`not retried: the call may have taken effect and the service does not deduplicate; check it before a redrive (${errorText(error)})`, { cause: error });
             break;
@@ -467,7 +483,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
           metrics.retries.inc({ handler: handler.name });
           span?.addEvent('retry', { attempt: attempts, 'exception.message': errorText(error) });
           log.warn('handler failed, retrying', { attempt: attempts, err: error });
-          await pause(Math.min(retry.maxMs, Math.max(backoffMs(attempts, retry.baseMs, retry.maxMs), retryAfterMsOf(error) ?? 0)));
+          await pause(waitsForStore && attempts >= retry.attempts ? retry.maxMs : Math.min(retry.maxMs, Math.max(backoffMs(attempts, retry.baseMs, retry.maxMs), retryAfterMsOf(error) ?? 0)));
           // A stop neither waits out the budget nor spends it: the entry stays unacknowledged, and the
           // next start (or another instance, after claimIdleMs) delivers it again with its attempts counted.
           if (stopping !== undefined) {

@@ -5,6 +5,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { Registry } from 'prom-client';
 import type { Message, NewMessage, Store } from '../../src/actors/ports';
 import { ManualClock } from '../../src/kernel/clock';
+import { storeUnavailable } from '../../src/kernel/errors';
 import { randomIds } from '../../src/kernel/ids';
 import { createConsumers, type Consumers, type ConsumersOptions } from '../../src/messaging/consumers';
 import { createDeadLetters } from '../../src/messaging/deadLetters';
@@ -503,6 +504,36 @@ for (const { name, make } of modes) {
           { first: false, answered: { reference: 1 } },
           { first: false, answered: { reference: 1 } },
         ]);
+        expect(await deadLetterRows()).toEqual([]);
+        expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
+        expect(await store.query('SELECT handler FROM inbox WHERE message_id = $1', [message!.id])).toEqual([{ handler: 'book' }]);
+      });
+
+      it('keeps recording the answer of a notRepeatable call past the retry budget while the store is down, instead of dead-lettering a call made once', async () => {
+        const calls: number[] = [];
+        let outage = 4;
+        const book = defineHandler({
+          name: 'book',
+          effect: 'external',
+          notRepeatable: true,
+          on: {
+            BookingMade_v1: async (_message, ctx) => {
+              if (ctx.answered() === undefined) {
+                await ctx.callContext();
+                calls.push(calls.length + 1);
+                ctx.callAnswered({ reference: calls.length });
+              }
+              if (outage-- > 0) throw storeUnavailable(new Error('connection refused'));
+            },
+          },
+        });
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([book], { retry: { attempts: 2, baseMs: 1, maxMs: 5 } });
+        await publish(mode.bus, message!);
+        await consumers.drain();
+
+        expect(calls).toEqual([1]);
+        expect(outage).toBe(-1);
         expect(await deadLetterRows()).toEqual([]);
         expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
         expect(await store.query('SELECT handler FROM inbox WHERE message_id = $1', [message!.id])).toEqual([{ handler: 'book' }]);
