@@ -455,7 +455,8 @@ export function createConsumers(options: ConsumersOptions): Consumers {
   };
 
   /**
-   * Attempts until success or the budget is spent (`spent` attempts are already used), then dead-letters.
+   * Attempts until success or the budget is spent (`spent` attempts are already used), then dead-letters;
+   * past the budget only while the answer of a call made here waits for the store (recordingWaitsForStore).
    * Callers have just found the message unprocessed (see `attempt`).
    */
   const processWithRetries = (handler: Handler, stream: string, message: BusMessage, spent: number): Promise<void> =>
