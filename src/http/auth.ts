@@ -204,7 +204,7 @@ export function createAuth(tokens: Tokens) {
             throw unauthorized(sent ? 'The bearer token is invalid or expired' : 'This route needs an Authorization: Bearer token', sent);
           }
           if (requirement !== true && user.role !== requirement) {
-            throw new AppError({ status: 403, code: 'FORBIDDEN', detail: `This route needs the ${requirement} role` });
+            throw forbidden(requirement);
           }
           if (requirement === 'ops' && !(await tokens.opsStanding(user))) throw revokedToken();
           tokens.admit(request);
@@ -222,6 +222,9 @@ export function createAuth(tokens: Tokens) {
 export function unauthorized(detail: string, tokenSent: boolean): AppError {
   return new AppError({ status: 401, code: 'UNAUTHORIZED', detail, headers: { 'www-authenticate': tokenSent ? `${REALM}, error="invalid_token"` : REALM } });
 }
+
+/** 403 `FORBIDDEN`: a valid token without the role the route needs. */
+export const forbidden = (role: Role) => new AppError({ status: 403, code: 'FORBIDDEN', detail: `This route needs the ${role} role` });
 
 /** 401 for a verified token whose account no longer stands as it says (OpsTokenStanding). */
 export const revokedToken = () => unauthorized('The bearer token was issued before its account changed; log in again', true);

@@ -1,11 +1,10 @@
 import { Elysia } from 'elysia';
 import type { JournalEntry, Message, Store, StoredActor } from '../../actors/ports';
 import type { MachineRegistry } from '../../actors/registry';
-import { revokedToken, unauthorized, type AuthPlugin, type Tokens } from '../../http/auth';
+import { forbidden, revokedToken, unauthorized, type AuthPlugin, type Tokens } from '../../http/auth';
 import { BEARER_SCHEME, problemResponses, successResponse } from '../../http/openapiProblems';
 import { pageOf, pageResponse } from '../../http/pagination';
 import { problem } from '../../http/problem';
-import { AppError } from '../../kernel/errors';
 import { exportMachine, versionOf, type ExportedMachine } from './debugger.machines';
 import {
   ACTOR_LIST_SCHEMA, ACTOR_REPORT_SCHEMA, ACTORS_CURSOR, ActorParams, ActorSearchQuery, BookingIdParams, IdParams, LAYOUT_SCHEMA, MACHINE_SCHEMA, toActorBody, toStepBody, toTimelineBody,
@@ -187,7 +186,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
         const authorization = streamAuthorization(query, request);
         const refused = await streamRefusal(authorization);
         if (refused === 'invalid') throw unauthorized('This stream needs a valid ops token, as Authorization: Bearer or ?access_token=', /^Bearer +\S/i.test(authorization));
-        if (refused === 'forbidden') throw new AppError({ status: 403, code: 'FORBIDDEN', detail: 'This route needs the ops role' });
+        if (refused === 'forbidden') throw forbidden('ops');
         if (refused === 'revoked') throw revokedToken();
       },
       detail: {
