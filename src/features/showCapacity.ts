@@ -51,3 +51,36 @@ export async function reclaimLapsedHolds(tx: Tx, showId: string, now: string): P
 export function heldASeat(message: Message): boolean {
   return message.name !== 'TicketBookingCanceled_v1' || message.data.confirmed_at !== null;
 }
+
+/**
+ * Writes the seats a booking (or a hold's sale) takes from a show on its `booking_seats` row, and
+ * resolves to the valid tickets already counted on it: tickets the provider confirmed before the
+ * booking was made (a VIP bundle's booking is made after its 201) are counted on a row with no show
+ * and no seat (`countTicket`), which the booking takes over here. Both sides upsert the one key, so
+ * neither misses the other's count. Selected from the show, so that an unknown show writes nothing.
+ */
+export async function recordBookingSeats(tx: Tx, bookingId: string, showId: string, seats: number): Promise<number> {
+  const [row] = await tx.query<{ tickets: number }>(
+    `INSERT INTO booking_seats (booking_id, show_id, seats) SELECT $1, show_id, $3 FROM shows WHERE show_id = $2
+     ON CONFLICT (booking_id) DO UPDATE SET show_id = excluded.show_id, seats = excluded.seats WHERE booking_seats.show_id IS NULL
+     RETURNING tickets`,
+    [bookingId, showId, seats],
+  );
+  return row === undefined ? 0 : Number(row.tickets);
+}
+
+/**
+ * Valid tickets of a booking past the seats it holds (the provider sold more than was booked) take a
+ * seat each while the show has one left: the provider's sale stands either way, and later bookings no
+ * longer count on those seats.
+ */
+export async function takeSeatsForExtraTickets(tx: Tx, bookingId: string, showId: string, tickets: number): Promise<void> {
+  for (let i = 0; i < tickets; i += 1) {
+    const taken = await tx.execute(
+      'UPDATE shows SET seats_taken = seats_taken + 1 WHERE show_id = $1 AND seats_taken + seats_held + 1 <= number_of_tickets',
+      [showId],
+    );
+    if (taken === 0) return;
+    await tx.execute('UPDATE booking_seats SET seats = seats + 1 WHERE booking_id = $1', [bookingId]);
+  }
+}

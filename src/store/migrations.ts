@@ -40,6 +40,8 @@ import sqliteLeases from '../../migrations/sqlite/0020_leases.sql' with { type: 
 import postgresLeases from '../../migrations/postgres/0020_leases.sql' with { type: 'text' };
 import sqliteDeliveryLookups from '../../migrations/sqlite/0021_delivery_lookups.sql' with { type: 'text' };
 import postgresDeliveryLookups from '../../migrations/postgres/0021_delivery_lookups.sql' with { type: 'text' };
+import sqliteTicketsBeforeBooking from '../../migrations/sqlite/0022_tickets_before_booking.sql' with { type: 'text' };
+import postgresTicketsBeforeBooking from '../../migrations/postgres/0022_tickets_before_booking.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -70,6 +72,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0019_inbox_retention', sql: sqliteInboxRetention },
   { name: '0020_leases', sql: sqliteLeases },
   { name: '0021_delivery_lookups', sql: sqliteDeliveryLookups },
+  { name: '0022_tickets_before_booking', sql: sqliteTicketsBeforeBooking },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -95,6 +98,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0019_inbox_retention', sql: postgresInboxRetention },
   { name: '0020_leases', sql: postgresLeases },
   { name: '0021_delivery_lookups', sql: postgresDeliveryLookups },
+  { name: '0022_tickets_before_booking', sql: postgresTicketsBeforeBooking },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

@@ -1,7 +1,7 @@
 import type { Message, Tx } from '../../actors/ports';
 import type { InlineHandler } from '../../actors/runtime';
 import { conflict } from '../../kernel/errors';
-import { heldASeat, reclaimLapsedHolds, SHOW_HOLD_POLICY } from '../showCapacity';
+import { heldASeat, reclaimLapsedHolds, recordBookingSeats, SHOW_HOLD_POLICY, takeSeatsForExtraTickets } from '../showCapacity';
 
 /** Labels of numbered seats; empty for a general-admission hold, whose size is `quantity`. */
 type HoldFact = {
@@ -126,7 +126,8 @@ async function sell(tx: Tx, fact: HoldFact, soldAt: string): Promise<void> {
   if (fact.seats.length > 0) return;
   await tx.execute('UPDATE shows SET seats_held = seats_held - $1, seats_taken = seats_taken + $1 WHERE show_id = $2', [quantity, fact.event_id]);
   // Like a booking's seats: a refunded or cancelled ticket of the sale gives its seat back, once.
-  await tx.execute('INSERT INTO booking_seats (booking_id, show_id, seats) VALUES ($1, $2, $3)', [fact.hold_id, fact.event_id, quantity]);
+  const ticketsBefore = await recordBookingSeats(tx, fact.hold_id, fact.event_id, quantity);
+  if (ticketsBefore > quantity) await takeSeatsForExtraTickets(tx, fact.hold_id, fact.event_id, ticketsBefore - quantity);
 }
 
 async function giveBack(tx: Tx, fact: HoldFact, status: 'released' | 'expired'): Promise<void> {

@@ -1,7 +1,7 @@
 import type { Message, Tx } from '../../actors/ports';
 import type { InlineHandler } from '../../actors/runtime';
 import { AppError, conflict, notFound } from '../../kernel/errors';
-import { heldASeat, reclaimLapsedHolds } from '../showCapacity';
+import { heldASeat, reclaimLapsedHolds, recordBookingSeats, takeSeatsForExtraTickets } from '../showCapacity';
 
 /**
  * The seat inventory of shows, kept inside the transaction that commits each fact, so capacity is
@@ -54,12 +54,8 @@ async function takeSeats(tx: Tx, message: Message): Promise<void> {
     [seats, showId],
   );
   // The row of the booking is written together with the UPDATE (one round trip): when no seats are
-  // taken the command fails and the transaction, row included, is rolled back. Selected from the show,
-  // so that an unknown show inserts nothing instead of breaking the transaction.
-  const [first] = await Promise.all([
-    take(),
-    tx.execute('INSERT INTO booking_seats (booking_id, show_id, seats) SELECT $1, show_id, $3 FROM shows WHERE show_id = $2', [bookingId, showId, seats]),
-  ]);
+  // taken the command fails and the transaction, row included, is rolled back.
+  const [first, ticketsBefore] = await Promise.all([take(), recordBookingSeats(tx, String(bookingId), String(showId), Number(seats))]);
   let taken = first;
   if (taken === 0 && (await reclaimLapsedHolds(tx, String(showId), message.occurredAt)) > 0) taken = await take();
   if (taken === 0) {
@@ -67,6 +63,7 @@ async function takeSeats(tx: Tx, message: Message): Promise<void> {
     if (!show) throw notFound(`show ${String(showId)}`, 'SHOW_NOT_FOUND');
     throw new AppError({ code: 'SOLD_OUT', status: 400, detail: 'not enough seats available' });
   }
+  if (ticketsBefore > Number(seats)) await takeSeatsForExtraTickets(tx, String(bookingId), String(showId), ticketsBefore - Number(seats));
 }
 
 async function releaseBooking(tx: Tx, bookingId: string): Promise<void> {
@@ -83,22 +80,20 @@ async function releaseBooking(tx: Tx, bookingId: string): Promise<void> {
 }
 
 /**
- * A ticket confirmed for a booking of ours: one more valid ticket. One past the seats the booking holds
- * (the provider sold more than was booked) takes a seat, when the show has one left: the provider's
- * sale stands either way, and later bookings no longer count on that seat.
+ * A ticket confirmed for a booking: one more valid ticket. One past the seats the booking holds takes a
+ * seat (takeSeatsForExtraTickets). For a booking not made yet (or never made here: the provider's own
+ * ids), the ticket is counted on a row with no show, which the booking takes over (recordBookingSeats).
  */
 async function countTicket(tx: Tx, bookingId: string): Promise<void> {
   if (bookingId === '') return;
-  const [counted] = await tx.query<{ show_id: string; seats: number; tickets: number }>(
-    'UPDATE booking_seats SET tickets = tickets + 1 WHERE booking_id = $1 RETURNING show_id, seats, tickets',
+  const [counted] = await tx.query<{ show_id: string | null; seats: number; tickets: number }>(
+    `INSERT INTO booking_seats (booking_id, show_id, seats, tickets) VALUES ($1, NULL, 0, 1)
+     ON CONFLICT (booking_id) DO UPDATE SET tickets = booking_seats.tickets + 1
+     RETURNING show_id, seats, tickets`,
     [bookingId],
   );
-  if (counted === undefined || Number(counted.tickets) <= Number(counted.seats)) return;
-  const taken = await tx.execute(
-    'UPDATE shows SET seats_taken = seats_taken + 1 WHERE show_id = $1 AND seats_taken + seats_held + 1 <= number_of_tickets',
-    [counted.show_id],
-  );
-  if (taken === 1) await tx.execute('UPDATE booking_seats SET seats = seats + 1 WHERE booking_id = $1', [bookingId]);
+  if (counted === undefined || counted.show_id === null || Number(counted.tickets) <= Number(counted.seats)) return;
+  await takeSeatsForExtraTickets(tx, bookingId, counted.show_id, 1);
 }
 
 /**
