@@ -50,6 +50,8 @@ VALUES (:addr, 1, :event, 'new', 'placing', :snap, :mids, false, :at, :cid, :tid
 \endpipeline
 -- The inline handler showInventory on BookingMade_v1 (takeSeats): capacity enforced by the database.
 UPDATE shows SET seats_taken = seats_taken + 1 WHERE show_id = :sid AND seats_taken + 1 <= number_of_tickets;
-INSERT INTO booking_seats (booking_id, show_id, seats) VALUES (:bid, :sid, 1);
+INSERT INTO booking_seats (booking_id, show_id, seats) SELECT :bid, show_id, 1 FROM shows WHERE show_id = :sid
+ON CONFLICT (booking_id) DO UPDATE SET show_id = excluded.show_id, seats = excluded.seats WHERE booking_seats.show_id IS NULL
+RETURNING tickets;
 -- No idempotency record: the benchmark sends no Idempotency-Key.
 COMMIT;
