@@ -574,6 +574,14 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       if (queue) queue.push(entry);
       else byActor.set(entry.message.actor, [entry]);
     }
+    // While the read is worked on (a retry can wait long), its entries are kept from other consumers'
+    // claimIdle, which would otherwise take them as a stopped consumer's and run them a second time.
+    const kept = entries.map((entry) => entry.entryId);
+    const keeping = setInterval(() => {
+      bus.keepClaimed(loop.stream, loop.handler.group, loop.consumer, kept).catch(() => {
+        // The bus is down: the next read fails and says so; the entries may be claimed meanwhile.
+      });
+    }, claimIdleMs / 3);
     const results = await Promise.allSettled(
       [...byActor.values()].map(async (queue) => {
         for (const entry of queue) {
@@ -582,6 +590,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
         }
       }),
     );
+    clearInterval(keeping);
     if (processed.length > 0) await bus.ack(loop.stream, loop.handler.group, processed);
     const failed = results.find((result) => result.status === 'rejected');
     if (failed) throw failed.reason;

@@ -71,6 +71,12 @@ export interface Bus {
   readNew(stream: string, group: string, consumer: string, count: number, blockMs: number): Promise<BusEntry[]>;
   /** Takes over pending entries idle for at least `minIdleMs` (a dead consumer's), oldest first. */
   claimIdle(stream: string, group: string, consumer: string, minIdleMs: number, count: number): Promise<BusEntry[]>;
+  /**
+   * Makes these pending entries of `consumer` idle no more (their delivery count unchanged), so that
+   * no other consumer's `claimIdle` takes them while this one still works on them. Entries acked, or
+   * taken over by another consumer meanwhile, are left as they are.
+   */
+  keepClaimed(stream: string, group: string, consumer: string, entryIds: string[]): Promise<void>;
   ack(stream: string, group: string, entryIds: string[]): Promise<void>;
   /** Entries not yet delivered to the group plus entries delivered but not acked. */
   lag(stream: string, group: string): Promise<{ undelivered: number; pending: number }>;

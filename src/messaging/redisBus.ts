@@ -121,6 +121,21 @@ return claimed
 `;
 
 /**
+ * XCLAIM with no minimum idle time and JUSTID (which resets the idle time and leaves the delivery count
+ * alone) of each entry that ARGV[2] still holds: checked first, since XCLAIM would take it from anyone.
+ * KEYS[1] stream key; ARGV group, consumer, entry ids.
+ */
+const KEEP_CLAIMED_SCRIPT = `
+for i = 3, #ARGV do
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if pending[1] ~= nil and pending[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  end
+end
+return 0
+`;
+
+/**
  * Trims a stream to what some group still needs, in one atomic step: for each group the oldest pending
  * entry, or when none is pending the entry after its last delivered one; XTRIM MINID removes every
  * entry below the lowest of these. A stream without groups is trimmed below ARGV[1] (an entry id:
@@ -360,6 +375,12 @@ class RedisBus implements Bus {
       const [id, fields, deliveries] = asArray(claimed, 'claimIdle');
       return this.toEntry(stream, id, fields, Number(deliveries));
     });
+  }
+
+  async keepClaimed(stream: string, group: string, consumer: string, entryIds: string[]): Promise<void> {
+    const redis = await this.connection();
+    if (entryIds.length === 0) return;
+    await redis.eval(KEEP_CLAIMED_SCRIPT, 1, this.key(stream), group, consumer, ...entryIds);
   }
 
   async ack(stream: string, group: string, entryIds: string[]): Promise<void> {

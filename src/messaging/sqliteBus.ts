@@ -143,6 +143,15 @@ class SqliteBus implements Bus {
     return this.toEntries(stream, this.claim(stream, group, consumer, minIdleMs, count, Date.now()));
   }
 
+  async keepClaimed(stream: string, group: string, consumer: string, entryIds: string[]): Promise<void> {
+    this.assertOpen();
+    const keep = this.db.query('UPDATE bus_pending SET last_delivered_at = ? WHERE stream = ? AND group_name = ? AND seq = ? AND consumer = ?');
+    const now = Date.now();
+    this.immediate(() => {
+      for (const id of entryIds) keep.run(now, stream, group, toSeq(id), consumer);
+    });
+  }
+
   async ack(stream: string, group: string, entryIds: string[]): Promise<void> {
     this.assertOpen();
     this.remove(stream, group, entryIds.map(toSeq));

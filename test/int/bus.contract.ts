@@ -251,6 +251,27 @@ export function busContract(name: string, make: () => Promise<BusHarness>) {
         expect(await bus.readNew(STREAM, GROUP, 'c1', 10, 0)).toEqual([]);
       });
 
+      it('is not claimed while its consumer keeps it claimed, and another consumer\'s entry is not kept', async () => {
+        const minIdleMs = 150;
+        await bus.ensureGroup(STREAM, GROUP);
+        await bus.publish(STREAM, messages(1, 2));
+        const [first, second] = await bus.readNew(STREAM, GROUP, 'c1', 10, 0);
+        await Bun.sleep(100);
+        await bus.keepClaimed(STREAM, GROUP, 'c1', [first!.entryId]);
+        await Bun.sleep(80);
+
+        // Both read 180 ms ago, the first kept 80 ms ago: only the second is idle for minIdle.
+        const claimed = await bus.claimIdle(STREAM, GROUP, 'c2', minIdleMs, 10);
+        expect(claimed.map((entry) => [entry.entryId, entry.deliveries])).toEqual([[second!.entryId, 2]]);
+        // c1 no longer holds the second: keeping it leaves it idle since c2's claim.
+        await Bun.sleep(100);
+        await bus.keepClaimed(STREAM, GROUP, 'c1', [second!.entryId]);
+        await bus.keepClaimed(STREAM, GROUP, 'c1', []);
+        await Bun.sleep(60);
+        const both = await bus.claimIdle(STREAM, GROUP, 'c3', minIdleMs, 10);
+        expect(both.map((entry) => [entry.entryId, entry.deliveries])).toEqual([[first!.entryId, 2], [second!.entryId, 3]]);
+      });
+
       it('is claimed oldest first, at most count at a time', async () => {
         await bus.ensureGroup(STREAM, GROUP);
         await bus.publish(STREAM, messages(1, 2, 3));

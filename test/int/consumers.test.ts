@@ -591,6 +591,30 @@ for (const { name, make } of modes) {
         endCall();
       });
 
+      it('keeps a message it works on longer than the claim idle time from another instance, which would run it again', async () => {
+        const runs: string[] = [];
+        const slow = (instance: string) =>
+          defineHandler({
+            name: 'slow',
+            effect: 'external',
+            on: {
+              BookingMade_v1: async () => {
+                runs.push(instance);
+                await Bun.sleep(600);
+              },
+            },
+          });
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        start([slow('first')], { consumerName: 'first', claimIdleMs: 100 });
+        await publish(mode.bus, message!);
+        await until(() => runs.length === 1);
+        const other = start([slow('other')], { consumerName: 'other', claimIdleMs: 100, bus: mode.openBus() });
+
+        await until(async () => (await store.query('SELECT handler FROM inbox WHERE message_id = $1', [message!.id])).length === 1);
+        await other.drain();
+        expect(runs).toEqual(['first']);
+      });
+
       it('starts a notRepeatable call only when the handler asks for its call context: an instance that stopped before that leaves nothing to dead-letter', async () => {
         const calls: string[] = [];
         const reading: string[] = [];
