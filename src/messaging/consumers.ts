@@ -493,16 +493,22 @@ export function createConsumers(options: ConsumersOptions): Consumers {
           }
         }
       }
-      await recordDeadLetter(store, {
-        id: ids.uuid(),
-        handler: handler.name,
-        stream,
-        messageId: message.id,
-        message,
-        error: errorText(failure),
-        attempts,
-        failedAt: isoNow(clock),
-      });
+      try {
+        await recordDeadLetter(store, {
+          id: ids.uuid(),
+          handler: handler.name,
+          stream,
+          messageId: message.id,
+          message,
+          error: errorText(failure),
+          attempts,
+          failedAt: isoNow(clock),
+        });
+      } catch (unrecorded) {
+        // Its entry is not acked: it is delivered again (its attempts counted) once the store is back.
+        log.error('message not dead-lettered: the store cannot take it; it stays pending and is delivered again', { attempts, error: errorText(failure), dead_letter_error: errorText(unrecorded) });
+        throw unrecorded;
+      }
       metrics.deadLetters.inc({ handler: handler.name });
       if (span !== undefined) recordError(span, failure);
       log.error('message dead-lettered', { attempts, err: failure });

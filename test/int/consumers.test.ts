@@ -591,6 +591,30 @@ for (const { name, make } of modes) {
         endCall();
       });
 
+      it('says so when the store cannot take the dead letter either, and delivers the message again', async () => {
+        const lines: Array<Record<string, unknown>> = [];
+        const logger: Logger = createLogger({ level: 'info', write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+        let refused = 0;
+        const down = Object.assign(Object.create(store) as Store, {
+          execute: (sql: string, params?: unknown[]) => {
+            if (sql.includes('INSERT INTO dead_letters') && refused++ === 0) return Promise.reject(new Error('the store is down'));
+            return store.execute(sql, params);
+          },
+        });
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([recorder('print', ['BookingMade_v1'], [], () => {
+          throw new Error('printer on fire');
+        })], { store: down, logger, claimIdleMs: 100, retry: { attempts: 2, baseMs: 1, maxMs: 5 } });
+        await publish(mode.bus, message!);
+        await until(async () => (await deadLetterRows()).length === 1);
+        await consumers.drain();
+
+        expect(lines.find((l) => l.msg === 'message not dead-lettered: the store cannot take it; it stays pending and is delivered again')).toMatchObject({
+          level: 'error', handler: 'print', message_id: message!.id, attempts: 2, error: 'printer on fire', dead_letter_error: 'the store is down',
+        });
+        expect(await deadLetterRows()).toMatchObject([{ handler: 'print', message_id: message!.id, status: 'dead' }]);
+      });
+
       it('keeps a message it works on longer than the claim idle time from another instance, which would run it again', async () => {
         const runs: string[] = [];
         const slow = (instance: string) =>
