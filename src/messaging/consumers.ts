@@ -449,10 +449,10 @@ export function createConsumers(options: ConsumersOptions): Consumers {
    * store could not take either) or another instance taking the message over would find only the call's
    * row, and report as "may have taken effect" a call that was made once and answered.
    */
-  const recordingWaitsForStore = (handler: Handler, message: BusMessage, error: unknown): boolean => {
-    const key = callKey(handler, message);
-    return (answers.has(key) || ranThrough.has(key)) && error instanceof AppError && error.code === 'STORE_UNAVAILABLE';
-  };
+  const recordingWaitsForStore = (handler: Handler, message: BusMessage, error: unknown): boolean =>
+    holdsAnswer(callKey(handler, message)) && error instanceof AppError && error.code === 'STORE_UNAVAILABLE';
+  /** This instance made the call of a `notRepeatable` handler for this key and has its answer (or ran it through). */
+  const holdsAnswer = (key: string) => answers.has(key) || ranThrough.has(key);
 
   /**
    * Attempts until success or the budget is spent (`spent` attempts are already used), then dead-letters;
@@ -464,8 +464,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       let attempts = spent;
       let failure: unknown = new Error(`delivered ${spent} times without completing: the retry budget is spent`);
       // An answer this instance holds is recorded whatever the deliveries so far.
-      const key = callKey(handler, message);
-      let waitsForStore = answers.has(key) || ranThrough.has(key);
+      let waitsForStore = holdsAnswer(callKey(handler, message));
       while (attempts < retry.attempts || waitsForStore) {
         attempts += 1;
         try {

@@ -146,6 +146,15 @@ async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5_
   }
 }
 
+/** A promise that stays pending until `open` is called (a call or a read that hangs, then ends). */
+function latch(): { wait: Promise<void>; open: () => void } {
+  let open = () => {};
+  const wait = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { wait, open };
+}
+
 const idsOf = (messages: Array<{ id: string }>) => messages.map((m) => m.id).sort();
 
 /** A bus whose every read hands each new entry out twice, as a duplicate delivery would. */
@@ -220,6 +229,11 @@ for (const { name, make } of modes) {
 
     async function deadLetterRows(): Promise<Array<Record<string, unknown>>> {
       return store.query('SELECT handler, stream, message_id, error, attempts, status, redriven_at FROM dead_letters ORDER BY failed_at, id');
+    }
+
+    /** The handlers whose inbox holds the message. */
+    function inboxOf(messageId: string): Promise<Array<{ handler: string }>> {
+      return store.query('SELECT handler FROM inbox WHERE message_id = $1', [messageId]);
     }
 
     describe('when messages are published', () => {
@@ -506,7 +520,7 @@ for (const { name, make } of modes) {
         ]);
         expect(await deadLetterRows()).toEqual([]);
         expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
-        expect(await store.query('SELECT handler FROM inbox WHERE message_id = $1', [message!.id])).toEqual([{ handler: 'book' }]);
+        expect(await inboxOf(message!.id)).toEqual([{ handler: 'book' }]);
       });
 
       it('keeps recording the answer of a notRepeatable call past the retry budget while the store is down, instead of dead-lettering a call made once', async () => {
@@ -536,16 +550,13 @@ for (const { name, make } of modes) {
         expect(outage).toBe(-1);
         expect(await deadLetterRows()).toEqual([]);
         expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
-        expect(await store.query('SELECT handler FROM inbox WHERE message_id = $1', [message!.id])).toEqual([{ handler: 'book' }]);
+        expect(await inboxOf(message!.id)).toEqual([{ handler: 'book' }]);
       });
 
       it('does not make again a notRepeatable call during which its instance stopped; a redrive makes it once', async () => {
         const calls: string[] = [];
         const startedRows: unknown[] = [];
-        let endCall = () => {};
-        const neverEnds = new Promise<void>((resolve) => {
-          endCall = resolve;
-        });
+        const { wait: neverEnds, open: endCall } = latch();
         const book = (instance: string) =>
           defineHandler({
             name: 'book',
@@ -587,7 +598,7 @@ for (const { name, make } of modes) {
         // Each call's row was committed before the call, and the recorded call's row is gone.
         expect(startedRows).toEqual([{ handler: 'book', message_id: message!.id }, { handler: 'book', message_id: message!.id }]);
         expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
-        expect(await store.query('SELECT handler FROM inbox WHERE message_id = $1', [message!.id])).toEqual([{ handler: 'book' }]);
+        expect(await inboxOf(message!.id)).toEqual([{ handler: 'book' }]);
         endCall();
       });
 
@@ -634,7 +645,7 @@ for (const { name, make } of modes) {
         await until(() => runs.length === 1);
         const other = start([slow('other')], { consumerName: 'other', claimIdleMs: 100, bus: mode.openBus() });
 
-        await until(async () => (await store.query('SELECT handler FROM inbox WHERE message_id = $1', [message!.id])).length === 1);
+        await until(async () => (await inboxOf(message!.id)).length === 1);
         await other.drain();
         expect(runs).toEqual(['first']);
       });
@@ -642,10 +653,7 @@ for (const { name, make } of modes) {
       it('starts a notRepeatable call only when the handler asks for its call context: an instance that stopped before that leaves nothing to dead-letter', async () => {
         const calls: string[] = [];
         const reading: string[] = [];
-        let endRead = () => {};
-        const readNeverEnds = new Promise<void>((resolve) => {
-          endRead = resolve;
-        });
+        const { wait: readNeverEnds, open: endRead } = latch();
         const book = (instance: string) =>
           defineHandler({
             name: 'book',
@@ -669,7 +677,7 @@ for (const { name, make } of modes) {
         expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
 
         start([book('survivor')], { consumerName: 'survivor', claimIdleMs: 100, bus: mode.openBus() });
-        await until(async () => (await store.query('SELECT handler FROM inbox WHERE message_id = $1', [message!.id])).length === 1);
+        await until(async () => (await inboxOf(message!.id)).length === 1);
 
         expect(calls).toEqual(['survivor']);
         expect(await deadLetterRows()).toEqual([]);
@@ -831,10 +839,7 @@ for (const { name, make } of modes) {
     describe('when one delivery is slow', () => {
       it('goes on with the other actors meanwhile, and keeps each actor in order', async () => {
         const done: string[] = [];
-        let otherActorDone: () => void = () => {};
-        const otherActor = new Promise<void>((resolve) => {
-          otherActorDone = resolve;
-        });
+        const { wait: otherActor, open: otherActorDone } = latch();
         const notify = defineHandler({
           name: 'notify',
           effect: 'external',
@@ -1039,10 +1044,7 @@ for (const { name, make } of modes) {
     describe('when stopped', () => {
       it('finishes the message in hand and then stops reading', async () => {
         const seen: Seen[] = [];
-        let release!: () => void;
-        const gate = new Promise<void>((resolve) => {
-          release = resolve;
-        });
+        const { wait: gate, open: release } = latch();
         const messages = await commit(store, 'booking/a', 'BookingMade_v1');
         const consumers = start([recorder('audit', ['BookingMade_v1'], seen, () => gate)]);
         await publish(mode.bus, ...messages);
