@@ -286,6 +286,9 @@ function withContextHeaders(response: Response, state: RequestState): Response {
     if (state.requestId !== undefined) headers.set(REQUEST_ID_HEADER, state.requestId);
     // A body is what its Content-Type says: a browser must not run a JSON answer as a script or page.
     headers.set('X-Content-Type-Options', 'nosniff');
+    // Bun's Response.json (which Elysia uses for objects) adds `;charset=utf-8`, other answers do not:
+    // JSON has one type, and RFC 8259 defines no charset parameter for it.
+    if (headers.get('content-type')?.toLowerCase() === 'application/json;charset=utf-8') headers.set('content-type', 'application/json');
   };
   try {
     set(response.headers);

@@ -1,3 +1,4 @@
+import { expect } from 'bun:test';
 import { loadConfig } from '../../src/config';
 import { startService, type RunningService, type ServiceOverrides } from '../../src/main';
 import { createSimulators, type Simulators } from '../../src/adapters';
@@ -102,7 +103,10 @@ export async function call(url: string, method: string, path: string, body?: unk
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.text();
-  const isJson = /[/+]json\b/.test(response.headers.get('content-type') ?? '');
+  const contentType = response.headers.get('content-type') ?? '';
+  const isJson = /[/+]json\b/.test(contentType);
+  // Every JSON answer names its type one way, whichever code built it (no `;charset=utf-8` on some).
+  if (isJson) expect(contentType).toMatch(/^application\/(problem\+)?json$/);
   return { status: response.status, headers: response.headers, text, json: text && isJson ? (JSON.parse(text) as any) : undefined };
 }
 
