@@ -73,6 +73,8 @@ const HEADERS_OF_CODE: Readonly<Record<string, readonly string[]>> = {
   UNAUTHORIZED: ['WWW-Authenticate'],
   INVALID_CREDENTIALS: ['WWW-Authenticate'],
   INVALID_SIGNATURE: ['WWW-Authenticate'],
+  // A compressed body's 415 says which encoding is taken (`identity`).
+  UNSUPPORTED_MEDIA_TYPE: ['Accept-Encoding'],
 };
 
 /** Codes whose detail is always the same text (API.md quotes both). */

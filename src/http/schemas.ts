@@ -39,7 +39,9 @@ export const DeliverableEmail = z.email()
 
 /**
  * A start time: RFC 3339 with an offset, read and kept in UTC with `Z`. RFC 3339 lets `T` and `Z` be
- * written in lower case; the document shows the upper-case form, which is what is sent back.
+ * written in lower case, and so does this; the document says `format: date-time` (RFC 3339) instead of
+ * the upper-case-only pattern zod would write, so that a client checking its requests against it sends
+ * what the server takes.
  */
 export const StartTime = z.preprocess(
   (value) => (typeof value === 'string' ? value.toUpperCase() : value),
@@ -48,7 +50,7 @@ export const StartTime = z.preprocess(
     // does not exist (hour 25, month 13) is refused by the format alone and needs no word about the year.
     .refine((value) => !(new Date(value).getUTCFullYear() > 9999), 'must be before the year 10000 in UTC')
     .transform((value) => new Date(value).toISOString()),
-);
+).meta({ format: 'date-time', pattern: undefined });
 
 /**
  * A UUID as text: 8-4-4-4-12 hex digits of any version and variant, as PostgreSQL and the system we

@@ -10,7 +10,7 @@ interface Parameter {
   name: string;
   in: string;
   required?: boolean;
-  schema?: { pattern?: string };
+  schema?: { pattern?: string; type?: string };
 }
 interface Operation {
   requestBody?: { content?: Record<string, unknown> };
@@ -80,6 +80,8 @@ describe('the OpenAPI document', () => {
     expect(own(hold?.responses?.['429'])).toEqual(['RateLimit', 'RateLimit-Policy', 'Retry-After']);
     expect(own(hold?.responses?.['409'])).toEqual(['RateLimit', 'RateLimit-Policy', 'Retry-After']);
     expect(own(doc.paths['/api/book-tickets']?.post?.responses?.['503'])).toEqual(['Retry-After']);
+    // A compressed body's 415 names the encoding taken.
+    expect(own(doc.paths['/api/shows']?.post?.responses?.['415'])).toEqual(['Accept-Encoding']);
   });
 
   it('describes the JSON answers of the routes without a response schema', () => {
@@ -129,6 +131,10 @@ describe('the OpenAPI document', () => {
     expect(own(doc.paths['/api/tickets-status']?.post)).toEqual([{ name: 'Idempotency-Key', required: false }, { name: 'X-Idempotency-Key', required: false }]);
     expect(own(doc.paths['/api/holds/{id}/confirm']?.post)).toEqual([{ name: 'Idempotency-Key', required: false }, { name: 'X-Idempotency-Key', required: false }]);
     expect(own(doc.paths['/api/auth/login']?.post)).toEqual([]);
+    // An integer query parameter is described as one, with no text pattern (which says nothing of an integer).
+    const integers = operations().flatMap(({ op }) => (op.parameters ?? []).filter((p) => p.in === 'query' && p.schema?.type === 'integer'));
+    expect(integers.map((p) => p.name)).toEqual(expect.arrayContaining(['limit', 'page', 'size']));
+    expect(integers.filter((p) => p.schema?.pattern !== undefined)).toEqual([]);
   });
 
   it('documents the Link header of every paged list and the Location of a created event', () => {
@@ -231,5 +237,7 @@ describe('the OpenAPI document', () => {
     const webhookTicket = (schemaOf('/api/tickets-status').tickets as { items: { properties: Record<string, { pattern?: string }> } }).items.properties;
     const email = new RegExp(webhookTicket.customer_email?.pattern ?? '');
     expect([email.test('weird'), email.test(''), email.test('"john doe"@example.com')]).toEqual([false, false, true]);
+    // A start time is RFC 3339, `t` and `z` in lower case too (the server takes them): no upper-case-only pattern.
+    for (const path of ['/api/shows', '/api/events']) expect([path, schemaOf(path).start_time]).toEqual([path, { type: 'string', format: 'date-time' }]);
   });
 });
