@@ -1,6 +1,7 @@
 import { SQL } from 'bun';
 import { z } from 'zod';
 import { decimalWholeNumber } from './kernel/numbers';
+import './kernel/validation';
 import { OPS_PASSWORD_MIN_LENGTH, passwordProblems } from './kernel/passwords';
 
 /** How long a VIP bundle may take before it compensates, unless `VIP_BUNDLE_DEADLINE_SECONDS` says otherwise. */

@@ -174,7 +174,9 @@ function zodFieldErrors(issues: ReadonlyArray<IssueLike>, root: string): FieldEr
   for (const issue of issues) {
     const field = fieldPath(issue.path) || root;
     const message = issue.message ?? issue.summary ?? 'is not valid';
-    (errors[field] ??= []).push(message);
+    // Two checks may say the same (a whole number past 2^53 is past both the safe range and the bound).
+    const messages = (errors[field] ??= []);
+    if (!messages.includes(message)) messages.push(message);
   }
   return errors;
 }

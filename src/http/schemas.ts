@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import '../kernel/validation';
 import { UUID_PATTERN } from '../kernel/ids';
 import { decimalWholeNumber } from '../kernel/numbers';
 import { canonicalAmount, CURRENCY_PATTERN, MONEY_AMOUNT_PATTERN, isIsoCurrency, minorDigitsOf, NO_CURRENCY } from '../kernel/money';
@@ -70,6 +71,19 @@ export const UuidInput = Uuid.transform((id) => id.toLowerCase());
  * pattern, since `minLength` counts the blanks that trimming removes).
  */
 export const NonBlankText = (max: number) => z.string().trim().min(1).max(max).meta({ pattern: '\\S' });
+
+/**
+ * A whole number in a JSON body (a count of tickets, of seconds), `min` to `max`, each problem said in
+ * the field's terms: zod would also call 2^53 + 1 too big for an "int" (its safe range, 9007199254740991)
+ * and 1e309 (Infinity to JSON.parse) not a number.
+ */
+export const WholeNumber = (min: number, max: number) => {
+  const outOfRange = (input: unknown) => (typeof input === 'number' && input < min ? `at least ${min}` : `at most ${max}`);
+  return z.number({ error: (issue) => (typeof issue.input === 'number' ? outOfRange(issue.input) : issue.input === undefined ? 'required' : 'a whole number') })
+    .int({ error: (issue) => (issue.code === 'invalid_type' ? 'a whole number' : outOfRange(issue.input)) })
+    .min(min, `at least ${min}`)
+    .max(max, `at most ${max}`);
+};
 
 /** A whole number in a query string (`limit`, `page`, `size`), in decimal digits only. */
 export const QueryWholeNumber = (min: number, max: number) => decimalWholeNumber(min, max);

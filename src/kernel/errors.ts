@@ -51,10 +51,11 @@ function defaultTitle(status: number): string {
 export const validationFailed = (errors: FieldErrors, detail = 'The request is not valid') =>
   new AppError({ code: 'VALIDATION_FAILED', status: 400, detail, errors });
 
-export const notFound = (what: string, code = 'NOT_FOUND') =>
-  new AppError({ code, status: 404, detail: `${what} not found` });
+/** 404; `errors` names the body field that named the missing thing, when one did. */
+export const notFound = (what: string, code = 'NOT_FOUND', errors?: FieldErrors) =>
+  new AppError({ code, status: 404, detail: `${what} not found`, ...(errors ? { errors } : {}) });
 
-export const conflict = (code: string, detail: string) => new AppError({ code, status: 409, detail });
+export const conflict = (code: string, detail: string, errors?: FieldErrors) => new AppError({ code, status: 409, detail, ...(errors ? { errors } : {}) });
 
 /** 409 CONCURRENT_UPDATE: the request kept losing a race with others; repeating it soon may pass. */
 export const concurrentUpdate = (detail: string) =>

@@ -77,6 +77,8 @@ for (const mode of MODES) {
         expect(refused.status).toBe(422);
         expect(refused.json).toMatchObject({ code: 'SEAT_NOT_FOUND', detail: `event ${eventId} has no seats ZZ9, a5`, errors: { seats: ['unknown seat: ZZ9', 'unknown seat: a5'] } });
         expect((await seatsOf(eventId)).status).toMatchObject({ A1: 'available' });
+        const unknown = await hold(crypto.randomUUID(), ['A1']);
+        expect([unknown.status, unknown.json.code, unknown.json.errors]).toEqual([404, 'EVENT_NOT_FOUND', { event_id: ['unknown event'] }]);
       });
 
       it('answers 201 with its expiry, and the seats read held', async () => {

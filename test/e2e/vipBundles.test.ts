@@ -526,7 +526,7 @@ for (const mode of MODES) {
         const noShow = await call(t.url, 'POST', '/api/book-vip-bundle', {
           customer_email: 'vip@example.com', number_of_tickets: 1, show_id: crypto.randomUUID(), passengers: ['Ann'], inbound_flight_id: 'FL1', returned_flight_id: 'FL2',
         });
-        expect([noShow.status, noShow.json.code]).toEqual([404, 'SHOW_NOT_FOUND']);
+        expect([noShow.status, noShow.json.code, noShow.json.errors]).toEqual([404, 'SHOW_NOT_FOUND', { show_id: ['unknown show'] }]);
         expect(await bundles()).toBe(bundlesBefore);
         const unknown = await call(t.url, 'GET', `/api/vip-bundles/${crypto.randomUUID()}`);
         expect(unknown.status).toBe(404);

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { DeliverableEmail, UuidInput } from '../../http/schemas';
+import { DeliverableEmail, UuidInput, WholeNumber } from '../../http/schemas';
 
 export const BookTicketsBody = z.object({
   show_id: UuidInput,
-  number_of_tickets: z.number().int().min(1).max(10_000),
+  number_of_tickets: WholeNumber(1, 10_000),
   customer_email: DeliverableEmail,
 });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MoneySchema, NonBlankText, PriceInput, SeatLabel, StartTime, UuidInput } from '../../http/schemas';
+import { MoneySchema, NonBlankText, PriceInput, SeatLabel, StartTime, UuidInput, WholeNumber } from '../../http/schemas';
 import { MAX_MINOR, toMinor } from '../../kernel/money';
 
 const Name = NonBlankText(300);
@@ -12,9 +12,9 @@ export const CreatedPerformer = z.object({ performer_id: z.uuid() });
 
 /** Defaults of API.md: 15 minutes, two renewals, ten seats a user. */
 export const HoldPolicy = z.object({
-  ttl_seconds: z.number().int().min(1).max(86_400).default(900),
-  max_renewals: z.number().int().min(0).max(100).default(2),
-  max_seats_per_user: z.number().int().min(1).max(10_000).default(10),
+  ttl_seconds: WholeNumber(1, 86_400).default(900),
+  max_renewals: WholeNumber(0, 100).default(2),
+  max_seats_per_user: WholeNumber(1, 10_000).default(10),
 });
 
 export const CreateEventBody = z.object({

@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import type { HoldContext, HoldSeat } from '../../../machines/hold/hold.machine';
-import { MoneySchema, NonBlankText, SeatLabel, UuidInput } from '../../http/schemas';
+import { MoneySchema, NonBlankText, SeatLabel, UuidInput, WholeNumber } from '../../http/schemas';
 import { sumMoney } from '../../kernel/money';
 
 export const PlaceHoldBody = z
   .object({
     event_id: UuidInput,
     seats: z.array(SeatLabel).min(1).max(100).refine((s) => new Set(s).size === s.length, 'seats must be distinct').optional(),
-    quantity: z.number().int().min(1).max(100).optional(),
+    quantity: WholeNumber(1, 100).optional(),
   })
   .refine((b) => (b.seats === undefined) !== (b.quantity === undefined), 'give either seats or quantity')
   .meta({ oneOf: [{ required: ['seats'] }, { required: ['quantity'] }] });

@@ -65,7 +65,7 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
       async ({ body, user, idempotency, correlationId, requestId, traceparent, traceId }) => {
         const now = clock.now().toISOString();
         const policy = await holdPolicyOf(store, body.event_id);
-        if (!policy) return problem(404, 'EVENT_NOT_FOUND', `event ${body.event_id} does not exist`);
+        if (!policy) return problem(404, 'EVENT_NOT_FOUND', `event ${body.event_id} does not exist`, { errors: { event_id: ['unknown event'] } });
         if (policy.generalAdmission && body.seats) {
           return problem(422, 'SEATS_NOT_NUMBERED', `event ${body.event_id} is general admission: hold a quantity, not seats`, { errors: { seats: ['general admission: give quantity instead'] } });
         }

@@ -42,7 +42,7 @@ async function addShow(tx: Tx, message: Message): Promise<void> {
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dead_nation_id) DO NOTHING`,
     [d.show_id, d.dead_nation_id, d.number_of_tickets, d.start_time, d.title, d.venue, d.created_at],
   );
-  if (added === 0) throw conflict('SHOW_ALREADY_EXISTS', `a show with dead_nation_id ${String(d.dead_nation_id)} already exists`);
+  if (added === 0) throw conflict('SHOW_ALREADY_EXISTS', `a show with dead_nation_id ${String(d.dead_nation_id)} already exists`, { dead_nation_id: ['taken by another show'] });
 }
 
 async function takeSeats(tx: Tx, message: Message): Promise<void> {
@@ -60,7 +60,7 @@ async function takeSeats(tx: Tx, message: Message): Promise<void> {
   if (taken === 0 && (await reclaimLapsedHolds(tx, String(showId), message.occurredAt)) > 0) taken = await take();
   if (taken === 0) {
     const [show] = await tx.query('SELECT 1 AS found FROM shows WHERE show_id = $1', [showId]);
-    if (!show) throw notFound(`show ${String(showId)}`, 'SHOW_NOT_FOUND');
+    if (!show) throw notFound(`show ${String(showId)}`, 'SHOW_NOT_FOUND', { show_id: ['unknown show'] });
     throw new AppError({ code: 'SOLD_OUT', status: 400, detail: 'not enough seats available' });
   }
   if (ticketsBefore > Number(seats)) await takeSeatsForExtraTickets(tx, String(bookingId), String(showId), ticketsBefore - Number(seats));

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { NonBlankText, StartTime } from '../../http/schemas';
+import { NonBlankText, StartTime, WholeNumber } from '../../http/schemas';
 
 export const CreateShowBody = z.object({
   dead_nation_id: NonBlankText(200),
-  number_of_tickets: z.number().int().min(1).max(1_000_000),
+  number_of_tickets: WholeNumber(1, 1_000_000),
   start_time: StartTime,
   title: NonBlankText(300),
   venue: NonBlankText(300),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DeliverableEmail, NonBlankText, UuidInput } from '../../http/schemas';
+import { DeliverableEmail, NonBlankText, UuidInput, WholeNumber } from '../../http/schemas';
 import { COMPENSATING, vipBundleMachine, type VipBundleContext } from '../../../machines/vipBundle/vipBundle.machine';
 
 const Name = NonBlankText(200);
@@ -7,7 +7,7 @@ const Name = NonBlankText(200);
 /** `POST /api/book-vip-bundle`. */
 export const BookVipBundleBody = z.object({
   customer_email: DeliverableEmail,
-  number_of_tickets: z.number().int().min(1).max(10_000),
+  number_of_tickets: WholeNumber(1, 10_000),
   show_id: UuidInput,
   passengers: z.array(Name).min(1).max(100),
   inbound_flight_id: Name,

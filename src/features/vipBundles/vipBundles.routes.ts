@@ -32,7 +32,7 @@ export function vipBundlesRoutes({ runtime, store, clock, ids, tracing, idempote
         // are still found out by the saga.
         const now = clock.now().toISOString();
         const left = await seatsLeft(store, body.show_id, now);
-        if (left === null) return problem(404, 'SHOW_NOT_FOUND', `show ${body.show_id} not found`);
+        if (left === null) return problem(404, 'SHOW_NOT_FOUND', `show ${body.show_id} not found`, { errors: { show_id: ['unknown show'] } });
         if (left < body.number_of_tickets) return problem(400, 'SOLD_OUT', 'not enough seats available');
         const vipBundleId = ids.uuid();
         const bookingId = ids.uuid();
