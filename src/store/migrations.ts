@@ -42,6 +42,8 @@ import sqliteDeliveryLookups from '../../migrations/sqlite/0021_delivery_lookups
 import postgresDeliveryLookups from '../../migrations/postgres/0021_delivery_lookups.sql' with { type: 'text' };
 import sqliteTicketsBeforeBooking from '../../migrations/sqlite/0022_tickets_before_booking.sql' with { type: 'text' };
 import postgresTicketsBeforeBooking from '../../migrations/postgres/0022_tickets_before_booking.sql' with { type: 'text' };
+import sqliteListOrders from '../../migrations/sqlite/0023_list_orders.sql' with { type: 'text' };
+import postgresListOrders from '../../migrations/postgres/0023_list_orders.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -73,6 +75,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0020_leases', sql: sqliteLeases },
   { name: '0021_delivery_lookups', sql: sqliteDeliveryLookups },
   { name: '0022_tickets_before_booking', sql: sqliteTicketsBeforeBooking },
+  { name: '0023_list_orders', sql: sqliteListOrders },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -99,6 +102,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0020_leases', sql: postgresLeases },
   { name: '0021_delivery_lookups', sql: postgresDeliveryLookups },
   { name: '0022_tickets_before_booking', sql: postgresTicketsBeforeBooking },
+  { name: '0023_list_orders', sql: postgresListOrders },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

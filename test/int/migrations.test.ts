@@ -23,6 +23,23 @@ for (const { name, make } of storeHarnesses) {
       await harness.cleanup();
     });
 
+    describe('when a list is read newest first (0023_list_orders)', () => {
+      it('reads the dead letters, and in SQLite the actors, from an index in that order instead of sorting the table', async () => {
+        const deadLetters = 'SELECT id FROM dead_letters ORDER BY failed_at DESC, id DESC LIMIT 50';
+        // The debugger's actor list (debugger.queries.ts), one round of its text search in SQLite.
+        const actors = "SELECT address, snapshot FROM actors WHERE (updated_at, address) < ('2030-01-01', 'x') ORDER BY updated_at DESC, address DESC LIMIT 256";
+        if (name === 'postgres') {
+          const indexes = await harness.store.query<{ indexdef: string }>("SELECT indexdef FROM pg_indexes WHERE tablename = 'dead_letters'");
+          expect(indexes.map((i) => i.indexdef)).toContainEqual(expect.stringContaining('(failed_at, id)'));
+          return;
+        }
+        for (const sql of [deadLetters, actors]) {
+          const plan = (await harness.store.query<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)).map((step) => step.detail);
+          expect([sql, plan.some((detail) => /TEMP B-TREE/.test(detail))]).toEqual([sql, false]);
+        }
+      });
+    });
+
     describe('when 0018_seat_natural_order meets seats listed before it', () => {
       it('gives each seat the order key the service writes for new ones', async () => {
         const labels = ['A1', 'A10', 'A-2', 'Row 2 Seat 10', 'Row 10 Seat 1', '007', 'X', '12345678901', '123456789012', '1234567890123', 'Ü5b', '9a9a'];

@@ -1,7 +1,7 @@
 import type { Message, SqlExecutor } from '../../actors/ports';
 import { defineProjection, rowsOf } from '../../messaging/projections';
 import { inStoredFormat } from '../../kernel/clock';
-import { placeholders } from '../../kernel/statementShapes';
+import { paddedToPowerOfTwo, placeholders } from '../../kernel/statementShapes';
 
 /** One ticket in the ops read model; every column but the key is null until a fact sets it. */
 export type OpsTicketRow = {
@@ -114,13 +114,13 @@ const isShown = (row: OpsTicketRow): row is ShownOpsTicket =>
   row.booking_id !== null && row.price_amount !== null && row.price_currency !== null && row.customer_email !== null && row.confirmed_at !== null;
 
 /** Bound parameters per query stay far below both databases' limits. */
-const IDS_PER_QUERY = 500;
+const IDS_PER_QUERY = 512;
 
 /** The shown tickets of these bookings, each booking's in `confirmed_at`, then `ticket_id` order. */
 export async function shownTicketsOf(db: SqlExecutor, bookingIds: readonly string[]): Promise<Map<string, ShownOpsTicket[]>> {
   const byBooking = new Map<string, ShownOpsTicket[]>();
   for (let start = 0; start < bookingIds.length; start += IDS_PER_QUERY) {
-    const ids = bookingIds.slice(start, start + IDS_PER_QUERY);
+    const ids = paddedToPowerOfTwo(bookingIds.slice(start, start + IDS_PER_QUERY));
     const rows = await rowsOf(opsTicketsProjection, db, `WHERE booking_id IN (${placeholders(ids.length)}) AND ${SHOWN} ORDER BY confirmed_at, ticket_id`, ids);
     for (const row of rows.filter(isShown)) {
       const tickets = byBooking.get(row.booking_id);

@@ -1,7 +1,7 @@
 import type { SqlExecutor } from '../../actors/ports';
 import { liveHeldSeatsSql, SHOW_HOLD_POLICY } from '../showCapacity';
 import type { EventDetails } from './catalogue.model';
-import { placeholders } from '../../kernel/statementShapes';
+import { paddedToPowerOfTwo, placeholders } from '../../kernel/statementShapes';
 
 interface EventRow {
   event_id: string;
@@ -37,9 +37,10 @@ export async function findVenue(db: SqlExecutor, venueId: string) {
 /** The performers of `ids` that exist, in the order asked. */
 export async function findPerformers(db: SqlExecutor, ids: readonly string[]) {
   if (ids.length === 0) return [];
+  const padded = paddedToPowerOfTwo(ids);
   const rows = await db.query<{ performer_id: string; name: string }>(
-    `SELECT performer_id, name FROM performers WHERE performer_id IN (${placeholders(ids.length)})`,
-    [...ids],
+    `SELECT performer_id, name FROM performers WHERE performer_id IN (${placeholders(padded.length)})`,
+    padded,
   );
   const byId = new Map(rows.map((r) => [r.performer_id, r]));
   return ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));

@@ -1,5 +1,5 @@
 import type { SqlExecutor } from '../../actors/ports';
-import { keysetAfter, placeholders } from '../../kernel/statementShapes';
+import { keysetAfter, paddedToPowerOfTwo, placeholders } from '../../kernel/statementShapes';
 import type { DeadLetterRow, Delivery, FailedAttempt } from './debugger.timeline';
 
 /** A found actor, as the search lists it. */
@@ -93,9 +93,10 @@ const effectOf = (effect: string | null): Delivery['effect'] => EFFECTS.find((kn
 /** Which handlers processed these messages, when, and whether they called another service. */
 export async function deliveriesOf(db: SqlExecutor, messageIds: readonly string[]): Promise<Delivery[]> {
   if (messageIds.length === 0) return [];
+  const ids = paddedToPowerOfTwo(messageIds);
   const rows = await db.query<{ handler: string; message_id: string; processed_at: string; effect: string | null }>(
-    `SELECT handler, message_id, processed_at, effect FROM inbox WHERE message_id IN (${placeholders(messageIds.length)}) ORDER BY processed_at, handler`,
-    [...messageIds],
+    `SELECT handler, message_id, processed_at, effect FROM inbox WHERE message_id IN (${placeholders(ids.length)}) ORDER BY processed_at, handler`,
+    ids,
   );
   return rows.map((r) => ({ handler: r.handler, messageId: r.message_id, processedAt: r.processed_at, effect: effectOf(r.effect) }));
 }
@@ -103,10 +104,11 @@ export async function deliveriesOf(db: SqlExecutor, messageIds: readonly string[
 /** The failed handler attempts on these messages, oldest first. */
 export async function failedAttemptsOf(db: SqlExecutor, messageIds: readonly string[]): Promise<FailedAttempt[]> {
   if (messageIds.length === 0) return [];
+  const ids = paddedToPowerOfTwo(messageIds);
   const rows = await db.query<{ handler: string; effect: string; message_id: string; attempt: number | string; error: string; at: string }>(
     `SELECT handler, effect, message_id, attempt, error, at FROM delivery_attempts
-     WHERE message_id IN (${placeholders(messageIds.length)}) ORDER BY id`,
-    [...messageIds],
+     WHERE message_id IN (${placeholders(ids.length)}) ORDER BY id`,
+    ids,
   );
   return rows.map((r) => ({ handler: r.handler, effect: r.effect === 'external' ? 'external' : 'local', messageId: r.message_id, attempt: Number(r.attempt), error: r.error, at: r.at }));
 }
@@ -114,10 +116,11 @@ export async function failedAttemptsOf(db: SqlExecutor, messageIds: readonly str
 /** The dead letters of these messages, redriven ones included. */
 export async function deadLettersOf(db: SqlExecutor, messageIds: readonly string[]): Promise<DeadLetterRow[]> {
   if (messageIds.length === 0) return [];
+  const ids = paddedToPowerOfTwo(messageIds);
   const rows = await db.query<{ id: string; handler: string; message_id: string; error: string; attempts: number | string; status: string; failed_at: string; redriven_at: string | null }>(
     `SELECT id, handler, message_id, error, attempts, status, failed_at, redriven_at FROM dead_letters
-     WHERE message_id IN (${placeholders(messageIds.length)}) ORDER BY failed_at, handler`,
-    [...messageIds],
+     WHERE message_id IN (${placeholders(ids.length)}) ORDER BY failed_at, handler`,
+    ids,
   );
   return rows.map((r) => ({
     id: r.id,

@@ -25,10 +25,11 @@ export async function holdPolicyOf(db: SqlExecutor, eventId: string): Promise<Ho
 /** The seats of `labels` with their prices (those that exist), or the first `quantity` free ones at `now`. */
 export async function seatsFor(db: SqlExecutor, eventId: string, want: { labels?: readonly string[]; quantity?: number }, now: string) {
   type Row = { label: string; price_amount: string; price_currency: string };
-  const rows = want.labels
+  const labels = want.labels && paddedToPowerOfTwo(want.labels);
+  const rows = labels
     ? await db.query<Row>(
-        `SELECT label, price_amount, price_currency FROM event_seats WHERE event_id = $1 AND label IN (${placeholders(want.labels.length, 2)}) ORDER BY label_order, label`,
-        [eventId, ...want.labels],
+        `SELECT label, price_amount, price_currency FROM event_seats WHERE event_id = $1 AND label IN (${placeholders(labels.length, 2)}) ORDER BY label_order, label`,
+        [eventId, ...labels],
       )
     : await db.query<Row>(
         `SELECT label, price_amount, price_currency FROM event_seats
