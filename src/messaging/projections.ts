@@ -502,6 +502,9 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
           await lease.renew(tx);
           for (const sql of createIndexesSql(projection, building)) await tx.execute(sql);
         });
+        // A new table has no statistics until autovacuum passes (never, where it is off): the planner
+        // would take the swapped-in table for an empty one and scan it. They follow it through the rename.
+        await store.execute(`ANALYZE ${quote(building)}`);
       }
       for (let attempt = 1; ; attempt++) {
         const swapped = await store.transaction(async (tx) => {
