@@ -66,11 +66,19 @@ export const Uuid = z.string().regex(UUID_PATTERN, 'Invalid UUID');
  */
 export const UuidInput = Uuid.transform((id) => id.toLowerCase());
 
+/** Control characters (C0, DEL, C1): a line break, a tab, an escape sequence for a terminal. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+
 /**
- * Text that must say something: trimmed, then at least one character (the document says so with a
- * pattern, since `minLength` counts the blanks that trimming removes).
+ * One line of text that must say something (a title, a name, a seat label, an id we are given): trimmed,
+ * then at least one character (the document says so with a pattern, since `minLength` counts the
+ * blanks that trimming removes), and no control character inside, which would break the line in a
+ * sheet row, a log or a terminal, or show nothing at all.
  */
-export const NonBlankText = (max: number) => z.string().trim().min(1).max(max).meta({ pattern: '\\S' });
+export const NonBlankText = (max: number) =>
+  z.string().trim().min(1).max(max)
+    .refine((text) => !CONTROL_CHARACTER.test(text), 'must not contain control characters (a line break, a tab, an escape)')
+    .meta({ pattern: '\\S' });
 
 /**
  * A whole number in a JSON body (a count of tickets, of seconds), `min` to `max`, each problem said in

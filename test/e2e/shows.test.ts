@@ -71,6 +71,22 @@ for (const mode of MODES) {
       });
     });
 
+    describe('when a one-line text field holds a control character', () => {
+      it('refuses it with 400 at its field and writes nothing; blanks around the text are trimmed as before', async () => {
+        const listed = async () => (await call(t.url, 'GET', '/api/shows')).json.length as number;
+        const before = await listed();
+        for (const title of ['Night\u0007Show', 'Night\u001b[31mShow', 'Night\nShow', 'Night\tShow', 'Night\u0085Show', 'Night\u007fShow']) {
+          const refused = await call(t.url, 'POST', '/api/shows', show({ title }));
+          expect([JSON.stringify(title), refused.status, refused.json.errors]).toEqual([JSON.stringify(title), 400, { title: ['must not contain control characters (a line break, a tab, an escape)'] }]);
+        }
+        expect(await listed()).toBe(before);
+        const trimmed = await call(t.url, 'POST', '/api/shows', show({ title: '\tNight Show\n' }));
+        expect(trimmed.status).toBe(201);
+        const listedShow = (await call(t.url, 'GET', '/api/shows')).json.find((s: { show_id: string }) => s.show_id === trimmed.json.show_id);
+        expect(listedShow.title).toBe('Night Show');
+      });
+    });
+
     describe('when a text field holds what no store can keep', () => {
       it('refuses U+0000 or an unpaired surrogate with 400 at its field, not 500, and writes nothing', async () => {
         const listed = async () => (await call(t.url, 'GET', '/api/shows')).json.length as number;
