@@ -301,14 +301,38 @@ function withContextHeaders(response: Response, state: RequestState): Response {
   }
 }
 
-/** The query string's parameters as text; a repeated one is a list (which the routes' schemas refuse). */
+/**
+ * The query string's parameters as text; a repeated one is a list (which the routes' schemas refuse).
+ * A name or value whose percent-encoded bytes are not UTF-8 (`?q=%FF`) is refused, as such a body is:
+ * URLSearchParams would read it as U+FFFD and search for that.
+ */
 function queryOf(url: string): Record<string, string | string[]> {
+  const target = requestTarget(url);
+  for (const pair of target.search.slice(1).split('&')) {
+    const [rawName = '', rawValue = ''] = pair.split('=', 2);
+    const name = decodedOrUndefined(rawName);
+    if (name === undefined || decodedOrUndefined(rawValue) === undefined) {
+      throw validationFailed({ [name ?? 'query']: ['is not UTF-8 once percent-decoded'] });
+    }
+  }
   const query: Record<string, string | string[]> = {};
-  for (const [name, value] of requestTarget(url).searchParams) {
+  for (const [name, value] of target.searchParams) {
     const earlier = query[name];
     query[name] = earlier === undefined ? value : [...(Array.isArray(earlier) ? earlier : [earlier]), value];
   }
   return query;
+}
+
+/**
+ * A query string component decoded (`+` is a space), or undefined when its bytes are not UTF-8. A `%`
+ * without two hex digits after it is itself, as URLSearchParams reads it (`?q=50%`).
+ */
+function decodedOrUndefined(component: string): string | undefined {
+  try {
+    return decodeURIComponent(component.replaceAll('+', ' ').replace(/%(?![\da-f]{2})/gi, '%25'));
+  } catch {
+    return undefined;
+  }
 }
 
 /*

@@ -104,6 +104,15 @@ for (const mode of MODES) {
         expect([query.status, query.json.errors]).toEqual([400, { q: ['must not contain U+0000 or an unpaired surrogate'] }]);
         const path = await call(t.url, 'GET', `/api/actors/${encodeURIComponent('booking/a\u0000b')}/timeline`, undefined, ops);
         expect([path.status, path.json.errors]).toEqual([400, { address: ['must not contain U+0000 or an unpaired surrogate'] }]);
+        // Bytes that are not UTF-8 once percent-decoded, refused as in a body (not searched for as U+FFFD);
+        // a `%` without two hex digits is itself, and UTF-8 written in percents is read.
+        for (const search of ['q=%FF', 'q=caf%C3', '%FF=1']) {
+          const refused = await call(t.url, 'GET', `/api/search/events?${search}`);
+          expect([search, refused.status, refused.json.code]).toEqual([search, 400, 'VALIDATION_FAILED']);
+        }
+        const bad = await call(t.url, 'GET', '/api/search/events?q=%FF');
+        expect(bad.json.errors).toEqual({ q: ['is not UTF-8 once percent-decoded'] });
+        for (const search of ['q=50%', 'q=caf%C3%A9', 'q=a+b']) expect([search, (await call(t.url, 'GET', `/api/search/events?${search}`)).status]).toEqual([search, 200]);
       });
     });
 
