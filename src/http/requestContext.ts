@@ -302,11 +302,12 @@ function withContextHeaders(response: Response, state: RequestState): Response {
 }
 
 /**
- * The query string's parameters as text; a repeated one is a list (which the routes' schemas refuse).
+ * The query string's parameters as text. Every parameter of this API is one value, so a repeated one
+ * (`?limit=1&limit=2`) is refused, saying so, rather than read as a list a schema calls the wrong type.
  * A name or value whose percent-encoded bytes are not UTF-8 (`?q=%FF`) is refused, as such a body is:
  * URLSearchParams would read it as U+FFFD and search for that.
  */
-function queryOf(url: string): Record<string, string | string[]> {
+function queryOf(url: string): Record<string, string> {
   const target = requestTarget(url);
   for (const pair of target.search.slice(1).split('&')) {
     const [rawName = '', rawValue = ''] = pair.split('=', 2);
@@ -315,10 +316,10 @@ function queryOf(url: string): Record<string, string | string[]> {
       throw validationFailed({ [name ?? 'query']: ['is not UTF-8 once percent-decoded'] });
     }
   }
-  const query: Record<string, string | string[]> = {};
+  const query: Record<string, string> = {};
   for (const [name, value] of target.searchParams) {
-    const earlier = query[name];
-    query[name] = earlier === undefined ? value : [...(Array.isArray(earlier) ? earlier : [earlier]), value];
+    if (Object.hasOwn(query, name)) throw validationFailed({ [name]: ['given more than once'] });
+    query[name] = value;
   }
   return query;
 }

@@ -113,6 +113,9 @@ for (const mode of MODES) {
         const bad = await call(t.url, 'GET', '/api/search/events?q=%FF');
         expect(bad.json.errors).toEqual({ q: ['is not UTF-8 once percent-decoded'] });
         for (const search of ['q=50%', 'q=caf%C3%A9', 'q=a+b']) expect([search, (await call(t.url, 'GET', `/api/search/events?${search}`)).status]).toEqual([search, 200]);
+        // Every query parameter is one value: a repeated one says so.
+        const twice = await call(t.url, 'GET', '/api/shows?limit=1&limit=2');
+        expect([twice.status, twice.json.errors]).toEqual([400, { limit: ['given more than once'] }]);
       });
     });
 
