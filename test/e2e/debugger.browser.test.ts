@@ -18,6 +18,7 @@ describe('the /debug page', () => {
   let bookingId: string;
   let vipBundleAddress: string;
   const dialogs: string[] = [];
+  const policyViolations: string[] = [];
   const profile = makeTempDir('tickets-chromium-');
 
   beforeAll(async () => {
@@ -45,6 +46,9 @@ describe('the /debug page', () => {
     page.on('dialog', (dialog) => {
       dialogs.push(dialog.message());
       void dialog.dismiss();
+    });
+    page.on('console', (message) => {
+      if (/Content.Security.Policy/i.test(message.text())) policyViolations.push(message.text());
     });
   }, 60_000);
 
@@ -333,6 +337,11 @@ describe('the /debug page', () => {
       await other.close();
     }
   }, 60_000);
+
+  // Last: after every test above used the page, none of it was refused by the page's own policy.
+  it('does all of the above within its Content-Security-Policy', () => {
+    expect(policyViolations).toEqual([]);
+  });
 });
 
 /** WCAG 2 contrast ratio of two opaque CSS `rgb(…)` colours. */

@@ -44,11 +44,14 @@ for (const mode of MODES) {
       for (const query of ['limit=0', 'limit=101', 'cursor=nope']) expect((await call(t.url, 'GET', `/api/actors?${query}`, undefined, ops)).status).toBe(400);
     });
 
-    it('serves the page so that no other site can frame it', async () => {
+    it('serves the page so that no other site can frame it, and no script but its own runs in it', async () => {
       const page = await fetch(`${t.url}/debug`);
       expect(page.status).toBe(200);
+      const html = await page.text();
+      const [, script] = /<script>([\s\S]*?)<\/script>/.exec(html)!;
+      const hash = new Bun.CryptoHasher('sha256').update(script!).digest('base64');
       expect([page.headers.get('content-security-policy'), page.headers.get('x-frame-options'), page.headers.get('x-content-type-options')]).toEqual([
-        "frame-ancestors 'none'",
+        `default-src 'none'; script-src 'sha256-${hash}'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`,
         'DENY',
         'nosniff',
       ]);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Elysia } from 'elysia';
 import type { JournalEntry, Message, Store, StoredActor } from '../../actors/ports';
 import type { MachineRegistry } from '../../actors/registry';
@@ -48,16 +49,31 @@ export function exportedMachines(registry: MachineRegistry): ExportedMachine[] {
 }
 
 /**
- * The page holds an ops login and token: no other site may frame it (clickjacking), and the browser
- * must not guess its type.
+ * The page holds an ops login and token: no other site may frame it (clickjacking), the browser must
+ * not guess its type, and it runs no script but its own. It shows text that customers wrote (names,
+ * e-mails, seat labels), always as text; should that ever slip, the policy still refuses any script
+ * that is not the page's one inline script (allowed by its hash), and any call to another origin.
  */
-const DEBUG_PAGE_HEADERS = {
-  'content-type': 'text/html; charset=utf-8',
-  'cache-control': 'no-store',
-  'content-security-policy': "frame-ancestors 'none'",
-  'x-frame-options': 'DENY',
-  'x-content-type-options': 'nosniff',
-};
+function debugPageHeaders(html: string): Record<string, string> {
+  const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map(([, source]) => `'sha256-${createHash('sha256').update(source ?? '', 'utf8').digest('base64')}'`);
+  const policy = [
+    "default-src 'none'",
+    `script-src ${scripts.join(' ')}`,
+    "style-src 'unsafe-inline'",
+    "connect-src 'self'",
+    "img-src 'self' data:",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ];
+  return {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-security-policy': policy.join('; '),
+    'x-frame-options': 'DENY',
+    'x-content-type-options': 'nosniff',
+  };
+}
 
 /**
  * `value` as a JavaScript string literal that stays text inside an inline script: `<`, `>` and `&`
@@ -76,6 +92,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
   const machines = exportedMachines(registry);
   // A function, so that `$&` and the like in the value are not replacement patterns.
   const html = (debugPage as unknown as string).replace('__TRACE_UI_URL__', () => scriptLiteral(traceUiUrl ?? ''));
+  const pageHeaders = debugPageHeaders(html);
 
   /** What the store holds under an address, or undefined when it holds nothing there (404 for the timeline and the stream alike). */
   const storedAt = async (address: string): Promise<{ actor: StoredActor | null; journal: JournalEntry[]; messages: Message[] } | undefined> => {
@@ -130,7 +147,7 @@ export function debuggerRoutes({ registry, store, auth, tokens, traceUiUrl, stop
 
   return new Elysia({ name: 'debugger' })
     .use(auth)
-    .get('/debug', () => new Response(html, { headers: DEBUG_PAGE_HEADERS }), {
+    .get('/debug', () => new Response(html, { headers: pageHeaders }), {
       detail: { tags, summary: 'The debugger page (data comes from the ops routes)', responses: successResponse(200, 'The page', { contentType: 'text/html' }) },
     })
     .get('/api/machines', () => machines, { auth: 'ops', detail: { tags, summary: 'Every machine, all versions, as XState JSON', responses: successResponse(200, 'XState machine JSON, one per machine version', { contentType: 'application/json', schema: { type: 'array', items: MACHINE_SCHEMA } }) } })
