@@ -289,6 +289,12 @@ function withContextHeaders(response: Response, state: RequestState): Response {
     // Bun's Response.json (which Elysia uses for objects) adds `;charset=utf-8`, other answers do not:
     // JSON has one type, and RFC 8259 defines no charset parameter for it.
     if (headers.get('content-type')?.toLowerCase() === 'application/json;charset=utf-8') headers.set('content-type', 'application/json');
+    // No other site may frame a page of this origin (clickjacking; /debug holds an ops login): the
+    // OpenAPI page too, which the plugin builds. A page with a policy of its own (/debug) keeps it.
+    if (headers.get('content-type')?.toLowerCase().startsWith('text/html') && !headers.has('content-security-policy')) {
+      headers.set('content-security-policy', "frame-ancestors 'none'");
+      headers.set('x-frame-options', 'DENY');
+    }
   };
   try {
     set(response.headers);

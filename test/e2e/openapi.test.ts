@@ -96,8 +96,10 @@ describe('the OpenAPI document', () => {
     expect(stream?.parameters?.find((p) => p.name === 'access_token')).toMatchObject({ in: 'query', required: false });
   });
 
-  it('serves the browsable page with a pinned version of its script, never `latest`', async () => {
-    const page = await (await fetch(`${t.url}/openapi`)).text();
+  it('serves the browsable page with a pinned version of its script, never `latest`, and no other site may frame it', async () => {
+    const response = await fetch(`${t.url}/openapi`);
+    expect([response.headers.get('content-security-policy'), response.headers.get('x-frame-options')]).toEqual(["frame-ancestors 'none'", 'DENY']);
+    const page = await response.text();
     expect(page).toMatch(/@scalar\/api-reference@\d+\.\d+\.\d+\//);
     expect(page).not.toContain('@latest');
   });
