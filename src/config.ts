@@ -4,6 +4,9 @@ import { decimalWholeNumber } from './kernel/numbers';
 import './kernel/validation';
 import { OPS_PASSWORD_MIN_LENGTH, passwordProblems } from './kernel/passwords';
 
+/** How long a stop of a distributed instance keeps serving while load balancers take it out, unless `SHUTDOWN_DRAIN_MS` says otherwise. */
+export const DEFAULT_DISTRIBUTED_DRAIN_MS = 5_000;
+
 /** How long a VIP bundle may take before it compensates, unless `VIP_BUNDLE_DEADLINE_SECONDS` says otherwise. */
 export const DEFAULT_VIP_BUNDLE_DEADLINE_SECONDS = 900;
 
@@ -121,6 +124,7 @@ const schema = z.object({
   INSTANCE_ID: trimmedText.optional(),
   // Bounded so that every wait fits a timer (Node's and Bun's hold at most 2^31 - 1 ms) and a date.
   SHUTDOWN_TIMEOUT_MS: wholeNumber(0, 3_600_000).default(10_000),
+  SHUTDOWN_DRAIN_MS: wholeNumber(0, 600_000).optional(),
   TIMER_POLL_MS: wholeNumber(10, 60_000).default(250),
   WEBHOOK_SECRET: trimmedText.optional(),
   JWT_SECRET: jwtSecret,
@@ -162,6 +166,12 @@ export interface Config {
   readonly serviceName: string;
   readonly instanceId: string;
   readonly shutdownTimeoutMs: number;
+  /**
+   * How long a stop keeps serving, with `/ready` answering 503, before it closes the listener: the time a
+   * load balancer needs to see that and send no more. Unset: 5 s in distributed mode (instances behind a
+   * load balancer), 0 in embedded mode (one instance: there is nowhere else to send requests).
+   */
+  readonly shutdownDrainMs: number;
   readonly timerPollMs: number;
   readonly webhookSecret: string | undefined;
   /** Signs access tokens; required in distributed mode. Embedded mode without it keeps a generated one in `dataDir`. */
@@ -241,6 +251,7 @@ export function loadConfig(env: Env = process.env): Config {
     serviceName: e.OTEL_SERVICE_NAME,
     instanceId: e.INSTANCE_ID ?? `${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    shutdownDrainMs: e.SHUTDOWN_DRAIN_MS ?? (e.POSTGRES_URL ? DEFAULT_DISTRIBUTED_DRAIN_MS : 0),
     timerPollMs: e.TIMER_POLL_MS,
     webhookSecret: e.WEBHOOK_SECRET,
     jwtSecret: e.JWT_SECRET,

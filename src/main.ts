@@ -184,6 +184,8 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const rateLimit = createRateLimit({ rules: config.rateLimits, counter: rateLimitCounter, clock, userOf: tokens.userOf, trustedProxyHops: config.trustedProxyHops, logger });
   const idempotency = createIdempotency({ store, clock, callerOf: tokens.callerOf, logger });
   const stopping = new AbortController();
+  /** Set when a stop begins: `/ready` answers 503 from then on, while requests are still served. */
+  let draining = false;
   const deps: FeatureDeps = {
     runtime, store, clock, ids, tracing, logger, idempotency, services, tokens, secretHash: createSecretHash(jwtSecret), projections,
     auth: createAuth(tokens), rateLimit,
@@ -219,6 +221,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     ids,
     plugins: [...features.flatMap((f) => (f.routes ? [f.routes(deps)] : [])), deadLettersRoutes({ deadLetters, auth: deps.auth, idempotency, logger })],
     readinessChecks: [busReadiness(bus), outboxReadiness(outbox)],
+    isStopping: () => draining,
     version: packageJson.version,
   });
 
@@ -247,9 +250,16 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     services,
     stop() {
       stopped ??= (async () => {
+        const began = performance.now();
+        // A load balancer that watches /ready takes this instance out while it still serves, so that
+        // closing the listener meets no request on its way in (SHUTDOWN_DRAIN_MS).
+        draining = true;
+        logger.info('stopping', { drain_ms: config.shutdownDrainMs, requests_in_flight: server.pendingRequests });
+        if (config.shutdownDrainMs > 0) await Bun.sleep(config.shutdownDrainMs);
         stopping.abort();
         // Handlers reply into actors, so they stop before the runtime stops taking commands.
-        if (await server.stop(true)) logger.warn('requests still running when SHUTDOWN_TIMEOUT_MS ran out were cut off', { shutdown_timeout_ms: config.shutdownTimeoutMs });
+        const inFlight = server.pendingRequests;
+        if (await server.stop(true)) logger.warn('requests still running when SHUTDOWN_TIMEOUT_MS ran out were cut off', { shutdown_timeout_ms: config.shutdownTimeoutMs, requests_in_flight_at_close: inFlight });
         await timers.stop();
         await retention.stop();
         await deliveryAudit.stop();
@@ -262,7 +272,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         await store.close();
         await tracing.shutdown();
         dataDirLock.release();
-        logger.info('service stopped');
+        logger.info('service stopped', { stopped_in_ms: Math.round(performance.now() - began) });
       })();
       return stopped;
     },

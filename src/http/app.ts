@@ -36,6 +36,8 @@ export interface AppDeps {
   plugins: AnyElysia[];
   /** Readiness conditions besides the store and its migrations (bus, outbox, …). */
   readinessChecks?: ReadinessCheck[];
+  /** Whether the service is stopping: `/ready` then answers 503 whatever the checks say. */
+  isStopping?: () => boolean;
   /** Version shown in the OpenAPI document. */
   version?: string;
 }
@@ -165,7 +167,7 @@ export function createApp(deps: AppDeps) {
         },
       },
     }))
-    .use(healthRoutes({ store, checks: deps.readinessChecks ?? [], logger }))
+    .use(healthRoutes({ store, checks: deps.readinessChecks ?? [], logger, ...(deps.isStopping ? { isStopping: deps.isStopping } : {}) }))
     .get('/metrics', async () => new Response(await metrics.exposition(), { headers: { 'content-type': metrics.contentType } }), {
       detail: { summary: 'Prometheus exposition', tags: ['operations'], responses: successResponse(200, 'Metrics in the text exposition format', { contentType: 'text/plain' }) },
     });

@@ -18,6 +18,8 @@ export interface HealthOptions {
   logger: Logger;
   /** A check that has not answered after this long fails. */
   timeoutMs?: number;
+  /** Whether the service is stopping (draining before it closes): not ready, whatever the checks say. */
+  isStopping?: () => boolean;
 }
 
 const DEFAULT_TIMEOUT_MS = 2_000;
@@ -25,7 +27,9 @@ const DEFAULT_TIMEOUT_MS = 2_000;
 /**
  * `GET /health`: 200 `ok` while the process is up. `GET /ready`: 200 `{"status":"ready","checks":{…}}`
  * when the store answers, its migrations are applied and every extra check passes; otherwise 503
- * NOT_READY naming the failed checks in `errors` (the underlying errors are logged, not returned).
+ * NOT_READY naming the failed checks in `errors` (the underlying errors are logged, not returned), or
+ * `stopping` once a stop began: a load balancer then sends nothing more, while the requests it sent are
+ * still answered.
  */
 export function healthRoutes(options: HealthOptions) {
   const { store, logger } = options;
@@ -48,6 +52,9 @@ export function healthRoutes(options: HealthOptions) {
       detail: { summary: 'Liveness', tags: ['operations'], responses: successResponse(200, '`ok`', { contentType: 'text/plain' }) },
     })
     .get('/ready', async () => {
+      if (options.isStopping?.() === true) {
+        return problem(503, 'NOT_READY', 'Not ready: stopping', { errors: { stopping: ['the service is stopping: send requests to another instance'] }, retryable: true });
+      }
       const results = await Promise.all(checks.map((c) => run(c, timeoutMs)));
       const storeDown = results[checks.findIndex((c) => c.name === 'store')] !== undefined;
       const failed: Record<string, string[]> = {};

@@ -12,6 +12,8 @@ export interface RunningServer {
    * Resolves to whether requests were cut off (the graceful wait ran out).
    */
   stop(graceful?: boolean): Promise<boolean>;
+  /** Requests being answered now. */
+  readonly pendingRequests: number;
 }
 
 export interface ServerOptions {
@@ -48,6 +50,9 @@ export function startServer(app: AnyElysia, port: number, options: ServerOptions
 
   return {
     port: server.port,
+    get pendingRequests() {
+      return server.pendingRequests;
+    },
     stop(graceful = true) {
       stopping ??= (async () => {
         if (!graceful) {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'bun:test';
 import { join } from 'node:path';
 import { openSqliteStore } from '../../src/store/sqlite';
 import { runCli, startServiceProcess } from '../support/serviceProcess';
+import { call, eventually } from '../support/service';
 import { makeTempDir } from '../support/tempDir';
 import { existsSync, rmSync, statSync } from 'node:fs';
 
@@ -58,6 +59,23 @@ describe('the service process', () => {
         expect([signal, await service.stop(signal)]).toEqual([signal, 0]);
         expect(service.output()).toContain('"msg":"service stopped"');
       }
+    });
+
+    it('drains before it closes: /ready answers 503 at once while requests are still served for SHUTDOWN_DRAIN_MS, then it stops', async () => {
+      const service = await startServiceProcess({ DATA_DIR: dir.path, SHUTDOWN_DRAIN_MS: '1500' });
+      const signalledAt = performance.now();
+      service.proc.kill('SIGTERM');
+      const ready = await eventually(async () => {
+        const answer = await call(service.url, 'GET', '/ready');
+        expect(answer.status).toBe(503);
+        return answer;
+      }, 1_000, 20);
+      expect([ready.json.code, ready.json.errors]).toEqual(['NOT_READY', { stopping: ['the service is stopping: send requests to another instance'] }]);
+      const served = await call(service.url, 'POST', '/api/shows', { dead_nation_id: 'dn-drain', number_of_tickets: 1, start_time: '2031-01-01T20:00:00Z', title: 'T', venue: 'V' });
+      expect(served.status).toBe(201);
+      expect(await service.proc.exited).toBe(0);
+      expect(performance.now() - signalledAt).toBeGreaterThan(1_500);
+      expect(service.output()).toMatch(/"msg":"stopping".*"drain_ms":1500/);
     });
 
     it('finishes its stop when a second signal comes while it stops: the request in flight still gets its answer', async () => {

@@ -55,6 +55,8 @@ export async function startTestService(mode: Mode, options: TestServiceOptions =
     LOG_LEVEL: 'silent',
     TIMER_POLL_MS: '20',
     JWT_SECRET: TEST_JWT_SECRET,
+    // A test's stop need not wait for a load balancer (the drain has a test of its own).
+    SHUTDOWN_DRAIN_MS: '0',
     ...(shared ? { POSTGRES_URL: shared.postgresUrl, REDIS_ADDR: testRedisUrl(), REDIS_KEY_PREFIX: shared.redisPrefix } : {}),
     ...options.env,
   });

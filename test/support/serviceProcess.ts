@@ -74,5 +74,6 @@ export async function startServiceProcess(env: Record<string, string>, options: 
 
 /** PATH and HOME only, so that no variable of the test run configures the child by accident. */
 function cleanEnv(): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info' };
+  // No drain before a stop unless a test asks for one: there is no load balancer to wait for.
+  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', SHUTDOWN_DRAIN_MS: '0' };
 }

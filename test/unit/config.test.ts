@@ -20,6 +20,15 @@ describe('loadConfig', () => {
       expect(config.redisAddr).toBe('redis://127.0.0.1:6379');
     });
 
+    it('keeps serving for 5 s of a stop while load balancers take the instance out, unless SHUTDOWN_DRAIN_MS says otherwise; embedded, it does not wait', () => {
+      const distributed = { POSTGRES_URL: 'postgres://u@h:5432/db', REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'x'.repeat(32) };
+      expect(loadConfig(distributed).shutdownDrainMs).toBe(5000);
+      expect(loadConfig({ ...distributed, SHUTDOWN_DRAIN_MS: '0' }).shutdownDrainMs).toBe(0);
+      expect(loadConfig({}).shutdownDrainMs).toBe(0);
+      expect(loadConfig({ SHUTDOWN_DRAIN_MS: '1500' }).shutdownDrainMs).toBe(1500);
+      expect(() => loadConfig({ SHUTDOWN_DRAIN_MS: '600001' })).toThrow(/SHUTDOWN_DRAIN_MS: .*at most 600000/);
+    });
+
     it('takes Redis as host:port or as a redis:// or rediss:// URL, and nothing else', () => {
       const distributed = (redis: string) => loadConfig({ POSTGRES_URL: 'postgres://u@h:5432/db', REDIS_ADDR: redis, JWT_SECRET: 'x'.repeat(32) });
       expect(distributed('rediss://user:pw@cache:6380').redisAddr).toBe('rediss://user:pw@cache:6380');
