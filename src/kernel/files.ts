@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -26,6 +26,10 @@ export function assertStillThere(path: string, what: string): void {
  * it, rather than later inside SQLite as "unable to open database file".
  */
 export function usableDirectory(dir: string): void {
+  // mkdir would say EEXIST ("file already exists"), which reads as if nothing were wrong.
+  if (existsSync(dir) && !statSync(dir).isDirectory()) {
+    throw Object.assign(new Error(`ENOTDIR: ${dir} is a file, not a directory`), { code: 'ENOTDIR', path: dir });
+  }
   mkdirSync(dir, { recursive: true });
   const probe = join(dir, `.write-check-${process.pid}`);
   writeFileSync(probe, '');

@@ -4,7 +4,7 @@ import { openSqliteStore } from '../../src/store/sqlite';
 import { runCli, startServiceProcess } from '../support/serviceProcess';
 import { call, eventually } from '../support/service';
 import { makeTempDir } from '../support/tempDir';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 describe('the service process', () => {
   let dir: { path: string; cleanup(): void | Promise<void> };
@@ -189,6 +189,10 @@ describe('the service process', () => {
       // A directory that exists but cannot be written (a read-only file system here; a root-owned mount in practice).
       const readOnly = await runCli(['migrate'], { DATA_DIR: '/sys' });
       expect([readOnly.code, readOnly.output.trim().split('\n')[0]]).toEqual([2, expect.stringMatching(/^DATA_DIR \/sys cannot be used: E[A-Z]+: .*\/sys\/\.write-check-\d+/)]);
+      const aFile = join(dir.path, 'a-file');
+      writeFileSync(aFile, '');
+      const notADirectory = await runCli(['migrate'], { DATA_DIR: aFile });
+      expect([notADirectory.code, notADirectory.output.trim().split('\n')[0]]).toEqual([2, `DATA_DIR ${aFile} cannot be used: ENOTDIR: ${aFile} is a file, not a directory`]);
       const empty = join(dir.path, 'no-database');
       const unreachable = await runCli(['migrate'], { DATA_DIR: empty, POSTGRES_URL: 'postgres://postgres@127.0.0.1:1/none', REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'j'.repeat(32) });
       expect([unreachable.code, unreachable.output.trim()]).toEqual([1, 'the database cannot be reached at 127.0.0.1:1 (POSTGRES_URL): Failed to connect']);
