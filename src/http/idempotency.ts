@@ -161,7 +161,7 @@ export function createIdempotency(options: IdempotencyOptions) {
           }
           if (key === null || (key === '' && mode === 'required')) {
             if (mode !== 'required') return;
-            return problem(400, 'IDEMPOTENCY_KEY_REQUIRED', `This route requires an ${IDEMPOTENCY_KEY_HEADER} header`);
+            return problem(400, 'IDEMPOTENCY_KEY_REQUIRED', `This route requires an ${IDEMPOTENCY_KEY_HEADER} header`, { errors: { [IDEMPOTENCY_KEY_HEADER]: ['required'] } });
           }
           // A blank key is a client bug (an unset variable): running the request unguarded would let its retry act twice.
           const invalid = key === '' ? 'must not be empty' : key.length > MAX_KEY_LENGTH ? `must be at most ${MAX_KEY_LENGTH} characters` : undefined;

@@ -1,6 +1,7 @@
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { Elysia } from 'elysia';
 import { validationFailed } from '../kernel/errors';
+import { RepeatedParameter } from '../kernel/validation';
 import type { IdSource } from '../kernel/ids';
 import { ROUTINE_SPAN_ATTRIBUTE } from '../kernel/tracing';
 import { CORRELATION_ID_KEY } from '../observability/logger';
@@ -308,12 +309,12 @@ function withContextHeaders(response: Response, state: RequestState): Response {
 }
 
 /**
- * The query string's parameters as text. Every parameter of this API is one value, so a repeated one
- * (`?limit=1&limit=2`) is refused, saying so, rather than read as a list a schema calls the wrong type.
- * A name or value whose percent-encoded bytes are not UTF-8 (`?q=%FF`) is refused, as such a body is:
+ * The query string's parameters as text; a repeated one is a RepeatedParameter list, which the schema of
+ * a route that reads it refuses ("given more than once"); one it does not read is ignored, as any unknown
+ * parameter is (`?_=1&_=2`, a cache buster). A name or value whose percent-encoded bytes are not UTF-8 (`?q=%FF`) is refused, as such a body is:
  * URLSearchParams would read it as U+FFFD and search for that.
  */
-function queryOf(url: string): Record<string, string> {
+function queryOf(url: string): Record<string, string | RepeatedParameter> {
   const target = requestTarget(url);
   for (const pair of target.search.slice(1).split('&')) {
     const [rawName = '', rawValue = ''] = pair.split('=', 2);
@@ -322,10 +323,17 @@ function queryOf(url: string): Record<string, string> {
       throw validationFailed({ [name ?? 'query']: ['is not UTF-8 once percent-decoded'] });
     }
   }
-  const query: Record<string, string> = {};
+  const query: Record<string, string | RepeatedParameter> = {};
   for (const [name, value] of target.searchParams) {
-    if (Object.hasOwn(query, name)) throw validationFailed({ [name]: ['given more than once'] });
-    query[name] = value;
+    const earlier = query[name];
+    if (earlier === undefined) {
+      query[name] = value;
+    } else {
+      const values = typeof earlier === 'string' ? new RepeatedParameter() : earlier;
+      if (typeof earlier === 'string') values.push(earlier);
+      values.push(value);
+      query[name] = values;
+    }
   }
   return query;
 }

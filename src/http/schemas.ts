@@ -66,8 +66,8 @@ export const Uuid = z.string().regex(UUID_PATTERN, 'Invalid UUID');
  */
 export const UuidInput = Uuid.transform((id) => id.toLowerCase());
 
-/** Control characters (C0, DEL, C1): a line break, a tab, an escape sequence for a terminal. */
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+/** Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: a line break, a tab, an escape sequence for a terminal. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 /**
  * One line of text that must say something (a title, a name, a seat label, an id we are given): trimmed,

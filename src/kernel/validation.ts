@@ -1,9 +1,22 @@
 import { z } from 'zod';
 
 /**
+ * The values of a query parameter given more than once (`?limit=1&limit=2`). Every parameter this API
+ * reads is one value: a schema refuses the list, and the message says why.
+ */
+export class RepeatedParameter extends Array<string> {}
+
+/**
  * zod's messages as a client reads them in a problem's `errors` (and an operator in a configuration
  * error): a missing field is "required", where zod says "Invalid input: expected string, received
- * undefined". Set once for every schema by importing this module, as src/http/schemas.ts and
- * src/config.ts do; other messages are zod's, or the schema's own.
+ * undefined", and a repeated query parameter "given more than once" (not "received array"). Set once for
+ * every schema by importing this module, as src/http/schemas.ts and src/config.ts do; other messages
+ * are zod's, or the schema's own.
  */
-z.config({ customError: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined) });
+z.config({
+  customError: (issue) => {
+    if (issue.code !== 'invalid_type') return undefined;
+    if (issue.input === undefined) return 'required';
+    return issue.input instanceof RepeatedParameter ? 'given more than once' : undefined;
+  },
+});

@@ -568,7 +568,8 @@ describe('the HTTP skeleton', () => {
     });
 
     it('answers 400 IDEMPOTENCY_KEY_REQUIRED on a required-key route without a key', async () => {
-      await expectProblem(await fetch(app().url('/fixture/webhook'), json({})), 400, 'IDEMPOTENCY_KEY_REQUIRED');
+      const missing = await expectProblem(await fetch(app().url('/fixture/webhook'), json({})), 400, 'IDEMPOTENCY_KEY_REQUIRED');
+      expect(missing.errors).toEqual({ 'Idempotency-Key': ['required'] });
       expect(app().fixture.counts.webhook).toBe(0);
       const first = await fetch(app().url('/fixture/webhook'), json({}, { 'Idempotency-Key': 'hook-1' }));
       expect(first.status).toBe(200);
