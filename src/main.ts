@@ -272,7 +272,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         await store.close();
         await tracing.shutdown();
         dataDirLock.release();
-        logger.info('service stopped', { stopped_in_ms: Math.round(performance.now() - began) });
+        logger.info('service stopped', { stopped_in_ms: Math.round(performance.now() - began), requests_in_flight_at_close: inFlight });
       })();
       return stopped;
     },
