@@ -309,10 +309,10 @@ function withContextHeaders(response: Response, state: RequestState): Response {
 }
 
 /**
- * The query string's parameters as text; a repeated one is a RepeatedParameter list, which the schema of
- * a route that reads it refuses ("given more than once"); one it does not read is ignored, as any unknown
- * parameter is (`?_=1&_=2`, a cache buster). A name or value whose percent-encoded bytes are not UTF-8 (`?q=%FF`) is refused, as such a body is:
- * URLSearchParams would read it as U+FFFD and search for that.
+ * The query string's parameters as text; a repeated one is a RepeatedParameter list, which the schema
+ * of a route that reads it refuses ("given more than once"); one it does not read is ignored, as any
+ * unknown parameter is (`?_=1&_=2`, a cache buster). A name or value whose percent-encoded bytes are
+ * not UTF-8 (`?q=%FF`) is refused, as such a body is: URLSearchParams would read it as U+FFFD.
  */
 function queryOf(url: string): Record<string, string | RepeatedParameter> {
   const target = requestTarget(url);
@@ -326,14 +326,9 @@ function queryOf(url: string): Record<string, string | RepeatedParameter> {
   const query: Record<string, string | RepeatedParameter> = {};
   for (const [name, value] of target.searchParams) {
     const earlier = query[name];
-    if (earlier === undefined) {
-      query[name] = value;
-    } else {
-      const values = typeof earlier === 'string' ? new RepeatedParameter() : earlier;
-      if (typeof earlier === 'string') values.push(earlier);
-      values.push(value);
-      query[name] = values;
-    }
+    if (earlier === undefined) query[name] = value;
+    else if (typeof earlier === 'string') query[name] = RepeatedParameter.firstTwo(earlier, value);
+    else earlier.push(value);
   }
   return query;
 }

@@ -4,7 +4,14 @@ import { z } from 'zod';
  * The values of a query parameter given more than once (`?limit=1&limit=2`). Every parameter this API
  * reads is one value: a schema refuses the list, and the message says why.
  */
-export class RepeatedParameter extends Array<string> {}
+export class RepeatedParameter extends Array<string> {
+  /** The first two values of the parameter (the list grows by `push`). */
+  static firstTwo(first: string, second: string): RepeatedParameter {
+    const values = new RepeatedParameter();
+    values.push(first, second);
+    return values;
+  }
+}
 
 /**
  * zod's messages as a client reads them in a problem's `errors` (and an operator in a configuration
