@@ -36,6 +36,9 @@ interface Mode {
   cleanup(): Promise<void>;
 }
 
+/** The handler these tests make a service call with: `book`, an external call that must never be made twice (Dead Nation's). */
+const bookingCall = (onBooking: MessageHandler<HandlerContext>) => defineHandler({ name: 'book', effect: 'external', notRepeatable: true, on: { BookingMade_v1: onBooking } });
+
 const sqliteStore = storeHarnesses.find((h) => h.name === 'sqlite')!;
 const postgresStore = storeHarnesses.find((h) => h.name === 'postgres')!;
 
@@ -487,24 +490,17 @@ for (const { name, make } of modes) {
         const replies: unknown[] = [];
         const seen: { first: boolean; answered: unknown }[] = [];
         let replyFailures = 2;
-        const book = defineHandler({
-          name: 'book',
-          effect: 'external',
-          notRepeatable: true,
-          on: {
-            BookingMade_v1: async (_message, ctx) => {
-              seen.push({ first: ctx.firstDelivery, answered: ctx.answered() });
-              let answer = ctx.answered<{ reference: number }>();
-              if (answer === undefined) {
-                await ctx.callContext();
-                calls.push(calls.length + 1);
-                answer = { reference: calls.length };
-                ctx.callAnswered(answer);
-              }
-              if (replyFailures-- > 0) throw new Error('the store is down: the reply was not recorded');
-              replies.push(answer);
-            },
-          },
+        const book = bookingCall(async (_message, ctx) => {
+          seen.push({ first: ctx.firstDelivery, answered: ctx.answered() });
+          let answer = ctx.answered<{ reference: number }>();
+          if (answer === undefined) {
+            await ctx.callContext();
+            calls.push(calls.length + 1);
+            answer = { reference: calls.length };
+            ctx.callAnswered(answer);
+          }
+          if (replyFailures-- > 0) throw new Error('the store is down: the reply was not recorded');
+          replies.push(answer);
         });
         const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
         const consumers = start([book], { retry: { attempts: 5, baseMs: 1, maxMs: 5 } });
@@ -526,20 +522,13 @@ for (const { name, make } of modes) {
       it('keeps recording the answer of a notRepeatable call past the retry budget while the store is down, instead of dead-lettering a call made once', async () => {
         const calls: number[] = [];
         let outage = 4;
-        const book = defineHandler({
-          name: 'book',
-          effect: 'external',
-          notRepeatable: true,
-          on: {
-            BookingMade_v1: async (_message, ctx) => {
-              if (ctx.answered() === undefined) {
-                await ctx.callContext();
-                calls.push(calls.length + 1);
-                ctx.callAnswered({ reference: calls.length });
-              }
-              if (outage-- > 0) throw storeUnavailable(new Error('connection refused'));
-            },
-          },
+        const book = bookingCall(async (_message, ctx) => {
+          if (ctx.answered() === undefined) {
+            await ctx.callContext();
+            calls.push(calls.length + 1);
+            ctx.callAnswered({ reference: calls.length });
+          }
+          if (outage-- > 0) throw storeUnavailable(new Error('connection refused'));
         });
         const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
         const consumers = start([book], { retry: { attempts: 2, baseMs: 1, maxMs: 5 } });
@@ -558,19 +547,12 @@ for (const { name, make } of modes) {
         const startedRows: unknown[] = [];
         const { wait: neverEnds, open: endCall } = latch();
         const book = (instance: string) =>
-          defineHandler({
-            name: 'book',
-            effect: 'external',
-            notRepeatable: true,
-            on: {
-              BookingMade_v1: async (message, ctx) => {
-                await ctx.callContext();
-                calls.push(instance);
-                startedRows.push(...(await store.query('SELECT handler, message_id FROM calls_started WHERE message_id = $1', [message.id])));
-                // The first instance's call never ends: as far as the others can tell, that instance is gone.
-                if (instance === 'stopped') await neverEnds;
-              },
-            },
+          bookingCall(async (message, ctx) => {
+            await ctx.callContext();
+            calls.push(instance);
+            startedRows.push(...(await store.query('SELECT handler, message_id FROM calls_started WHERE message_id = $1', [message.id])));
+            // The first instance's call never ends: as far as the others can tell, that instance is gone.
+            if (instance === 'stopped') await neverEnds;
           });
         const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
         start([book('stopped')], { consumerName: 'stopped' });
@@ -655,20 +637,13 @@ for (const { name, make } of modes) {
         const reading: string[] = [];
         const { wait: readNeverEnds, open: endRead } = latch();
         const book = (instance: string) =>
-          defineHandler({
-            name: 'book',
-            effect: 'external',
-            notRepeatable: true,
-            on: {
-              BookingMade_v1: async (_message, ctx) => {
-                // What the handler reads before its call (the show's Dead Nation id, say): the first
-                // instance stops there, as far as the others can tell.
-                reading.push(instance);
-                if (instance === 'stopped') await readNeverEnds;
-                await ctx.callContext();
-                calls.push(instance);
-              },
-            },
+          bookingCall(async (_message, ctx) => {
+            // What the handler reads before its call (the show's Dead Nation id, say): the first
+            // instance stops there, as far as the others can tell.
+            reading.push(instance);
+            if (instance === 'stopped') await readNeverEnds;
+            await ctx.callContext();
+            calls.push(instance);
           });
         const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
         start([book('stopped')], { consumerName: 'stopped' });
@@ -717,18 +692,11 @@ for (const { name, make } of modes) {
         let broken = true;
         let calls = 0;
         const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
-        const book = defineHandler({
-          name: 'book',
-          effect: 'external',
-          notRepeatable: true,
-          on: {
-            BookingMade_v1: async (_message, ctx) => {
-              await ctx.callContext();
-              calls += 1;
-              if (broken) throw new PoisonMessageError('refused');
-              await Bun.sleep(100);
-            },
-          },
+        const book = bookingCall(async (_message, ctx) => {
+          await ctx.callContext();
+          calls += 1;
+          if (broken) throw new PoisonMessageError('refused');
+          await Bun.sleep(100);
         });
         const consumers = start([book]);
         const deadLetters = createDeadLetters({ store, clock, consumers });
