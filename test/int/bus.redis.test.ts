@@ -1,8 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'bun:test';
-import { Redis } from 'ioredis';
 import type { Bus } from '../../src/messaging/ports';
 import { createRedisBus } from '../../src/messaging/redisBus';
-import { deleteKeys, requireRedis, startRedisServer, testRedisUrl, uniquePrefix, type RedisServer } from '../support/redis';
+import { deleteKeys, requireRedis, startRedisServer, testRedisUrl, uniquePrefix, withRedis, type RedisServer } from '../support/redis';
 import { busContract } from './bus.contract';
 
 beforeAll(async () => {
@@ -40,6 +39,22 @@ const message = (id: string) => ({
   payload: { header: { id, published_at: '2030-01-01T00:00:00.000Z', idempotency_key: null } },
   metadata: { name: 'BookingMade_v1', correlation_id: 'corr-1' },
 });
+
+/** A key prefix for the tests of one `describe`, and `open` for their buses: closed, and the keys deleted, after each test. */
+function busOnItsOwnPrefix() {
+  const keyPrefix = uniquePrefix();
+  const opened: Bus[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((bus) => bus.close()));
+    await deleteKeys(keyPrefix);
+  });
+  const open = (options: Partial<Parameters<typeof createRedisBus>[0]> = {}): Bus => {
+    const bus = createRedisBus({ url: testRedisUrl(), keyPrefix, ...options });
+    opened.push(bus);
+    return bus;
+  };
+  return { keyPrefix, open };
+}
 
 /** Retries `attempt` every 100 ms until it resolves, for at most `timeoutMs`. */
 async function retrying<T>(attempt: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
@@ -83,52 +98,34 @@ describe('redis bus', () => {
   });
 
   describe("when entries were deleted past a group's position", () => {
-    const keyPrefix = uniquePrefix();
-    let bus: Bus;
-
-    afterEach(async () => {
-      await bus.close();
-      await deleteKeys(keyPrefix);
-    });
+    const { keyPrefix, open } = busOnItsOwnPrefix();
 
     it('counts the undelivered entries left, which Redis no longer reports as lag', async () => {
-      bus = createRedisBus({ url: testRedisUrl(), keyPrefix });
+      const bus = open();
       await bus.ensureGroup('s', 'g');
       await bus.publish('s', [message('m1'), message('m2'), message('m3')]);
-      const raw = new Redis(testRedisUrl());
-      try {
+      await withRedis(async (raw) => {
         const [, second] = await raw.xrange(`${keyPrefix}s`, '-', '+');
         await raw.xdel(`${keyPrefix}s`, second![0]);
-      } finally {
-        raw.disconnect();
-      }
+      });
 
       expect(await bus.lag('s', 'g')).toEqual({ undelivered: 2, pending: 0 });
     });
   });
 
   describe('when the server handed entries to a consumer whose reply never arrived', () => {
-    const keyPrefix = uniquePrefix();
-    let bus: Bus;
-
-    afterEach(async () => {
-      await bus.close();
-      await deleteKeys(keyPrefix);
-    });
+    const { keyPrefix, open } = busOnItsOwnPrefix();
 
     it("gives them to that consumer's next blocking read at once, with their delivery counts, and skips entries trimmed meanwhile", async () => {
-      bus = createRedisBus({ url: testRedisUrl(), keyPrefix });
+      const bus = open();
       await bus.ensureGroup('s', 'g');
       await bus.publish('s', [message('m1'), message('m2'), message('m3')]);
-      const raw = new Redis(testRedisUrl());
-      try {
+      await withRedis(async (raw) => {
         // Delivered to c1 by the server, as a read given up client-side (or a stopped process) leaves them.
         await raw.xreadgroup('GROUP', 'g', 'c1', 'COUNT', 10, 'STREAMS', `${keyPrefix}s`, '>');
         const [, second] = await raw.xrange(`${keyPrefix}s`, '-', '+');
         await raw.xdel(`${keyPrefix}s`, second![0]);
-      } finally {
-        raw.disconnect();
-      }
+      });
 
       const lost = await bus.readNew('s', 'g', 'c1', 10, 50);
       expect(lost.map((entry) => [entry.message.id, entry.deliveries])).toEqual([['m1', 2], ['m3', 2]]);
@@ -141,39 +138,24 @@ describe('redis bus', () => {
   });
 
   describe('when a message is published', () => {
-    const keyPrefix = uniquePrefix();
-    let bus: Bus;
-
-    afterEach(async () => {
-      await bus.close();
-      await deleteKeys(keyPrefix);
-    });
+    const { keyPrefix, open } = busOnItsOwnPrefix();
 
     it('remembers its id per stream for a day', async () => {
-      bus = createRedisBus({ url: testRedisUrl(), keyPrefix });
+      const bus = open();
       await bus.publish('s', [message('m1')]);
-      const raw = new Redis(testRedisUrl());
-      try {
+      await withRedis(async (raw) => {
         const ttl = await raw.ttl(`${keyPrefix}published:s:m1`);
         expect(ttl).toBeGreaterThan(24 * 3600 - 60);
         expect(ttl).toBeLessThanOrEqual(24 * 3600);
-      } finally {
-        raw.disconnect();
-      }
+      });
     });
   });
 
   describe('when a trimmed message is published again', () => {
-    const keyPrefix = uniquePrefix();
-    let bus: Bus;
-
-    afterEach(async () => {
-      await bus.close();
-      await deleteKeys(keyPrefix);
-    });
+    const { keyPrefix, open } = busOnItsOwnPrefix();
 
     it('skips it: its id outlives the entry, in its marker key', async () => {
-      bus = createRedisBus({ url: testRedisUrl(), keyPrefix });
+      const bus = open();
       await bus.ensureGroup('s', 'g');
       await bus.publish('s', [message('m1'), message('m2')]);
       const read = await bus.readNew('s', 'g', 'c1', 10, 0);
@@ -187,16 +169,10 @@ describe('redis bus', () => {
   });
 
   describe('when a stream is trimmed after instances have come and gone', () => {
-    const keyPrefix = uniquePrefix();
-    let bus: Bus;
-
-    afterEach(async () => {
-      await bus.close();
-      await deleteKeys(keyPrefix);
-    });
+    const { keyPrefix, open } = busOnItsOwnPrefix();
 
     it('forgets the consumers idle past staleConsumerMs with nothing pending, and keeps those with pending entries', async () => {
-      bus = createRedisBus({ url: testRedisUrl(), keyPrefix, staleConsumerMs: 50 });
+      const bus = open({ staleConsumerMs: 50 });
       await bus.ensureGroup('s', 'g');
       await bus.publish('s', [message('m1'), message('m2')]);
       const done = await bus.readNew('s', 'g', 'gone', 1, 0);
@@ -209,27 +185,18 @@ describe('redis bus', () => {
 
       await bus.trim('s');
 
-      const redis = new Redis(testRedisUrl());
-      try {
+      await withRedis(async (redis) => {
         const consumers = (await redis.xinfo('CONSUMERS', `${keyPrefix}s`, 'g')) as unknown[][];
         expect(consumers.map((fields) => fields[1]).sort()).toEqual(['crashed', 'live']);
-      } finally {
-        redis.disconnect();
-      }
+      });
     });
   });
 
   describe('when publishing', () => {
-    const keyPrefix = uniquePrefix();
-    let bus: Bus;
-
-    afterEach(async () => {
-      await bus.close();
-      await deleteKeys(keyPrefix);
-    });
+    const { keyPrefix, open } = busOnItsOwnPrefix();
 
     it('trims the stream once trimEveryMs has passed, never on its first publish', async () => {
-      bus = createRedisBus({ url: testRedisUrl(), keyPrefix, trimEveryMs: 0 });
+      const bus = open({ trimEveryMs: 0 });
       await bus.ensureGroup('s', 'g');
       await bus.publish('s', [message('m1')]);
       const read = await bus.readNew('s', 'g', 'c1', 10, 0);
@@ -242,7 +209,7 @@ describe('redis bus', () => {
     });
 
     it('leaves the stream alone until trimEveryMs has passed', async () => {
-      bus = createRedisBus({ url: testRedisUrl(), keyPrefix });
+      const bus = open();
       await bus.ensureGroup('s', 'g');
       await bus.publish('s', [message('m1')]);
       const read = await bus.readNew('s', 'g', 'c1', 10, 0);

@@ -11,8 +11,7 @@ import { createRedisBus } from '../../src/messaging/redisBus';
 import { openSqliteBus } from '../../src/messaging/sqliteBus';
 import { streamOf, toBusMessage } from '../../src/messaging/wire';
 import { createLogger } from '../../src/observability/logger';
-import { Redis } from 'ioredis';
-import { deleteKeys, requireRedis, testRedisUrl, uniquePrefix } from '../support/redis';
+import { deleteKeys, requireRedis, testRedisUrl, uniquePrefix, withRedis } from '../support/redis';
 import { commitFirstFact, storeHarnesses, type StoreHarness } from '../support/stores';
 import { makeTempDir, type TempDir } from '../support/tempDir';
 import { rmSync } from 'node:fs';
@@ -138,13 +137,10 @@ describe('the delivery audit (distributed: Postgres store, Redis bus)', () => {
       await audit.runOnce();
       const lost = await commitFact(store, clock);
       await publish(bus, lost);
-      const raw = new Redis(testRedisUrl());
-      try {
+      await withRedis(async (raw) => {
         await raw.del(`${keyPrefix}${streamOf(lost)}`);
         expect(await raw.exists(`${keyPrefix}published:${streamOf(lost)}:${lost.id}`)).toBe(1);
-      } finally {
-        raw.disconnect();
-      }
+      });
       startConsumers();
       clock.advance(GRACE_MS + 1_000);
       expect(await audit.runOnce()).toBe(1);

@@ -41,6 +41,16 @@ export async function requireRedis(url = testRedisUrl()): Promise<void> {
   }
 }
 
+/** Runs `work` with a plain client of the test Redis, for what the code under test does not expose. */
+export async function withRedis<T>(work: (redis: Redis) => Promise<T>, url = testRedisUrl()): Promise<T> {
+  const redis = new Redis(url);
+  try {
+    return await work(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** Deletes every key that starts with `prefix` (SCAN + UNLINK). */
 export async function deleteKeys(prefix: string, url = testRedisUrl()): Promise<void> {
   const redis = probe(url);
