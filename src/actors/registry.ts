@@ -1,4 +1,4 @@
-import type { AnyStateMachine } from 'xstate';
+import { initialTransition, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
 
 /**
  * One kind of actor (`booking`, `hold`, `vipBundle`) and its machine versions. New actors start on
@@ -15,6 +15,7 @@ export interface ActorKind {
 export class MachineRegistry {
   private readonly byKind = new Map<string, ActorKind>();
   private readonly byId = new Map<string, AnyStateMachine>();
+  private readonly initialByKind = new Map<string, AnyMachineSnapshot>();
 
   constructor(kinds: ActorKind[]) {
     for (const kind of kinds) {
@@ -26,6 +27,7 @@ export class MachineRegistry {
         if (this.byId.has(machine.id)) throw new Error(`machine ${machine.id} registered twice`);
         this.byId.set(machine.id, machine);
       }
+      this.initialByKind.set(kind.kind, initialSnapshotOf(kind.machine));
     }
   }
 
@@ -37,6 +39,16 @@ export class MachineRegistry {
     return this.byId.get(machineId);
   }
 
+  /**
+   * The snapshot a new actor of `kind` starts from, computed once: `initialTransition()` builds a whole
+   * actor each time (about half the XState time of a new booking), and the result is the same for every
+   * actor, since machines take no input. Snapshots are never changed in place (`transition()` returns
+   * new ones), so one can be shared.
+   */
+  initialSnapshot(kind: string): AnyMachineSnapshot | undefined {
+    return this.initialByKind.get(kind);
+  }
+
   kinds(): ActorKind[] {
     return [...this.byKind.values()];
   }
@@ -45,6 +57,12 @@ export class MachineRegistry {
   machines(): AnyStateMachine[] {
     return [...this.byId.values()];
   }
+}
+
+function initialSnapshotOf(machine: AnyStateMachine): AnyMachineSnapshot {
+  const [snapshot, actions] = initialTransition(machine);
+  if (actions.length > 0) throw new Error(`machine ${machine.id}: the initial state must have no entry actions`);
+  return Object.freeze(snapshot);
 }
 
 /**

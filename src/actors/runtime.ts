@@ -1,4 +1,4 @@
-import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
+import { transition, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
 import { AppError, concurrentUpdate, notAllowedInState, notFound } from '../kernel/errors';
 import type { Clock } from '../kernel/clock';
 import type { IdSource } from '../kernel/ids';
@@ -349,11 +349,9 @@ export class ActorRuntime {
     }
     const { kind } = parseAddress(address);
     const actorKind = this.registry.kind(kind);
-    if (!actorKind) throw notFound(address);
-    if (!create) throw notFound(address);
-    const [snapshot, actions] = initialTransition(actorKind.machine);
-    if (actions.length > 0) throw new Error(`machine ${actorKind.machine.id}: the initial state must have no entry actions`);
-    return { stored: null, fromCache: false, machine: actorKind.machine, snapshot };
+    const initial = this.registry.initialSnapshot(kind);
+    if (!actorKind || !initial || !create) throw notFound(address);
+    return { stored: null, fromCache: false, machine: actorKind.machine, snapshot: initial };
   }
 
   private remember(actor: StoredActor): void {

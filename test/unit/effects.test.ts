@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { emit, fromPromise, log, raise, setup, transition, initialTransition } from 'xstate';
+import { assign, emit, fromPromise, log, raise, setup, transition, initialTransition } from 'xstate';
 import { collectEffects, stateName } from '../../src/actors/effects';
 import { MachineRegistry } from '../../src/actors/registry';
 
@@ -53,6 +53,28 @@ describe('MachineRegistry', () => {
     const waiting = setup({}).createMachine({ id: 'wait-v1', initial: 'a', states: { a: { initial: 'x', states: { x: { after: { 1000: 'y' } }, y: {} } } } });
     expect(() => new MachineRegistry([{ kind: 'invoking', machine: invoking }])).toThrow(/invokes/);
     expect(() => new MachineRegistry([{ kind: 'waiting', machine: waiting }])).toThrow(/after delay/);
+  });
+
+  it('refuses to register a machine whose initial state has entry actions, which no transition would return', () => {
+    const announcing = setup({}).createMachine({ id: 'announce-v1', initial: 'a', states: { a: { entry: emit({ type: 'Born_v1' }) } } });
+    expect(() => new MachineRegistry([{ kind: 'announcing', machine: announcing }])).toThrow(/initial state must have no entry actions/);
+  });
+
+  it('starts every new actor of a kind from one initial snapshot, which transitions leave as it was', () => {
+    const counter = setup({ types: { context: {} as { n: number } } }).createMachine({
+      id: 'counter-v1',
+      context: { n: 0 },
+      initial: 'idle',
+      states: { idle: { on: { add: { target: 'counted', actions: assign({ n: ({ context }) => context.n + 1 }) } } }, counted: {} },
+    });
+    const registry = new MachineRegistry([{ kind: 'counter', machine: counter }]);
+    const initial = registry.initialSnapshot('counter')!;
+
+    const [next] = transition(counter, initial, { type: 'add' });
+
+    expect(next.context).toEqual({ n: 1 });
+    expect(registry.initialSnapshot('counter')).toBe(initial);
+    expect([initial.value, initial.context]).toEqual(['idle', { n: 0 }]);
   });
 });
 
