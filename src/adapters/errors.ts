@@ -11,6 +11,8 @@ export interface ExternalCallErrorInit {
   code?: string | undefined;
   /** Body of the error answer as received (parsed JSON or text). */
   body?: unknown;
+  /** Where a redirect (3xx) pointed, for the message: redirects are not followed. */
+  location?: string | null | undefined;
   cause?: unknown;
   message?: string;
 }
@@ -114,6 +116,7 @@ export function errorForStatus(init: {
   operation: string;
   status: number;
   body?: unknown;
+  location?: string | null | undefined;
   codes?: Readonly<Record<number, string>> | undefined;
   retryAfterSeconds?: number | undefined;
 }): RetryableError | TerminalError {
@@ -132,7 +135,9 @@ export const isRetryable = (error: unknown): boolean => !(error instanceof Termi
 
 function describe(init: ExternalCallErrorInit): string {
   const what = `${init.service}.${init.operation}`;
-  if (init.status !== undefined) return `${what} failed with HTTP ${init.status}`;
+  if (init.status !== undefined) {
+    return `${what} failed with HTTP ${init.status}` + (init.location ? ` (a redirect to ${init.location.slice(0, 200)}, not followed)` : '');
+  }
   if (init.cause instanceof Error) return `${what} failed: ${init.cause.message}`;
   return `${what} failed`;
 }

@@ -59,6 +59,12 @@ export const TRACEPARENT_HEADER = 'traceparent';
 
 /** Error bodies are kept for diagnosis, not as an archive. */
 const MAX_ERROR_TEXT = 2_000;
+/**
+ * The most of an answer's body that is read (1 MiB; the answers of API.md are a few hundred bytes). A
+ * success past it is a `bad_response`; an error answer is judged by its status, on the part read.
+ * Without a bound, memory would follow whatever a service sends, for every call in flight.
+ */
+export const MAX_ANSWER_BYTES = 1 << 20;
 
 /** Encodes one path parameter. */
 export const pathSegment = (value: string): string => encodeURIComponent(value);
@@ -89,11 +95,12 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     const signal = AbortSignal.timeout(timeoutMs);
     let response: Response;
     let body: unknown;
+    let whole: boolean;
     try {
       // A redirect is an answer of its own (terminal), never followed: following one would send the
       // body, the correlation id and the idempotency key to wherever the Location points.
       response = await doFetch(`${baseUrl}${request.path}`, { method: request.method, headers, body: payload, signal, redirect: 'manual' });
-      body = await readBody(response);
+      ({ body, whole } = await readBody(response));
     } catch (error) {
       const timedOut = signal.aborted || (error instanceof DOMException && error.name === 'TimeoutError');
       throw new RetryableError({
@@ -117,21 +124,23 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         body: typeof body === 'string' ? body.slice(0, MAX_ERROR_TEXT) : body,
         codes: request.errorCodes,
         retryAfterSeconds: retryAfter(response.headers.get('retry-after')),
+        location: status >= 300 && status < 400 ? response.headers.get('location') : null,
       });
     }
-    if (schema === undefined) return { status, body };
-    const parsed = schema.safeParse(body);
-    if (!parsed.success) {
-      throw new RetryableError({
+    const badResponse = (why: string, cause?: unknown) =>
+      new RetryableError({
         service,
         operation,
         status,
-        body,
+        body: whole ? body : undefined,
         reason: 'bad_response',
-        cause: parsed.error,
-        message: `${service}.${operation} answered ${status} with an unexpected body`,
+        cause,
+        message: `${service}.${operation} answered ${status} with ${why}`,
       });
-    }
+    if (!whole) throw badResponse(`a body of more than ${MAX_ANSWER_BYTES} bytes`);
+    if (schema === undefined) return { status, body };
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) throw badResponse(`an unexpected body (${firstIssue(parsed.error)})`, parsed.error);
     return { status, body: parsed.data };
   }
 
@@ -163,16 +172,48 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
 
 /**
  * The body parsed as JSON when it is JSON, whatever its media type says (services are not always careful
- * with it, and the schema checks the shape anyway), else the text; null when empty.
+ * with it, and the schema checks the shape anyway), else the text; null when empty. Past
+ * MAX_ANSWER_BYTES the rest is not read (`whole` false) and the part read is kept as text.
  */
-async function readBody(response: Response): Promise<unknown> {
-  const text = await response.text();
-  if (text === '') return null;
+async function readBody(response: Response): Promise<{ body: unknown; whole: boolean }> {
+  const { text, whole } = await readText(response);
+  if (!whole) return { body: text, whole };
+  if (text === '') return { body: null, whole };
   try {
-    return JSON.parse(text);
+    return { body: JSON.parse(text), whole };
   } catch {
-    return text;
+    return { body: text, whole };
   }
+}
+
+async function readText(response: Response): Promise<{ text: string; whole: boolean }> {
+  const declared = Number(response.headers.get('content-length') ?? '0');
+  if (response.body === null) return { text: '', whole: true };
+  if (declared > MAX_ANSWER_BYTES) {
+    await response.body.cancel();
+    return { text: '', whole: false };
+  }
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return { text: Buffer.concat(chunks).toString('utf8'), whole: true };
+    if (size + value.byteLength > MAX_ANSWER_BYTES) {
+      chunks.push(value.subarray(0, MAX_ANSWER_BYTES - size));
+      await reader.cancel();
+      return { text: Buffer.concat(chunks).toString('utf8'), whole: false };
+    }
+    chunks.push(value);
+    size += value.byteLength;
+  }
+}
+
+/** The first thing wrong with an answer, where it is: `ticket_ids: Too small: expected array to have >=1 items`. */
+function firstIssue(error: z.ZodError): string {
+  const [issue] = error.issues;
+  if (issue === undefined) return 'no detail';
+  return issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message;
 }
 
 /** `Retry-After` in seconds: delay-seconds, or an HTTP-date (RFC 9110 §10.2.3) counted from now. */

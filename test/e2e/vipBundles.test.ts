@@ -367,6 +367,36 @@ for (const mode of MODES) {
         expect(cancelledTicketIds().sort()).toEqual([...bundle.legs.inbound_flight.ticket_ids, ...bundle.legs.return_flight.ticket_ids].sort());
         expect(await availableSeats(showId)).toBe(10);
       });
+
+      it('takes a 404 to the cancel of a flight ticket the airline issued for a fault (a wrong address, a lost ticket), not for a ticket already gone: compensation_stuck until it is cancelled', async () => {
+        const showId = await createShow(10);
+        t.simulators.transportation.failNext('bookTaxi', 1, 'terminal');
+        t.simulators.transportation.failNext('cancelFlightTicket', 1, { status: 404 });
+        const { vip_bundle_id: id } = await bookBundle(showId);
+
+        const stuck = await settled(id, 'compensation_stuck');
+        expect(stuck.legs.return_flight.status).toBe('booked');
+        expect(cancelledTicketIds()).toEqual([]);
+        const [letter] = await t.service.store.query<{ id: string }>(
+          "SELECT d.id FROM dead_letters d JOIN messages m ON m.id = d.message_id WHERE m.actor = $1 AND m.name = 'CancelFlightTickets' AND d.status = 'dead'",
+          [`vipBundle/${id}`],
+        );
+        expect((await createDeadLetters({ store: t.service.store, clock: t.clock!, consumers: t.service.consumers }).redrive(letter!.id)).outcome).toBe('redriven');
+
+        const bundle = await settled(id, 'failed');
+        expect(cancelledTicketIds().sort()).toEqual([...bundle.legs.inbound_flight.ticket_ids, ...bundle.legs.return_flight.ticket_ids].sort());
+      });
+
+      it('takes a 410 to the cancel of a flight ticket for a ticket already gone, and compensates', async () => {
+        const showId = await createShow(10);
+        t.simulators.transportation.failNext('bookTaxi', 1, 'terminal');
+        t.simulators.transportation.failNext('cancelFlightTicket', 1, { status: 410 });
+        const { vip_bundle_id: id } = await bookBundle(showId);
+
+        const bundle = await settled(id, 'failed');
+        expect([bundle.legs.inbound_flight.status, bundle.legs.return_flight.status]).toEqual(['compensated', 'compensated']);
+        expect(transport('cancelFlightTicket').length).toBe(4);
+      });
     });
 
     describe('when a step fails past its retry budget and the service it calls recovers', () => {

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'bun:test';
 import type { CallObservation } from '../../src/adapters/call';
 import { isRetryable, RetryableError, TerminalError } from '../../src/adapters/errors';
 import { startGateway, type RunningGateway } from '../../src/adapters/gateway';
-import { createHttpClient, type FetchLike } from '../../src/adapters/httpClient';
+import { createHttpClient, MAX_ANSWER_BYTES, type FetchLike } from '../../src/adapters/httpClient';
 import { createAdapters } from '../../src/adapters/index';
 import { ManualClock } from '../../src/kernel/clock';
 import { sequentialIds } from '../../src/kernel/ids';
@@ -108,6 +108,66 @@ describe('createHttpClient', () => {
       expect(error).toBeInstanceOf(RetryableError);
       expect(error).toMatchObject({ reason: 'bad_response', status: 200, body: '<html>proxy page</html>' });
     });
+
+    it('names the first field at fault in a bad_response', async () => {
+      const { BookedFlight } = await import('../../src/adapters/transportation/transportation.port');
+      const fake = fakeFetch(() => Response.json({ ticket_ids: [] }));
+      const client = createHttpClient({ service: 'transportation', baseUrl: 'http://gateway.test', fetch: fake.fetch });
+
+      const error = (await failureOf(client.request({ operation: 'bookFlight', method: 'PUT', path: '/f', context: ctx }, BookedFlight))) as Error;
+      expect(error).toMatchObject({ reason: 'bad_response' });
+      expect(error.message).toStartWith('transportation.bookFlight answered 200 with an unexpected body (ticket_ids: ');
+    });
+
+    it('refuses ids, numbers and times that no record should keep: empty, over 200 characters, with control characters, a time that is not RFC 3339', async () => {
+      const { IssuedReceipt } = await import('../../src/adapters/receipts/receipts.port');
+      const { Charge } = await import('../../src/adapters/payments/payments.port');
+      const { BookedFlight } = await import('../../src/adapters/transportation/transportation.port');
+      const T = '2030-01-01T10:00:00.123456789+01:00';
+      const wrong: Array<[z.ZodType, unknown]> = [
+        [IssuedReceipt, { number: 'R-1', issued_at: 'yesterday-ish' }],
+        [IssuedReceipt, { number: 'R-1', issued_at: '2030-01-01 10:00:00' }],
+        [IssuedReceipt, { number: 'R'.repeat(201), issued_at: T }],
+        [IssuedReceipt, { number: 'R-1\n2', issued_at: T }],
+        [Charge, { payment_id: '' }],
+        [BookedFlight, { ticket_ids: ['t-1', 't-1'] }],
+      ];
+      for (const [schema, answer] of wrong) expect([answer, schema.safeParse(answer).success]).toEqual([answer, false]);
+      expect(IssuedReceipt.safeParse({ number: 'R'.repeat(200), issued_at: T }).success).toBe(true);
+      expect(IssuedReceipt.safeParse({ number: 'R-1', issued_at: '2030-01-01T10:00:00Z' }).success).toBe(true);
+    });
+
+    it('reads at most 1 MiB of an answer: past it a success is a bad_response, and an error is judged by its status', async () => {
+      const big = JSON.stringify({ number: 'R-1', issued_at: '2030-01-01T00:00:00Z', pad: 'x'.repeat(MAX_ANSWER_BYTES) });
+      const { IssuedReceipt } = await import('../../src/adapters/receipts/receipts.port');
+      const streamed = () =>
+        new Response(new ReadableStream({ start(controller) { controller.enqueue(new TextEncoder().encode(big)); controller.close(); } }), { status: 200 });
+      for (const answer of [() => new Response(big, { status: 200 }), streamed]) {
+        const client = createHttpClient({ service: 'receipts', baseUrl: 'http://gateway.test', fetch: fakeFetch(answer).fetch });
+        const error = (await failureOf(client.request({ operation: 'issueReceipt', method: 'PUT', path: '/r', context: ctx }, IssuedReceipt))) as RetryableError;
+        expect(error).toMatchObject({ reason: 'bad_response', status: 200, body: undefined, mayHaveActed: true });
+        expect(error.message).toBe(`receipts.issueReceipt answered 200 with a body of more than ${MAX_ANSWER_BYTES} bytes`);
+      }
+
+      const failing = createHttpClient({ service: 'receipts', baseUrl: 'http://gateway.test', fetch: fakeFetch(() => new Response(big, { status: 500 })).fetch });
+      const error = (await failureOf(failing.request({ operation: 'issueReceipt', method: 'PUT', path: '/r', context: ctx }))) as RetryableError;
+      expect(error).toMatchObject({ reason: 'status', status: 500 });
+      expect(error.body).toBeString();
+      expect((error.body as string).length).toBeLessThanOrEqual(2_000);
+    });
+
+    it('takes a flight answer with one ticket id per passenger only', async () => {
+      const { createTransportationHttp } = await import('../../src/adapters/transportation/transportation.http');
+      const request = { customer_email: 'ann@example.com', flight_id: 'F1', passenger_names: ['Ann', 'Bob', 'Cy'], reference_id: 'vip-1', idempotency_key: 'k-1' };
+      for (const ids of [['t-1'], ['t-1', 't-2', 't-3', 't-4']]) {
+        const port = createTransportationHttp(createHttpClient({ service: 'transportation', baseUrl: 'http://gateway.test', fetch: fakeFetch(() => Response.json({ ticket_ids: ids })).fetch }));
+        const error = (await failureOf(port.bookFlight(request, ctx))) as RetryableError;
+        expect(error).toMatchObject({ reason: 'bad_response', mayHaveActed: true });
+        expect(error.message).toBe(`transportation.bookFlight answered 200 with ${ids.length} ticket ids for 3 passengers`);
+      }
+      const port = createTransportationHttp(createHttpClient({ service: 'transportation', baseUrl: 'http://gateway.test', fetch: fakeFetch(() => Response.json({ ticket_ids: ['t-1', 't-2', 't-3'] })).fetch }));
+      expect(await port.bookFlight(request, ctx)).toEqual({ ticket_ids: ['t-1', 't-2', 't-3'] });
+    });
   });
 
   describe('when the call fails', () => {
@@ -198,7 +258,7 @@ describe('createHttpClient', () => {
         const client = createHttpClient({ service: 'receipts', baseUrl: `http://localhost:${server.port}`, timeoutMs: 2_000 });
         const error = await failureOf(client.request({ operation: 'issueReceipt', method: 'PUT', path: '/receipts-api/receipts', body: { a: 1 }, context: ctx }));
         expect(error).toBeInstanceOf(TerminalError);
-        expect(error).toMatchObject({ status: 307 });
+        expect(error).toMatchObject({ status: 307, message: 'receipts.issueReceipt failed with HTTP 307 (a redirect to /elsewhere, not followed)' });
         expect(hits).toEqual(['/receipts-api/receipts']);
       } finally {
         server.stop(true);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CURRENCY_PATTERN, MONEY_AMOUNT_PATTERN } from '../../kernel/money';
+import { AnswerId } from '../answers';
 import type { CallContext } from '../call';
 import { PAYMENT_DECLINED } from '../errors';
 
@@ -33,7 +34,7 @@ export const ChargeRequest = z.object({
 export type ChargeRequest = z.infer<typeof ChargeRequest>;
 
 /** Answer of `PUT /payments-api/payments`. */
-export const Charge = z.object({ payment_id: z.string().min(1) });
+export const Charge = z.object({ payment_id: AnswerId });
 export type Charge = z.infer<typeof Charge>;
 
 /**

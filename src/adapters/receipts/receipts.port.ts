@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CURRENCY_PATTERN, MONEY_AMOUNT_PATTERN } from '../../kernel/money';
+import { AnswerId, AnswerTime } from '../answers';
 import type { CallContext } from '../call';
 
 /** Name of the service in errors, observations and the simulator's call log. */
@@ -20,7 +21,7 @@ export const IssueReceiptRequest = z.object({
 export type IssueReceiptRequest = z.infer<typeof IssueReceiptRequest>;
 
 /** Answer of `PUT /receipts-api/receipts`. */
-export const IssuedReceipt = z.object({ number: z.string().min(1), issued_at: z.string().min(1) });
+export const IssuedReceipt = z.object({ number: AnswerId, issued_at: AnswerTime });
 export type IssuedReceipt = z.infer<typeof IssuedReceipt>;
 
 /** Body of `PUT /receipts-api/void-receipt`; `idempotent_id` deduplicates. */

@@ -1,5 +1,6 @@
+import { RetryableError } from '../errors';
 import { pathSegment, type HttpClient } from '../httpClient';
-import { BookedFlight, BookedTaxi, type TransportationPort } from './transportation.port';
+import { BookedFlight, BookedTaxi, TRANSPORTATION_SERVICE, type TransportationPort } from './transportation.port';
 
 /** The transportation service over HTTP (`client` built for the service `transportation`). */
 export function createTransportationHttp(client: HttpClient): TransportationPort {
@@ -9,6 +10,17 @@ export function createTransportationHttp(client: HttpClient): TransportationPort
         { operation: 'bookFlight', method: 'PUT', path: '/transportation-api/flight-tickets', body: request, context },
         BookedFlight,
       );
+      const asked = request.passenger_names.length;
+      if (response.body.ticket_ids.length !== asked) {
+        throw new RetryableError({
+          service: TRANSPORTATION_SERVICE,
+          operation: 'bookFlight',
+          status: response.status,
+          body: response.body,
+          reason: 'bad_response',
+          message: `${TRANSPORTATION_SERVICE}.bookFlight answered ${response.status} with ${response.body.ticket_ids.length} ticket ids for ${asked} passengers`,
+        });
+      }
       return response.body;
     },
     async cancelFlightTicket(request, context) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AnswerId } from '../answers';
 import type { CallContext } from '../call';
 
 /** Name of the service in errors, observations and the simulator's call log. */
@@ -17,8 +18,14 @@ export const BookFlightRequest = z.object({
 });
 export type BookFlightRequest = z.infer<typeof BookFlightRequest>;
 
-/** Answer of `PUT /transportation-api/flight-tickets`: one ticket per passenger. */
-export const BookedFlight = z.object({ ticket_ids: z.array(z.string().min(1)) });
+/**
+ * Answer of `PUT /transportation-api/flight-tickets`: one ticket per passenger, each a different one (the
+ * HTTP client checks the count against the request). Fewer would leave passengers without a ticket and
+ * tickets that a compensation could not cancel.
+ */
+export const BookedFlight = z.object({
+  ticket_ids: z.array(AnswerId).min(1).refine((ids) => new Set(ids).size === ids.length, 'the same ticket id twice'),
+});
 export type BookedFlight = z.infer<typeof BookedFlight>;
 
 /** `DELETE /transportation-api/flight-tickets/{ticket_id}`. */
@@ -36,12 +43,14 @@ export const BookTaxiRequest = z.object({
 export type BookTaxiRequest = z.infer<typeof BookTaxiRequest>;
 
 /** Answer of `PUT /transportation-api/taxi-booking`. */
-export const BookedTaxi = z.object({ booking_id: z.string().min(1) });
+export const BookedTaxi = z.object({ booking_id: AnswerId });
 export type BookedTaxi = z.infer<typeof BookedTaxi>;
 
 /**
  * The transportation service (flights and taxis). Cancelling a ticket twice succeeds; cancelling a
- * ticket it never issued is a TerminalError 404. Other failures are RetryableError or TerminalError.
+ * ticket it never issued is a TerminalError 404 (the saga, which cancels only tickets the service
+ * issued, takes that for a fault, and only a 410 for a ticket already gone). Other failures are
+ * RetryableError or TerminalError.
  */
 export interface TransportationPort {
   bookFlight(request: BookFlightRequest, context: CallContext): Promise<BookedFlight>;

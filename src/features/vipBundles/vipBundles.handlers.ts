@@ -187,8 +187,10 @@ export function vipBundleHandlers({ runtime, store, services, clock, redriveIfSa
             try {
               await services.transportation.cancelFlightTicket({ ticket_id: ticketId }, await ctx.callContext());
             } catch (error) {
-              // Cancelling twice succeeds upstream; a 404 is a ticket already gone, which is what we want.
-              if (!(error instanceof TerminalError && error.status === 404)) throw error;
+              // Cancelling twice succeeds upstream, and these ids are the service's own: only 410 says the
+              // ticket is gone. A 404 is an answer from something else (a wrong GATEWAY_ADDR, a proxy
+              // without this route) or a ticket the service lost: the step waits (compensation_stuck).
+              if (!(error instanceof TerminalError && error.status === 410)) throw error;
             }
           }
           await tell(c.vip_bundle_id, { type: 'flights.cancelled', now: now(), leg: c.leg }, ctx);

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+
+/**
+ * What the service keeps from an external service's answer is stored, listed and sent on: bounded, so
+ * that one misbehaving (or hostile) service cannot fill the read models, and well-formed, so that a
+ * receipt's time can be filtered by date. An answer outside these bounds is a `bad_response`: retried
+ * with the same idempotency key, then dead-lettered, like an answer that cannot be read.
+ */
+
+/** Longest id or number kept from an answer (receipt numbers, payment ids, flight tickets, taxi bookings). */
+export const MAX_ANSWER_ID_LENGTH = 200;
+
+/** An id or number an external service gave: 1 to 200 characters, no control characters. */
+export const AnswerId = z
+  .string()
+  .min(1)
+  .max(MAX_ANSWER_ID_LENGTH)
+  .regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters');
+
+/** A time an external service gave: RFC 3339 with `Z` or an offset, any fraction of a second. */
+export const AnswerTime = z.iso.datetime({ offset: true });
