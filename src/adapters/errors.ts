@@ -66,9 +66,12 @@ const NOT_ACTED_STATUSES = new Set([408, 429, 503]);
 /** Network errors raised before any byte of the request left: nothing can have been done. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ConnectionRefused']);
 
+/** Whether a network error came before any byte of the request left (refused, no such host). */
+export const neverSent = (cause: unknown): boolean => NOT_SENT_CODES.has(String((cause as { code?: unknown } | undefined)?.code));
+
 function mayHaveActed(reason: RetryReason, status: number | undefined, cause: unknown): boolean {
   if (reason === 'status') return status === undefined || !NOT_ACTED_STATUSES.has(status);
-  if (reason === 'network') return !NOT_SENT_CODES.has(String((cause as { code?: unknown } | undefined)?.code));
+  if (reason === 'network') return !neverSent(cause);
   return true;
 }
 

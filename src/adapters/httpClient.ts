@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { CallContext, CallOutcome, OnCall } from './call';
-import { errorForStatus, RetryableError, TerminalError } from './errors';
+import { errorForStatus, neverSent, RetryableError, TerminalError } from './errors';
 import { activeTraceparent, inSpan, SpanKind } from '../kernel/tracing';
 
 /** The part of `fetch` the client uses; tests pass their own. */
@@ -110,7 +110,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         cause: error,
         message: timedOut
           ? `${service}.${operation} got no answer within ${timeoutMs} ms`
-          : `${service}.${operation} could not reach ${baseUrl}: ${error instanceof Error ? error.message : String(error)}`,
+          : `${service}.${operation} ${neverSent(error) ? 'could not reach' : 'got no usable answer from'} ${baseUrl}: ${networkMessage(error)}`,
       });
     }
 
@@ -214,6 +214,12 @@ function firstIssue(error: z.ZodError): string {
   const [issue] = error.issues;
   if (issue === undefined) return 'no detail';
   return issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message;
+}
+
+/** The message of a network error, without the advice Bun's fetch adds to it for its own callers. */
+function networkMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/\s*For more information, pass `verbose: true` in the second argument to fetch\(\)\.?/, '');
 }
 
 /** `Retry-After` in seconds: delay-seconds, or an HTTP-date (RFC 9110 §10.2.3) counted from now. */

@@ -202,7 +202,26 @@ describe('createHttpClient', () => {
       expect(error).toMatchObject({ service: 'receipts', operation: 'issueReceipt', reason: 'network', status: undefined });
       expect(isRetryable(error)).toBe(true);
       expect((error as RetryableError).mayHaveActed).toBe(false); // the request never left
+      expect((error as Error).message).toStartWith(`receipts.issueReceipt could not reach ${url}`);
+    });
 
+    it('says that a service answered something that is not HTTP, without the advice Bun gives its own callers', async () => {
+      const garbage = Bun.listen({
+        hostname: '127.0.0.1',
+        port: 0,
+        socket: { data(socket) { socket.end('this is not HTTP\r\n\r\n'); } },
+      });
+      try {
+        const url = `http://127.0.0.1:${garbage.port}`;
+        const client = createHttpClient({ service: 'receipts', baseUrl: url, timeoutMs: 2_000 });
+        const error = (await failureOf(client.request({ operation: 'issueReceipt', method: 'PUT', path: '/receipts-api/receipts', body: {}, context: ctx }))) as RetryableError;
+
+        expect(error).toMatchObject({ reason: 'network', mayHaveActed: true });
+        expect(error.message).toStartWith(`receipts.issueReceipt got no usable answer from ${url}: `);
+        expect(error.message).not.toContain('verbose');
+      } finally {
+        garbage.stop(true);
+      }
     });
 
     it('times out a fetch that never answers', async () => {
