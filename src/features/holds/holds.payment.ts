@@ -5,8 +5,8 @@ import { TerminalError } from '../../adapters/errors';
 import type { ExternalServices } from '../../adapters';
 import { AppError } from '../../kernel/errors';
 
-/** What a charge fed back to its hold (see chargeHold). */
-export type ChargeOutcome = 'confirmed' | 'declined' | 'refused';
+/** What a charge fed back to its hold (see chargeHold): for a refusal, the payments service's answer. */
+export type ChargeOutcome = 'confirmed' | 'declined' | TerminalError;
 
 /**
  * The charges this instance has out, by hold: a confirm that arrives while its hold's charge is out
@@ -36,8 +36,8 @@ type SendToHold = (event: HoldEvent) => Promise<unknown>;
  * and feeds its outcome back: the route does this right away, the ChargeHoldPayment handler when the
  * route died on the way. Both use the hold's idempotency key, so however often it runs the payments
  * service charges once and answers with the same payment. Resolves to the outcome it fed back:
- * `declined` for the payments service's 402, `refused` for any other terminal answer (a 4xx that says
- * the request itself is wrong: no money moved either, but the customer's card is not to blame).
+ * `declined` for the payments service's 402, the error itself for any other terminal answer (a 4xx or
+ * a redirect: the request went wrong, no money moved either, but the customer's card is not to blame).
  */
 export async function chargeHold(
   services: ExternalServices,
@@ -62,7 +62,7 @@ export async function chargeHold(
     if (!(error instanceof TerminalError)) throw error;
     const outcome = error.code === 'PAYMENT_DECLINED' ? 'declined' : 'refused';
     await send({ type: 'payment.declined', now: stamp.now(), idempotency_key: payment.idempotencyKey, call: note(outcome) });
-    return outcome;
+    return outcome === 'declined' ? outcome : error;
   }
   const confirm = (now: string): HoldEvent => ({ type: 'hold.confirm', now, payment_id: paymentId, ticket_ids: stamp.ticketIds(), idempotency_key: payment.idempotencyKey, call: note('ok') });
   try {

@@ -4,7 +4,7 @@ import type { AuthUser } from '../../http/auth';
 import { sendCommand } from '../../http/commands';
 import { problem } from '../../http/problem';
 import { createRequestContext, type RequestContext } from '../../http/requestContext';
-import { RetryableError } from '../../adapters/errors';
+import { RetryableError, TerminalError } from '../../adapters/errors';
 import { AppError, concurrentUpdate } from '../../kernel/errors';
 import { toMinor } from '../../kernel/money';
 import type { FeatureDeps } from '../feature';
@@ -266,8 +266,8 @@ export function holdsRoutes({ runtime, store, clock, ids, tracing, idempotency, 
           });
         }
         if (charged === 'declined') return problem(402, 'PAYMENT_DECLINED', 'the payment was declined');
-        if (charged === 'refused') {
-          logger.error('the payments service refused a charge as a bad request', { actor: `hold/${params.id}`, hold_id: params.id, correlation_id: correlationId });
+        if (charged instanceof TerminalError) {
+          logger.error('the payments service refused a charge (not a decline); nothing was charged', { actor: `hold/${params.id}`, hold_id: params.id, correlation_id: correlationId, err: charged });
           return problem(502, 'PAYMENT_FAILED', 'the payments service refused the charge; nothing was charged and the hold is kept', { retryable: true });
         }
         return outcome();
