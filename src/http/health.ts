@@ -60,9 +60,11 @@ export function healthRoutes(options: HealthOptions) {
       const failed: Record<string, string[]> = {};
       const summary: Record<string, 'ok' | 'failed'> = {};
       results.forEach((result, i) => {
-        const name = checks[i]!.name;
-        // Migrations are read from the store: with the store down that says nothing about them.
+        let name = checks[i]!.name;
+        // Migrations are read from the store: with the store down that says nothing about them, and a
+        // store too busy to read them in time (its connections all waiting on locks) is the store's failure.
         if (name === 'migrations' && storeDown) return;
+        if (name === 'migrations' && result?.timedOut) name = 'store';
         summary[name] = result === undefined ? 'ok' : 'failed';
         if (result !== undefined) {
           failed[name] = [result.reason];
@@ -94,11 +96,13 @@ export class NotReady extends Error {
   override name = 'NotReady';
 }
 
-async function run(c: ReadinessCheck, timeoutMs: number): Promise<{ reason: string; error: unknown } | undefined> {
+class NoAnswer extends NotReady {}
+
+async function run(c: ReadinessCheck, timeoutMs: number): Promise<{ reason: string; error: unknown; timedOut: boolean } | undefined> {
   try {
-    await withTimeout(c.check(), timeoutMs, () => new NotReady(`no answer within ${timeoutMs} ms`));
+    await withTimeout(c.check(), timeoutMs, () => new NoAnswer(`no answer within ${timeoutMs} ms`));
     return undefined;
   } catch (error) {
-    return { reason: error instanceof NotReady ? error.message : 'unavailable', error };
+    return { reason: error instanceof NotReady ? error.message : 'unavailable', error, timedOut: error instanceof NoAnswer };
   }
 }

@@ -197,15 +197,22 @@ const CONNECTION_LOST = new Set([
 ]);
 
 /**
+ * SQLSTATEs of a database that cannot do the work now, though nothing is wrong with the request:
+ * 25006 a read-only transaction (a standby after a failover, `default_transaction_read_only`), 57014 a
+ * statement cancelled (a `statement_timeout` set on the role or database, an operator's cancel).
+ */
+const CANNOT_NOW = new Set(['25006', '57014']);
+
+/**
  * `error` as the store's callers should see it: a lost or refused connection, a server that is
- * shutting down (SQLSTATE class 08, 57P) or short of resources (class 53: too many connections, disk
- * full, out of memory) becomes 503 STORE_UNAVAILABLE; anything else (a constraint, a lock timeout, a
- * syntax error) is passed on as it is.
+ * shutting down (SQLSTATE class 08, 57P), short of resources (class 53: too many connections, disk
+ * full, out of memory) or that cannot do the work now (CANNOT_NOW) becomes 503 STORE_UNAVAILABLE;
+ * anything else (a constraint, a lock timeout, a syntax error) is passed on as it is.
  */
 function asStoreError(error: unknown): unknown {
   const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
   const sqlState = typeof errno === 'string' ? errno : '';
-  const lost = CONNECTION_LOST.has(String(code)) || sqlState.startsWith('08') || sqlState.startsWith('57P') || sqlState.startsWith('53');
+  const lost = CONNECTION_LOST.has(String(code)) || sqlState.startsWith('08') || sqlState.startsWith('57P') || sqlState.startsWith('53') || CANNOT_NOW.has(sqlState);
   return lost ? storeUnavailable(error) : error;
 }
 
@@ -299,8 +306,10 @@ export class PostgresStore implements Store {
     return unknownOf(postgresMigrations, await appliedMigrations(this.pooled));
   }
 
+  /** Fails when the database cannot be reached, or takes no writes (a standby, `default_transaction_read_only`). */
   async ping(): Promise<void> {
-    await this.pooled.query('SELECT 1');
+    const [row] = await this.pooled.query<{ read_only: string }>("SELECT current_setting('transaction_read_only') AS read_only");
+    if (row?.read_only === 'on') throw new Error('the database takes no writes (transaction_read_only is on: a standby, or default_transaction_read_only)');
   }
 
   loadActor(address: string): Promise<StoredActor | null> {

@@ -121,6 +121,45 @@ describe('PostgresStore', () => {
     });
   });
 
+  describe('when the database cannot do the work now (read-only after a failover, a statement_timeout set on it)', () => {
+    it('fails with 503 STORE_UNAVAILABLE (retryable), not an internal error, and ping says it takes no writes', async () => {
+      const fresh = await createTestDatabase();
+      const admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+      try {
+        const name = new URL(fresh.url).pathname.slice(1);
+        const migrated = await openPostgresStore({ url: fresh.url, poolSize: 2 });
+        await migrated.migrate();
+        await migrated.close();
+
+        await admin.query(`ALTER DATABASE "${name}" SET default_transaction_read_only = on`);
+        const readOnly = await openPostgresStore({ url: fresh.url, poolSize: 2 });
+        try {
+          expect(await readOnly.query<{ one: number }>('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+          for (const failing of [() => readOnly.commit(creation('booking/ro-1')), () => readOnly.execute("INSERT INTO checkpoints (name, tx, position, updated_at) VALUES ('x', 0, 0, 'now')")]) {
+            expect(await failing().then(() => undefined, (e: unknown) => e)).toMatchObject({ status: 503, code: 'STORE_UNAVAILABLE', retryable: true });
+          }
+          expect(await readOnly.ping().then(() => undefined, (e: unknown) => (e as Error).message)).toContain('takes no writes');
+        } finally {
+          await readOnly.close();
+        }
+
+        await admin.query(`ALTER DATABASE "${name}" RESET default_transaction_read_only`);
+        await admin.query(`ALTER DATABASE "${name}" SET statement_timeout = '20ms'`);
+        const impatient = await openPostgresStore({ url: fresh.url, poolSize: 2 });
+        try {
+          expect(await impatient.query('SELECT pg_sleep(0.5)').then(() => undefined, (e: unknown) => e)).toMatchObject({ status: 503, code: 'STORE_UNAVAILABLE', retryable: true });
+          await impatient.ping();
+        } finally {
+          await impatient.close();
+        }
+      } finally {
+        await admin.end();
+        await fresh.drop();
+      }
+    });
+  });
+
   describe('when two pools migrate a new database at once', () => {
     it('both succeed and every migration is applied once', async () => {
       const fresh = await createTestDatabase();
