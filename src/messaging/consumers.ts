@@ -621,15 +621,20 @@ export function createConsumers(options: ConsumersOptions): Consumers {
   const outage = (() => {
     const failing = new Set<Loop>();
     let loggedAt = Number.NEGATIVE_INFINITY;
+    let failingSince = Number.NEGATIVE_INFINITY;
     let failedReads = 0;
     return {
       failed(loop: Loop, error: unknown) {
+        const now = performance.now();
+        if (failing.size === 0) failingSince = now;
         failing.add(loop);
         failedReads += 1;
-        const now = performance.now();
         if (now - loggedAt < LOOP_FAILURES_LOG_EVERY_MS) return;
         loggedAt = now;
-        logger.error('consumer loops failing', { loops_failing: failing.size, failed_reads_since_last_log: failedReads, group: loop.handler.group, stream: loop.stream, consumer: loop.consumer, err: error });
+        // The first line of an outage is a warning (a dropped connection mends itself within a second);
+        // the next, LOOP_FAILURES_LOG_EVERY_MS later and still failing, is an error.
+        const level = now - failingSince < LOOP_FAILURES_LOG_EVERY_MS ? 'warn' : 'error';
+        logger[level]('consumer loops failing', { loops_failing: failing.size, failed_reads_since_last_log: failedReads, group: loop.handler.group, stream: loop.stream, consumer: loop.consumer, err: error });
         failedReads = 0;
       },
       recovered(loop: Loop) {

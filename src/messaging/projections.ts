@@ -314,7 +314,9 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
   const failed = (projection: AnyProjection, error: unknown, round: number) => {
     const failures = (backoff.get(projection.name)?.failures ?? 0) + 1;
     backoff.set(projection.name, { failures, retryRound: round + Math.min(2 ** failures, MAX_BACKOFF_ROUNDS) });
-    logger?.error('projection failed; it will be retried', { projection: projection.name, failures, err: error });
+    // A dropped connection fails a pass or two and mends itself: a warning; failing on is an error.
+    const level = failures < 3 ? 'warn' : 'error';
+    logger?.[level]('projection failed; it will be retried', { projection: projection.name, failures, err: error });
   };
 
   /**

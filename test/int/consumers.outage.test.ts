@@ -48,8 +48,8 @@ describe('consumers while the bus is down', () => {
     await harness.cleanup();
   });
 
-  it('log one line for all their loops while it is down, at most every 10 s, and one when they all read again', async () => {
-    const lines: { msg: string; loops_failing?: number; loops?: number; err?: unknown }[] = [];
+  it('log one line for all their loops while it is down, at most every 10 s (the first a warning: a dropped connection mends itself), and one when they all read again', async () => {
+    const lines: { level: string; msg: string; loops_failing?: number; loops?: number; err?: unknown }[] = [];
     const logger = createLogger({ level: 'info', write: (line) => lines.push(JSON.parse(line)) });
     const state = { up: false, reads: 0 };
     // Three handlers, three loops: an outage of Redis fails every loop of every instance at once.
@@ -61,6 +61,7 @@ describe('consumers while the bus is down', () => {
     await Bun.sleep(300);
     expect(failing().length).toBe(1);
     expect(failing()[0]!.err).toBeDefined();
+    expect(failing()[0]!.level).toBe('warn');
     state.up = true;
     const deadline = Date.now() + 5_000;
     while (!lines.some((l) => l.msg === 'consumer loops read again') && Date.now() < deadline) await Bun.sleep(5);

@@ -311,7 +311,7 @@ for (const { name, make } of storeHarnesses) {
             projections: [fragile, reservationsProjection],
             clock,
             pollMs: 5,
-            logger: createLogger({ level: 'error', write: (line) => lines.push(line) }),
+            logger: createLogger({ level: 'warn', write: (line) => lines.push(line) }),
           });
           runners.push(runner);
           await runner.ensureTables();
@@ -323,9 +323,12 @@ for (const { name, make } of storeHarnesses) {
           expect(await readCheckpoint(store, 'projection:reservation_counts')).toEqual(LOG_START);
 
           runner.start();
-          await waitFor(async () => (await allReservations(store)).length === 6 && lines.length >= 2);
+          await waitFor(async () => (await allReservations(store)).length === 6 && lines.length >= 3);
           expect(await rowsOf(countsProjection, store)).toEqual([]);
-          expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({ level: 'error', msg: 'projection failed; it will be retried', projection: 'reservation_counts' });
+          // Two failures may be a dropped connection that mends itself: warnings; the third is an error.
+          expect(lines.slice(0, 3).map((line) => JSON.parse(line))).toMatchObject([1, 2, 3].map((failures) => ({
+            level: failures < 3 ? 'warn' : 'error', msg: 'projection failed; it will be retried', projection: 'reservation_counts', failures,
+          })));
 
           failing = false;
           await waitFor(async () => (await rowsOf(countsProjection, store)).length > 0);
