@@ -120,10 +120,10 @@ const INSERT_INBOX = 'INSERT INTO inbox (handler, message_id, processed_at, effe
  * Not inserted when the message is in the inbox already: a delivery that checked the inbox just before
  * another one finished must not start the call again.
  */
-const INSERT_CALL_STARTED = `INSERT INTO calls_started (handler, message_id, started_at)
-  SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM inbox WHERE handler = $1 AND message_id = $2)
+const INSERT_CALL_STARTED = `INSERT INTO calls_started (handler, message_id, started_at, started_by)
+  SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM inbox WHERE handler = $1 AND message_id = $2)
   ON CONFLICT DO NOTHING`;
-const SELECT_CALL_STARTED = 'SELECT started_at FROM calls_started WHERE handler = $1 AND message_id = $2';
+const SELECT_CALL_STARTED = 'SELECT started_at, started_by FROM calls_started WHERE handler = $1 AND message_id = $2';
 const DELETE_CALL_STARTED = 'DELETE FROM calls_started WHERE handler = $1 AND message_id = $2';
 /** One failed attempt, for the debugger's timeline; successes are not recorded (the inbox says it). */
 const INSERT_ATTEMPT = 'INSERT INTO delivery_attempts (handler, effect, message_id, attempt, error, at) VALUES ($1, $2, $3, $4, $5, $6)';
@@ -333,6 +333,11 @@ export function createConsumers(options: ConsumersOptions): Consumers {
   const resolving = new Set<string>();
   /** Messages whose `calls_started` row is this instance's and whose call did nothing, but the row could not be deleted. */
   const startedButUnsent = new Set<string>();
+  /**
+   * The tokens of `calls_started` rows whose commit failed here, by message: the row may have been
+   * committed all the same (the connection dropped on the way back), but the call was not made.
+   */
+  const unsureStarts = new Map<string, string>();
 
   /**
    * Commits the `calls_started` row of a `notRepeatable` handler's call before it is made. Returns false
@@ -343,10 +348,25 @@ export function createConsumers(options: ConsumersOptions): Consumers {
   const startCall = async (handler: Handler, message: BusMessage, key: string, at: string): Promise<boolean> => {
     if (startedButUnsent.delete(key)) return true;
     const params = [handler.name, message.id];
-    const inserted = await store.transaction((tx) => tx.execute(INSERT_CALL_STARTED, [...params, at]), { groupable: true, ownRowsOnly: true });
-    if (inserted > 0) return true;
+    const token = ids.uuid();
+    let inserted: number;
+    try {
+      inserted = await store.transaction((tx) => tx.execute(INSERT_CALL_STARTED, [...params, at, token]), { groupable: true, ownRowsOnly: true });
+    } catch (error) {
+      unsureStarts.set(key, token);
+      throw error;
+    }
+    if (inserted > 0) {
+      unsureStarts.delete(key);
+      return true;
+    }
     if ((await store.query(IN_INBOX, params)).length > 0) return false;
-    const [row] = await store.query<{ started_at: string }>(SELECT_CALL_STARTED, params);
+    const [row] = await store.query<{ started_at: string; started_by: string | null }>(SELECT_CALL_STARTED, params);
+    if (row !== undefined && row.started_by !== null && row.started_by === unsureStarts.get(key)) {
+      // The row of an attempt here whose commit seemed to fail: it did commit, and no call was made.
+      unsureStarts.delete(key);
+      return true;
+    }
     throw new MayHaveActedError(new Error(`an earlier delivery started this call at ${row?.started_at ?? 'an unknown time'} and never recorded its end (its instance stopped, or could not reach the database, during or after the call; or another delivery is making it now)`));
   };
 

@@ -44,6 +44,8 @@ import sqliteTicketsBeforeBooking from '../../migrations/sqlite/0022_tickets_bef
 import postgresTicketsBeforeBooking from '../../migrations/postgres/0022_tickets_before_booking.sql' with { type: 'text' };
 import sqliteListOrders from '../../migrations/sqlite/0023_list_orders.sql' with { type: 'text' };
 import postgresListOrders from '../../migrations/postgres/0023_list_orders.sql' with { type: 'text' };
+import sqliteCallOwner from '../../migrations/sqlite/0024_call_owner.sql' with { type: 'text' };
+import postgresCallOwner from '../../migrations/postgres/0024_call_owner.sql' with { type: 'text' };
 
 /** One forward-only migration: its name as recorded in `schema_migrations` and the SQL it runs. */
 export interface Migration {
@@ -76,6 +78,7 @@ export const sqliteMigrations: readonly Migration[] = [
   { name: '0021_delivery_lookups', sql: sqliteDeliveryLookups },
   { name: '0022_tickets_before_booking', sql: sqliteTicketsBeforeBooking },
   { name: '0023_list_orders', sql: sqliteListOrders },
+  { name: '0024_call_owner', sql: sqliteCallOwner },
 ];
 
 /** PostgreSQL migrations in the order they apply; keep the names in step with `sqliteMigrations`. */
@@ -103,6 +106,7 @@ export const postgresMigrations: readonly Migration[] = [
   { name: '0021_delivery_lookups', sql: postgresDeliveryLookups },
   { name: '0022_tickets_before_booking', sql: postgresTicketsBeforeBooking },
   { name: '0023_list_orders', sql: postgresListOrders },
+  { name: '0024_call_owner', sql: postgresCallOwner },
 ];
 
 /** Names recorded by applied migrations. `schema_migrations` itself is created by the first migration. */

@@ -542,6 +542,52 @@ for (const { name, make } of modes) {
         expect(await inboxOf(message!.id)).toEqual([{ handler: 'book' }]);
       });
 
+      it('makes a notRepeatable call once when the commit of its start seemed to fail but went through (the connection dropped on the way back)', async () => {
+        let dropped = false;
+        // The store commits the call's start row, then answers as if the connection had dropped.
+        const flaky = Object.create(store, {
+          transaction: {
+            value: async (fn: Parameters<Store['transaction']>[0], options: Parameters<Store['transaction']>[1]) => {
+              let startsCall = false;
+              const result = await store.transaction(
+                (tx) =>
+                  fn(new Proxy(tx, {
+                    get(target, prop) {
+                      const value = Reflect.get(target, prop) as unknown;
+                      if (prop !== 'execute') return typeof value === 'function' ? value.bind(target) : value;
+                      return (sql: string, params?: unknown[]) => {
+                        if (sql.includes('INSERT INTO calls_started')) startsCall = true;
+                        return target.execute(sql, params);
+                      };
+                    },
+                  })),
+                options,
+              );
+              if (startsCall && !dropped) {
+                dropped = true;
+                throw storeUnavailable(new Error('Connection closed'));
+              }
+              return result;
+            },
+          },
+        }) as Store;
+        const calls: string[] = [];
+        const book = bookingCall(async (message, ctx) => {
+          await ctx.callContext();
+          calls.push(message.id);
+        });
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([book], { store: flaky });
+        await publish(mode.bus, message!);
+        await consumers.drain();
+
+        expect(dropped).toBe(true);
+        expect(calls).toEqual([message!.id]);
+        expect(await deadLetterRows()).toEqual([]);
+        expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
+        expect(await inboxOf(message!.id)).toEqual([{ handler: 'book' }]);
+      });
+
       it('does not make again a notRepeatable call during which its instance stopped; a redrive makes it once', async () => {
         const calls: string[] = [];
         const startedRows: unknown[] = [];
