@@ -209,7 +209,7 @@ async function readText(response: Response): Promise<{ text: string; whole: bool
   }
 }
 
-/** The first thing wrong with an answer, where it is: `ticket_ids: Too small: expected array to have >=1 items`. */
+/** The first thing wrong with an answer, where it is: `ticket_ids: at least 1 item`. */
 function firstIssue(error: z.ZodError): string {
   const [issue] = error.issues;
   if (issue === undefined) return 'no detail';

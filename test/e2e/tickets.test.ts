@@ -248,6 +248,11 @@ for (const mode of MODES) {
         expect((await call(t.url, 'GET', '/api/tickets')).json.map((x: { ticket_id: string }) => x.ticket_id)).not.toContain(good.ticket_id);
         expect(await t.service.runtime.get(`ticket/${good.ticket_id}`)).toBeNull();
       });
+
+      it('refuses more than 1 000 tickets in one call, naming the bound as other bounds are named', async () => {
+        const refused = await webhook(Array.from({ length: 1_001 }, () => ticket()));
+        expect([refused.status, refused.json.code, refused.json.errors]).toEqual([400, 'VALIDATION_FAILED', { tickets: ['at most 1000 items'] }]);
+      });
     });
 
     describe('when a ticket is refunded', () => {
