@@ -175,7 +175,8 @@ interface Loop {
  *    Each failed attempt is also written to `delivery_attempts` (one row per failure, best-effort), for the debugger.
  *
  * Metrics on `registry`: `handler_duration_seconds{handler}`, `handler_retries_total{handler}`,
- * `dead_letters_total{handler}` and `consumer_lag{group,stream}` (undelivered + pending entries).
+ * `dead_letters_total{handler}`, `consumer_lag{group,stream}` (undelivered + pending entries) and
+ * `consumer_oldest_age_seconds{group,stream}` (how long the oldest of them has waited).
  */
 export function createConsumers(options: ConsumersOptions): Consumers {
   const { store, bus, handlers, clock, ids, logger, tracing } = options;
@@ -791,6 +792,22 @@ function createMetrics(registry: Registry, bus: Bus, loops: readonly Loop[]) {
         loops.map(async ({ handler, stream }) => {
           const lag = await bus.lag(stream, handler.group).catch(() => undefined);
           if (lag !== undefined) this.set({ group: handler.group, stream }, lag.undelivered + lag.pending);
+        }),
+      );
+    },
+  });
+  new Gauge({
+    name: 'consumer_oldest_age_seconds',
+    help: 'How long the oldest entry of a stream a consumer group has not processed has waited since it was published (0: none waits)',
+    labelNames: ['group', 'stream'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const now = Date.now();
+      await Promise.all(
+        loops.map(async ({ handler, stream }) => {
+          const oldest = await bus.oldestUnacked(stream, handler.group).catch(() => undefined);
+          if (oldest !== undefined) this.set({ group: handler.group, stream }, oldest === null ? 0 : Math.max(0, (now - oldest) / 1000));
         }),
       );
     },

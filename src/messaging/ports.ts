@@ -80,6 +80,11 @@ export interface Bus {
   ack(stream: string, group: string, entryIds: string[]): Promise<void>;
   /** Entries not yet delivered to the group plus entries delivered but not acked. */
   lag(stream: string, group: string): Promise<{ undelivered: number; pending: number }>;
+  /**
+   * When the oldest entry the group has not acked (delivered or not) was appended, in epoch ms; null
+   * when it has acked everything. How long the group's backlog has kept a message waiting.
+   */
+  oldestUnacked(stream: string, group: string): Promise<number | null>;
   /** Removes the entries every group of the stream has acknowledged, or that no group reads (see above); resolves to how many. */
   trim(stream: string): Promise<number>;
   ping(): Promise<void>;

@@ -392,13 +392,7 @@ class RedisBus implements Bus {
   async lag(stream: string, group: string): Promise<{ undelivered: number; pending: number }> {
     const redis = await this.connection();
     const key = this.key(stream);
-    const groups = await redis.xinfo('GROUPS', key).catch((error: unknown) => {
-      throw errorMessage(error).includes('no such key') ? unknownGroupError(stream, group) : error;
-    });
-    const info = asArray(groups, 'XINFO GROUPS')
-      .map((fields) => pairs(fields, 'XINFO GROUPS'))
-      .find((fields) => fields.get('name') === group);
-    if (!info) throw unknownGroupError(stream, group);
+    const info = await this.groupInfo(redis, stream, group);
     const pending = Number(info.get('pending'));
     const lag = info.get('lag');
     // Redis reports no lag when entries were deleted past the group's position; count them then.
@@ -406,6 +400,20 @@ class RedisBus implements Bus {
       return { undelivered: await this.countAfter(redis, key, String(info.get('last-delivered-id'))), pending };
     }
     return { undelivered: Number(lag), pending };
+  }
+
+  async oldestUnacked(stream: string, group: string): Promise<number | null> {
+    const redis = await this.connection();
+    const key = this.key(stream);
+    const info = await this.groupInfo(redis, stream, group);
+    const [summary, next] = await Promise.all([
+      redis.xpending(key, group),
+      redis.xrange(key, `(${String(info.get('last-delivered-id'))}`, '+', 'COUNT', 1),
+    ]);
+    // Entry ids start with the millisecond of their append.
+    const ids = [asArray(summary, 'XPENDING')[1], asArray(asArray(next, 'XRANGE')[0] ?? [], 'XRANGE')[0]];
+    const appended = ids.filter((id): id is string => typeof id === 'string').map((id) => Number(id.split('-')[0]));
+    return appended.length === 0 ? null : Math.min(...appended);
   }
 
   async trim(stream: string): Promise<number> {
@@ -447,6 +455,18 @@ class RedisBus implements Bus {
       this.readers.set(consumer, reader);
     }
     return reader;
+  }
+
+  /** The fields of `XINFO GROUPS` for `group` of `stream`; a NOGROUP error when there is no such group. */
+  private async groupInfo(redis: Redis, stream: string, group: string): Promise<Map<string, unknown>> {
+    const groups = await redis.xinfo('GROUPS', this.key(stream)).catch((error: unknown) => {
+      throw errorMessage(error).includes('no such key') ? unknownGroupError(stream, group) : error;
+    });
+    const info = asArray(groups, 'XINFO GROUPS')
+      .map((fields) => pairs(fields, 'XINFO GROUPS'))
+      .find((fields) => fields.get('name') === group);
+    if (!info) throw unknownGroupError(stream, group);
+    return info;
   }
 
   private async countAfter(redis: Redis, key: string, lastDeliveredId: string): Promise<number> {

@@ -171,6 +171,20 @@ class SqliteBus implements Bus {
     return { undelivered: lag.undelivered, pending: lag.pending };
   }
 
+  async oldestUnacked(stream: string, group: string): Promise<number | null> {
+    this.assertOpen();
+    if (!this.db.query('SELECT 1 FROM bus_groups WHERE stream = ? AND group_name = ?').get(stream, group)) throw unknownGroupError(stream, group);
+    const row = this.db
+      .query<{ oldest: string | null }, [string, string]>(
+        `SELECT MIN(e.published_at) AS oldest FROM bus_groups g JOIN bus_entries e ON e.stream = g.stream
+          WHERE g.stream = ? AND g.group_name = ?
+            AND (e.seq = (SELECT MIN(p.seq) FROM bus_pending p WHERE p.stream = g.stream AND p.group_name = g.group_name)
+              OR e.seq = (SELECT MIN(n.seq) FROM bus_entries n WHERE n.stream = g.stream AND n.seq > g.last_delivered_seq))`,
+      )
+      .get(stream, group);
+    return row?.oldest ? Date.parse(row.oldest) : null;
+  }
+
   async trim(stream: string): Promise<number> {
     this.assertOpen();
     const publishedBefore = new Date(Date.now() - this.publishedMemoryMs).toISOString();

@@ -377,6 +377,27 @@ export function busContract(name: string, make: () => Promise<BusHarness>) {
         await bus.ack(STREAM, GROUP, [first!.entryId]);
         expect(await bus.lag(STREAM, GROUP)).toEqual({ undelivered: 3, pending: 1 });
       });
+
+      it('tells when the oldest entry the group has not acked was appended, delivered or not', async () => {
+        await bus.ensureGroup(STREAM, GROUP);
+        expect(await bus.oldestUnacked(STREAM, GROUP)).toBeNull();
+        const before = Date.now();
+        await bus.publish(STREAM, messages(1));
+        const after = Date.now();
+        await Bun.sleep(20);
+        await bus.publish(STREAM, messages(2));
+
+        const undelivered = await bus.oldestUnacked(STREAM, GROUP);
+        expect(undelivered).toBeGreaterThanOrEqual(before);
+        expect(undelivered).toBeLessThanOrEqual(after);
+        const [first, second] = await bus.readNew(STREAM, GROUP, 'c1', 2, 0);
+        expect(await bus.oldestUnacked(STREAM, GROUP)).toBe(undelivered);
+        await bus.ack(STREAM, GROUP, [first!.entryId]);
+        expect(await bus.oldestUnacked(STREAM, GROUP)).toBeGreaterThan(after);
+        await bus.ack(STREAM, GROUP, [second!.entryId]);
+        expect(await bus.oldestUnacked(STREAM, GROUP)).toBeNull();
+        await expect(bus.oldestUnacked(STREAM, 'tickets.unknown')).rejects.toThrow('NOGROUP');
+      });
     });
 
     describe('when nothing new is published', () => {

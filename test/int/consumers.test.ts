@@ -403,7 +403,9 @@ for (const { name, make } of modes) {
         expect(metrics).toContain('dead_letters_total{handler="print"} 1');
         expect(metrics).toContain('handler_duration_seconds_count{handler="print"} 5');
         expect(metrics).toContain('consumer_lag{group="tickets.print",stream="events.BookingMade_v1"} 0');
+        expect(metrics).toContain('consumer_oldest_age_seconds{group="tickets.print",stream="events.BookingMade_v1"} 0');
       });
+
 
       it('counts an earlier delivery against the budget, so a crash does not reset it', async () => {
         const seen: Seen[] = [];
@@ -851,6 +853,22 @@ for (const { name, make } of modes) {
     });
 
     describe('when one delivery is slow', () => {
+      it('shows how long the oldest message a handler has not processed has waited', async () => {
+        const registry = new Registry();
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        const consumers = start([defineHandler({ name: 'print', effect: 'external', on: { BookingMade_v1: () => held } })], { registry });
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        await publish(mode.bus, message!);
+        await Bun.sleep(300);
+
+        const age = (text: string) => Number(/^consumer_oldest_age_seconds\{group="tickets.print",stream="events.BookingMade_v1"\} (\S+)$/m.exec(text)?.[1]);
+        expect(age(await registry.metrics())).toBeGreaterThanOrEqual(0.25);
+        release();
+        await consumers.drain();
+        expect(age(await registry.metrics())).toBe(0);
+      });
+
       it('goes on with the other actors meanwhile, and keeps each actor in order', async () => {
         const done: string[] = [];
         const { wait: otherActor, open: otherActorDone } = latch();
