@@ -347,6 +347,15 @@ for (const mode of MODES) {
     });
 
     describe('when a compensation step fails past its retry budget', () => {
+      /** Redrives the dead letter of the bundle's flight cancel, as an operator would; resolves to its outcome. */
+      const redriveFlightCancel = async (id: string) => {
+        const [letter] = await t.service.store.query<{ id: string }>(
+          "SELECT d.id FROM dead_letters d JOIN messages m ON m.id = d.message_id WHERE m.actor = $1 AND m.name = 'CancelFlightTickets' AND d.status = 'dead'",
+          [`vipBundle/${id}`],
+        );
+        return (await createDeadLetters({ store: t.service.store, clock: t.clock!, consumers: t.service.consumers }).redrive(letter!.id)).outcome;
+      };
+
       it('shows compensation_stuck, and fails once the dead letter is redriven', async () => {
         const showId = await createShow(10);
         t.simulators.transportation.failNext('bookTaxi', 1, 'terminal');
@@ -355,12 +364,7 @@ for (const mode of MODES) {
 
         const stuck = await settled(id, 'compensation_stuck');
         expect(stuck.state).toBe('cancellingReturnFlight');
-        const [letter] = await t.service.store.query<{ id: string }>(
-          "SELECT d.id FROM dead_letters d JOIN messages m ON m.id = d.message_id WHERE m.actor = $1 AND m.name = 'CancelFlightTickets' AND d.status = 'dead'",
-          [`vipBundle/${id}`],
-        );
-        const redriven = await createDeadLetters({ store: t.service.store, clock: t.clock!, consumers: t.service.consumers }).redrive(letter!.id);
-        expect(redriven.outcome).toBe('redriven');
+        expect(await redriveFlightCancel(id)).toBe('redriven');
 
         const bundle = await settled(id, 'failed');
         expect([bundle.legs.inbound_flight.status, bundle.legs.return_flight.status]).toEqual(['compensated', 'compensated']);
@@ -377,11 +381,7 @@ for (const mode of MODES) {
         const stuck = await settled(id, 'compensation_stuck');
         expect(stuck.legs.return_flight.status).toBe('booked');
         expect(cancelledTicketIds()).toEqual([]);
-        const [letter] = await t.service.store.query<{ id: string }>(
-          "SELECT d.id FROM dead_letters d JOIN messages m ON m.id = d.message_id WHERE m.actor = $1 AND m.name = 'CancelFlightTickets' AND d.status = 'dead'",
-          [`vipBundle/${id}`],
-        );
-        expect((await createDeadLetters({ store: t.service.store, clock: t.clock!, consumers: t.service.consumers }).redrive(letter!.id)).outcome).toBe('redriven');
+        expect(await redriveFlightCancel(id)).toBe('redriven');
 
         const bundle = await settled(id, 'failed');
         expect(cancelledTicketIds().sort()).toEqual([...bundle.legs.inbound_flight.ticket_ids, ...bundle.legs.return_flight.ticket_ids].sort());
