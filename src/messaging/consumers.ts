@@ -363,8 +363,9 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     }
     if ((await store.query(IN_INBOX, params)).length > 0) return false;
     const [row] = await store.query<{ started_at: string; started_by: string | null }>(SELECT_CALL_STARTED, params);
-    if (row !== undefined && row.started_by !== null && row.started_by === unsureStarts.get(key)) {
-      // The row of an attempt here whose commit seemed to fail: it did commit, and no call was made.
+    if (row !== undefined && row.started_by !== null && (row.started_by === token || row.started_by === unsureStarts.get(key))) {
+      // The row of an attempt here whose commit seemed to fail (this one, through a group that failed
+      // and was written again alone, or an earlier one): it did commit, and no call was made.
       unsureStarts.delete(key);
       return true;
     }
@@ -449,6 +450,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     );
     ranThrough.delete(ranKey);
     answers.delete(ranKey);
+    unsureStarts.delete(ranKey);
     rememberProcessed(handler, message);
   };
 

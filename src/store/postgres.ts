@@ -161,13 +161,13 @@ function newLane(): Lane {
   return { queued: [], writing: false, pausedUntil: 0 };
 }
 
-/** 409 CONCURRENT_UPDATE of a commit that waited its time for row locks held by others. */
 /** Whether `error` says that lock_timeout ran out (55P03 lock_not_available), as thrown or as asStoreError made it. */
 function lockNotHad(error: unknown): boolean {
   const cause = error instanceof SQL.PostgresError ? error : (error as { cause?: unknown } | null)?.cause;
   return cause instanceof SQL.PostgresError && cause.errno === '55P03';
 }
 
+/** 409 CONCURRENT_UPDATE of a commit that waited its time for row locks held by others. */
 function rowsLocked(): AppError {
   const refusal = concurrentUpdate('Rows this change needs are locked by another transaction; retry');
   lockTimeouts.add(refusal);
@@ -230,7 +230,7 @@ const CANNOT_NOW = new Set(['25006', '57014', '55P03']);
  * `error` as the store's callers should see it: a lost or refused connection, a server that is
  * shutting down (SQLSTATE class 08, 57P), short of resources (class 53: too many connections, disk
  * full, out of memory) or that cannot do the work now (CANNOT_NOW) becomes 503 STORE_UNAVAILABLE;
- * anything else (a constraint, a lock timeout, a syntax error) is passed on as it is.
+ * anything else (a constraint, a syntax error) is passed on as it is.
  */
 function asStoreError(error: unknown): unknown {
   const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
