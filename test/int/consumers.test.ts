@@ -544,51 +544,59 @@ for (const { name, make } of modes) {
         expect(await inboxOf(message!.id)).toEqual([{ handler: 'book' }]);
       });
 
-      it('makes a notRepeatable call once when the commit of its start seemed to fail but went through (the connection dropped on the way back)', async () => {
-        let dropped = false;
-        // The store commits the call's start row, then answers as if the connection had dropped.
+      /**
+       * `store`, but the first transaction that commits a call's start row then goes wrong on the way
+       * back: it `throws` as if the connection had dropped, or `runsAgain` as a group that failed is
+       * written again alone (finding the row there).
+       */
+      function storeLosingTheStartOfACall(then: 'throws' | 'runsAgain') {
+        const state = { lost: false };
         const flaky = Object.create(store, {
           transaction: {
             value: async (fn: Parameters<Store['transaction']>[0], options: Parameters<Store['transaction']>[1]) => {
               let startsCall = false;
-              const result = await store.transaction(
-                (tx) =>
-                  fn(new Proxy(tx, {
-                    get(target, prop) {
-                      const value = Reflect.get(target, prop) as unknown;
-                      if (prop !== 'execute') return typeof value === 'function' ? value.bind(target) : value;
-                      return (sql: string, params?: unknown[]) => {
-                        if (sql.includes('INSERT INTO calls_started')) startsCall = true;
-                        return target.execute(sql, params);
-                      };
-                    },
-                  })),
-                options,
-              );
-              if (startsCall && !dropped) {
-                dropped = true;
-                throw storeUnavailable(new Error('Connection closed'));
-              }
-              return result;
+              const watched = (tx: Parameters<Parameters<Store['transaction']>[0]>[0]) =>
+                fn(new Proxy(tx, {
+                  get(target, prop) {
+                    const value = Reflect.get(target, prop) as unknown;
+                    if (prop !== 'execute') return typeof value === 'function' ? value.bind(target) : value;
+                    return (sql: string, params?: unknown[]) => {
+                      if (sql.includes('INSERT INTO calls_started')) startsCall = true;
+                      return target.execute(sql, params);
+                    };
+                  },
+                }));
+              const result = await store.transaction(watched, options);
+              if (!startsCall || state.lost) return result;
+              state.lost = true;
+              if (then === 'throws') throw storeUnavailable(new Error('Connection closed'));
+              return store.transaction(watched, options);
             },
           },
         }) as Store;
-        const calls: string[] = [];
-        const book = bookingCall(async (message, ctx) => {
-          await ctx.callContext();
-          calls.push(message.id);
-        });
-        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
-        const consumers = start([book], { store: flaky });
-        await publish(mode.bus, message!);
-        await consumers.drain();
+        return { flaky, state };
+      }
 
-        expect(dropped).toBe(true);
-        expect(calls).toEqual([message!.id]);
-        expect(await deadLetterRows()).toEqual([]);
-        expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
-        expect(await inboxOf(message!.id)).toEqual([{ handler: 'book' }]);
-      });
+      for (const then of ['throws', 'runsAgain'] as const) {
+        it(`makes a notRepeatable call once when the commit of its start went through but its answer was lost (${then})`, async () => {
+          const { flaky, state } = storeLosingTheStartOfACall(then);
+          const calls: string[] = [];
+          const book = bookingCall(async (message, ctx) => {
+            await ctx.callContext();
+            calls.push(message.id);
+          });
+          const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+          const consumers = start([book], { store: flaky });
+          await publish(mode.bus, message!);
+          await consumers.drain();
+
+          expect(state.lost).toBe(true);
+          expect(calls).toEqual([message!.id]);
+          expect(await deadLetterRows()).toEqual([]);
+          expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
+          expect(await inboxOf(message!.id)).toEqual([{ handler: 'book' }]);
+        });
+      }
 
       it('does not make again a notRepeatable call during which its instance stopped; a redrive makes it once', async () => {
         const calls: string[] = [];
