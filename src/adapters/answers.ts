@@ -10,12 +10,17 @@ import { z } from 'zod';
 /** Longest id or number kept from an answer (receipt numbers, payment ids, flight tickets, taxi bookings). */
 export const MAX_ANSWER_ID_LENGTH = 200;
 
-/** An id or number an external service gave: 1 to 200 characters, no control characters. */
+/**
+ * An id or number an external service gave: 1 to 200 characters, not all blanks, and none of the
+ * characters that change how text around them reads or that cannot be seen: control characters (C0
+ * and C1), format characters (zero-width, bidirectional overrides) and line or paragraph separators.
+ */
 export const AnswerId = z
   .string()
   .min(1)
   .max(MAX_ANSWER_ID_LENGTH)
-  .regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters');
+  .regex(/^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*$/u, 'no control, format or separator characters')
+  .refine((id) => id.trim() !== '', 'not blank');
 
 /** A time an external service gave: RFC 3339 with `Z` or an offset, any fraction of a second. */
 export const AnswerTime = z.iso.datetime({ offset: true });

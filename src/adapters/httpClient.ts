@@ -82,7 +82,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
 
   async function exchange(request: HttpRequest, schema?: z.ZodType): Promise<HttpResponse> {
     const { operation } = request;
-    const headers: Record<string, string> = { accept: 'application/json', ...request.headers };
+    // Answers uncompressed: they are small, and a compressed one is inflated in full before
+    // MAX_ANSWER_BYTES can stop reading it.
+    const headers: Record<string, string> = { accept: 'application/json', 'accept-encoding': 'identity', ...request.headers };
     headers[CORRELATION_ID_HEADER] = request.context.correlationId;
     if (request.context.traceparent !== undefined) headers[TRACEPARENT_HEADER] = request.context.traceparent;
     let payload: string | undefined;

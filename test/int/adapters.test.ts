@@ -47,7 +47,7 @@ function fakeFetch(response: () => Response) {
 
 describe('createHttpClient', () => {
   describe('when sending', () => {
-    it('sends JSON with Correlation-ID and traceparent below the base URL', async () => {
+    it('sends JSON with Correlation-ID and traceparent below the base URL, and asks for an uncompressed answer', async () => {
       const fake = fakeFetch(() => Response.json({ ok: true }));
       const client = createHttpClient({ service: 'demo', baseUrl: 'http://gateway.test/base/', fetch: fake.fetch });
       const response = await client.request({ operation: 'send', method: 'PUT', path: '/things', body: { a: 1 }, context: ctx });
@@ -61,6 +61,7 @@ describe('createHttpClient', () => {
         'Correlation-ID': 'corr-1',
         traceparent: ctx.traceparent,
         'content-type': 'application/json',
+        'accept-encoding': 'identity',
       });
     });
 
@@ -73,6 +74,7 @@ describe('createHttpClient', () => {
       expect(fake.requests[0]!.init.body).toBe('<p>x</p>');
       expect(fake.requests[0]!.init.headers).toEqual({
         accept: 'application/json',
+        'accept-encoding': 'identity',
         'Correlation-ID': 'c',
         'content-type': 'text/plain; charset=utf-8',
       });
@@ -119,7 +121,7 @@ describe('createHttpClient', () => {
       expect(error.message).toStartWith('transportation.bookFlight answered 200 with an unexpected body (ticket_ids: ');
     });
 
-    it('refuses ids, numbers and times that no record should keep: empty, over 200 characters, with control characters, a time that is not RFC 3339', async () => {
+    it('refuses ids, numbers and times that no record should keep: empty or blank, over 200 characters, with control, format or separator characters, a time that is not RFC 3339', async () => {
       const { IssuedReceipt } = await import('../../src/adapters/receipts/receipts.port');
       const { Charge } = await import('../../src/adapters/payments/payments.port');
       const { BookedFlight } = await import('../../src/adapters/transportation/transportation.port');
@@ -129,11 +131,14 @@ describe('createHttpClient', () => {
         [IssuedReceipt, { number: 'R-1', issued_at: '2030-01-01 10:00:00' }],
         [IssuedReceipt, { number: 'R'.repeat(201), issued_at: T }],
         [IssuedReceipt, { number: 'R-1\n2', issued_at: T }],
+        ...['\u0085', '\u202e', '\u200b', '\u2028', '\ufeff'].map((odd) => [IssuedReceipt, { number: `R-1${odd}2`, issued_at: T }] as [z.ZodType, unknown]),
+        [IssuedReceipt, { number: '   ', issued_at: T }],
         [Charge, { payment_id: '' }],
         [BookedFlight, { ticket_ids: ['t-1', 't-1'] }],
       ];
       for (const [schema, answer] of wrong) expect([answer, schema.safeParse(answer).success]).toEqual([answer, false]);
       expect(IssuedReceipt.safeParse({ number: 'R'.repeat(200), issued_at: T }).success).toBe(true);
+      expect(IssuedReceipt.safeParse({ number: 'Ré 2030/1', issued_at: T }).success).toBe(true);
       expect(IssuedReceipt.safeParse({ number: 'R-1', issued_at: '2030-01-01T10:00:00Z' }).success).toBe(true);
     });
 
