@@ -30,8 +30,6 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How long a commit written alone waits for a row lock before it gives up (default COMMIT_LOCK_TIMEOUT_MS). */
   commitLockTimeoutMs?: number;
-  /** How long any other statement waits for a lock before it gives up (default STATEMENT_LOCK_TIMEOUT_MS). */
-  statementLockTimeoutMs?: number;
 }
 
 /**
@@ -43,12 +41,7 @@ export interface PostgresStoreOptions {
  */
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
   const poolSize = opts.poolSize ?? 10;
-  const sql = new SQL({
-    url: opts.url,
-    max: poolSize,
-    bigint: false,
-    connection: { lock_timeout: `${opts.statementLockTimeoutMs ?? STATEMENT_LOCK_TIMEOUT_MS}ms` },
-  });
+  const sql = new SQL({ url: opts.url, max: poolSize, bigint: false });
   return new PostgresStore(sql, opts.commitLockTimeoutMs ?? COMMIT_LOCK_TIMEOUT_MS, Math.max(1, Math.floor(poolSize / 4)));
 }
 
@@ -68,15 +61,6 @@ const GROUP_LOCK_TIMEOUT_MS = 200;
  * the connections every other request needs.
  */
 const COMMIT_LOCK_TIMEOUT_MS = 5_000;
-/**
- * How long a statement other than a commit's (a read, a handler's or a read model's transaction) waits for
- * a lock: the session default of every connection. Such locks are held elsewhere (a DBA's `LOCK TABLE`,
- * `VACUUM FULL`, a migration of another version): past this the statement fails with 503
- * STORE_UNAVAILABLE, well inside the HTTP server's 30 s idle timeout, instead of holding its request (and
- * a connection) for as long as the lock lasts. Commits set their own (COMMIT_LOCK_TIMEOUT_MS); migrations
- * wait as long as they need.
- */
-const STATEMENT_LOCK_TIMEOUT_MS = 10_000;
 /**
  * After a group failed, its lane's work goes alone for this long: where refusals are common (a show
  * selling out) a group would mostly fail and be written twice.
@@ -161,12 +145,6 @@ function newLane(): Lane {
   return { queued: [], writing: false, pausedUntil: 0 };
 }
 
-/** Whether `error` says that lock_timeout ran out (55P03 lock_not_available), as thrown or as asStoreError made it. */
-function lockNotHad(error: unknown): boolean {
-  const cause = error instanceof SQL.PostgresError ? error : (error as { cause?: unknown } | null)?.cause;
-  return cause instanceof SQL.PostgresError && cause.errno === '55P03';
-}
-
 /** 409 CONCURRENT_UPDATE of a commit that waited its time for row locks held by others. */
 function rowsLocked(): AppError {
   const refusal = concurrentUpdate('Rows this change needs are locked by another transaction; retry');
@@ -221,16 +199,15 @@ const CONNECTION_LOST = new Set([
 /**
  * SQLSTATEs of a database that cannot do the work now, though nothing is wrong with the request:
  * 25006 a read-only transaction (a standby after a failover, `default_transaction_read_only`), 57014 a
- * statement cancelled (a `statement_timeout` set on the role or database, an operator's cancel), 55P03
- * a lock not had in time (STATEMENT_LOCK_TIMEOUT_MS; a commit makes its own 409 of it, see lockNotHad).
+ * statement cancelled (a `statement_timeout` set on the role or database, an operator's cancel).
  */
-const CANNOT_NOW = new Set(['25006', '57014', '55P03']);
+const CANNOT_NOW = new Set(['25006', '57014']);
 
 /**
  * `error` as the store's callers should see it: a lost or refused connection, a server that is
  * shutting down (SQLSTATE class 08, 57P), short of resources (class 53: too many connections, disk
  * full, out of memory) or that cannot do the work now (CANNOT_NOW) becomes 503 STORE_UNAVAILABLE;
- * anything else (a constraint, a syntax error) is passed on as it is.
+ * anything else (a constraint, a lock timeout, a syntax error) is passed on as it is.
  */
 function asStoreError(error: unknown): unknown {
   const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
@@ -295,9 +272,6 @@ export class PostgresStore implements Store {
     const connection = await this.sql.reserve().catch(rethrowAsStoreError);
     const appliedNow: string[] = [];
     try {
-      // Migrations wait for the locks they need (another instance migrating, a long transaction),
-      // whatever the pool's default; RESET gives the connection its default back before it is released.
-      await connection.unsafe('SET lock_timeout = 0');
       await connection.unsafe('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
       try {
         const applied = await appliedMigrations(executorOn(connection));
@@ -318,7 +292,6 @@ export class PostgresStore implements Store {
         await connection.unsafe('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
       }
     } finally {
-      await connection.unsafe('RESET lock_timeout').catch(() => undefined);
       connection.release();
     }
     return appliedNow;
@@ -409,7 +382,8 @@ export class PostgresStore implements Store {
     try {
       return await this.transactionAlone(fn, lockTimeoutMs);
     } catch (error) {
-      if (lockNotHad(error)) throw rowsLocked();
+      // 55P03 lock_not_available: lock_timeout ran out.
+      if (error instanceof SQL.PostgresError && error.errno === '55P03') throw rowsLocked();
       throw error;
     }
   }
