@@ -35,6 +35,13 @@ export interface HttpRequest {
   successStatuses?: readonly number[];
   /** Codes for error statuses with a meaning for this operation (payments: 402 → PAYMENT_DECLINED). */
   errorCodes?: Readonly<Record<number, string>>;
+  /**
+   * Sends on a connection of its own, never on one kept from an earlier call. For a service that does
+   * not deduplicate: a kept connection the service has closed meanwhile fails as the request is sent
+   * (a reset), which reads as "may have acted" and leaves the call to an operator, although the service
+   * never got it.
+   */
+  freshConnection?: boolean;
 }
 
 /** A successful answer: its status and its body (parsed JSON, text, or null when empty). */
@@ -101,7 +108,15 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     try {
       // A redirect is an answer of its own (terminal), never followed: following one would send the
       // body, the correlation id and the idempotency key to wherever the Location points.
-      response = await doFetch(`${baseUrl}${request.path}`, { method: request.method, headers, body: payload, signal, redirect: 'manual' });
+      response = await doFetch(`${baseUrl}${request.path}`, {
+        method: request.method,
+        headers,
+        body: payload,
+        signal,
+        redirect: 'manual',
+        // Bun's meaning of `keepalive`: false is a connection for this request alone.
+        ...(request.freshConnection === true ? { keepalive: false } : {}),
+      });
       ({ body, whole } = await readBody(response));
     } catch (error) {
       const timedOut = signal.aborted || (error instanceof DOMException && error.name === 'TimeoutError');

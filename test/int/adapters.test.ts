@@ -79,6 +79,32 @@ describe('createHttpClient', () => {
         'content-type': 'text/plain; charset=utf-8',
       });
     });
+
+    it('calls the services that do not deduplicate (Dead Nation, the sheets) on a connection of their own each time, never on one kept from an earlier call that the service may have closed', async () => {
+      const ports: Record<string, number[]> = {};
+      const server = Bun.serve({
+        port: 0,
+        fetch(request, self) {
+          const path = new URL(request.url).pathname;
+          (ports[path] ??= []).push(self.requestIP(request)!.port);
+          return path.startsWith('/receipts-api') ? Response.json({ number: 'R-1', issued_at: '2030-01-01T00:00:00Z' }) : new Response(null, { status: 204 });
+        },
+      });
+      try {
+        const adapters = createAdapters({ gatewayAddr: `http://127.0.0.1:${server.port}`, clock: new ManualClock(T0), ids: sequentialIds() });
+        for (let i = 0; i < 3; i++) {
+          await adapters.deadNation.bookTickets({ booking_id: `b-${i}`, event_id: 'e-1', number_of_tickets: 1, customer_address: 'ann@example.com' }, ctx);
+          await adapters.spreadsheets.appendRow({ sheet: 'tickets-to-print', columns: ['t', 'ann@example.com', '1.00', 'EUR'] }, ctx);
+          await adapters.receipts.issueReceipt({ ticket_id: `t-${i}`, price: { money_amount: '1.00', money_currency: 'EUR' }, idempotency_key: `k-${i}` }, ctx);
+        }
+        expect(new Set(ports['/dead-nation-api/ticket/booking']).size).toBe(3);
+        expect(new Set(ports['/spreadsheets-api/sheets/tickets-to-print/rows']).size).toBe(3);
+        // The others keep their connections: one for all three receipts.
+        expect(new Set(ports['/receipts-api/receipts']).size).toBe(1);
+      } finally {
+        server.stop(true);
+      }
+    });
   });
 
   describe('when the answer is a success', () => {

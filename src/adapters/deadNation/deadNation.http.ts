@@ -5,7 +5,8 @@ import type { DeadNationPort } from './deadNation.port';
 export function createDeadNationHttp(client: HttpClient): DeadNationPort {
   return {
     async bookTickets(request, context) {
-      await client.request({ operation: 'bookTickets', method: 'POST', path: '/dead-nation-api/ticket/booking', body: request, context });
+      // Dead Nation does not deduplicate: see freshConnection.
+      await client.request({ operation: 'bookTickets', method: 'POST', path: '/dead-nation-api/ticket/booking', body: request, context, freshConnection: true });
     },
   };
 }

@@ -11,6 +11,8 @@ export function createSpreadsheetsHttp(client: HttpClient): SpreadsheetsPort {
         path: `/spreadsheets-api/sheets/${pathSegment(request.sheet)}/rows`,
         body: { columns: request.columns },
         context,
+        // The sheets do not deduplicate: see freshConnection.
+        freshConnection: true,
       });
     },
   };
