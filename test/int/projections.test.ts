@@ -5,6 +5,7 @@ import { ActorRuntime } from '../../src/actors/runtime';
 import { rebuildProjection } from '../../src/cli/projections';
 import { ManualClock, type Clock } from '../../src/kernel/clock';
 import { createLogger } from '../../src/observability/logger';
+import { storeUnavailable } from '../../src/kernel/errors';
 import { sequentialIds, type IdSource } from '../../src/kernel/ids';
 import { readCheckpoint } from '../../src/messaging/checkpoints';
 import {
@@ -339,6 +340,30 @@ for (const { name, make } of storeHarnesses) {
             { status: 'expired', reservations: 1 },
             { status: 'open', reservations: 3 },
           ]);
+        });
+
+        it('logs the failures a store that cannot take the work causes as warnings however long it lasts (readiness and the refused requests tell of it)', async () => {
+          const { store } = harness;
+          let failing = true;
+          const cut = defineProjection<CountRow>({
+            ...countsProjection,
+            evolve(row, fact, key) {
+              if (failing) throw storeUnavailable(new Error('cannot execute INSERT in a read-only transaction'));
+              return countsProjection.evolve(row, fact, key);
+            },
+          });
+          const lines: string[] = [];
+          const runner = createProjectionRunner({ store, projections: [cut], clock, pollMs: 5, logger: createLogger({ level: 'warn', write: (line) => lines.push(line) }) });
+          runners.push(runner);
+          await runner.ensureTables();
+          await bookings(runtimeOn(store), 0, 2);
+          await wholeLog(store);
+
+          runner.start();
+          await waitFor(async () => lines.length >= 4);
+          failing = false;
+          await runner.stop();
+          expect(lines.slice(0, 4).map((line) => JSON.parse(line))).toMatchObject([1, 2, 3, 4].map((failures) => ({ level: 'warn', msg: 'projection failed; it will be retried', failures })));
         });
       });
 
