@@ -75,7 +75,7 @@ export const notAllowedInState = (address: string, state: string, event: string)
  * was lost during COMMIT itself, so a client repeats it with the same Idempotency-Key.
  */
 export const storeUnavailable = (cause: unknown) =>
-  new AppError({ code: 'STORE_UNAVAILABLE', status: 503, detail: 'The database cannot take this request now (unreachable, out of connections or of disk); retry shortly', retryable: true, headers: { 'Retry-After': '1' }, cause });
+  new AppError({ code: 'STORE_UNAVAILABLE', status: 503, detail: 'The database cannot take this request now (unreachable, read-only, out of connections or of disk, or a statement cancelled); retry shortly', retryable: true, headers: { 'Retry-After': '1' }, cause });
 
 /** 500 INTERNAL with no internals: the one answer to anything unexpected. Repeating the request may succeed. */
 export const internalError = () =>
