@@ -41,7 +41,7 @@ export class MachineRegistry {
 
   /**
    * The snapshot a new actor of `kind` starts from, computed once: `initialTransition()` builds a whole
-   * actor each time (about half the XState time of a new booking), and the result is the same for every
+   * actor each time (a quarter of the XState time of a new booking, bench/transitions.ts), and the result is the same for every
    * actor, since machines take no input. Snapshots are never changed in place (`transition()` returns
    * new ones), so one can be shared.
    */

@@ -410,8 +410,10 @@ class RedisBus implements Bus {
       redis.xpending(key, group),
       redis.xrange(key, `(${String(info.get('last-delivered-id'))}`, '+', 'COUNT', 1),
     ]);
+    // The oldest pending entry (XPENDING's summary: count, smallest id, …) and the next undelivered one.
+    const [firstUndelivered] = asArray(next, 'XRANGE') as unknown[][];
+    const ids = [asArray(summary, 'XPENDING')[1], firstUndelivered?.[0]];
     // Entry ids start with the millisecond of their append.
-    const ids = [asArray(summary, 'XPENDING')[1], asArray(asArray(next, 'XRANGE')[0] ?? [], 'XRANGE')[0]];
     const appended = ids.filter((id): id is string => typeof id === 'string').map((id) => Number(id.split('-')[0]));
     return appended.length === 0 ? null : Math.min(...appended);
   }

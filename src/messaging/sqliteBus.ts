@@ -176,10 +176,11 @@ class SqliteBus implements Bus {
     if (!this.db.query('SELECT 1 FROM bus_groups WHERE stream = ? AND group_name = ?').get(stream, group)) throw unknownGroupError(stream, group);
     const row = this.db
       .query<{ oldest: string | null }, [string, string]>(
-        `SELECT MIN(e.published_at) AS oldest FROM bus_groups g JOIN bus_entries e ON e.stream = g.stream
-          WHERE g.stream = ? AND g.group_name = ?
-            AND (e.seq = (SELECT MIN(p.seq) FROM bus_pending p WHERE p.stream = g.stream AND p.group_name = g.group_name)
-              OR e.seq = (SELECT MIN(n.seq) FROM bus_entries n WHERE n.stream = g.stream AND n.seq > g.last_delivered_seq))`,
+        // Two lookups on (stream, seq): the oldest pending entry, and the first one not yet delivered.
+        `SELECT MIN(published_at) AS oldest FROM bus_entries WHERE stream = ?1 AND seq IN (
+           (SELECT MIN(seq) FROM bus_pending WHERE stream = ?1 AND group_name = ?2),
+           (SELECT MIN(seq) FROM bus_entries WHERE stream = ?1
+              AND seq > (SELECT last_delivered_seq FROM bus_groups WHERE stream = ?1 AND group_name = ?2)))`,
       )
       .get(stream, group);
     return row?.oldest ? Date.parse(row.oldest) : null;
