@@ -347,6 +347,15 @@ for (const mode of MODES) {
     });
 
     describe('when a compensation step fails past its retry budget', () => {
+      /** A bundle whose taxi is refused, so that it compensates, and whose flight cancels meet `fault` `times` times first. */
+      const compensatingBundle = async (times: number, fault: Parameters<typeof t.simulators.transportation.failNext>[2]) => {
+        const showId = await createShow(10);
+        t.simulators.transportation.failNext('bookTaxi', 1, 'terminal');
+        t.simulators.transportation.failNext('cancelFlightTicket', times, fault);
+        const { vip_bundle_id: id } = await bookBundle(showId);
+        return { showId, id };
+      };
+
       /** Redrives the dead letter of the bundle's flight cancel, as an operator would; resolves to its outcome. */
       const redriveFlightCancel = async (id: string) => {
         const [letter] = await t.service.store.query<{ id: string }>(
@@ -357,10 +366,7 @@ for (const mode of MODES) {
       };
 
       it('shows compensation_stuck, and fails once the dead letter is redriven', async () => {
-        const showId = await createShow(10);
-        t.simulators.transportation.failNext('bookTaxi', 1, 'terminal');
-        t.simulators.transportation.failNext('cancelFlightTicket', RETRY_ATTEMPTS, 'retryable');
-        const { vip_bundle_id: id } = await bookBundle(showId);
+        const { showId, id } = await compensatingBundle(RETRY_ATTEMPTS, 'retryable');
 
         const stuck = await settled(id, 'compensation_stuck');
         expect(stuck.state).toBe('cancellingReturnFlight');
@@ -373,10 +379,7 @@ for (const mode of MODES) {
       });
 
       it('takes a 404 to the cancel of a flight ticket the airline issued for a fault (a wrong address, a lost ticket), not for a ticket already gone: compensation_stuck until it is cancelled', async () => {
-        const showId = await createShow(10);
-        t.simulators.transportation.failNext('bookTaxi', 1, 'terminal');
-        t.simulators.transportation.failNext('cancelFlightTicket', 1, { status: 404 });
-        const { vip_bundle_id: id } = await bookBundle(showId);
+        const { id } = await compensatingBundle(1, { status: 404 });
 
         const stuck = await settled(id, 'compensation_stuck');
         expect(stuck.legs.return_flight.status).toBe('booked');
@@ -388,10 +391,7 @@ for (const mode of MODES) {
       });
 
       it('takes a 410 to the cancel of a flight ticket for a ticket already gone, and compensates', async () => {
-        const showId = await createShow(10);
-        t.simulators.transportation.failNext('bookTaxi', 1, 'terminal');
-        t.simulators.transportation.failNext('cancelFlightTicket', 1, { status: 410 });
-        const { vip_bundle_id: id } = await bookBundle(showId);
+        const { id } = await compensatingBundle(1, { status: 410 });
 
         const bundle = await settled(id, 'failed');
         expect([bundle.legs.inbound_flight.status, bundle.legs.return_flight.status]).toEqual(['compensated', 'compensated']);

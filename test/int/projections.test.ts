@@ -296,25 +296,35 @@ for (const { name, make } of storeHarnesses) {
       });
 
       describe('when evolve throws', () => {
-        it('applies nothing of the batch, retries it, and lets the other projections go on', async () => {
-          const { store } = harness;
+        /**
+         * A runner of the counts projection (and `others`) whose evolve throws what `failure` gives for a
+         * fact until `heal()`; its warnings and errors land in `lines`.
+         */
+        const failingCounts = (failure: (fact: { name: string }) => Error | undefined, others: Parameters<typeof createProjectionRunner>[0]['projections'] = []) => {
           let failing = true;
           const fragile = defineProjection<CountRow>({
             ...countsProjection,
             evolve(row, fact, key) {
-              if (failing && fact.name === 'ReservationConfirmed_v1') throw new Error('bug in evolve');
+              const error = failing ? failure(fact) : undefined;
+              if (error) throw error;
               return countsProjection.evolve(row, fact, key);
             },
           });
           const lines: string[] = [];
           const runner = createProjectionRunner({
-            store,
-            projections: [fragile, reservationsProjection],
+            store: harness.store,
+            projections: [fragile, ...others],
             clock,
             pollMs: 5,
             logger: createLogger({ level: 'warn', write: (line) => lines.push(line) }),
           });
           runners.push(runner);
+          return { runner, lines, heal: () => void (failing = false) };
+        };
+
+        it('applies nothing of the batch, retries it, and lets the other projections go on', async () => {
+          const { store } = harness;
+          const { runner, lines, heal } = failingCounts((fact) => (fact.name === 'ReservationConfirmed_v1' ? new Error('bug in evolve') : undefined), [reservationsProjection]);
           await runner.ensureTables();
           await bookings(runtimeOn(store), 0, 6);
           await wholeLog(store);
@@ -331,7 +341,7 @@ for (const { name, make } of storeHarnesses) {
             level: failures < 3 ? 'warn' : 'error', msg: 'projection failed; it will be retried', projection: 'reservation_counts', failures,
           })));
 
-          failing = false;
+          heal();
           await waitFor(async () => (await rowsOf(countsProjection, store)).length > 0);
           await runner.stop();
           await settle(runner, store);
@@ -344,24 +354,14 @@ for (const { name, make } of storeHarnesses) {
 
         it('logs the failures a store that cannot take the work causes as warnings however long it lasts (readiness and the refused requests tell of it)', async () => {
           const { store } = harness;
-          let failing = true;
-          const cut = defineProjection<CountRow>({
-            ...countsProjection,
-            evolve(row, fact, key) {
-              if (failing) throw storeUnavailable(new Error('cannot execute INSERT in a read-only transaction'));
-              return countsProjection.evolve(row, fact, key);
-            },
-          });
-          const lines: string[] = [];
-          const runner = createProjectionRunner({ store, projections: [cut], clock, pollMs: 5, logger: createLogger({ level: 'warn', write: (line) => lines.push(line) }) });
-          runners.push(runner);
+          const { runner, lines, heal } = failingCounts(() => storeUnavailable(new Error('cannot execute INSERT in a read-only transaction')));
           await runner.ensureTables();
           await bookings(runtimeOn(store), 0, 2);
           await wholeLog(store);
 
           runner.start();
           await waitFor(async () => lines.length >= 4);
-          failing = false;
+          heal();
           await runner.stop();
           expect(lines.slice(0, 4).map((line) => JSON.parse(line))).toMatchObject([1, 2, 3, 4].map((failures) => ({ level: 'warn', msg: 'projection failed; it will be retried', failures })));
         });
