@@ -180,6 +180,8 @@ export function createRedisCounter(options: { url: string; keyPrefix: string }):
     maxRetriesPerRequest: 0,
     connectTimeout: REDIS_TIMEOUT_MS,
     commandTimeout: REDIS_TIMEOUT_MS,
+    // A connection that heard nothing for that long is made again: one whose bytes vanish would stay.
+    socketTimeout: REDIS_TIMEOUT_MS,
     retryStrategy: (attempt: number) => Math.min(attempt * 100, 1_000),
   });
   // Failures reach the caller as rejected commands; without a listener ioredis would also print each one.

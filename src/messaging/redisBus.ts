@@ -281,7 +281,10 @@ class RedisBus implements Bus {
   ) {
     this.url = url;
     this.keyPrefix = keyPrefix;
-    this.shared = new Connection(url, connectionOptions({ commandTimeout: COMMAND_TIMEOUT_MS }));
+    // socketTimeout: a connection that has sent commands and heard nothing for as long as one may take is
+    // dropped and made again. Without it a connection whose bytes vanish (a silent partition, a NAT or
+    // failover that forgot it) stays open for as long as the kernel keeps it, every command timing out.
+    this.shared = new Connection(url, connectionOptions({ commandTimeout: COMMAND_TIMEOUT_MS, socketTimeout: COMMAND_TIMEOUT_MS }));
   }
 
   publish(stream: string, messages: BusMessage[]): Promise<number> {
@@ -334,8 +337,12 @@ class RedisBus implements Bus {
     try {
       const redis = await reader.ready();
       const reply = await redis.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', Math.ceil(blockMs), 'STREAMS', key, '>');
-      // A null after the client-side grace is a read given up here, which the server may have answered.
-      if (reply === null && performance.now() - startedAt >= blockMs + BLOCKING_GRACE_MS / 2) this.pendingChecked.delete(reading);
+      // A null after the client-side grace is a read given up here, which the server may have answered;
+      // its connection has not heard from the server for that long, so it is made again (see socketTimeout).
+      if (reply === null && performance.now() - startedAt >= blockMs + BLOCKING_GRACE_MS / 2) {
+        this.pendingChecked.delete(reading);
+        redis.disconnect(true);
+      }
       return this.toReadEntries(stream, reply);
     } catch (error) {
       this.pendingChecked.delete(reading);

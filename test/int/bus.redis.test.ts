@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'bun:test';
 import type { Bus } from '../../src/messaging/ports';
 import { createRedisBus } from '../../src/messaging/redisBus';
 import { deleteKeys, requireRedis, startRedisServer, testRedisUrl, uniquePrefix, withRedis, type RedisServer } from '../support/redis';
+import { startTcpProxy, type TcpProxy } from '../support/tcpProxy';
 import { busContract } from './bus.contract';
 
 beforeAll(async () => {
@@ -219,6 +220,52 @@ describe('redis bus', () => {
 
       await bus.ensureGroup('s', 'late');
       expect((await bus.readNew('s', 'late', 'c1', 10, 0)).map((entry) => entry.message.id)).toEqual(['m1', 'm2']);
+    });
+  });
+
+  describe('when the network to Redis loses every byte without closing (a silent partition)', () => {
+    const { open } = busOnItsOwnPrefix();
+    let proxy: TcpProxy;
+
+    beforeAll(() => {
+      proxy = startTcpProxy(testRedisUrl().replace(/^redis:\/\//, '').replace(/\/.*$/, ''));
+    });
+
+    afterAll(() => {
+      proxy.cut();
+    });
+
+    afterEach(() => {
+      proxy.heal();
+    });
+
+    it('publishes again on a new connection once the network is back, instead of waiting on the lost one', async () => {
+      const bus = open({ url: proxy.address });
+      await bus.publish('s', [message('m1')]);
+
+      proxy.partition();
+      expect(await msToReject(() => bus.publish('s', [message('m2')]), 'timed out')).toBeLessThan(3_000);
+      proxy.heal();
+
+      await retrying(() => bus.publish('s', [message('m3')]), 8_000);
+      expect(await bus.ping()).toBeUndefined();
+    });
+
+    it('reads again on a new connection once the network is back', async () => {
+      const bus = open({ url: proxy.address });
+      await bus.ensureGroup('s', 'g');
+      expect(await bus.readNew('s', 'g', 'c1', 10, 50)).toEqual([]);
+
+      proxy.partition();
+      // A blocking read whose reply cannot come is given up client-side: it finds nothing.
+      expect(await bus.readNew('s', 'g', 'c1', 10, 50)).toEqual([]);
+      proxy.heal();
+      await retrying(() => bus.publish('s', [message('m1')]), 8_000);
+
+      const deadline = Date.now() + 8_000;
+      let read: string[] = [];
+      while (read.length === 0 && Date.now() < deadline) read = (await bus.readNew('s', 'g', 'c1', 10, 50)).map((entry) => entry.message.id);
+      expect(read).toEqual(['m1']);
     });
   });
 
