@@ -344,13 +344,27 @@ const createOps = (config: Config, email: string) =>
     await createOpsAccount({ store, clock: systemClock, ids: randomIds, email, password: config.opsPassword, readPassword, write: (line) => console.log(line) });
   }, { existing: true });
 
-const migrateOnly = (config: Config) =>
-  withStore(config, async (store) => {
-    // What this run applied itself: another `migrate` at the same time may have applied some first.
-    const applied = await store.migrate();
-    const said = applied.length === 0 ? 'no migration to apply' : `applied ${applied.length} migration${applied.length === 1 ? '' : 's'} (${applied.length === 1 ? applied[0] : `${applied[0]} … ${applied.at(-1)}`})`;
-    console.log(`${said}; the store is up to date`);
-  });
+async function migrateOnly(config: Config): Promise<void> {
+  // Embedded, the store is the running instance's own: migrating it under that instance would leave it
+  // serving on a schema it does not know. (Distributed instances cannot be seen from here: the README's
+  // upgrade steps say to stop them first.)
+  const lock = config.mode === 'embedded' ? await usingDataFile(config.dataDir, 'instance.lock', () => lockDataDir(config.dataDir)).catch(migratingInUse(config.dataDir)) : undefined;
+  try {
+    await withStore(config, async (store) => {
+      // What this run applied itself: another `migrate` at the same time may have applied some first.
+      const applied = await store.migrate();
+      const said = applied.length === 0 ? 'no migration to apply' : `applied ${applied.length} migration${applied.length === 1 ? '' : 's'} (${applied.length === 1 ? applied[0] : `${applied[0]} … ${applied.at(-1)}`})`;
+      console.log(`${said}; the store is up to date`);
+    });
+  } finally {
+    lock?.release();
+  }
+}
+
+const migratingInUse = (dataDir: string) => (error: unknown): never => {
+  if (error instanceof DataDirInUseError) throw new DataDirInUseError(`an instance is running with DATA_DIR ${dataDir}: stop it before migrating its store`);
+  throw error;
+};
 
 /**
  * Resolves on the first SIGTERM, SIGINT or SIGHUP (the terminal of the session that started it closed).

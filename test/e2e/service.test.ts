@@ -105,6 +105,9 @@ describe('the service process', () => {
       const first = await startServiceProcess({ DATA_DIR: dir.path });
       const second = await runCli(['serve'], { DATA_DIR: dir.path, PORT: '0' });
       expect([second.code, second.output.trim()]).toEqual([2, `another instance is running with DATA_DIR ${dir.path}: each instance needs its own`]);
+      // An upgrade stops the instance first: migrating the store under it would leave it on a schema it does not know.
+      const migrate = await runCli(['migrate'], { DATA_DIR: dir.path });
+      expect([migrate.code, migrate.output.trim()]).toEqual([2, `an instance is running with DATA_DIR ${dir.path}: stop it before migrating its store`]);
       first.proc.kill('SIGKILL');
       await first.proc.exited;
       const after = await startServiceProcess({ DATA_DIR: dir.path });
