@@ -91,6 +91,22 @@ class MayHaveActedError extends Error {
   }
 }
 
+/**
+ * Thrown out of a handler by its call context: another entry of the same message (published again after
+ * Redis lost its publish marker, or by the delivery audit) started this call so recently that its
+ * delivery may be making it now. Retried after `retryAfterSeconds`; by then the call has been recorded
+ * (nothing is left to do), or its row is as old as a delivery that stopped (MayHaveActedError).
+ */
+class CallInProgressError extends Error {
+  override name = 'CallInProgressError';
+  constructor(
+    startedAt: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(`another delivery started this call at ${startedAt} and may be making it now`);
+  }
+}
+
 /** Thrown out of a handler by its call context: another delivery processed the message meanwhile. */
 class ProcessedMeanwhile extends Error {
   override name = 'ProcessedMeanwhile';
@@ -271,7 +287,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
    * `started` whether that committed the call's `calls_started` row (a `notRepeatable` handler's first
    * ask), `refused` whether a call it made was refused (a terminal answer, which the handler may have handled).
    */
-  const contextOf = (handler: Handler, message: BusMessage, log: Logger, firstDelivery: boolean): HandlerContext & { readonly reached: boolean; readonly started: boolean; readonly refused: boolean } => {
+  const contextOf = (handler: Handler, message: BusMessage, log: Logger, firstDelivery: boolean, entryIsNew: boolean): HandlerContext & { readonly reached: boolean; readonly started: boolean; readonly refused: boolean } => {
     let reached = false;
     let started = false;
     let refused = false;
@@ -295,7 +311,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
         // Committed right before the call, after whatever the handler reads first: a crash in between
         // leaves a row for a call that was never made, and the narrower that gap, the fewer such rows.
         if (handler.effect === 'external' && handler.notRepeatable === true && !started && !answers.has(key)) {
-          if (!(await startCall(handler, message, key, isoNow(clock)))) throw new ProcessedMeanwhile();
+          if (!(await startCall(handler, message, key, isoNow(clock), entryIsNew))) throw new ProcessedMeanwhile();
           started = true;
         }
         return {
@@ -344,9 +360,12 @@ export function createConsumers(options: ConsumersOptions): Consumers {
    * Commits the `calls_started` row of a `notRepeatable` handler's call before it is made. Returns false
    * when the message was processed meanwhile; throws a MayHaveActedError when an earlier delivery
    * started the call and never recorded its end: its instance stopped during the call, which may have
-   * taken effect, so it is not made again without an operator.
+   * taken effect, so it is not made again without an operator. `entryIsNew`: this entry was never
+   * delivered before, so the row may be another entry's of the same message whose delivery is alive:
+   * while the row is younger than a delivery that stopped (claimIdleMs), a CallInProgressError. (An entry
+   * delivered before comes here only once its consumer left it idle that long.)
    */
-  const startCall = async (handler: Handler, message: BusMessage, key: string, at: string): Promise<boolean> => {
+  const startCall = async (handler: Handler, message: BusMessage, key: string, at: string, entryIsNew: boolean): Promise<boolean> => {
     if (startedButUnsent.delete(key)) return true;
     const params = [handler.name, message.id];
     const token = ids.uuid();
@@ -369,6 +388,8 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       unsureStarts.delete(key);
       return true;
     }
+    const age = row === undefined ? Infinity : clock.now().getTime() - Date.parse(row.started_at);
+    if (entryIsNew && age < claimIdleMs) throw new CallInProgressError(row!.started_at, (claimIdleMs - age) / 1000);
     throw new MayHaveActedError(new Error(`an earlier delivery started this call at ${row?.started_at ?? 'an unknown time'} and never recorded its end (its instance stopped, or could not reach the database, during or after the call; or another delivery is making it now)`));
   };
 
@@ -395,8 +416,8 @@ export function createConsumers(options: ConsumersOptions): Consumers {
    * One attempt; the inbox makes a message this handler already processed a no-op. `checked`: the
    * caller has just found the message unprocessed, so an external handler need not look again.
    */
-  const attempt = async (handler: Handler, message: BusMessage, log: Logger, checked = false, firstDelivery = false): Promise<void> => {
-    const ctx = contextOf(handler, message, log, firstDelivery);
+  const attempt = async (handler: Handler, message: BusMessage, log: Logger, checked = false, firstDelivery = false, entryIsNew = false): Promise<void> => {
+    const ctx = contextOf(handler, message, log, firstDelivery, entryIsNew);
     if (handler.effect === 'local') {
       const run = functionFor(handler.name, handler.on, message.name);
       await store.transaction(
@@ -491,7 +512,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
       while (attempts < retry.attempts || waitsForStore) {
         attempts += 1;
         try {
-          await attempt(handler, message, log, attempts === spent + 1, attempts === 1);
+          await attempt(handler, message, log, attempts === spent + 1, attempts === 1, spent === 0);
           return;
         } catch (error) {
           failure = error;

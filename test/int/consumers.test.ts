@@ -11,7 +11,7 @@ import { createConsumers, type Consumers, type ConsumersOptions } from '../../sr
 import { createDeadLetters } from '../../src/messaging/deadLetters';
 import { INBOX_RETENTION_MS } from '../../src/messaging/retention';
 import { defineHandler, PoisonMessageError, type Handler, type HandlerContext, type LocalHandlerContext, type MessageHandler } from '../../src/messaging/handlers';
-import type { Bus, BusMessage } from '../../src/messaging/ports';
+import type { Bus, BusEntry, BusMessage } from '../../src/messaging/ports';
 import { createRedisBus } from '../../src/messaging/redisBus';
 import { openSqliteBus } from '../../src/messaging/sqliteBus';
 import { streamOf, toBusMessage } from '../../src/messaging/wire';
@@ -638,6 +638,76 @@ for (const { name, make } of modes) {
         expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
         expect(await inboxOf(message!.id)).toEqual([{ handler: 'book' }]);
         endCall();
+      });
+
+      describe('when another entry of the same message reaches another instance during its notRepeatable call (published again after Redis lost its marker)', () => {
+        /**
+         * `first` makes the call and holds it until `endCall`; then `other` is handed a new entry of the
+         * same message, `rowAgeMs` after the call's row was written (by the consumers' clock).
+         */
+        afterEach(() => {
+          clock.set(NOW);
+        });
+
+        async function duplicateDuringCall(rowAgeMs: number) {
+          const calls: string[] = [];
+          const { wait: callGoesOn, open: endCall } = latch();
+          const book = (instance: string) =>
+            bookingCall(async (_message, ctx) => {
+              await ctx.callContext();
+              calls.push(instance);
+              if (instance === 'first') await callGoesOn;
+            });
+          const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+          let read: BusEntry | undefined;
+          const seeing = Object.assign(Object.create(mode.bus) as Bus, {
+            readNew: async (...args: Parameters<Bus['readNew']>) => {
+              const entries = await mode.bus.readNew(...args);
+              read ??= entries[0];
+              return entries;
+            },
+          });
+          start([book('first')], { consumerName: 'first', bus: seeing });
+          await publish(mode.bus, message!);
+          await until(() => calls.length === 1);
+          clock.advance(rowAgeMs);
+
+          const otherBus = mode.openBus();
+          let handedOut = false;
+          const again = Object.assign(Object.create(otherBus) as Bus, {
+            readNew: async (...args: Parameters<Bus['readNew']>) => {
+              if (handedOut) return otherBus.readNew(...args);
+              handedOut = true;
+              return [{ ...read!, entryId: `${read!.entryId}-again`, deliveries: 1 }];
+            },
+            ack: async () => {},
+          });
+          start([book('other')], { consumerName: 'other', bus: again, claimIdleMs: 30_000, retry: { attempts: 8, baseMs: 1, maxMs: 100 } });
+          await until(() => handedOut);
+          return { calls, endCall, messageId: message!.id };
+        }
+
+        it('waits for that call to be recorded instead of dead-lettering it as one that may have taken effect', async () => {
+          const { calls, endCall, messageId } = await duplicateDuringCall(0);
+          await Bun.sleep(300);
+          expect(await deadLetterRows()).toEqual([]);
+
+          endCall();
+          await until(async () => (await inboxOf(messageId)).length === 1);
+          await Bun.sleep(300);
+          expect(calls).toEqual(['first']);
+          expect(await deadLetterRows()).toEqual([]);
+          expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
+        });
+
+        it('dead-letters it as one that may have taken effect once the call is as old as a delivery that stopped', async () => {
+          const { calls, endCall, messageId } = await duplicateDuringCall(30_000);
+          await until(async () => (await deadLetterRows()).length === 1);
+          expect(calls).toEqual(['first']);
+          expect(await deadLetterRows()).toMatchObject([{ handler: 'book', message_id: messageId, attempts: 1, status: 'dead' }]);
+          expect(String((await deadLetterRows())[0]!.error)).toContain('not retried: the call may have taken effect');
+          endCall();
+        });
       });
 
       it('says so when the store cannot take the dead letter either, and delivers the message again', async () => {
