@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia';
 import type { Store } from '../actors/ports';
 import type { Logger } from '../observability/logger';
+import { systemClock, type Clock } from '../kernel/clock';
 import { withTimeout } from '../kernel/timeout';
 import { problemResponses, successResponse } from './openapiProblems';
 import { problem } from './problem';
@@ -20,9 +21,15 @@ export interface HealthOptions {
   timeoutMs?: number;
   /** Whether the service is stopping (draining before it closes): not ready, whatever the checks say. */
   isStopping?: () => boolean;
+  clock?: Clock;
 }
 
 const DEFAULT_TIMEOUT_MS = 2_000;
+/**
+ * A check that keeps failing is logged at most this often, with how many probes failed since: a load
+ * balancer probes every few seconds, and an outage of Redis was a warning per probe per instance.
+ */
+const FAILURE_LOG_EVERY_MS = 10_000;
 
 /**
  * `GET /health`: 200 `ok` while the process is up. `GET /ready`: 200 `{"status":"ready","checks":{…}}`
@@ -34,6 +41,22 @@ const DEFAULT_TIMEOUT_MS = 2_000;
 export function healthRoutes(options: HealthOptions) {
   const { store, logger } = options;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const clock = options.clock ?? systemClock;
+  /** The checks failing now: when each was last logged, and the failed probes since (that one included). */
+  const failing = new Map<string, { loggedAt: number; failures: number }>();
+  const noteFailure = (name: string, error: unknown) => {
+    const now = clock.now().getTime();
+    const seen = failing.get(name);
+    if (seen !== undefined && now - seen.loggedAt < FAILURE_LOG_EVERY_MS) {
+      seen.failures += 1;
+      return;
+    }
+    logger.warn('readiness check failed', { check: name, err: error, ...(seen === undefined ? {} : { failures_since_last_log: seen.failures + 1 }) });
+    failing.set(name, { loggedAt: now, failures: 0 });
+  };
+  const notePass = (name: string) => {
+    if (failing.delete(name)) logger.info('readiness check passes again', { check: name });
+  };
   const checks: ReadinessCheck[] = [
     { name: 'store', check: () => store.ping() },
     {
@@ -58,6 +81,7 @@ export function healthRoutes(options: HealthOptions) {
       const results = await Promise.all(checks.map((c) => run(c, timeoutMs)));
       const storeDown = results[checks.findIndex((c) => c.name === 'store')] !== undefined;
       const failed: Record<string, string[]> = {};
+      const errors = new Map<string, unknown>();
       const summary: Record<string, 'ok' | 'failed'> = {};
       results.forEach((result, i) => {
         let name = checks[i]!.name;
@@ -68,9 +92,13 @@ export function healthRoutes(options: HealthOptions) {
         summary[name] = result === undefined ? 'ok' : 'failed';
         if (result !== undefined) {
           failed[name] = [result.reason];
-          logger.warn('readiness check failed', { check: name, err: result.error });
+          errors.set(name, result.error);
         }
       });
+      for (const name of Object.keys(summary)) {
+        if (errors.has(name)) noteFailure(name, errors.get(name));
+        else notePass(name);
+      }
       if (Object.keys(failed).length > 0) {
         return problem(503, 'NOT_READY', `Not ready: ${Object.keys(failed).join(', ')}`, { errors: failed, retryable: true });
       }
