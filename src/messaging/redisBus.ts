@@ -334,15 +334,16 @@ class RedisBus implements Bus {
     }
     const reader = this.reader(consumer);
     const startedAt = performance.now();
+    // A reader hears from the server at the latest when its block ends: silent longer, its connection is
+    // dropped and made again (the shared connection's socketTimeout, fitted to this read). It also bounds
+    // the readiness check of a connection remade meanwhile, which would otherwise wait for good for an
+    // answer lost on the way (a TCP proxy in front of Redis accepts, and its upstream is gone).
+    reader.redis.options.socketTimeout = Math.ceil(blockMs) + BLOCKING_GRACE_MS;
     try {
       const redis = await reader.ready();
       const reply = await redis.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', Math.ceil(blockMs), 'STREAMS', key, '>');
-      // A null after the client-side grace is a read given up here, which the server may have answered;
-      // its connection has not heard from the server for that long, so it is made again (see socketTimeout).
-      if (reply === null && performance.now() - startedAt >= blockMs + BLOCKING_GRACE_MS / 2) {
-        this.pendingChecked.delete(reading);
-        redis.disconnect(true);
-      }
+      // A null after the client-side grace is a read given up here, which the server may have answered.
+      if (reply === null && performance.now() - startedAt >= blockMs + BLOCKING_GRACE_MS / 2) this.pendingChecked.delete(reading);
       return this.toReadEntries(stream, reply);
     } catch (error) {
       this.pendingChecked.delete(reading);

@@ -9,10 +9,11 @@ export interface TcpProxy {
   /**
    * A silent network partition: from now on the connections open through the proxy lose every byte in
    * both directions, without a reset or a close, as when the path to the server vanished. They stay so
-   * for good. New connections are accepted but reach the server only after `heal()`.
+   * for good, and so do the connections opened until `heal()`: the proxy accepts them (as a TCP proxy in
+   * front of the server would), and nothing passes.
    */
   partition(): void;
-  /** Ends the partition for new connections, and for those opened during it; the older ones stay lost. */
+  /** Ends the partition for the connections opened from now on; the older ones stay lost. */
   heal(): void;
 }
 
@@ -23,7 +24,6 @@ export function startTcpProxy(target: string): TcpProxy {
   type Pair = { upstream?: Socket<unknown>; early: Uint8Array[]; lost: boolean };
   const pairs = new Set<Pair>();
   let partitioned = false;
-  const waiting: Socket<Pair>[] = [];
 
   const connectUpstream = (client: Socket<Pair>) => {
     void Bun.connect({
@@ -50,11 +50,10 @@ export function startTcpProxy(target: string): TcpProxy {
     port: 0,
     socket: {
       open(client) {
-        client.data = { early: [], lost: false };
+        client.data = { early: [], lost: partitioned };
         pairs.add(client.data);
         sockets.add(client);
-        if (partitioned) waiting.push(client);
-        else connectUpstream(client);
+        if (!partitioned) connectUpstream(client);
       },
       data(client, chunk) {
         if (client.data.lost) return;
@@ -79,7 +78,6 @@ export function startTcpProxy(target: string): TcpProxy {
     },
     heal() {
       partitioned = false;
-      for (const client of waiting.splice(0)) connectUpstream(client);
     },
   };
 }
