@@ -139,6 +139,8 @@ const INSERT_INBOX = 'INSERT INTO inbox (handler, message_id, processed_at, effe
 const INSERT_CALL_STARTED = `INSERT INTO calls_started (handler, message_id, started_at, started_by)
   SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM inbox WHERE handler = $1 AND message_id = $2)
   ON CONFLICT DO NOTHING`;
+const DROP_START_OF_PROCESSED = `DELETE FROM calls_started WHERE handler = $1 AND message_id = $2
+  AND EXISTS (SELECT 1 FROM inbox WHERE handler = $1 AND message_id = $2)`;
 const SELECT_CALL_STARTED = 'SELECT started_at, started_by FROM calls_started WHERE handler = $1 AND message_id = $2';
 const DELETE_CALL_STARTED = 'DELETE FROM calls_started WHERE handler = $1 AND message_id = $2';
 /** One failed attempt, for the debugger's timeline; successes are not recorded (the inbox says it). */
@@ -371,7 +373,13 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     const token = ids.uuid();
     let inserted: number;
     try {
-      inserted = await store.transaction((tx) => tx.execute(INSERT_CALL_STARTED, [...params, at, token]), { groupable: true, ownRowsOnly: true });
+      inserted = await store.transaction(async (tx) => {
+        if ((await tx.execute(INSERT_CALL_STARTED, [...params, at, token])) === 0) return 0;
+        // Postgres (READ COMMITTED): an insert that waited on another delivery's row went through once
+        // that delivery committed its record of the call and deleted the row, and its NOT EXISTS read the
+        // inbox as it was before. A later statement sees that record: then the row goes, and no call is made.
+        return (await tx.execute(DROP_START_OF_PROCESSED, params)) > 0 ? 0 : 1;
+      }, { groupable: true, ownRowsOnly: true });
     } catch (error) {
       unsureStarts.set(key, token);
       throw error;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { Registry } from 'prom-client';
-import type { Message, NewMessage, Store } from '../../src/actors/ports';
+import type { CommitOptions, Message, NewMessage, Store, Tx } from '../../src/actors/ports';
 import { ManualClock } from '../../src/kernel/clock';
 import { storeUnavailable } from '../../src/kernel/errors';
 import { randomIds } from '../../src/kernel/ids';
@@ -33,6 +33,8 @@ interface Mode {
   store: Store;
   bus: Bus;
   openBus(): Bus;
+  /** Another instance's store on the same data. */
+  openStore(): Promise<Store>;
   cleanup(): Promise<void>;
 }
 
@@ -72,6 +74,7 @@ function withBuses(harness: StoreHarness, open: () => Bus, dispose: () => Promis
     store: harness.store,
     bus: openBus(),
     openBus,
+    openStore: () => harness.another(),
     async cleanup() {
       for (const bus of buses) await bus.close();
       await harness.cleanup();
@@ -695,6 +698,69 @@ for (const { name, make } of modes) {
           endCall();
           await until(async () => (await inboxOf(messageId)).length === 1);
           await Bun.sleep(300);
+          expect(calls).toEqual(['first']);
+          expect(await deadLetterRows()).toEqual([]);
+          expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
+        });
+
+        it('does not make the call again when the other delivery records it while this one starts it', async () => {
+          const calls: string[] = [];
+          const { wait: recorded, open: commitRecord } = latch();
+          let recording = false;
+          // The first delivery's record of its call (inbox row in, calls_started row out) stays uncommitted until told.
+          const slowToRecord = Object.assign(Object.create(store) as Store, {
+            transaction: <T>(fn: (tx: Tx) => Promise<T>, options?: CommitOptions) =>
+              store.transaction(
+                (tx) =>
+                  fn(Object.assign(Object.create(tx) as Tx, {
+                    execute: async (sql: string, params?: unknown[]) => {
+                      const changed = await tx.execute(sql, params);
+                      if (sql.startsWith('DELETE FROM calls_started')) {
+                        recording = true;
+                        await recorded;
+                      }
+                      return changed;
+                    },
+                  })),
+                options,
+              ),
+          });
+          const book = (instance: string) =>
+            bookingCall(async (_message, ctx) => {
+              await ctx.callContext();
+              calls.push(instance);
+            });
+          const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+          let read: BusEntry | undefined;
+          const seeing = Object.assign(Object.create(mode.bus) as Bus, {
+            readNew: async (...args: Parameters<Bus['readNew']>) => {
+              const entries = await mode.bus.readNew(...args);
+              read ??= entries[0];
+              return entries;
+            },
+          });
+          start([book('first')], { consumerName: 'first', bus: seeing, store: slowToRecord });
+          await publish(mode.bus, message!);
+          await until(() => recording);
+
+          const otherBus = mode.openBus();
+          let handedOut = false;
+          const again = Object.assign(Object.create(otherBus) as Bus, {
+            readNew: async (...args: Parameters<Bus['readNew']>) => {
+              if (handedOut) return otherBus.readNew(...args);
+              handedOut = true;
+              return [{ ...read!, entryId: `${read!.entryId}-again`, deliveries: 1 }];
+            },
+            ack: async () => {},
+          });
+          const other = start([book('other')], { consumerName: 'other', bus: again, store: await mode.openStore(), retry: { attempts: 8, baseMs: 1, maxMs: 100 } });
+          await until(() => handedOut);
+          // The other delivery found no inbox row and waits on the first one's calls_started row (Postgres) or its transaction (SQLite).
+          await Bun.sleep(300);
+          commitRecord();
+          await until(async () => (await inboxOf(message!.id)).length === 1);
+          await other.drain();
+
           expect(calls).toEqual(['first']);
           expect(await deadLetterRows()).toEqual([]);
           expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);

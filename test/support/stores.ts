@@ -10,6 +10,8 @@ export interface StoreHarness {
   store: Store;
   /** Closes the current store and opens a new one on the same data (a restart). */
   reopen(): Promise<Store>;
+  /** Another store on the same data, as another instance has; closed by `cleanup`. */
+  another(): Promise<Store>;
   cleanup(): Promise<void>;
 }
 
@@ -35,6 +37,7 @@ export const storeHarnesses: ReadonlyArray<{ name: 'sqlite' | 'postgres'; make()
 async function track(open: () => Promise<Store>, dispose: () => Promise<void>): Promise<StoreHarness> {
   let current = await open();
   await current.migrate();
+  const others: Store[] = [];
   const harness: StoreHarness = {
     store: current,
     async reopen() {
@@ -43,7 +46,13 @@ async function track(open: () => Promise<Store>, dispose: () => Promise<void>): 
       harness.store = current;
       return current;
     },
+    async another() {
+      const store = await open();
+      others.push(store);
+      return store;
+    },
     async cleanup() {
+      for (const store of others.splice(0)) await store.close();
       await current.close();
       await dispose();
     },
