@@ -652,7 +652,8 @@ for (const { name, make } of modes) {
           clock.set(NOW);
         });
 
-        async function duplicateDuringCall(rowAgeMs: number) {
+        /** The calls made, by instance; `first` holds its call until `endCall`. */
+        function bookings() {
           const calls: string[] = [];
           const { wait: callGoesOn, open: endCall } = latch();
           const book = (instance: string) =>
@@ -661,33 +662,50 @@ for (const { name, make } of modes) {
               calls.push(instance);
               if (instance === 'first') await callGoesOn;
             });
+          return { calls, book, endCall };
+        }
+
+        /** Starts `first` on the message; `entry()` is the bus entry it read. */
+        async function firstDelivery(handler: Handler, options: Partial<ConsumersOptions> = {}) {
           const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
           let read: BusEntry | undefined;
-          const seeing = Object.assign(Object.create(mode.bus) as Bus, {
+          const keeping = Object.assign(Object.create(mode.bus) as Bus, {
             readNew: async (...args: Parameters<Bus['readNew']>) => {
               const entries = await mode.bus.readNew(...args);
               read ??= entries[0];
               return entries;
             },
           });
-          start([book('first')], { consumerName: 'first', bus: seeing });
+          start([handler], { consumerName: 'first', bus: keeping, ...options });
           await publish(mode.bus, message!);
-          await until(() => calls.length === 1);
-          clock.advance(rowAgeMs);
+          return { messageId: message!.id, entry: () => read! };
+        }
 
+        /** Starts `other` (another instance) and hands it a new entry of the message `first` read. */
+        async function deliveryAgain(handler: Handler, entry: BusEntry, options: Partial<ConsumersOptions> = {}): Promise<Consumers> {
           const otherBus = mode.openBus();
           let handedOut = false;
           const again = Object.assign(Object.create(otherBus) as Bus, {
             readNew: async (...args: Parameters<Bus['readNew']>) => {
               if (handedOut) return otherBus.readNew(...args);
               handedOut = true;
-              return [{ ...read!, entryId: `${read!.entryId}-again`, deliveries: 1 }];
+              return [{ ...entry, entryId: `${entry.entryId}-again`, deliveries: 1 }];
             },
             ack: async () => {},
           });
-          start([book('other')], { consumerName: 'other', bus: again, claimIdleMs: 30_000, retry: { attempts: 8, baseMs: 1, maxMs: 100 } });
+          const other = start([handler], { consumerName: 'other', bus: again, retry: { attempts: 8, baseMs: 1, maxMs: 100 }, ...options });
           await until(() => handedOut);
-          return { calls, endCall, messageId: message!.id };
+          return other;
+        }
+
+        /** `other` gets its entry `rowAgeMs` after `first` wrote the call's row (by the consumers' clock). */
+        async function duplicateDuringCall(rowAgeMs: number) {
+          const { calls, book, endCall } = bookings();
+          const { messageId, entry } = await firstDelivery(book('first'));
+          await until(() => calls.length === 1);
+          clock.advance(rowAgeMs);
+          await deliveryAgain(book('other'), entry(), { claimIdleMs: 30_000 });
+          return { calls, endCall, messageId };
         }
 
         it('waits for that call to be recorded instead of dead-lettering it as one that may have taken effect', async () => {
@@ -704,7 +722,6 @@ for (const { name, make } of modes) {
         });
 
         it('does not make the call again when the other delivery records it while this one starts it', async () => {
-          const calls: string[] = [];
           const { wait: recorded, open: commitRecord } = latch();
           let recording = false;
           // The first delivery's record of its call (inbox row in, calls_started row out) stays uncommitted until told.
@@ -725,40 +742,16 @@ for (const { name, make } of modes) {
                 options,
               ),
           });
-          const book = (instance: string) =>
-            bookingCall(async (_message, ctx) => {
-              await ctx.callContext();
-              calls.push(instance);
-            });
-          const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
-          let read: BusEntry | undefined;
-          const seeing = Object.assign(Object.create(mode.bus) as Bus, {
-            readNew: async (...args: Parameters<Bus['readNew']>) => {
-              const entries = await mode.bus.readNew(...args);
-              read ??= entries[0];
-              return entries;
-            },
-          });
-          start([book('first')], { consumerName: 'first', bus: seeing, store: slowToRecord });
-          await publish(mode.bus, message!);
+          const { calls, book, endCall } = bookings();
+          endCall();
+          const { messageId, entry } = await firstDelivery(book('first'), { store: slowToRecord });
           await until(() => recording);
 
-          const otherBus = mode.openBus();
-          let handedOut = false;
-          const again = Object.assign(Object.create(otherBus) as Bus, {
-            readNew: async (...args: Parameters<Bus['readNew']>) => {
-              if (handedOut) return otherBus.readNew(...args);
-              handedOut = true;
-              return [{ ...read!, entryId: `${read!.entryId}-again`, deliveries: 1 }];
-            },
-            ack: async () => {},
-          });
-          const other = start([book('other')], { consumerName: 'other', bus: again, store: await mode.openStore(), retry: { attempts: 8, baseMs: 1, maxMs: 100 } });
-          await until(() => handedOut);
+          const other = await deliveryAgain(book('other'), entry(), { store: await mode.openStore() });
           // The other delivery found no inbox row and waits on the first one's calls_started row (Postgres) or its transaction (SQLite).
           await Bun.sleep(300);
           commitRecord();
-          await until(async () => (await inboxOf(message!.id)).length === 1);
+          await until(async () => (await inboxOf(messageId)).length === 1);
           await other.drain();
 
           expect(calls).toEqual(['first']);
