@@ -42,7 +42,7 @@ export function healthRoutes(options: HealthOptions) {
   const { store, logger } = options;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const clock = options.clock ?? systemClock;
-  /** The checks failing now: when each was last logged, and the failed probes since (that one included). */
+  /** The checks failing now: when each was last logged, and how many failed probes were not logged since. */
   const failing = new Map<string, { loggedAt: number; failures: number }>();
   const noteFailure = (name: string, error: unknown) => {
     const now = clock.now().getTime();
