@@ -92,18 +92,19 @@ class MayHaveActedError extends Error {
 }
 
 /**
- * Thrown out of a handler by its call context: another entry of the same message (published again after
- * Redis lost its publish marker, or by the delivery audit) started this call so recently that its
- * delivery may be making it now. Retried after `retryAfterSeconds`; by then the call has been recorded
- * (nothing is left to do), or its row is as old as a delivery that stopped (MayHaveActedError).
+ * Thrown out of a handler by its call context: another delivery of the same message (another entry of
+ * it, published again after Redis lost its publish marker or by the delivery audit) is starting this
+ * call, or started it so recently that it may be making it now. Retried after `retryAfterSeconds`; by
+ * then the call has been recorded (nothing is left to do), or its row is as old as a delivery that
+ * stopped (MayHaveActedError).
  */
 class CallInProgressError extends Error {
   override name = 'CallInProgressError';
   constructor(
-    startedAt: string,
-    readonly retryAfterSeconds: number,
+    message: string,
+    readonly retryAfterSeconds = 0,
   ) {
-    super(`another delivery started this call at ${startedAt} and may be making it now`);
+    super(message);
   }
 }
 
@@ -390,15 +391,19 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     }
     if ((await store.query(IN_INBOX, params)).length > 0) return false;
     const [row] = await store.query<{ started_at: string; started_by: string | null }>(SELECT_CALL_STARTED, params);
-    if (row !== undefined && row.started_by !== null && (row.started_by === token || row.started_by === unsureStarts.get(key))) {
+    // Neither the row its insert met nor a record of the call: that row was not committed yet (another
+    // delivery is starting the call), or its delivery recorded the call between the two reads above (or
+    // deleted the row of a call that did nothing). A fresh look tells.
+    if (row === undefined) throw new CallInProgressError('another delivery was starting or recording this call at the same moment');
+    if (row.started_by !== null && (row.started_by === token || row.started_by === unsureStarts.get(key))) {
       // The row of an attempt here whose commit seemed to fail (this one, through a group that failed
       // and was written again alone, or an earlier one): it did commit, and no call was made.
       unsureStarts.delete(key);
       return true;
     }
-    const age = row === undefined ? Infinity : clock.now().getTime() - Date.parse(row.started_at);
-    if (entryIsNew && age < claimIdleMs) throw new CallInProgressError(row!.started_at, (claimIdleMs - age) / 1000);
-    throw new MayHaveActedError(new Error(`an earlier delivery started this call at ${row?.started_at ?? 'an unknown time'} and never recorded its end (its instance stopped, or could not reach the database, during or after the call; or another delivery is making it now)`));
+    const age = clock.now().getTime() - Date.parse(row.started_at);
+    if (entryIsNew && age < claimIdleMs) throw new CallInProgressError(`another delivery started this call at ${row.started_at} and may be making it now`, (claimIdleMs - age) / 1000);
+    throw new MayHaveActedError(new Error(`an earlier delivery started this call at ${row.started_at} and never recorded its end (its instance stopped, or could not reach the database, during or after the call; or another delivery is making it now)`));
   };
 
   /** The call did nothing (it failed before it reached the service, or the service said so): a retry may make it. */

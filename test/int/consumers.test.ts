@@ -759,6 +759,33 @@ for (const { name, make } of modes) {
           expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
         });
 
+        it('looks again, instead of dead-lettering, when the start row it waited on is gone and the record of the call was not seen yet', async () => {
+          const { calls, book, endCall } = bookings();
+          endCall();
+          const { messageId, entry } = await firstDelivery(book('first'));
+          await until(async () => (await inboxOf(messageId)).length === 1);
+          // The other delivery reads the inbox just before the first one's record commits, and the start row just after it.
+          let lookedForTheRow = false;
+          let lookedAgain = false;
+          const recordNotSeenYet = Object.assign(Object.create(store) as Store, {
+            query: (sql: string, params?: unknown[]) => {
+              if (/^SELECT (1 AS found|message_id) FROM inbox/.test(sql)) {
+                if (!lookedForTheRow) return Promise.resolve([]);
+                lookedAgain = true;
+              }
+              if (sql.startsWith('SELECT started_at, started_by FROM calls_started')) lookedForTheRow = true;
+              return store.query(sql, params);
+            },
+          });
+
+          await deliveryAgain(book('other'), entry(), { store: recordNotSeenYet });
+          await until(async () => lookedAgain || (await deadLetterRows()).length > 0);
+          await Bun.sleep(100);
+
+          expect(calls).toEqual(['first']);
+          expect(await deadLetterRows()).toEqual([]);
+        });
+
         it('dead-letters it as one that may have taken effect once the call is as old as a delivery that stopped', async () => {
           const { calls, endCall, messageId } = await duplicateDuringCall(30_000);
           await until(async () => (await deadLetterRows()).length === 1);
