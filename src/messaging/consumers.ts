@@ -129,6 +129,12 @@ class ConsumersStopping extends Error {
 
 /** How often a bus outage that fails the consumer loops is logged (one line for every loop). */
 const LOOP_FAILURES_LOG_EVERY_MS = 10_000;
+/**
+ * The longest wait of a consumer loop between failed reads (the bus down, its connection being made
+ * again), whatever a handler's retries may wait: a failed read costs little, and the loops are back
+ * within this long of the bus's return (they waited up to HANDLER_RETRY_MAX_DELAY_MS, 10 s).
+ */
+const LOOP_MAX_BACKOFF_MS = 2_000;
 
 const IN_INBOX = 'SELECT 1 AS found FROM inbox WHERE handler = $1 AND message_id = $2';
 const INSERT_INBOX = 'INSERT INTO inbox (handler, message_id, processed_at, effect) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING';
@@ -731,7 +737,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
         // The group may be gone (a Redis that restarted empty): create it again before the next read.
         loop.ready = false;
         outage.failed(loop, error);
-        await pause(backoffMs(failures, retry.baseMs, retry.maxMs));
+        await pause(backoffMs(failures, retry.baseMs, Math.min(retry.maxMs, LOOP_MAX_BACKOFF_MS)));
       }
     }
   };
