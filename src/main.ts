@@ -118,7 +118,12 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   let store: Store;
   try {
     store = await usingDataFile(config.dataDir, storeFileOf(config), async () => {
-      const opened = await openStore({ postgresUrl: config.postgresUrl, postgresPoolSize: config.postgresPoolSize, dataDir: config.dataDir });
+      const opened = await openStore({
+        postgresUrl: config.postgresUrl,
+        postgresPoolSize: config.postgresPoolSize,
+        dataDir: config.dataDir,
+        onNoAnswer: (waitedMs) => logger.warn('PostgreSQL left a statement unanswered too long: its connections were taken for lost, closed and are made again', { waited_ms: Math.round(waitedMs) }),
+      });
       await assertNotNewer(opened);
       await opened.migrate();
       if (config.opsEmail !== undefined && config.opsPassword !== undefined) {

@@ -14,11 +14,15 @@ export interface StoreOptions {
   postgresPoolSize?: number;
   /** Embedded mode keeps its database at `<dataDir>/tickets.db`; the directory is created if missing. */
   dataDir: string;
+  /** Distributed: told when PostgreSQL left a statement unanswered so long that the pool was made again (PostgresStoreOptions.onNoAnswer). */
+  onNoAnswer?: (waitedMs: number) => void;
 }
 
 /** Opens the store for the configured mode: PostgreSQL when `postgresUrl` is given, else SQLite. Call `migrate()` before use. */
 export async function openStore(opts: StoreOptions): Promise<Store> {
-  if (opts.postgresUrl) return openPostgresStore({ url: opts.postgresUrl, ...(opts.postgresPoolSize ? { poolSize: opts.postgresPoolSize } : {}) });
+  if (opts.postgresUrl) {
+    return openPostgresStore({ url: opts.postgresUrl, ...(opts.postgresPoolSize ? { poolSize: opts.postgresPoolSize } : {}), ...(opts.onNoAnswer ? { onNoAnswer: opts.onNoAnswer } : {}) });
+  }
   usableDirectory(opts.dataDir);
   return openSqliteStore({ path: join(opts.dataDir, 'tickets.db') });
 }

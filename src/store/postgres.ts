@@ -30,6 +30,10 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How long a commit written alone waits for a row lock before it gives up (default COMMIT_LOCK_TIMEOUT_MS). */
   commitLockTimeoutMs?: number;
+  /** How long a statement may wait for its answer before the pool's connections are taken for lost (default NO_ANSWER_MS). */
+  noAnswerMs?: number;
+  /** Told when that happened, with how long the oldest statement had waited; the pool has been made again. */
+  onNoAnswer?: (waitedMs: number) => void;
 }
 
 /**
@@ -41,9 +45,43 @@ export interface PostgresStoreOptions {
  */
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
   const poolSize = opts.poolSize ?? 10;
-  const sql = new SQL({ url: opts.url, max: poolSize, bigint: false });
-  return new PostgresStore(sql, opts.commitLockTimeoutMs ?? COMMIT_LOCK_TIMEOUT_MS, Math.max(1, Math.floor(poolSize / 4)));
+  const noAnswerMs = opts.noAnswerMs ?? NO_ANSWER_MS;
+  // A `connect_timeout` in the URL is the operator's; the option would override it.
+  const connectTimeout = new URL(opts.url).searchParams.has('connect_timeout') ? {} : { connectionTimeout: Math.ceil(Math.min(noAnswerMs, CONNECT_TIMEOUT_MS) / 1000) };
+  const openPool = (applicationName: string) =>
+    new SQL({
+      url: opts.url,
+      max: poolSize,
+      bigint: false,
+      ...connectTimeout,
+      connection: {
+        application_name: applicationName,
+        // The server ends a session left idle inside a transaction for that long: its client is gone (this
+        // service sends a transaction's statements without pausing), and its row locks would stay taken.
+        idle_in_transaction_session_timeout: String(noAnswerMs),
+      },
+    });
+  return new PostgresStore(openPool, {
+    applicationName: (new URL(opts.url).searchParams.get('application_name') || 'tickets').slice(0, 40),
+    commitLockTimeoutMs: opts.commitLockTimeoutMs ?? COMMIT_LOCK_TIMEOUT_MS,
+    lockWaitConnections: Math.max(1, Math.floor(poolSize / 4)),
+    noAnswerMs,
+    onNoAnswer: opts.onNoAnswer ?? (() => undefined),
+  });
 }
+
+/**
+ * How long a statement may go without an answer before the store asks the server, on a new connection,
+ * whether its pool's sessions are at work. A network path that vanished without a reset (a partition, a
+ * NAT or proxy that forgot the connection) leaves a connection waiting for hours, and the driver queues
+ * further statements behind it. When none of the pool's sessions is running a statement (or the server
+ * cannot be reached), the pool is closed, failing what waits on it (503), and made again; when one is
+ * (a long lock wait behind an operator's ALTER TABLE, say), it is left alone, as closing it would leave
+ * its sessions waiting on the server.
+ */
+const NO_ANSWER_MS = 30_000;
+/** How long making a connection may take (or noAnswerMs when shorter): one made during a partition never completes. */
+const CONNECT_TIMEOUT_MS = 5_000;
 
 /** Key of the advisory lock held while migrating: any fixed number ("tick" in ASCII). */
 const MIGRATION_LOCK_KEY = 0x7469636b;
@@ -220,12 +258,57 @@ const rethrowAsStoreError = (error: unknown): never => {
   throw asStoreError(error);
 };
 
-function executorOn(runner: Runner): SqlExecutor {
-  const run = async (sql: string, params: unknown[]): Promise<Result> => {
+/**
+ * The statements sent and not answered yet, oldest first (a Set iterates in insertion order): what
+ * tells a lost connection from a busy one (NO_ANSWER_MS).
+ */
+class Unanswered {
+  private readonly waiting = new Set<{ at: number }>();
+
+  /** Marks a statement as sent; give what it returns to `answered` once the statement settles. */
+  sent(): object {
+    const entry = { at: performance.now() };
+    this.waiting.add(entry);
+    return entry;
+  }
+
+  answered(entry: object): void {
+    this.waiting.delete(entry as { at: number });
+  }
+
+  /** `statement`, counted as unanswered until it settles. */
+  async settled<T>(statement: PromiseLike<T>): Promise<T> {
+    const entry = this.sent();
     try {
-      return await (runner.unsafe(sql, params.map((param) => shared.normalizeParam(param, true))) as unknown as Promise<Result>);
+      return await statement;
+    } finally {
+      this.answered(entry);
+    }
+  }
+
+  /** How long the oldest statement has waited (0 when none waits). */
+  longestWaitMs(): number {
+    for (const entry of this.waiting) return performance.now() - entry.at;
+    return 0;
+  }
+
+  /** Forgets every statement: their connections are being closed. */
+  clear(): void {
+    this.waiting.clear();
+  }
+}
+
+/** `runner`'s statements, with the store's errors; counted in `unanswered` when given. */
+function executorOn(runner: Runner, unanswered?: Unanswered): SqlExecutor {
+  const send = (sql: string, params: unknown[]) => runner.unsafe(sql, params.map((param) => shared.normalizeParam(param, true))) as unknown as Promise<Result>;
+  const run = async (sql: string, params: unknown[]): Promise<Result> => {
+    const sent = unanswered?.sent();
+    try {
+      return await send(sql, params);
     } catch (error) {
       throw asStoreError(error);
+    } finally {
+      if (sent) unanswered?.answered(sent);
     }
   };
   return {
@@ -239,9 +322,97 @@ function executorOn(runner: Runner): SqlExecutor {
   };
 }
 
+interface PoolOptions {
+  /** The start of the sessions' application_name. */
+  applicationName: string;
+  noAnswerMs: number;
+  onNoAnswer: (waitedMs: number) => void;
+}
+
+/**
+ * The connection pool, closed and made again when its connections are lost (NO_ANSWER_MS). Each pool
+ * has its own application_name, by which pg_stat_activity shows its sessions.
+ */
+class RenewedPool {
+  /** The statements sent on the pool (counted by the executors that are given it). */
+  readonly unanswered = new Unanswered();
+  private current: SQL;
+  private name: string;
+  private readonly checks: ReturnType<typeof setInterval>;
+  private checking = false;
+  private nextCheckAt = 0;
+
+  constructor(
+    private readonly open: (applicationName: string) => SQL,
+    private readonly opts: PoolOptions,
+  ) {
+    this.name = this.newName();
+    this.current = open(this.name);
+    this.checks = setInterval(() => void this.checkAnswers(), Math.min(1_000, opts.noAnswerMs));
+    this.checks.unref();
+  }
+
+  /** The pool now: read it for each use, as it may have been made again since. */
+  get sql(): SQL {
+    return this.current;
+  }
+
+  close(): Promise<void> {
+    clearInterval(this.checks);
+    return this.current.close();
+  }
+
+  private newName(): string {
+    return `${this.opts.applicationName} pool ${crypto.randomUUID().slice(0, 8)}`;
+  }
+
+  private async checkAnswers(): Promise<void> {
+    const waitedMs = this.unanswered.longestWaitMs();
+    if (waitedMs < this.opts.noAnswerMs || this.checking || performance.now() < this.nextCheckAt) return;
+    this.checking = true;
+    try {
+      if (await this.atWork()) {
+        this.nextCheckAt = performance.now() + this.opts.noAnswerMs;
+        return;
+      }
+      this.renew();
+      this.opts.onNoAnswer(waitedMs);
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  /** Whether the server shows a session of this pool running a statement; false when it cannot be asked within noAnswerMs. */
+  private async atWork(): Promise<boolean> {
+    const probe = this.open(`${this.name} check`);
+    try {
+      const asked = probe.unsafe(
+        `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND wait_event IS DISTINCT FROM 'ClientWrite') AS at_work`,
+        [this.name],
+      ) as unknown as Promise<{ at_work: boolean }[]>;
+      const answer = await Promise.race([asked, Bun.sleep(this.opts.noAnswerMs).then(() => undefined)]);
+      return answer?.[0]?.at_work === true;
+    } catch {
+      return false;
+    } finally {
+      void probe.close({ timeout: 0 }).catch(() => undefined);
+    }
+  }
+
+  /** Closes every connection, failing what waits on them (503), and opens a new pool for what comes next. */
+  private renew(): void {
+    const lost = this.current;
+    this.name = this.newName();
+    this.current = this.open(this.name);
+    this.unanswered.clear();
+    void lost.close({ timeout: 0 }).catch(() => undefined);
+  }
+}
+
 /** The Store port on PostgreSQL; see openPostgresStore. */
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
+  private readonly pool: RenewedPool;
   private readonly pooled: SqlExecutor;
   private closing: Promise<void> | undefined;
   /** Groupable work that may change shared rows, and groupable work that writes only its own rows. */
@@ -249,14 +420,13 @@ export class PostgresStore implements Store {
 
   /** The connections commits may hold while they wait patiently for a row lock. */
   private readonly lockWaits: Slots;
+  private readonly commitLockTimeoutMs: number;
 
-  constructor(
-    private readonly sql: SQL,
-    private readonly commitLockTimeoutMs: number,
-    lockWaitConnections: number,
-  ) {
-    this.pooled = executorOn(sql);
-    this.lockWaits = new Slots(lockWaitConnections);
+  constructor(openPool: (applicationName: string) => SQL, opts: PoolOptions & { commitLockTimeoutMs: number; lockWaitConnections: number }) {
+    this.pool = new RenewedPool(openPool, opts);
+    this.pooled = executorOn({ unsafe: (sql, params) => this.pool.sql.unsafe(sql, params) }, this.pool.unanswered);
+    this.lockWaits = new Slots(opts.lockWaitConnections);
+    this.commitLockTimeoutMs = opts.commitLockTimeoutMs;
   }
 
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]> {
@@ -269,7 +439,7 @@ export class PostgresStore implements Store {
 
   /** Applies pending migrations, each in its own transaction, under a session advisory lock. */
   async migrate(): Promise<string[]> {
-    const connection = await this.sql.reserve().catch(rethrowAsStoreError);
+    const connection = await this.pool.sql.reserve().catch(rethrowAsStoreError);
     const appliedNow: string[] = [];
     try {
       await connection.unsafe('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
@@ -393,17 +563,17 @@ export class PostgresStore implements Store {
    * statement that waits longer for a lock fails (55P03).
    */
   private async transactionAlone<T>(fn: (tx: Tx) => Promise<T>, lockTimeoutMs?: () => number): Promise<T> {
-    const connection = await this.sql.reserve().catch(rethrowAsStoreError);
+    const connection = await this.pool.sql.reserve().catch(rethrowAsStoreError);
     try {
       const tx: Tx = {
-        ...executorOn(connection),
+        ...executorOn(connection, this.pool.unanswered),
         completeIdempotency: (scope, key, response) => shared.completeIdempotency(tx, scope, key, response),
       };
       // BEGIN is not awaited alone: the driver sends it in one write with fn's first statements, which
       // saves a round trip per transaction (sql.begin() waits for it). It must be a tagged query: the
       // driver prepares those and pipelines them, whereas `unsafe` without values is sent on the simple
       // protocol, and nothing queued behind a simple query goes out before its answer is back.
-      const begun = connection`BEGIN`.execute();
+      const begun = this.pool.unanswered.settled(connection`BEGIN`.execute());
       // set_config(…, true) is SET LOCAL; with a bound value it is pipelined with fn's statements (a
       // statement without values goes on the simple protocol, which stops the pipeline). Issued before
       // fn is called, so that it runs first.
@@ -412,11 +582,11 @@ export class PostgresStore implements Store {
       try {
         [, result] = await Promise.all([begun, fn(tx), limited]);
       } catch (error) {
-        await connection`ROLLBACK`.catch(() => undefined);
+        await this.pool.unanswered.settled(connection`ROLLBACK`).catch(() => undefined);
         throw asStoreError(error);
       }
       try {
-        await connection`COMMIT`;
+        await this.pool.unanswered.settled(connection`COMMIT`);
       } catch (error) {
         throw asStoreError(error);
       }
@@ -558,7 +728,7 @@ export class PostgresStore implements Store {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.sql.close();
+    this.closing ??= this.pool.close();
     return this.closing;
   }
 }

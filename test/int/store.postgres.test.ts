@@ -4,7 +4,7 @@ import { openPostgresStore, type PostgresStore } from '../../src/store/postgres'
 import { LOG_START } from '../../src/actors/ports';
 import { postgresMigrations } from '../../src/store/migrations';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { startTcpProxy } from '../support/tcpProxy';
+import { startTcpProxy, type TcpProxy } from '../support/tcpProxy';
 import { AppError } from '../../src/kernel/errors';
 import { storeContract } from './store.contract';
 import type { ActorCommit } from '../../src/actors/ports';
@@ -93,6 +93,97 @@ describe('PostgresStore', () => {
         }
       } finally {
         await store.close().catch(() => undefined);
+      }
+    });
+  });
+
+  describe('when the network to the database is partitioned (every byte lost, no reset) and then comes back', () => {
+    /** The old connections stay lost for good, as behind a NAT or a proxy that forgot them; new ones work once healed. */
+    const partitioned = async (run: (store: PostgresStore, proxy: TcpProxy, noAnswers: number[]) => Promise<void>) => {
+      const url = new URL(database.url);
+      const proxy = startTcpProxy(`${url.hostname}:${url.port || '5432'}`);
+      const noAnswers: number[] = [];
+      const store = await openPostgresStore({ url: database.url.replace(url.host, proxy.address), poolSize: 2, noAnswerMs: 1_000, onNoAnswer: (waitedMs) => void noAnswers.push(waitedMs) });
+      try {
+        await store.migrate();
+        await run(store, proxy, noAnswers);
+      } finally {
+        proxy.heal();
+        await store.close().catch(() => undefined);
+        proxy.cut();
+      }
+    };
+    const settled = (promise: Promise<unknown>) => promise.then((value) => ({ value }), (error: unknown) => ({ error }));
+
+    it('fails what it sent into the partition with 503 STORE_UNAVAILABLE, and works again on new connections once the network is back', async () => {
+      await partitioned(async (store, proxy, noAnswers) => {
+        expect(await store.query<{ one: number }>('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+        proxy.partition();
+        const started = performance.now();
+        const stuck = [settled(store.query('SELECT 2')), settled(store.commit(creation(`partitioned/${crypto.randomUUID()}`), undefined, { groupable: true })), settled(store.ping())];
+        for (const outcome of await Promise.all(stuck)) expect(outcome).toMatchObject({ error: { status: 503, code: 'STORE_UNAVAILABLE', retryable: true } });
+        // Its wait for an answer (1 s here), a check at most a second later, and the connections made during the partition refused in turn.
+        expect(performance.now() - started).toBeLessThan(10_000);
+        expect(noAnswers.length).toBeGreaterThanOrEqual(1);
+        proxy.heal();
+        const address = `partitioned/${crypto.randomUUID()}`;
+        expect(await store.commit(creation(address), undefined, { groupable: true })).toHaveLength(1);
+        expect(await store.query('SELECT address FROM actors WHERE address = $1', [address])).toEqual([{ address }]);
+      });
+    });
+
+    it('has the server end a transaction its client vanished from, so the rows it locked are free again', async () => {
+      await partitioned(async (store, proxy) => {
+        await store.execute('CREATE TABLE IF NOT EXISTS partition_locks (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
+        await store.execute('INSERT INTO partition_locks (id, n) VALUES (1, 0) ON CONFLICT (id) DO NOTHING');
+        let locked!: () => void;
+        const rowLocked = new Promise<void>((resolve) => (locked = resolve));
+        const vanished = settled(
+          store.transaction(async (tx) => {
+            await tx.execute('UPDATE partition_locks SET n = n + 1 WHERE id = 1');
+            locked();
+            await Bun.sleep(200);
+            await tx.execute('UPDATE partition_locks SET n = n + 1 WHERE id = 1');
+          }),
+        );
+        await rowLocked;
+        proxy.partition();
+        expect(await vanished).toMatchObject({ error: { status: 503, code: 'STORE_UNAVAILABLE' } });
+        // Another client (not through the proxy) gets the row within the server's idle-in-transaction limit, a second here.
+        const other = new pg.Client({ connectionString: database.url });
+        await other.connect();
+        try {
+          await other.query("SET lock_timeout = '5s'");
+          expect((await other.query('UPDATE partition_locks SET n = n + 1 WHERE id = 1 RETURNING n')).rows).toEqual([{ n: 1 }]);
+        } finally {
+          await other.end();
+        }
+      });
+    });
+  });
+
+  describe('when a statement waits long for a lock held by another session', () => {
+    it('keeps its connections (the server shows them at work) and the statement completes once the lock is released', async () => {
+      const noAnswers: number[] = [];
+      const store = await openPostgresStore({ url: database.url, poolSize: 2, noAnswerMs: 500, onNoAnswer: (waitedMs) => void noAnswers.push(waitedMs) });
+      const outside = new pg.Client({ connectionString: database.url });
+      await outside.connect();
+      try {
+        await store.execute('CREATE TABLE IF NOT EXISTS long_locks (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
+        await store.execute('INSERT INTO long_locks (id, n) VALUES (1, 0) ON CONFLICT (id) DO UPDATE SET n = 0');
+        await outside.query('BEGIN');
+        await outside.query('SELECT n FROM long_locks WHERE id = 1 FOR UPDATE');
+        const waiting = store.execute('UPDATE long_locks SET n = n + 1 WHERE id = 1');
+        // Four times its wait for an answer: the store asked the server at least twice meanwhile.
+        await Bun.sleep(2_000);
+        await outside.query('COMMIT');
+        expect(await waiting).toBe(1);
+        expect(noAnswers).toEqual([]);
+        const [row] = await store.query<{ sessions: number }>("SELECT COUNT(*)::int AS sessions FROM pg_stat_activity WHERE application_name LIKE 'tickets pool %' AND datname = current_database()");
+        expect(row?.sessions).toBeGreaterThanOrEqual(1);
+      } finally {
+        await outside.end();
+        await store.close();
       }
     });
   });
