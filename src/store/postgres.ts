@@ -382,7 +382,10 @@ class RenewedPool {
     }
   }
 
-  /** Whether the server shows a session of this pool running a statement; false when it cannot be asked within noAnswerMs. */
+  /**
+   * Whether the server shows a session of this pool running a statement; false when it cannot be asked
+   * within noAnswerMs. True when it has no connection left for the question.
+   */
   private async atWork(): Promise<boolean> {
     const probe = this.open(`${this.name} check`);
     try {
@@ -392,8 +395,9 @@ class RenewedPool {
       ) as unknown as Promise<{ at_work: boolean }[]>;
       const answer = await Promise.race([asked, Bun.sleep(this.opts.noAnswerMs).then(() => undefined)]);
       return answer?.[0]?.at_work === true;
-    } catch {
-      return false;
+    } catch (error) {
+      // Out of connections (class 53): the server is there and busy, which does not tell; ask again later.
+      return error instanceof SQL.PostgresError && (error.errno ?? '').startsWith('53');
     } finally {
       void probe.close({ timeout: 0 }).catch(() => undefined);
     }

@@ -186,6 +186,38 @@ describe('PostgresStore', () => {
         await store.close();
       }
     });
+
+    it('keeps its connections too when the server has none left to answer whether they are at work', async () => {
+      const role = `one_conn_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
+      const outside = new pg.Client({ connectionString: database.url });
+      await outside.connect();
+      const noAnswers: number[] = [];
+      try {
+        await outside.query(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 1`);
+        await outside.query('CREATE TABLE IF NOT EXISTS full_locks (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
+        await outside.query('INSERT INTO full_locks (id, n) VALUES (1, 0) ON CONFLICT (id) DO UPDATE SET n = 0');
+        await outside.query(`GRANT SELECT, UPDATE ON full_locks TO ${role}`);
+        const url = new URL(database.url);
+        url.username = role;
+        const store = await openPostgresStore({ url: url.toString(), poolSize: 1, noAnswerMs: 500, onNoAnswer: (waitedMs) => void noAnswers.push(waitedMs) });
+        try {
+          await outside.query('BEGIN');
+          await outside.query('SELECT n FROM full_locks WHERE id = 1 FOR UPDATE');
+          const waiting = store.execute('UPDATE full_locks SET n = n + 1 WHERE id = 1');
+          await Bun.sleep(2_000);
+          await outside.query('COMMIT');
+          expect(await waiting).toBe(1);
+          expect(noAnswers).toEqual([]);
+        } finally {
+          await store.close();
+        }
+      } finally {
+        await outside.query('ROLLBACK').catch(() => undefined);
+        await outside.query(`DROP OWNED BY ${role}`).catch(() => undefined);
+        await outside.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+        await outside.end();
+      }
+    });
   });
 
   describe('when the server has no connection left for it (SQLSTATE class 53: too many connections, disk full)', () => {
