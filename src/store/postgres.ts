@@ -30,6 +30,8 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How long a commit written alone waits for a row lock before it gives up (default COMMIT_LOCK_TIMEOUT_MS). */
   commitLockTimeoutMs?: number;
+  /** How long a connection may stay unused before it is closed (default IDLE_MS). */
+  idleMs?: number;
   /** How long a statement may wait for its answer before the pool's connections are taken for lost (default NO_ANSWER_MS). */
   noAnswerMs?: number;
   /** Told when that happened, with how long the oldest statement had waited; the pool has been made again. */
@@ -53,6 +55,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       url: opts.url,
       max: poolSize,
       bigint: false,
+      idleTimeout: Math.ceil((opts.idleMs ?? IDLE_MS) / 1000),
       ...connectTimeout,
       connection: {
         application_name: applicationName,
@@ -80,6 +83,13 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
  * its sessions waiting on the server.
  */
 const NO_ANSWER_MS = 30_000;
+/**
+ * How long a connection may stay unused before it is closed: NATs, load balancers and firewalls forget
+ * a connection idle for some minutes (350 s on AWS, 4 min on Azure) without telling either end, and its
+ * next statement would get no answer (NO_ANSWER_MS). Under light load the driver keeps using one
+ * connection, and the others close.
+ */
+const IDLE_MS = 60_000;
 /** How long making a connection may take (or noAnswerMs when shorter): one made during a partition never completes. */
 const CONNECT_TIMEOUT_MS = 5_000;
 

@@ -51,6 +51,17 @@ async function withLockedRow<T>(table: string, run: (store: PostgresStore, relea
 
 let database: TestDatabase;
 
+/** One statement on a connection of its own, outside any store. */
+async function pgQuery<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    return (await client.query(sql, params)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
 beforeAll(async () => {
   database = await createTestDatabase();
 });
@@ -159,6 +170,26 @@ describe('PostgresStore', () => {
           await other.end();
         }
       });
+    });
+  });
+
+  describe('when its connections are not used for a while', () => {
+    it('closes them (a NAT or firewall may forget an idle connection without a word) and opens new ones when work comes', async () => {
+      const name = `idle-${crypto.randomUUID().slice(0, 8)}`;
+      const store = await openPostgresStore({ url: `${database.url}?application_name=${name}`, poolSize: 3, idleMs: 1_000 });
+      const sessions = async () => {
+        const [row] = await pgQuery<{ n: number }>("SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE $1 || ' pool %'", [name]);
+        return row?.n;
+      };
+      try {
+        await Promise.all([1, 2, 3].map(() => store.query('SELECT pg_sleep(0.2)')));
+        expect(await sessions()).toBe(3);
+        await Bun.sleep(2_500);
+        expect(await sessions()).toBe(0);
+        expect(await store.query<{ one: number }>('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+      } finally {
+        await store.close();
+      }
     });
   });
 
