@@ -268,22 +268,27 @@ const rethrowAsStoreError = (error: unknown): never => {
   throw asStoreError(error);
 };
 
+/** A statement sent, and when. */
+interface Sent {
+  readonly at: number;
+}
+
 /**
  * The statements sent and not answered yet, oldest first (a Set iterates in insertion order): what
  * tells a lost connection from a busy one (NO_ANSWER_MS).
  */
 class Unanswered {
-  private readonly waiting = new Set<{ at: number }>();
+  private readonly waiting = new Set<Sent>();
 
   /** Marks a statement as sent; give what it returns to `answered` once the statement settles. */
-  sent(): object {
+  sent(): Sent {
     const entry = { at: performance.now() };
     this.waiting.add(entry);
     return entry;
   }
 
-  answered(entry: object): void {
-    this.waiting.delete(entry as { at: number });
+  answered(entry: Sent): void {
+    this.waiting.delete(entry);
   }
 
   /** `statement`, counted as unanswered until it settles. */
