@@ -409,7 +409,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
     }
     const age = clock.now().getTime() - Date.parse(row.started_at);
     if (entryIsNew && age < claimIdleMs) throw new CallInProgressError(`another delivery started this call at ${row.started_at} and may be making it now`, (claimIdleMs - age) / 1000);
-    throw new MayHaveActedError(new Error(`an earlier delivery started this call at ${row.started_at} and never recorded its end (its instance stopped, or could not reach the database, during or after the call; or another delivery is making it now)`));
+    throw new MayHaveActedError(new Error(`an earlier delivery started this call at ${row.started_at} and never recorded its end (its instance stopped, or could not reach the database, during or after the call; or, rarely, that delivery's call is still running after a long wait)`));
   };
 
   /** The call did nothing (it failed before it reached the service, or the service said so): a retry may make it. */
