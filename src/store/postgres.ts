@@ -59,9 +59,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       ...connectTimeout,
       connection: {
         application_name: applicationName,
-        // The server ends a session left idle inside a transaction for that long: its client is gone (this
-        // service sends a transaction's statements without pausing), and its row locks would stay taken.
-        idle_in_transaction_session_timeout: String(noAnswerMs),
+        idle_in_transaction_session_timeout: String(Math.min(noAnswerMs, IDLE_IN_TRANSACTION_MS)),
       },
     });
   return new PostgresStore(openPool, {
@@ -90,6 +88,13 @@ const NO_ANSWER_MS = 30_000;
  * connection, and the others close.
  */
 const IDLE_MS = 60_000;
+/**
+ * How long the server lets a session of this service sit idle inside a transaction before it ends it
+ * (or noAnswerMs when shorter): this service sends a transaction's statements without pausing, so such
+ * a session's client is gone, and meanwhile its row locks stay taken and every reader of the event log
+ * waits for it (readMessages reads below the oldest open transaction).
+ */
+const IDLE_IN_TRANSACTION_MS = 10_000;
 /** How long making a connection may take (or noAnswerMs when shorter): one made during a partition never completes. */
 const CONNECT_TIMEOUT_MS = 5_000;
 
