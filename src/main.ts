@@ -68,6 +68,18 @@ function featuresOf(config: Config): Feature[] {
   ];
 }
 
+/** How long a stop waits for its parts (handlers, timers, read models, the outbox) before it fails what they wait for. */
+const STOP_PARTS_MS = 2_000;
+
+/** Whether `work` settles (either way) within `ms`. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const settled = await Promise.race([work.then(() => true, () => true), late]);
+  clearTimeout(timer);
+  return settled;
+}
+
 /** Things tests replace or add: time, ids, the logger, the external services, extra features. */
 export interface ServiceOverrides {
   clock?: Clock;
@@ -265,13 +277,23 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         // Handlers reply into actors, so they stop before the runtime stops taking commands.
         const inFlight = server.pendingRequests;
         if (await server.stop(true)) logger.warn('requests still running when SHUTDOWN_TIMEOUT_MS ran out were cut off', { shutdown_timeout_ms: config.shutdownTimeoutMs, requests_in_flight_at_close: inFlight });
-        await timers.stop();
-        await retention.stop();
-        await deliveryAudit.stop();
-        await consumers.stop();
-        await runtime.close();
-        await outbox.stop();
-        await projections.stop();
+        const parts = (async () => {
+          await timers.stop();
+          await retention.stop();
+          await deliveryAudit.stop();
+          await consumers.stop();
+          await runtime.close();
+          await outbox.stop();
+          await projections.stop();
+        })();
+        // Each part finishes the work it has in flight. Statements a database does not answer (a network
+        // partition) would hold them until the store took the connections for lost (and then every try
+        // of a new one until its connect timeout): past STOP_PARTS_MS, those statements fail at once.
+        if (!(await settlesWithin(parts, STOP_PARTS_MS))) {
+          logger.warn('the parts of the service did not stop in time: the database connections are closed, failing what waits on them', { waited_ms: STOP_PARTS_MS });
+          void store.close({ waitMs: 0 });
+        }
+        await parts;
         await bus.close();
         await rateLimitCounter.close();
         await store.close();

@@ -288,5 +288,9 @@ export interface Store extends SqlExecutor {
    */
   releaseIdempotency(scope: string, key: string, claimedAt: string): Promise<void>;
 
-  close(): Promise<void>;
+  /**
+   * Closes the store once the statements sent are answered; with `waitMs`, those still unanswered then
+   * fail (a database that does not answer). A second call returns the first one's promise.
+   */
+  close(options?: { waitMs?: number }): Promise<void>;
 }

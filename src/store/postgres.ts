@@ -361,6 +361,7 @@ class RenewedPool {
   private readonly checks: ReturnType<typeof setInterval>;
   private checking = false;
   private nextCheckAt = 0;
+  private closed = false;
 
   constructor(
     private readonly open: (applicationName: string) => SQL,
@@ -377,9 +378,10 @@ class RenewedPool {
     return this.current;
   }
 
-  close(): Promise<void> {
+  close(waitMs?: number): Promise<void> {
+    this.closed = true;
     clearInterval(this.checks);
-    return this.current.close();
+    return this.current.close(waitMs === undefined ? undefined : { timeout: waitMs / 1000 });
   }
 
   private newName(): string {
@@ -395,6 +397,7 @@ class RenewedPool {
         this.nextCheckAt = performance.now() + this.opts.noAnswerMs;
         return;
       }
+      if (this.closed) return;
       this.renew();
       this.opts.onNoAnswer(waitedMs);
     } finally {
@@ -751,8 +754,8 @@ export class PostgresStore implements Store {
     return shared.releaseIdempotency(this.pooled, scope, key, claimedAt);
   }
 
-  close(): Promise<void> {
-    this.closing ??= this.pool.close();
+  close(options: { waitMs?: number } = {}): Promise<void> {
+    this.closing ??= this.pool.close(options.waitMs);
     return this.closing;
   }
 }
