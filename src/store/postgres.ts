@@ -78,9 +78,11 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
  * further statements behind it. When none of the pool's sessions is running a statement (or the server
  * cannot be reached), the pool is closed, failing what waits on it (503), and made again; when one is
  * (a long lock wait behind an operator's ALTER TABLE, say), it is left alone, as closing it would leave
- * its sessions waiting on the server.
+ * its sessions waiting on the server. Short enough that, while the network is down (the question then
+ * waits for CONNECT_TIMEOUT_MS), the requests waiting get their 503 before the HTTP server's 30 s idle
+ * timeout closes their connections without an answer.
  */
-const NO_ANSWER_MS = 30_000;
+const NO_ANSWER_MS = 15_000;
 /**
  * How long a connection may stay unused before it is closed: NATs, load balancers and firewalls forget
  * a connection idle for some minutes (350 s on AWS, 4 min on Azure) without telling either end, and its
