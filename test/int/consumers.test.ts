@@ -5,7 +5,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { Registry } from 'prom-client';
 import type { CommitOptions, Message, NewMessage, Store, Tx } from '../../src/actors/ports';
 import { ManualClock } from '../../src/kernel/clock';
-import { storeUnavailable } from '../../src/kernel/errors';
+import { concurrentUpdate, storeUnavailable } from '../../src/kernel/errors';
 import { randomIds } from '../../src/kernel/ids';
 import { createConsumers, type Consumers, type ConsumersOptions } from '../../src/messaging/consumers';
 import { createDeadLetters } from '../../src/messaging/deadLetters';
@@ -522,6 +522,23 @@ for (const { name, make } of modes) {
         expect(await deadLetterRows()).toEqual([]);
         expect(await store.query('SELECT handler FROM calls_started')).toEqual([]);
         expect(await inboxOf(message!.id)).toEqual([{ handler: 'book' }]);
+      });
+
+      it('retries past the budget, instead of dead-lettering, while the store cannot take the work (down, or its rows locked by another session)', async () => {
+        const failures = [storeUnavailable(new Error('connection refused')), concurrentUpdate('Rows this change needs are locked by another transaction; retry')];
+        const seen: Seen[] = [];
+        let left = 5;
+        const handler = recorder('print', ['BookingMade_v1'], seen, () => {
+          if (left > 0) throw failures[left-- % 2]!;
+        });
+        const [message] = await commit(store, 'booking/a', 'BookingMade_v1');
+        const consumers = start([handler], { retry: { attempts: 2, baseMs: 1, maxMs: 5 } });
+        await publish(mode.bus, message!);
+        await consumers.drain();
+
+        expect(seen.filter((s) => s.id === message!.id)).toHaveLength(6);
+        expect(await effects(store, 'print')).toEqual([message!.id]);
+        expect(await deadLetterRows()).toEqual([]);
       });
 
       it('keeps recording the answer of a notRepeatable call past the retry budget while the store is down, instead of dead-lettering a call made once', async () => {
