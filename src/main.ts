@@ -33,6 +33,7 @@ import { startServer } from './http/server';
 import { systemClock, type Clock } from './kernel/clock';
 import { randomIds, type IdSource } from './kernel/ids';
 import { AppError } from './kernel/errors';
+import { settlesWithin } from './kernel/timeout';
 import { createConsumers, type Consumers } from './messaging/consumers';
 import { createDeliveryAudit } from './messaging/deliveryAudit';
 import { createDeadLetters } from './messaging/deadLetters';
@@ -70,15 +71,6 @@ function featuresOf(config: Config): Feature[] {
 
 /** How long a stop waits for its parts (handlers, timers, read models, the outbox) before it fails what they wait for. */
 const STOP_PARTS_MS = 2_000;
-
-/** Whether `work` settles (either way) within `ms`. */
-async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  const settled = await Promise.race([work.then(() => true, () => true), late]);
-  clearTimeout(timer);
-  return settled;
-}
 
 /** Things tests replace or add: time, ids, the logger, the external services, extra features. */
 export interface ServiceOverrides {

@@ -10,3 +10,8 @@ export function withTimeout<T>(work: Promise<T>, ms: number, timeoutError: () =>
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
+
+/** Whether `work` settles, either way, within `ms`; it goes on after that either way. */
+export function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  return withTimeout(work.then(() => true, () => true), ms, () => new Error('not settled in time')).catch(() => false);
+}
