@@ -19,7 +19,7 @@ import {
   type TimerSet,
   type Tx,
 } from '../actors/ports';
-import { concurrentUpdate, storeUnavailable, type AppError } from '../kernel/errors';
+import { AppError, concurrentUpdate, storeUnavailable } from '../kernel/errors';
 import { keysetAfter } from '../kernel/statementShapes';
 import { RECORD_MIGRATION, SELECT_APPLIED_MIGRATIONS, pendingOf, postgresMigrations, unknownOf } from './migrations';
 import * as shared from './shared';
@@ -663,7 +663,11 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** Writes the whole group in one transaction; false (rolled back) when any member failed. */
+  /**
+   * Writes the whole group in one transaction; false (rolled back) when any member failed or a lock wait
+   * ran out, for each member to be written alone. A group the database cannot take (503: unreachable, out
+   * of connections…) fails as a whole: written alone, each member would wait for the same answer again.
+   */
   private async writeGroup(group: Queued[]): Promise<boolean> {
     let results: unknown[];
     try {
@@ -677,8 +681,10 @@ export class PostgresStore implements Store {
         if (failed) throw failed.reason;
         return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value);
       }, () => GROUP_LOCK_TIMEOUT_MS);
-    } catch {
-      return false;
+    } catch (error) {
+      if (!(error instanceof AppError && error.code === 'STORE_UNAVAILABLE')) return false;
+      for (const item of group) item.reject(error);
+      return true;
     }
     group.forEach((item, i) => item.resolve(results[i]));
     return true;

@@ -143,6 +143,31 @@ describe('PostgresStore', () => {
       });
     });
 
+    it('fails a group the database cannot take as a whole, rather than write each of its commits alone into the same wait', async () => {
+      const url = new URL(database.url);
+      const proxy = startTcpProxy(`${url.hostname}:${url.port || '5432'}`);
+      // Connections made during the partition give up after 2 s (the connect timeout follows noAnswerMs below 5 s).
+      const store = await openPostgresStore({ url: database.url.replace(url.host, proxy.address), poolSize: 4, noAnswerMs: 2_000 });
+      try {
+        await store.migrate();
+        proxy.partition();
+        const settledAt = (promise: Promise<unknown>) => promise.then(() => performance.now(), () => performance.now());
+        // The first goes alone and waits for an answer; the next two wait for it and then form a group.
+        const first = settledAt(store.commit(creation(`grouped-out/${crypto.randomUUID()}`), undefined, { groupable: true }));
+        await Bun.sleep(50);
+        const group = [1, 2].map(() => settledAt(store.commit(creation(`grouped-out/${crypto.randomUUID()}`), undefined, { groupable: true })));
+        const firstAt = await first;
+        const groupAt = Math.max(...(await Promise.all(group)));
+        // One connect timeout for the group's connection; written alone, each commit would wait for another.
+        expect(groupAt - firstAt).toBeGreaterThan(1_500);
+        expect(groupAt - firstAt).toBeLessThan(3_500);
+      } finally {
+        proxy.heal();
+        await store.close({ waitMs: 0 }).catch(() => undefined);
+        proxy.cut();
+      }
+    }, 30_000);
+
     it('has the server end a transaction its client vanished from, so the rows it locked are free again', async () => {
       await partitioned(async (store, proxy) => {
         await store.execute('CREATE TABLE IF NOT EXISTS partition_locks (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
