@@ -21,6 +21,7 @@ import {
 } from '../actors/ports';
 import { AppError, concurrentUpdate, storeUnavailable } from '../kernel/errors';
 import { keysetAfter } from '../kernel/statementShapes';
+import { withTimeout } from '../kernel/timeout';
 import { RECORD_MIGRATION, SELECT_APPLIED_MIGRATIONS, pendingOf, postgresMigrations, unknownOf } from './migrations';
 import * as shared from './shared';
 
@@ -418,8 +419,8 @@ class RenewedPool {
         `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND wait_event IS DISTINCT FROM 'ClientWrite') AS at_work`,
         [this.name],
       ) as unknown as Promise<{ at_work: boolean }[]>;
-      const answer = await Promise.race([asked, Bun.sleep(this.opts.noAnswerMs).then(() => undefined)]);
-      return answer?.[0]?.at_work === true;
+      const [row] = await withTimeout(asked, this.opts.noAnswerMs, () => new Error('the check got no answer'));
+      return row?.at_work === true;
     } catch (error) {
       // Out of connections (class 53): the server is there and busy, which does not tell; ask again later.
       return error instanceof SQL.PostgresError && (error.errno ?? '').startsWith('53');
