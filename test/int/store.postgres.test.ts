@@ -110,17 +110,22 @@ describe('PostgresStore', () => {
 
   describe('when the network to the database is partitioned (every byte lost, no reset) and then comes back', () => {
     /** The old connections stay lost for good, as behind a NAT or a proxy that forgot them; new ones work once healed. */
-    const partitioned = async (run: (store: PostgresStore, proxy: TcpProxy, noAnswers: number[]) => Promise<void>) => {
+    const partitioned = async (run: (store: PostgresStore, proxy: TcpProxy, noAnswers: number[]) => Promise<void>, options: { poolSize?: number; noAnswerMs?: number } = {}) => {
       const url = new URL(database.url);
       const proxy = startTcpProxy(`${url.hostname}:${url.port || '5432'}`);
       const noAnswers: number[] = [];
-      const store = await openPostgresStore({ url: database.url.replace(url.host, proxy.address), poolSize: 2, noAnswerMs: 1_000, onNoAnswer: (waitedMs) => void noAnswers.push(waitedMs) });
+      const store = await openPostgresStore({
+        url: database.url.replace(url.host, proxy.address),
+        poolSize: options.poolSize ?? 2,
+        noAnswerMs: options.noAnswerMs ?? 1_000,
+        onNoAnswer: (waitedMs) => void noAnswers.push(waitedMs),
+      });
       try {
         await store.migrate();
         await run(store, proxy, noAnswers);
       } finally {
         proxy.heal();
-        await store.close().catch(() => undefined);
+        await store.close({ waitMs: 0 }).catch(() => undefined);
         proxy.cut();
       }
     };
@@ -144,12 +149,8 @@ describe('PostgresStore', () => {
     });
 
     it('fails a group the database cannot take as a whole, rather than write each of its commits alone into the same wait', async () => {
-      const url = new URL(database.url);
-      const proxy = startTcpProxy(`${url.hostname}:${url.port || '5432'}`);
       // Connections made during the partition give up after 2 s (the connect timeout follows noAnswerMs below 5 s).
-      const store = await openPostgresStore({ url: database.url.replace(url.host, proxy.address), poolSize: 4, noAnswerMs: 2_000 });
-      try {
-        await store.migrate();
+      await partitioned(async (store, proxy) => {
         proxy.partition();
         const settledAt = (promise: Promise<unknown>) => promise.then(() => performance.now(), () => performance.now());
         // The first goes alone and waits for an answer; the next two wait for it and then form a group.
@@ -161,12 +162,8 @@ describe('PostgresStore', () => {
         // One connect timeout for the group's connection; written alone, each commit would wait for another.
         expect(groupAt - firstAt).toBeGreaterThan(1_500);
         expect(groupAt - firstAt).toBeLessThan(3_500);
-      } finally {
-        proxy.heal();
-        await store.close({ waitMs: 0 }).catch(() => undefined);
-        proxy.cut();
-      }
-    }, 30_000);
+      }, { poolSize: 4, noAnswerMs: 2_000 });
+    });
 
     it('has the server end a transaction its client vanished from, so the rows it locked are free again', async () => {
       await partitioned(async (store, proxy) => {
