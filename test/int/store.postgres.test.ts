@@ -216,6 +216,19 @@ describe('PostgresStore', () => {
   });
 
   describe('when a statement waits long for a lock held by another session', () => {
+    /**
+     * `store` updates row 1 of `table` while `outside` holds it for 2 s, four times the store's wait for an
+     * answer (500 ms): the store asked the server at least twice meanwhile. The update completes.
+     */
+    const updateBehindALock = async (store: PostgresStore, outside: pg.Client, table: string) => {
+      await outside.query('BEGIN');
+      await outside.query(`SELECT n FROM ${table} WHERE id = 1 FOR UPDATE`);
+      const waiting = store.execute(`UPDATE ${table} SET n = n + 1 WHERE id = 1`);
+      await Bun.sleep(2_000);
+      await outside.query('COMMIT');
+      expect(await waiting).toBe(1);
+    };
+
     it('keeps its connections (the server shows them at work) and the statement completes once the lock is released', async () => {
       const noAnswers: number[] = [];
       const store = await openPostgresStore({ url: database.url, poolSize: 2, noAnswerMs: 500, onNoAnswer: (waitedMs) => void noAnswers.push(waitedMs) });
@@ -224,13 +237,7 @@ describe('PostgresStore', () => {
       try {
         await store.execute('CREATE TABLE IF NOT EXISTS long_locks (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
         await store.execute('INSERT INTO long_locks (id, n) VALUES (1, 0) ON CONFLICT (id) DO UPDATE SET n = 0');
-        await outside.query('BEGIN');
-        await outside.query('SELECT n FROM long_locks WHERE id = 1 FOR UPDATE');
-        const waiting = store.execute('UPDATE long_locks SET n = n + 1 WHERE id = 1');
-        // Four times its wait for an answer: the store asked the server at least twice meanwhile.
-        await Bun.sleep(2_000);
-        await outside.query('COMMIT');
-        expect(await waiting).toBe(1);
+        await updateBehindALock(store, outside, 'long_locks');
         expect(noAnswers).toEqual([]);
         const [row] = await store.query<{ sessions: number }>("SELECT COUNT(*)::int AS sessions FROM pg_stat_activity WHERE application_name LIKE 'tickets pool %' AND datname = current_database()");
         expect(row?.sessions).toBeGreaterThanOrEqual(1);
@@ -254,12 +261,7 @@ describe('PostgresStore', () => {
         url.username = role;
         const store = await openPostgresStore({ url: url.toString(), poolSize: 1, noAnswerMs: 500, onNoAnswer: (waitedMs) => void noAnswers.push(waitedMs) });
         try {
-          await outside.query('BEGIN');
-          await outside.query('SELECT n FROM full_locks WHERE id = 1 FOR UPDATE');
-          const waiting = store.execute('UPDATE full_locks SET n = n + 1 WHERE id = 1');
-          await Bun.sleep(2_000);
-          await outside.query('COMMIT');
-          expect(await waiting).toBe(1);
+          await updateBehindALock(store, outside, 'full_locks');
           expect(noAnswers).toEqual([]);
         } finally {
           await store.close();
