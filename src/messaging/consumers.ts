@@ -507,18 +507,13 @@ export function createConsumers(options: ConsumersOptions): Consumers {
   };
 
   /**
-   * Whether all that is left of a `notRepeatable` handler's delivery is to record the answer of its call,
-   * and the store cannot take it now: its retries go on past the budget, since a dead letter (which the
-   * store could not take either) or another instance taking the message over would find only the call's
-   * row, and report as "may have taken effect" a call that was made once and answered.
-   */
-  const recordingWaitsForStore = (handler: Handler, message: BusMessage, error: unknown): boolean =>
-    holdsAnswer(callKey(handler, message)) && error instanceof AppError && error.code === 'STORE_UNAVAILABLE';
-  /**
    * A failure of the store rather than of the handler: the database cannot take the work now (503
    * STORE_UNAVAILABLE), or rows it needs stay locked by another session or keep changing under it (409
    * CONCURRENT_UPDATE). Retried past the budget: an outage or an operator's long lock is no reason for a
-   * dead letter that someone would have to redrive (a 60 s table lock left two refunds unfinished).
+   * dead letter that someone would have to redrive (a 60 s table lock left two refunds unfinished). Nor
+   * when all that is left of a `notRepeatable` delivery is to record the answer of its call: a dead letter
+   * (which the store could not take either) or another instance taking the message over would find only
+   * the call's row, and report as "may have taken effect" a call that was made once and answered.
    */
   const storeCannotNow = (error: unknown): boolean => error instanceof AppError && (error.code === 'STORE_UNAVAILABLE' || error.code === 'CONCURRENT_UPDATE');
   /** This instance made the call of a `notRepeatable` handler for this key and has its answer (or ran it through). */
@@ -526,8 +521,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
 
   /**
    * Attempts until success or the budget is spent (`spent` attempts are already used), then dead-letters;
-   * past the budget only while the store fails (storeCannotNow), or the answer of a call made here waits
-   * for it (recordingWaitsForStore).
+   * past the budget only while the store fails (storeCannotNow).
    * Callers have just found the message unprocessed (see `attempt`).
    */
   const processWithRetries = (handler: Handler, stream: string, message: BusMessage, spent: number): Promise<void> =>
@@ -545,7 +539,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
           failure = error;
           await recordFailure(handler, message, attempts, error, log);
           if (isTerminalFailure(error)) break;
-          waitsForStore = recordingWaitsForStore(handler, message, error) || storeCannotNow(error);
+          waitsForStore = storeCannotNow(error);
           if (attempts >= retry.attempts && !waitsForStore) break;
           if (handler.effect === 'external' && handler.notRepeatable === true && mayHaveActed(error) === true) {
             failure = new Error(`not retried: the call may have taken effect and the service does not deduplicate; check it before a redrive (${errorText(error)})`, { cause: error });

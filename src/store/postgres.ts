@@ -49,8 +49,9 @@ export interface PostgresStoreOptions {
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
   const poolSize = opts.poolSize ?? 10;
   const noAnswerMs = opts.noAnswerMs ?? NO_ANSWER_MS;
+  const urlParams = new URL(opts.url).searchParams;
   // A `connect_timeout` in the URL is the operator's; the option would override it.
-  const connectTimeout = new URL(opts.url).searchParams.has('connect_timeout') ? {} : { connectionTimeout: Math.ceil(Math.min(noAnswerMs, CONNECT_TIMEOUT_MS) / 1000) };
+  const connectTimeout = urlParams.has('connect_timeout') ? {} : { connectionTimeout: Math.ceil(Math.min(noAnswerMs, CONNECT_TIMEOUT_MS) / 1000) };
   const openPool = (applicationName: string) =>
     new SQL({
       url: opts.url,
@@ -64,7 +65,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       },
     });
   return new PostgresStore(openPool, {
-    applicationName: (new URL(opts.url).searchParams.get('application_name') || 'tickets').slice(0, 40),
+    applicationName: (urlParams.get('application_name') || 'tickets').slice(0, 40),
     commitLockTimeoutMs: opts.commitLockTimeoutMs ?? COMMIT_LOCK_TIMEOUT_MS,
     lockWaitConnections: Math.max(1, Math.floor(poolSize / 4)),
     noAnswerMs,
