@@ -1,5 +1,4 @@
 import { Elysia } from 'elysia';
-import { Redis } from 'ioredis';
 import type { Config } from '../config';
 import type { Clock } from '../kernel/clock';
 import { AppError } from '../kernel/errors';
@@ -159,49 +158,3 @@ export function createMemoryCounter(sweepEveryMs = 60_000): RateLimitCounter {
   };
 }
 
-/** INCR, and PEXPIRE on the first hit, in one step: a crash in between never leaves a key that lives forever. */
-const INCREMENT_SCRIPT = `
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return count
-`;
-
-const REDIS_TIMEOUT_MS = 500;
-
-/**
- * Counts in Redis, shared by every instance, under `<keyPrefix>ratelimit:<class>:<window>:<client>`.
- * Its own connection, which never queues commands while disconnected and gives up after
- * REDIS_TIMEOUT_MS, so that an outage costs a request at most that long (then it is let through).
- */
-export function createRedisCounter(options: { url: string; keyPrefix: string }): RateLimitCounter {
-  const redis = new Redis(options.url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: REDIS_TIMEOUT_MS,
-    commandTimeout: REDIS_TIMEOUT_MS,
-    // A connection that heard nothing for that long is made again: one whose bytes vanish would stay.
-    socketTimeout: REDIS_TIMEOUT_MS,
-    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1_000),
-  });
-  // Failures reach the caller as rejected commands; without a listener ioredis would also print each one.
-  redis.on('error', () => {});
-  let connecting: Promise<void> | undefined;
-  return {
-    async increment(key, ttlMs) {
-      // Only the first connection is waited for; later reconnections happen in the background, and
-      // commands fail fast (the request is let through) until they succeed.
-      if (redis.status === 'wait') {
-        connecting = redis.connect().catch(() => {}).finally(() => {
-          connecting = undefined;
-        });
-      }
-      await connecting;
-      return Number(await redis.eval(INCREMENT_SCRIPT, 1, `${options.keyPrefix}ratelimit:${key}`, Math.max(1, Math.ceil(ttlMs))));
-    },
-    async close() {
-      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
-      else redis.disconnect();
-    },
-  };
-}

@@ -1,6 +1,7 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { assertCount, closedBusError, decodeMessage, encodeMessage, trimDue, unknownGroupError } from './bus';
 import { PUBLISHED_MEMORY_MS, TRIM_EVERY_MS, type Bus, type BusEntry, type BusMessage } from './ports';
+import { RedisConnection, redisOptions } from './redisConnection';
 
 export interface RedisBusOptions {
   /** `redis://host:port`: any URL ioredis accepts, `rediss://` and credentials included (config turns `host:port` into one). */
@@ -23,11 +24,10 @@ export interface RedisBusOptions {
  *
  * Connections: non-blocking commands share one connection; every consumer name that makes blocking
  * reads gets its own (a blocked XREADGROUP holds its connection), created on its first read and closed
- * by `close()`. Connections open on first use and never queue commands while disconnected: during an
- * outage every call rejects at once (or within CONNECT_TIMEOUT_MS / COMMAND_TIMEOUT_MS when the server
- * hangs) instead of waiting, because the caller (the outbox publisher, a consumer loop) keeps its own
- * buffer and retries. ioredis reconnects in the background, at most RECONNECT_DELAY_MAX_MS apart, and
- * calls succeed again once it has.
+ * by `close()`. Connections (redisConnection.ts) open on first use and never queue commands while
+ * disconnected: during an outage every call rejects at once (or within a timeout when the server hangs)
+ * instead of waiting, because the caller (the outbox publisher, a consumer loop) keeps its own buffer and
+ * retries. ioredis reconnects in the background, and calls succeed again once it has.
  */
 export function createRedisBus(opts: RedisBusOptions): Bus {
   return new RedisBus(
@@ -39,9 +39,7 @@ export function createRedisBus(opts: RedisBusOptions): Bus {
   );
 }
 
-const CONNECT_TIMEOUT_MS = 2_000;
 const COMMAND_TIMEOUT_MS = 2_000;
-const RECONNECT_DELAY_MAX_MS = 1_000;
 /**
  * How long after its BLOCK time a blocking read is given up client-side (it then returns no entries).
  * Generous, because an entry the server delivers after that stays pending until `claimIdle`.
@@ -178,94 +176,12 @@ if floor == nil then floor = ARGV[1] end
 return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 `;
 
-function connectionOptions(extra: RedisOptions): RedisOptions {
-  return {
-    // The reply parsers below read the documented RESP2 shapes.
-    protocol: 2,
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    // 0: commands in flight when the connection drops are rejected at once, not resent after reconnecting.
-    maxRetriesPerRequest: 0,
-    connectTimeout: CONNECT_TIMEOUT_MS,
-    retryStrategy: (attempt: number) => Math.min(attempt * 100, RECONNECT_DELAY_MAX_MS),
-    ...extra,
-  };
-}
-
-/** REDIS_ADDR names a database (`redis://host:6379/16`) that the server does not have. */
-export class RedisDatabaseError extends Error {
-  override name = 'RedisDatabaseError';
-}
-
-/** The database a Redis URL names (its path), 0 when none (also for `host:port`). */
-const databaseOf = (url: string) => (url.includes('://') ? Number(new URL(url).pathname.slice(1) || '0') : 0);
-
-/** One ioredis connection that connects on its first command. */
-class Connection {
-  readonly redis: Redis;
-  private connecting: Promise<void> | undefined;
-  private readonly database: number;
-  /** Set once the server refused the database: every command fails with it. */
-  private refused: RedisDatabaseError | undefined;
-
-  constructor(url: string, options: RedisOptions) {
-    this.redis = new Redis(url, options);
-    this.database = databaseOf(url);
-    // Failures reach callers as rejected commands; without a listener ioredis would also print each one.
-    this.redis.on('error', () => {});
-  }
-
-  /**
-   * The connection, once connected. Only the first connection needs waiting for: with the offline
-   * queue off, a command sent before it is ready would fail. Later reconnections happen in the
-   * background, and commands fail fast until they succeed.
-   */
-  async ready(): Promise<Redis> {
-    if (this.redis.status === 'wait' && this.refused === undefined) {
-      this.connecting = this.redis.connect().then(() => this.checkDatabase()).finally(() => {
-        this.connecting = undefined;
-      });
-    }
-    if (this.connecting) {
-      await this.connecting.catch((error: unknown) => {
-        if (error instanceof RedisDatabaseError) throw error;
-        throw new Error(`cannot connect to Redis: ${errorMessage(error)}`, { cause: error });
-      });
-    }
-    if (this.refused) throw this.refused;
-    return this.redis;
-  }
-
-  /**
-   * ioredis selects the URL's database on connecting, but when the server refuses it (`DB index is out
-   * of range`) it only emits an error and goes on in database 0, another deployment's maybe: asked
-   * again here, before the connection is handed out, and a refusal refuses every command.
-   */
-  private async checkDatabase(): Promise<void> {
-    if (this.database === 0) return;
-    await this.redis.select(this.database).catch((error: unknown) => {
-      this.refused = new RedisDatabaseError(`Redis has no database ${this.database}: ${errorMessage(error)}`, { cause: error });
-      this.redis.disconnect();
-      throw this.refused;
-    });
-  }
-
-  /** Quits gracefully when connected (replies in flight still arrive), else drops the connection. */
-  async close(): Promise<void> {
-    if (this.redis.status === 'ready') {
-      await this.redis.quit().catch(() => this.redis.disconnect());
-      return;
-    }
-    this.redis.disconnect();
-  }
-}
-
 class RedisBus implements Bus {
   private readonly url: string;
   private readonly keyPrefix: string;
-  private readonly shared: Connection;
+  private readonly shared: RedisConnection;
   /** Blocking-read connections by consumer name. */
-  private readonly readers = new Map<string, Connection>();
+  private readonly readers = new Map<string, RedisConnection>();
   private closed = false;
   /** When `publish` last trimmed each stream (performance.now()). */
   private readonly trimmedAt = new Map<string, number>();
@@ -284,7 +200,7 @@ class RedisBus implements Bus {
     // socketTimeout: a connection that has sent commands and heard nothing for as long as one may take is
     // dropped and made again. Without it a connection whose bytes vanish (a silent partition, a NAT or
     // failover that forgot it) stays open for as long as the kernel keeps it, every command timing out.
-    this.shared = new Connection(url, connectionOptions({ commandTimeout: COMMAND_TIMEOUT_MS, socketTimeout: COMMAND_TIMEOUT_MS }));
+    this.shared = new RedisConnection(url, redisOptions({ commandTimeout: COMMAND_TIMEOUT_MS, socketTimeout: COMMAND_TIMEOUT_MS }));
   }
 
   publish(stream: string, messages: BusMessage[]): Promise<number> {
@@ -457,11 +373,11 @@ class RedisBus implements Bus {
     return this.shared.ready();
   }
 
-  private reader(consumer: string): Connection {
+  private reader(consumer: string): RedisConnection {
     if (this.closed) throw closedBusError();
     let reader = this.readers.get(consumer);
     if (!reader) {
-      reader = new Connection(this.url, connectionOptions({ blockingTimeout: COMMAND_TIMEOUT_MS, blockingTimeoutGrace: BLOCKING_GRACE_MS }));
+      reader = new RedisConnection(this.url, redisOptions({ blockingTimeout: COMMAND_TIMEOUT_MS, blockingTimeoutGrace: BLOCKING_GRACE_MS }));
       this.readers.set(consumer, reader);
     }
     return reader;
