@@ -3,6 +3,7 @@ import { trace } from '@opentelemetry/api';
 import { Elysia, ParseError, type AnyElysia } from 'elysia';
 import type { Store } from '../actors/ports';
 import type { IdSource } from '../kernel/ids';
+import { Throttle } from '../kernel/throttle';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { recordError, type Tracing } from '../observability/tracing';
@@ -50,8 +51,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps) {
   const { store, metrics, tracing, logger, ids } = deps;
   const withProblems = new WeakMap<object, object>();
-  let unavailableLoggedAt = Number.NEGATIVE_INFINITY;
-  let refusedSinceLog = 0;
+  const unavailableLog = new Throttle(UNAVAILABLE_LOG_EVERY_MS);
   // Every route of the app, known once it is built (the document is only asked for after start-up).
   let routes: () => AnyElysia['routes'] = () => [];
   let templates: { method: string; path: string; pattern: RegExp }[] | undefined;
@@ -90,18 +90,15 @@ export function createApp(deps: AppDeps) {
       if (p.status === 503) {
         // A dependency that is down (the database, the bus) refuses every request alike: the access
         // log has each one; this says why, once per interval, with how many were refused since.
-        refusedSinceLog += 1;
-        const now = performance.now();
-        if (now - unavailableLoggedAt >= UNAVAILABLE_LOG_EVERY_MS) {
-          unavailableLoggedAt = now;
+        const refused = unavailableLog.hit();
+        if (refused !== undefined) {
           const cause = error instanceof Error ? error.cause : undefined;
           logger.warn('requests refused: a dependency is unavailable', {
             code: p.body.code,
             cause: cause instanceof Error ? cause.message : cause === undefined ? p.body.detail : String(cause),
-            refused_since_last_log: refusedSinceLog,
+            refused_since_last_log: refused,
             correlation_id: requestContextOf(request)?.correlationId,
           });
-          refusedSinceLog = 0;
         }
       } else if (p.status >= 500) {
         const span = trace.getActiveSpan();

@@ -2,6 +2,7 @@ import { Elysia } from 'elysia';
 import type { Store } from '../actors/ports';
 import type { Logger } from '../observability/logger';
 import { systemClock, type Clock } from '../kernel/clock';
+import { Throttle } from '../kernel/throttle';
 import { withTimeout } from '../kernel/timeout';
 import { problemResponses, successResponse } from './openapiProblems';
 import { problem } from './problem';
@@ -42,17 +43,15 @@ export function healthRoutes(options: HealthOptions) {
   const { store, logger } = options;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const clock = options.clock ?? systemClock;
-  /** The checks failing now: when each was last logged, and how many failed probes were not logged since. */
-  const failing = new Map<string, { loggedAt: number; failures: number }>();
+  /** The checks failing now, each with its log throttle. */
+  const failing = new Map<string, Throttle>();
   const noteFailure = (name: string, error: unknown) => {
-    const now = clock.now().getTime();
-    const seen = failing.get(name);
-    if (seen !== undefined && now - seen.loggedAt < FAILURE_LOG_EVERY_MS) {
-      seen.failures += 1;
-      return;
-    }
-    logger.warn('readiness check failed', { check: name, err: error, ...(seen === undefined ? {} : { failures_since_last_log: seen.failures + 1 }) });
-    failing.set(name, { loggedAt: now, failures: 0 });
+    const first = !failing.has(name);
+    const throttle = failing.get(name) ?? new Throttle(FAILURE_LOG_EVERY_MS, () => clock.now().getTime());
+    failing.set(name, throttle);
+    const failures = throttle.hit();
+    if (failures === undefined) return;
+    logger.warn('readiness check failed', { check: name, err: error, ...(first ? {} : { failures_since_last_log: failures }) });
   };
   const notePass = (name: string) => {
     if (failing.delete(name)) logger.info('readiness check passes again', { check: name });

@@ -2,6 +2,7 @@ import { Elysia } from 'elysia';
 import type { Config } from '../config';
 import type { Clock } from '../kernel/clock';
 import { AppError } from '../kernel/errors';
+import { Throttle } from '../kernel/throttle';
 import type { Logger } from '../observability/logger';
 import type { AuthUser } from './auth';
 import { problemResponses } from './openapiProblems';
@@ -74,7 +75,7 @@ function addressKey(written: string): string {
  */
 export function createRateLimit(options: RateLimitOptions) {
   const { rules, counter, clock, userOf, trustedProxyHops, logger } = options;
-  let storeDownLoggedAt = Number.NEGATIVE_INFINITY;
+  const storeDownLog = new Throttle(STORE_DOWN_LOG_EVERY_MS, () => clock.now().getTime());
 
   const clientOf = (request: Request, server: SocketAddress | null, routeClass: RateLimitClass): string => {
     // A token proves nothing about a login or a registration: counted by user, each account minted
@@ -104,10 +105,8 @@ export function createRateLimit(options: RateLimitOptions) {
           try {
             count = await counter.increment(`${routeClass}:${window}:${clientOf(request, server, routeClass)}`, msLeft, now);
           } catch (error) {
-            if (now - storeDownLoggedAt >= STORE_DOWN_LOG_EVERY_MS) {
-              storeDownLoggedAt = now;
-              logger.warn('rate limit store unavailable; requests are not limited', { err: error });
-            }
+            const unlimited = storeDownLog.hit();
+            if (unlimited !== undefined) logger.warn('rate limit store unavailable; requests are not limited', { unlimited_since_last_log: unlimited, err: error });
             return;
           }
           const headers = {

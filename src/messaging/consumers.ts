@@ -12,6 +12,7 @@ import { PoisonMessageError, type Handler, type HandlerContext, type MessageHand
 import type { Bus, BusEntry, BusMessage } from './ports';
 import { INBOX_RETENTION_MS } from './retention';
 import { paddedToPowerOfTwo, placeholders } from '../kernel/statementShapes';
+import { Throttle } from '../kernel/throttle';
 import { fieldsOf, streamOf, toBusMessage } from './wire';
 
 /**
@@ -685,28 +686,24 @@ export function createConsumers(options: ConsumersOptions): Consumers {
    */
   const outage = (() => {
     const failing = new Set<Loop>();
-    let loggedAt = Number.NEGATIVE_INFINITY;
+    const log = new Throttle(LOOP_FAILURES_LOG_EVERY_MS);
     let failingSince = Number.NEGATIVE_INFINITY;
-    let failedReads = 0;
     return {
       failed(loop: Loop, error: unknown) {
         const now = performance.now();
         if (failing.size === 0) failingSince = now;
         failing.add(loop);
-        failedReads += 1;
-        if (now - loggedAt < LOOP_FAILURES_LOG_EVERY_MS) return;
-        loggedAt = now;
+        const failedReads = log.hit();
+        if (failedReads === undefined) return;
         // The first line of an outage is a warning (a dropped connection mends itself within a second);
         // the next, LOOP_FAILURES_LOG_EVERY_MS later and still failing, is an error.
         const level = now - failingSince < LOOP_FAILURES_LOG_EVERY_MS ? 'warn' : 'error';
         logger[level]('consumer loops failing', { loops_failing: failing.size, failed_reads_since_last_log: failedReads, group: loop.handler.group, stream: loop.stream, consumer: loop.consumer, err: error });
-        failedReads = 0;
       },
       recovered(loop: Loop) {
         if (!failing.delete(loop) || failing.size > 0) return;
         logger.info('consumer loops read again', { loops: loops.length });
-        loggedAt = Number.NEGATIVE_INFINITY;
-        failedReads = 0;
+        log.reset();
       },
     };
   })();
