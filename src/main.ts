@@ -30,9 +30,10 @@ import { createWebhookSignature } from './http/webhookSignature';
 import { createIdempotency } from './http/idempotency';
 import { createMemoryCounter, createRateLimit } from './http/rateLimit';
 import { startServer } from './http/server';
-import { systemClock, type Clock } from './kernel/clock';
+import { ReferenceClock, systemClock, type Clock } from './kernel/clock';
 import { randomIds, type IdSource } from './kernel/ids';
 import { AppError } from './kernel/errors';
+import { Loop } from './kernel/loop';
 import { settlesWithin } from './kernel/timeout';
 import { createConsumers, type Consumers } from './messaging/consumers';
 import { createDeliveryAudit } from './messaging/deliveryAudit';
@@ -71,6 +72,11 @@ function featuresOf(config: Config): Feature[] {
   ];
 }
 
+/** How often a distributed instance reads the database server's clock, which it follows (ReferenceClock). */
+const CLOCK_SYNC_MS = 10_000;
+/** A machine clock this far off the database server's is worth a warning at start-up. */
+const CLOCK_OFFSET_WARN_MS = 1_000;
+
 /** How long a stop waits for its parts (handlers, timers, read models, the outbox) before it fails what they wait for. */
 const STOP_PARTS_MS = 2_000;
 
@@ -106,7 +112,9 @@ function projectionsOf(features: readonly Feature[]) {
 
 /** The composition root: the only place that builds concrete things and wires them together. */
 export async function startService(config: Config, overrides: ServiceOverrides = {}): Promise<RunningService> {
-  const clock = overrides.clock ?? systemClock;
+  // Set to the database server's clock in distributed mode, once the store is open (below).
+  let clock: Clock = overrides.clock ?? systemClock;
+  let databaseClock: ReferenceClock | undefined;
   const ids = overrides.ids ?? randomIds;
   const logger = overrides.logger ?? createLogger({ level: config.logLevel, fields: { service: config.serviceName, instance: config.instanceId } });
   const tracing = createTracing({
@@ -132,6 +140,10 @@ export async function startService(config: Config, overrides: ServiceOverrides =
       });
       await assertNotNewer(opened);
       await opened.migrate();
+      if (overrides.clock === undefined) {
+        databaseClock = await databaseClockOf(config, opened, logger);
+        clock = databaseClock ?? clock;
+      }
       if (config.opsEmail !== undefined && config.opsPassword !== undefined) {
         const ops = await ensureOpsAccount({ db: opened, clock, ids, email: config.opsEmail, password: config.opsPassword });
         logger.info('ops account ready', { email: ops.email, outcome: ops.outcome });
@@ -242,6 +254,20 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   deliveryAudit.start();
   timers.start();
   const retention = createRetention({ db: store, clock, logger });
+  const followed = databaseClock;
+  const clockSync = followed && new Loop({
+    step: async () => {
+      await followed.sync();
+      return false;
+    },
+    idleMs: CLOCK_SYNC_MS,
+    maxBackoffMs: CLOCK_SYNC_MS,
+    // The store's own failures are logged where they hurt; this says only that time now runs on unchecked.
+    onError: (error, failures) => {
+      if (failures === 1) logger.warn('the database server\'s clock could not be read; time goes on from the last reading', { err: error });
+    },
+  });
+  clockSync?.start();
   retention.start();
   const server = startServer(app, config.port, {
     shutdownTimeoutMs: config.shutdownTimeoutMs,
@@ -272,6 +298,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         const inFlight = server.pendingRequests;
         if (await server.stop(true)) logger.warn('requests still running when SHUTDOWN_TIMEOUT_MS ran out were cut off', { shutdown_timeout_ms: config.shutdownTimeoutMs, requests_in_flight_at_close: inFlight });
         const parts = (async () => {
+          await clockSync?.stop();
           await timers.stop();
           await retention.stop();
           await deliveryAudit.stop();
@@ -346,12 +373,26 @@ async function usingDataFile<T>(dataDir: string, file: string | undefined, step:
   }
 }
 
+/**
+ * Instances whose machines' clocks disagree would disagree on when a hold expires, whether a token was
+ * issued in the future, and which records are old enough to delete: in distributed mode everything
+ * follows the database server's clock instead, the one they share (undefined in embedded mode).
+ */
+async function databaseClockOf(config: Config, store: Store, logger?: Logger): Promise<ReferenceClock | undefined> {
+  if (config.postgresUrl === undefined) return undefined;
+  const databaseClock = new ReferenceClock(() => store.serverTime());
+  await databaseClock.sync();
+  const behindByMs = Math.round(databaseClock.now().getTime() - Date.now());
+  logger?.[Math.abs(behindByMs) >= CLOCK_OFFSET_WARN_MS ? 'warn' : 'info']('following the database server\'s clock', { machine_clock_behind_by_ms: behindByMs });
+  return databaseClock;
+}
+
 async function rebuild(config: Config, name: string): Promise<void> {
   const projections = projectionsOf(featuresOf(config));
   // Refused before a store is opened (in embedded mode, opening one creates it).
   if (!projections.some((p) => p.name === name)) throw new UnknownProjectionError(name, projections.map((p) => p.name));
   await withStore(config, async (store) => {
-    const runner = createProjectionRunner({ store, projections, clock: systemClock });
+    const runner = createProjectionRunner({ store, projections, clock: (await databaseClockOf(config, store)) ?? systemClock });
     await rebuildProjection({ runner, name, write: (line) => console.log(line) });
   }, { existing: true });
 }
@@ -362,7 +403,7 @@ const actorTimeline = (config: Config, address: string) =>
 const createOps = (config: Config, email: string) =>
   withStore(config, async (store) => {
     const readPassword = () => readFirstLineOfStdin(`password for ${email}: `);
-    await createOpsAccount({ store, clock: systemClock, ids: randomIds, email, password: config.opsPassword, readPassword, write: (line) => console.log(line) });
+    await createOpsAccount({ store, clock: (await databaseClockOf(config, store)) ?? systemClock, ids: randomIds, email, password: config.opsPassword, readPassword, write: (line) => console.log(line) });
   }, { existing: true });
 
 async function migrateOnly(config: Config): Promise<void> {

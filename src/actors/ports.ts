@@ -241,6 +241,8 @@ export interface Store extends SqlExecutor {
   unknownMigrations(): Promise<string[]>;
   /** Resolves when the database answers. */
   ping(): Promise<void>;
+  /** The database server's clock now (PostgreSQL's `clock_timestamp()`; SQLite: this machine's). */
+  serverTime(): Promise<Date>;
 
   loadActor(address: string): Promise<StoredActor | null>;
   /**

@@ -513,6 +513,11 @@ export class PostgresStore implements Store {
     if (row?.read_only === 'on') throw new Error('the database takes no writes (transaction_read_only is on: a standby, or default_transaction_read_only)');
   }
 
+  async serverTime(): Promise<Date> {
+    const [row] = await this.pooled.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+    return new Date(row!.now);
+  }
+
   loadActor(address: string): Promise<StoredActor | null> {
     return shared.loadActor(this.pooled, address);
   }

@@ -195,6 +195,11 @@ export class SqliteStore implements Store {
     await this.query('SELECT 1');
   }
 
+  /** The database is a file on this machine: its clock is this machine's. */
+  async serverTime(): Promise<Date> {
+    return new Date();
+  }
+
   async loadActor(address: string): Promise<StoredActor | null> {
     return shared.loadActor(this, address);
   }

@@ -158,6 +158,18 @@ export function storeContract(name: string, open: () => Promise<ContractStore>) 
       });
     });
 
+    describe('serverTime', () => {
+      it("reads the database server's clock, which here runs on this machine", async () => {
+        const before = Date.now();
+        const time = await store.serverTime();
+        const after = Date.now();
+        expect(time).toBeInstanceOf(Date);
+        // A server on this machine: its clock is this one, give or take a few milliseconds of rounding.
+        expect(time.getTime()).toBeGreaterThanOrEqual(before - 5);
+        expect(time.getTime()).toBeLessThanOrEqual(after + 5);
+      });
+    });
+
     describe('raw SQL', () => {
       describe('when statements use $n placeholders', () => {
         it('binds parameters, returns rows from query and the changed row count from execute', async () => {
