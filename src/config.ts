@@ -1,4 +1,5 @@
 import { SQL } from 'bun';
+import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
 import { decimalWholeNumber } from './kernel/numbers';
 import './kernel/validation';
@@ -71,10 +72,20 @@ function postgresDriverRefusal(url: string): string | undefined {
   try {
     // `max` as the store gives it: given, a `max` in the URL is not read.
     void new SQL({ url, max: 1 }).close().catch(() => undefined);
-    return undefined;
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }
+  // The driver reads these files only when it connects, and then fails with a bare TypeError.
+  for (const parameter of ['sslrootcert', 'sslcert', 'sslkey']) {
+    const path = new URL(url).searchParams.get(parameter);
+    if (path === null) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (error) {
+      return `${parameter} ${path} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
+    }
+  }
+  return undefined;
 }
 
 /** A name or a key given as text: a value of blanks, or with blanks around it, is a copy-and-paste slip. */

@@ -515,13 +515,15 @@ async function main(args: readonly string[]): Promise<number> {
     ) {
       return (console.error(error.message), 1);
     }
-    if (error instanceof AppError && error.code === 'STORE_UNAVAILABLE' && config?.postgresUrl !== undefined) {
-      const reason = error.cause instanceof Error ? error.cause.message : error.message;
-      return (console.error(`the database cannot be reached at ${new URL(config.postgresUrl).host} (POSTGRES_URL): ${reason}`), 1);
-    }
-    // Reached, but refused: no such database or role, a wrong password.
-    if (error instanceof Error && error.name === 'PostgresError' && config?.postgresUrl !== undefined) {
-      return (console.error(`the database at ${new URL(config.postgresUrl).host} (POSTGRES_URL) refused: ${error.message}`), 1);
+    if (config?.postgresUrl !== undefined) {
+      const host = new URL(config.postgresUrl).host;
+      const unavailable = error instanceof AppError && error.code === 'STORE_UNAVAILABLE';
+      const cause = unavailable ? error.cause : error;
+      // Reached, but refused (the server's own SQLSTATE): no such database or role, a wrong password, no connection left.
+      const sqlState = (cause as { errno?: unknown } | undefined)?.errno;
+      if (cause instanceof Error && cause.name === 'PostgresError' && typeof sqlState === 'string' && sqlState !== '') return (console.error(`the database at ${host} (POSTGRES_URL) refused: ${cause.message}`), 1);
+      // Not reached, or its TLS handshake failed (an untrusted or expired certificate).
+      if (unavailable) return (console.error(`the database cannot be reached at ${host} (POSTGRES_URL): ${cause instanceof Error ? cause.message : error.message}`), 1);
     }
     if ((error as { code?: unknown } | null)?.code === 'EADDRINUSE' && port !== undefined) {
       return (console.error(`PORT ${port} is in use: another process listens on it`), 2);

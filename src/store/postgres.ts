@@ -261,16 +261,25 @@ const CONNECTION_LOST = new Set([
 const CANNOT_NOW = new Set(['25006', '57014']);
 
 /**
- * `error` as the store's callers should see it: a lost or refused connection, a server that is
- * shutting down (SQLSTATE class 08, 57P), short of resources (class 53: too many connections, disk
- * full, out of memory) or that cannot do the work now (CANNOT_NOW) becomes 503 STORE_UNAVAILABLE;
- * anything else (a constraint, a lock timeout, a syntax error) is passed on as it is.
+ * Driver codes of a connection that could not be made: its TLS handshake failed (OpenSSL's verification
+ * codes such as CERT_HAS_EXPIRED or UNABLE_TO_VERIFY_LEAF_SIGNATURE, Node's ERR_TLS_*: a certificate
+ * rotated to an authority this service does not trust, one that expired) or its authentication did.
  */
-function asStoreError(error: unknown): unknown {
+const CANNOT_CONNECT = /^ERR_POSTGRES_(CONNECTION_FAILED|TLS_|SASL_|AUTHENTICATION_|CHANNEL_BINDING_|UNSUPPORTED_AUTHENTICATION|UNKNOWN_AUTHENTICATION)|^ERR_(TLS|SSL)_|CERT|^UNABLE_TO_|SELF_SIGNED|^INVALID_CA$|^HOSTNAME_MISMATCH$/;
+
+/**
+ * `error` as the store's callers should see it: a lost, refused or failed connection, a server that
+ * is shutting down (SQLSTATE class 08, 57P), that refuses this service's credentials (class 28: the
+ * role's password changed, pg_hba.conf no longer lets it in), short of resources (class 53: too many
+ * connections, disk full, out of memory) or that cannot do the work now (CANNOT_NOW) becomes 503
+ * STORE_UNAVAILABLE; anything else (a constraint, a lock timeout, a syntax error) is passed on as it is.
+ */
+export function asStoreError(error: unknown): unknown {
   const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
+  const driverCode = typeof code === 'string' ? code : '';
   const sqlState = typeof errno === 'string' ? errno : '';
-  const lost = CONNECTION_LOST.has(String(code)) || sqlState.startsWith('08') || sqlState.startsWith('57P') || sqlState.startsWith('53') || CANNOT_NOW.has(sqlState);
-  return lost ? storeUnavailable(error) : error;
+  const unavailable = CONNECTION_LOST.has(driverCode) || CANNOT_CONNECT.test(driverCode) || ['08', '28', '53', '57P'].some((c) => sqlState.startsWith(c)) || CANNOT_NOW.has(sqlState);
+  return unavailable ? storeUnavailable(error) : error;
 }
 
 const rethrowAsStoreError = (error: unknown): never => {

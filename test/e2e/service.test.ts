@@ -202,6 +202,8 @@ describe('the service process', () => {
       expect(existsSync(empty)).toBe(false);
       const unknown = await runCli(['migrate'], { DATA_DIR: empty, POSTGRES_URL: 'postgres://postgres@127.0.0.1:5432/tickets_no_such_database', REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'j'.repeat(32) });
       expect([unknown.code, unknown.output.trim()]).toEqual([1, 'the database at 127.0.0.1:5432 (POSTGRES_URL) refused: database "tickets_no_such_database" does not exist']);
+      const stranger = await runCli(['migrate'], { DATA_DIR: empty, POSTGRES_URL: 'postgres://no_such_role_here@127.0.0.1:5432/postgres', REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'j'.repeat(32) });
+      expect([stranger.code, stranger.output.trim()]).toEqual([1, 'the database at 127.0.0.1:5432 (POSTGRES_URL) refused: role "no_such_role_here" does not exist']);
     });
 
     it('names PORT when another process listens on it', async () => {

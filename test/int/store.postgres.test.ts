@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test';
 import pg from 'pg';
-import { openPostgresStore, type PostgresStore } from '../../src/store/postgres';
+import { asStoreError, openPostgresStore, type PostgresStore } from '../../src/store/postgres';
 import { LOG_START } from '../../src/actors/ports';
 import { postgresMigrations } from '../../src/store/migrations';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
@@ -296,6 +296,45 @@ describe('PostgresStore', () => {
         await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
         await admin.end();
       }
+    });
+  });
+
+  describe("when the server stops accepting this service's credentials while it runs (SQLSTATE class 28: the role locked, its password changed)", () => {
+    it('fails with 503 STORE_UNAVAILABLE (retryable), not an internal error', async () => {
+      const role = `locked_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
+      const admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE ROLE ${role} LOGIN`);
+        const url = new URL(database.url);
+        url.username = role;
+        const store = await openPostgresStore({ url: url.toString(), poolSize: 2 });
+        try {
+          expect(await store.query<{ one: number }>('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+          await admin.query(`ALTER ROLE ${role} NOLOGIN`);
+          await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role]);
+          // The first statement may meet the ended session; those after it need a new one, which the server refuses.
+          const errors: unknown[] = [];
+          for (let i = 0; i < 3; i++) errors.push(await store.query('SELECT 1').then(() => undefined, (e: unknown) => e));
+          for (const error of errors) expect(error).toMatchObject({ status: 503, code: 'STORE_UNAVAILABLE', retryable: true });
+          expect((errors.at(-1) as AppError).cause).toMatchObject({ errno: '28000' });
+        } finally {
+          await store.close().catch(() => undefined);
+        }
+      } finally {
+        await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+        await admin.end();
+      }
+    });
+  });
+
+  describe('when the TLS handshake fails (a certificate rotated to an authority not trusted here, one that expired)', () => {
+    it('takes it for a database that cannot be reached (503), and a failure of a statement for what it is', () => {
+      for (const code of ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'SELF_SIGNED_CERT_IN_CHAIN', 'ERR_POSTGRES_TLS_UPGRADE_FAILED']) {
+        expect([code, asStoreError(Object.assign(new Error('handshake failed'), { code }))]).toMatchObject([code, { status: 503, code: 'STORE_UNAVAILABLE' }]);
+      }
+      const unexpected = new TypeError('not a function');
+      expect(asStoreError(unexpected)).toBe(unexpected);
     });
   });
 

@@ -132,6 +132,13 @@ describe('loadConfig', () => {
       expect(distributed('postgres://h/db?sslmode=verify-full').postgresUrl).toBe('postgres://h/db?sslmode=verify-full');
     });
 
+    it('refuses a POSTGRES_URL naming a certificate file it cannot read, which the driver would find out only when it connects', () => {
+      const distributed = (postgres: string) => loadConfig({ POSTGRES_URL: postgres, REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'x'.repeat(32) });
+      expect(() => distributed('postgres://h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt')).toThrow(/POSTGRES_URL: sslrootcert \/nonexistent\/ca.crt cannot be read: ENOENT/);
+      expect(() => distributed('postgres://h/db?sslmode=verify-full&sslkey=/nonexistent/client.key')).toThrow(/POSTGRES_URL: sslkey \/nonexistent\/client.key cannot be read: ENOENT/);
+      expect(distributed(`postgres://h/db?sslmode=verify-full&sslrootcert=${import.meta.path}`).postgresUrl).toContain('sslrootcert=');
+    });
+
     it('gives one message for one problem', () => {
       const messages = (env: Record<string, string>) => {
         try {
