@@ -39,11 +39,22 @@ export class RedisConnection {
   /** Set once the server refused the database: every command fails with it. */
   private refused: RedisDatabaseError | undefined;
 
+  /**
+   * Why the last connection attempt failed (a refused password, a certificate, a refused connection):
+   * what a command sent meanwhile fails with, where ioredis would only say its stream is not writeable.
+   */
+  private lastFailure: Error | undefined;
+
   constructor(url: string, options: RedisOptions) {
     this.redis = new Redis(url, options);
     this.database = databaseOf(url);
     // Failures reach callers as rejected commands; without a listener ioredis would also print each one.
-    this.redis.on('error', () => {});
+    this.redis.on('error', (error: Error) => {
+      this.lastFailure = error;
+    });
+    this.redis.on('ready', () => {
+      this.lastFailure = undefined;
+    });
   }
 
   /**
@@ -60,11 +71,20 @@ export class RedisConnection {
     if (this.connecting) {
       await this.connecting.catch((error: unknown) => {
         if (error instanceof RedisDatabaseError) throw error;
-        throw new Error(`cannot connect to Redis: ${errorMessage(error)}`, { cause: error });
+        throw this.notConnected(error);
       });
     }
     if (this.refused) throw this.refused;
+    if (this.redis.status !== 'ready') throw this.notConnected();
     return this.redis;
+  }
+
+  /** Names the server (never the URL: it may hold a password) and the last failure, or the connection's state. */
+  private notConnected(error?: unknown): Error {
+    const { host, port, tls } = this.redis.options;
+    const cause = this.lastFailure ?? error;
+    const why = cause === undefined ? `the connection is ${this.redis.status}` : errorMessage(cause);
+    return new Error(`cannot connect to Redis at ${host}:${port}${tls ? ' (TLS)' : ''}: ${why}`, { cause });
   }
 
   /**

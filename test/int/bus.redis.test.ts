@@ -83,6 +83,25 @@ async function msToReject(work: () => Promise<unknown>, message = ''): Promise<n
 }
 
 describe('redis bus', () => {
+  describe('when Redis refuses the credentials of REDIS_ADDR', () => {
+    it('says why and where at every call, not that its stream is not writeable, and never the password', async () => {
+      await requireRedis();
+      const url = new URL(testRedisUrl());
+      url.username = 'nobody';
+      url.password = 's3cret-pw';
+      const bus = createRedisBus({ url: url.toString(), keyPrefix: uniquePrefix() });
+      try {
+        for (let call = 0; call < 3; call++) {
+          const error = await bus.ping().then(() => undefined, (e: unknown) => e as Error);
+          expect(error?.message).toBe(`cannot connect to Redis at ${url.hostname}:${url.port || '6379'}: WRONGPASS invalid username-password pair or user is disabled.`);
+          await Bun.sleep(150);
+        }
+      } finally {
+        await bus.close();
+      }
+    });
+  });
+
   describe('when REDIS_ADDR names a database the server does not have', () => {
     it('refuses every command instead of using database 0, which another deployment may use', async () => {
       await requireRedis();
