@@ -10,6 +10,7 @@ import { keysetAfter } from '../kernel/statementShapes';
 import type { Logger } from '../observability/logger';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
 import { Loop } from '../kernel/loop';
+import { Throttle } from '../kernel/throttle';
 import type { Bus, BusMessage } from './ports';
 import { streamOf, toBusMessage } from './wire';
 
@@ -36,6 +37,8 @@ export interface Outbox {
   /** Publishes everything currently pending once (tests and shutdown use it). Rejects when publishing fails. */
   flush(): Promise<void>;
   stats(): Promise<OutboxStats>;
+  /** Rejects while the outbox cannot take or read what it publishes (its readiness check, `outbox`). */
+  check(): Promise<void>;
 }
 
 export interface LogRelayOptions {
@@ -65,6 +68,10 @@ export interface BufferedRelayOptions extends LogRelayOptions {
    * fsync on the event loop, so under load many commits share one.
    */
   appendEveryMs?: number;
+  /** Opens the buffer file (default: bun:sqlite); tests open it themselves to fill or break it. */
+  openBuffer?: (path: string) => Database;
+  /** How long the readiness check fails after an append failed (default APPEND_FAILURE_REPORT_MS). */
+  appendFailureReportMs?: number;
 }
 
 /** Checkpoint of the embedded relay in the `checkpoints` table. */
@@ -80,6 +87,11 @@ const DEFAULT_RECONCILE_MS = 1_000;
 const DEFAULT_APPEND_EVERY_MS = 10;
 /** How many ids of messages its buffer published a buffered relay remembers for its reconciler. */
 const PUBLISHED_MEMORY = 100_000;
+/**
+ * How long the `outbox` readiness check fails after an append to the buffer failed (disk full, I/O
+ * error: smaller appends may still fit meanwhile), and how often such failures are logged.
+ */
+const APPEND_FAILURE_REPORT_MS = 10_000;
 
 /**
  * EMBEDDED mode: the store's `messages` table, written in the commit transaction, is the outbox. The
@@ -125,8 +137,8 @@ export function busReadiness(bus: Pick<Bus, 'ping'>): { name: string; check: () 
 }
 
 /** The readiness check of the outbox: what it publishes from answers (the SQLite buffer; embedded, the log). */
-export function outboxReadiness(outbox: Pick<Outbox, 'stats'>): { name: string; check: () => Promise<void> } {
-  return { name: 'outbox', check: async () => void (await outbox.stats()) };
+export function outboxReadiness(outbox: Pick<Outbox, 'check'>): { name: string; check: () => Promise<void> } {
+  return { name: 'outbox', check: () => outbox.check() };
 }
 
 class LogRelay implements Outbox {
@@ -174,6 +186,10 @@ class LogRelay implements Outbox {
     return this.loop.exclusive(async () => {
       while (await this.relayBatch());
     });
+  }
+
+  async check(): Promise<void> {
+    await this.stats();
   }
 
   async stats(): Promise<OutboxStats> {
@@ -260,6 +276,10 @@ class BufferedRelay implements Outbox {
   /** The reconciler's checkpoint as last read or written; re-read after a failure. */
   private reconciled: LogCursor | undefined;
   private stopping: Promise<void> | undefined;
+  /** The last append that failed (performance.now()): the readiness check reports it for appendFailureReportMs. */
+  private appendFailure: { at: number; error: unknown } | undefined;
+  private readonly appendFailureReportMs: number;
+  private readonly appendFailureLog = new Throttle(APPEND_FAILURE_REPORT_MS);
 
   constructor(opts: BufferedRelayOptions) {
     this.store = opts.store;
@@ -273,13 +293,14 @@ class BufferedRelay implements Outbox {
     // In distributed mode DATA_DIR holds only this buffer, so nothing else has created it yet.
     this.bufferPath = opts.bufferPath;
     mkdirSync(dirname(opts.bufferPath), { recursive: true });
-    this.db = new Database(opts.bufferPath, { create: true, readwrite: true, strict: true });
+    this.db = (opts.openBuffer ?? ((path) => new Database(path, { create: true, readwrite: true, strict: true })))(opts.bufferPath);
     ownerOnly(opts.bufferPath);
     this.db.run('PRAGMA busy_timeout = 5000');
     this.db.run('PRAGMA journal_mode = WAL');
     this.db.run('PRAGMA synchronous = FULL');
     this.db.run(BUFFER_SCHEMA);
     this.appendEveryMs = opts.appendEveryMs ?? DEFAULT_APPEND_EVERY_MS;
+    this.appendFailureReportMs = opts.appendFailureReportMs ?? APPEND_FAILURE_REPORT_MS;
     const insert = this.db.query('INSERT INTO outbox_buffer (message, occurred_at) VALUES (?, ?)');
     // Rows appended meanwhile have higher seqs (AUTOINCREMENT never reuses one), so they stay.
     const remove = this.db.query('DELETE FROM outbox_buffer WHERE seq <= ?');
@@ -342,10 +363,11 @@ class BufferedRelay implements Outbox {
       this.append(messages, this.publishedThrough);
     } catch (error) {
       // The commits stand: the reconciler publishes these from the log once the grace period is over.
-      this.logger.error('outbox buffer append failed; the reconciler will publish the messages', {
-        message_ids: messages.map((m) => m.id),
-        err: error,
-      });
+      this.appendFailure = { at: performance.now(), error };
+      const failed = this.appendFailureLog.hit();
+      if (failed !== undefined) {
+        this.logger.error('outbox buffer append failed; the reconciler will publish the messages, seconds later', { appends_failed_since_last_log: failed, err: error });
+      }
       return;
     }
     this.publisher.wake();
@@ -360,7 +382,12 @@ class BufferedRelay implements Outbox {
     this.stopping ??= (async () => {
       this.appendUnbuffered();
       await Promise.all([this.publisher.stop(), this.reconciler.stop()]);
-      this.forgetPublished();
+      try {
+        this.forgetPublished();
+      } catch (error) {
+        // A full or failing disk: the next start publishes those rows again, which the bus skips.
+        this.logger.warn('the outbox buffer could not forget the published messages before the stop', { err: error });
+      }
       this.db.close();
     })();
     return this.stopping;
@@ -375,6 +402,20 @@ class BufferedRelay implements Outbox {
     await this.reconciler.exclusive(async () => {
       while (await this.reconcileBatch());
     });
+  }
+
+  /**
+   * Fails while the buffer's file is gone, and for appendFailureReportMs after an append failed: the
+   * commits of that append reach the bus only through the reconciler, seconds late.
+   */
+  async check(): Promise<void> {
+    await this.stats();
+    const failure = this.appendFailure;
+    if (failure !== undefined && performance.now() - failure.at < this.appendFailureReportMs) {
+      const ago = Math.round((performance.now() - failure.at) / 1000);
+      const reason = failure.error instanceof Error ? failure.error.message : String(failure.error);
+      throw new Error(`the outbox buffer could not be written ${ago} s ago: ${reason}`, { cause: failure.error });
+    }
   }
 
   async stats(): Promise<OutboxStats> {

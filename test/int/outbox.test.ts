@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'bun:test';
+import { Database } from 'bun:sqlite';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
@@ -6,10 +7,12 @@ import { LOG_START, type LoggedMessage, type Message, type Store } from '../../s
 import { ActorRuntime } from '../../src/actors/runtime';
 import { ManualClock } from '../../src/kernel/clock';
 import { randomIds } from '../../src/kernel/ids';
+import { createLogger } from '../../src/observability/logger';
 import { advanceCheckpoint, readCheckpoint } from '../../src/messaging/checkpoints';
 import {
   busReadiness,
   createBufferedRelay,
+  outboxReadiness,
   createLogRelay,
   RECONCILER_CHECKPOINT,
   RELAY_CHECKPOINT,
@@ -521,6 +524,51 @@ describe('outbox', () => {
         await interleaved(runtimeOn(store, clock, relay), clock, names('r', 2));
         clock.advance(1_000);
 
+        await expectOnBus(bus, await logOf(store, 2 * PER_RESERVATION));
+      });
+    });
+
+    describe('when the buffer cannot be written (a full disk)', () => {
+      it('fails its readiness check and logs once for many failed appends, the reconciler publishes, and it recovers with the disk', async () => {
+        let buffer: Database | undefined;
+        const lines: Array<Record<string, unknown>> = [];
+        const relay = relayOn({
+          openBuffer: (path) => (buffer = new Database(path, { create: true, readwrite: true, strict: true })),
+          logger: createLogger({ level: 'info', write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) }),
+          appendFailureReportMs: 1_000,
+        });
+        const pages = buffer!.query<{ page_count: number }, []>('PRAGMA page_count').get()!.page_count;
+        buffer!.run(`PRAGMA max_page_count = ${pages}`);
+        const check = outboxReadiness(relay);
+
+        // Not started yet, so that no publishing frees the buffer's pages meanwhile: the appends fill the last page, then fail.
+        await interleaved(runtimeOn(store, clock, relay), clock, names('r', 30));
+        await expect(check.check()).rejects.toThrow(/^the outbox buffer could not be written 0 s ago: database or disk is full$/);
+        const failures = lines.filter((line) => String(line.msg).startsWith('outbox buffer append failed'));
+        expect(failures.map((line) => [line.level, line.appends_failed_since_last_log])).toEqual([['error', 1]]);
+        relay.start();
+        clock.advance(1_000);
+        await expectOnBus(bus, await logOf(store, 30 * PER_RESERVATION));
+
+        buffer!.run('PRAGMA max_page_count = 1000000');
+        await interleaved(runtimeOn(store, clock, relay), clock, ['r31']);
+        await eventually(() => check.check(), 2_000);
+      });
+
+      it('still stops, and a later start publishes the rows it could not forget (the bus skips them)', async () => {
+        let buffer: Database | undefined;
+        const relay = relayOn({ openBuffer: (path) => (buffer = new Database(path, { create: true, readwrite: true, strict: true })) });
+        relay.start();
+        await interleaved(runtimeOn(store, clock, relay), clock, names('r', 2));
+        await expectOnBus(bus, await logOf(store, 2 * PER_RESERVATION));
+        // Deleting the published rows fails as on a full disk: the file refuses every write.
+        buffer!.run('PRAGMA query_only = ON');
+
+        await relay.stop();
+
+        const again = relayOn();
+        again.start();
+        await eventually(async () => expect(await again.stats()).toEqual({ depth: 0, oldestAgeSeconds: 0 }));
         await expectOnBus(bus, await logOf(store, 2 * PER_RESERVATION));
       });
     });
