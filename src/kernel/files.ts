@@ -17,7 +17,12 @@ export function ownerOnly(databasePath: string): void {
  * (DATA_DIR removed or unmounted), but what it writes then is lost at the next start.
  */
 export function assertStillThere(path: string, what: string): void {
-  if (!existsSync(path)) throw new Error(`${what} ${path} is gone (was DATA_DIR deleted or unmounted?)`);
+  if (!existsSync(path)) throw new FileGoneError(`${what} ${path} is gone (was DATA_DIR deleted or unmounted?)`);
+}
+
+/** See assertStillThere. */
+export class FileGoneError extends Error {
+  override name = 'FileGoneError';
 }
 
 /**

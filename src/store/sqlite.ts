@@ -1,4 +1,4 @@
-import { assertStillThere, ownerOnly } from '../kernel/files';
+import { assertStillThere, FileGoneError, ownerOnly } from '../kernel/files';
 import { storeUnavailable } from '../kernel/errors';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Database, SQLiteError, type SQLQueryBindings } from 'bun:sqlite';
@@ -301,6 +301,9 @@ export class SqliteStore implements Store {
     return this.lock.run(async () => {
       await new Promise<void>((resolve) => setImmediate(resolve));
       try {
+        // A file deleted while open (DATA_DIR removed or unmounted) still takes writes, which the next
+        // start would not find: refused instead, as the readiness check already says (one stat a write).
+        if (this.path !== ':memory:') assertStillThere(this.path, 'the database file');
         return await work();
       } catch (error) {
         throw this.asStoreError(error);
@@ -313,6 +316,7 @@ export class SqliteStore implements Store {
    * STORE_UNAVAILABLE, as a lost Postgres connection is, not an internal error; it is remembered for `ping`.
    */
   private asStoreError(error: unknown): unknown {
+    if (error instanceof FileGoneError) return storeUnavailable(error);
     if (fileFailureOf(error) !== 'unavailable') return error;
     this.lastFileSystemFailure = { at: Date.now(), error: error as SQLiteError };
     return storeUnavailable(error);

@@ -39,7 +39,7 @@ describe('the service process', () => {
       }
     });
 
-    it('is no longer ready once its data directory is deleted (its writes would be lost)', async () => {
+    it('is no longer ready once its data directory is deleted, and takes no more writes (they would be lost)', async () => {
       const data = join(dir.path, 'data');
       const service = await startServiceProcess({ DATA_DIR: data });
       try {
@@ -48,6 +48,8 @@ describe('the service process', () => {
         const ready = await fetch(`${service.url}/ready`);
         // The bus's bus.db went with it: what it holds would be lost at the next start too.
         expect([ready.status, ((await ready.json()) as { errors: Record<string, string[]> }).errors]).toEqual([503, { bus: ['unavailable'], store: ['unavailable'] }]);
+        const show = await call(service.url, 'POST', '/api/shows', { dead_nation_id: 'dn-gone', number_of_tickets: 1, start_time: '2031-01-01T20:00:00Z', title: 'T', venue: 'V' });
+        expect([show.status, show.json.code]).toEqual([503, 'STORE_UNAVAILABLE']);
       } finally {
         await service.stop('SIGTERM');
       }
