@@ -39,8 +39,8 @@ const DEFAULT_GRACE_MS = 2 * 60_000;
 const DEFAULT_EVERY_MS = 10_000;
 const DEFAULT_BATCH_SIZE = 1_000;
 const MAX_BACKOFF_MS = 30_000;
-/** Messages a pass sends to the bus again at most (the oldest missing ones). */
-const MAX_RESENT_PER_PASS = 100;
+/** Missing messages sent to the bus again at a time; see `pass`. */
+const RESENT_PER_CHUNK = 100;
 /** Message ids per inbox lookup, padded to a power of two so that a few statement shapes serve all. */
 const LOOKUP_CHUNK = 256;
 
@@ -67,7 +67,7 @@ export function createDeliveryAudit(opts: DeliveryAuditOptions): DeliveryAudit {
   }
   const recovered = new Counter({
     name: 'delivery_audit_recovered_total',
-    help: 'Messages the bus had lost (a Redis restart without persistence, a deleted stream) that the delivery audit published again',
+    help: 'Messages the bus did not have although a handler had not processed them (a Redis restart without persistence, a deleted stream; or not yet published by an outbox) that the delivery audit published',
     registers: opts.registry ? [opts.registry] : [],
   });
 
@@ -119,15 +119,21 @@ export function createDeliveryAudit(opts: DeliveryAuditOptions): DeliveryAudit {
       if (waitingFor.length > 0) missing.push(message);
       else if (missing.length === 0) through = message.cursor;
     }
-    // The first few only: while a handler is far behind, its missing messages are still on the stream,
-    // and each pass would otherwise send a batch of payloads for Redis to find there.
-    const resend = missing.slice(0, MAX_RESENT_PER_PASS);
-    const appended = resend.length === 0 ? 0 : await publishByStream(bus, resend, isoNow(clock), 'republish');
+    // A chunk at a time, oldest first, and on to the next only while the last one appended something:
+    // while a handler is merely far behind, its missing messages are still on the stream, and sending
+    // them all would be a batch of payloads for Redis to find there; after a loss, every chunk appends.
+    let appended = 0;
+    for (let at = 0; at < missing.length; at += RESENT_PER_CHUNK) {
+      const chunk = missing.slice(at, at + RESENT_PER_CHUNK);
+      const added = await publishByStream(bus, chunk, isoNow(clock), 'republish');
+      appended += added;
+      if (added === 0) break;
+    }
     if (appended > 0) {
       recovered.inc(appended);
-      logger.warn('the bus had lost messages that not every handler had processed; published them again', {
+      logger.warn('the bus did not have messages that not every handler had processed (Redis lost them, or an outbox has not published them yet); published them', {
         messages: appended,
-        message_ids: resend.slice(0, 20).map((m) => m.id),
+        message_ids: missing.slice(0, 20).map((m) => m.id),
       });
     }
     if (through !== from) await advanceCheckpoint(store, DELIVERY_AUDIT_CHECKPOINT, from, through, isoNow(clock));

@@ -132,6 +132,24 @@ describe('the delivery audit (distributed: Postgres store, Redis bus)', () => {
     });
   });
 
+  describe('when Redis lost more messages than one chunk of resends (a backlog lost in a restart)', () => {
+    it('publishes them all in one pass, a chunk after another while each chunk appends, and each is processed once', async () => {
+      await audit.runOnce();
+      const lost: Message[] = [];
+      for (let i = 0; i < 250; i++) lost.push(await commitFact(store, clock));
+      for (const message of lost) await publish(bus, message);
+      await deleteKeys(keyPrefix);
+      clock.advance(GRACE_MS + 1_000);
+
+      expect(await audit.runOnce()).toBe(250);
+      startConsumers();
+      for (const message of lost) await processed(message);
+      expect(await audit.runOnce()).toBe(0);
+      expect(printed.length).toBe(250);
+      expect(new Set(printed).size).toBe(250);
+    });
+  });
+
   describe('when only the stream was lost (deleted), and Redis still remembers having published the message', () => {
     it('appends it again all the same, once, and the handler processes it once', async () => {
       await audit.runOnce();
