@@ -61,7 +61,7 @@ const wholeNumber = decimalWholeNumber;
 
 const HTTP_URL = 'an http:// or https:// URL';
 const POSTGRES_URL = 'a postgres:// or postgresql:// URL';
-const REDIS_ADDR = 'host:port, or a redis:// or rediss:// URL';
+const REDIS_ADDR = 'host:port, or a redis:// or rediss:// URL (special characters of a user or password percent-encoded)';
 
 /**
  * What the Postgres driver refuses in `url` (an unknown `sslmode`, a `connect_timeout` that is not a
@@ -73,7 +73,9 @@ function postgresDriverRefusal(url: string): string | undefined {
     // `max` as the store gives it: given, a `max` in the URL is not read.
     void new SQL({ url, max: 1 }).close().catch(() => undefined);
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    const message = error instanceof Error ? error.message : String(error);
+    // The driver's word for a `%` that starts no valid escape, in a password say.
+    return message === 'URI error' ? 'not a valid URL: special characters percent-encoded (`%` as %25)' : message;
   }
   // The driver reads these files only when it connects, and then fails with a bare TypeError.
   for (const parameter of ['sslrootcert', 'sslcert', 'sslkey']) {

@@ -17,6 +17,10 @@ export function redisOptions(extra: RedisOptions = {}): RedisOptions {
     enableOfflineQueue: false,
     // 0: commands in flight when the connection drops are rejected at once, not resent after reconnecting.
     maxRetriesPerRequest: 0,
+    // The ready check runs INFO, which a Redis user limited by its ACL (`-@dangerous`) may not: ioredis
+    // then prints a warning of its own to stderr at every connection. A Redis still loading its data
+    // answers LOADING instead, which the callers retry like any failure.
+    enableReadyCheck: false,
     connectTimeout: CONNECT_TIMEOUT_MS,
     retryStrategy: (attempt: number) => Math.min(attempt * 100, RECONNECT_DELAY_MAX_MS),
     ...extra,

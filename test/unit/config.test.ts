@@ -132,6 +132,11 @@ describe('loadConfig', () => {
       expect(distributed('postgres://h/db?sslmode=verify-full').postgresUrl).toBe('postgres://h/db?sslmode=verify-full');
     });
 
+    it('says to percent-encode a stray % in POSTGRES_URL, where the driver says only "URI error"', () => {
+      const distributed = (postgres: string) => loadConfig({ POSTGRES_URL: postgres, REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'x'.repeat(32) });
+      expect(() => distributed('postgres://u:pa%ss@h/db')).toThrow(/POSTGRES_URL: not a valid URL: special characters percent-encoded \(`%` as %25\)/);
+    });
+
     it('refuses a POSTGRES_URL naming a certificate file it cannot read, which the driver would find out only when it connects', () => {
       const distributed = (postgres: string) => loadConfig({ POSTGRES_URL: postgres, REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'x'.repeat(32) });
       expect(() => distributed('postgres://h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt')).toThrow(/POSTGRES_URL: sslrootcert \/nonexistent\/ca.crt cannot be read: ENOENT/);
@@ -152,8 +157,8 @@ describe('loadConfig', () => {
       expect(messages({ JWT_SECRET: 'short' })).toEqual(['  JWT_SECRET: at least 32 characters that are not blanks']);
       expect(messages({ ...distributed, POSTGRES_URL: 'not a url' })).toEqual(['  POSTGRES_URL: a postgres:// or postgresql:// URL']);
       expect(messages({ ...distributed, POSTGRES_URL: 'postgres://u@h:99999/db' })).toHaveLength(1);
-      expect(messages({ POSTGRES_URL: 'postgres://h/db', JWT_SECRET: 'x'.repeat(32), REDIS_ADDR: 'redis://[bad' })).toEqual(['  REDIS_ADDR: host:port, or a redis:// or rediss:// URL']);
-      expect(messages({ POSTGRES_URL: 'postgres://h/db', JWT_SECRET: 'x'.repeat(32), REDIS_ADDR: 'redis://:6379' })).toEqual(['  REDIS_ADDR: host:port, or a redis:// or rediss:// URL']);
+      expect(messages({ POSTGRES_URL: 'postgres://h/db', JWT_SECRET: 'x'.repeat(32), REDIS_ADDR: 'redis://[bad' })).toEqual(['  REDIS_ADDR: host:port, or a redis:// or rediss:// URL (special characters of a user or password percent-encoded)']);
+      expect(messages({ POSTGRES_URL: 'postgres://h/db', JWT_SECRET: 'x'.repeat(32), REDIS_ADDR: 'redis://:6379' })).toEqual(['  REDIS_ADDR: host:port, or a redis:// or rediss:// URL (special characters of a user or password percent-encoded)']);
     });
 
     it('reads JWT_PREVIOUS_SECRET with the rules of JWT_SECRET, and only beside it', () => {
