@@ -62,6 +62,24 @@ async function pgQuery<T>(sql: string, params: unknown[] = []): Promise<T[]> {
   }
 }
 
+/** Runs `work` with a store of 2 connections that logs in as a new role made `LOGIN <attributes>`; drops both after. */
+async function asNewRole(attributes: string, work: (store: PostgresStore, role: string) => Promise<void>): Promise<void> {
+  const role = `probe_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  await pgQuery(`CREATE ROLE ${role} LOGIN ${attributes}`);
+  try {
+    const url = new URL(database.url);
+    url.username = role;
+    const store = await openPostgresStore({ url: url.toString(), poolSize: 2 });
+    try {
+      await work(store, role);
+    } finally {
+      await store.close().catch(() => undefined);
+    }
+  } finally {
+    await pgQuery(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+  }
+}
+
 beforeAll(async () => {
   database = await createTestDatabase();
 });
@@ -277,54 +295,26 @@ describe('PostgresStore', () => {
 
   describe('when the server has no connection left for it (SQLSTATE class 53: too many connections, disk full)', () => {
     it('fails with 503 STORE_UNAVAILABLE (retryable), not an internal error', async () => {
-      const role = `limited_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
-      const admin = new pg.Client({ connectionString: database.url });
-      await admin.connect();
-      try {
-        // No connection allowed at all: the server answers 53300 "too many connections for role".
-        await admin.query(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 0`);
-        const url = new URL(database.url);
-        url.username = role;
-        const store = await openPostgresStore({ url: url.toString(), poolSize: 2 });
-        try {
-          const error = await store.query('SELECT 1').then(() => undefined, (e: unknown) => e);
-          expect(error).toMatchObject({ status: 503, code: 'STORE_UNAVAILABLE', retryable: true });
-        } finally {
-          await store.close().catch(() => undefined);
-        }
-      } finally {
-        await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
-        await admin.end();
-      }
+      // No connection allowed at all: the server answers 53300 "too many connections for role".
+      await asNewRole('CONNECTION LIMIT 0', async (store) => {
+        const error = await store.query('SELECT 1').then(() => undefined, (e: unknown) => e);
+        expect(error).toMatchObject({ status: 503, code: 'STORE_UNAVAILABLE', retryable: true });
+      });
     });
   });
 
   describe("when the server stops accepting this service's credentials while it runs (SQLSTATE class 28: the role locked, its password changed)", () => {
     it('fails with 503 STORE_UNAVAILABLE (retryable), not an internal error', async () => {
-      const role = `locked_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
-      const admin = new pg.Client({ connectionString: database.url });
-      await admin.connect();
-      try {
-        await admin.query(`CREATE ROLE ${role} LOGIN`);
-        const url = new URL(database.url);
-        url.username = role;
-        const store = await openPostgresStore({ url: url.toString(), poolSize: 2 });
-        try {
-          expect(await store.query<{ one: number }>('SELECT 1 AS one')).toEqual([{ one: 1 }]);
-          await admin.query(`ALTER ROLE ${role} NOLOGIN`);
-          await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role]);
-          // The first statement may meet the ended session; those after it need a new one, which the server refuses.
-          const errors: unknown[] = [];
-          for (let i = 0; i < 3; i++) errors.push(await store.query('SELECT 1').then(() => undefined, (e: unknown) => e));
-          for (const error of errors) expect(error).toMatchObject({ status: 503, code: 'STORE_UNAVAILABLE', retryable: true });
-          expect((errors.at(-1) as AppError).cause).toMatchObject({ errno: '28000' });
-        } finally {
-          await store.close().catch(() => undefined);
-        }
-      } finally {
-        await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
-        await admin.end();
-      }
+      await asNewRole('', async (store, role) => {
+        expect(await store.query<{ one: number }>('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+        await pgQuery(`ALTER ROLE ${role} NOLOGIN`);
+        await pgQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role]);
+        // The first statement may meet the ended session; those after it need a new one, which the server refuses.
+        const errors: unknown[] = [];
+        for (let i = 0; i < 3; i++) errors.push(await store.query('SELECT 1').then(() => undefined, (e: unknown) => e));
+        for (const error of errors) expect(error).toMatchObject({ status: 503, code: 'STORE_UNAVAILABLE', retryable: true });
+        expect((errors.at(-1) as AppError).cause).toMatchObject({ errno: '28000' });
+      });
     });
   });
 
