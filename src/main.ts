@@ -254,19 +254,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   deliveryAudit.start();
   timers.start();
   const retention = createRetention({ db: store, clock, logger });
-  const followed = databaseClock;
-  const clockSync = followed && new Loop({
-    step: async () => {
-      await followed.sync();
-      return false;
-    },
-    idleMs: CLOCK_SYNC_MS,
-    maxBackoffMs: CLOCK_SYNC_MS,
-    // The store's own failures are logged where they hurt; this says only that time now runs on unchecked.
-    onError: (error, failures) => {
-      if (failures === 1) logger.warn('the database server\'s clock could not be read; time goes on from the last reading', { err: error });
-    },
-  });
+  const clockSync = databaseClock && clockSyncLoop(databaseClock, logger);
   clockSync?.start();
   retention.start();
   const server = startServer(app, config.port, {
@@ -385,6 +373,22 @@ async function databaseClockOf(config: Config, store: Store, logger?: Logger): P
   const behindByMs = Math.round(databaseClock.now().getTime() - Date.now());
   logger?.[Math.abs(behindByMs) >= CLOCK_OFFSET_WARN_MS ? 'warn' : 'info']('following the database server\'s clock', { machine_clock_behind_by_ms: behindByMs });
   return databaseClock;
+}
+
+/** Reads the database server's clock again every CLOCK_SYNC_MS, so that drift and its steps are followed. */
+function clockSyncLoop(databaseClock: ReferenceClock, logger: Logger): Loop {
+  return new Loop({
+    step: async () => {
+      await databaseClock.sync();
+      return false;
+    },
+    idleMs: CLOCK_SYNC_MS,
+    maxBackoffMs: CLOCK_SYNC_MS,
+    // The store's own failures are logged where they hurt; this says only that time now runs on unchecked.
+    onError: (error, failures) => {
+      if (failures === 1) logger.warn('the database server\'s clock could not be read; time goes on from the last reading', { err: error });
+    },
+  });
 }
 
 async function rebuild(config: Config, name: string): Promise<void> {
