@@ -1,5 +1,5 @@
 import { SQL } from 'bun';
-import { accessSync, constants } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { decimalWholeNumber } from './kernel/numbers';
 import './kernel/validation';
@@ -77,17 +77,33 @@ function postgresDriverRefusal(url: string): string | undefined {
     // The driver's word for a `%` that starts no valid escape, in a password say.
     return message === 'URI error' ? 'not a valid URL: special characters percent-encoded (`%` as %25)' : message;
   }
-  // The driver reads these files only when it connects, and then fails with a bare TypeError.
-  for (const parameter of ['sslrootcert', 'sslcert', 'sslkey']) {
+  // The driver reads these files only when it connects, and then fails with a bare TypeError or
+  // "Failed to load CA file".
+  for (const [parameter, marker] of [['sslrootcert', CERTIFICATE_PEM], ['sslcert', CERTIFICATE_PEM], ['sslkey', PRIVATE_KEY_PEM]] as const) {
     const path = new URL(url).searchParams.get(parameter);
     if (path === null) continue;
+    let text: string;
     try {
-      accessSync(path, constants.R_OK);
+      text = readFileSync(path, 'utf8');
     } catch (error) {
       return `${parameter} ${path} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
     }
+    if (!marker.test(text)) return `${parameter} ${path} holds no PEM ${parameter === 'sslkey' ? 'private key' : 'certificate'}`;
   }
   return undefined;
+}
+
+const CERTIFICATE_PEM = /-----BEGIN CERTIFICATE-----/;
+const PRIVATE_KEY_PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
+/** Whether a URL's part decodes (a `%` that starts no escape does not). */
+function decodes(part: string): boolean {
+  try {
+    decodeURIComponent(part);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A name or a key given as text: a value of blanks, or with blanks around it, is a copy-and-paste slip. */
@@ -124,6 +140,8 @@ const schema = z.object({
     .transform((value) => (value.includes('://') ? value : `redis://${value}`))
     .refine((url) => Number(writtenPort(url) ?? 6379) >= 1 && Number(writtenPort(url) ?? 6379) <= 65535, { message: 'a port of 1..65535', abort: true })
     .refine((url) => URL.canParse(url) && new URL(url).hostname !== '', { message: REDIS_ADDR, abort: true })
+    // ioredis decodes the user and password and throws on a `%` that starts no valid escape.
+    .refine((url) => decodes(new URL(url).username) && decodes(new URL(url).password), { message: 'a user or password with a `%` that starts no escape: special characters percent-encoded (`%` as %25)', abort: true })
     // The driver reads `/abc` or `/2x` as database 0, which may be another deployment's.
     .refine((url) => /^\/?(\d+)?$/.test(new URL(url).pathname), 'after the host, only a database number, e.g. redis://cache:6379/2')
     .optional(),

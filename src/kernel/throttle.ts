@@ -22,9 +22,11 @@ export class Throttle {
     return counted;
   }
 
-  /** Starts afresh (the outage is over): the next occurrence is let through. */
-  reset(): void {
+  /** Starts afresh (the outage is over): the next occurrence is let through. Returns how many were held back since the last one let through. */
+  reset(): number {
+    const heldBack = this.counted;
     this.passedAt = Number.NEGATIVE_INFINITY;
     this.counted = 0;
+    return heldBack;
   }
 }

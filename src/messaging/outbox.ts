@@ -280,6 +280,8 @@ class BufferedRelay implements Outbox {
   private appendFailure: { at: number; error: unknown } | undefined;
   private readonly appendFailureReportMs: number;
   private readonly appendFailureLog = new Throttle(APPEND_FAILURE_REPORT_MS);
+  /** Set by a failed append, cleared (with a log line) by the next that succeeds. */
+  private appendsFailing = false;
 
   constructor(opts: BufferedRelayOptions) {
     this.store = opts.store;
@@ -364,11 +366,16 @@ class BufferedRelay implements Outbox {
     } catch (error) {
       // The commits stand: the reconciler publishes these from the log once the grace period is over.
       this.appendFailure = { at: performance.now(), error };
+      this.appendsFailing = true;
       const failed = this.appendFailureLog.hit();
       if (failed !== undefined) {
         this.logger.error('outbox buffer append failed; the reconciler will publish the messages, seconds later', { appends_failed_since_last_log: failed, err: error });
       }
       return;
+    }
+    if (this.appendsFailing) {
+      this.appendsFailing = false;
+      this.logger.info('outbox buffer appends work again', { appends_failed_since_last_log: this.appendFailureLog.reset() });
     }
     this.publisher.wake();
   }

@@ -263,9 +263,13 @@ const CANNOT_NOW = new Set(['25006', '57014']);
 /**
  * Driver codes of a connection that could not be made: its TLS handshake failed (OpenSSL's verification
  * codes such as CERT_HAS_EXPIRED or UNABLE_TO_VERIFY_LEAF_SIGNATURE, Node's ERR_TLS_*: a certificate
- * rotated to an authority this service does not trust, one that expired) or its authentication did.
+ * rotated to an authority this service does not trust, one that expired; ERR_BORINGSSL: the URL's
+ * `sslrootcert` no longer holds a certificate) or its authentication did.
  */
-const CANNOT_CONNECT = /^ERR_POSTGRES_(CONNECTION_FAILED|TLS_|SASL_|AUTHENTICATION_|CHANNEL_BINDING_|UNSUPPORTED_AUTHENTICATION|UNKNOWN_AUTHENTICATION)|^ERR_(TLS|SSL)_|CERT|^UNABLE_TO_|SELF_SIGNED|^INVALID_CA$|^HOSTNAME_MISMATCH$/;
+const CANNOT_CONNECT = /^ERR_POSTGRES_(CONNECTION_FAILED|TLS_|SASL_|AUTHENTICATION_|CHANNEL_BINDING_|UNSUPPORTED_AUTHENTICATION|UNKNOWN_AUTHENTICATION)|^ERR_(TLS|SSL|OSSL)_|^ERR_BORINGSSL$|CERT|^UNABLE_TO_|SELF_SIGNED|^INVALID_CA$|^HOSTNAME_MISMATCH$/;
+
+/** The driver's TypeError for a certificate file of the URL (`sslrootcert`, …) gone since start-up. */
+const CERTIFICATE_FILE_GONE = /^Unable to access (ca|cert|key)File path$/;
 
 /**
  * `error` as the store's callers should see it: a lost, refused or failed connection, a server that
@@ -278,7 +282,8 @@ export function asStoreError(error: unknown): unknown {
   const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
   const driverCode = typeof code === 'string' ? code : '';
   const sqlState = typeof errno === 'string' ? errno : '';
-  const unavailable = CONNECTION_LOST.has(driverCode) || CANNOT_CONNECT.test(driverCode) || ['08', '28', '53', '57P'].some((c) => sqlState.startsWith(c)) || CANNOT_NOW.has(sqlState);
+  const fileGone = error instanceof TypeError && CERTIFICATE_FILE_GONE.test(error.message);
+  const unavailable = fileGone || CONNECTION_LOST.has(driverCode) || CANNOT_CONNECT.test(driverCode) || ['08', '28', '53', '57P'].some((c) => sqlState.startsWith(c)) || CANNOT_NOW.has(sqlState);
   return unavailable ? storeUnavailable(error) : error;
 }
 

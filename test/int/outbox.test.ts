@@ -553,6 +553,9 @@ describe('outbox', () => {
         buffer!.run('PRAGMA max_page_count = 1000000');
         await interleaved(runtimeOn(store, clock, relay), clock, ['r31']);
         await eventually(() => check.check(), 2_000);
+        // The appends that failed after the logged one are counted when appends work again.
+        const recovery = lines.find((line) => line.msg === 'outbox buffer appends work again');
+        expect(recovery?.appends_failed_since_last_log).toBeGreaterThan(0);
       });
 
       it('still stops, and a later start publishes the rows it could not forget (the bus skips them)', async () => {

@@ -5,6 +5,9 @@ import { LOG_START } from '../../src/actors/ports';
 import { postgresMigrations } from '../../src/store/migrations';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy';
+import { makeTempDir } from '../support/tempDir';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AppError } from '../../src/kernel/errors';
 import { storeContract } from './store.contract';
 import type { ActorCommit } from '../../src/actors/ports';
@@ -325,6 +328,25 @@ describe('PostgresStore', () => {
       }
       const unexpected = new TypeError('not a function');
       expect(asStoreError(unexpected)).toBe(unexpected);
+    });
+
+    it("takes the URL's certificate file gone or overwritten since start-up (a rotation half done) for that too", async () => {
+      const dir = makeTempDir('tickets-ca-');
+      try {
+        const ca = join(dir.path, 'ca.crt');
+        writeFileSync(ca, 'not a certificate');
+        for (const path of [ca, join(dir.path, 'gone.crt')]) {
+          const store = await openPostgresStore({ url: `${database.url}?sslmode=verify-full&sslrootcert=${path}`, poolSize: 1 });
+          try {
+            const error = await store.query('SELECT 1').then(() => undefined, (e: unknown) => e);
+            expect([path, error]).toMatchObject([path, { status: 503, code: 'STORE_UNAVAILABLE', retryable: true }]);
+          } finally {
+            await store.close().catch(() => undefined);
+          }
+        }
+      } finally {
+        await dir.cleanup();
+      }
     });
   });
 

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'bun:test';
 import { ConfigError, loadConfig, loadGatewayConfig } from '../../src/config';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTempDir } from '../support/tempDir';
 
 describe('loadConfig', () => {
   describe('when nothing is set', () => {
@@ -137,11 +140,27 @@ describe('loadConfig', () => {
       expect(() => distributed('postgres://u:pa%ss@h/db')).toThrow(/POSTGRES_URL: not a valid URL: special characters percent-encoded \(`%` as %25\)/);
     });
 
-    it('refuses a POSTGRES_URL naming a certificate file it cannot read, which the driver would find out only when it connects', () => {
+    it('refuses a POSTGRES_URL naming a certificate file it cannot read, which the driver would find out only when it connects', async () => {
       const distributed = (postgres: string) => loadConfig({ POSTGRES_URL: postgres, REDIS_ADDR: '127.0.0.1:6379', JWT_SECRET: 'x'.repeat(32) });
       expect(() => distributed('postgres://h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt')).toThrow(/POSTGRES_URL: sslrootcert \/nonexistent\/ca.crt cannot be read: ENOENT/);
       expect(() => distributed('postgres://h/db?sslmode=verify-full&sslkey=/nonexistent/client.key')).toThrow(/POSTGRES_URL: sslkey \/nonexistent\/client.key cannot be read: ENOENT/);
-      expect(distributed(`postgres://h/db?sslmode=verify-full&sslrootcert=${import.meta.path}`).postgresUrl).toContain('sslrootcert=');
+      // A directory, or a file that holds no certificate (a half-written rotation), is refused as well.
+      expect(() => distributed(`postgres://h/db?sslmode=verify-full&sslrootcert=${import.meta.dir}`)).toThrow(/POSTGRES_URL: sslrootcert .* cannot be read: EISDIR/);
+      expect(() => distributed(`postgres://h/db?sslmode=verify-full&sslrootcert=${join(import.meta.dir, '..', '..', 'package.json')}`)).toThrow(/POSTGRES_URL: sslrootcert .* holds no PEM certificate/);
+      const dir = makeTempDir('tickets-config-');
+      try {
+        const ca = join(dir.path, 'ca.crt');
+        writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+        expect(distributed(`postgres://h/db?sslmode=verify-full&sslrootcert=${ca}`).postgresUrl).toContain('sslrootcert=');
+      } finally {
+        await dir.cleanup();
+      }
+    });
+
+    it('says to percent-encode a stray % in the user or password of REDIS_ADDR', () => {
+      const distributed = (redis: string) => loadConfig({ POSTGRES_URL: 'postgres://u@h:5432/db', REDIS_ADDR: redis, JWT_SECRET: 'x'.repeat(32) });
+      expect(() => distributed('rediss://user:pa%ss@cache:6380')).toThrow(/REDIS_ADDR: a user or password with a `%` that starts no escape/);
+      expect(distributed('rediss://user:pa%25ss@cache:6380').redisAddr).toBe('rediss://user:pa%25ss@cache:6380');
     });
 
     it('gives one message for one problem', () => {

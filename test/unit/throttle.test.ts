@@ -15,12 +15,13 @@ describe('Throttle', () => {
     expect(throttle.hit()).toBeUndefined();
   });
 
-  it('lets the next occurrence through at once after a reset, counting from there', () => {
+  it('lets the next occurrence through at once after a reset, which says how many it held back', () => {
     let now = 0;
     const throttle = new Throttle(10_000, () => now);
     expect(throttle.hit()).toBe(1);
     expect(throttle.hit()).toBeUndefined();
-    throttle.reset();
+    expect(throttle.hit()).toBeUndefined();
+    expect(throttle.reset()).toBe(2);
     now += 1;
     expect(throttle.hit()).toBe(1);
   });
