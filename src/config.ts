@@ -66,7 +66,8 @@ const REDIS_ADDR = 'host:port, or a redis:// or rediss:// URL (special character
 /**
  * What the Postgres driver refuses in `url` (an unknown `sslmode`, a `connect_timeout` that is not a
  * number, …), in its own words: only it knows every query parameter it reads. It reads them when a
- * client is made, and connects on first use, so the client made here opens nothing.
+ * client is made, and connects on first use, so the client made here opens nothing. Also a certificate
+ * file the URL names that the driver would fail to load when it first connects.
  */
 function postgresDriverRefusal(url: string): string | undefined {
   try {
