@@ -439,6 +439,9 @@ const migratingInUse = (dataDir: string) => (error: unknown): never => {
  * (requests cut off, the store left open). SIGKILL remains for an operator who will not wait.
  */
 function shutdownSignal(): Promise<void> {
+  // SIGUSR1 and SIGUSR2 mean nothing here, and by default they would end the process at once, cutting
+  // off every request (a log rotator or a supervisor that sends one to ask for a reopen, say).
+  for (const signal of ['SIGUSR1', 'SIGUSR2'] as const) process.on(signal, () => {});
   return new Promise<void>((resolve) => {
     for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => resolve());
   });

@@ -40,7 +40,7 @@ export const CORRELATION_ID_KEY = createContextKey('tickets.correlation_id');
  * while handling a request can be found from its trace and its correlation id.
  */
 export function createLogger(options: LoggerOptions): Logger {
-  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const write = options.write ?? stdoutLines();
   const clock = options.clock ?? systemClock;
   const threshold = severity[options.level];
 
@@ -65,6 +65,49 @@ export function createLogger(options: LoggerOptions): Logger {
     };
   };
   return make(options.fields ?? {});
+}
+
+/** How much of the log stdout may hold back, in characters, while its reader does not keep up; then lines are dropped. */
+const STDOUT_BACKLOG_CHARS = 16 * 1024 * 1024;
+
+/** The part of a stream that stdoutLines uses (process.stdout's). */
+export interface LineSink {
+  write(text: string, done: () => void): unknown;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+}
+
+/**
+ * Writes log lines to stdout without letting its reader take the service down. A reader that went away
+ * (a log shipper restarted, `| head`) makes writes fail with EPIPE, which would end the process: the lines
+ * are dropped instead. A reader that stops reading would make the lines wait in memory without limit:
+ * past `maxBacklogChars` waiting, new lines are dropped, and the first line written once the backlog is
+ * down again says how many (`log lines dropped`).
+ */
+export function stdoutLines(sink: LineSink = process.stdout, maxBacklogChars = STDOUT_BACKLOG_CHARS): (line: string) => void {
+  let waiting = 0;
+  let dropped = 0;
+  let gone = false;
+  sink.on('error', () => {
+    gone = true;
+  });
+  const send = (text: string) => {
+    waiting += text.length;
+    sink.write(text, () => {
+      waiting -= text.length;
+    });
+  };
+  return (line) => {
+    if (gone) return;
+    if (waiting > maxBacklogChars) {
+      dropped += 1;
+      return;
+    }
+    if (dropped > 0) {
+      send(`${JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: 'log lines dropped: stdout was not read for a while', dropped_lines: dropped })}\n`);
+      dropped = 0;
+    }
+    send(`${line}\n`);
+  };
 }
 
 function replaceErrors(_key: string, value: unknown): unknown {

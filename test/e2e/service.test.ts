@@ -4,6 +4,8 @@ import { openSqliteStore } from '../../src/store/sqlite';
 import { runCli, startServiceProcess } from '../support/serviceProcess';
 import { call, eventually } from '../support/service';
 import { makeTempDir } from '../support/tempDir';
+import { freePort } from '../support/redis';
+import { spawn } from 'bun';
 import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 describe('the service process', () => {
@@ -52,6 +54,42 @@ describe('the service process', () => {
         expect([show.status, show.json.code]).toEqual([503, 'STORE_UNAVAILABLE']);
       } finally {
         await service.stop('SIGTERM');
+      }
+    });
+
+    it('keeps serving when the reader of its log goes away (a log shipper restarted, `| head`)', async () => {
+      const port = await freePort();
+      const proc = spawn([process.execPath, 'src/main.ts', 'serve'], {
+        cwd: join(import.meta.dir, '..', '..'),
+        env: { PATH: process.env.PATH ?? '', DATA_DIR: dir.path, PORT: String(port), LOG_LEVEL: 'info', SHUTDOWN_DRAIN_MS: '0' },
+        stdout: 'pipe',
+        stderr: 'pipe',
+      });
+      try {
+        // Reads the first log line, then closes the pipe: every later line is written to a reader that is gone.
+        const reader = proc.stdout.getReader();
+        await reader.read();
+        await reader.cancel();
+        const url = `http://localhost:${port}`;
+        await eventually(async () => expect((await fetch(`${url}/ready`)).status).toBe(200));
+        for (let i = 0; i < 20; i++) {
+          expect((await call(url, 'POST', '/api/shows', { dead_nation_id: `dn-epipe-${i}`, number_of_tickets: 1, start_time: '2031-01-01T20:00:00Z', title: 'T', venue: 'V' })).status).toBe(201);
+        }
+        expect(proc.exitCode).toBeNull();
+      } finally {
+        proc.kill('SIGTERM');
+        expect(await proc.exited).toBe(0);
+      }
+    });
+
+    it('ignores SIGUSR1 and SIGUSR2, which would otherwise end it at once', async () => {
+      const service = await startServiceProcess({ DATA_DIR: dir.path });
+      try {
+        for (const signal of ['SIGUSR1', 'SIGUSR2'] as const) service.proc.kill(signal);
+        await Bun.sleep(200);
+        expect([service.proc.exitCode, (await fetch(`${service.url}/ready`)).status]).toEqual([null, 200]);
+      } finally {
+        expect(await service.stop('SIGTERM')).toBe(0);
       }
     });
 
