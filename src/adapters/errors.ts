@@ -63,8 +63,12 @@ export class RetryableError extends ExternalCallError {
 
 /** Statuses whose answer says the request was not acted on (RFC 9110 §15.5.9, RFC 6585 §4, §15.6.4). */
 const NOT_ACTED_STATUSES = new Set([408, 429, 503]);
-/** Network errors raised before any byte of the request left: nothing can have been done. */
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ConnectionRefused']);
+/**
+ * Network errors raised before any byte of the request left: nothing can have been done. Refused, no
+ * such host, no route, or no socket to send it on (this process or the system out of file descriptors,
+ * no local port left).
+ */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ConnectionRefused', 'ENETUNREACH', 'EHOSTUNREACH', 'EMFILE', 'ENFILE', 'EADDRNOTAVAIL']);
 
 /** Whether a network error came before any byte of the request left (refused, no such host). */
 export const neverSent = (cause: unknown): boolean => NOT_SENT_CODES.has(String((cause as { code?: unknown } | undefined)?.code));

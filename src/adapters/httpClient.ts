@@ -235,6 +235,9 @@ function firstIssue(error: z.ZodError): string {
 
 /** The message of a network error, without the advice Bun's fetch adds to it for its own callers. */
 function networkMessage(error: unknown): string {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  // Bun asks about a typo in the URL for any failure to open a socket, this one included.
+  if (code === 'EMFILE' || code === 'ENFILE') return `${code}: no socket could be opened (too many open files)`;
   const message = error instanceof Error ? error.message : String(error);
   return message.replace(/\s*For more information, pass `verbose: true` in the second argument to fetch\(\)\.?/, '');
 }

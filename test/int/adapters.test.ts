@@ -282,6 +282,11 @@ describe('createHttpClient', () => {
         throw Object.assign(new Error('socket closed'), { code: 'ECONNRESET' });
       };
       expect(await outcome(reset)).toBe(true);
+      // No socket for the request at all (this process out of file descriptors): it never left.
+      const noSocket: FetchLike = async () => {
+        throw Object.assign(new Error('EMFILE: Was there a typo in the url or port?'), { code: 'EMFILE' });
+      };
+      expect(await outcome(noSocket)).toBe(false);
       expect(await outcome(fakeFetch(() => Response.json({ unexpected: true })).fetch, z.object({ id: z.string() }))).toBe(true);
     });
 
