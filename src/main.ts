@@ -1,5 +1,5 @@
 import type { SQLiteError } from 'bun:sqlite';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Store } from './actors/ports';
 import { ActorRuntime, UnregisteredMachinesError } from './actors/runtime';
@@ -33,6 +33,7 @@ import { startServer } from './http/server';
 import { ReferenceClock, systemClock, type Clock } from './kernel/clock';
 import { randomIds, type IdSource } from './kernel/ids';
 import { AppError } from './kernel/errors';
+import { openFilesLimit } from './kernel/files';
 import { Loop } from './kernel/loop';
 import { settlesWithin } from './kernel/timeout';
 import { createConsumers, type Consumers } from './messaging/consumers';
@@ -76,6 +77,12 @@ function featuresOf(config: Config): Feature[] {
 const CLOCK_SYNC_MS = 10_000;
 /** A machine clock this far off the database server's is worth a warning at start-up. */
 const CLOCK_OFFSET_WARN_MS = 1_000;
+
+/**
+ * Fewer open files than this is worth a warning at start-up: a process out of file descriptors leaves new
+ * clients waiting without an answer, and an idle distributed instance already holds about 60.
+ */
+const OPEN_FILES_WARN_BELOW = 1_024;
 
 /** How long a stop waits for its parts (handlers, timers, read models, the outbox) before it fails what they wait for. */
 const STOP_PARTS_MS = 2_000;
@@ -257,6 +264,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const clockSync = databaseClock && clockSyncLoop(databaseClock, logger);
   clockSync?.start();
   retention.start();
+  warnOfFewOpenFiles(logger);
   const server = startServer(app, config.port, {
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     onEscapedError: (error) => logger.error('request failed outside the app', { err: error }),
@@ -373,6 +381,15 @@ async function databaseClockOf(config: Config, store: Store, logger?: Logger): P
   const behindByMs = Math.round(databaseClock.now().getTime() - Date.now());
   logger?.[Math.abs(behindByMs) >= CLOCK_OFFSET_WARN_MS ? 'warn' : 'info']('following the database server\'s clock', { machine_clock_behind_by_ms: behindByMs });
   return databaseClock;
+}
+
+/** Says so at start-up when the process may open too few files for its clients (Linux only). */
+function warnOfFewOpenFiles(logger: Logger): void {
+  if (!existsSync('/proc/self/limits')) return;
+  const limit = openFilesLimit(readFileSync('/proc/self/limits', 'utf8'));
+  if (limit !== undefined && limit < OPEN_FILES_WARN_BELOW) {
+    logger.warn('this process may open few files: clients beyond that wait without an answer; raise `ulimit -n` (LimitNOFILE, --ulimit nofile)', { open_files_limit: limit, recommended_at_least: OPEN_FILES_WARN_BELOW * 4 });
+  }
 }
 
 /** Reads the database server's clock again every CLOCK_SYNC_MS, so that drift and its steps are followed. */

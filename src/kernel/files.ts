@@ -40,3 +40,12 @@ export function usableDirectory(dir: string): void {
   writeFileSync(probe, '');
   rmSync(probe, { force: true });
 }
+
+/**
+ * How many files (sockets included) this process may open, from Linux's `/proc/self/limits` text (its
+ * soft limit, which Bun raises to the hard one at start); undefined when unlimited or not found.
+ */
+export function openFilesLimit(limits: string): number | undefined {
+  const match = /^Max open files\s+(\d+)/m.exec(limits);
+  return match ? Number(match[1]) : undefined;
+}

@@ -82,6 +82,19 @@ describe('the service process', () => {
       }
     });
 
+    it('warns at start when it may open few files, since clients beyond that would wait without an answer', async () => {
+      const service = await startServiceProcess({ DATA_DIR: dir.path }, { openFilesLimit: 512 });
+      try {
+        const line = service.output().split('\n').find((l) => l.includes('this process may open few files'));
+        expect(JSON.parse(line!)).toMatchObject({ level: 'warn', open_files_limit: 512, recommended_at_least: 4096 });
+      } finally {
+        await service.stop('SIGTERM');
+      }
+      const roomy = await startServiceProcess({ DATA_DIR: dir.path });
+      await roomy.stop('SIGTERM');
+      expect(roomy.output()).not.toContain('this process may open few files');
+    });
+
     it('ignores SIGUSR1 and SIGUSR2, which would otherwise end it at once', async () => {
       const service = await startServiceProcess({ DATA_DIR: dir.path });
       try {

@@ -26,6 +26,8 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Flags for Bun itself, before the script (e.g. `--cpu-prof`). */
   bunArgs?: string[];
+  /** Starts it with this many open files at most (`ulimit -n`, soft and hard). */
+  openFilesLimit?: number;
 }
 
 /**
@@ -35,7 +37,9 @@ export interface StartOptions {
 export async function startServiceProcess(env: Record<string, string>, options: StartOptions = {}): Promise<ServiceProcess> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const port = env.PORT && env.PORT !== '0' ? Number(env.PORT) : await freePort();
-  const proc = spawn([process.execPath, ...(options.bunArgs ?? []), 'src/main.ts', 'serve'], {
+  const command = [process.execPath, ...(options.bunArgs ?? []), 'src/main.ts', 'serve'];
+  const limited = options.openFilesLimit === undefined ? command : ['bash', '-c', `ulimit -n ${options.openFilesLimit} && exec "$@"`, 'bash', ...command];
+  const proc = spawn(limited, {
     cwd: ROOT,
     env: { ...cleanEnv(), ...env, PORT: String(port) },
     stdout: 'pipe',
