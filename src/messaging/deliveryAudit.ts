@@ -39,8 +39,10 @@ const DEFAULT_GRACE_MS = 2 * 60_000;
 const DEFAULT_EVERY_MS = 10_000;
 const DEFAULT_BATCH_SIZE = 1_000;
 const MAX_BACKOFF_MS = 30_000;
-/** Missing messages sent to the bus again at a time; see `pass`. */
+/** Missing messages sent to the bus again at a time; see `resend`. */
 const RESENT_PER_CHUNK = 100;
+/** Batches a pass reads at most, past the first missing message, after a loss; see `pass`. */
+const LOOKAHEAD_BATCHES = 10;
 /** Message ids per inbox lookup, padded to a power of two so that a few statement shapes serve all. */
 const LOOKUP_CHUNK = 256;
 
@@ -105,40 +107,75 @@ export function createDeliveryAudit(opts: DeliveryAuditOptions): DeliveryAudit {
     return done;
   };
 
-  /** One pass: resolves to how many lost messages it got the bus to append again, and whether more are due. */
-  const pass = async (): Promise<{ recovered: number; more: boolean }> => {
-    const from = await cursor();
-    const batch = await store.readMessages(from, batchSize);
-    const due = olderThan(batch, clock.now().getTime() - graceMs);
-    if (due.length === 0) return { recovered: 0, more: false };
-    const done = await settled(due);
-    let through = from;
-    const missing: LoggedMessage[] = [];
-    for (const message of due) {
-      const waitingFor = (subscribers.get(message.name) ?? []).filter((handler) => !done.has(`${handler}\u0000${message.id}`));
-      if (waitingFor.length > 0) missing.push(message);
-      else if (missing.length === 0) through = message.cursor;
-    }
-    // A chunk at a time, oldest first, and on to the next only while the last one appended something:
-    // while a handler is merely far behind, its missing messages are still on the stream, and sending
-    // them all would be a batch of payloads for Redis to find there; after a loss, every chunk appends.
+  /**
+   * Sends `missing` to the bus again a chunk at a time, oldest first, and on to the next chunk only while
+   * the last one appended something: while a handler is merely far behind, its missing messages are still
+   * on the stream, and sending them all would be a batch of payloads for Redis to find there; after a
+   * loss, every chunk appends. Resolves to how many were appended, and whether every chunk appended.
+   */
+  const resend = async (missing: readonly LoggedMessage[]): Promise<{ appended: number; allAppended: boolean }> => {
     let appended = 0;
     for (let at = 0; at < missing.length; at += RESENT_PER_CHUNK) {
-      const chunk = missing.slice(at, at + RESENT_PER_CHUNK);
-      const added = await publishByStream(bus, chunk, isoNow(clock), 'republish');
+      const added = await publishByStream(bus, missing.slice(at, at + RESENT_PER_CHUNK), isoNow(clock), 'republish');
       appended += added;
-      if (added === 0) break;
+      if (added === 0) return { appended, allAppended: false };
+    }
+    return { appended, allAppended: true };
+  };
+
+  /**
+   * One pass: resolves to how many lost messages it got the bus to append again, and whether more are
+   * due. The checkpoint moves past the settled messages before the first missing one. After a loss
+   * (every resent chunk appended) it reads on past that message, up to LOOKAHEAD_BATCHES batches, so that
+   * a lost backlog is sent again at once rather than one batch every pause.
+   */
+  const pass = async (): Promise<{ recovered: number; more: boolean }> => {
+    const from = await cursor();
+    const horizon = clock.now().getTime() - graceMs;
+    let through = from;
+    let readFrom = from;
+    let blocked = false;
+    let appended = 0;
+    let more = false;
+    const firstMissing: LoggedMessage[] = [];
+    for (let batches = 0; batches < LOOKAHEAD_BATCHES; batches++) {
+      const batch = await store.readMessages(readFrom, batchSize);
+      const due = olderThan(batch, horizon);
+      if (due.length === 0) break;
+      const done = await settled(due);
+      const missing: LoggedMessage[] = [];
+      for (const message of due) {
+        const waitingFor = (subscribers.get(message.name) ?? []).filter((handler) => !done.has(`${handler}\u0000${message.id}`));
+        if (waitingFor.length > 0) missing.push(message);
+        else if (!blocked && missing.length === 0) through = message.cursor;
+      }
+      blocked ||= missing.length > 0;
+      firstMissing.push(...missing.slice(0, 20 - firstMissing.length));
+      const sent = await resend(missing);
+      appended += sent.appended;
+      // Not a whole batch of due messages: the young ones, or the log's end, are next.
+      if (due.length < batch.length || batch.length < batchSize) {
+        more = !blocked && due.length === batch.length;
+        break;
+      }
+      // Every message so far settled: the loop steps again at once, from the new checkpoint.
+      if (!blocked) {
+        more = true;
+        break;
+      }
+      // Held at messages still on the bus, which a handler works through: looked at again after the pause.
+      if (!sent.allAppended) break;
+      readFrom = due.at(-1)!.cursor;
     }
     if (appended > 0) {
       recovered.inc(appended);
       logger.warn('the bus did not have messages that not every handler had processed (Redis lost them, or an outbox has not published them yet); published them', {
         messages: appended,
-        message_ids: missing.slice(0, 20).map((m) => m.id),
+        message_ids: firstMissing.map((m) => m.id),
       });
     }
     if (through !== from) await advanceCheckpoint(store, DELIVERY_AUDIT_CHECKPOINT, from, through, isoNow(clock));
-    // Blocked at a message a handler still works on: the next pass looks again after the pause.
-    return { recovered: appended, more: missing.length === 0 && due.length === batch.length };
+    return { recovered: appended, more };
   };
 
   const loop = new Loop({

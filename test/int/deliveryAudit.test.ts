@@ -132,8 +132,9 @@ describe('the delivery audit (distributed: Postgres store, Redis bus)', () => {
     });
   });
 
-  describe('when Redis lost more messages than one chunk of resends (a backlog lost in a restart)', () => {
-    it('publishes them all in one pass, a chunk after another while each chunk appends, and each is processed once', async () => {
+  describe('when Redis lost more messages than one chunk of resends and one batch of the log (a backlog lost in a restart)', () => {
+    it('publishes them all in one pass, reading on past the first missing one while each chunk appends, and each is processed once', async () => {
+      audit = createDeliveryAudit({ store, bus, clock, logger: silent, handlers: [handler], graceMs: GRACE_MS, batchSize: 100 });
       await audit.runOnce();
       const lost: Message[] = [];
       for (let i = 0; i < 250; i++) lost.push(await commitFact(store, clock));
