@@ -22,11 +22,16 @@ export class Throttle {
     return counted;
   }
 
-  /** Starts afresh (the outage is over): the next occurrence is let through. Returns how many were held back since the last one let through. */
-  reset(): number {
+  /** Takes the count of the occurrences held back since the last one let through (to report them elsewhere); the interval goes on. */
+  drain(): number {
     const heldBack = this.counted;
-    this.passedAt = Number.NEGATIVE_INFINITY;
     this.counted = 0;
     return heldBack;
+  }
+
+  /** Starts afresh (the outage is over): the next occurrence is let through. */
+  reset(): void {
+    this.passedAt = Number.NEGATIVE_INFINITY;
+    this.counted = 0;
   }
 }

@@ -282,6 +282,7 @@ class BufferedRelay implements Outbox {
   private readonly appendFailureLog = new Throttle(APPEND_FAILURE_REPORT_MS);
   /** Set by a failed append, cleared (with a log line) by the next that succeeds. */
   private appendsFailing = false;
+  private readonly appendRecoveryLog = new Throttle(APPEND_FAILURE_REPORT_MS);
 
   constructor(opts: BufferedRelayOptions) {
     this.store = opts.store;
@@ -375,7 +376,10 @@ class BufferedRelay implements Outbox {
     }
     if (this.appendsFailing) {
       this.appendsFailing = false;
-      this.logger.info('outbox buffer appends work again', { appends_failed_since_last_log: this.appendFailureLog.reset() });
+      // A disk nearly full lets small appends through between failed ones: one such line per interval.
+      if (this.appendRecoveryLog.hit() !== undefined) {
+        this.logger.info('outbox buffer appends work again', { appends_failed_since_last_log: this.appendFailureLog.drain() });
+      }
     }
     this.publisher.wake();
   }

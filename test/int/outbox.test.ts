@@ -539,13 +539,20 @@ describe('outbox', () => {
         });
         const pages = buffer!.query<{ page_count: number }, []>('PRAGMA page_count').get()!.page_count;
         buffer!.run(`PRAGMA max_page_count = ${pages}`);
+        // The last page filled up as well, so that no append fits any more (rows the relay would publish, so deleted before it starts).
+        try {
+          for (;;) buffer!.run("INSERT INTO outbox_buffer (message, occurred_at) VALUES ('filler', '')");
+        } catch {
+          // Full.
+        }
         const check = outboxReadiness(relay);
 
-        // Not started yet, so that no publishing frees the buffer's pages meanwhile: the appends fill the last page, then fail.
+        // Not started yet, so that no publishing frees the buffer's pages meanwhile.
         await interleaved(runtimeOn(store, clock, relay), clock, names('r', 30));
         await expect(check.check()).rejects.toThrow(/^the outbox buffer could not be written 0 s ago: database or disk is full$/);
         const failures = lines.filter((line) => String(line.msg).startsWith('outbox buffer append failed'));
         expect(failures.map((line) => [line.level, line.appends_failed_since_last_log])).toEqual([['error', 1]]);
+        buffer!.run("DELETE FROM outbox_buffer WHERE message = 'filler'");
         relay.start();
         clock.advance(1_000);
         await expectOnBus(bus, await logOf(store, 30 * PER_RESERVATION));

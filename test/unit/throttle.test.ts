@@ -15,14 +15,25 @@ describe('Throttle', () => {
     expect(throttle.hit()).toBeUndefined();
   });
 
-  it('lets the next occurrence through at once after a reset, which says how many it held back', () => {
+  it('lets the next occurrence through at once after a reset, counting from there', () => {
+    let now = 0;
+    const throttle = new Throttle(10_000, () => now);
+    expect(throttle.hit()).toBe(1);
+    expect(throttle.hit()).toBeUndefined();
+    throttle.reset();
+    now += 1;
+    expect(throttle.hit()).toBe(1);
+  });
+
+  it('hands over the count held back without shortening the interval (drain)', () => {
     let now = 0;
     const throttle = new Throttle(10_000, () => now);
     expect(throttle.hit()).toBe(1);
     expect(throttle.hit()).toBeUndefined();
     expect(throttle.hit()).toBeUndefined();
-    expect(throttle.reset()).toBe(2);
-    now += 1;
-    expect(throttle.hit()).toBe(1);
+    expect(throttle.drain()).toBe(2);
+    expect(throttle.hit()).toBeUndefined();
+    now += 10_000;
+    expect(throttle.hit()).toBe(2);
   });
 });
