@@ -117,13 +117,18 @@ function projectionsOf(features: readonly Feature[]) {
   return features.flatMap((f) => f.projections ?? []);
 }
 
+/** The service's log, every line naming the service and the instance. */
+function serviceLogger(config: Config): Logger {
+  return createLogger({ level: config.logLevel, fields: { service: config.serviceName, instance: config.instanceId } });
+}
+
 /** The composition root: the only place that builds concrete things and wires them together. */
 export async function startService(config: Config, overrides: ServiceOverrides = {}): Promise<RunningService> {
   // Set to the database server's clock in distributed mode, once the store is open (below).
   let clock: Clock = overrides.clock ?? systemClock;
   let databaseClock: ReferenceClock | undefined;
   const ids = overrides.ids ?? randomIds;
-  const logger = overrides.logger ?? createLogger({ level: config.logLevel, fields: { service: config.serviceName, instance: config.instanceId } });
+  const logger = overrides.logger ?? serviceLogger(config);
   const tracing = createTracing({
     serviceName: config.serviceName,
     instanceId: config.instanceId,
@@ -502,7 +507,10 @@ async function run(command: Exclude<Command, StorelessCommand | { name: 'help' |
       // driver's 30 s) ends the process at once: nothing is served yet, and what start-up was writing
       // is a transaction the database rolls back.
       const service = await Promise.race([startService(config), signalled.then(() => undefined)]);
-      if (service === undefined) return 0;
+      if (service === undefined) {
+        serviceLogger(config).warn('stopped during start-up, before serving anything: start-up was still waiting (for the database, say)');
+        return 0;
+      }
       await signalled;
       await service.stop();
       return 0;

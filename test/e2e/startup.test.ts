@@ -143,6 +143,8 @@ describe('start-up', () => {
         service.kill('SIGTERM');
         expect(await service.exited).toBe(0);
         expect(Date.now() - signalled).toBeLessThan(3_000);
+        const lines = (await new Response(service.stdout).text()).trim().split('\n').map((line) => JSON.parse(line) as { level: string; msg: string });
+        expect(lines.at(-1)).toMatchObject({ level: 'warn', msg: 'stopped during start-up, before serving anything: start-up was still waiting (for the database, say)' });
       } finally {
         service.kill('SIGKILL');
         silent.stop(true);
