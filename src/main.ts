@@ -32,7 +32,7 @@ import { createMemoryCounter, createRateLimit } from './http/rateLimit';
 import { startServer } from './http/server';
 import { ReferenceClock, systemClock, type Clock } from './kernel/clock';
 import { randomIds, type IdSource } from './kernel/ids';
-import { AppError } from './kernel/errors';
+import { isStoreUnavailable } from './kernel/errors';
 import { openFilesLimit } from './kernel/files';
 import { Loop } from './kernel/loop';
 import { settlesWithin } from './kernel/timeout';
@@ -549,7 +549,7 @@ async function main(args: readonly string[]): Promise<number> {
     }
     if (config?.postgresUrl !== undefined) {
       const host = new URL(config.postgresUrl).host;
-      const unavailable = error instanceof AppError && error.code === 'STORE_UNAVAILABLE';
+      const unavailable = isStoreUnavailable(error);
       const cause = unavailable ? error.cause : error;
       // Reached, but refused (the server's own SQLSTATE): no such database or role, a wrong password, no connection left.
       const sqlState = (cause as { errno?: unknown } | undefined)?.errno;

@@ -77,6 +77,9 @@ export const notAllowedInState = (address: string, state: string, event: string)
 export const storeUnavailable = (cause: unknown) =>
   new AppError({ code: 'STORE_UNAVAILABLE', status: 503, detail: 'The database cannot take this request now (unreachable, read-only, out of connections or of disk, or a statement cancelled); retry shortly', retryable: true, headers: { 'Retry-After': '1' }, cause });
 
+/** Whether `error` is a storeUnavailable one. */
+export const isStoreUnavailable = (error: unknown): error is AppError => error instanceof AppError && error.code === 'STORE_UNAVAILABLE';
+
 /** 500 INTERNAL with no internals: the one answer to anything unexpected. Repeating the request may succeed. */
 export const internalError = () =>
   new AppError({ code: 'INTERNAL', status: 500, title: 'Internal Server Error', detail: 'Internal server error', retryable: true });

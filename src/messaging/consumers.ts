@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../actors/ports';
 import { backoffMs, sleep } from '../kernel/backoff';
 import { isoNow, type Clock } from '../kernel/clock';
-import { AppError, isTerminalFailure, mayHaveActed, retryAfterMsOf } from '../kernel/errors';
+import { AppError, isStoreUnavailable, isTerminalFailure, mayHaveActed, retryAfterMsOf } from '../kernel/errors';
 import type { IdSource } from '../kernel/ids';
 import type { Logger } from '../observability/logger';
 import { recordError, type Tracing } from '../observability/tracing';
@@ -516,7 +516,7 @@ export function createConsumers(options: ConsumersOptions): Consumers {
    * (which the store could not take either) or another instance taking the message over would find only
    * the call's row, and report as "may have taken effect" a call that was made once and answered.
    */
-  const storeCannotNow = (error: unknown): boolean => error instanceof AppError && (error.code === 'STORE_UNAVAILABLE' || error.code === 'CONCURRENT_UPDATE');
+  const storeCannotNow = (error: unknown): boolean => isStoreUnavailable(error) || (error instanceof AppError && error.code === 'CONCURRENT_UPDATE');
   /** This instance made the call of a `notRepeatable` handler for this key and has its answer (or ran it through). */
   const holdsAnswer = (key: string) => answers.has(key) || ranThrough.has(key);
 

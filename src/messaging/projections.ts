@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { LOG_START, type LogCursor, type LoggedMessage, type Message, type SqlExecutor, type Store } from '../actors/ports';
 import { isoNow, type Clock } from '../kernel/clock';
-import { AppError } from '../kernel/errors';
+import { isStoreUnavailable } from '../kernel/errors';
 import type { Logger } from '../observability/logger';
 import { forScrape } from '../observability/metrics';
 import { advanceCheckpoint, readCheckpoint } from './checkpoints';
@@ -317,7 +317,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
     backoff.set(projection.name, { failures, retryRound: round + Math.min(2 ** failures, MAX_BACKOFF_ROUNDS) });
     // A dropped connection fails a pass or two and mends itself: a warning; failing on is an error,
     // unless the store is what fails (unreachable, read-only): /ready and the refused requests say so.
-    const storeDown = error instanceof AppError && error.code === 'STORE_UNAVAILABLE';
+    const storeDown = isStoreUnavailable(error);
     const level = failures < 3 || storeDown ? 'warn' : 'error';
     logger?.[level]('projection failed; it will be retried', { projection: projection.name, failures, err: error });
   };

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { assertCount, closedBusError, decodeMessage, encodeMessage, trimDue, unknownGroupError } from './bus';
 import { PUBLISHED_MEMORY_MS, TRIM_EVERY_MS, type Bus, type BusEntry, type BusMessage } from './ports';
-import { RedisConnection, redisOptions } from './redisConnection';
+import { errorMessage, RedisConnection, redisOptions } from './redisConnection';
 
 export interface RedisBusOptions {
   /** `redis://host:port`: any URL ioredis accepts, `rediss://` and credentials included (config turns `host:port` into one). */
@@ -436,10 +436,6 @@ function pairs(value: unknown, what: string): Map<string, unknown> {
   const map = new Map<string, unknown>();
   for (let i = 0; i + 1 < flat.length; i += 2) map.set(asString(flat[i], what), flat[i + 1]);
   return map;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** The `[id, fields]` entries of an XREADGROUP reply on one stream (none for null); `fields` is null for an entry deleted since. */

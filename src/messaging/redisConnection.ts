@@ -115,6 +115,7 @@ export class RedisConnection {
   }
 }
 
-function errorMessage(error: unknown): string {
+/** The message of a failure, whatever was thrown. */
+export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -19,7 +19,7 @@ import {
   type TimerSet,
   type Tx,
 } from '../actors/ports';
-import { AppError, concurrentUpdate, storeUnavailable } from '../kernel/errors';
+import { concurrentUpdate, isStoreUnavailable, storeUnavailable, type AppError } from '../kernel/errors';
 import { keysetAfter } from '../kernel/statementShapes';
 import { withTimeout } from '../kernel/timeout';
 import { RECORD_MIGRATION, SELECT_APPLIED_MIGRATIONS, pendingOf, postgresMigrations, unknownOf } from './migrations';
@@ -703,7 +703,7 @@ export class PostgresStore implements Store {
         return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value);
       }, () => GROUP_LOCK_TIMEOUT_MS);
     } catch (error) {
-      if (!(error instanceof AppError && error.code === 'STORE_UNAVAILABLE')) return false;
+      if (!isStoreUnavailable(error)) return false;
       for (const item of group) item.reject(error);
       return true;
     }
